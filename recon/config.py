@@ -1,0 +1,478 @@
+"""config.yaml, validated into frozen objects.
+
+Secrets never live in the file: it names the environment variables (``*_env``) or files
+(``*_file``) that hold them. Any value can be overridden by an environment variable
+``RECON_<SECTION>__<KEY>`` (double underscore between levels), e.g.
+``RECON_STATE__DATABASE_URL=postgresql+psycopg://...`` or ``RECON_REPORTS__OUTPUT_DIR=/srv/out``.
+Every problem is reported at once with its key path (:class:`recon.errors.ConfigError`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from recon.errors import ConfigError
+from recon.money import CURRENCY_EXPONENTS
+
+ENV_PREFIX = "RECON_"
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+EnvName = Annotated[str, Field(pattern=_ENV_NAME.pattern, description="an environment variable name")]
+Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+
+# Key names that would hold a secret value if someone pasted one into the file.
+_SECRET_KEY = re.compile(r"(secret|password|passwd|token|api_key|private_key|client_id)$", re.I)
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RetryPolicy(Frozen):
+    max_attempts: int = Field(6, ge=1, le=20)
+    base_delay_seconds: float = Field(0.5, ge=0)
+    max_delay_seconds: float = Field(30.0, ge=0)
+
+
+class PlaidConfig(Frozen):
+    environment: Literal["emulator", "sandbox", "production"] = "emulator"
+    host: str | None = Field(None, description="base URL override, without a trailing slash")
+    client_id_env: EnvName = "PLAID_CLIENT_ID"
+    secret_env: EnvName = "PLAID_SECRET"
+    timeout_seconds: float = Field(30.0, gt=0, le=600)
+    sync_page_size: int = Field(500, ge=1, le=500)
+    max_sync_restarts: int = Field(3, ge=1, le=20)
+    max_token_age_hours: float = Field(24.0, gt=0)
+    retry: RetryPolicy = RetryPolicy()
+    emulator_fixtures: Path | None = Field(
+        None, description="fixtures for the bundled emulator; None = generated demo data"
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        if value is not None:
+            if not re.match(r"^https?://", value):
+                raise ValueError("must start with http:// or https://")
+            if value.endswith("/"):
+                raise ValueError("must not end with '/' (plaid-python appends the path)")
+        return value
+
+
+class SecretsConfig(Frozen):
+    token_key_env: EnvName = Field(
+        "RECON_TOKEN_KEY",
+        description="env var holding the access-token encryption key(s), comma-separated, "
+        "newest first; or <NAME>_FILE naming a file that holds them",
+    )
+
+
+class AccountMapping(Frozen):
+    plaid_account_id: str = Field(min_length=1)
+    ledger_account: str = Field(min_length=1)
+    currency: str = Field("USD", description="default currency for ledger rows of this account")
+    name: str | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        code = value.strip().upper()
+        if code not in CURRENCY_EXPONENTS:
+            raise ValueError(f"unknown ISO 4217 currency {value!r}")
+        return code
+
+
+class CsvOptions(Frozen):
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    encoding: str = "utf-8"
+    decimal_separator: Literal[".", ","] = "."
+    thousands_separator: Literal[",", ".", " ", "'"] | None = None
+    date_format: str = "%Y-%m-%d"
+
+    @model_validator(mode="after")
+    def _separators_differ(self) -> CsvOptions:
+        if self.thousands_separator == self.decimal_separator:
+            raise ValueError("thousands_separator must differ from decimal_separator")
+        return self
+
+
+class XlsxOptions(Frozen):
+    sheet: str | None = Field(None, description="sheet name; None = the first sheet")
+    header_row: int = Field(1, ge=1)
+    date_format: str = Field("%Y-%m-%d", description="for dates stored as text cells")
+
+
+class SqlOptions(Frozen):
+    url_env: EnvName = "RECON_LEDGER_DATABASE_URL"
+    table: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+    query: str | None = Field(
+        None, description="SELECT with :start and :end bound parameters for the window"
+    )
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> SqlOptions:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("set exactly one of 'table' or 'query'")
+        if self.query is not None and (":start" not in self.query or ":end" not in self.query):
+            raise ValueError("'query' must use the :start and :end parameters for the window")
+        return self
+
+
+class ColumnMapping(Frozen):
+    entry_id: str = "entry_id"
+    date: str = "date"
+    amount: str | None = "amount"
+    debit: str | None = None
+    credit: str | None = None
+    currency: str | None = None
+    description: str | None = "description"
+    reference: str | None = None
+    counterparty: str | None = None
+    account: str | None = "account"
+
+    @model_validator(mode="after")
+    def _amount_or_debit_credit(self) -> ColumnMapping:
+        has_pair = self.debit is not None and self.credit is not None
+        if self.amount is None and not has_pair:
+            raise ValueError("map either 'amount' or both 'debit' and 'credit'")
+        if self.amount is not None and (self.debit is not None or self.credit is not None):
+            raise ValueError("map 'amount' or 'debit'+'credit', not both")
+        return self
+
+
+class LedgerConfig(Frozen):
+    source: Literal["csv", "xlsx", "sql"] = "csv"
+    path: Path | None = Field(None, description="file for csv/xlsx; None in the demo = generated")
+    columns: ColumnMapping = ColumnMapping()
+    # Which direction a positive ledger amount is. A cash-account ledger export usually says
+    # positive = money into the bank account ('money_in'); a debit-column export the same.
+    positive_is: Literal["money_in", "money_out"] = "money_in"
+    default_account: str | None = Field(None, description="when there is no account column")
+    on_invalid: Literal["fail", "quarantine"] = "fail"
+    csv: CsvOptions = CsvOptions()
+    xlsx: XlsxOptions = XlsxOptions()
+    sql: SqlOptions | None = None
+
+    @model_validator(mode="after")
+    def _source_options(self) -> LedgerConfig:
+        if self.source in ("csv", "xlsx") and self.path is None:
+            pass  # the demo fills it in; pipeline checks before reading
+        if self.source == "sql" and self.sql is None:
+            raise ValueError("source 'sql' needs a 'sql' section (url_env and table or query)")
+        return self
+
+
+class MatchRule(Frozen):
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9_]+$")
+    status: Literal["matched", "matched_with_difference", "suggested"] = "matched"
+    amount_tolerance: Money = Field(Decimal(0), description="absolute, in currency units")
+    amount_tolerance_percent: Money = Field(Decimal(0), le=100)
+    percent_of: Literal["bank", "ledger"] = "bank"
+    days_before: int = Field(0, ge=0, le=366, description="bank date earlier than ledger date")
+    days_after: int = Field(3, ge=0, le=366, description="bank date later than ledger date")
+    bank_date: Literal["posted", "authorized"] = "posted"
+    same_account: bool = True
+    same_currency: bool = True
+    require_reference_match: bool = False
+    description_regex: str | None = None
+    min_text_similarity: float | None = Field(None, ge=0, le=100)
+
+    @field_validator("description_regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+
+class DifferenceTolerance(Frozen):
+    """A pair outside the clean rules but within this is matched_with_difference (e.g. a fee)."""
+
+    amount: Money = Decimal("25.00")
+    percent: Money = Field(Decimal("1.0"), le=100)
+    days_before: int = Field(1, ge=0)
+    days_after: int = Field(5, ge=0)
+    min_text_similarity: float = Field(60.0, ge=0, le=100)
+
+
+class MismatchRule(Frozen):
+    """Same reference or counterparty and date, different amount: an amount_mismatch."""
+
+    days_window: int = Field(5, ge=0)
+    min_text_similarity: float = Field(85.0, ge=0, le=100)
+
+
+class GroupSearch(Frozen):
+    enabled: bool = True
+    max_group_size: int = Field(20, ge=2, le=64)
+    max_candidates: int = Field(40, ge=2, le=200)
+    days_before: int = Field(7, ge=0)
+    days_after: int = Field(3, ge=0)
+    amount_tolerance: Money = Decimal(0)
+    time_budget_seconds: float = Field(5.0, gt=0)
+
+
+class MatchingConfig(Frozen):
+    rules: tuple[MatchRule, ...] = Field(min_length=1)
+    reference_pattern: str = Field(
+        r"\b(?:INV|INVOICE|PO|REF)[-#: ]?\s*([A-Z0-9][A-Z0-9-]{2,})\b",
+        description="regex whose first group extracts a reference from a description",
+    )
+    ambiguity_margin: float = Field(0.05, ge=0, le=1)
+    difference: DifferenceTolerance = DifferenceTolerance()
+    mismatch: MismatchRule = MismatchRule()
+    groups: GroupSearch = GroupSearch()
+    duplicate_window_days: int = Field(1, ge=0)
+    reversal_window_days: int = Field(5, ge=0)
+
+    @field_validator("reference_pattern")
+    @classmethod
+    def _one_group(cls, value: str) -> str:
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        if compiled.groups < 1:
+            raise ValueError("needs one capturing group for the reference")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> MatchingConfig:
+        names = [r.name for r in self.rules]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"rule names must be unique: {', '.join(dupes)}")
+        return self
+
+
+class ScheduleConfig(Frozen):
+    cron: str = Field("30 2 * * *", description="minute hour day month day_of_week")
+    timezone: str = "UTC"
+    misfire_grace_seconds: int = Field(3600, ge=1)
+    window_days: int = Field(35, ge=1, le=731, description="days reconciled up to the as-of date")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("needs 5 fields: minute hour day month day_of_week")
+        return value
+
+
+class ReportsConfig(Frozen):
+    output_dir: Path = Path("var/reports")
+    formats: tuple[Literal["xlsx", "html", "csv", "json"], ...] = ("xlsx", "html", "csv", "json")
+
+
+class AlertThreshold(Frozen):
+    count: int | None = Field(None, ge=0, description="open discrepancies above this alert")
+    total_amount: Money | None = Field(None, description="absolute open amount, any currency")
+    oldest_age_days: int | None = Field(None, ge=0)
+
+
+class EmailAlert(Frozen):
+    smtp_host: str
+    smtp_port: int = Field(587, ge=1, le=65535)
+    starttls: bool = True
+    username_env: EnvName | None = None
+    password_env: EnvName | None = None
+    sender: str
+    recipients: tuple[str, ...] = Field(min_length=1)
+    timeout_seconds: float = Field(10.0, gt=0)
+
+
+class WebhookAlert(Frozen):
+    url_env: EnvName = Field(description="env var holding the webhook URL (it embeds a secret)")
+    timeout_seconds: float = Field(10.0, gt=0)
+
+
+class AlertsConfig(Frozen):
+    threshold: AlertThreshold = AlertThreshold()
+    email: EmailAlert | None = None
+    webhook: WebhookAlert | None = None
+    retries: int = Field(3, ge=1, le=10)
+
+
+class StateConfig(Frozen):
+    database_url: str = "sqlite:///var/recon.db"
+    lock_file: Path = Path("var/recon.lock")
+    metrics_file: Path | None = Path("var/metrics/recon.prom")
+    log_file: Path | None = Path("var/log/recon.log")
+
+
+class Config(Frozen):
+    plaid: PlaidConfig = PlaidConfig()
+    secrets: SecretsConfig = SecretsConfig()
+    accounts: tuple[AccountMapping, ...] = ()
+    ledger: LedgerConfig = LedgerConfig()
+    matching: MatchingConfig
+    schedule: ScheduleConfig = ScheduleConfig()
+    reports: ReportsConfig = ReportsConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    state: StateConfig = StateConfig()
+
+    @model_validator(mode="after")
+    def _unique_accounts(self) -> Config:
+        ids = [a.plaid_account_id for a in self.accounts]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"accounts: plaid_account_id listed twice: {', '.join(dupes)}")
+        return self
+
+    def account_for(self, plaid_account_id: str) -> AccountMapping | None:
+        for mapping in self.accounts:
+            if mapping.plaid_account_id == plaid_account_id:
+                return mapping
+        return None
+
+    def fingerprint(self) -> str:
+        """A hash of the effective configuration, recorded on every run."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def resolve_paths(self, base: Path) -> Config:
+        """Relative paths in the file are relative to the file's folder (or the working dir)."""
+
+        def fix(path: Path | None) -> Path | None:
+            return None if path is None or path.is_absolute() else base / path
+
+        url = self.state.database_url
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            rel = url.removeprefix("sqlite:///")
+            if rel and rel != ":memory:":
+                url = "sqlite:///" + str(base / rel)
+        return self.model_copy(
+            update={
+                "plaid": self.plaid.model_copy(
+                    update={"emulator_fixtures": fix(self.plaid.emulator_fixtures)}
+                ),
+                "ledger": self.ledger.model_copy(update={"path": fix(self.ledger.path)}),
+                "reports": self.reports.model_copy(
+                    update={"output_dir": fix(self.reports.output_dir) or self.reports.output_dir}
+                ),
+                "state": self.state.model_copy(
+                    update={
+                        "database_url": url,
+                        "lock_file": fix(self.state.lock_file) or self.state.lock_file,
+                        "metrics_file": fix(self.state.metrics_file),
+                        "log_file": fix(self.state.log_file),
+                    }
+                ),
+            }
+        )
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        elif part.startswith(("function-", "constrained-")) or part in {"str", "int", "float"}:
+            continue  # pydantic's internal branch names say nothing to a user
+        else:
+            parts.append(("." if parts else "") + part)
+    return "".join(parts) or "(top level)"
+
+
+def _plaintext_secret_problems(data: Any, path: str = "") -> list[str]:
+    """Refuse secrets pasted into the file: a secret-looking key holding a value."""
+    problems: list[str] = []
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            here = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and _SECRET_KEY.search(key) and isinstance(value, str):
+                problems.append(
+                    f"{here}: looks like a secret written into the file; put it in an "
+                    f"environment variable and name it with '{key}_env' instead"
+                )
+            else:
+                problems.extend(_plaintext_secret_problems(value, here))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            problems.extend(_plaintext_secret_problems(value, f"{path}[{index}]"))
+    return problems
+
+
+def _apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
+    problems: list[str] = []
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        keys = [k.lower() for k in name.removeprefix(ENV_PREFIX).split("__")]
+        if not all(keys):
+            problems.append(f"{name}: empty key in the environment override")
+            continue
+        node = data
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                problems.append(f"{name}: {'.'.join(keys)} is not a section")
+                break
+            node = child
+        else:
+            try:
+                node[keys[-1]] = yaml.safe_load(raw) if raw else raw
+            except yaml.YAMLError:
+                node[keys[-1]] = raw
+    return problems
+
+
+def parse_config(
+    data: Any, *, source: str = "config", environ: Mapping[str, str] | None = None
+) -> Config:
+    """Validate already-parsed YAML (plus ``RECON_*__*`` overrides) into a :class:`Config`."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(["(top level): expected a mapping of sections"], source)
+    problems = _plaintext_secret_problems(data)
+    problems += _apply_env_overrides(data, os.environ if environ is None else environ)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False, include_input=False):
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{_format_loc(tuple(error['loc']))}: {message}")
+        raise ConfigError(problems, source) from None
+    if problems:
+        raise ConfigError(problems, source)
+    return config
+
+
+def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, validate and resolve a config.yaml; raises ConfigError listing every problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"cannot read the file: {exc.strerror}"], str(path)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError([f"{where}not valid YAML"], str(path)) from None
+    config = parse_config(data, source=str(path), environ=environ)
+    return config.resolve_paths(path.resolve().parent)
+

@@ -1,0 +1,173 @@
+"""Logging: one setup for the CLI and jobs, key=value or JSON lines with the run id, redacted.
+
+Redaction runs on the *final formatted text* of every handler, so it also catches secrets that
+arrive through ``%r`` of an object, an exception traceback or a third-party logger. It masks:
+Plaid access/public/link tokens, the values of the secret environment variables recon knows
+about (Plaid secret and client id, token key, webhook URL, SMTP password) and card-number-like
+digit runs (13-19 digits, spaces or dashes allowed), keeping the last four digits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, TextIO
+
+_TOKEN = re.compile(r"\b(access|public|link|processor)-(sandbox|production|development)-[0-9a-f-]{8,}",
+                    re.I)
+# 13..19 digits, optionally separated by single spaces or dashes: card-number-like (PAN) runs.
+_PAN = re.compile(r"(?<![0-9])(?:[0-9][ -]?){12,18}[0-9](?![0-9])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x1b]")
+
+# Environment variables whose values are secrets wherever recon runs. Config may name more
+# (see register_secret_env); their values are added when the config is loaded.
+DEFAULT_SECRET_ENVS = ("PLAID_SECRET", "PLAID_CLIENT_ID", "RECON_TOKEN_KEY")
+
+
+class Redactor:
+    """Masks known secret values, Plaid tokens and card numbers in text."""
+
+    _secret_envs: ClassVar[set[str]] = set(DEFAULT_SECRET_ENVS)
+    _extra_values: ClassVar[set[str]] = set()
+
+    @classmethod
+    def register_secret_env(cls, *names: str) -> None:
+        cls._secret_envs.update(n for n in names if n)
+
+    @classmethod
+    def register_secret_value(cls, *values: str) -> None:
+        """For secrets that do not come from the environment (e.g. a decrypted access token)."""
+        cls._extra_values.update(v for v in values if v and len(v) >= 6)
+
+    @classmethod
+    def _secret_values(cls) -> Iterable[str]:
+        for name in cls._secret_envs:
+            value = os.environ.get(name, "")
+            if len(value) >= 6:
+                yield value
+                # A key list: each key alone is a secret too.
+                yield from (part for part in value.split(",") if len(part) >= 6)
+        yield from cls._extra_values
+
+    @classmethod
+    def redact(cls, text: str) -> str:
+        for value in sorted(set(cls._secret_values()), key=len, reverse=True):
+            if value in text:
+                text = text.replace(value, "[REDACTED]")
+        text = _TOKEN.sub(lambda m: f"{m.group(1)}-{m.group(2)}-[REDACTED]", text)
+        return _PAN.sub(_mask_pan, text)
+
+
+def _mask_pan(match: re.Match[str]) -> str:
+    digits = re.sub(r"[^0-9]", "", match.group(0))
+    return "*" * (len(digits) - 4) + digits[-4:]
+
+
+def mask_card_numbers(text: str) -> str:
+    """Card-number-like digit runs to ``************1234`` (used for stored descriptions too)."""
+    return _PAN.sub(_mask_pan, text)
+
+
+def neutralise_log_text(text: str) -> str:
+    """One record is one line: control characters (newlines, ANSI escapes) become visible."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+
+
+class _RunIdFilter(logging.Filter):
+    run_id: str = "-"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "run_id"):
+            record.run_id = self.run_id
+        return True
+
+
+_run_id_filter = _RunIdFilter()
+
+
+def set_run_id(run_id: str) -> None:
+    _run_id_filter.run_id = run_id
+
+
+class KeyValueFormatter(logging.Formatter):
+    """``ts=... level=INFO logger=recon.sync run_id=... msg="..." key=value``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+        message = neutralise_log_text(record.getMessage())
+        parts = [f"ts={ts}", f"level={record.levelname}", f"logger={record.name}",
+                 f"run_id={getattr(record, 'run_id', '-')}", f"msg={json.dumps(message)}"]
+        for key, value in sorted(_extra_fields(record).items()):
+            parts.append(f"{key}={json.dumps(value, default=str)}")
+        if record.exc_info:
+            parts.append(f"exc={json.dumps(self.formatException(record.exc_info))}")
+        return Redactor.redact(" ".join(parts))
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "run_id": getattr(record, "run_id", "-"),
+            "msg": record.getMessage(),
+            **_extra_fields(record),
+        }
+        if record.exc_info:
+            payload["exc"] = self.formatException(record.exc_info)
+        return Redactor.redact(json.dumps(payload, default=str))
+
+
+_STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message", "asctime", "run_id", "taskName"}
+
+
+def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS}
+
+
+class RedactingStreamHandler(logging.StreamHandler[TextIO]):
+    """Redacts again at emit time, in case a formatter that is not ours is installed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return Redactor.redact(super().format(record))
+
+
+class RedactingFileHandler(logging.FileHandler):
+    def format(self, record: logging.LogRecord) -> str:
+        return Redactor.redact(super().format(record))
+
+
+def setup_logging(
+    *,
+    level: str = "INFO",
+    json_lines: bool = False,
+    log_file: Path | None = None,
+    stream: TextIO | None = None,
+) -> None:
+    """Configure the root logger once: stderr (and optionally a file), redacted, with run id."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    formatter: logging.Formatter = JsonFormatter() if json_lines else KeyValueFormatter()
+    handlers: list[logging.Handler] = [RedactingStreamHandler(stream or sys.stderr)]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(RedactingFileHandler(log_file, encoding="utf-8"))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler.addFilter(_run_id_filter)
+        root.addHandler(handler)
+    root.setLevel(level.upper())
+    # Third-party chatter that could echo request bodies stays at WARNING.
+    for noisy in ("urllib3", "sqlalchemy", "alembic", "apscheduler", "plaid"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    logging.captureWarnings(True)

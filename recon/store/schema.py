@@ -1,0 +1,211 @@
+"""The state store's tables (SQLAlchemy Core). Alembic migrations under migrations/ create them.
+
+Money is BIGINT minor units everywhere, with the currency beside it: exact on SQLite and
+PostgreSQL alike (SQLite has no exact NUMERIC). Nothing is deleted: removed bank transactions
+are tombstoned (``removed_at``), resolved discrepancies keep their history.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("item_id", String(64), primary_key=True),
+    Column("institution_id", String(64), nullable=True),
+    Column("institution_name", String(200), nullable=True),
+    # active | needs_relink | token_lost | removed
+    Column("status", String(20), nullable=False, default="active"),
+    # AES-GCM ciphertext of the access token, bound to item_id (associated data). Never plaintext.
+    Column("access_token_ciphertext", LargeBinary, nullable=True),
+    Column("token_key_id", String(32), nullable=True),
+    Column("token_created_at", DateTime(timezone=True), nullable=True),
+    Column("last_sync_at", DateTime(timezone=True), nullable=True),
+    Column("last_sync_error", String(64), nullable=True),  # a Plaid error_code, never a message
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("item_id", String(64), ForeignKey("items.item_id"), nullable=False, index=True),
+    Column("name", String(200), nullable=True),
+    Column("mask", String(8), nullable=True),
+    Column("type", String(40), nullable=True),
+    Column("subtype", String(40), nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("balance_current_minor", BigInteger, nullable=True),
+    Column("balance_available_minor", BigInteger, nullable=True),
+    Column("balance_as_of", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+sync_cursors = Table(
+    "sync_cursors",
+    metadata,
+    Column("item_id", String(64), ForeignKey("items.item_id"), primary_key=True),
+    # "" for the item-wide stream, else the account_id of a per-account stream
+    Column("stream", String(64), primary_key=True, default=""),
+    Column("cursor", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+bank_transactions = Table(
+    "bank_transactions",
+    metadata,
+    Column("transaction_id", String(64), primary_key=True),
+    Column("item_id", String(64), ForeignKey("items.item_id"), nullable=False),
+    Column("account_id", String(64), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),  # house sign: + is money in
+    Column("currency", String(3), nullable=False),
+    Column("date", Date, nullable=False),
+    Column("authorized_date", Date, nullable=True),
+    Column("name", Text, nullable=False),
+    Column("merchant_name", Text, nullable=True),
+    Column("reference", String(200), nullable=True),
+    Column("pending", Boolean, nullable=False),
+    Column("pending_transaction_id", String(64), nullable=True),
+    Column("removed_at", DateTime(timezone=True), nullable=True),  # tombstone
+    Column("raw_json", Text, nullable=False),  # the Plaid object as received, for audit
+    Column("first_seen_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_bank_transactions_account_date", "account_id", "date"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(36), primary_key=True),
+    Column("kind", String(20), nullable=False),  # run | backfill | sync | match
+    Column("as_of", Date, nullable=True),
+    Column("window_start", Date, nullable=True),
+    Column("window_end", Date, nullable=True),
+    # started -> syncing -> loading -> matching -> saving -> reporting -> succeeded
+    # any state -> failed (caught) | crashed (found dead by a later run)
+    Column("state", String(20), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("pid", Integer, nullable=True),
+    Column("hostname", String(200), nullable=True),
+    Column("timings_json", Text, nullable=False, default="{}"),
+    Column("counts_json", Text, nullable=False, default="{}"),
+    Column("config_hash", String(32), nullable=False),
+    Column("code_version", String(40), nullable=False),
+    Column("error", Text, nullable=True),  # redacted error class and message
+    Column("exit_code", Integer, nullable=True),
+)
+
+ledger_snapshots = Table(
+    "ledger_snapshots",
+    metadata,
+    Column("snapshot_id", String(36), primary_key=True),
+    Column("run_id", String(36), ForeignKey("runs.run_id"), nullable=False, index=True),
+    Column("source", Text, nullable=False),  # path or table, never a URL with credentials
+    Column("content_hash", String(64), nullable=False),
+    Column("window_start", Date, nullable=False),
+    Column("window_end", Date, nullable=False),
+    Column("row_count", Integer, nullable=False),
+    Column("rejected_count", Integer, nullable=False, default=0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("snapshot_id", String(36), ForeignKey("ledger_snapshots.snapshot_id"),
+           primary_key=True),
+    Column("entry_id", String(200), primary_key=True),
+    Column("account", String(100), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("date", Date, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("reference", String(200), nullable=False),
+    Column("counterparty", String(200), nullable=False),
+    Column("row_hash", String(32), nullable=False),
+)
+
+# The latest reconciliation of each as-of date: replaced as a whole when the date is re-run.
+matches = Table(
+    "matches",
+    metadata,
+    Column("as_of", Date, primary_key=True),
+    Column("match_id", String(40), primary_key=True),
+    Column("bank_transaction_id", String(64), primary_key=True),
+    Column("ledger_entry_id", String(200), primary_key=True),
+    Column("run_id", String(36), ForeignKey("runs.run_id"), nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("rule", String(60), nullable=False),
+    Column("score", Float, nullable=False),  # a similarity score, not money
+    Column("amount_difference_minor", BigInteger, nullable=False),
+    Column("date_difference_days", Integer, nullable=False),
+    Column("account", String(100), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("explanation", Text, nullable=False),
+)
+
+# One row per discrepancy ever seen, carried forward night to night.
+discrepancies = Table(
+    "discrepancies",
+    metadata,
+    Column("discrepancy_id", String(40), primary_key=True),
+    Column("kind", String(30), nullable=False),
+    Column("side", String(10), nullable=False),
+    Column("bank_transaction_id", String(64), nullable=False),
+    Column("ledger_entry_id", String(200), nullable=False),
+    Column("account", String(100), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("date", Date, nullable=True),
+    Column("description", Text, nullable=False),
+    Column("explanation", Text, nullable=False),
+    Column("nearest_candidate", String(200), nullable=False),
+    Column("first_seen", Date, nullable=False),  # as-of date of the first run that saw it
+    Column("last_seen", Date, nullable=False),
+    Column("first_run_id", String(36), nullable=False),
+    Column("last_run_id", String(36), nullable=False),
+    Column("resolved_run_id", String(36), nullable=True),
+    Column("resolved_on", Date, nullable=True),
+    # open | resolved | explained | written_off
+    Column("status", String(20), nullable=False),
+    Column("owner", String(100), nullable=True),
+    Column("notes", Text, nullable=True),
+    Index("ix_discrepancies_status", "status"),
+)
+
+# Which discrepancies were open in which as-of reconciliation (for "changes since last run").
+discrepancy_sightings = Table(
+    "discrepancy_sightings",
+    metadata,
+    Column("as_of", Date, primary_key=True),
+    Column("discrepancy_id", String(40), primary_key=True),
+    Column("run_id", String(36), nullable=False),
+)
