@@ -1,0 +1,337 @@
+"""The ``recon`` command line. Every command maps recon's errors to the exit-code contract."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from recon.config import Config, load_config
+from recon.errors import EXIT_CODE_HELP, ExitCode, ReconError
+from recon.logs import Redactor, setup_logging
+
+log = logging.getLogger("recon.cli")
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONFIG_OPTION_HELP = "config.yaml to use (default: $RECON_CONFIG or ./config.yaml)"
+
+
+def _default_config_path() -> Path:
+    return Path(os.environ.get("RECON_CONFIG", "config.yaml"))
+
+
+def config_option(func: F) -> F:
+    return click.option(
+        "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+        default=None, help=CONFIG_OPTION_HELP,
+    )(func)
+
+
+def _load(config_path: Path | None) -> Config:
+    config = load_config(config_path or _default_config_path())
+    _configure_logging_for(config)
+    return config
+
+
+def _configure_logging_for(config: Config) -> None:
+    ctx = click.get_current_context()
+    root_obj: dict[str, Any] = ctx.find_root().obj or {}
+    env_names = [config.plaid.secret_env, config.plaid.client_id_env, config.secrets.token_key_env]
+    if config.alerts.webhook is not None:
+        env_names.append(config.alerts.webhook.url_env)
+    if config.alerts.email is not None and config.alerts.email.password_env:
+        env_names.append(config.alerts.email.password_env)
+    if config.ledger.sql is not None:
+        env_names.append(config.ledger.sql.url_env)
+    Redactor.register_secret_env(*env_names)
+    setup_logging(level=root_obj.get("log_level", "INFO"), json_lines=root_obj.get("json", False),
+                  log_file=config.state.log_file)
+
+
+def handle_errors(func: F) -> F:
+    """Turn recon's errors into their exit codes with a clear, redacted message."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ReconError as exc:
+            click.echo(Redactor.redact(f"recon: {exc}"), err=True)
+            sys.exit(int(exc.exit_code))
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise
+        except Exception as exc:  # the job failed in a way we did not foresee
+            log.exception("unexpected error")
+            click.echo(Redactor.redact(f"recon: failed: {type(exc).__name__}: {exc}"), err=True)
+            sys.exit(int(ExitCode.FAILED))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+@click.group(epilog=EXIT_CODE_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option("--json-logs", "json_logs", is_flag=True, help="JSON lines instead of key=value")
+@click.version_option(package_name="recon")
+@click.pass_context
+def cli(ctx: click.Context, log_level: str, json_logs: bool) -> None:
+    """recon: reconcile Plaid bank transactions against the internal ledger.
+
+    Start with `recon demo`: it runs the whole job on generated data against the bundled Plaid
+    emulator and prints where the reports are.
+    """
+    ctx.obj = {"log_level": log_level, "json": json_logs}
+    setup_logging(level=log_level, json_lines=json_logs)
+
+
+@cli.command("check-config")
+@click.argument("config_file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@handle_errors
+def check_config(config_file: Path | None) -> None:
+    """Validate a config file (default ./config.yaml); list every problem with its key path."""
+    path = config_file or _default_config_path()
+    config = load_config(path)
+    click.echo(f"{path}: OK (fingerprint {config.fingerprint()}, {len(config.accounts)} accounts, "
+               f"{len(config.matching.rules)} rules)")
+
+
+@cli.group()
+def db() -> None:
+    """State store maintenance."""
+
+
+@db.command("upgrade")
+@config_option
+@handle_errors
+def db_upgrade(config_path: Path | None) -> None:
+    """Create or upgrade the state store schema to the newest migration."""
+    from recon.store.db import create_store_engine, current_revision, describe_url, upgrade
+
+    config = _load(config_path)
+    engine = create_store_engine(config.state.database_url)
+    upgrade(engine)
+    click.echo(f"{describe_url(config.state.database_url)}: at revision {current_revision(engine)}")
+
+
+@cli.command("run")
+@config_option
+@click.option("--as-of", "as_of", callback=_parse_date, help="reconcile up to this day "
+              "(default: yesterday in the schedule's time zone)")
+@handle_errors
+def run_command(config_path: Path | None, as_of: date | None) -> None:
+    """The nightly job: sync, rotate tokens, load the ledger, match, save, report, alert."""
+    from recon.pipeline import run
+
+    outcome = run(_load(config_path), as_of=as_of)
+    _print_outcome(outcome)
+    sys.exit(int(outcome.exit_code))
+
+
+@cli.command("demo")
+@click.option("--as-of", "as_of", callback=_parse_date,
+              help="last day of the generated history (default: yesterday, UTC)")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("var"),
+              show_default=True, help="where the demo keeps its data, state and reports")
+@handle_errors
+def demo_command(as_of: date | None, workdir: Path) -> None:
+    """Run the whole job on the embedded default: bundled Plaid emulator + generated ledger."""
+    from recon.demo import run_demo
+
+    outcome = run_demo(workdir=workdir, as_of=as_of)
+    _print_outcome(outcome)
+    # The demo exists to show a result: a run above the alert threshold is still a success here.
+    sys.exit(0 if outcome.exit_code in (ExitCode.OK, ExitCode.DISCREPANCIES_ABOVE_THRESHOLD)
+             else int(outcome.exit_code))
+
+
+@cli.command("sync")
+@config_option
+@handle_errors
+def sync_command(config_path: Path | None) -> None:
+    """Pull new, modified and removed transactions for every linked item."""
+    from recon.pipeline import sync
+
+    outcomes = sync(_load(config_path))
+    for outcome in outcomes:
+        click.echo(f"{outcome.item_id}: {outcome.status} (+{outcome.added} ~{outcome.modified} "
+                   f"-{outcome.removed})" + (f" {outcome.error_code}" if outcome.error_code else ""))
+    if any(o.status == "failed" for o in outcomes):
+        sys.exit(int(ExitCode.UNAVAILABLE))
+
+
+@cli.command("backfill")
+@config_option
+@click.option("--start", required=True, callback=_parse_date, help="first day (YYYY-MM-DD)")
+@click.option("--end", required=True, callback=_parse_date, help="last day (YYYY-MM-DD)")
+@click.option("--item", "item_id", default=None, help="only this Plaid item")
+@click.option("--mode", type=click.Choice(["daily", "period"]), default="daily", show_default=True,
+              help="reconcile each day's window, or the whole range as one period")
+@handle_errors
+def backfill_command(config_path: Path | None, start: date, end: date, item_id: str | None,
+                     mode: str) -> None:
+    """Pull a past date range with /transactions/get and reconcile it; resumable and idempotent."""
+    from recon.pipeline import backfill
+
+    if end < start:
+        raise click.BadParameter("--end is before --start")
+    outcomes = backfill(_load(config_path), start=start, end=end, item_id=item_id, mode=mode)
+    worst = max((o.exit_code for o in outcomes), default=ExitCode.OK)
+    click.echo(f"backfill {start}..{end}: {len(outcomes)} reconciliation(s) done")
+    sys.exit(int(worst))
+
+
+@cli.command("match")
+@config_option
+@click.option("--bank", "bank_path", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Plaid transactions JSON (list, {transactions: [...]}, or a sync response) or CSV")
+@click.option("--ledger", "ledger_path", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="ledger file in the configured ledger format (csv or xlsx)")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--as-of", "as_of", callback=_parse_date, help="default: the latest date in the data")
+@handle_errors
+def match_command(config_path: Path | None, bank_path: Path, ledger_path: Path, out_dir: Path,
+                  as_of: date | None) -> None:
+    """Reconcile two files, without Plaid or the state store; write matches.csv & co. into OUT."""
+    from recon.pipeline import match_files
+
+    outcome = match_files(_load(config_path), bank_path=bank_path, ledger_path=ledger_path,
+                          out_dir=out_dir, as_of=as_of)
+    _print_outcome(outcome)
+    sys.exit(int(outcome.exit_code))
+
+
+@cli.group()
+def items() -> None:
+    """Linked bank items (Plaid Items)."""
+
+
+@items.command("add")
+@config_option
+@click.option("--public-token", "public_token", default=None,
+              help="a public token from Plaid Link (exchanged, never stored)")
+@click.option("--sandbox", "institution_id", default=None,
+              help="create an item on the emulator or Plaid sandbox for this institution id")
+@handle_errors
+def items_add(config_path: Path | None, public_token: str | None,
+              institution_id: str | None) -> None:
+    """Link a bank: exchange a public token, or create a sandbox item."""
+    from recon.pipeline import add_item
+
+    if (public_token is None) == (institution_id is None):
+        raise click.UsageError("give exactly one of --public-token or --sandbox")
+    item_id = add_item(_load(config_path), public_token=public_token,
+                       institution_id=institution_id)
+    click.echo(f"linked item {item_id}")
+
+
+@items.command("list")
+@config_option
+@handle_errors
+def items_list(config_path: Path | None) -> None:
+    """Each item's health: status, last successful sync, token age, accounts (no secrets)."""
+    from recon.pipeline import item_health
+
+    rows = item_health(_load(config_path))
+    if not rows:
+        click.echo("no items linked yet: recon items add --sandbox ins_109508")
+    for line in rows:
+        click.echo(line)
+
+
+@cli.group()
+def keys() -> None:
+    """Access-token encryption keys."""
+
+
+@keys.command("generate")
+def keys_generate() -> None:
+    """Print a new random key for RECON_TOKEN_KEY (put it first in the list to rotate)."""
+    from recon.plaid.tokens import generate_key
+
+    click.echo(generate_key())
+
+
+@keys.command("rotate")
+@config_option
+@handle_errors
+def keys_rotate(config_path: Path | None) -> None:
+    """Re-encrypt every stored access token under the newest key in RECON_TOKEN_KEY."""
+    from recon.pipeline import rotate_keys
+
+    count = rotate_keys(_load(config_path))
+    click.echo(f"re-encrypted {count} access token(s) under the newest key")
+
+
+@cli.group()
+def annotations() -> None:
+    """Analysts' notes from the Excel report."""
+
+
+@annotations.command("import")
+@config_option
+@click.argument("workbook", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@handle_errors
+def annotations_import(config_path: Path | None, workbook: Path) -> None:
+    """Read status / owner / note columns back from a report workbook into the state store."""
+    from recon.pipeline import import_annotations
+
+    click.echo(import_annotations(_load(config_path), workbook))
+
+
+@cli.command("schedule")
+@config_option
+@handle_errors
+def schedule_command(config_path: Path | None) -> None:
+    """Run the nightly job on the configured cron schedule, in the foreground."""
+    from recon.pipeline import run_scheduled
+
+    run_scheduled(_load(config_path))
+
+
+@cli.group()
+def emulator() -> None:
+    """The bundled local Plaid API emulator."""
+
+
+@emulator.command("serve")
+@click.option("--fixtures", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--port", default=8765, show_default=True, type=int)
+@handle_errors
+def emulator_serve(fixtures: Path, port: int) -> None:
+    """Serve the Plaid API on 127.0.0.1:PORT from a fixtures file (credentials from the env)."""
+    from recon.plaid.emulator import serve
+
+    client_id = os.environ.get("PLAID_CLIENT_ID", "recon-emulator-client")
+    secret = os.environ.get("PLAID_SECRET", "recon-emulator-secret")
+    click.echo(f"Plaid emulator on http://127.0.0.1:{port} (Ctrl-C to stop)")
+    serve(fixtures, port, client_id=client_id, secret=secret)
+
+
+def _print_outcome(outcome: Any) -> None:
+    for line in outcome.summary_lines:
+        click.echo(line)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    cli.main(args=list(argv) if argv is not None else None, prog_name="recon")

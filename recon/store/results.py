@@ -1,0 +1,394 @@
+"""Saving a reconciliation and carrying open items forward from night to night.
+
+:func:`save_reconciliation` runs inside the caller's transaction and is idempotent per as-of
+date: the ``matches`` and ``discrepancy_sightings`` rows of that date are replaced as a whole,
+and ``discrepancies`` (one row per item ever seen) are upserted by their stable id. What the
+analysts wrote (status explained / written_off, owner, notes) is never overwritten by a run.
+
+Backfills run older dates after newer ones, so dates only move forward: ``first_seen`` is the
+earliest as-of that saw an item, ``last_seen`` the latest, and only a run whose as-of is on or
+after an item's ``last_seen`` may resolve it (an old date cannot close what a newer run saw).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Final
+
+import pandas as pd
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from recon.frames import MatchResult
+from recon.store.schema import discrepancies, discrepancy_sightings, matches
+
+OPEN: Final = "open"
+RESOLVED: Final = "resolved"
+ANALYST_STATUSES: Final = ("open", "explained", "written_off")
+_CHUNK: Final = 2_000  # ids per IN (...) list: well below SQLite's and PostgreSQL's limits
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """What the store knows about a reported discrepancy beyond this run's result."""
+
+    first_seen: date
+    status: str  # open | explained | written_off (a reported item is never "resolved")
+    owner: str | None
+    notes: str | None
+
+
+@dataclass(frozen=True)
+class DiscrepancyRef:
+    """A discrepancy named in "changes since the last run"."""
+
+    discrepancy_id: str
+    kind: str
+    account: str
+    currency: str
+    amount_minor: int
+    date: date | None
+    description: str
+
+
+@dataclass(frozen=True)
+class Changes:
+    """This reconciliation compared with the previous as-of date that was reconciled."""
+
+    previous_as_of: date | None
+    new_discrepancies: tuple[DiscrepancyRef, ...]
+    resolved_discrepancies: tuple[DiscrepancyRef, ...]
+    matches_added: tuple[str, ...]  # match ids present now but not at previous_as_of
+    matches_removed: tuple[str, ...]  # match ids present at previous_as_of but not now
+
+
+@dataclass(frozen=True)
+class CarryForward:
+    as_of: date
+    annotations: Mapping[str, Annotation]  # by discrepancy_id, for every reported discrepancy
+    changes: Changes
+
+    @classmethod
+    def without_history(cls, as_of: date, result: MatchResult) -> CarryForward:
+        """For ``recon match`` (no state store): every item is new and open today."""
+        refs = tuple(_ref(r) for r in _discrepancy_records(result.discrepancies))
+        return cls(
+            as_of=as_of,
+            annotations={r.discrepancy_id: Annotation(as_of, OPEN, None, None) for r in refs},
+            changes=Changes(None, refs, (), (), ()),
+        )
+
+
+def save_reconciliation(
+    connection: Connection,
+    *,
+    run_id: str,
+    as_of: date,
+    result: MatchResult,
+    accounts: Collection[str] | None = None,
+) -> CarryForward:
+    """Store ``result`` as the reconciliation of ``as_of`` and return what carried forward.
+
+    ``accounts`` scopes the replace and the resolution to the ledger accounts this run covered
+    (several account sets can share a store); ``None`` means the run covered every account.
+    The caller owns the transaction (``with engine.begin() as connection``).
+    """
+    scope = sorted(accounts) if accounts is not None else None
+    links = _link_records(result.links)
+    reported = _discrepancy_records(result.discrepancies)
+    reported_ids = {r["discrepancy_id"] for r in reported}
+
+    previous_as_of = _previous_as_of(connection, as_of, scope)
+    previous_ids: set[str] = set()
+    previous_match_ids: set[str] = set()
+    if previous_as_of is not None:
+        previous_ids = _sighted_ids(connection, previous_as_of, scope)
+        previous_match_ids = _match_ids(connection, previous_as_of, scope)
+
+    _replace_matches(connection, run_id, as_of, links, scope)
+    annotations = _upsert_discrepancies(connection, run_id, as_of, reported)
+    _resolve_missing(connection, run_id, as_of, reported_ids, scope)
+    _replace_sightings(connection, run_id, as_of, reported_ids, scope)
+
+    current_match_ids = {str(link["match_id"]) for link in links}
+    new_refs = tuple(_ref(r) for r in reported if r["discrepancy_id"] not in previous_ids)
+    resolved_refs = _load_refs(connection, sorted(previous_ids - reported_ids))
+    changes = Changes(
+        previous_as_of=previous_as_of,
+        new_discrepancies=new_refs,
+        resolved_discrepancies=resolved_refs,
+        matches_added=tuple(sorted(current_match_ids - previous_match_ids)),
+        matches_removed=tuple(sorted(previous_match_ids - current_match_ids)),
+    )
+    return CarryForward(as_of=as_of, annotations=annotations, changes=changes)
+
+
+def load_annotations(connection: Connection, ids: Iterable[str]) -> dict[str, Annotation]:
+    """Status, owner, notes and first-seen date of the given discrepancies (unknown ids absent)."""
+    found: dict[str, Annotation] = {}
+    for row in _rows_by_id(connection, list(ids)):
+        found[row.discrepancy_id] = Annotation(
+            row.first_seen, _reported_status(row.status), row.owner, row.notes
+        )
+    return found
+
+
+# --- frames to rows -----------------------------------------------------------------------
+
+
+def _to_date(value: Any) -> date | None:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return pd.Timestamp(value).date()
+
+
+def _text(value: Any) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return str(value)
+
+
+def _link_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    records: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in frame.itertuples(index=False):
+        key = (str(row.match_id), _text(row.bank_transaction_id), _text(row.ledger_entry_id))
+        records[key] = {
+            "match_id": key[0],
+            "bank_transaction_id": key[1],
+            "ledger_entry_id": key[2],
+            "status": str(row.status),
+            "rule": _text(row.rule),
+            "score": float(row.score),
+            "amount_difference_minor": int(row.amount_difference_minor),
+            "date_difference_days": int(row.date_difference_days),
+            "account": _text(row.account),
+            "currency": _text(row.currency),
+            "explanation": _text(row.explanation),
+        }
+    return list(records.values())
+
+
+def _discrepancy_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    records: dict[str, dict[str, Any]] = {}
+    for row in frame.itertuples(index=False):
+        records[str(row.discrepancy_id)] = {
+            "discrepancy_id": str(row.discrepancy_id),
+            "kind": str(row.kind),
+            "side": str(row.side),
+            "bank_transaction_id": _text(row.bank_transaction_id),
+            "ledger_entry_id": _text(row.ledger_entry_id),
+            "account": _text(row.account),
+            "currency": _text(row.currency),
+            "amount_minor": int(row.amount_minor),
+            "date": _to_date(row.date),
+            "description": _text(row.description),
+            "explanation": _text(row.explanation),
+            "nearest_candidate": _text(row.nearest_candidate),
+        }
+    return list(records.values())
+
+
+def _ref(record: Mapping[str, Any]) -> DiscrepancyRef:
+    return DiscrepancyRef(
+        discrepancy_id=record["discrepancy_id"],
+        kind=record["kind"],
+        account=record["account"],
+        currency=record["currency"],
+        amount_minor=int(record["amount_minor"]),
+        date=record["date"],
+        description=record["description"],
+    )
+
+
+# --- queries ------------------------------------------------------------------------------
+
+
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _sighting_scope(scope: Sequence[str] | None) -> ColumnElement[bool] | None:
+    if scope is None:
+        return None
+    in_scope = select(discrepancies.c.discrepancy_id).where(discrepancies.c.account.in_(scope))
+    return discrepancy_sightings.c.discrepancy_id.in_(in_scope)
+
+
+def _previous_as_of(
+    connection: Connection, as_of: date, scope: Sequence[str] | None
+) -> date | None:
+    sighting_query = select(func.max(discrepancy_sightings.c.as_of)).where(
+        discrepancy_sightings.c.as_of < as_of
+    )
+    sighting_filter = _sighting_scope(scope)
+    if sighting_filter is not None:
+        sighting_query = sighting_query.where(sighting_filter)
+    match_query = select(func.max(matches.c.as_of)).where(matches.c.as_of < as_of)
+    if scope is not None:
+        match_query = match_query.where(matches.c.account.in_(scope))
+    candidates = [connection.execute(q).scalar_one_or_none() for q in (sighting_query, match_query)]
+    dates = [_to_date(d) for d in candidates if d is not None]
+    return max((d for d in dates if d is not None), default=None)
+
+
+def _sighted_ids(connection: Connection, as_of: date, scope: Sequence[str] | None) -> set[str]:
+    query = select(discrepancy_sightings.c.discrepancy_id).where(
+        discrepancy_sightings.c.as_of == as_of
+    )
+    sighting_filter = _sighting_scope(scope)
+    if sighting_filter is not None:
+        query = query.where(sighting_filter)
+    return set(connection.execute(query).scalars())
+
+
+def _match_ids(connection: Connection, as_of: date, scope: Sequence[str] | None) -> set[str]:
+    query = select(matches.c.match_id).where(matches.c.as_of == as_of).distinct()
+    if scope is not None:
+        query = query.where(matches.c.account.in_(scope))
+    return set(connection.execute(query).scalars())
+
+
+def _replace_matches(
+    connection: Connection,
+    run_id: str,
+    as_of: date,
+    links: list[dict[str, Any]],
+    scope: Sequence[str] | None,
+) -> None:
+    statement = delete(matches).where(matches.c.as_of == as_of)
+    if scope is not None:
+        statement = statement.where(matches.c.account.in_(scope))
+    connection.execute(statement)
+    if links:
+        connection.execute(
+            insert(matches), [{**link, "as_of": as_of, "run_id": run_id} for link in links]
+        )
+
+
+def _replace_sightings(
+    connection: Connection,
+    run_id: str,
+    as_of: date,
+    reported_ids: set[str],
+    scope: Sequence[str] | None,
+) -> None:
+    statement = delete(discrepancy_sightings).where(discrepancy_sightings.c.as_of == as_of)
+    sighting_filter = _sighting_scope(scope)
+    if sighting_filter is not None:
+        statement = statement.where(sighting_filter)
+    connection.execute(statement)
+    if reported_ids:
+        connection.execute(
+            insert(discrepancy_sightings),
+            [{"as_of": as_of, "discrepancy_id": i, "run_id": run_id} for i in sorted(reported_ids)],
+        )
+
+
+def _rows_by_id(connection: Connection, ids: Sequence[str]) -> Iterator[Any]:
+    for chunk in _chunks(ids):
+        yield from connection.execute(
+            select(discrepancies).where(discrepancies.c.discrepancy_id.in_(chunk))
+        )
+
+
+def _reported_status(stored: str) -> str:
+    return OPEN if stored == RESOLVED else stored
+
+
+def _upsert_discrepancies(
+    connection: Connection, run_id: str, as_of: date, reported: list[dict[str, Any]]
+) -> dict[str, Annotation]:
+    existing = {row.discrepancy_id: row for row in _rows_by_id(
+        connection, [r["discrepancy_id"] for r in reported]
+    )}
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    annotations: dict[str, Annotation] = {}
+    for record in reported:
+        row = existing.get(record["discrepancy_id"])
+        if row is None:
+            inserts.append({
+                **record,
+                "first_seen": as_of, "last_seen": as_of,
+                "first_run_id": run_id, "last_run_id": run_id,
+                "resolved_run_id": None, "resolved_on": None,
+                "status": OPEN, "owner": None, "notes": None,
+            })
+            annotations[record["discrepancy_id"]] = Annotation(as_of, OPEN, None, None)
+            continue
+        first_seen, first_run_id = row.first_seen, row.first_run_id
+        if as_of < first_seen:
+            first_seen, first_run_id = as_of, run_id
+        is_latest = as_of >= row.last_seen
+        status, resolved_run_id, resolved_on = row.status, row.resolved_run_id, row.resolved_on
+        if row.status == RESOLVED and (row.resolved_on is None or as_of >= row.resolved_on):
+            status, resolved_run_id, resolved_on = OPEN, None, None  # it came back
+        # The newest run's view of the item wins; a backfill of an older date only widens dates.
+        fresh = record if is_latest else {k: getattr(row, k) for k in record}
+        updates.append({
+            **{f"v_{k}": v for k, v in fresh.items() if k != "discrepancy_id"},
+            "b_id": record["discrepancy_id"],
+            "v_first_seen": first_seen, "v_first_run_id": first_run_id,
+            "v_last_seen": as_of if is_latest else row.last_seen,
+            "v_last_run_id": run_id if is_latest else row.last_run_id,
+            "v_status": status, "v_resolved_run_id": resolved_run_id,
+            "v_resolved_on": resolved_on,
+        })
+        annotations[record["discrepancy_id"]] = Annotation(
+            first_seen, _reported_status(status), row.owner, row.notes
+        )
+    if inserts:
+        connection.execute(insert(discrepancies), inserts)
+    if updates:
+        columns = [k[2:] for k in updates[0] if k.startswith("v_")]
+        statement = (
+            update(discrepancies)
+            .where(discrepancies.c.discrepancy_id == bindparam("b_id"))
+            .values({c: bindparam(f"v_{c}") for c in columns})
+        )
+        connection.execute(statement, updates)
+    return annotations
+
+
+def _resolve_missing(
+    connection: Connection,
+    run_id: str,
+    as_of: date,
+    reported_ids: set[str],
+    scope: Sequence[str] | None,
+) -> None:
+    query = select(discrepancies.c.discrepancy_id).where(
+        and_(discrepancies.c.status == OPEN, discrepancies.c.last_seen <= as_of)
+    )
+    if scope is not None:
+        query = query.where(discrepancies.c.account.in_(scope))
+    gone = sorted(set(connection.execute(query).scalars()) - reported_ids)
+    for chunk in _chunks(gone):
+        connection.execute(
+            update(discrepancies)
+            .where(discrepancies.c.discrepancy_id.in_(chunk))
+            .values(status=RESOLVED, resolved_run_id=run_id, resolved_on=as_of)
+        )
+
+
+def _load_refs(connection: Connection, ids: Sequence[str]) -> tuple[DiscrepancyRef, ...]:
+    refs = [
+        DiscrepancyRef(
+            discrepancy_id=row.discrepancy_id,
+            kind=row.kind,
+            account=row.account,
+            currency=row.currency,
+            amount_minor=int(row.amount_minor),
+            date=row.date,
+            description=row.description,
+        )
+        for row in _rows_by_id(connection, ids)
+    ]
+    return tuple(sorted(refs, key=lambda r: r.discrepancy_id))
