@@ -34,8 +34,10 @@ def config_option(func: F) -> F:
     )(func)
 
 
-def _load(config_path: Path | None) -> Config:
+def _load(config_path: Path | None, adapt: Callable[[Config], Config] | None = None) -> Config:
     config = load_config(config_path or _default_config_path())
+    if adapt is not None:
+        config = adapt(config)
     _configure_logging_for(config)
     return config
 
@@ -146,16 +148,18 @@ def run_command(config_path: Path | None, as_of: date | None) -> None:
 
 
 @cli.command("demo")
+@config_option
 @click.option("--as-of", "as_of", callback=_parse_date,
               help="last day of the generated history (default: yesterday, UTC)")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("var"),
               show_default=True, help="where the demo keeps its data, state and reports")
 @handle_errors
-def demo_command(as_of: date | None, workdir: Path) -> None:
+def demo_command(config_path: Path | None, as_of: date | None, workdir: Path) -> None:
     """Run the whole job on the embedded default: bundled Plaid emulator + generated ledger."""
-    from recon.demo import run_demo
+    from recon.demo import demo_config, run_demo
 
-    outcome = run_demo(workdir=workdir, as_of=as_of)
+    config = _load(config_path, adapt=lambda base: demo_config(base, workdir))
+    outcome = run_demo(config, workdir=workdir, as_of=as_of)
     _print_outcome(outcome)
     # The demo exists to show a result: a run above the alert threshold is still a success here.
     sys.exit(0 if outcome.exit_code in (ExitCode.OK, ExitCode.DISCREPANCIES_ABOVE_THRESHOLD)

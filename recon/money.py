@@ -104,13 +104,19 @@ def parse_amount(
             raise MoneyError(f"amount {text!r} uses '.' but the decimal separator is "
                              f"{decimal_separator!r}")
         normalised = normalised.replace(decimal_separator, ".")
-    if not _PLAIN_DECIMAL.fullmatch(normalised):
-        raise MoneyError(f"amount {text!r} is not a plain decimal number")
+    return to_minor(parse_plain_decimal(normalised, shown=text), currency)
+
+
+def parse_plain_decimal(text: str, *, shown: str | None = None) -> Decimal:
+    """``[+-]digits[.digits]`` in ASCII, nothing else (no exponent, NaN, Infinity, grouping)."""
+    raw = text.strip()
+    if not raw.isascii() or not _PLAIN_DECIMAL.fullmatch(raw):
+        raise MoneyError(f"amount {shown if shown is not None else text!r} is not a plain "
+                         "decimal number")
     try:
-        value = Decimal(normalised)
+        return Decimal(raw)
     except InvalidOperation:  # pragma: no cover - the regex already guarantees a valid literal
         raise MoneyError(f"amount {text!r} is not a plain decimal number") from None
-    return to_minor(value, currency)
 
 
 def _strip_thousands(value: str, sep: str, decimal_sep: str, original: str) -> str:

@@ -102,3 +102,14 @@ def last_successful_run(engine: Engine, *, kind: str = "run") -> dict[str, Any] 
             .order_by(runs.c.finished_at.desc()).limit(1)
         ).mappings().first()
     return dict(row) if row else None
+
+
+def backfill_days_done(engine: Engine, backfill_key: str) -> set[date]:
+    """As-of days an earlier attempt of the same backfill already reconciled successfully."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(runs.c.as_of, runs.c.counts_json)
+            .where(runs.c.kind == "backfill", runs.c.state == "succeeded")
+        ).all()
+    return {row.as_of for row in rows
+            if row.as_of is not None and json.loads(row.counts_json).get("backfill") == backfill_key}

@@ -1,0 +1,514 @@
+"""The only place that orders side effects: run(), backfill(), match_files() and friends.
+
+Everything else is either pure (engine, report model) or a single kind of I/O (Plaid, ledger
+files, the state store, report files). The CLI, cron, the scheduler and the demo all call these.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from recon.config import Config
+from recon.errors import ConfigError, ExitCode, ReconError
+from recon.frames import MatchResult
+from recon.logs import Redactor, set_run_id
+from recon.store import runs as run_store
+from recon.store.db import open_store
+
+log = logging.getLogger("recon.pipeline")
+
+# Credentials the bundled emulator accepts when the environment names none: they open nothing
+# but the local emulator, so they are not secrets.
+EMULATOR_CLIENT_ID = "recon-emulator-client"
+EMULATOR_SECRET = "recon-emulator-secret"  # noqa: S105 - a fixed credential for the local fake
+
+Progress = Callable[[int, int, date], None]
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    as_of: date
+    exit_code: ExitCode
+    report_paths: tuple[Path, ...] = ()
+    summary_lines: tuple[str, ...] = ()
+    counts: dict[str, Any] = field(default_factory=dict)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_as_of(config: Config, now: datetime) -> date:
+    """Yesterday in the schedule's time zone: the last complete bank day when the job runs."""
+    return now.astimezone(ZoneInfo(config.schedule.timezone)).date() - timedelta(days=1)
+
+
+def window_for(config: Config, as_of: date) -> tuple[date, date]:
+    return as_of - timedelta(days=config.schedule.window_days - 1), as_of
+
+
+class StepTimer:
+    """Durations per step with a monotonic clock (a wall-clock step backwards cannot skew them)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, step: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[step] = round(self.seconds.get(step, 0.0) + time.monotonic() - started, 4)
+
+
+# --------------------------------------------------------------------------- Plaid connection
+
+
+@dataclass
+class PlaidSession:
+    gateway: Any
+    vault: Any
+    emulator: Any | None = None
+
+
+def _credentials(config: Config) -> tuple[str, str]:
+    client_id = os.environ.get(config.plaid.client_id_env)
+    secret = os.environ.get(config.plaid.secret_env)
+    if config.plaid.environment == "emulator":
+        return client_id or EMULATOR_CLIENT_ID, secret or EMULATOR_SECRET
+    missing = [name for name, value in ((config.plaid.client_id_env, client_id),
+                                         (config.plaid.secret_env, secret)) if not value]
+    if missing:
+        raise ConfigError([f"environment variable {name} is not set (Plaid credentials)"
+                           for name in missing])
+    assert client_id is not None and secret is not None
+    return client_id, secret
+
+
+@contextmanager
+def plaid_session(config: Config) -> Iterator[PlaidSession]:
+    """A Plaid gateway and the token vault; starts the bundled emulator when configured so."""
+    from recon.plaid.client import make_gateway
+    from recon.plaid.tokens import TokenVault
+
+    vault = TokenVault.from_env(config.secrets.token_key_env)
+    client_id, secret = _credentials(config)
+    if config.plaid.host is not None or config.plaid.environment != "emulator":
+        host = config.plaid.host or (
+            "https://sandbox.plaid.com" if config.plaid.environment == "sandbox"
+            else "https://production.plaid.com")
+        yield PlaidSession(make_gateway(config.plaid, host=host, client_id=client_id,
+                                        secret=secret), vault)
+        return
+    from recon.plaid.emulator import Emulator, EmulatorServer
+
+    fixtures = config.plaid.emulator_fixtures
+    if fixtures is None:
+        raise ConfigError(["plaid.emulator_fixtures: the in-process emulator needs a fixtures "
+                           "file (run `recon demo` once, or set plaid.host to a running "
+                           "`recon emulator serve`)"])
+    emulator = Emulator.from_file(fixtures, client_id=client_id, secret=secret,
+                                  state_path=fixtures.with_suffix(".state.json"))
+    with EmulatorServer(emulator) as server:
+        yield PlaidSession(make_gateway(config.plaid, host=server.url, client_id=client_id,
+                                        secret=secret), vault, emulator)
+
+
+# --------------------------------------------------------------------------- the nightly run
+
+
+def run(config: Config, *, as_of: date | None = None, now: datetime | None = None) -> RunOutcome:
+    """The whole nightly job, under the single-instance lock. Idempotent per as-of date."""
+    from recon.lock import single_instance
+
+    now = now or utc_now()
+    as_of = as_of or default_as_of(config, now)
+    engine = open_store(config.state.database_url)
+    try:
+        with single_instance(config.state, engine) as lock:
+            run_store.mark_crashed_runs(engine, now=now)
+            with plaid_session(config) as plaid:
+                return _reconcile(config, engine, lock, plaid, as_of=as_of,
+                                  window=window_for(config, as_of), kind="run", sync_first=True)
+    finally:
+        engine.dispose()
+
+
+def _reconcile(
+    config: Config,
+    engine: Engine,
+    lock: Any,
+    plaid: PlaidSession | None,
+    *,
+    as_of: date,
+    window: tuple[date, date],
+    kind: str,
+    sync_first: bool,
+    extra_counts: dict[str, Any] | None = None,
+) -> RunOutcome:
+    from recon.engine import reconcile
+    from recon.faults import fault_point
+    from recon.ledger import load_ledger
+    from recon.store.bank import load_bank_window
+    from recon.store.ledger_snapshots import save_snapshot
+    from recon.store.results import save_reconciliation
+
+    started = utc_now()
+    run_id = run_store.start_run(engine, kind=kind, as_of=as_of, window_start=window[0],
+                                 window_end=window[1], config_hash=config.fingerprint(),
+                                 now=started)
+    set_run_id(run_id)
+    timer = StepTimer()
+    counts: dict[str, Any] = dict(extra_counts or {})
+    sync_outcomes: list[Any] = []
+    log.info("run started", extra={"as_of": as_of.isoformat(), "kind": kind})
+    try:
+        if sync_first and plaid is not None:
+            run_store.set_state(engine, run_id, "syncing", now=utc_now())
+            with timer("sync"):
+                sync_outcomes = _sync_with(config, engine, plaid)
+            counts["transactions_synced"] = sum(o.added + o.modified + o.removed
+                                                for o in sync_outcomes)
+        run_store.set_state(engine, run_id, "loading", now=utc_now())
+        with timer("load"):
+            ledger = load_ledger(config.ledger, config.accounts, window_start=window[0],
+                                 window_end=window[1])
+            bank = load_bank_window(engine, window[0], window[1], config)
+        counts.update(bank_rows=len(bank), ledger_rows=len(ledger.frame),
+                      ledger_rejected=len(ledger.rejected))
+        run_store.set_state(engine, run_id, "matching", now=utc_now())
+        with timer("match"):
+            fault_point("pipeline.matching")
+            result = reconcile(bank, ledger.frame, config.matching, as_of=as_of)
+        run_store.set_state(engine, run_id, "saving", now=utc_now())
+        with timer("save"):
+            lock.check()  # never commit results after losing the lock to another run
+            with engine.begin() as connection:
+                save_snapshot(connection, run_id=run_id, load=ledger, window_start=window[0],
+                              window_end=window[1], now=utc_now())
+                carry = save_reconciliation(connection, run_id=run_id, as_of=as_of,
+                                            result=result)
+        run_store.set_state(engine, run_id, "reporting", now=utc_now())
+        with timer("report"):
+            report, paths = _write_run_reports(config, engine, run_id=run_id, as_of=as_of,
+                                               window=window, bank=bank, ledger=ledger,
+                                               result=result, carry=carry, started=started)
+        counts.update(_result_counts(result))
+        exit_code = _exit_code_for(report, sync_outcomes)
+        run_store.finish_run(engine, run_id, state="succeeded", now=utc_now(),
+                             timings=timer.seconds, counts=counts, exit_code=int(exit_code))
+    except BaseException as exc:
+        exit_code = exc.exit_code if isinstance(exc, ReconError) else ExitCode.FAILED
+        message = Redactor.redact(f"{type(exc).__name__}: {exc}")[:4000]
+        run_store.finish_run(engine, run_id, state="failed", now=utc_now(),
+                             timings=timer.seconds, counts=counts, exit_code=int(exit_code),
+                             error=message)
+        _after_run(config, engine, run_id=run_id, as_of=as_of, failed_message=message,
+                   timings=timer.seconds, counts=counts, result=None, report=None,
+                   sync_outcomes=sync_outcomes, exit_code=exit_code)
+        raise
+    _after_run(config, engine, run_id=run_id, as_of=as_of, failed_message=None,
+               timings=timer.seconds, counts=counts, result=result, report=report,
+               sync_outcomes=sync_outcomes, exit_code=exit_code)
+    return RunOutcome(run_id=run_id, as_of=as_of, exit_code=exit_code, report_paths=tuple(paths),
+                      summary_lines=_summary_lines(report, paths, sync_outcomes), counts=counts)
+
+
+def _sync_with(config: Config, engine: Engine, plaid: PlaidSession) -> list[Any]:
+    from recon.plaid.sync import sync_all
+    from recon.plaid.tokens import rotate_due_tokens
+
+    now = utc_now()
+    rotated = rotate_due_tokens(engine, plaid.gateway, plaid.vault,
+                                max_age=timedelta(hours=config.plaid.max_token_age_hours), now=now)
+    if rotated:
+        log.info("rotated access tokens", extra={"items": len(rotated)})
+    return list(sync_all(engine, plaid.gateway, plaid.vault, config, now=now))
+
+
+def _exit_code_for(report: Any, sync_outcomes: Sequence[Any]) -> ExitCode:
+    if any(o.status == "failed" for o in sync_outcomes):
+        return ExitCode.UNAVAILABLE
+    if report.threshold_exceeded:
+        return ExitCode.DISCREPANCIES_ABOVE_THRESHOLD
+    return ExitCode.OK
+
+
+def _result_counts(result: MatchResult) -> dict[str, Any]:
+    links = result.links
+    disc = result.discrepancies
+    return {
+        "links": len(links),
+        "links_by_status": {str(k): int(v) for k, v in links["status"].value_counts().items()},
+        "discrepancies_by_kind": {str(k): int(v) for k, v in disc["kind"].value_counts().items()},
+    }
+
+
+def _write_run_reports(
+    config: Config,
+    engine: Engine,
+    *,
+    run_id: str,
+    as_of: date,
+    window: tuple[date, date],
+    bank: pd.DataFrame,
+    ledger: Any,
+    result: MatchResult,
+    carry: Any,
+    started: datetime,
+) -> tuple[Any, list[Path]]:
+    from recon.faults import fault_point
+    from recon.reporting import build_report, write_reports
+    from recon.store.bank import account_balances
+
+    inputs = _report_inputs(config, run_id=run_id, as_of=as_of, window=window, bank=bank,
+                            ledger_frame=ledger.frame, rejected=ledger.rejected, result=result,
+                            carry=carry, generated_at=started,
+                            balances=account_balances(engine, config),
+                            items=_item_rows(engine))
+    report = build_report(inputs)
+    fault_point("pipeline.reporting")
+    paths = write_reports(report, config.reports.output_dir, formats=config.reports.formats)
+    return report, list(paths)
+
+
+def _report_inputs(config: Config, **kwargs: Any) -> Any:
+    from recon.reporting import inputs_from_run
+
+    return inputs_from_run(config, **kwargs)
+
+
+def _item_rows(engine: Engine) -> list[Any]:
+    from recon.plaid.items import list_items
+
+    return list(list_items(engine, now=utc_now()))
+
+
+def _after_run(
+    config: Config,
+    engine: Engine,
+    *,
+    run_id: str,
+    as_of: date,
+    failed_message: str | None,
+    timings: dict[str, float],
+    counts: dict[str, Any],
+    result: MatchResult | None,
+    report: Any,
+    sync_outcomes: Sequence[Any],
+    exit_code: ExitCode,
+) -> None:
+    """Metrics and alerts: best effort, never change the run's outcome."""
+    from recon.alerts import alerts_for_run, send_alerts
+    from recon.metrics import metrics_for_run, write_metrics
+
+    try:
+        if config.state.metrics_file is not None:
+            write_metrics(config.state.metrics_file,
+                          metrics_for_run(run_id=run_id, as_of=as_of, timings=timings,
+                                          counts=counts, result=result, report=report,
+                                          sync_outcomes=sync_outcomes, exit_code=exit_code,
+                                          failed=failed_message is not None, now=utc_now()))
+    except Exception:
+        log.exception("could not write the metrics file")
+    try:
+        for message in alerts_for_run(run_id=run_id, as_of=as_of, failed_message=failed_message,
+                                      report=report, sync_outcomes=sync_outcomes):
+            send_alerts(config.alerts, message)
+    except Exception:
+        log.exception("could not send alerts")
+
+
+def _summary_lines(report: Any, paths: Sequence[Path], sync_outcomes: Sequence[Any]) -> tuple[
+        str, ...]:
+    lines = list(report.summary_lines())
+    for outcome in sync_outcomes:
+        if outcome.status != "ok":
+            lines.append(f"bank item {outcome.item_id}: {outcome.status}"
+                         + (f" ({outcome.error_code})" if outcome.error_code else ""))
+    lines.append("reports:")
+    lines.extend(f"  {path}" for path in paths)
+    return tuple(lines)
+
+
+# --------------------------------------------------------------------------- other commands
+
+
+def sync(config: Config) -> list[Any]:
+    from recon.lock import single_instance
+
+    engine = open_store(config.state.database_url)
+    try:
+        with single_instance(config.state, engine), plaid_session(config) as plaid:
+            return _sync_with(config, engine, plaid)
+    finally:
+        engine.dispose()
+
+
+def backfill(
+    config: Config,
+    *,
+    start: date,
+    end: date,
+    item_id: str | None = None,
+    mode: str = "daily",
+    progress: Progress | None = None,
+) -> list[RunOutcome]:
+    """Pull a range with /transactions/get, then reconcile it day by day or as one period.
+
+    Resumable: days already reconciled by an earlier attempt of the same backfill (same range,
+    item, mode and configuration) are skipped, so a restart finishes with the same state as an
+    uninterrupted run.
+    """
+    from recon.lock import single_instance
+    from recon.plaid.items import backfill_pull
+
+    key = f"{start}:{end}:{item_id or '*'}:{mode}:{config.fingerprint()}"
+    engine = open_store(config.state.database_url)
+    outcomes: list[RunOutcome] = []
+    try:
+        with single_instance(config.state, engine) as lock:
+            run_store.mark_crashed_runs(engine, now=utc_now())
+            with plaid_session(config) as plaid:
+                margin = timedelta(days=config.schedule.window_days if mode == "daily" else 0)
+                pulled = backfill_pull(engine, plaid.gateway, plaid.vault, config,
+                                       start=start - margin, end=end, item_id=item_id,
+                                       now=utc_now())
+                log.info("backfill pulled", extra={"pulled": pulled})
+                if mode == "period":
+                    days = [end]
+                    windows = {end: (start, end)}
+                else:
+                    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+                    windows = {day: window_for(config, day) for day in days}
+                done = run_store.backfill_days_done(engine, key)
+                for index, day in enumerate(days, start=1):
+                    if day not in done:
+                        outcomes.append(_reconcile(
+                            config, engine, lock, plaid, as_of=day, window=windows[day],
+                            kind="backfill", sync_first=False, extra_counts={"backfill": key}))
+                    if progress is not None:
+                        progress(index, len(days), day)
+    finally:
+        engine.dispose()
+    return outcomes
+
+
+def match_files(
+    config: Config,
+    *,
+    bank_path: Path,
+    ledger_path: Path,
+    out_dir: Path,
+    as_of: date | None = None,
+) -> RunOutcome:
+    """File to file: no Plaid, no state store. Writes matches.csv, discrepancies.csv,
+    summary.json and the Excel/HTML reports into out_dir."""
+    from recon.bankfile import read_bank_file
+    from recon.engine import reconcile
+    from recon.ledger import load_ledger
+    from recon.reporting import build_report, empty_carry_forward, write_reports
+
+    bank = read_bank_file(bank_path, config)
+    as_of = as_of or _latest_date(bank)
+    window = (date.min, as_of) if as_of else (date.min, date.max)
+    ledger_config = config.ledger.model_copy(update={"path": ledger_path})
+    ledger = load_ledger(ledger_config, config.accounts, window_start=window[0],
+                         window_end=window[1])
+    if as_of is None:
+        as_of = _latest_date(ledger.frame) or utc_now().date()
+    bank = bank[bank["date"] <= pd.Timestamp(as_of)]
+    result = reconcile(bank, ledger.frame, config.matching, as_of=as_of)
+    start = min([d for d in (_earliest_date(bank), _earliest_date(ledger.frame)) if d] or [as_of])
+    inputs = _report_inputs(config, run_id="file-match", as_of=as_of, window=(start, as_of),
+                            bank=bank, ledger_frame=ledger.frame, rejected=ledger.rejected,
+                            result=result, carry=empty_carry_forward(result, as_of),
+                            generated_at=utc_now(), balances={}, items=[])
+    report = build_report(inputs)
+    paths = write_reports(report, out_dir, formats=("xlsx", "html", "csv", "json"), dated=False)
+    exit_code = (ExitCode.DISCREPANCIES_ABOVE_THRESHOLD if report.threshold_exceeded
+                 else ExitCode.OK)
+    return RunOutcome(run_id="file-match", as_of=as_of, exit_code=exit_code,
+                      report_paths=tuple(paths), summary_lines=_summary_lines(report, paths, []))
+
+
+def _latest_date(frame: pd.DataFrame) -> date | None:
+    return None if frame.empty else frame["date"].max().date()
+
+
+def _earliest_date(frame: pd.DataFrame) -> date | None:
+    return None if frame.empty else frame["date"].min().date()
+
+
+def add_item(config: Config, *, public_token: str | None, institution_id: str | None) -> str:
+    from recon.plaid.items import add_item_from_public_token, add_sandbox_item
+
+    engine = open_store(config.state.database_url)
+    try:
+        with plaid_session(config) as plaid:
+            if public_token is not None:
+                return str(add_item_from_public_token(engine, plaid.gateway, plaid.vault,
+                                                      public_token, now=utc_now()))
+            assert institution_id is not None
+            return str(add_sandbox_item(engine, plaid.gateway, plaid.vault, institution_id,
+                                        now=utc_now()))
+    finally:
+        engine.dispose()
+
+
+def item_health(config: Config) -> list[str]:
+    from recon.plaid.items import list_items
+
+    engine = open_store(config.state.database_url)
+    try:
+        return [str(item) for item in list_items(engine, now=utc_now())]
+    finally:
+        engine.dispose()
+
+
+def rotate_keys(config: Config) -> int:
+    from recon.plaid.tokens import TokenVault
+    from recon.plaid.tokens import rotate_keys as rotate
+
+    engine = open_store(config.state.database_url)
+    try:
+        return int(rotate(engine, TokenVault.from_env(config.secrets.token_key_env)))
+    finally:
+        engine.dispose()
+
+
+def import_annotations(config: Config, workbook: Path) -> str:
+    from recon.reporting.annotations import import_annotations as do_import
+
+    engine = open_store(config.state.database_url)
+    try:
+        return str(do_import(engine, workbook))
+    finally:
+        engine.dispose()
+
+
+def run_scheduled(config: Config) -> None:
+    from recon.scheduling import run_scheduler
+
+    def nightly() -> object:
+        try:
+            return run(config)
+        except ReconError as exc:
+            log.error("scheduled run failed: %s", exc)  # noqa: TRY400 - already redacted, no trace
+            return None
+
+    run_scheduler(config, nightly)
