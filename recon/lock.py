@@ -92,7 +92,8 @@ class PostgresAdvisoryLock:
         self._connection = connection
         self.key = key
         self.name = name
-        self.backend_pid: int = int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        self.backend_pid = int(pid)
 
     @property
     def description(self) -> str:

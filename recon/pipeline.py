@@ -502,13 +502,7 @@ def import_annotations(config: Config, workbook: Path) -> str:
 
 
 def run_scheduled(config: Config) -> None:
+    """`recon schedule`: the nightly run on the configured cron, in the foreground."""
     from recon.scheduling import run_scheduler
 
-    def nightly() -> object:
-        try:
-            return run(config)
-        except ReconError as exc:
-            log.error("scheduled run failed: %s", exc)  # noqa: TRY400 - already redacted, no trace
-            return None
-
-    run_scheduler(config, nightly)
+    run_scheduler(config)
