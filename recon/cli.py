@@ -235,16 +235,20 @@ def items() -> None:
               help="a public token from Plaid Link (exchanged, never stored)")
 @click.option("--sandbox", "institution_id", default=None,
               help="create an item on the emulator or Plaid sandbox for this institution id")
+@click.option("--item", "item_id", default=None,
+              help="re-link this existing item (update mode) with --public-token")
 @handle_errors
 def items_add(config_path: Path | None, public_token: str | None,
-              institution_id: str | None) -> None:
+              institution_id: str | None, item_id: str | None) -> None:
     """Link a bank: exchange a public token, or create a sandbox item."""
     from recon.pipeline import add_item
 
     if (public_token is None) == (institution_id is None):
         raise click.UsageError("give exactly one of --public-token or --sandbox")
+    if item_id is not None and public_token is None:
+        raise click.UsageError("--item needs --public-token")
     item_id = add_item(_load(config_path), public_token=public_token,
-                       institution_id=institution_id)
+                       institution_id=institution_id, item_id=item_id)
     click.echo(f"linked item {item_id}")
 
 

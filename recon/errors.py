@@ -78,6 +78,7 @@ class InputError(ReconError):
         if isinstance(problems, str):
             problems = [RowProblem(source, None, None, problems)]
         self.problems = problems
+        self.source = source
         shown = problems[:200]
         lines = "\n".join(f"  - {p}" for p in shown)
         more = f"\n  ... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""

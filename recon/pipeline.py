@@ -454,7 +454,8 @@ def _earliest_date(frame: pd.DataFrame) -> date | None:
     return None if frame.empty else frame["date"].min().date()
 
 
-def add_item(config: Config, *, public_token: str | None, institution_id: str | None) -> str:
+def add_item(config: Config, *, public_token: str | None, institution_id: str | None,
+             item_id: str | None = None) -> str:
     from recon.plaid.items import add_item_from_public_token, add_sandbox_item
 
     engine = open_store(config.state.database_url)
@@ -462,7 +463,8 @@ def add_item(config: Config, *, public_token: str | None, institution_id: str | 
         with plaid_session(config) as plaid:
             if public_token is not None:
                 return str(add_item_from_public_token(engine, plaid.gateway, plaid.vault,
-                                                      public_token, now=utc_now()))
+                                                      public_token, now=utc_now(),
+                                                      item_id=item_id))
             assert institution_id is not None
             return str(add_sandbox_item(engine, plaid.gateway, plaid.vault, institution_id,
                                         now=utc_now()))

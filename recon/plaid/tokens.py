@@ -252,7 +252,9 @@ def rotate_due_tokens(
     the item in Plaid Link update mode and stores the new token with
     ``recon items add --public-token PUBLIC_TOKEN --item ITEM_ID``
     (:func:`recon.plaid.items.add_item_from_public_token` with ``item_id=``); the item keeps its
-    id, cursor and history, so the next sync carries on where it stopped.
+    id, cursor and history, so the next sync carries on where it stopped. Where Plaid cannot
+    open update mode without a live token, link the bank as a new item (the same command
+    without ``--item``); the old item stays ``token_lost`` with its history for audit.
 
     When invalidate itself fails with a transient error (timeout, 5xx) we cannot know whether
     Plaid rotated: the stored old token is probed once with ``/item/get``; if Plaid rejects it,
@@ -290,7 +292,7 @@ def rotate_due_tokens(
         try:
             with engine.begin() as conn:
                 store_access_token(conn, vault, item_id, new_token, now=now)
-        except (SQLAlchemyError, TokenError, OSError):
+        except Exception:  # whatever failed, the new token is not durable: it is lost
             _mark(engine, item_id, "token_lost", "TOKEN_LOST", now)
             log.error("token rotation: new token could not be stored", extra={"item_id": item_id})
             raise TokenLostError(relink_instructions(item_id)) from None

@@ -190,7 +190,7 @@ def _balance_minor(value: Any, currency: str | None, account_id: str) -> int | N
 def upsert_accounts(
     conn: Connection, item_id: str, plaid_accounts: Sequence[Mapping[str, Any]], *, now: datetime
 ) -> int:
-    """Plaid AccountBase dicts (amounts already Decimal) -> accounts rows with minor-unit balances."""
+    """Plaid AccountBase dicts (amounts Decimal) -> accounts rows with minor-unit balances."""
     rows = []
     for account in plaid_accounts:
         balances = account.get("balances") or {}
@@ -352,23 +352,34 @@ def load_bank_window(engine: Engine, start: date, end: date, config: Config) -> 
             .order_by(t.c.date, t.c.transaction_id)
         )
         with engine.connect() as conn:
-            for row in conn.execute(query):
-                records.append(
-                    {
-                        "transaction_id": row.transaction_id,
-                        "account": ledger_account[row.account_id],
-                        "plaid_account_id": row.account_id,
-                        "currency": row.currency,
-                        "amount_minor": row.amount_minor,
-                        "date": row.date,
-                        "authorized_date": row.authorized_date,
-                        "description": row.name,
-                        "counterparty": row.merchant_name or "",
-                        "reference": row.reference or "",
-                        "pending": bool(row.pending),
-                        "pending_transaction_id": row.pending_transaction_id or "",
-                    }
-                )
+            records = [dict(row._mapping) for row in conn.execute(query)]
+    return bank_frame_from_rows(records, config)
+
+
+def bank_frame_from_rows(rows: Sequence[Mapping[str, Any]], config: Config) -> pd.DataFrame:
+    """bank_transactions rows (as stored, or from normalise.transaction_to_row) -> bank frame.
+
+    Rows of accounts not mapped in config.accounts are dropped.
+    """
+    ledger_account = {m.plaid_account_id: m.ledger_account for m in config.accounts}
+    records = [
+        {
+            "transaction_id": row["transaction_id"],
+            "account": ledger_account[row["account_id"]],
+            "plaid_account_id": row["account_id"],
+            "currency": row["currency"],
+            "amount_minor": row["amount_minor"],
+            "date": row["date"],
+            "authorized_date": row["authorized_date"],
+            "description": row["name"],
+            "counterparty": row["merchant_name"] or "",
+            "reference": row["reference"] or "",
+            "pending": bool(row["pending"]),
+            "pending_transaction_id": row["pending_transaction_id"] or "",
+        }
+        for row in rows
+        if row["account_id"] in ledger_account
+    ]
     return _bank_frame(records)
 
 
