@@ -1,20 +1,30 @@
-"""Named crash points for the hardening suite.
+"""Named fault points for the hardening suite.
 
 Production code calls :func:`fault_point` at the moments where a crash is most dangerous (just
-before, inside and after the commit of a sync; between a token rotation and its write). It does
-nothing unless the environment variable ``RECON_FAULT_POINT`` names that point, in which case the
-process kills itself with SIGKILL: no ``finally`` blocks, no atexit handlers, no flushed buffers,
-exactly like a power cut or the OOM killer.
+before, inside and after the commit of a sync; between a token rotation and its write; while
+matching; while writing the reports). It does nothing unless the environment variable
+``RECON_FAULT_POINT`` names that point. Then ``RECON_FAULT_ACTION`` says what happens:
+
+- ``kill`` (the default): the process kills itself with SIGKILL — no ``finally`` blocks, no atexit
+  handlers, no flushed buffers, exactly like a power cut or the OOM killer;
+- ``sleep:SECONDS``: the process pauses there (to hold the lock while a test starts a rival run).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 
 FAULT_POINT_ENV = "RECON_FAULT_POINT"
+FAULT_ACTION_ENV = "RECON_FAULT_ACTION"
 
 
 def fault_point(name: str) -> None:
-    if os.environ.get(FAULT_POINT_ENV) == name:
+    if os.environ.get(FAULT_POINT_ENV) != name:
+        return
+    action = os.environ.get(FAULT_ACTION_ENV, "kill")
+    if action.startswith("sleep:"):
+        time.sleep(float(action.removeprefix("sleep:")))
+    else:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,186 @@
+"""Candidate pairs by blocking: equal keys (or an amount band) and a date window, never N x M.
+
+Both searches sort one side once and binary-search the other side's bounds (numpy.searchsorted),
+then expand the [lo, hi) ranges into pair arrays without Python loops. Fan-out is capped per bank
+row (``cap``) so thousands of rows sharing an amount (payroll, subscriptions) stay bounded; the
+cap keeps the rows nearest in date (or amount), centred on the bank row's rank among its equals
+so that twin rows do not all crowd the same few candidates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recon.engine.normalise import IntArray
+
+# Date offsets live in the low bits of a composite key; 2**22 days is ~11,000 years.
+_DATE_BITS = 22
+_DATE_PAD = 1024  # > the widest window (366 days), so shifted dates never go negative
+_MAX_COMPOSITE = 2**62
+
+
+def _expand(starts: IntArray, stops: IntArray) -> tuple[IntArray, IntArray]:
+    """Row index and position for every element of the ranges [starts[i], stops[i])."""
+    counts = np.maximum(stops - starts, 0)
+    total = int(counts.sum())
+    rows = np.repeat(np.arange(len(starts), dtype=np.int64), counts)
+    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    return rows, np.repeat(starts, counts) + offsets
+
+
+def _rank_among_equals(keys: IntArray, tie: IntArray) -> IntArray:
+    """0, 1, 2... for rows with the same key, in (tie, position) order: a vectorised cumcount."""
+    if len(keys) == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.lexsort((np.arange(len(keys)), tie, keys))
+    sorted_keys = keys[order]
+    starts = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
+    group_start = np.maximum.accumulate(np.where(starts, np.arange(len(keys)), 0))
+    rank = np.empty(len(keys), dtype=np.int64)
+    rank[order] = np.arange(len(keys)) - group_start
+    return rank
+
+
+def _cap_ranges(
+    lo: IntArray, hi: IntArray, centre: IntArray, cap: int
+) -> tuple[IntArray, IntArray]:
+    width = hi - lo
+    wide = width > cap
+    start = np.clip(centre - cap // 2, lo, np.maximum(hi - cap, lo))
+    return np.where(wide, start, lo), np.where(wide, start + cap, hi)
+
+
+def keyed_window_pairs(
+    bank_pos: IntArray,
+    bank_key: IntArray,
+    bank_date: IntArray,
+    ledger_pos: IntArray,
+    ledger_key: IntArray,
+    ledger_date: IntArray,
+    *,
+    days_before: int,
+    days_after: int,
+    cap: int,
+    bank_tie: IntArray | None = None,
+    ledger_tie: IntArray | None = None,
+) -> tuple[IntArray, IntArray]:
+    """Pairs with equal key and ``-days_before <= bank_date - ledger_date <= days_after``.
+
+    Keys are non-negative int64 (rows without a key must be filtered out by the caller).
+    ``*_tie`` (e.g. counterparty codes) order rows that share key and date, so that when the cap
+    applies, rows naming the same party line up. Returns (bank positions, ledger positions).
+    """
+    if bank_tie is None or ledger_tie is None:
+        bank_tie = np.zeros(len(bank_pos), dtype=np.int64)
+        ledger_tie = np.zeros(len(ledger_pos), dtype=np.int64)
+    empty = np.zeros(0, dtype=np.int64)
+    if len(bank_pos) == 0 or len(ledger_pos) == 0:
+        return empty, empty
+    codes, _ = pd.factorize(np.concatenate([bank_key, ledger_key]), sort=True)
+    codes = codes.astype(np.int64)
+    bank_g, ledger_g = codes[: len(bank_key)], codes[len(bank_key) :]
+    day0 = min(int(bank_date.min()), int(ledger_date.min())) - _DATE_PAD
+    span = max(int(bank_date.max()), int(ledger_date.max())) - day0 + _DATE_PAD
+    if span >= 2**_DATE_BITS:
+        raise ValueError("dates span more than 11,000 years")
+
+    def composite(group: IntArray, day: IntArray) -> IntArray:
+        return (group << _DATE_BITS) | (day - day0)
+
+    ledger_comp = composite(ledger_g, ledger_date)
+    order = np.lexsort((ledger_pos, ledger_tie, ledger_comp))
+    sorted_comp = ledger_comp[order]
+    lo = np.searchsorted(sorted_comp, composite(bank_g, bank_date - days_after), "left")
+    hi = np.searchsorted(sorted_comp, composite(bank_g, bank_date + days_before), "right")
+    own = composite(bank_g, bank_date)
+    centre = np.searchsorted(sorted_comp, own, "left") + _rank_among_equals(own, bank_tie)
+    lo, hi = _cap_ranges(lo.astype(np.int64), hi.astype(np.int64), centre, cap)
+    rows, at = _expand(lo, hi)
+    return bank_pos[rows], ledger_pos[order[at]]
+
+
+def band_pairs(
+    bank_pos: IntArray,
+    bank_group: IntArray,
+    bank_amount: IntArray,
+    bank_tolerance: IntArray,
+    ledger_pos: IntArray,
+    ledger_group: IntArray,
+    ledger_amount: IntArray,
+    *,
+    cap: int,
+) -> tuple[IntArray, IntArray]:
+    """Pairs with equal group and ``|ledger_amount - bank_amount| <= bank_tolerance``.
+
+    Groups are non-negative int64 (e.g. a code for account, currency and date). Returns (bank
+    positions, ledger positions); at most ``cap`` per bank row, the nearest in amount.
+    """
+    empty = np.zeros(0, dtype=np.int64)
+    if len(bank_pos) == 0 or len(ledger_pos) == 0:
+        return empty, empty
+    groups, inverse = np.unique(ledger_group, return_inverse=True)
+    ledger_g = inverse.astype(np.int64)
+    found = np.searchsorted(groups, bank_group)
+    known = (found < len(groups)) & (groups[np.minimum(found, len(groups) - 1)] == bank_group)
+    bank_pos, bank_amount = bank_pos[known], bank_amount[known]
+    bank_tolerance = bank_tolerance[known]
+    bank_g = found[known].astype(np.int64)
+    if len(bank_pos) == 0:
+        return empty, empty
+    widest = int(bank_tolerance.max())
+    floor = min(int(bank_amount.min()) - widest, int(ledger_amount.min()))
+    span = max(int(bank_amount.max()) + widest, int(ledger_amount.max())) - floor + 1
+    if len(groups) * span >= _MAX_COMPOSITE:
+        raise ValueError("amounts too large for the amount-band search")
+    ledger_comp = ledger_g * span + (ledger_amount - floor)
+    order = np.argsort(ledger_comp, kind="stable")
+    sorted_comp = ledger_comp[order]
+    base = bank_g * span - floor
+    lo = np.searchsorted(sorted_comp, base + bank_amount - bank_tolerance, "left")
+    hi = np.searchsorted(sorted_comp, base + bank_amount + bank_tolerance, "right")
+    centre = np.searchsorted(sorted_comp, base + bank_amount, "left")
+    lo, hi = _cap_ranges(lo.astype(np.int64), hi.astype(np.int64), centre.astype(np.int64), cap)
+    rows, at = _expand(lo, hi)
+    return bank_pos[rows], ledger_pos[order[at]]
+
+
+def date_band_pairs(
+    bank_pos: IntArray,
+    bank_block: IntArray,
+    bank_date: IntArray,
+    bank_amount: IntArray,
+    bank_tolerance: IntArray,
+    ledger_pos: IntArray,
+    ledger_block: IntArray,
+    ledger_date: IntArray,
+    ledger_amount: IntArray,
+    *,
+    days_before: int,
+    days_after: int,
+    cap: int,
+) -> tuple[IntArray, IntArray]:
+    """Same block, amount within the bank row's tolerance, date within the window.
+
+    One amount-band search per day offset, so the fan-out is bounded by amount and date together.
+    """
+    bank_parts, ledger_parts = [], []
+    ledger_group = (ledger_block << _DATE_BITS) | (ledger_date - _day_floor(bank_date, ledger_date))
+    day0 = _day_floor(bank_date, ledger_date)
+    for delta in range(-days_before, days_after + 1):  # delta = bank date - ledger date
+        bank_group = (bank_block << _DATE_BITS) | (bank_date - delta - day0)
+        b, ledger = band_pairs(
+            bank_pos, bank_group, bank_amount, bank_tolerance,
+            ledger_pos, ledger_group, ledger_amount, cap=cap,
+        )  # fmt: skip
+        bank_parts.append(b)
+        ledger_parts.append(ledger)
+    if not bank_parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    return np.concatenate(bank_parts), np.concatenate(ledger_parts)
+
+
+def _day_floor(bank_date: IntArray, ledger_date: IntArray) -> int:
+    lows = [int(a.min()) for a in (bank_date, ledger_date) if len(a)]
+    return (min(lows) if lows else 0) - _DATE_PAD

@@ -1,0 +1,115 @@
+"""What is left after matching: reversals, probable duplicates, and the nearest candidate."""
+
+from __future__ import annotations
+
+import numpy as np
+from rapidfuzz import utils as fuzz_utils
+
+from recon.engine.assign import assign
+from recon.engine.candidates import keyed_window_pairs
+from recon.engine.normalise import BoolArray, IntArray, Side
+
+_NEAREST_CAP = 8
+
+
+def nearest(
+    rows: IntArray, side: Side, side_block: IntArray,
+    other: Side, other_rows: IntArray, other_block: IntArray,
+) -> IntArray:  # fmt: skip
+    """For each of ``rows``, the other-side position nearest by amount, then date (-1: none).
+
+    Only rows of the same block (account and currency) count.
+    """
+    result = np.full(len(rows), -1, dtype=np.int64)
+    if len(rows) == 0 or len(other_rows) == 0:
+        return result
+    floor = min(int(side.amount[rows].min()), int(other.amount[other_rows].min()))
+    span = max(int(side.amount[rows].max()), int(other.amount[other_rows].max())) - floor + 1
+    if (int(max(side_block.max(), other_block.max())) + 1) * span >= 2**62:
+        raise ValueError("amounts too large for the nearest-candidate search")
+    comp = other_block[other_rows] * span + (other.amount[other_rows] - floor)
+    order = np.lexsort((other_rows, other.date[other_rows], comp))
+    comp_sorted, rows_sorted = comp[order], other_rows[order]
+    own = side_block[rows] * span + (side.amount[rows] - floor)
+    at = np.searchsorted(comp_sorted, own, "left")
+    below = np.clip(at - 1, 0, len(comp_sorted) - 1)
+    above = np.clip(at, 0, len(comp_sorted) - 1)
+    same_block_below = (at > 0) & (comp_sorted[below] // span == own // span)
+    same_block_above = (at < len(comp_sorted)) & (comp_sorted[above] // span == own // span)
+    gap_below = np.where(same_block_below, own - comp_sorted[below], np.iinfo(np.int64).max)
+    gap_above = np.where(same_block_above, comp_sorted[above] - own, np.iinfo(np.int64).max)
+    use_above = gap_above <= gap_below
+    has = same_block_below | same_block_above
+    target_amount = np.where(use_above, comp_sorted[above], comp_sorted[below])
+    # Among other rows with that (block, amount), the nearest date; composite is already sorted
+    # by (amount key, date, position).
+    first = np.searchsorted(comp_sorted, target_amount, "left")
+    last = np.searchsorted(comp_sorted, target_amount, "right")
+    dates_sorted = other.date[rows_sorted]
+    for_date = side.date[rows]
+    # Dense rank of each (block, amount) value, then a (rank, date) composite to search the date.
+    rank = np.cumsum(np.r_[True, comp_sorted[1:] != comp_sorted[:-1]]) - 1
+    day0 = min(int(dates_sorted.min()), int(for_date.min()))
+    shift = (rank << 22) | (dates_sorted - day0)
+    probe = (rank[np.minimum(first, len(rank) - 1)] << 22) | (for_date - day0)
+    pos = np.clip(np.searchsorted(shift, probe, "left"), first, np.maximum(last - 1, first))
+    pos = np.minimum(pos, len(rank) - 1)
+    prev = np.minimum(np.clip(pos - 1, first, np.maximum(last - 1, first)), len(rank) - 1)
+    closer_prev = np.abs(dates_sorted[prev] - for_date) <= np.abs(dates_sorted[pos] - for_date)
+    best = np.where(closer_prev, prev, pos)
+    result[has] = rows_sorted[best[has]]
+    return result
+
+
+def reversals(
+    bank: Side, rows: IntArray, block: IntArray, window_days: int
+) -> tuple[IntArray, IntArray]:
+    """Pairs (money-out row, money-in row) of equal size within the window, one-to-one."""
+    out_rows = rows[bank.amount[rows] < 0]
+    in_rows = rows[bank.amount[rows] > 0]
+    size = np.abs(bank.amount)
+    modulus = int(size.max(initial=0)) + 1
+    if (int(block.max(initial=0)) + 1) * modulus >= 2**62:
+        raise ValueError("amounts too large for the reversal search")
+    o, i = keyed_window_pairs(
+        out_rows, block[out_rows] * modulus + size[out_rows], bank.date[out_rows],
+        in_rows, block[in_rows] * modulus + size[in_rows], bank.date[in_rows],
+        days_before=window_days, days_after=window_days, cap=_NEAREST_CAP,
+    )  # fmt: skip
+    if len(o) == 0:
+        return o, i
+    score = 1.0 / (1.0 + np.abs(bank.date[o] - bank.date[i]).astype(np.float64))
+    chosen = assign(o, i, score)
+    return o[chosen], i[chosen]
+
+
+def duplicates(
+    side: Side, rows: IntArray, linked: BoolArray, block: IntArray, window_days: int
+) -> tuple[IntArray, IntArray]:
+    """(leftover row, its linked twin): same block, amount, counterparty and description."""
+    twins = np.flatnonzero(linked)
+    if len(rows) == 0 or len(twins) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    modulus = int(np.abs(side.amount).max(initial=0)) * 2 + 2
+    if (int(block.max(initial=0)) + 1) * modulus >= 2**62:
+        raise ValueError("amounts too large for the duplicate search")
+
+    def key(r: IntArray) -> IntArray:
+        return block[r] * modulus + side.amount[r] + modulus // 2
+
+    x, y = keyed_window_pairs(
+        rows, key(rows), side.date[rows], twins, key(twins), side.date[twins],
+        days_before=window_days, days_after=window_days, cap=_NEAREST_CAP,
+    )  # fmt: skip
+    same_text = np.array(
+        [fuzz_utils.default_process(side.text[a]) == fuzz_utils.default_process(side.text[b])
+         for a, b in zip(x, y, strict=True)],
+        dtype=bool,
+    )
+    x, y = x[same_text], y[same_text]
+    # One twin per leftover row: the nearest in date, then the lowest position.
+    order = np.lexsort((y, np.abs(side.date[x] - side.date[y]), x))
+    x, y = x[order], y[order]
+    first = np.r_[True, x[1:] != x[:-1]] if len(x) else np.zeros(0, dtype=bool)
+    return x[first], y[first]

@@ -1,0 +1,610 @@
+"""reconcile(): the passes in order, each on what the previous ones left.
+
+1. One pass per rule, in priority order (like "match passes"): candidates by blocking, the rule's
+   tests, scores, an optimal one-to-one assignment, the ambiguity guard.
+2. Groups (subset sums) among the leftovers.
+3. The difference pass (fees: matched_with_difference).
+4. Amount mismatches (same reference or counterparty and date, different amount).
+5. Classification of the rest: pending, reversal, probable duplicate, unmatched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+
+from recon.config import MatchingConfig, MatchRule
+from recon.engine import explain
+from recon.engine.assign import assign
+from recon.engine.candidates import date_band_pairs, keyed_window_pairs
+from recon.engine.classify import duplicates, nearest, reversals
+from recon.engine.groups import find_groups
+from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, prepare
+from recon.engine.scoring import (
+    FloatArray,
+    PairParts,
+    allowed_difference,
+    pair_parts,
+    per_row_minor,
+    score_parts,
+    total_score,
+)
+from recon.frames import (
+    ALTERNATIVE_COLUMNS,
+    DISCREPANCY_COLUMNS,
+    LINK_COLUMNS,
+    MatchResult,
+)
+
+# Candidates kept per bank row per search: bounds memory when many rows share an amount.
+FAN_OUT_CAP = 8
+_PART_NAMES = ("amount", "date", "text", "reference", "priority")
+
+
+@dataclass
+class _Collected:
+    links: list[dict[str, np.ndarray]] = field(default_factory=list)
+    alternatives: list[dict[str, np.ndarray]] = field(default_factory=list)
+    discrepancies: list[dict[str, object]] = field(default_factory=list)
+
+
+def _blocks(bank: Side, ledger: Side, same_account: bool, same_currency: bool) -> tuple[
+    IntArray, IntArray
+]:
+    width = int(max(bank.currency_code.max(initial=0), ledger.currency_code.max(initial=0))) + 1
+
+    def code(side: Side) -> IntArray:
+        account = side.account_code if same_account else np.zeros(len(side), dtype=np.int64)
+        currency = side.currency_code if same_currency else np.zeros(len(side), dtype=np.int64)
+        return account * width + currency
+
+    return code(bank), code(ledger)
+
+
+def _joint_codes(left: IntArray, right: IntArray) -> tuple[IntArray, IntArray]:
+    codes, _ = pd.factorize(np.concatenate([left, right]))
+    codes = codes.astype(np.int64)
+    return codes[: len(left)], codes[len(left) :]
+
+
+def _combine(block: IntArray, key: IntArray, width: int) -> IntArray:
+    return block * width + key
+
+
+def _percent_superset(rule: MatchRule) -> Decimal:
+    """A percent of the bank amount that covers ``percent of the ledger amount``."""
+    percent = rule.amount_tolerance_percent
+    if rule.percent_of == "bank" or percent == 0:
+        return percent
+    if percent >= 100:
+        return Decimal(10_000)
+    return percent * 100 / (100 - percent) + Decimal("0.0001")
+
+
+def _rule_candidates(
+    rule: MatchRule, bank: Side, ledger: Side, bank_free: BoolArray, ledger_free: BoolArray
+) -> tuple[IntArray, IntArray]:
+    bank_block, ledger_block = _blocks(bank, ledger, rule.same_account, rule.same_currency)
+    b_rows, l_rows = np.flatnonzero(bank_free), np.flatnonzero(ledger_free)
+    bank_date = bank.authorized if rule.bank_date == "authorized" else bank.date
+    exact = rule.amount_tolerance == 0 and rule.amount_tolerance_percent == 0
+    if rule.require_reference_match:
+        b_rows = b_rows[bank.reference[b_rows] >= 0]
+        l_rows = l_rows[ledger.reference[l_rows] >= 0]
+        width = int(max(bank.reference.max(initial=0), ledger.reference.max(initial=0))) + 1
+        return keyed_window_pairs(
+            b_rows, _combine(bank_block[b_rows], bank.reference[b_rows], width), bank_date[b_rows],
+            l_rows, _combine(ledger_block[l_rows], ledger.reference[l_rows], width),
+            ledger.date[l_rows], days_before=rule.days_before, days_after=rule.days_after,
+            cap=FAN_OUT_CAP,
+        )  # fmt: skip
+    if exact:
+        bank_amount, ledger_amount = _joint_codes(bank.amount[b_rows], ledger.amount[l_rows])
+        width = int(max(bank_amount.max(initial=0), ledger_amount.max(initial=0))) + 1
+        return keyed_window_pairs(
+            b_rows, _combine(bank_block[b_rows], bank_amount, width), bank_date[b_rows],
+            l_rows, _combine(ledger_block[l_rows], ledger_amount, width), ledger.date[l_rows],
+            days_before=rule.days_before, days_after=rule.days_after, cap=FAN_OUT_CAP,
+            bank_tie=bank.party[b_rows], ledger_tie=ledger.party[l_rows],
+        )  # fmt: skip
+    tolerance = allowed_difference(
+        bank.amount[b_rows],
+        per_row_minor(bank, b_rows, rule.amount_tolerance),
+        _percent_superset(rule),
+    )
+    return date_band_pairs(
+        b_rows, bank_block[b_rows], bank_date[b_rows], bank.amount[b_rows], tolerance,
+        l_rows, ledger_block[l_rows], ledger.date[l_rows], ledger.amount[l_rows],
+        days_before=rule.days_before, days_after=rule.days_after, cap=FAN_OUT_CAP,
+    )  # fmt: skip
+
+
+def _same_sign(bank: Side, ledger: Side, parts: PairParts) -> BoolArray:
+    same: BoolArray = np.sign(bank.amount[parts.bank]) == np.sign(ledger.amount[parts.ledger])
+    return same
+
+
+def _regex_mask(pattern: str, texts: ObjArray) -> BoolArray:
+    compiled = re.compile(pattern)
+    codes, uniques = pd.factorize(texts)
+    hits = np.array([bool(compiled.search(u)) for u in uniques] + [False], dtype=bool)
+    mask: BoolArray = hits[codes]
+    return mask
+
+
+def _satisfies(rule: MatchRule, parts: PairParts, bank: Side, ledger: Side) -> BoolArray:
+    base = bank.amount[parts.bank] if rule.percent_of == "bank" else ledger.amount[parts.ledger]
+    allowed = allowed_difference(
+        base, per_row_minor(bank, parts.bank, rule.amount_tolerance),
+        rule.amount_tolerance_percent,
+    )  # fmt: skip
+    ok = (np.abs(parts.amount_delta) <= allowed) & _same_sign(bank, ledger, parts)
+    ok &= (parts.date_delta >= -rule.days_before) & (parts.date_delta <= rule.days_after)
+    if rule.require_reference_match:
+        ok &= parts.reference_equal
+    if rule.description_regex is not None:
+        ok &= _regex_mask(rule.description_regex, bank.description[parts.bank])
+    if rule.min_text_similarity is not None:
+        ok &= parts.text >= rule.min_text_similarity
+    return ok
+
+
+def _runners_up(
+    own: IntArray, size: int, chosen: IntArray, score: FloatArray, margin: float
+) -> tuple[IntArray, IntArray]:
+    """Pairs sharing a row with a chosen pair and scoring within ``margin`` of it.
+
+    Returns (pair index, index into ``chosen`` of the winner it competes with).
+    """
+    winner_at = np.full(size, -1, dtype=np.int64)
+    winner_at[own[chosen]] = np.arange(len(chosen))
+    winner = winner_at[own]
+    has_winner = winner >= 0
+    winner_score = np.where(has_winner, score[chosen][np.maximum(winner, 0)], np.inf)
+    runner = has_winner & (score >= winner_score - margin)
+    runner[chosen] = False
+    at = np.flatnonzero(runner)
+    return at, winner[at]
+
+
+def _looks_like_keying_error(bank_amount: int, ledger_amount: int) -> bool:
+    """Same digits in another order (transposed digits): a typo, not a fee."""
+    return bank_amount != ledger_amount and sorted(str(abs(bank_amount))) == sorted(
+        str(abs(ledger_amount))
+    )
+
+
+class _Engine:
+    def __init__(self, bank: Side, ledger: Side, matching: MatchingConfig) -> None:
+        self.bank, self.ledger, self.matching = bank, ledger, matching
+        self.bank_free = ~bank.pending
+        self.ledger_free = np.ones(len(ledger), dtype=bool)
+        self.bank_block, self.ledger_block = _blocks(bank, ledger, True, True)
+        self.out = _Collected()
+        # Which row each position is linked with (for "already matched" explanations).
+        self.bank_partner = np.full(len(bank), -1, dtype=np.int64)
+        self.ledger_partner = np.full(len(ledger), -1, dtype=np.int64)
+
+    # -- one-to-one passes -------------------------------------------------------------------
+    def link_pass(self, parts: PairParts, priority: float, rule: str, status: str) -> None:
+        if len(parts) == 0:
+            return
+        part_values = score_parts(parts, self.ledger, priority)
+        score = total_score(part_values)
+        chosen_mask = assign(parts.bank, parts.ledger, score)
+        chosen = np.flatnonzero(chosen_mask)
+        b, lg = parts.bank[chosen], parts.ledger[chosen]
+        ids = np.array(explain.pair_match_ids(self.bank.ids[b], self.ledger.ids[lg]), dtype=object)
+
+        # Ambiguity guard: any other candidate of either row within the margin of the winner.
+        margin = self.matching.ambiguity_margin
+        bank_alt, bank_alt_w = _runners_up(parts.bank, len(self.bank), chosen, score, margin)
+        ledger_alt, ledger_alt_w = _runners_up(
+            parts.ledger, len(self.ledger), chosen, score, margin
+        )
+        alt_rows = np.concatenate([bank_alt, ledger_alt])
+        alt_winner = np.concatenate([bank_alt_w, ledger_alt_w])
+        unique = np.unique(np.stack([alt_winner, alt_rows]), axis=1)
+        alt_winner, alt_rows = unique[0], unique[1]
+        ambiguous = np.zeros(len(chosen), dtype=bool)
+        ambiguous[alt_winner] = True
+
+        statuses = np.full(len(chosen), status, dtype=object)
+        differs = parts.amount_delta[chosen] != 0
+        statuses[(statuses == "matched") & differs] = "matched_with_difference"
+        statuses[ambiguous] = "suggested"
+        alt_counts = np.bincount(alt_winner, minlength=len(chosen))
+        notes = np.full(len(chosen), "", dtype=object)
+        notes[ambiguous] = [
+            f"; suggested: {n} other candidate{'s' if n != 1 else ''} within "
+            f"{margin:.2f} of this score"
+            for n in alt_counts[ambiguous]
+        ]
+        chosen_parts = {name: part_values[name][chosen] for name in _PART_NAMES}
+        self._record_links(
+            b, lg, ids, statuses, np.full(len(chosen), rule, dtype=object), score[chosen],
+            parts.amount_delta[chosen], self.bank.date[b] - self.ledger.date[lg], chosen_parts,
+            notes,
+        )  # fmt: skip
+        self.out.alternatives.append({
+            "match_id": ids[alt_winner],
+            "bank_transaction_id": self.bank.ids[parts.bank[alt_rows]],
+            "ledger_entry_id": self.ledger.ids[parts.ledger[alt_rows]],
+            "score": score[alt_rows],
+            "_winner_bank": b[alt_winner],
+            "_winner_ledger": lg[alt_winner],
+            "_bank": parts.bank[alt_rows],
+            "_ledger": parts.ledger[alt_rows],
+        })  # fmt: skip
+        self.bank_free[b] = False
+        self.ledger_free[lg] = False
+        self.bank_partner[b] = lg
+        self.ledger_partner[lg] = b
+
+    def _record_links(
+        self, b: IntArray, lg: IntArray, ids: ObjArray, statuses: ObjArray, rules: ObjArray,
+        score: FloatArray, amount_difference: IntArray, date_difference: IntArray,
+        parts: dict[str, FloatArray], notes: ObjArray,
+    ) -> None:  # fmt: skip
+        currency = self.bank.currency[b]
+        explanation = explain.link_explanations(
+            rules, amount_difference, date_difference, currency, parts, notes
+        )
+        self.out.links.append({
+            "match_id": ids,
+            "bank_transaction_id": self.bank.ids[b],
+            "ledger_entry_id": self.ledger.ids[lg],
+            "status": statuses,
+            "rule": rules,
+            "score": score,
+            "amount_difference_minor": amount_difference,
+            "date_difference_days": date_difference,
+            "account": self.bank.account[b],
+            "currency": currency,
+            "explanation": explanation,
+            "_account": self.bank.account_code[b],
+            "_currency": self.bank.currency_code[b],
+            "_bank": b,
+            "_ledger": lg,
+        })  # fmt: skip
+
+    def rule_passes(self) -> None:
+        rules = self.matching.rules
+        for index, rule in enumerate(rules):
+            b, lg = _rule_candidates(rule, self.bank, self.ledger, self.bank_free, self.ledger_free)
+            parts = pair_parts(
+                self.bank, self.ledger, b, lg, authorized=rule.bank_date == "authorized"
+            )
+            parts = parts.take(_satisfies(rule, parts, self.bank, self.ledger))
+            self.link_pass(parts, 1.0 - index / len(rules), rule.name, rule.status)
+
+    def difference_pass(self) -> None:
+        config = self.matching.difference
+        b_rows = np.flatnonzero(self.bank_free)
+        l_rows = np.flatnonzero(self.ledger_free)
+        tolerance = allowed_difference(
+            self.bank.amount[b_rows], per_row_minor(self.bank, b_rows, config.amount),
+            config.percent,
+        )  # fmt: skip
+        b, lg = date_band_pairs(
+            b_rows, self.bank_block[b_rows], self.bank.date[b_rows], self.bank.amount[b_rows],
+            tolerance, l_rows, self.ledger_block[l_rows], self.ledger.date[l_rows],
+            self.ledger.amount[l_rows], days_before=config.days_before,
+            days_after=config.days_after, cap=FAN_OUT_CAP,
+        )  # fmt: skip
+        parts = pair_parts(self.bank, self.ledger, b, lg)
+        keep = _same_sign(self.bank, self.ledger, parts)
+        keep &= parts.text >= config.min_text_similarity
+        keep &= ~np.array(
+            [_looks_like_keying_error(int(x), int(y)) for x, y in
+             zip(self.bank.amount[b], self.ledger.amount[lg], strict=True)],
+            dtype=bool,
+        )  # fmt: skip
+        self.link_pass(parts.take(keep), 0.0, "difference", "matched_with_difference")
+
+    # -- groups ------------------------------------------------------------------------------
+    def group_pass(self) -> None:
+        groups = find_groups(
+            self.bank, self.ledger, self.bank_free, self.ledger_free,
+            self.bank_block, self.ledger_block, self.matching.groups,
+        )  # fmt: skip
+        for group in groups:
+            if group.target_is_bank:
+                b = np.full(len(group.members), group.target, dtype=np.int64)
+                lg = group.members
+                alt_b = [np.full(len(o), group.target) for o in group.options]
+                alt_l = list(group.options)
+            else:
+                b = group.members
+                lg = np.full(len(group.members), group.target, dtype=np.int64)
+                alt_b = list(group.options)
+                alt_l = [np.full(len(o), group.target) for o in group.options]
+            bank_ids = np.unique(self.bank.ids[b])
+            ledger_ids = np.unique(self.ledger.ids[lg])
+            group_id = explain.match_id(bank_ids, ledger_ids)
+            bank_sum = int(self.bank.amount[np.unique(b)].sum())
+            ledger_sum = int(self.ledger.amount[np.unique(lg)].sum())
+            difference = bank_sum - ledger_sum
+            parts = pair_parts(self.bank, self.ledger, b, lg)
+            values = score_parts(parts, self.ledger, 0.0)
+            target_amount = max(abs(bank_sum), abs(ledger_sum), 1)
+            values["amount"] = np.full(len(b), 1.0 - min(abs(difference) / target_amount, 1.0))
+            score = total_score(values)
+            status = "matched" if not group.options else "suggested"
+            if status == "matched" and difference != 0:
+                status = "matched_with_difference"
+            size = len(group.members)
+            shape = f"{len(bank_ids)} bank : {len(ledger_ids)} ledger"
+            total = explain.money(bank_sum, str(self.bank.currency[b[0]]))
+            note = f"; group of {size} ({shape}) sums to {total}"
+            if group.options:
+                note += f"; {len(group.options)} other subset(s) also fit"
+            n = len(b)
+            self._record_links(
+                b, lg, np.full(n, group_id, dtype=object), np.full(n, status, dtype=object),
+                np.full(n, "group", dtype=object), score, np.full(n, difference, dtype=np.int64),
+                self.bank.date[b] - self.ledger.date[lg], values, np.full(n, note, dtype=object),
+            )  # fmt: skip
+            if group.options:
+                ab, al = np.concatenate(alt_b), np.concatenate(alt_l)
+                self.out.alternatives.append({
+                    "match_id": np.full(len(ab), group_id, dtype=object),
+                    "bank_transaction_id": self.bank.ids[ab],
+                    "ledger_entry_id": self.ledger.ids[al],
+                    "score": np.full(len(ab), float(score.mean())),
+                    "_winner_bank": np.full(len(ab), b.min()),
+                    "_winner_ledger": np.full(len(ab), lg.min()),
+                    "_bank": ab,
+                    "_ledger": al,
+                })  # fmt: skip
+            self.bank_partner[b] = lg
+            self.ledger_partner[lg] = b
+
+    # -- discrepancies -----------------------------------------------------------------------
+    def mismatch_pass(self) -> list[tuple[int, int]]:
+        config = self.matching.mismatch
+        b_rows = np.flatnonzero(self.bank_free)
+        l_rows = np.flatnonzero(self.ledger_free)
+        found_b, found_l = [], []
+        for bank_key, ledger_key in (
+            (self.bank.reference, self.ledger.reference), (self.bank.party, self.ledger.party),
+        ):  # fmt: skip
+            br = b_rows[bank_key[b_rows] >= 0]
+            lr = l_rows[ledger_key[l_rows] >= 0]
+            width = int(max(bank_key.max(initial=0), ledger_key.max(initial=0))) + 1
+            b, lg = keyed_window_pairs(
+                br, _combine(self.bank_block[br], bank_key[br], width), self.bank.date[br],
+                lr, _combine(self.ledger_block[lr], ledger_key[lr], width), self.ledger.date[lr],
+                days_before=config.days_window, days_after=config.days_window, cap=FAN_OUT_CAP,
+            )  # fmt: skip
+            found_b.append(b)
+            found_l.append(lg)
+        pairs = np.unique(np.stack([np.concatenate(found_b), np.concatenate(found_l)]), axis=1)
+        parts = pair_parts(self.bank, self.ledger, pairs[0], pairs[1])
+        keep = _same_sign(self.bank, self.ledger, parts) & (parts.amount_delta != 0)
+        keep &= parts.reference_equal | (parts.text >= config.min_text_similarity)
+        parts = parts.take(keep)
+        if len(parts) == 0:
+            return []
+        values = score_parts(parts, self.ledger, 0.0)
+        chosen = np.flatnonzero(assign(parts.bank, parts.ledger, total_score(values)))
+        result: list[tuple[int, int]] = []
+        for i in chosen.tolist():
+            bank_at, ledger_at = int(parts.bank[i]), int(parts.ledger[i])
+            self.bank_free[bank_at] = False
+            self.ledger_free[ledger_at] = False
+            result.append((bank_at, ledger_at))
+        return result
+
+
+def _discrepancy(
+    kind: str, side: str, bank_id: str, ledger_id: str, account: str, date: int, amount: int,
+    currency: str, as_of: dt.date, description: str, explanation: str, nearest_id: str,
+) -> dict[str, object]:  # fmt: skip
+    day = dt.date(1970, 1, 1) + dt.timedelta(days=int(date))
+    return {
+        "discrepancy_id": explain.discrepancy_id(kind, side, bank_id, ledger_id),
+        "kind": kind,
+        "side": side,
+        "bank_transaction_id": bank_id,
+        "ledger_entry_id": ledger_id,
+        "account": account,
+        "date": pd.Timestamp(day),
+        "amount_minor": int(amount),
+        "currency": currency,
+        "age_days": (as_of - day).days,
+        "description": description,
+        "explanation": explanation,
+        "nearest_candidate": nearest_id,
+    }
+
+
+def _nearest_text(
+    label: str, other: Side, position: int, amount: int, date: int, currency: str,
+    partner: int, partner_side: Side,
+) -> tuple[str, str]:  # fmt: skip
+    """('nearest ledger entry L1: amount differs by 40.00, 2 days apart, ...', id)."""
+    if position < 0:
+        return f"no {label} with this account and currency", ""
+    other_id = str(other.ids[position])
+    delta = amount - int(other.amount[position])
+    days = date - int(other.date[position])
+    text = (
+        f"nearest {label} {other_id}: {explain.amount_text(delta, currency)}, "
+        f"{explain.apart_text(days)}"
+    )
+    if partner >= 0:
+        text += f", already matched with {partner_side.ids[partner]}"
+    elif delta != 0:
+        text += f", no rule allows a {explain.money(abs(delta), currency)} difference"
+    else:
+        text += ", outside every rule's date window"
+    return text, other_id
+
+
+def reconcile(
+    bank: pd.DataFrame, ledger: pd.DataFrame, matching: MatchingConfig, *, as_of: dt.date
+) -> MatchResult:
+    """Match bank transactions to ledger entries; explain every link and every open item.
+
+    Pure and deterministic: the same rows in any order give identical frames.
+    """
+    bank_side, ledger_side = prepare(bank, ledger, matching.reference_pattern)
+    engine = _Engine(bank_side, ledger_side, matching)
+    engine.rule_passes()
+    engine.group_pass()
+    engine.difference_pass()
+    mismatches = engine.mismatch_pass()
+    return _result(engine, mismatches, as_of)
+
+
+def _result(engine: _Engine, mismatches: list[tuple[int, int]], as_of: dt.date) -> MatchResult:
+    bank, ledger, matching = engine.bank, engine.ledger, engine.matching
+    rows: list[dict[str, object]] = []
+    for b, lg in mismatches:
+        currency = str(bank.currency[b])
+        delta = int(bank.amount[b] - ledger.amount[lg])
+        rows.append(_discrepancy(
+            "amount_mismatch", "both", str(bank.ids[b]), str(ledger.ids[lg]),
+            str(bank.account[b]), int(bank.date[b]), int(bank.amount[b]), currency, as_of,
+            str(bank.description[b]),
+            f"bank {explain.money(int(bank.amount[b]), currency)} vs ledger "
+            f"{explain.money(int(ledger.amount[lg]), currency)} (differs by "
+            f"{explain.money(abs(delta), currency)}), same "
+            f"{'reference' if bank.reference[b] >= 0 and bank.reference[b] == ledger.reference[lg] else 'counterparty'}"  # noqa: E501
+            f", {explain.apart_text(int(bank.date[b] - ledger.date[lg]))}",
+            str(ledger.ids[lg]),
+        ))  # fmt: skip
+
+    bank_linked = engine.bank_partner >= 0
+    ledger_linked = engine.ledger_partner >= 0
+    left_bank = np.flatnonzero(engine.bank_free)
+    left_ledger = np.flatnonzero(engine.ledger_free)
+    pending = np.flatnonzero(bank.pending)
+
+    reversal_out, reversal_in = reversals(
+        bank, left_bank, engine.bank_block, matching.reversal_window_days
+    )
+    reversal_partner = dict(zip(reversal_out.tolist(), reversal_in.tolist(), strict=True))
+    reversal_partner.update(zip(reversal_in.tolist(), reversal_out.tolist(), strict=True))
+    dup_bank = dict(zip(*(a.tolist() for a in duplicates(
+        bank, left_bank, bank_linked, engine.bank_block, matching.duplicate_window_days)),
+        strict=True))  # fmt: skip
+    dup_ledger = dict(zip(*(a.tolist() for a in duplicates(
+        ledger, left_ledger, ledger_linked, engine.ledger_block, matching.duplicate_window_days)),
+        strict=True))  # fmt: skip
+
+    all_ledger = np.arange(len(ledger), dtype=np.int64)
+    posted_bank = np.flatnonzero(~bank.pending)
+    bank_rows = np.concatenate([left_bank, pending])
+    bank_near = nearest(bank_rows, bank, engine.bank_block, ledger, all_ledger, engine.ledger_block)
+    ledger_near = nearest(
+        left_ledger, ledger, engine.ledger_block, bank, posted_bank, engine.bank_block
+    )
+
+    for b, near in zip(bank_rows.tolist(), bank_near.tolist(), strict=True):
+        currency = str(bank.currency[b])
+        near_text, near_id = _nearest_text(
+            "ledger entry", ledger, near, int(bank.amount[b]), int(bank.date[b]), currency,
+            int(engine.ledger_partner[near]) if near >= 0 else -1, bank,
+        )  # fmt: skip
+        if bank.pending[b]:
+            kind, why = "pending", "pending at the bank: reported, never matched until it posts"
+        elif b in reversal_partner:
+            other = reversal_partner[b]
+            kind = "reversal"
+            why = (f"reversed by bank transaction {bank.ids[other]} "
+                   f"({explain.money(int(bank.amount[other]), currency)}, "
+                   f"{explain.apart_text(int(bank.date[b] - bank.date[other]))})")
+        elif b in dup_bank:
+            twin = dup_bank[b]
+            kind = "probable_duplicate"
+            why = (f"same amount, counterparty and description as bank transaction "
+                   f"{bank.ids[twin]} ({explain.apart_text(int(bank.date[b] - bank.date[twin]))}),"
+                   f" which is matched with {ledger.ids[engine.bank_partner[twin]]}")
+        else:
+            kind, why = "unmatched_bank", "no ledger entry matched"
+        rows.append(_discrepancy(
+            kind, "bank", str(bank.ids[b]), "", str(bank.account[b]), int(bank.date[b]),
+            int(bank.amount[b]), currency, as_of, str(bank.description[b]),
+            f"{why}; {near_text}", near_id,
+        ))  # fmt: skip
+
+    for lg, near in zip(left_ledger.tolist(), ledger_near.tolist(), strict=True):
+        currency = str(ledger.currency[lg])
+        near_text, near_id = _nearest_text(
+            "bank transaction", bank, near, int(ledger.amount[lg]), int(ledger.date[lg]),
+            currency, int(engine.bank_partner[near]) if near >= 0 else -1, ledger,
+        )  # fmt: skip
+        if lg in dup_ledger:
+            twin = dup_ledger[lg]
+            kind = "probable_duplicate"
+            why = (f"same amount, counterparty and description as ledger entry "
+                   f"{ledger.ids[twin]} ({explain.apart_text(int(ledger.date[lg] - ledger.date[twin]))}),"  # noqa: E501
+                   f" which is matched with {bank.ids[engine.ledger_partner[twin]]}")
+        else:
+            kind, why = "unmatched_ledger", "no bank transaction matched"
+        rows.append(_discrepancy(
+            kind, "ledger", "", str(ledger.ids[lg]), str(ledger.account[lg]),
+            int(ledger.date[lg]), int(ledger.amount[lg]), currency, as_of,
+            str(ledger.description[lg]), f"{why}; {near_text}", near_id,
+        ))  # fmt: skip
+
+    return MatchResult(
+        links=_links_frame(engine.out.links),
+        discrepancies=_discrepancy_frame(rows),
+        alternatives=_alternatives_frame(engine.out.alternatives),
+    )
+
+
+def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Sort by ``keys`` (first = most significant) via integer codes: fast for text columns."""
+    codes = [pd.factorize(frame[key].to_numpy(), sort=True)[0] for key in reversed(keys)]
+    order = np.lexsort(codes) if len(frame) else np.zeros(0, dtype=np.int64)
+    return frame.iloc[order].reset_index(drop=True)
+
+
+def _order(parts: list[dict[str, np.ndarray]], keys: list[str]) -> IntArray:
+    """Row order by integer keys (positions follow id order; codes follow text order)."""
+    if not parts:
+        return np.zeros(0, dtype=np.int64)
+    columns = [np.concatenate([p[key] for p in parts]) for key in reversed(keys)]
+    order: IntArray = np.lexsort(columns)
+    return order
+
+
+def _links_frame(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    order = _order(parts, ["_account", "_currency", "_bank", "_ledger"])
+    columns = {
+        name: np.concatenate([p[name] for p in parts])[order] if parts
+        else np.zeros(0, dtype=object)
+        for name in LINK_COLUMNS
+    }  # fmt: skip
+    frame = pd.DataFrame(columns, columns=list(LINK_COLUMNS))
+    frame = frame.astype({
+        "score": "float64", "amount_difference_minor": "int64", "date_difference_days": "int64",
+    })  # fmt: skip
+    return frame
+
+
+def _discrepancy_frame(rows: list[dict[str, object]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(DISCREPANCY_COLUMNS))
+    frame = frame.astype({"amount_minor": "int64", "age_days": "int64"})
+    frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
+    return _sorted(frame, ["account", "currency", "kind", "date", "discrepancy_id"])
+
+
+def _alternatives_frame(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    order = _order(parts, ["_winner_bank", "_winner_ledger", "_bank", "_ledger"])
+    columns = {
+        name: np.concatenate([p[name] for p in parts])[order] if parts
+        else np.zeros(0, dtype=object)
+        for name in ALTERNATIVE_COLUMNS
+    }  # fmt: skip
+    frame = pd.DataFrame(columns, columns=list(ALTERNATIVE_COLUMNS)).astype({"score": "float64"})
+    return frame

@@ -1,0 +1,98 @@
+"""Stable ids and human explanations."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from recon.engine.normalise import IntArray, ObjArray
+from recon.money import format_minor
+
+ID_LENGTH = 16
+_HUNDREDTHS = np.array([f"{i / 100:.2f}" for i in range(101)], dtype=object)
+
+
+def short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:ID_LENGTH]
+
+
+def match_id(bank_ids: Iterable[str], ledger_ids: Iterable[str]) -> str:
+    """Derived from the sorted member ids only, so it is the same night after night."""
+    members = sorted(f"B:{b}" for b in bank_ids) + sorted(f"L:{x}" for x in ledger_ids)
+    return short_hash("\x1f".join(members))
+
+
+def pair_match_ids(bank_ids: ObjArray, ledger_ids: ObjArray) -> list[str]:
+    """match_id of one-to-one links, fast path of :func:`match_id`."""
+    sha256 = hashlib.sha256  # inlined: this runs once per link, a million times a night
+    return [
+        sha256(f"B:{b}\x1fL:{x}".encode()).hexdigest()[:ID_LENGTH]
+        for b, x in zip(bank_ids, ledger_ids, strict=True)
+    ]
+
+
+def discrepancy_id(kind: str, side: str, bank_id: str, ledger_id: str) -> str:
+    return short_hash(f"{kind}\x1f{side}\x1fB:{bank_id}\x1fL:{ledger_id}")
+
+
+def money(minor: int, currency: str) -> str:
+    return format_minor(int(minor), currency)
+
+
+def days_text(days: int) -> str:
+    if days == 0:
+        return "same day"
+    unit = "day" if abs(days) == 1 else "days"
+    return f"bank {abs(days)} {unit} {'after' if days > 0 else 'before'} ledger"
+
+
+def apart_text(days: int) -> str:
+    if days == 0:
+        return "same day"
+    return f"{abs(days)} day{'s' if abs(days) != 1 else ''} apart"
+
+
+def amount_text(delta: int, currency: str) -> str:
+    return "same amount" if delta == 0 else f"amount differs by {money(abs(delta), currency)}"
+
+
+def link_explanations(
+    rule: ObjArray,
+    amount_delta: IntArray,
+    date_delta: IntArray,
+    currency: ObjArray,
+    parts: dict[str, np.ndarray],
+    notes: ObjArray,
+) -> ObjArray:
+    """'rule exact_amount: same amount, same day; score parts amount 1.00, ...' per link.
+
+    Built column-wise with pandas string operations: a million links in well under a second.
+    """
+    n = len(rule)
+    if n == 0:
+        return np.zeros(0, dtype=object)
+    amount_words = np.full(n, "same amount", dtype=object)
+    differs = np.flatnonzero(amount_delta != 0)
+    amount_words[differs] = [
+        amount_text(int(d), str(c))
+        for d, c in zip(amount_delta[differs], currency[differs], strict=True)
+    ]
+    date_codes, date_uniques = pd.factorize(date_delta)
+    date_words = np.array([days_text(int(d)) for d in date_uniques] + [""], dtype=object)[
+        date_codes
+    ]
+    def column(values: np.ndarray) -> pd.Series:
+        return pd.Series(values, dtype=object)  # object concatenation is numpy-fast
+
+    text = "rule " + column(rule) + ": "
+    text = text + column(amount_words) + ", " + column(date_words) + "; score parts"
+    for name, values in parts.items():
+        label = "rule priority" if name == "priority" else name
+        hundredths = np.clip(np.rint(values * 100), 0, 100).astype(np.int64)
+        text = text + f" {label} " + column(_HUNDREDTHS[hundredths])
+        text = text + ("" if name == "priority" else ",")
+    result: ObjArray = (text + column(notes)).to_numpy(dtype=object)
+    return result

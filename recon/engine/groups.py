@@ -1,0 +1,178 @@
+"""Many-to-one and one-to-many groups by a bounded, exact subset-sum search.
+
+A target (a bank deposit, or a ledger invoice) is grouped with leftover rows of the other side
+from the same account and currency, within the group date window, that name the same party (the
+counterparty or the first meaningful word of the description) or carry the same reference. At
+most ``max_candidates`` of them are searched (nearest in date first); every subset of 2 to
+``max_group_size`` rows whose sum is within ``amount_tolerance`` of the target counts. The search
+enumerates subset sums in integer minor units (meet-in-the-middle above 20 candidates), so it is
+exact; it stops taking new targets when ``time_budget_seconds`` is spent.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from recon.config import GroupSearch
+from recon.engine.candidates import keyed_window_pairs
+from recon.engine.normalise import BoolArray, IntArray, Side
+from recon.engine.scoring import per_row_minor
+
+_HALF = 20  # 2**20 subset sums per half at most
+_MAX_SOLUTIONS = 16  # enough to tell "exactly one" from "several" and to list the options
+
+
+@dataclass(frozen=True)
+class Group:
+    """Rows of one side (``members``) whose sum fits a row of the other side (``target``)."""
+
+    target_is_bank: bool
+    target: int
+    members: IntArray  # positions on the other side, ascending
+    options: tuple[IntArray, ...]  # the other fitting subsets (empty when the fit is unique)
+
+
+def _subset_sums(amounts: IntArray) -> tuple[IntArray, IntArray]:
+    """Sums and bit masks of all 2**n subsets."""
+    sums = np.zeros(1, dtype=np.int64)
+    masks = np.zeros(1, dtype=np.int64)
+    for bit, amount in enumerate(amounts):
+        sums = np.concatenate([sums, sums + amount])
+        masks = np.concatenate([masks, masks | (1 << bit)])
+    return sums, masks
+
+
+def _popcount(masks: IntArray) -> IntArray:
+    counts = np.zeros(len(masks), dtype=np.int64)
+    work = masks.copy()
+    while work.any():
+        counts += work & 1
+        work >>= 1
+    return counts
+
+
+def fitting_subsets(
+    amounts: IntArray, target: int, tolerance: int, max_size: int
+) -> list[IntArray]:
+    """Index arrays of subsets (2..max_size items) summing to target +- tolerance, exactly.
+
+    At most ``_MAX_SOLUTIONS`` are returned, fewest items first, then lowest indices.
+    """
+    n = len(amounts)
+    first, second = amounts[: min(n, _HALF)], amounts[min(n, _HALF) :]
+    sums_a, masks_a = _subset_sums(first)
+    sums_b, masks_b = _subset_sums(second)
+    order = np.argsort(sums_b, kind="stable")
+    sums_b, masks_b = sums_b[order], masks_b[order]
+    lo = np.searchsorted(sums_b, target - tolerance - sums_a, "left")
+    hi = np.searchsorted(sums_b, target + tolerance - sums_a, "right")
+    hits = np.flatnonzero(hi > lo)
+    found: list[int] = []
+    for i in hits:
+        for j in range(int(lo[i]), int(hi[i])):
+            found.append(int(masks_a[i]) | (int(masks_b[j]) << len(first)))
+        if len(found) > 64 * _MAX_SOLUTIONS:
+            break
+    masks = np.array(found, dtype=np.int64)
+    if len(masks) == 0:
+        return []
+    sizes = _popcount(masks)
+    keep = (sizes >= 2) & (sizes <= max_size)
+    masks, sizes = masks[keep], sizes[keep]
+    masks = masks[np.lexsort((masks, sizes))][:_MAX_SOLUTIONS]
+    return [np.flatnonzero([(int(m) >> k) & 1 for k in range(n)]) for m in masks]
+
+
+def _candidates(
+    target: Side, other: Side, target_rows: IntArray, other_rows: IntArray,
+    target_block: IntArray, other_block: IntArray, config: GroupSearch, target_is_bank: bool,
+) -> tuple[IntArray, IntArray]:
+    """(target position, other position) pairs that share a party word or a reference."""
+    # The window is written from the bank's point of view (bank date minus ledger date).
+    before, after = (
+        (config.days_before, config.days_after)
+        if target_is_bank
+        else (config.days_after, config.days_before)
+    )
+    parts_t, parts_o = [], []
+    for target_key, other_key in (
+        (target.party, other.party), (target.party, other.word), (target.word, other.party),
+        (target.word, other.word), (target.reference, other.reference),
+    ):  # fmt: skip
+        modulus = max(int(target_key.max(initial=0)), int(other_key.max(initial=0))) + 2
+        t_rows = target_rows[target_key[target_rows] >= 0]
+        o_rows = other_rows[other_key[other_rows] >= 0]
+        t, o = keyed_window_pairs(
+            t_rows, target_block[t_rows] * modulus + target_key[t_rows], target.date[t_rows],
+            o_rows, other_block[o_rows] * modulus + other_key[o_rows], other.date[o_rows],
+            days_before=before, days_after=after, cap=config.max_candidates,
+        )  # fmt: skip
+        parts_t.append(t)
+        parts_o.append(o)
+    pairs = np.unique(np.stack([np.concatenate(parts_t), np.concatenate(parts_o)]), axis=1)
+    return pairs[0], pairs[1]
+
+
+def find_groups(
+    bank: Side,
+    ledger: Side,
+    bank_free: BoolArray,
+    ledger_free: BoolArray,
+    bank_block: IntArray,
+    ledger_block: IntArray,
+    config: GroupSearch,
+) -> list[Group]:
+    """Groups for bank targets first (payouts), then ledger targets (split payments).
+
+    ``bank_free`` / ``ledger_free`` are updated in place as rows join groups. Targets are taken
+    in id order, so the result does not depend on input order (only, at the limit, on time).
+    """
+    groups: list[Group] = []
+    if not config.enabled:
+        return groups
+    deadline = time.monotonic() + config.time_budget_seconds
+    for target_is_bank in (True, False):
+        target, other = (bank, ledger) if target_is_bank else (ledger, bank)
+        target_free, other_free = (bank_free, ledger_free) if target_is_bank else (
+            ledger_free, bank_free)
+        target_block, other_block = (bank_block, ledger_block) if target_is_bank else (
+            ledger_block, bank_block)
+        t_rows, o_rows = np.flatnonzero(target_free), np.flatnonzero(other_free)
+        t, o = _candidates(target, other, t_rows, o_rows, target_block, other_block, config,
+                           target_is_bank)
+        if len(t) == 0:
+            continue
+        tolerance = per_row_minor(target, t_rows, config.amount_tolerance)
+        tolerance_of = dict(zip(t_rows.tolist(), tolerance.tolist(), strict=True))
+        bounds = np.flatnonzero(np.r_[True, t[1:] != t[:-1], True])
+        for start, stop in itertools.pairwise(bounds):
+            if stop - start < 2:
+                continue
+            if time.monotonic() > deadline:
+                return groups
+            row = int(t[start])
+            if not target_free[row]:
+                continue
+            members = o[start:stop]
+            members = members[other_free[members]]
+            if len(members) < 2:
+                continue
+            # Nearest in date first, so the cap keeps the likeliest rows.
+            distance = np.abs(other.date[members] - target.date[row])
+            members = members[np.lexsort((members, distance))][: config.max_candidates]
+            fits = fitting_subsets(
+                other.amount[members], int(target.amount[row]), tolerance_of[row],
+                config.max_group_size,
+            )  # fmt: skip
+            if not fits:
+                continue
+            chosen = np.sort(members[fits[0]])
+            options = tuple(np.sort(members[f]) for f in fits[1:])
+            target_free[row] = False
+            other_free[chosen] = False
+            groups.append(Group(target_is_bank, row, chosen, options))
+    return groups

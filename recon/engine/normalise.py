@@ -1,0 +1,212 @@
+"""Input frames -> columnar arrays the other engine steps index by position.
+
+Rows are sorted by their id first, so every position, every tie-break and every output depends on
+content only, never on the order the rows arrived in. Text keys (account+currency blocks,
+references, counterparty keys) are factorised jointly over both sides into int64 codes so the
+candidate joins compare integers, not strings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from recon.frames import BANK_COLUMNS, LEDGER_COLUMNS
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+ObjArray = npt.NDArray[np.object_]
+
+NO_CODE = -1
+# Words that say nothing about who the counterparty is ("ACME CORP" and "Acme Inc" are one firm).
+_FILLER_WORDS = frozenset(
+    {"THE", "INC", "LLC", "LTD", "CORP", "CORPORATION", "CO", "COMPANY", "GMBH", "PLC", "SA",
+     "AG", "BV", "KK", "PAYMENT", "PAYMENTS", "ACH", "WIRE", "TRANSFER", "POS", "DEBIT",
+     "CREDIT", "CARD", "PURCHASE", "DEPOSIT", "FROM", "TO"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side (bank or ledger) as arrays; position i is the i-th row in id order."""
+
+    ids: ObjArray
+    account: ObjArray
+    currency: ObjArray
+    account_code: IntArray  # account, factorised over both sides
+    currency_code: IntArray
+    amount: IntArray  # minor units, house sign
+    date: IntArray  # days since 1970-01-01 (posted date for the bank)
+    authorized: IntArray  # bank: authorized date or the posted date when missing; ledger: date
+    description: ObjArray
+    text: ObjArray  # counterparty + " " + description (similarity normalises case/punctuation)
+    reference: IntArray  # reference code (column, else extracted from the description), -1 none
+    reference_text: ObjArray
+    party: IntArray  # counterparty key code, -1 none
+    word: IntArray  # first meaningful word of the description, same code space as party
+    pending: BoolArray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _days(values: pd.Series) -> IntArray:
+    dates = pd.to_datetime(values).to_numpy(dtype="datetime64[D]")
+    return dates.astype(np.int64)
+
+
+def _strings(values: pd.Series) -> ObjArray:
+    return values.fillna("").astype(str).to_numpy(dtype=object)
+
+
+def _map_unique(values: ObjArray, function: Callable[[str], str]) -> ObjArray:
+    """``function`` applied once per distinct value (merchant names repeat a lot)."""
+    codes, uniques = pd.factorize(values)
+    mapped = np.array([function(u) for u in uniques] + [""], dtype=object)
+    return mapped[codes]  # code -1 (missing) picks the trailing ""
+
+
+def _extract_references(description: ObjArray, reference: ObjArray, pattern: str) -> ObjArray:
+    """The reference column, or the first group of ``pattern`` found in the description."""
+    result = _map_unique(reference, lambda r: r.strip().upper())
+    missing = np.flatnonzero(result == "")
+    if len(missing):
+        compiled = re.compile(pattern, re.IGNORECASE)
+
+        def extract(text: str) -> str:
+            found = compiled.search(text)
+            return found.group(1).upper() if found and found.group(1) else ""
+
+        result[missing] = _map_unique(description[missing], extract)
+    return result
+
+
+def party_key(counterparty: str, description: str) -> str:
+    """First meaningful word of the counterparty (or of the description when there is none)."""
+    for source in (counterparty, description):
+        for word in re.split(r"[^0-9A-Za-z]+", source.upper()):
+            if len(word) >= 3 and word not in _FILLER_WORDS and not word.isdigit():
+                return word
+    return ""
+
+
+def _codes(values_by_side: tuple[ObjArray, ObjArray], empty_is_none: bool) -> tuple[IntArray, ...]:
+    joined = np.concatenate(values_by_side)
+    codes, uniques = pd.factorize(joined, sort=True)
+    codes = codes.astype(np.int64)
+    if empty_is_none and len(uniques):
+        empty = np.flatnonzero(np.asarray(uniques, dtype=object) == "")
+        if len(empty):
+            codes[codes == empty[0]] = NO_CODE
+    split = len(values_by_side[0])
+    return codes[:split], codes[split:]
+
+
+def _codes_many(arrays: list[ObjArray]) -> tuple[tuple[IntArray, IntArray], ...]:
+    """Factorise [a_bank, a_ledger, b_bank, b_ledger...] into one code space; pairs back."""
+    joined = np.concatenate(arrays)
+    codes, uniques = pd.factorize(joined, sort=True)
+    codes = codes.astype(np.int64)
+    empty = np.flatnonzero(np.asarray(uniques, dtype=object) == "")
+    if len(empty):
+        codes[codes == empty[0]] = NO_CODE
+    parts, start = [], 0
+    for array in arrays:
+        parts.append(codes[start : start + len(array)])
+        start += len(array)
+    return tuple((parts[i], parts[i + 1]) for i in range(0, len(parts), 2))
+
+
+def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) -> tuple[Side, Side]:
+    """Validate the column contracts and build both sides' arrays."""
+    for name, frame, columns in (
+        ("bank", bank, BANK_COLUMNS),
+        ("ledger", ledger, LEDGER_COLUMNS),
+    ):
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{name} frame lacks columns: {', '.join(missing)}")
+    bank = bank.sort_values("transaction_id", kind="stable", ignore_index=True)
+    ledger = ledger.sort_values("entry_id", kind="stable", ignore_index=True)
+    for name, frame, id_column in (
+        ("bank", bank, "transaction_id"),
+        ("ledger", ledger, "entry_id"),
+    ):
+        if frame[id_column].duplicated().any():
+            raise ValueError(f"{name} frame has duplicate {id_column} values")
+
+    raw: dict[str, dict[str, ObjArray]] = {}
+    for name, frame in (("bank", bank), ("ledger", ledger)):
+        cols = {c: _strings(frame[c]) for c in ("account", "currency", "description",
+                                                 "counterparty", "reference")}
+        cols["currency"] = np.array([c.strip().upper() for c in cols["currency"]], dtype=object)
+        cols["reference"] = _extract_references(
+            cols["description"], cols["reference"], reference_pattern
+        )
+        cols["text"] = (
+            frame["counterparty"].fillna("").astype(str)
+            + " "
+            + frame["description"].fillna("").astype(str)
+        ).to_numpy(dtype=object)
+        party = _map_unique(cols["counterparty"], lambda p: party_key(p, ""))
+        no_party = np.flatnonzero(party == "")
+        party[no_party] = _map_unique(cols["description"][no_party], lambda d: party_key("", d))
+        cols["party"] = party
+        cols["word"] = _map_unique(cols["description"], lambda d: party_key("", d))
+        raw[name] = cols
+
+    def pair(column: str, empty_is_none: bool) -> tuple[IntArray, ...]:
+        return _codes((raw["bank"][column], raw["ledger"][column]), empty_is_none)
+
+    account_codes = pair("account", False)
+    currency_codes = pair("currency", False)
+    reference_codes = pair("reference", True)
+    party_codes, word_codes = _codes_many(
+        [raw[name][column] for column in ("party", "word") for name in ("bank", "ledger")]
+    )
+
+    bank_dates = _days(bank["date"])
+    authorized = pd.to_datetime(bank["authorized_date"])
+    bank_authorized = np.where(
+        authorized.isna().to_numpy(), bank_dates, _days(authorized.fillna(bank["date"]))
+    ).astype(np.int64)
+    ledger_dates = _days(ledger["date"])
+
+    sides = []
+    for k, (frame, id_column, dates, alt_dates) in enumerate(
+        (
+            (bank, "transaction_id", bank_dates, bank_authorized),
+            (ledger, "entry_id", ledger_dates, ledger_dates),
+        )
+    ):
+        cols = raw["bank" if k == 0 else "ledger"]
+        pending = (
+            frame["pending"].fillna(False).astype(bool).to_numpy()
+            if k == 0
+            else np.zeros(len(frame), dtype=bool)
+        )
+        sides.append(
+            Side(
+                ids=_strings(frame[id_column]),
+                account=cols["account"],
+                currency=cols["currency"],
+                account_code=account_codes[k],
+                currency_code=currency_codes[k],
+                amount=frame["amount_minor"].to_numpy(dtype=np.int64),
+                date=dates,
+                authorized=alt_dates,
+                description=cols["description"],
+                text=cols["text"],
+                reference=reference_codes[k],
+                reference_text=cols["reference"],
+                party=party_codes[k],
+                word=word_codes[k],
+                pending=pending,
+            )
+        )
+    return sides[0], sides[1]

@@ -1,0 +1,134 @@
+"""Score parts of candidate pairs, and the rule tests they are judged by.
+
+A score is a float in 0..1 (it ranks pairs; it is never money). Its parts are kept so the
+explanation can say why a pair won: amount closeness, date closeness, text similarity,
+reference equality and rule priority.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+import numpy.typing as npt
+from rapidfuzz import fuzz, process
+from rapidfuzz import utils as fuzz_utils
+
+from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side
+from recon.money import currency_exponent
+
+FloatArray = npt.NDArray[np.float64]
+
+WEIGHTS: dict[str, float] = {
+    "amount": 0.30,
+    "date": 0.25,
+    "text": 0.20,
+    "reference": 0.10,
+    "priority": 0.15,
+}
+
+
+def text_similarity(left: ObjArray, right: ObjArray) -> FloatArray:
+    """rapidfuzz token_set_ratio (0..100) of each pair, case and punctuation ignored."""
+    if len(left) == 0:
+        return np.zeros(0, dtype=np.float64)
+    scores = process.cpdist(
+        list(left), list(right), scorer=fuzz.token_set_ratio,
+        processor=fuzz_utils.default_process, workers=2,
+    )  # fmt: skip
+    return np.asarray(scores, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class PairParts:
+    """Candidate pairs (bank position, ledger position) with what they are judged and scored by."""
+
+    bank: IntArray
+    ledger: IntArray
+    amount_delta: IntArray  # bank minus ledger, minor units
+    date_delta: IntArray  # bank date (as the rule reads it) minus ledger date, days
+    text: FloatArray  # 0..100
+    reference_equal: BoolArray
+
+    def take(self, mask: BoolArray | IntArray) -> PairParts:
+        return PairParts(
+            self.bank[mask], self.ledger[mask], self.amount_delta[mask], self.date_delta[mask],
+            self.text[mask], self.reference_equal[mask],
+        )  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.bank)
+
+
+def pair_parts(
+    bank: Side, ledger: Side, b: IntArray, lg: IntArray, *, authorized: bool = False
+) -> PairParts:
+    bank_date = bank.authorized[b] if authorized else bank.date[b]
+    reference = bank.reference[b]
+    return PairParts(
+        bank=b,
+        ledger=lg,
+        amount_delta=bank.amount[b] - ledger.amount[lg],
+        date_delta=bank_date - ledger.date[lg],
+        text=text_similarity(bank.text[b], ledger.text[lg]),
+        reference_equal=(reference >= 0) & (reference == ledger.reference[lg]),
+    )
+
+
+def score_parts(parts: PairParts, ledger: Side, priority: float) -> dict[str, FloatArray]:
+    """Each part in 0..1; ``priority`` is 1 for the first rule, falling for later ones."""
+    base = np.maximum(np.abs(ledger.amount[parts.ledger]), 1).astype(np.float64)
+    return {
+        "amount": 1.0 - np.minimum(np.abs(parts.amount_delta) / base, 1.0),
+        "date": 1.0 / (1.0 + np.abs(parts.date_delta)),
+        "text": parts.text / 100.0,
+        "reference": parts.reference_equal.astype(np.float64),
+        "priority": np.full(len(parts), priority, dtype=np.float64),
+    }
+
+
+def total_score(parts: dict[str, FloatArray]) -> FloatArray:
+    total = np.zeros(len(next(iter(parts.values()))), dtype=np.float64)
+    for name, values in parts.items():
+        total += WEIGHTS[name] * values
+    rounded: FloatArray = np.round(total, 6)  # so ties are ties, whatever the summation order
+    return rounded
+
+
+def minor_tolerance(amount: Decimal, currency: str) -> int:
+    """An absolute tolerance in the currency's minor units, rounded down (0.05 JPY -> 0)."""
+    return int(amount.scaleb(currency_exponent(currency)).to_integral_value(rounding="ROUND_FLOOR"))
+
+
+def allowed_difference(
+    base_amount: IntArray, absolute_minor: IntArray, percent: Decimal
+) -> IntArray:
+    """max(absolute, percent of |base|) in minor units, exact integer arithmetic."""
+    numerator, denominator = (percent / 100).as_integer_ratio()
+    magnitude = np.abs(base_amount)
+    if numerator and int(magnitude.max(initial=0)) * numerator < 2**62:
+        by_percent = magnitude * numerator // denominator
+    elif numerator:  # enormous amounts: Python integers, still exact
+        by_percent = np.array(
+            [int(m) * numerator // denominator for m in magnitude], dtype=np.int64
+        )
+    else:
+        by_percent = np.zeros(len(base_amount), dtype=np.int64)
+    allowed: IntArray = np.maximum(absolute_minor, by_percent).astype(np.int64)
+    return allowed
+
+
+def per_row_minor(side: Side, rows: IntArray, amount: Decimal) -> IntArray:
+    """``amount`` in each row's currency minor units."""
+    if len(rows) == 0:
+        return np.zeros(0, dtype=np.int64)
+    codes = side.currency_code[rows]
+    lookup: dict[int, int] = {}
+    for code in np.unique(codes):
+        first = rows[np.flatnonzero(codes == code)[0]]
+        lookup[int(code)] = minor_tolerance(amount, str(side.currency[first]))
+    table = np.zeros(int(codes.max()) + 1, dtype=np.int64)
+    for code, value in lookup.items():
+        table[code] = value
+    return table[codes]

@@ -1,0 +1,481 @@
+"""Golden cases for the matching engine, one per scenario kind, plus property tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import hypothesis.strategies as st
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from recon.config import MatchingConfig
+from recon.engine import reconcile
+from recon.engine.groups import fitting_subsets
+from recon.frames import ALTERNATIVE_COLUMNS, DISCREPANCY_COLUMNS, LINK_COLUMNS, MatchResult
+
+AS_OF = dt.date(2024, 3, 31)
+
+MATCHING = MatchingConfig.model_validate({
+    "rules": [
+        {"name": "exact_reference", "require_reference_match": True, "days_before": 3,
+         "days_after": 10},
+        {"name": "exact_amount", "days_before": 1, "days_after": 4},
+        {"name": "tolerance", "amount_tolerance": "0.05", "amount_tolerance_percent": "0.1",
+         "days_before": 2, "days_after": 5, "status": "suggested"},
+        {"name": "fuzzy_text", "min_text_similarity": 80, "days_before": 5, "days_after": 14,
+         "status": "suggested"},
+    ],
+    "ambiguity_margin": 0.05,
+    "difference": {"amount": "25.00", "percent": "1.0", "days_before": 1, "days_after": 5,
+                   "min_text_similarity": 60},
+    "mismatch": {"days_window": 5, "min_text_similarity": 85},
+    "groups": {"enabled": True, "max_group_size": 20, "max_candidates": 40, "days_before": 7,
+               "days_after": 3, "time_budget_seconds": 5},
+    "duplicate_window_days": 1,
+    "reversal_window_days": 5,
+})  # fmt: skip
+
+
+def bank_row(
+    tid: str, amount: int, date: str, description: str = "", counterparty: str = "",
+    reference: str = "", *, pending: bool = False, account: str = "1010", currency: str = "USD",
+) -> dict[str, Any]:  # fmt: skip
+    return {
+        "transaction_id": tid, "account": account, "plaid_account_id": f"plaid-{account}",
+        "currency": currency, "amount_minor": amount, "date": pd.Timestamp(date),
+        "authorized_date": pd.NaT, "description": description, "counterparty": counterparty,
+        "reference": reference, "pending": pending, "pending_transaction_id": "",
+    }  # fmt: skip
+
+
+def ledger_row(
+    eid: str, amount: int, date: str, description: str = "", counterparty: str = "",
+    reference: str = "", *, account: str = "1010", currency: str = "USD",
+) -> dict[str, Any]:  # fmt: skip
+    return {
+        "entry_id": eid, "account": account, "currency": currency, "amount_minor": amount,
+        "date": pd.Timestamp(date), "description": description, "reference": reference,
+        "counterparty": counterparty,
+    }  # fmt: skip
+
+
+def run(bank: list[dict[str, Any]], ledger: list[dict[str, Any]]) -> MatchResult:
+    bank_frame = pd.DataFrame(bank) if bank else _empty_bank()
+    ledger_frame = pd.DataFrame(ledger) if ledger else _empty_ledger()
+    return reconcile(bank_frame, ledger_frame, MATCHING, as_of=AS_OF)
+
+
+def _empty_bank() -> pd.DataFrame:
+    frame = pd.DataFrame([bank_row("x", 1, "2024-01-01")])
+    return frame.iloc[0:0]
+
+
+def _empty_ledger() -> pd.DataFrame:
+    frame = pd.DataFrame([ledger_row("x", 1, "2024-01-01")])
+    return frame.iloc[0:0]
+
+
+def links_of(result: MatchResult) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (row["bank_transaction_id"], row["ledger_entry_id"]): row
+        for row in result.links.to_dict("records")
+    }
+
+
+def only_discrepancy(result: MatchResult, kind: str) -> dict[str, Any]:
+    rows = result.discrepancies[result.discrepancies["kind"] == kind].to_dict("records")
+    assert len(rows) == 1, result.discrepancies
+    return rows[0]
+
+
+# -- golden cases ------------------------------------------------------------------------------
+
+
+def test_exact_match_is_matched_and_explained() -> None:
+    result = run(
+        [bank_row("B1", 10_000, "2024-03-02", "ACME CORP", "ACME")],
+        [ledger_row("L1", 10_000, "2024-03-01", "Invoice ACME", "ACME")],
+    )
+    assert list(result.links.columns) == list(LINK_COLUMNS)
+    link = links_of(result)[("B1", "L1")]
+    assert link["status"] == "matched"
+    assert link["rule"] == "exact_amount"
+    assert link["amount_difference_minor"] == 0
+    assert link["date_difference_days"] == 1
+    assert link["explanation"].startswith(
+        "rule exact_amount: same amount, bank 1 day after ledger; score parts amount 1.00, "
+        "date 0.50,"
+    )
+    assert result.discrepancies.empty
+    assert list(result.discrepancies.columns) == list(DISCREPANCY_COLUMNS)
+
+
+def test_reference_match_wins_over_same_amount_decoy() -> None:
+    result = run(
+        [bank_row("B1", 50_000, "2024-03-05", "WIRE GLOBEX INV-7781", "Globex")],
+        [
+            ledger_row("L-decoy", 50_000, "2024-03-05", "Globex invoice", "Globex"),
+            ledger_row("L-ref", 50_000, "2024-03-08", "Globex invoice", "Globex", "7781"),
+        ],
+    )
+    link = links_of(result)[("B1", "L-ref")]
+    assert link["rule"] == "exact_reference"
+    assert link["status"] == "matched"
+    assert "reference 1.00" in link["explanation"]
+    unmatched = only_discrepancy(result, "unmatched_ledger")
+    assert unmatched["ledger_entry_id"] == "L-decoy"
+
+
+def test_identical_payroll_payments_are_suggested_with_alternatives() -> None:
+    result = run(
+        [
+            bank_row("B1", -250_000, "2024-03-05", "PAYROLL", "ADP"),
+            bank_row("B2", -250_000, "2024-03-05", "PAYROLL", "ADP"),
+        ],
+        [
+            ledger_row("L1", -250_000, "2024-03-05", "Payroll", "ADP"),
+            ledger_row("L2", -250_000, "2024-03-05", "Payroll", "ADP"),
+        ],
+    )
+    assert set(result.links["status"]) == {"suggested"}
+    assert len(result.links) == 2
+    assert "suggested: 2 other candidates within 0.05 of this score" in result.links[
+        "explanation"
+    ].iloc[0]
+    assert list(result.alternatives.columns) == list(ALTERNATIVE_COLUMNS)
+    pairs = set(zip(result.alternatives["bank_transaction_id"],
+                    result.alternatives["ledger_entry_id"], strict=True))  # fmt: skip
+    linked = set(zip(result.links["bank_transaction_id"], result.links["ledger_entry_id"],
+                     strict=True))  # fmt: skip
+    all_pairs = {(b, x) for b in ("B1", "B2") for x in ("L1", "L2")}
+    assert pairs == all_pairs - linked
+    assert set(result.alternatives["match_id"]) == set(result.links["match_id"])
+
+
+def test_payout_groups_sales_minus_fee() -> None:
+    result = run(
+        [bank_row("B1", 97_000, "2024-03-10", "STRIPE PAYOUT", "Stripe")],
+        [
+            ledger_row("S1", 40_000, "2024-03-08", "Stripe sale", "Stripe"),
+            ledger_row("S2", 35_000, "2024-03-08", "Stripe sale", "Stripe"),
+            ledger_row("S3", 25_000, "2024-03-09", "Stripe sale", "Stripe"),
+            ledger_row("F1", -3_000, "2024-03-09", "Stripe fee", "Stripe"),
+        ],
+    )
+    links = result.links
+    assert set(links["ledger_entry_id"]) == {"S1", "S2", "S3", "F1"}
+    assert set(links["bank_transaction_id"]) == {"B1"}
+    assert links["match_id"].nunique() == 1
+    assert set(links["status"]) == {"matched"}
+    assert set(links["rule"]) == {"group"}
+    assert set(links["amount_difference_minor"]) == {0}
+    assert "group of 4 (1 bank : 4 ledger) sums to 970.00" in links["explanation"].iloc[0]
+    assert result.discrepancies.empty
+
+
+def test_invoice_paid_in_three_transfers() -> None:
+    result = run(
+        [
+            bank_row("B1", 50_000, "2024-03-21", "Umbrella part 1", "Umbrella"),
+            bank_row("B2", 20_000, "2024-03-22", "Umbrella part 2", "Umbrella"),
+            bank_row("B3", 10_000, "2024-03-23", "Umbrella part 3", "Umbrella"),
+        ],
+        [ledger_row("L1", 80_000, "2024-03-20", "Umbrella invoice", "Umbrella")],
+    )
+    links = result.links
+    assert set(links["bank_transaction_id"]) == {"B1", "B2", "B3"}
+    assert set(links["ledger_entry_id"]) == {"L1"}
+    assert links["match_id"].nunique() == 1
+    assert set(links["status"]) == {"matched"}
+    assert "group of 3 (3 bank : 1 ledger)" in links["explanation"].iloc[0]
+
+
+def test_group_with_two_fitting_subsets_is_suggested() -> None:
+    result = run(
+        [bank_row("B1", 30_000, "2024-03-10", "STRIPE PAYOUT", "Stripe")],
+        [
+            ledger_row("S1", 10_000, "2024-03-08", "Stripe sale", "Stripe"),
+            ledger_row("S2", 20_000, "2024-03-08", "Stripe sale", "Stripe"),
+            ledger_row("S3", 20_000, "2024-03-09", "Stripe sale", "Stripe"),
+        ],
+    )
+    assert set(result.links["status"]) == {"suggested"}
+    assert len(result.links) == 2
+    assert not result.alternatives.empty
+    assert set(result.alternatives["match_id"]) == set(result.links["match_id"])
+
+
+def test_wire_fee_is_matched_with_difference() -> None:
+    result = run(
+        [bank_row("B1", 100_000, "2024-03-12", "WIRE IN GLOBEX", "Globex")],
+        [ledger_row("L1", 102_000, "2024-03-11", "Globex invoice", "Globex")],
+    )
+    link = links_of(result)[("B1", "L1")]
+    assert link["status"] == "matched_with_difference"
+    assert link["rule"] == "difference"
+    assert link["amount_difference_minor"] == -2_000
+    assert link["explanation"].startswith(
+        "rule difference: amount differs by 20.00, bank 1 day after ledger"
+    )
+
+
+def test_transposed_digits_are_an_amount_mismatch_naming_both() -> None:
+    result = run(
+        [bank_row("B1", 123_456, "2024-03-12", "Initech payment", "Initech")],
+        [ledger_row("L1", 124_356, "2024-03-11", "Initech payment", "Initech")],
+    )
+    assert result.links.empty
+    item = only_discrepancy(result, "amount_mismatch")
+    assert item["side"] == "both"
+    assert (item["bank_transaction_id"], item["ledger_entry_id"]) == ("B1", "L1")
+    assert item["explanation"] == (
+        "bank 1234.56 vs ledger 1243.56 (differs by 9.00), same counterparty, 1 day apart"
+    )
+    assert len(result.discrepancies) == 1
+
+
+def test_probable_duplicate_bank_row() -> None:
+    result = run(
+        [
+            bank_row("B1", -4_999, "2024-03-16", "Netflix", "Netflix"),
+            bank_row("B2", -4_999, "2024-03-16", "Netflix", "Netflix"),
+        ],
+        [ledger_row("L1", -4_999, "2024-03-16", "Netflix", "Netflix")],
+    )
+    assert len(result.links) == 1
+    item = only_discrepancy(result, "probable_duplicate")
+    linked_bank = result.links["bank_transaction_id"].iloc[0]
+    assert item["bank_transaction_id"] == ({"B1", "B2"} - {linked_bank}).pop()
+    assert item["explanation"].startswith(
+        f"same amount, counterparty and description as bank transaction {linked_bank} "
+        "(same day), which is matched with L1"
+    )
+
+
+def test_reversal_pair() -> None:
+    result = run(
+        [
+            bank_row("B1", -3_000, "2024-03-17", "CARD REFUND X", "Shop"),
+            bank_row("B2", 3_000, "2024-03-19", "CARD REFUND X", "Shop"),
+        ],
+        [],
+    )
+    items = result.discrepancies
+    assert list(items["kind"]) == ["reversal", "reversal"]
+    by_id = {row["bank_transaction_id"]: row for row in items.to_dict("records")}
+    assert by_id["B1"]["explanation"].startswith("reversed by bank transaction B2 (30.00, 2 days")
+    assert by_id["B2"]["explanation"].startswith("reversed by bank transaction B1 (-30.00")
+    assert by_id["B1"]["explanation"].endswith("no ledger entry with this account and currency")
+
+
+def test_pending_is_never_matched() -> None:
+    result = run(
+        [bank_row("B1", -777, "2024-03-20", "Coffee", "Cafe", pending=True)],
+        [ledger_row("L1", -777, "2024-03-20", "Coffee", "Cafe")],
+    )
+    assert result.links.empty
+    item = only_discrepancy(result, "pending")
+    assert item["bank_transaction_id"] == "B1"
+    assert item["nearest_candidate"] == "L1"
+    assert item["age_days"] == 11
+    assert item["explanation"] == (
+        "pending at the bank: reported, never matched until it posts; nearest ledger entry L1: "
+        "same amount, same day, outside every rule's date window"
+    )
+
+
+def test_unmatched_bank_fee_names_nearest_candidate() -> None:
+    result = run(
+        [
+            bank_row("B1", -4_000, "2024-03-15", "SERVICE FEE", "First Bank"),
+            bank_row("B2", -9_000, "2024-03-10", "Office chairs", "Staples"),
+        ],
+        [ledger_row("L1", -9_000, "2024-03-13", "Chairs", "Staples")],
+    )
+    item = only_discrepancy(result, "unmatched_bank")
+    assert item["bank_transaction_id"] == "B1"
+    assert item["nearest_candidate"] == "L1"
+    assert item["age_days"] == 16
+    assert item["explanation"] == (
+        "no ledger entry matched; nearest ledger entry L1: amount differs by 50.00, 2 days apart, "
+        "already matched with B2"
+    )
+
+
+def test_unmatched_ledger_outstanding_check() -> None:
+    result = run(
+        [bank_row("B1", -80_000, "2024-03-25", "CHECK 1002", "")],
+        [ledger_row("CHK1001", -120_000, "2024-03-02", "Check 1001 rent", "Landlord")],
+    )
+    item = only_discrepancy(result, "unmatched_ledger")
+    assert item["ledger_entry_id"] == "CHK1001"
+    assert item["age_days"] == 29
+    assert item["nearest_candidate"] == "B1"
+    assert item["explanation"] == (
+        "no bank transaction matched; nearest bank transaction B1: amount differs by 400.00, "
+        "23 days apart, no rule allows a 400.00 difference"
+    )
+
+
+def test_zero_decimal_jpy() -> None:
+    result = run(
+        [
+            bank_row("B1", 5_000, "2024-03-05", "Tokyo client", "Sato", account="1030",
+                     currency="JPY"),
+            bank_row("B2", 7_000, "2024-03-05", "Osaka client", "Ito", account="1030",
+                     currency="JPY"),
+        ],
+        [
+            ledger_row("L1", 5_000, "2024-03-04", "Tokyo client", "Sato", account="1030",
+                       currency="JPY"),
+            ledger_row("L2", 7_050, "2024-03-05", "Osaka client", "Ito", account="1030",
+                       currency="JPY"),
+        ],
+    )  # fmt: skip
+    assert links_of(result)[("B1", "L1")]["status"] == "matched"
+    link = links_of(result)[("B2", "L2")]
+    assert link["status"] == "matched_with_difference"
+    assert link["explanation"].startswith("rule difference: amount differs by 50, same day")
+
+
+def test_never_crosses_account_or_currency() -> None:
+    result = run(
+        [bank_row("B1", 10_000, "2024-03-05", "ACME", "ACME", account="1010")],
+        [
+            ledger_row("L1", 10_000, "2024-03-05", "ACME", "ACME", account="1020"),
+            ledger_row("L2", 10_000, "2024-03-05", "ACME", "ACME", currency="EUR"),
+        ],
+    )
+    assert result.links.empty
+    assert only_discrepancy(result, "unmatched_bank")["nearest_candidate"] == ""
+
+
+def test_ids_are_stable_content_hashes() -> None:
+    first = run([bank_row("B1", 1, "2024-03-01")], [ledger_row("L1", 1, "2024-03-01")])
+    again = run([bank_row("B1", 1, "2024-03-01")], [ledger_row("L1", 1, "2024-03-01")])
+    assert first.links["match_id"].iloc[0] == again.links["match_id"].iloc[0]
+    assert len(first.links["match_id"].iloc[0]) == 16
+
+
+def test_subset_search_is_exact_above_twenty_candidates() -> None:
+    amounts = np.array([10**k % 9973 + 1 for k in range(30)], dtype=np.int64)
+    target = int(amounts[3] + amounts[17] + amounts[28])
+    fits = fitting_subsets(amounts, target, 0, 5)
+    assert fits, "the planted subset must be found"
+    assert all(int(amounts[f].sum()) == target for f in fits)
+    assert any(list(f) == [3, 17, 28] for f in fits)
+
+
+# -- properties --------------------------------------------------------------------------------
+
+ACCOUNTS = ("1010", "1020")
+CURRENCIES = ("USD", "JPY")
+NAMES = ("ACME", "Globex", "Initech", "Stripe", "Umbrella")
+
+
+@st.composite
+def books(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame]:
+    n_bank = draw(st.integers(0, 14))
+    n_ledger = draw(st.integers(0, 14))
+    amount = st.sampled_from([-5_000, -2_500, -1_000, 1_000, 1_500, 2_500, 4_000, 5_000, 7_777])
+    day = st.integers(1, 20)
+    bank = [
+        bank_row(
+            f"B{i}", draw(amount) + draw(st.sampled_from([0, 0, 0, 3, -200])),
+            f"2024-03-{draw(day):02d}", draw(st.sampled_from(NAMES)) + " payment",
+            draw(st.sampled_from(NAMES)), pending=draw(st.booleans()) and i % 4 == 0,
+            account=draw(st.sampled_from(ACCOUNTS)), currency=draw(st.sampled_from(CURRENCIES)),
+        )
+        for i in range(n_bank)
+    ]
+    ledger = [
+        ledger_row(
+            f"L{i}", draw(amount), f"2024-03-{draw(day):02d}",
+            draw(st.sampled_from(NAMES)) + " invoice", draw(st.sampled_from(NAMES)),
+            account=draw(st.sampled_from(ACCOUNTS)), currency=draw(st.sampled_from(CURRENCIES)),
+        )
+        for i in range(n_ledger)
+    ]
+    bank_frame = pd.DataFrame(bank) if bank else _empty_bank()
+    ledger_frame = pd.DataFrame(ledger) if ledger else _empty_ledger()
+    return bank_frame, ledger_frame
+
+
+PROPERTY_SETTINGS = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+@PROPERTY_SETTINGS
+@given(books())
+def test_property_invariants(data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    bank, ledger = data
+    result = reconcile(bank, ledger, MATCHING, as_of=AS_OF)
+    links = result.links
+    bank_by_id = bank.set_index("transaction_id")
+    ledger_by_id = ledger.set_index("entry_id")
+
+    # No transaction in two matches, and every open item is open once.
+    bank_match = links.groupby("bank_transaction_id")["match_id"].nunique()
+    ledger_match = links.groupby("ledger_entry_id")["match_id"].nunique()
+    assert (bank_match <= 1).all() and (ledger_match <= 1).all()
+    assert not links.duplicated(["bank_transaction_id", "ledger_entry_id"]).any()
+    open_bank = set(result.discrepancies["bank_transaction_id"]) - {""}
+    open_ledger = set(result.discrepancies["ledger_entry_id"]) - {""}
+    assert not open_bank & set(links["bank_transaction_id"])
+    assert not open_ledger & set(links["ledger_entry_id"])
+    # Every row is accounted for exactly once: linked or open.
+    assert open_bank | set(links["bank_transaction_id"]) == set(bank["transaction_id"])
+    assert open_ledger | set(links["ledger_entry_id"]) == set(ledger["entry_id"])
+
+    # Pending rows are never linked.
+    pending = set(bank.loc[bank["pending"], "transaction_id"])
+    assert not pending & set(links["bank_transaction_id"])
+
+    for _, group in links.groupby("match_id"):
+        bank_rows = bank_by_id.loc[sorted(set(group["bank_transaction_id"]))]
+        ledger_rows = ledger_by_id.loc[sorted(set(group["ledger_entry_id"]))]
+        difference = int(bank_rows["amount_minor"].sum() - ledger_rows["amount_minor"].sum())
+        assert set(group["amount_difference_minor"]) == {difference}
+        # Never across account or currency.
+        assert bank_rows["account"].nunique() == 1 and bank_rows["currency"].nunique() == 1
+        assert set(ledger_rows["account"]) == set(bank_rows["account"])
+        assert set(ledger_rows["currency"]) == set(bank_rows["currency"])
+        if set(group["rule"]) == {"group"}:
+            assert difference == 0  # groups.amount_tolerance is 0 here
+        if set(group["status"]) == {"matched"}:
+            assert difference == 0
+        # Differences stay within the configured difference tolerance (25.00 or 1%).
+        larger = max(abs(int(ledger_rows["amount_minor"].sum())), 1)
+        assert abs(difference) <= max(2_500 if bank_rows["currency"].iloc[0] == "USD" else 25,
+                                      larger // 100)  # fmt: skip
+
+
+@PROPERTY_SETTINGS
+@given(books(), st.randoms(use_true_random=False))
+def test_property_shuffled_rows_give_identical_frames(
+    data: tuple[pd.DataFrame, pd.DataFrame], random: Any
+) -> None:
+    bank, ledger = data
+    expected = reconcile(bank, ledger, MATCHING, as_of=AS_OF)
+    bank_order = list(range(len(bank)))
+    ledger_order = list(range(len(ledger)))
+    random.shuffle(bank_order)
+    random.shuffle(ledger_order)
+    got = reconcile(
+        bank.iloc[bank_order].reset_index(drop=True),
+        ledger.iloc[ledger_order].reset_index(drop=True),
+        MATCHING,
+        as_of=AS_OF,
+    )
+    pd.testing.assert_frame_equal(got.links, expected.links)
+    pd.testing.assert_frame_equal(got.discrepancies, expected.discrepancies)
+    pd.testing.assert_frame_equal(got.alternatives, expected.alternatives)
+
+
+def test_duplicate_ids_are_refused() -> None:
+    with pytest.raises(ValueError, match="duplicate transaction_id"):
+        run([bank_row("B1", 1, "2024-03-01"), bank_row("B1", 2, "2024-03-01")], [])
