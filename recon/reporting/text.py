@@ -34,7 +34,8 @@ def clean_text(value: object, *, limit: int = EXCEL_CELL_LIMIT) -> str:
 
 def needs_quote_prefix(text: str) -> bool:
     """True when a spreadsheet could interpret the text as a formula or an error value."""
-    return text.startswith(FORMULA_TRIGGERS) or text.startswith("#")
+    # "#" (error values like #N/A) and "{" (array formulas such as {=1+1}) are read specially too.
+    return text.startswith((*FORMULA_TRIGGERS, "#", "{"))
 
 
 def csv_text(value: object) -> str:

@@ -154,9 +154,14 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _rows(frame: pd.DataFrame) -> Iterator[Any]:
+    rows: Iterable[Any] = frame.itertuples(index=False)
+    return iter(rows)
+
+
 def _link_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     records: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for row in frame.itertuples(index=False):
+    for row in _rows(frame):
         key = (str(row.match_id), _text(row.bank_transaction_id), _text(row.ledger_entry_id))
         records[key] = {
             "match_id": key[0],
@@ -176,7 +181,7 @@ def _link_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _discrepancy_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     records: dict[str, dict[str, Any]] = {}
-    for row in frame.itertuples(index=False):
+    for row in _rows(frame):
         records[str(row.discrepancy_id)] = {
             "discrepancy_id": str(row.discrepancy_id),
             "kind": str(row.kind),
