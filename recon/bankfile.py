@@ -43,8 +43,14 @@ def read_bank_file(path: Path, config: Config) -> pd.DataFrame:
     mapped = {m.plaid_account_id for m in config.accounts}
     for index, row in zip((i for i, _ in transactions), rows, strict=False):
         if row["account_id"] not in mapped:
-            problems.append(RowProblem(str(path), index, "account_id",
-                                       f"account {row['account_id']!r} is not in config accounts"))
+            problems.append(
+                RowProblem(
+                    str(path),
+                    index,
+                    "account_id",
+                    f"account {row['account_id']!r} is not in config accounts",
+                )
+            )
     if problems:
         raise InputError(problems, source=str(path))
     return bank_frame_from_rows(rows, config)
@@ -54,7 +60,9 @@ def _read_json(path: Path) -> tuple[list[tuple[int, Mapping[str, Any]]], list[Ro
     try:
         data = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"not a readable JSON file ({type(exc).__name__})", source=str(path)) from None
+        raise InputError(
+            f"not a readable JSON file ({type(exc).__name__})", source=str(path)
+        ) from None
     items: Iterable[Any]
     removed: set[str] = set()
     if isinstance(data, list):
@@ -63,10 +71,15 @@ def _read_json(path: Path) -> tuple[list[tuple[int, Mapping[str, Any]]], list[Ro
         items = data["transactions"]
     elif isinstance(data, dict) and isinstance(data.get("added"), list):
         items = [*data["added"], *(data.get("modified") or [])]
-        removed = {r.get("transaction_id") for r in data.get("removed") or [] if isinstance(r, dict)}
+        removed = {
+            str(r.get("transaction_id")) for r in data.get("removed") or [] if isinstance(r, dict)
+        }
     else:
-        raise InputError("expected a list of transactions, {transactions: [...]} or a "
-                         "/transactions/sync response", source=str(path))
+        raise InputError(
+            "expected a list of transactions, {transactions: [...]} or a "
+            "/transactions/sync response",
+            source=str(path),
+        )
     good: list[tuple[int, Mapping[str, Any]]] = []
     problems: list[RowProblem] = []
     latest: dict[str, tuple[int, Mapping[str, Any]]] = {}
@@ -87,8 +100,10 @@ def _read_csv(path: Path) -> tuple[list[tuple[int, Mapping[str, Any]]], list[Row
             reader = csv.DictReader(handle)
             missing = [c for c in CSV_REQUIRED if c not in (reader.fieldnames or [])]
             if missing:
-                raise InputError([RowProblem(str(path), 1, c, "required column is missing")
-                                  for c in missing], source=str(path))
+                raise InputError(
+                    [RowProblem(str(path), 1, c, "required column is missing") for c in missing],
+                    source=str(path),
+                )
             for line, record in enumerate(reader, start=2):
                 try:
                     amount = parse_plain_decimal(record["amount"])
@@ -96,22 +111,28 @@ def _read_csv(path: Path) -> tuple[list[tuple[int, Mapping[str, Any]]], list[Row
                     problems.append(RowProblem(str(path), line, "amount", str(exc)))
                     continue
                 reference = record.get("reference_number") or None
-                good.append((line, {
-                    "transaction_id": record["transaction_id"],
-                    "account_id": record["account_id"],
-                    "date": record["date"],
-                    "authorized_date": record.get("authorized_date") or None,
-                    "amount": amount,
-                    "iso_currency_code": record["iso_currency_code"],
-                    "unofficial_currency_code": None,
-                    "name": record["name"],
-                    "merchant_name": record.get("merchant_name") or None,
-                    "payment_meta": {"reference_number": reference},
-                    "pending": (record.get("pending") or "").strip().lower() in ("true", "1"),
-                    "pending_transaction_id": record.get("pending_transaction_id") or None,
-                }))
+                good.append(
+                    (
+                        line,
+                        {
+                            "transaction_id": record["transaction_id"],
+                            "account_id": record["account_id"],
+                            "date": record["date"],
+                            "authorized_date": record.get("authorized_date") or None,
+                            "amount": amount,
+                            "iso_currency_code": record["iso_currency_code"],
+                            "unofficial_currency_code": None,
+                            "name": record["name"],
+                            "merchant_name": record.get("merchant_name") or None,
+                            "payment_meta": {"reference_number": reference},
+                            "pending": (record.get("pending") or "").strip().lower()
+                            in ("true", "1"),
+                            "pending_transaction_id": record.get("pending_transaction_id") or None,
+                        },
+                    )
+                )
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"not a readable UTF-8 CSV file ({type(exc).__name__})",
-                         source=str(path)) from None
+        raise InputError(
+            f"not a readable UTF-8 CSV file ({type(exc).__name__})", source=str(path)
+        ) from None
     return good, problems
-

@@ -29,8 +29,11 @@ def _default_config_path() -> Path:
 
 def config_option(func: F) -> F:
     return click.option(
-        "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-        default=None, help=CONFIG_OPTION_HELP,
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=CONFIG_OPTION_HELP,
     )(func)
 
 
@@ -53,8 +56,11 @@ def _configure_logging_for(config: Config) -> None:
     if config.ledger.sql is not None:
         env_names.append(config.ledger.sql.url_env)
     Redactor.register_secret_env(*env_names)
-    setup_logging(level=root_obj.get("log_level", "INFO"), json_lines=root_obj.get("json", False),
-                  log_file=config.state.log_file)
+    setup_logging(
+        level=root_obj.get("log_level", "INFO"),
+        json_lines=root_obj.get("json", False),
+        log_file=config.state.log_file,
+    )
 
 
 def handle_errors(func: F) -> F:
@@ -89,8 +95,12 @@ def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None)
 
 
 @click.group(epilog=EXIT_CODE_HELP, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--log-level", default="INFO", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
 @click.option("--json-logs", "json_logs", is_flag=True, help="JSON lines instead of key=value")
 @click.version_option(package_name="recon")
 @click.pass_context
@@ -111,8 +121,10 @@ def check_config(config_file: Path | None) -> None:
     """Validate a config file (default ./config.yaml); list every problem with its key path."""
     path = config_file or _default_config_path()
     config = load_config(path)
-    click.echo(f"{path}: OK (fingerprint {config.fingerprint()}, {len(config.accounts)} accounts, "
-               f"{len(config.matching.rules)} rules)")
+    click.echo(
+        f"{path}: OK (fingerprint {config.fingerprint()}, {len(config.accounts)} accounts, "
+        f"{len(config.matching.rules)} rules)"
+    )
 
 
 @cli.group()
@@ -135,8 +147,12 @@ def db_upgrade(config_path: Path | None) -> None:
 
 @cli.command("run")
 @config_option
-@click.option("--as-of", "as_of", callback=_parse_date, help="reconcile up to this day "
-              "(default: yesterday in the schedule's time zone)")
+@click.option(
+    "--as-of",
+    "as_of",
+    callback=_parse_date,
+    help="reconcile up to this day (default: yesterday in the schedule's time zone)",
+)
 @handle_errors
 def run_command(config_path: Path | None, as_of: date | None) -> None:
     """The nightly job: sync, rotate tokens, load the ledger, match, save, report, alert."""
@@ -149,10 +165,19 @@ def run_command(config_path: Path | None, as_of: date | None) -> None:
 
 @cli.command("demo")
 @config_option
-@click.option("--as-of", "as_of", callback=_parse_date,
-              help="last day of the generated history (default: yesterday, UTC)")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("var"),
-              show_default=True, help="where the demo keeps its data, state and reports")
+@click.option(
+    "--as-of",
+    "as_of",
+    callback=_parse_date,
+    help="last day of the generated history (default: yesterday, UTC)",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("var"),
+    show_default=True,
+    help="where the demo keeps its data, state and reports",
+)
 @handle_errors
 def demo_command(config_path: Path | None, as_of: date | None, workdir: Path) -> None:
     """Run the whole job on the embedded default: bundled Plaid emulator + generated ledger."""
@@ -162,8 +187,11 @@ def demo_command(config_path: Path | None, as_of: date | None, workdir: Path) ->
     outcome = run_demo(config, workdir=workdir, as_of=as_of)
     _print_outcome(outcome)
     # The demo exists to show a result: a run above the alert threshold is still a success here.
-    sys.exit(0 if outcome.exit_code in (ExitCode.OK, ExitCode.DISCREPANCIES_ABOVE_THRESHOLD)
-             else int(outcome.exit_code))
+    sys.exit(
+        0
+        if outcome.exit_code in (ExitCode.OK, ExitCode.DISCREPANCIES_ABOVE_THRESHOLD)
+        else int(outcome.exit_code)
+    )
 
 
 @cli.command("sync")
@@ -175,10 +203,35 @@ def sync_command(config_path: Path | None) -> None:
 
     outcomes = sync(_load(config_path))
     for outcome in outcomes:
-        click.echo(f"{outcome.item_id}: {outcome.status} (+{outcome.added} ~{outcome.modified} "
-                   f"-{outcome.removed})" + (f" {outcome.error_code}" if outcome.error_code else ""))
+        click.echo(
+            f"{outcome.item_id}: {outcome.status} (+{outcome.added} ~{outcome.modified} "
+            f"-{outcome.removed})" + (f" {outcome.error_code}" if outcome.error_code else "")
+        )
     if any(o.status == "failed" for o in outcomes):
         sys.exit(int(ExitCode.UNAVAILABLE))
+
+
+class BackfillProgress:
+    """A progress bar on a terminal; plain progress log lines when stderr is not a TTY."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def __call__(self, done: int, total: int, day: date) -> None:
+        if sys.stderr.isatty():
+            if self._bar is None:
+                self._bar = click.progressbar(length=total, label="backfill", file=sys.stderr)
+                self._bar.__enter__()
+            self._bar.label = f"backfill {day}"
+            self._bar.update(1)
+        else:
+            log.info(
+                "backfill progress", extra={"day": day.isoformat(), "done": done, "total": total}
+            )
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
 
 
 @cli.command("backfill")
@@ -186,17 +239,29 @@ def sync_command(config_path: Path | None) -> None:
 @click.option("--start", required=True, callback=_parse_date, help="first day (YYYY-MM-DD)")
 @click.option("--end", required=True, callback=_parse_date, help="last day (YYYY-MM-DD)")
 @click.option("--item", "item_id", default=None, help="only this Plaid item")
-@click.option("--mode", type=click.Choice(["daily", "period"]), default="daily", show_default=True,
-              help="reconcile each day's window, or the whole range as one period")
+@click.option(
+    "--mode",
+    type=click.Choice(["daily", "period"]),
+    default="daily",
+    show_default=True,
+    help="reconcile each day's window, or the whole range as one period",
+)
 @handle_errors
-def backfill_command(config_path: Path | None, start: date, end: date, item_id: str | None,
-                     mode: str) -> None:
+def backfill_command(
+    config_path: Path | None, start: date, end: date, item_id: str | None, mode: str
+) -> None:
     """Pull a past date range with /transactions/get and reconcile it; resumable and idempotent."""
     from recon.pipeline import backfill
 
     if end < start:
         raise click.BadParameter("--end is before --start")
-    outcomes = backfill(_load(config_path), start=start, end=end, item_id=item_id, mode=mode)
+    progress = BackfillProgress()
+    try:
+        outcomes = backfill(
+            _load(config_path), start=start, end=end, item_id=item_id, mode=mode, progress=progress
+        )
+    finally:
+        progress.close()
     worst = max((o.exit_code for o in outcomes), default=ExitCode.OK)
     click.echo(f"backfill {start}..{end}: {len(outcomes)} reconciliation(s) done")
     sys.exit(int(worst))
@@ -204,22 +269,36 @@ def backfill_command(config_path: Path | None, start: date, end: date, item_id: 
 
 @cli.command("match")
 @config_option
-@click.option("--bank", "bank_path", required=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Plaid transactions JSON (list, {transactions: [...]}, or a sync response) or CSV")
-@click.option("--ledger", "ledger_path", required=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="ledger file in the configured ledger format (csv or xlsx)")
+@click.option(
+    "--bank",
+    "bank_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Plaid transactions JSON (list, {transactions: [...]}, or a sync response) or CSV",
+)
+@click.option(
+    "--ledger",
+    "ledger_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="ledger file in the configured ledger format (csv or xlsx)",
+)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--as-of", "as_of", callback=_parse_date, help="default: the latest date in the data")
 @handle_errors
-def match_command(config_path: Path | None, bank_path: Path, ledger_path: Path, out_dir: Path,
-                  as_of: date | None) -> None:
+def match_command(
+    config_path: Path | None, bank_path: Path, ledger_path: Path, out_dir: Path, as_of: date | None
+) -> None:
     """Reconcile two files, without Plaid or the state store; write matches.csv & co. into OUT."""
     from recon.pipeline import match_files
 
-    outcome = match_files(_load(config_path), bank_path=bank_path, ledger_path=ledger_path,
-                          out_dir=out_dir, as_of=as_of)
+    outcome = match_files(
+        _load(config_path),
+        bank_path=bank_path,
+        ledger_path=ledger_path,
+        out_dir=out_dir,
+        as_of=as_of,
+    )
     _print_outcome(outcome)
     sys.exit(int(outcome.exit_code))
 
@@ -231,15 +310,31 @@ def items() -> None:
 
 @items.command("add")
 @config_option
-@click.option("--public-token", "public_token", default=None,
-              help="a public token from Plaid Link (exchanged, never stored)")
-@click.option("--sandbox", "institution_id", default=None,
-              help="create an item on the emulator or Plaid sandbox for this institution id")
-@click.option("--item", "item_id", default=None,
-              help="re-link this existing item (update mode) with --public-token")
+@click.option(
+    "--public-token",
+    "public_token",
+    default=None,
+    help="a public token from Plaid Link (exchanged, never stored)",
+)
+@click.option(
+    "--sandbox",
+    "institution_id",
+    default=None,
+    help="create an item on the emulator or Plaid sandbox for this institution id",
+)
+@click.option(
+    "--item",
+    "item_id",
+    default=None,
+    help="re-link this existing item (update mode) with --public-token",
+)
 @handle_errors
-def items_add(config_path: Path | None, public_token: str | None,
-              institution_id: str | None, item_id: str | None) -> None:
+def items_add(
+    config_path: Path | None,
+    public_token: str | None,
+    institution_id: str | None,
+    item_id: str | None,
+) -> None:
     """Link a bank: exchange a public token, or create a sandbox item."""
     from recon.pipeline import add_item
 
@@ -247,8 +342,12 @@ def items_add(config_path: Path | None, public_token: str | None,
         raise click.UsageError("give exactly one of --public-token or --sandbox")
     if item_id is not None and public_token is None:
         raise click.UsageError("--item needs --public-token")
-    item_id = add_item(_load(config_path), public_token=public_token,
-                       institution_id=institution_id, item_id=item_id)
+    item_id = add_item(
+        _load(config_path),
+        public_token=public_token,
+        institution_id=institution_id,
+        item_id=item_id,
+    )
     click.echo(f"linked item {item_id}")
 
 
@@ -290,12 +389,12 @@ def keys_rotate(config_path: Path | None) -> None:
     click.echo(f"re-encrypted {count} access token(s) under the newest key")
 
 
-@cli.group()
-def annotations() -> None:
+@cli.group("annotations")
+def annotations_group() -> None:
     """Analysts' notes from the Excel report."""
 
 
-@annotations.command("import")
+@annotations_group.command("import")
 @config_option
 @click.argument("workbook", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @handle_errors
@@ -322,8 +421,9 @@ def emulator() -> None:
 
 
 @emulator.command("serve")
-@click.option("--fixtures", required=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--fixtures", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option("--port", default=8765, show_default=True, type=int)
 @handle_errors
 def emulator_serve(fixtures: Path, port: int) -> None:

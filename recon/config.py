@@ -27,7 +27,9 @@ from recon.money import CURRENCY_EXPONENTS
 
 ENV_PREFIX = "RECON_"
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-EnvName = Annotated[str, Field(pattern=_ENV_NAME.pattern, description="an environment variable name")]
+EnvName = Annotated[
+    str, Field(pattern=_ENV_NAME.pattern, description="an environment variable name")
+]
 Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 
 # Key names that would hold a secret value if someone pasted one into the file.
@@ -48,7 +50,8 @@ class PlaidConfig(Frozen):
     environment: Literal["emulator", "sandbox", "production"] = "emulator"
     host: str | None = Field(None, description="base URL override, without a trailing slash")
     client_id_env: EnvName = "PLAID_CLIENT_ID"
-    secret_env: EnvName = "PLAID_SECRET"
+    # The name of the environment variable that holds the secret, not a secret itself.
+    secret_env: EnvName = "PLAID_SECRET"  # noqa: S105
     timeout_seconds: float = Field(30.0, gt=0, le=600)
     sync_page_size: int = Field(500, ge=1, le=500)
     max_sync_restarts: int = Field(3, ge=1, le=20)
@@ -356,7 +359,9 @@ class Config(Frozen):
         """Relative paths in the file are relative to the file's folder (or the working dir)."""
 
         def fix(path: Path | None) -> Path | None:
-            return None if path is None or path.is_absolute() else base / path
+            if path is None:
+                return None
+            return path if path.is_absolute() else base / path
 
         url = self.state.database_url
         if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
@@ -475,4 +480,3 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Conf
         raise ConfigError([f"{where}not valid YAML"], str(path)) from None
     config = parse_config(data, source=str(path), environ=environ)
     return config.resolve_paths(path.resolve().parent)
-

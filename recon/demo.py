@@ -10,7 +10,6 @@ over with fresh data.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from recon.config import Config
 from recon.pipeline import RunOutcome, plaid_session, run, utc_now
+from recon.plaid.emulator.objects import dumps
 from recon.store.db import open_store
 
 log = logging.getLogger("recon.demo")
@@ -32,22 +32,30 @@ def demo_config(base: Config, workdir: Path) -> Config:
     demo_dir = workdir / "demo"
     return base.model_copy(
         update={
-            "plaid": base.plaid.model_copy(update={
-                "environment": "emulator", "host": None,
-                "emulator_fixtures": demo_dir / "plaid-fixtures.json"}),
-            "ledger": base.ledger.model_copy(update={"source": "csv",
-                                                      "path": demo_dir / "ledger.csv"}),
+            "plaid": base.plaid.model_copy(
+                update={
+                    "environment": "emulator",
+                    "host": None,
+                    "emulator_fixtures": demo_dir / "plaid-fixtures.json",
+                }
+            ),
+            "ledger": base.ledger.model_copy(
+                update={"source": "csv", "path": demo_dir / "ledger.csv"}
+            ),
             "reports": base.reports.model_copy(update={"output_dir": workdir / "reports"}),
-            "state": base.state.model_copy(update={
-                "database_url": f"sqlite:///{(workdir / 'recon.db').resolve()}",
-                "lock_file": workdir / "recon.lock",
-                "metrics_file": workdir / "metrics" / "recon.prom",
-                "log_file": workdir / "log" / "recon.log"}),
+            "state": base.state.model_copy(
+                update={
+                    "database_url": f"sqlite:///{(workdir / 'recon.db').resolve()}",
+                    "lock_file": workdir / "recon.lock",
+                    "metrics_file": workdir / "metrics" / "recon.prom",
+                    "log_file": workdir / "log" / "recon.log",
+                }
+            ),
         }
     )
 
 
-def _ensure_token_key(config: Config, demo_dir: Path) -> None:
+def ensure_token_key(config: Config, demo_dir: Path) -> None:
     """The demo keeps its own token key in a 0600 file unless the environment provides one."""
     from recon.plaid.tokens import generate_key
 
@@ -61,7 +69,7 @@ def _ensure_token_key(config: Config, demo_dir: Path) -> None:
     os.environ[f"{env_name}_FILE"] = str(key_file.resolve())
 
 
-def _prepare_data(workdir: Path, as_of: date) -> bool:
+def prepare_demo_data(workdir: Path, as_of: date) -> bool:
     """Write the generated ledger and emulator fixtures; True when the data is new."""
     from recon import synth
 
@@ -81,13 +89,13 @@ def _prepare_data(workdir: Path, as_of: date) -> bool:
     synth.write_ledger_csv(data.ledger, demo_dir / "ledger.csv")
     fixtures = synth.to_plaid_fixtures(data, synth.demo_accounts(), items=synth.demo_items())
     tmp = demo_dir / "plaid-fixtures.json.tmp"
-    tmp.write_text(json.dumps(fixtures, default=str, indent=1), encoding="utf-8")
+    tmp.write_bytes(dumps(fixtures))  # exact decimal text for amounts
     tmp.replace(demo_dir / "plaid-fixtures.json")
     marker.write_text(as_of.isoformat() + "\n")
     return True
 
 
-def _link_demo_banks(config: Config) -> None:
+def link_demo_banks(config: Config) -> None:
     from recon import synth
     from recon.plaid.items import add_sandbox_item, list_items
 
@@ -99,8 +107,7 @@ def _link_demo_banks(config: Config) -> None:
             return
         with plaid_session(config) as plaid:
             for _item_id, institution_id, name, _accounts in wanted:
-                add_sandbox_item(engine, plaid.gateway, plaid.vault, institution_id,
-                                 now=utc_now())
+                add_sandbox_item(engine, plaid.gateway, plaid.vault, institution_id, now=utc_now())
                 log.info("linked demo bank", extra={"institution": name})
     finally:
         engine.dispose()
@@ -110,13 +117,20 @@ def run_demo(config: Config, *, workdir: Path, as_of: date | None = None) -> Run
     """Run the demo with ``config`` as made by :func:`demo_config` for ``workdir``."""
     as_of = as_of or (datetime.now(UTC).date() - timedelta(days=1))
     workdir = workdir.resolve()
-    fresh = _prepare_data(workdir, as_of)
-    _ensure_token_key(config, workdir / "demo")
-    _link_demo_banks(config)
+    fresh = prepare_demo_data(workdir, as_of)
+    ensure_token_key(config, workdir / "demo")
+    link_demo_banks(config)
     outcome = run(config, as_of=as_of)
-    note = ("demo: generated new data" if fresh
-            else "demo: reused the data, state and links of the previous demo run")
-    return RunOutcome(run_id=outcome.run_id, as_of=outcome.as_of, exit_code=outcome.exit_code,
-                      report_paths=outcome.report_paths,
-                      summary_lines=(f"{note} in {workdir}", *outcome.summary_lines),
-                      counts=outcome.counts)
+    note = (
+        "demo: generated new data"
+        if fresh
+        else "demo: reused the data, state and links of the previous demo run"
+    )
+    return RunOutcome(
+        run_id=outcome.run_id,
+        as_of=outcome.as_of,
+        exit_code=outcome.exit_code,
+        report_paths=outcome.report_paths,
+        summary_lines=(f"{note} in {workdir}", *outcome.summary_lines),
+        counts=outcome.counts,
+    )

@@ -81,7 +81,9 @@ class InputError(ReconError):
         self.source = source
         shown = problems[:200]
         lines = "\n".join(f"  - {p}" for p in shown)
-        more = f"\n  ... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+        more = (
+            f"\n  ... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+        )
         super().__init__(f"{source}: {len(problems)} bad row(s)\n{lines}{more}")
 
 

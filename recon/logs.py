@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
 
-_TOKEN = re.compile(r"\b(access|public|link|processor)-(sandbox|production|development)-[0-9a-f-]{8,}",
-                    re.I)
+_TOKEN = re.compile(
+    r"\b(access|public|link|processor)-(sandbox|production|development)-[0-9a-f-]{8,}", re.I
+)
 # 13..19 digits, optionally separated by single spaces or dashes: card-number-like (PAN) runs.
 _PAN = re.compile(r"(?<![0-9])(?:[0-9][ -]?){12,18}[0-9](?![0-9])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x1b]")
@@ -101,8 +102,13 @@ class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         ts = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
         message = neutralise_log_text(record.getMessage())
-        parts = [f"ts={ts}", f"level={record.levelname}", f"logger={record.name}",
-                 f"run_id={getattr(record, 'run_id', '-')}", f"msg={json.dumps(message)}"]
+        parts = [
+            f"ts={ts}",
+            f"level={record.levelname}",
+            f"logger={record.name}",
+            f"run_id={getattr(record, 'run_id', '-')}",
+            f"msg={json.dumps(message)}",
+        ]
         for key, value in sorted(_extra_fields(record).items()):
             parts.append(f"{key}={json.dumps(value, default=str)}")
         if record.exc_info:
@@ -126,7 +132,11 @@ class JsonFormatter(logging.Formatter):
 
 
 _STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
-    "message", "asctime", "run_id", "taskName"}
+    "message",
+    "asctime",
+    "run_id",
+    "taskName",
+}
 
 
 def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:

@@ -90,11 +90,18 @@ def _credentials(config: Config) -> tuple[str, str]:
     secret = os.environ.get(config.plaid.secret_env)
     if config.plaid.environment == "emulator":
         return client_id or EMULATOR_CLIENT_ID, secret or EMULATOR_SECRET
-    missing = [name for name, value in ((config.plaid.client_id_env, client_id),
-                                         (config.plaid.secret_env, secret)) if not value]
+    missing = [
+        name
+        for name, value in (
+            (config.plaid.client_id_env, client_id),
+            (config.plaid.secret_env, secret),
+        )
+        if not value
+    ]
     if missing:
-        raise ConfigError([f"environment variable {name} is not set (Plaid credentials)"
-                           for name in missing])
+        raise ConfigError(
+            [f"environment variable {name} is not set (Plaid credentials)" for name in missing]
+        )
     assert client_id is not None and secret is not None
     return client_id, secret
 
@@ -109,23 +116,34 @@ def plaid_session(config: Config) -> Iterator[PlaidSession]:
     client_id, secret = _credentials(config)
     if config.plaid.host is not None or config.plaid.environment != "emulator":
         host = config.plaid.host or (
-            "https://sandbox.plaid.com" if config.plaid.environment == "sandbox"
-            else "https://production.plaid.com")
-        yield PlaidSession(make_gateway(config.plaid, host=host, client_id=client_id,
-                                        secret=secret), vault)
+            "https://sandbox.plaid.com"
+            if config.plaid.environment == "sandbox"
+            else "https://production.plaid.com"
+        )
+        yield PlaidSession(
+            make_gateway(config.plaid, host=host, client_id=client_id, secret=secret), vault
+        )
         return
     from recon.plaid.emulator import Emulator, EmulatorServer
 
     fixtures = config.plaid.emulator_fixtures
     if fixtures is None:
-        raise ConfigError(["plaid.emulator_fixtures: the in-process emulator needs a fixtures "
-                           "file (run `recon demo` once, or set plaid.host to a running "
-                           "`recon emulator serve`)"])
-    emulator = Emulator.from_file(fixtures, client_id=client_id, secret=secret,
-                                  state_path=fixtures.with_suffix(".state.json"))
+        raise ConfigError(
+            [
+                "plaid.emulator_fixtures: the in-process emulator needs a fixtures "
+                "file (run `recon demo` once, or set plaid.host to a running "
+                "`recon emulator serve`)"
+            ]
+        )
+    emulator = Emulator.from_file(
+        fixtures, client_id=client_id, secret=secret, state_path=fixtures.with_suffix(".state.json")
+    )
     with EmulatorServer(emulator) as server:
-        yield PlaidSession(make_gateway(config.plaid, host=server.url, client_id=client_id,
-                                        secret=secret), vault, emulator)
+        yield PlaidSession(
+            make_gateway(config.plaid, host=server.url, client_id=client_id, secret=secret),
+            vault,
+            emulator,
+        )
 
 
 # --------------------------------------------------------------------------- the nightly run
@@ -142,8 +160,16 @@ def run(config: Config, *, as_of: date | None = None, now: datetime | None = Non
         with single_instance(config.state, engine) as lock:
             run_store.mark_crashed_runs(engine, now=now)
             with plaid_session(config) as plaid:
-                return _reconcile(config, engine, lock, plaid, as_of=as_of,
-                                  window=window_for(config, as_of), kind="run", sync_first=True)
+                return _reconcile(
+                    config,
+                    engine,
+                    lock,
+                    plaid,
+                    as_of=as_of,
+                    window=window_for(config, as_of),
+                    kind="run",
+                    sync_first=True,
+                )
     finally:
         engine.dispose()
 
@@ -168,9 +194,15 @@ def _reconcile(
     from recon.store.results import save_reconciliation
 
     started = utc_now()
-    run_id = run_store.start_run(engine, kind=kind, as_of=as_of, window_start=window[0],
-                                 window_end=window[1], config_hash=config.fingerprint(),
-                                 now=started)
+    run_id = run_store.start_run(
+        engine,
+        kind=kind,
+        as_of=as_of,
+        window_start=window[0],
+        window_end=window[1],
+        config_hash=config.fingerprint(),
+        now=started,
+    )
     set_run_id(run_id)
     timer = StepTimer()
     counts: dict[str, Any] = dict(extra_counts or {})
@@ -181,15 +213,18 @@ def _reconcile(
             run_store.set_state(engine, run_id, "syncing", now=utc_now())
             with timer("sync"):
                 sync_outcomes = _sync_with(config, engine, plaid)
-            counts["transactions_synced"] = sum(o.added + o.modified + o.removed
-                                                for o in sync_outcomes)
+            counts["transactions_synced"] = sum(
+                o.added + o.modified + o.removed for o in sync_outcomes
+            )
         run_store.set_state(engine, run_id, "loading", now=utc_now())
         with timer("load"):
-            ledger = load_ledger(config.ledger, config.accounts, window_start=window[0],
-                                 window_end=window[1])
+            ledger = load_ledger(
+                config.ledger, config.accounts, window_start=window[0], window_end=window[1]
+            )
             bank = load_bank_window(engine, window[0], window[1], config)
-        counts.update(bank_rows=len(bank), ledger_rows=len(ledger.frame),
-                      ledger_rejected=len(ledger.rejected))
+        counts.update(
+            bank_rows=len(bank), ledger_rows=len(ledger.frame), ledger_rejected=len(ledger.rejected)
+        )
         run_store.set_state(engine, run_id, "matching", now=utc_now())
         with timer("match"):
             fault_point("pipeline.matching")
@@ -198,34 +233,94 @@ def _reconcile(
         with timer("save"):
             lock.check()  # never commit results after losing the lock to another run
             with engine.begin() as connection:
-                save_snapshot(connection, run_id=run_id, load=ledger, window_start=window[0],
-                              window_end=window[1], now=utc_now())
-                carry = save_reconciliation(connection, run_id=run_id, as_of=as_of,
-                                            result=result)
+                save_snapshot(
+                    connection,
+                    run_id=run_id,
+                    load=ledger,
+                    window_start=window[0],
+                    window_end=window[1],
+                    now=utc_now(),
+                )
+                carry = save_reconciliation(
+                    connection,
+                    run_id=run_id,
+                    as_of=as_of,
+                    result=result,
+                    accounts=[m.ledger_account for m in config.accounts],
+                )
         run_store.set_state(engine, run_id, "reporting", now=utc_now())
         with timer("report"):
-            report, paths = _write_run_reports(config, engine, run_id=run_id, as_of=as_of,
-                                               window=window, bank=bank, ledger=ledger,
-                                               result=result, carry=carry, started=started)
+            report, paths = _write_run_reports(
+                config,
+                engine,
+                run_id=run_id,
+                as_of=as_of,
+                window=window,
+                bank=bank,
+                ledger=ledger,
+                result=result,
+                carry=carry,
+                started=started,
+            )
         counts.update(_result_counts(result))
         exit_code = _exit_code_for(report, sync_outcomes)
-        run_store.finish_run(engine, run_id, state="succeeded", now=utc_now(),
-                             timings=timer.seconds, counts=counts, exit_code=int(exit_code))
+        run_store.finish_run(
+            engine,
+            run_id,
+            state="succeeded",
+            now=utc_now(),
+            timings=timer.seconds,
+            counts=counts,
+            exit_code=int(exit_code),
+        )
     except BaseException as exc:
         exit_code = exc.exit_code if isinstance(exc, ReconError) else ExitCode.FAILED
         message = Redactor.redact(f"{type(exc).__name__}: {exc}")[:4000]
-        run_store.finish_run(engine, run_id, state="failed", now=utc_now(),
-                             timings=timer.seconds, counts=counts, exit_code=int(exit_code),
-                             error=message)
-        _after_run(config, engine, run_id=run_id, as_of=as_of, failed_message=message,
-                   timings=timer.seconds, counts=counts, result=None, report=None,
-                   sync_outcomes=sync_outcomes, exit_code=exit_code)
+        run_store.finish_run(
+            engine,
+            run_id,
+            state="failed",
+            now=utc_now(),
+            timings=timer.seconds,
+            counts=counts,
+            exit_code=int(exit_code),
+            error=message,
+        )
+        _after_run(
+            config,
+            engine,
+            run_id=run_id,
+            as_of=as_of,
+            failed_message=message,
+            timings=timer.seconds,
+            counts=counts,
+            result=None,
+            report=None,
+            sync_outcomes=sync_outcomes,
+            exit_code=exit_code,
+        )
         raise
-    _after_run(config, engine, run_id=run_id, as_of=as_of, failed_message=None,
-               timings=timer.seconds, counts=counts, result=result, report=report,
-               sync_outcomes=sync_outcomes, exit_code=exit_code)
-    return RunOutcome(run_id=run_id, as_of=as_of, exit_code=exit_code, report_paths=tuple(paths),
-                      summary_lines=_summary_lines(report, paths, sync_outcomes), counts=counts)
+    _after_run(
+        config,
+        engine,
+        run_id=run_id,
+        as_of=as_of,
+        failed_message=None,
+        timings=timer.seconds,
+        counts=counts,
+        result=result,
+        report=report,
+        sync_outcomes=sync_outcomes,
+        exit_code=exit_code,
+    )
+    return RunOutcome(
+        run_id=run_id,
+        as_of=as_of,
+        exit_code=exit_code,
+        report_paths=tuple(paths),
+        summary_lines=_summary_lines(report, paths, sync_outcomes),
+        counts=counts,
+    )
 
 
 def _sync_with(config: Config, engine: Engine, plaid: PlaidSession) -> list[Any]:
@@ -233,8 +328,13 @@ def _sync_with(config: Config, engine: Engine, plaid: PlaidSession) -> list[Any]
     from recon.plaid.tokens import rotate_due_tokens
 
     now = utc_now()
-    rotated = rotate_due_tokens(engine, plaid.gateway, plaid.vault,
-                                max_age=timedelta(hours=config.plaid.max_token_age_hours), now=now)
+    rotated = rotate_due_tokens(
+        engine,
+        plaid.gateway,
+        plaid.vault,
+        max_age=timedelta(hours=config.plaid.max_token_age_hours),
+        now=now,
+    )
     if rotated:
         log.info("rotated access tokens", extra={"items": len(rotated)})
     return list(sync_all(engine, plaid.gateway, plaid.vault, config, now=now))
@@ -243,7 +343,7 @@ def _sync_with(config: Config, engine: Engine, plaid: PlaidSession) -> list[Any]
 def _exit_code_for(report: Any, sync_outcomes: Sequence[Any]) -> ExitCode:
     if any(o.status == "failed" for o in sync_outcomes):
         return ExitCode.UNAVAILABLE
-    if report.threshold_exceeded:
+    if report.threshold.exceeded:
         return ExitCode.DISCREPANCIES_ABOVE_THRESHOLD
     return ExitCode.OK
 
@@ -275,21 +375,86 @@ def _write_run_reports(
     from recon.reporting import build_report, write_reports
     from recon.store.bank import account_balances
 
-    inputs = _report_inputs(config, run_id=run_id, as_of=as_of, window=window, bank=bank,
-                            ledger_frame=ledger.frame, rejected=ledger.rejected, result=result,
-                            carry=carry, generated_at=started,
-                            balances=account_balances(engine, config),
-                            items=_item_rows(engine))
+    inputs = _report_inputs(
+        config,
+        run_id=run_id,
+        as_of=as_of,
+        window=window,
+        bank=bank,
+        ledger_frame=ledger.frame,
+        rejected=ledger.rejected,
+        result=result,
+        carry=carry,
+        generated_at=started,
+        balances=account_balances(engine, config),
+        items=_item_rows(engine),
+    )
     report = build_report(inputs)
     fault_point("pipeline.reporting")
     paths = write_reports(report, config.reports.output_dir, formats=config.reports.formats)
     return report, list(paths)
 
 
-def _report_inputs(config: Config, **kwargs: Any) -> Any:
-    from recon.reporting import inputs_from_run
+def account_set_name(config: Config) -> str:
+    """The accounts a report covers; annotations are only imported into the same set."""
+    return ",".join(sorted(m.ledger_account for m in config.accounts)) or "(no accounts)"
 
-    return inputs_from_run(config, **kwargs)
+
+def _report_inputs(
+    config: Config,
+    *,
+    run_id: str,
+    as_of: date,
+    window: tuple[date, date],
+    bank: pd.DataFrame,
+    ledger_frame: pd.DataFrame,
+    rejected: Sequence[Any],
+    result: MatchResult,
+    carry: Any,
+    generated_at: datetime,
+    balances: dict[str, tuple[int | None, str, datetime | None]],
+    items: Sequence[Any],
+) -> Any:
+    from recon.reporting import AccountInfo, ItemHealth, ReportInputs
+
+    def movement(frame: pd.DataFrame) -> dict[str, int]:
+        if frame.empty:
+            return {}
+        sums = frame.groupby("account")["amount_minor"].sum()
+        return {str(k): int(v) for k, v in sums.items()}
+
+    return ReportInputs(
+        run_id=run_id,
+        as_of=as_of,
+        window_start=window[0],
+        window_end=window[1],
+        generated_at=generated_at,
+        account_set=account_set_name(config),
+        accounts=tuple(
+            AccountInfo(
+                ledger_account=m.ledger_account,
+                name=m.name or m.ledger_account,
+                currency=m.currency,
+            )
+            for m in config.accounts
+        ),
+        result=result,
+        carry_forward=carry,
+        bank_movement_minor=movement(bank),
+        ledger_movement_minor=movement(ledger_frame),
+        plaid_balance_minor={account: balance for account, (balance, _c, _t) in balances.items()},
+        item_health=tuple(
+            ItemHealth(
+                institution=item.institution,
+                item_id=item.item_id,
+                last_successful_sync=item.last_sync_at,
+                status=item.status,
+            )
+            for item in items
+        ),
+        rejected_rows=tuple(rejected),
+        threshold=config.alerts.threshold,
+    )
 
 
 def _item_rows(engine: Engine) -> list[Any]:
@@ -318,31 +483,77 @@ def _after_run(
 
     try:
         if config.state.metrics_file is not None:
-            write_metrics(config.state.metrics_file,
-                          metrics_for_run(run_id=run_id, as_of=as_of, timings=timings,
-                                          counts=counts, result=result, report=report,
-                                          sync_outcomes=sync_outcomes, exit_code=exit_code,
-                                          failed=failed_message is not None, now=utc_now()))
+            write_metrics(
+                config.state.metrics_file,
+                metrics_for_run(
+                    run_id=run_id,
+                    as_of=as_of,
+                    timings=timings,
+                    counts=counts,
+                    result=result,
+                    report=report,
+                    sync_outcomes=sync_outcomes,
+                    exit_code=exit_code,
+                    failed=failed_message is not None,
+                    now=utc_now(),
+                ),
+            )
     except Exception:
         log.exception("could not write the metrics file")
     try:
-        for message in alerts_for_run(run_id=run_id, as_of=as_of, failed_message=failed_message,
-                                      report=report, sync_outcomes=sync_outcomes):
+        for message in alerts_for_run(
+            run_id=run_id,
+            as_of=as_of,
+            failed_message=failed_message,
+            report=report,
+            sync_outcomes=sync_outcomes,
+        ):
             send_alerts(config.alerts, message)
     except Exception:
         log.exception("could not send alerts")
 
 
-def _summary_lines(report: Any, paths: Sequence[Path], sync_outcomes: Sequence[Any]) -> tuple[
-        str, ...]:
-    lines = list(report.summary_lines())
+def _summary_lines(
+    report: Any, paths: Sequence[Path], sync_outcomes: Sequence[Any]
+) -> tuple[str, ...]:
+    lines = list(report_summary_lines(report))
     for outcome in sync_outcomes:
         if outcome.status != "ok":
-            lines.append(f"bank item {outcome.item_id}: {outcome.status}"
-                         + (f" ({outcome.error_code})" if outcome.error_code else ""))
+            lines.append(
+                f"bank item {outcome.item_id}: {outcome.status}"
+                + (f" ({outcome.error_code})" if outcome.error_code else "")
+            )
     lines.append("reports:")
     lines.extend(f"  {path}" for path in paths)
     return tuple(lines)
+
+
+def report_summary_lines(report: Any) -> list[str]:
+    """The short summary printed after a run: what finance will see at the top of the report."""
+    from recon.money import format_minor
+
+    summary = report.summary
+    lines = [
+        f"reconciled {summary.window_start} .. {summary.window_end} (as of {summary.as_of}), "
+        f"run {summary.run_id}"
+    ]
+    links = ", ".join(f"{s.links} {s.status}" for s in summary.link_statuses if s.links)
+    lines.append(f"links: {links or 'none'}")
+    rate = summary.auto_match_rate
+    if rate is not None:
+        lines.append(f"auto-match rate: {rate:.1%} of {summary.bank_items} bank transactions")
+    kinds = ", ".join(f"{k.open_count} {k.kind}" for k in summary.discrepancy_kinds if k.open_count)
+    lines.append(f"open discrepancies: {summary.open_count}" + (f" ({kinds})" if kinds else ""))
+    for tie in report.tie_outs:
+        lines.append(
+            f"tie-out {tie.account}: unexplained difference "
+            f"{format_minor(tie.unexplained_minor, tie.currency)} {tie.currency}"
+        )
+    for item in summary.items_needing_relink:
+        lines.append(f"bank needs re-linking: {item.institution} ({item.item_id})")
+    if report.threshold.exceeded:
+        lines.append("ALERT threshold exceeded: " + "; ".join(report.threshold.reasons))
+    return lines
 
 
 # --------------------------------------------------------------------------- other commands
@@ -385,9 +596,16 @@ def backfill(
             run_store.mark_crashed_runs(engine, now=utc_now())
             with plaid_session(config) as plaid:
                 margin = timedelta(days=config.schedule.window_days if mode == "daily" else 0)
-                pulled = backfill_pull(engine, plaid.gateway, plaid.vault, config,
-                                       start=start - margin, end=end, item_id=item_id,
-                                       now=utc_now())
+                pulled = backfill_pull(
+                    engine,
+                    plaid.gateway,
+                    plaid.vault,
+                    config,
+                    start=start - margin,
+                    end=end,
+                    item_id=item_id,
+                    now=utc_now(),
+                )
                 log.info("backfill pulled", extra={"pulled": pulled})
                 if mode == "period":
                     days = [end]
@@ -398,9 +616,19 @@ def backfill(
                 done = run_store.backfill_days_done(engine, key)
                 for index, day in enumerate(days, start=1):
                     if day not in done:
-                        outcomes.append(_reconcile(
-                            config, engine, lock, plaid, as_of=day, window=windows[day],
-                            kind="backfill", sync_first=False, extra_counts={"backfill": key}))
+                        outcomes.append(
+                            _reconcile(
+                                config,
+                                engine,
+                                lock,
+                                plaid,
+                                as_of=day,
+                                window=windows[day],
+                                kind="backfill",
+                                sync_first=False,
+                                extra_counts={"backfill": key},
+                            )
+                        )
                     if progress is not None:
                         progress(index, len(days), day)
     finally:
@@ -421,29 +649,45 @@ def match_files(
     from recon.bankfile import read_bank_file
     from recon.engine import reconcile
     from recon.ledger import load_ledger
-    from recon.reporting import build_report, empty_carry_forward, write_reports
+    from recon.reporting import build_report, write_reports
+    from recon.store.results import CarryForward
 
     bank = read_bank_file(bank_path, config)
     as_of = as_of or _latest_date(bank)
     window = (date.min, as_of) if as_of else (date.min, date.max)
     ledger_config = config.ledger.model_copy(update={"path": ledger_path})
-    ledger = load_ledger(ledger_config, config.accounts, window_start=window[0],
-                         window_end=window[1])
+    ledger = load_ledger(
+        ledger_config, config.accounts, window_start=window[0], window_end=window[1]
+    )
     if as_of is None:
         as_of = _latest_date(ledger.frame) or utc_now().date()
     bank = bank[bank["date"] <= pd.Timestamp(as_of)]
     result = reconcile(bank, ledger.frame, config.matching, as_of=as_of)
     start = min([d for d in (_earliest_date(bank), _earliest_date(ledger.frame)) if d] or [as_of])
-    inputs = _report_inputs(config, run_id="file-match", as_of=as_of, window=(start, as_of),
-                            bank=bank, ledger_frame=ledger.frame, rejected=ledger.rejected,
-                            result=result, carry=empty_carry_forward(result, as_of),
-                            generated_at=utc_now(), balances={}, items=[])
+    inputs = _report_inputs(
+        config,
+        run_id="file-match",
+        as_of=as_of,
+        window=(start, as_of),
+        bank=bank,
+        ledger_frame=ledger.frame,
+        rejected=ledger.rejected,
+        result=result,
+        carry=CarryForward.without_history(as_of, result),
+        generated_at=utc_now(),
+        balances={},
+        items=[],
+    )
     report = build_report(inputs)
     paths = write_reports(report, out_dir, formats=("xlsx", "html", "csv", "json"), dated=False)
-    exit_code = (ExitCode.DISCREPANCIES_ABOVE_THRESHOLD if report.threshold_exceeded
-                 else ExitCode.OK)
-    return RunOutcome(run_id="file-match", as_of=as_of, exit_code=exit_code,
-                      report_paths=tuple(paths), summary_lines=_summary_lines(report, paths, []))
+    exit_code = ExitCode.DISCREPANCIES_ABOVE_THRESHOLD if report.threshold.exceeded else ExitCode.OK
+    return RunOutcome(
+        run_id="file-match",
+        as_of=as_of,
+        exit_code=exit_code,
+        report_paths=tuple(paths),
+        summary_lines=_summary_lines(report, paths, []),
+    )
 
 
 def _latest_date(frame: pd.DataFrame) -> date | None:
@@ -454,20 +698,33 @@ def _earliest_date(frame: pd.DataFrame) -> date | None:
     return None if frame.empty else frame["date"].min().date()
 
 
-def add_item(config: Config, *, public_token: str | None, institution_id: str | None,
-             item_id: str | None = None) -> str:
+def add_item(
+    config: Config,
+    *,
+    public_token: str | None,
+    institution_id: str | None,
+    item_id: str | None = None,
+) -> str:
     from recon.plaid.items import add_item_from_public_token, add_sandbox_item
 
     engine = open_store(config.state.database_url)
     try:
         with plaid_session(config) as plaid:
             if public_token is not None:
-                return str(add_item_from_public_token(engine, plaid.gateway, plaid.vault,
-                                                      public_token, now=utc_now(),
-                                                      item_id=item_id))
+                return str(
+                    add_item_from_public_token(
+                        engine,
+                        plaid.gateway,
+                        plaid.vault,
+                        public_token,
+                        now=utc_now(),
+                        item_id=item_id,
+                    )
+                )
             assert institution_id is not None
-            return str(add_sandbox_item(engine, plaid.gateway, plaid.vault, institution_id,
-                                        now=utc_now()))
+            return str(
+                add_sandbox_item(engine, plaid.gateway, plaid.vault, institution_id, now=utc_now())
+            )
     finally:
         engine.dispose()
 
@@ -498,7 +755,7 @@ def import_annotations(config: Config, workbook: Path) -> str:
 
     engine = open_store(config.state.database_url)
     try:
-        return str(do_import(engine, workbook))
+        return str(do_import(engine, workbook, expected_account_set=account_set_name(config)))
     finally:
         engine.dispose()
 

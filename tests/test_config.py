@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from pydantic import ValidationError
 
 from recon.cli import cli
 from recon.config import load_config, parse_config
@@ -19,7 +20,7 @@ def test_shipped_config_is_valid_and_frozen() -> None:
     config = load_config(REPO_CONFIG, environ={})
     assert config.plaid.environment == "emulator"
     assert [r.name for r in config.matching.rules][:2] == ["exact_reference", "exact_amount"]
-    with pytest.raises(Exception):  # pydantic frozen model
+    with pytest.raises(ValidationError):  # frozen
         config.plaid.timeout_seconds = 1  # type: ignore[misc]
     # relative paths are resolved against the config file's folder
     assert config.reports.output_dir == REPO_CONFIG.parent / "var/reports"
@@ -99,3 +100,14 @@ def test_fingerprint_changes_with_the_rules() -> None:
     data = _repo_data()
     data["matching"]["ambiguity_margin"] = 0.2
     assert parse_config(data, environ={}).fingerprint() != first.fingerprint()
+
+
+def test_absolute_paths_are_kept_and_relative_ones_resolved(tmp_path: Path) -> None:
+    data = _repo_data()
+    data["ledger"]["path"] = "/srv/ledger/export.csv"
+    data["plaid"]["emulator_fixtures"] = "fixtures.json"
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    config = load_config(path, environ={})
+    assert config.ledger.path == Path("/srv/ledger/export.csv")
+    assert config.plaid.emulator_fixtures == tmp_path / "fixtures.json"

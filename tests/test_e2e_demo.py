@@ -22,14 +22,31 @@ pytestmark = pytest.mark.slow
 
 def _run_demo(workdir: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "recon", "demo", "--config", str(REPO / "config.yaml"),
-         "--workdir", str(workdir), "--as-of", AS_OF],
-        capture_output=True, text=True, env=env, cwd=workdir.parent, timeout=600, check=False,
+        [
+            sys.executable,
+            "-m",
+            "recon",
+            "demo",
+            "--config",
+            str(REPO / "config.yaml"),
+            "--workdir",
+            str(workdir),
+            "--as-of",
+            AS_OF,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=workdir.parent,
+        timeout=600,
+        check=False,
     )
 
 
 @pytest.fixture(scope="module")
-def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[subprocess.CompletedProcess[str]]]:
+def demo_runs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, list[subprocess.CompletedProcess[str]]]:
     workdir = tmp_path_factory.mktemp("demo") / "var"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RECON_", "PLAID_"))}
     env.update(PLAID_SECRET=CANARY_SECRET, PLAID_CLIENT_ID=CANARY_CLIENT)
@@ -38,7 +55,9 @@ def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[subp
     return workdir, [first, second]
 
 
-def test_demo_prints_real_reports_twice(demo_runs: tuple[Path, list[subprocess.CompletedProcess[str]]]) -> None:
+def test_demo_prints_real_reports_twice(
+    demo_runs: tuple[Path, list[subprocess.CompletedProcess[str]]],
+) -> None:
     workdir, results = demo_runs
     for result in results:
         assert result.returncode == 0, result.stderr[-3000:]
@@ -54,7 +73,9 @@ def test_demo_prints_real_reports_twice(demo_runs: tuple[Path, list[subprocess.C
     assert "unmatched" in html.lower()
 
 
-def test_canary_secrets_never_leak(demo_runs: tuple[Path, list[subprocess.CompletedProcess[str]]]) -> None:
+def test_canary_secrets_never_leak(
+    demo_runs: tuple[Path, list[subprocess.CompletedProcess[str]]],
+) -> None:
     workdir, results = demo_runs
     texts = [r.stdout + r.stderr for r in results]
     for path in workdir.rglob("*"):

@@ -27,14 +27,19 @@ def mark_crashed_runs(engine: Engine, *, now: datetime) -> list[str]:
     with engine.begin() as conn:
         stale = [
             row.run_id
-            for row in conn.execute(select(runs.c.run_id).where(runs.c.state.not_in(TERMINAL_STATES)))
+            for row in conn.execute(
+                select(runs.c.run_id).where(runs.c.state.not_in(TERMINAL_STATES))
+            )
         ]
         if stale:
             conn.execute(
                 update(runs)
                 .where(runs.c.run_id.in_(stale))
-                .values(state="crashed", finished_at=now,
-                        error="the process stopped before the run finished (found by a later run)")
+                .values(
+                    state="crashed",
+                    finished_at=now,
+                    error="the process stopped before the run finished (found by a later run)",
+                )
             )
     return stale
 
@@ -53,10 +58,20 @@ def start_run(
     with engine.begin() as conn:
         conn.execute(
             runs.insert().values(
-                run_id=run_id, kind=kind, as_of=as_of, window_start=window_start,
-                window_end=window_end, state="started", heartbeat_at=now, started_at=now,
-                pid=os.getpid(), hostname=socket.gethostname(), timings_json="{}",
-                counts_json="{}", config_hash=config_hash, code_version=__version__,
+                run_id=run_id,
+                kind=kind,
+                as_of=as_of,
+                window_start=window_start,
+                window_end=window_end,
+                state="started",
+                heartbeat_at=now,
+                started_at=now,
+                pid=os.getpid(),
+                hostname=socket.gethostname(),
+                timings_json="{}",
+                counts_json="{}",
+                config_hash=config_hash,
+                code_version=__version__,
             )
         )
     return run_id
@@ -64,8 +79,9 @@ def start_run(
 
 def set_state(engine: Engine, run_id: str, state: str, *, now: datetime) -> None:
     with engine.begin() as conn:
-        conn.execute(update(runs).where(runs.c.run_id == run_id)
-                     .values(state=state, heartbeat_at=now))
+        conn.execute(
+            update(runs).where(runs.c.run_id == run_id).values(state=state, heartbeat_at=now)
+        )
 
 
 def finish_run(
@@ -81,8 +97,14 @@ def finish_run(
 ) -> None:
     with engine.begin() as conn:
         conn.execute(
-            update(runs).where(runs.c.run_id == run_id).values(
-                state=state, heartbeat_at=now, finished_at=now, exit_code=exit_code, error=error,
+            update(runs)
+            .where(runs.c.run_id == run_id)
+            .values(
+                state=state,
+                heartbeat_at=now,
+                finished_at=now,
+                exit_code=exit_code,
+                error=error,
                 timings_json=json.dumps(timings, sort_keys=True),
                 counts_json=json.dumps(counts, sort_keys=True, default=str),
             )
@@ -97,10 +119,16 @@ def get_run(engine: Engine, run_id: str) -> dict[str, Any] | None:
 
 def last_successful_run(engine: Engine, *, kind: str = "run") -> dict[str, Any] | None:
     with engine.connect() as conn:
-        row = conn.execute(
-            select(runs).where(runs.c.kind == kind, runs.c.state == "succeeded")
-            .order_by(runs.c.finished_at.desc()).limit(1)
-        ).mappings().first()
+        row = (
+            conn.execute(
+                select(runs)
+                .where(runs.c.kind == kind, runs.c.state == "succeeded")
+                .order_by(runs.c.finished_at.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
     return dict(row) if row else None
 
 
@@ -108,8 +136,12 @@ def backfill_days_done(engine: Engine, backfill_key: str) -> set[date]:
     """As-of days an earlier attempt of the same backfill already reconciled successfully."""
     with engine.connect() as conn:
         rows = conn.execute(
-            select(runs.c.as_of, runs.c.counts_json)
-            .where(runs.c.kind == "backfill", runs.c.state == "succeeded")
+            select(runs.c.as_of, runs.c.counts_json).where(
+                runs.c.kind == "backfill", runs.c.state == "succeeded"
+            )
         ).all()
-    return {row.as_of for row in rows
-            if row.as_of is not None and json.loads(row.counts_json).get("backfill") == backfill_key}
+    return {
+        row.as_of
+        for row in rows
+        if row.as_of is not None and json.loads(row.counts_json).get("backfill") == backfill_key
+    }

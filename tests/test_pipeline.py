@@ -1,0 +1,289 @@
+"""The whole job through recon.pipeline on generated data, the bundled emulator and SQLite/PG."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import Engine, func, select, text
+
+from recon import pipeline
+from recon.config import Config, parse_config
+from recon.demo import demo_config, link_demo_banks, prepare_demo_data
+from recon.errors import ExitCode
+from recon.plaid.tokens import generate_key
+from recon.store.db import open_store
+from recon.store.schema import discrepancies, matches, runs
+from recon.synth import demo_items
+
+REPO = Path(__file__).resolve().parents[1]
+AS_OF = date(2026, 11, 20)
+
+pytestmark = pytest.mark.slow
+
+
+def _config(workdir: Path, database_url: str | None = None, **overrides: object) -> Config:
+    data = yaml.safe_load((REPO / "config.yaml").read_text())
+    data["reports"]["formats"] = ["xlsx", "csv", "json"]
+    for dotted, value in overrides.items():
+        section, key = dotted.split("__")
+        data[section][key] = value
+    config = demo_config(parse_config(data, environ={}).resolve_paths(REPO), workdir)
+    if database_url is not None:
+        config = config.model_copy(
+            update={"state": config.state.model_copy(update={"database_url": database_url})}
+        )
+    return config
+
+
+@pytest.fixture
+def token_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    key = generate_key()
+    monkeypatch.setenv("RECON_TOKEN_KEY", key)
+    monkeypatch.delenv("RECON_TOKEN_KEY_FILE", raising=False)
+    return key
+
+
+@pytest.fixture
+def demo(tmp_path: Path, token_key: str, store_url: str) -> Config:
+    workdir = tmp_path / "var"
+    config = _config(workdir, store_url)
+    prepare_demo_data(workdir, AS_OF)
+    link_demo_banks(config)
+    return config
+
+
+def _table_rows(engine: Engine, table: object, *columns: str) -> list[tuple[object, ...]]:
+    with engine.connect() as conn:
+        cols = [table.c[name] for name in columns]  # type: ignore[attr-defined]
+        return [tuple(row) for row in conn.execute(select(*cols).order_by(*cols))]
+
+
+def test_run_twice_same_as_of_is_idempotent(demo: Config) -> None:
+    first = pipeline.run(demo, as_of=AS_OF)
+    second = pipeline.run(demo, as_of=AS_OF)
+
+    assert first.exit_code in (ExitCode.OK, ExitCode.DISCREPANCIES_ABOVE_THRESHOLD)
+    assert second.exit_code == first.exit_code
+    engine = open_store(demo.state.database_url)
+    match_rows = _table_rows(engine, matches, "match_id", "bank_transaction_id", "ledger_entry_id")
+    disc_rows = _table_rows(engine, discrepancies, "discrepancy_id", "status")
+    assert match_rows and disc_rows
+    assert len(match_rows) == len(set(match_rows))
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(runs)).scalar_one() == 2
+        states = conn.execute(select(runs.c.state)).scalars().all()
+    assert states == ["succeeded", "succeeded"]
+    assert first.counts["discrepancies_by_kind"] == second.counts["discrepancies_by_kind"]
+    assert first.counts["links_by_status"] == second.counts["links_by_status"]
+    engine.dispose()
+
+
+def test_a_run_that_died_is_marked_crashed_by_the_next(demo: Config) -> None:
+    engine = open_store(demo.state.database_url)
+    from recon.store.runs import start_run
+
+    dead = start_run(
+        engine,
+        kind="run",
+        as_of=AS_OF,
+        window_start=AS_OF,
+        window_end=AS_OF,
+        config_hash="x",
+        now=pipeline.utc_now(),
+    )
+    pipeline.run(demo, as_of=AS_OF)
+    with engine.connect() as conn:
+        state = conn.execute(select(runs.c.state).where(runs.c.run_id == dead)).scalar_one()
+    assert state == "crashed"
+    engine.dispose()
+
+
+def test_metrics_file_is_written(demo: Config) -> None:
+    pipeline.run(demo, as_of=AS_OF)
+    assert demo.state.metrics_file is not None
+    text_ = demo.state.metrics_file.read_text()
+    assert "recon_run_duration_seconds" in text_ or "recon_" in text_
+    assert "recon_last_success_timestamp_seconds" in text_
+
+
+def test_backfill_interrupted_and_resumed_equals_uninterrupted(
+    tmp_path: Path, token_key: str
+) -> None:
+    start, end = AS_OF - timedelta(days=89), AS_OF
+
+    def prepared(name: str) -> Config:
+        workdir = tmp_path / name
+        config = _config(workdir, schedule__window_days=7)
+        config = config.model_copy(
+            update={"reports": config.reports.model_copy(update={"formats": ("json",)})}
+        )
+        prepare_demo_data(workdir, AS_OF)
+        link_demo_banks(config)
+        return config
+
+    reference = prepared("reference")
+    pipeline.backfill(reference, start=start, end=end)
+
+    interrupted = prepared("interrupted")
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_halfway(index: int, total: int, _day: date) -> None:
+        if index == total // 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        pipeline.backfill(interrupted, start=start, end=end, progress=stop_halfway)
+    resumed = pipeline.backfill(interrupted, start=start, end=end)
+    assert 0 < len(resumed) < 90  # the first half was not redone
+
+    ref_engine = open_store(reference.state.database_url)
+    int_engine = open_store(interrupted.state.database_url)
+    for table, cols in (
+        (matches, ("as_of", "match_id", "bank_transaction_id", "ledger_entry_id", "status")),
+        (
+            discrepancies,
+            ("discrepancy_id", "kind", "status", "first_seen", "last_seen", "resolved_on"),
+        ),
+    ):
+        assert _table_rows(ref_engine, table, *cols) == _table_rows(int_engine, table, *cols)
+    ref_engine.dispose()
+    int_engine.dispose()
+
+
+def _wait_until_matching(database_url: str, process: subprocess.Popen[str]) -> None:
+    """Block until a run is in its matching step (it then holds the lock for a while)."""
+    engine = open_store(database_url)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"the run ended early: {process.communicate()}")
+            with engine.connect() as conn:
+                if conn.execute(
+                    select(func.count()).select_from(runs).where(runs.c.state == "matching")
+                ).scalar_one():
+                    return
+            time.sleep(0.2)
+        raise AssertionError("no run reached the matching step within 120 s")
+    finally:
+        engine.dispose()
+
+
+def test_two_runs_started_together_one_waits_out_with_75(tmp_path: Path, token_key: str) -> None:
+    workdir = tmp_path / "var"
+    config = _config(workdir)
+    prepare_demo_data(workdir, AS_OF)
+    link_demo_banks(config)
+    config_file = tmp_path / "config.yaml"
+    data = yaml.safe_load((REPO / "config.yaml").read_text())
+    data["plaid"]["emulator_fixtures"] = str(workdir / "demo" / "plaid-fixtures.json")
+    data["ledger"]["path"] = str(workdir / "demo" / "ledger.csv")
+    data["reports"]["output_dir"] = str(workdir / "reports")
+    data["state"].update(
+        database_url=config.state.database_url,
+        lock_file=str(workdir / "lock"),
+        metrics_file=None,
+        log_file=None,
+    )
+    config_file.write_text(yaml.safe_dump(data))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECON_FAULT_")}
+    command = [
+        sys.executable,
+        "-m",
+        "recon",
+        "run",
+        "--config",
+        str(config_file),
+        "--as-of",
+        AS_OF.isoformat(),
+    ]
+    slow_env = {**env, "RECON_FAULT_POINT": "pipeline.matching", "RECON_FAULT_ACTION": "sleep:8"}
+    first = subprocess.Popen(
+        command, env=slow_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _wait_until_matching(config.state.database_url, first)
+    second = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    first_out, first_err = first.communicate(timeout=300)
+    assert second.returncode == ExitCode.ALREADY_RUNNING, second.stderr
+    assert "another recon run holds the lock" in second.stderr
+    assert first.returncode in (0, 3), first_err[-2000:]
+
+    killed = subprocess.Popen(
+        command, env=slow_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _wait_until_matching(config.state.database_url, killed)
+    killed.kill()  # SIGKILL while it holds the lock
+    killed.communicate(timeout=30)
+    after = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert after.returncode in (0, 3), after.stderr[-2000:]
+    engine = open_store(config.state.database_url)
+    with engine.connect() as conn:
+        states = conn.execute(text("select state from runs order by started_at")).scalars().all()
+    assert states[-1] == "succeeded" and "crashed" in states
+    engine.dispose()
+    assert "reports:" in first_out
+
+
+def test_run_rotates_old_tokens_and_keeps_only_ciphertext(tmp_path: Path, token_key: str) -> None:
+    from recon.plaid.emulator import Emulator
+    from recon.plaid.tokens import TokenVault, load_access_token
+
+    workdir = tmp_path / "var"
+    config = _config(workdir, plaid__max_token_age_hours=0.0001)  # every token is due
+    prepare_demo_data(workdir, AS_OF)
+    link_demo_banks(config)
+    vault = TokenVault.from_env("RECON_TOKEN_KEY")
+    engine = open_store(config.state.database_url)
+    item_ids = [item[0] for item in demo_items()]
+
+    def tokens() -> dict[str, str]:
+        with engine.connect() as conn:
+            return {i: load_access_token(conn, vault, i) for i in item_ids}
+
+    before = tokens()
+    time.sleep(0.5)
+    pipeline.run(config, as_of=AS_OF)
+    after = tokens()
+
+    assert config.plaid.emulator_fixtures is not None
+    emulator = Emulator.from_file(
+        config.plaid.emulator_fixtures,
+        client_id=pipeline.EMULATOR_CLIENT_ID,
+        secret=pipeline.EMULATOR_SECRET,
+        state_path=config.plaid.emulator_fixtures.with_suffix(".state.json"),
+    )
+    headers = {
+        "PLAID-CLIENT-ID": pipeline.EMULATOR_CLIENT_ID,
+        "PLAID-SECRET": pipeline.EMULATOR_SECRET,
+    }
+    for item_id in item_ids:
+        assert before[item_id] != after[item_id]
+        old_status, old_body = emulator.handle(
+            "/accounts/get", headers, json.dumps({"access_token": before[item_id]}).encode()
+        )
+        assert old_status == 400 and b"INVALID_ACCESS_TOKEN" in old_body
+        new_status, _ = emulator.handle(
+            "/accounts/get", headers, json.dumps({"access_token": after[item_id]}).encode()
+        )
+        assert new_status == 200
+    database = Path(config.state.database_url.removeprefix("sqlite:///"))
+    dump = "\n".join(sqlite3.connect(database).iterdump())
+    for token in (*before.values(), *after.values()):
+        assert token not in dump
+    assert "access-sandbox-" not in dump
+    engine.dispose()
