@@ -27,8 +27,19 @@ from recon.reporting.excel import (
     write_excel,
 )
 
-INJECTIONS = (FORMULA, "=cmd|' /C calc'!A0", "+1+2", "-2+3", "@SUM(1)", "\t=1", "\r=1", "\n=1",
-              "{=1+1}", "#N/A", "'=1")
+INJECTIONS = (
+    FORMULA,
+    "=cmd|' /C calc'!A0",
+    "+1+2",
+    "-2+3",
+    "@SUM(1)",
+    "\t=1",
+    "\r=1",
+    "\n=1",
+    "{=1+1}",
+    "#N/A",
+    "'=1",
+)
 
 # The only formulas recon writes: tie-out SUMIFS / SUM / differences and the sheet index.
 TEMPLATE_FORMULAS = (
@@ -50,17 +61,32 @@ def workbook_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_sheets_index_and_meta(workbook_path: Path) -> None:
     workbook = load_workbook(workbook_path)
     assert workbook.sheetnames == [
-        "Summary", "Tie-out", "Unmatched bank", "Unmatched ledger", "Amount mismatch",
-        "Probable duplicate", "Reversal", "Pending", "Matches", "Changes", "Rejected rows",
-        "_meta"]
+        "Summary",
+        "Tie-out",
+        "Unmatched bank",
+        "Unmatched ledger",
+        "Amount mismatch",
+        "Probable duplicate",
+        "Reversal",
+        "Pending",
+        "Matches",
+        "Changes",
+        "Rejected rows",
+        "_meta",
+    ]
     assert workbook[META_SHEET].sheet_state == "hidden"
     meta = {row[0]: row[1] for row in workbook[META_SHEET].iter_rows(values_only=True)}
     assert meta["run_id"] == "run-1" and meta["account_set"] == "operating"
     assert meta["discrepancy_id_sha256"] == discrepancy_id_checksum(
-        ["d-b3", "d-p1", "d-l3", "d-b4", "d-y2"])
-    index = [c.value for row in workbook["Summary"].iter_rows() for c in row
-             if isinstance(c.value, str) and c.value.startswith("=HYPERLINK")]
-    assert "=HYPERLINK(\"#'Tie-out'!A1\",\"Tie-out\")" in index and len(index) == 10
+        ["d-b3", "d-p1", "d-l3", "d-b4", "d-y2"]
+    )
+    index = [
+        c.value
+        for row in workbook["Summary"].iter_rows()
+        for c in row
+        if isinstance(c.value, str) and c.value.startswith("=HYPERLINK")
+    ]
+    assert '=HYPERLINK("#\'Tie-out\'!A1","Tie-out")' in index and len(index) == 10
 
 
 def test_tie_out_cells_are_formulas_over_the_detail_sheets(workbook_path: Path) -> None:
@@ -94,20 +120,24 @@ def test_detail_sheets_have_numbers_dates_formats_filters_and_validation(
     assert isinstance(usd[header.index("first_seen")].value, datetime)
     assert sheet.freeze_panes == "B2" and sheet.auto_filter.ref == "A1:R3"
     validations = sheet.data_validations.dataValidation
-    assert any(v.formula1 == '"open,explained,written_off"' and "B2:B3" in str(v.sqref)
-               for v in validations)
+    assert any(
+        v.formula1 == '"open,explained,written_off"' and "B2:B3" in str(v.sqref)
+        for v in validations
+    )
     assert len(sheet.conditional_formatting) >= 2
     matches = workbook["Matches"]
     assert matches["A2"].value == "m-b5" and matches["B2"].value == "suggested"
     assert matches.auto_filter.ref == "A1:M5"
-    assert [number_format(c) for c in ("JPY", "USD", "KWD")] == ["#,##0", "#,##0.00",
-                                                                 "#,##0.000"]
+    assert [number_format(c) for c in ("JPY", "USD", "KWD")] == ["#,##0", "#,##0.00", "#,##0.000"]
 
 
 def _sheet_xml(path: Path) -> dict[str, str]:
     with zipfile.ZipFile(path) as archive:
-        return {name: archive.read(name).decode("utf-8") for name in archive.namelist()
-                if name.startswith("xl/worksheets/sheet")}
+        return {
+            name: archive.read(name).decode("utf-8")
+            for name in archive.namelist()
+            if name.startswith("xl/worksheets/sheet")
+        }
 
 
 def test_injection_payloads_arrive_as_inert_text(tmp_path: Path) -> None:
@@ -118,9 +148,9 @@ def test_injection_payloads_arrive_as_inert_text(tmp_path: Path) -> None:
     from dataclasses import replace
 
     payload_lines = tuple(
-        replace(lines[0], discrepancy_id=f"d-x{i}", description=text, owner=text[:100],
-                notes=text)
-        for i, text in enumerate((*INJECTIONS, XSS, "a\x00b\x1fc\ud800", "z" * 40_000)))
+        replace(lines[0], discrepancy_id=f"d-x{i}", description=text, owner=text[:100], notes=text)
+        for i, text in enumerate((*INJECTIONS, XSS, "a\x00b\x1fc\ud800", "z" * 40_000))
+    )
     sections = (replace(report.sections[0], lines=payload_lines), *report.sections[1:])
     write_excel(replace(report, sections=sections), path)
 
@@ -146,7 +176,8 @@ def test_injection_payloads_arrive_as_inert_text(tmp_path: Path) -> None:
 
 @pytest.mark.libreoffice
 def test_libreoffice_recalculates_a_fully_explained_tie_out_to_zero(
-    workbook_path: Path, tmp_path: Path,
+    workbook_path: Path,
+    tmp_path: Path,
 ) -> None:
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     if soffice is None:
@@ -156,20 +187,55 @@ def test_libreoffice_recalculates_a_fully_explained_tie_out_to_zero(
     shutil.copy(workbook_path, source)
     out = tmp_path / "out"
     subprocess.run(
-        [soffice, "--headless", "--norestore", f"-env:UserInstallation=file://{tmp_path}/lo",
-         "--convert-to", "xlsx", "--outdir", str(out), str(source)],
-        check=True, capture_output=True, timeout=180, env={**os.environ, "HOME": str(tmp_path)},
+        [
+            soffice,
+            "--headless",
+            "--norestore",
+            f"-env:UserInstallation=file://{tmp_path}/lo",
+            "--convert-to",
+            "xlsx",
+            "--outdir",
+            str(out),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+        env={**os.environ, "HOME": str(tmp_path)},
     )
     with warnings.catch_warnings():
         # LibreOffice adds extensions openpyxl does not know; irrelevant to the values read here.
         warnings.simplefilter("ignore", UserWarning)
         sheet = load_workbook(out / "report.xlsx", data_only=True)[TIE_OUT_SHEET]
     for row in (2, 3):
-        assert sheet[tie_out_cell("difference", row)].value == pytest.approx(
-            [-6.5, 5000][row - 2])
+        assert sheet[tie_out_cell("difference", row)].value == pytest.approx([-6.5, 5000][row - 2])
         assert sheet[tie_out_cell("outstanding_total", row)].value == pytest.approx(
-            [-6.5, 5000][row - 2])
+            [-6.5, 5000][row - 2]
+        )
         assert sheet[tie_out_cell("unexplained_difference", row)].value == 0
     assert sheet[tie_out_cell("unmatched_ledger", 2)].value == pytest.approx(-30)
-    assert sheet[tie_out_cell("matched_with_difference_differences", 2)].value == pytest.approx(
-        0.5)
+    assert sheet[tie_out_cell("matched_with_difference_differences", 2)].value == pytest.approx(0.5)
+
+
+def test_clean_auto_matches_beyond_the_cap_are_left_to_the_csv(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from recon.reporting import excel
+
+    report = build_report(inputs(sample_result()))
+    clean = [
+        ln for ln in report.links if ln.status == "matched" and ln.amount_difference_minor == 0
+    ]
+    assert len(clean) >= 2
+    monkeypatch.setattr(excel, "EXCEL_MAX_CLEAN_MATCHED_ROWS", 1)
+    shown, left_out = excel.workbook_links(report)
+    assert left_out == len(clean) - 1
+    assert all(
+        ln in shown
+        for ln in report.links
+        if ln.status != "matched" or ln.amount_difference_minor != 0
+    )
+    path = excel.write_excel(report, tmp_path / "r.xlsx")
+    summary = load_workbook(path)["Summary"]
+    notes = [row[1] for row in summary.iter_rows(values_only=True) if row and row[0] == "Note"]
+    assert notes and "not listed in the Matches sheet" in str(notes[0])

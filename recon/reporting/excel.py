@@ -34,6 +34,7 @@ from recon.reporting.model import (
     KIND_TITLES,
     LINK_ORDER,
     DiscrepancyLine,
+    LinkLine,
     Report,
 )
 from recon.reporting.text import clean_text, needs_quote_prefix
@@ -47,6 +48,10 @@ REJECTED_SHEET: Final = "Rejected rows"
 META_SHEET: Final = "_meta"
 META_FORMAT: Final = "recon-annotations-1"
 EXCEL_MAX_DATA_ROWS: Final = 1_048_575  # 1,048,576 rows minus the header
+# Auto-confirmed links without a difference need no review: past this many they are left to
+# matches.csv, which keeps the workbook quick to write and to open at a million rows. They carry
+# no difference, so the tie-out formulas are unchanged.
+EXCEL_MAX_CLEAN_MATCHED_ROWS: Final = 100_000
 EXCEL_SIGNIFICANT_DIGITS: Final = 15  # beyond this a number cell would lose digits
 
 # Discrepancy sheets: (header, width). status/owner/notes are the editable columns.
@@ -189,13 +194,13 @@ def write_excel(report: Report, path: Path) -> Path:
     sheet_names = [SUMMARY_SHEET, TIE_OUT_SHEET, *kind_titles, MATCHES_SHEET, CHANGES_SHEET]
     if report.rejected_rows:
         sheet_names.append(REJECTED_SHEET)
-    links_truncated = max(0, len(report.links) - EXCEL_MAX_DATA_ROWS)
+    links, links_truncated = workbook_links(report)
 
     _write_summary(workbook, report, sheet_names, links_truncated)
     _write_tie_out(workbook, report)
     for section in report.sections:
         _write_discrepancies(workbook, discrepancy_sheet_title(section.kind), section.lines)
-    _write_matches(workbook, report)
+    _write_matches(workbook, links)
     _write_changes(workbook, report)
     if report.rejected_rows:
         _write_rejected(workbook, report)
@@ -223,8 +228,8 @@ def _write_summary(
     for reason in report.threshold.reasons:
         sheet.append(["", c.text(reason)])
     if links_truncated:
-        sheet.append(["Warning", f"{links_truncated} links did not fit in the Matches sheet "
-                                 "(Excel row limit); see matches.csv"])
+        sheet.append(["Note", f"{links_truncated} auto-matched links without a difference are "
+                              "not listed in the Matches sheet; matches.csv has every link"])
     sheet.append([])
     sheet.append([c.styled("Sheets", font=HEADER_FONT)])
     for name in sheet_names[1:]:
@@ -374,9 +379,23 @@ def _write_discrepancies(workbook: Workbook, title: str, lines: Sequence[Discrep
         DataBarRule(start_type="min", end_type="max", color="FF638EC6"))
 
 
-def _write_matches(workbook: Workbook, report: Report) -> None:
+def workbook_links(report: Report) -> tuple[list[LinkLine], int]:
+    """The links the Matches sheet lists (every link needing review, and clean auto-matched
+    ones up to EXCEL_MAX_CLEAN_MATCHED_ROWS), and how many are left to matches.csv."""
+    shown: list[LinkLine] = []
+    clean_matched = 0
+    for link in report.links:
+        if link.status == "matched" and link.amount_difference_minor == 0:
+            clean_matched += 1
+            if clean_matched > EXCEL_MAX_CLEAN_MATCHED_ROWS:
+                continue
+        shown.append(link)
+    shown = shown[:EXCEL_MAX_DATA_ROWS]
+    return shown, len(report.links) - len(shown)
+
+
+def _write_matches(workbook: Workbook, rows: Sequence[LinkLine]) -> None:
     sheet, c = _table_sheet(workbook, MATCHES_SHEET, MATCH_COLUMNS)
-    rows = report.links[:EXCEL_MAX_DATA_ROWS]
     for link in rows:
         sheet.append([
             c.text(link.match_id), link.status, c.text(link.rule), round(link.score, 4),
