@@ -30,7 +30,7 @@ from decimal import Decimal
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Literal
 
-from recon.config import AlertsConfig, AlertThreshold, EmailAlert, WebhookAlert
+from recon.config import AlertsConfig, EmailAlert, WebhookAlert
 from recon.logs import Redactor
 from recon.money import from_minor
 
@@ -102,36 +102,6 @@ def build_failure_alert(
         severity="critical",
         fields=fields,
     )
-
-
-def threshold_breaches(
-    threshold: AlertThreshold,
-    *,
-    open_count: int,
-    open_amount_by_currency: Mapping[str, Decimal],
-    oldest_age_days: int | None,
-) -> list[str]:
-    """Why the open discrepancies are above the configured alert threshold (empty: they are not).
-
-    ``open_amount_by_currency`` holds the sum of absolute open amounts in major units; the
-    amount threshold applies to each currency on its own (amounts are never added across them).
-    """
-    breaches: list[str] = []
-    if threshold.count is not None and open_count > threshold.count:
-        breaches.append(f"{open_count} open discrepancies (threshold {threshold.count})")
-    if threshold.total_amount is not None:
-        for currency, amount in sorted(open_amount_by_currency.items()):
-            if abs(amount) > threshold.total_amount:
-                breaches.append(
-                    f"{abs(amount)} {currency} open (threshold {threshold.total_amount})"
-                )
-    if (threshold.oldest_age_days is not None and oldest_age_days is not None
-            and oldest_age_days > threshold.oldest_age_days):
-        breaches.append(
-            f"oldest open item is {oldest_age_days} days old "
-            f"(threshold {threshold.oldest_age_days})"
-        )
-    return breaches
 
 
 def build_discrepancy_alert(

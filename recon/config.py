@@ -291,7 +291,19 @@ class ReportsConfig(Frozen):
 
 class AlertThreshold(Frozen):
     count: int | None = Field(None, ge=0, description="open discrepancies above this alert")
-    total_amount: Money | None = Field(None, description="absolute open amount, any currency")
+    total_amount: dict[str, Money] | None = Field(
+        None, description="per currency: alert when the absolute open amount exceeds it"
+    )
+
+    @field_validator("total_amount")
+    @classmethod
+    def _known_currencies(cls, value: dict[str, Decimal] | None) -> dict[str, Decimal] | None:
+        if value is None:
+            return None
+        unknown = sorted(c for c in value if c.strip().upper() not in CURRENCY_EXPONENTS)
+        if unknown:
+            raise ValueError(f"unknown ISO 4217 currency {', '.join(map(repr, unknown))}")
+        return {c.strip().upper(): amount for c, amount in value.items()}
     oldest_age_days: int | None = Field(None, ge=0)
 
 

@@ -25,9 +25,8 @@ from recon.alerts import (
     build_failure_alert,
     build_relink_alert,
     send_alerts,
-    threshold_breaches,
 )
-from recon.config import AlertsConfig, AlertThreshold, EmailAlert, WebhookAlert
+from recon.config import AlertsConfig, EmailAlert, WebhookAlert
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -304,25 +303,8 @@ def test_webhook_refuses_plain_http_off_this_machine_and_missing_env() -> None:
     assert send_alerts(AlertsConfig(), message, environ={}) == []
 
 
-def test_threshold_breaches_and_discrepancy_alert() -> None:
-    threshold = AlertThreshold(count=25, total_amount=Decimal("10000.00"), oldest_age_days=30)
-    assert threshold_breaches(threshold, open_count=25,
-                              open_amount_by_currency={"USD": Decimal("10000.00")},
-                              oldest_age_days=30) == []
-    breaches = threshold_breaches(
-        threshold, open_count=26,
-        open_amount_by_currency={"USD": Decimal("-10000.01"), "JPY": Decimal("5")},
-        oldest_age_days=31,
-    )
-    assert breaches == [
-        "26 open discrepancies (threshold 25)",
-        "10000.01 USD open (threshold 10000.00)",
-        "oldest open item is 31 days old (threshold 30)",
-    ]
-    assert threshold_breaches(AlertThreshold(), open_count=10**6,
-                              open_amount_by_currency={"USD": Decimal(10**9)},
-                              oldest_age_days=10**4) == []
-
+def test_discrepancy_failure_and_relink_alerts() -> None:
+    breaches = ["26 open discrepancies (threshold 25)"]
     alert = build_discrepancy_alert(
         run_id="r1", as_of=date(2025, 3, 9), open_count=26,
         open_amount_by_currency={"USD": Decimal("-10000.01"), "JPY": Decimal("5")},

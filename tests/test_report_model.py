@@ -72,7 +72,9 @@ def test_age_buckets(age: int, bucket: str) -> None:
 
 
 def test_summary_counts_rates_freshness_and_threshold() -> None:
-    threshold = AlertThreshold(count=2, total_amount=Decimal("40"), oldest_age_days=30)
+    threshold = AlertThreshold(
+        count=2, total_amount={"USD": Decimal("40"), "JPY": Decimal("4000")}, oldest_age_days=30
+    )
     report = build_report(inputs(sample_result(), threshold=threshold))
     s = report.summary
     assert s.discrepancy_count == 5 and s.open_count == 5
@@ -86,7 +88,7 @@ def test_summary_counts_rates_freshness_and_threshold() -> None:
     assert report.threshold.exceeded
     assert report.threshold.reasons == (
         "4 open discrepancies (threshold 2)",
-        "open amount 5000 JPY (threshold 40)",
+        "open amount 5,000 JPY (threshold 4,000)",
         "open amount 52.00 USD (threshold 40)",
         "oldest open item is 40 days old (threshold 30)",
     )

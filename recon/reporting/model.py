@@ -508,12 +508,12 @@ def _check_threshold(threshold: AlertThreshold, lines: list[DiscrepancyLine]) ->
     reasons = []
     if threshold.count is not None and len(alerting) > threshold.count:
         reasons.append(f"{len(alerting)} open discrepancies (threshold {threshold.count})")
-    if threshold.total_amount is not None:
-        for total in _totals((line.currency, abs(line.amount_minor)) for line in alerting):
-            amount = from_minor(total.minor, total.currency)
-            if amount > threshold.total_amount:
-                reasons.append(f"open amount {amount} {total.currency} "
-                               f"(threshold {threshold.total_amount})")
+    limits = threshold.total_amount or {}
+    for total in _totals((line.currency, abs(line.amount_minor)) for line in alerting):
+        amount = from_minor(total.minor, total.currency)
+        limit = limits.get(total.currency)
+        if limit is not None and amount > limit:
+            reasons.append(f"open amount {amount:,} {total.currency} (threshold {limit:,})")
     if threshold.oldest_age_days is not None and alerting:
         oldest = max(line.age_days for line in alerting)
         if oldest > threshold.oldest_age_days:
