@@ -94,7 +94,9 @@ def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None)
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
-@click.group(epilog=EXIT_CODE_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    epilog="\b\n" + EXIT_CODE_HELP, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.option(
     "--log-level",
     default="INFO",
@@ -104,12 +106,14 @@ def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None)
 @click.option("--json-logs", "json_logs", is_flag=True, help="JSON lines instead of key=value")
 @click.version_option(package_name="recon")
 @click.pass_context
-def cli(ctx: click.Context, log_level: str, json_logs: bool) -> None:
+def cli(ctx: click.Context, log_level: str | None, json_logs: bool) -> None:
     """recon: reconcile Plaid bank transactions against the internal ledger.
 
     Start with `recon demo`: it runs the whole job on generated data against the bundled Plaid
     emulator and prints where the reports are.
     """
+    if log_level is None:
+        log_level = "WARNING" if ctx.invoked_subcommand == "demo" else "INFO"
     ctx.obj = {"log_level": log_level, "json": json_logs}
     setup_logging(level=log_level, json_lines=json_logs)
 
