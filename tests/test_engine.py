@@ -479,3 +479,103 @@ def test_property_shuffled_rows_give_identical_frames(
 def test_duplicate_ids_are_refused() -> None:
     with pytest.raises(ValueError, match="duplicate transaction_id"):
         run([bank_row("B1", 1, "2024-03-01"), bank_row("B1", 2, "2024-03-01")], [])
+
+
+# -- reference normalisation, crowded amounts, duplicates held back, dense groups ---------------
+
+
+def test_reference_column_and_reference_in_description_agree() -> None:
+    result = run(
+        [bank_row("B1", 50_000, "2024-03-05", "ACH CREDIT GLOBEX INV-7781", "")],
+        [
+            ledger_row("L-decoy", 50_000, "2024-03-05", "Payment received - Globex", "Globex"),
+            ledger_row("L-ref", 50_000, "2024-03-08", "Payment received - Globex", "Globex",
+                       "INV-7781"),
+        ],
+    )  # fmt: skip
+    link = links_of(result)[("B1", "L-ref")]
+    assert link["rule"] == "exact_reference"
+    assert link["status"] == "matched"
+
+
+def test_transposed_digits_found_through_the_reference_column() -> None:
+    result = run(
+        [bank_row("B1", 291_685, "2024-03-12", "ACH CREDIT CONTOSO LTD INV-20240", "")],
+        [ledger_row("L1", 219_685, "2024-03-11", "Payment received", "Contoso Ltd", "INV-20240")],
+    )
+    item = only_discrepancy(result, "amount_mismatch")
+    assert (item["bank_transaction_id"], item["ledger_entry_id"]) == ("B1", "L1")
+    assert item["explanation"] == (
+        "bank 2916.85 vs ledger 2196.85 (differs by 720.00), same reference, 1 day apart"
+    )
+
+
+PEOPLE = (
+    ("Thomas", "Jones"), ("Sarah", "Anderson"), ("Yuki", "Nguyen"), ("Maria", "Garcia"),
+    ("David", "Chen"), ("Aiko", "Jackson"), ("Joseph", "Lopez"), ("Barbara", "Martin"),
+    ("William", "Brown"), ("Jennifer", "Smith"), ("Olga", "Ivanova"), ("Kwame", "Mensah"),
+)  # fmt: skip
+
+
+def test_more_same_amount_twins_than_the_fan_out_cap_pair_up_by_name() -> None:
+    from recon.engine import FAN_OUT_CAP
+
+    assert len(PEOPLE) > FAN_OUT_CAP
+    # Ledger ids sort in reverse name order, bank ids in name order: nearest-by-rank pairing
+    # alone would put most true partners outside each row's capped candidates.
+    bank = [
+        bank_row(f"B{i:02d}", -250_000, "2024-03-06", f"PAYROLL DIRECT DEP {last.upper()} "
+                 f"{first.upper()} PPD")
+        for i, (first, last) in enumerate(PEOPLE)
+    ]  # fmt: skip
+    ledger = [
+        ledger_row(f"L{len(PEOPLE) - i:02d}", -250_000, "2024-03-05", f"Salary - {first} {last}",
+                   f"{first} {last}", "PR-20240305")
+        for i, (first, last) in enumerate(PEOPLE)
+    ]  # fmt: skip
+    result = run(bank, ledger)
+    expected = {(f"B{i:02d}", f"L{len(PEOPLE) - i:02d}") for i in range(len(PEOPLE))}
+    assert set(links_of(result)) == expected
+    assert set(result.links["status"]) == {"matched"}
+    assert result.discrepancies.empty
+
+
+def test_copy_of_a_linked_bank_row_is_not_matched_with_a_difference() -> None:
+    result = run(
+        [
+            bank_row("B1", -4_999, "2024-03-16", "NETFLIX.COM", "Netflix"),
+            bank_row("B2", -4_999, "2024-03-16", "NETFLIX.COM", "Netflix"),
+        ],
+        [
+            ledger_row("L1", -4_999, "2024-03-16", "Netflix", "Netflix"),
+            ledger_row("L2", -5_999, "2024-03-15", "Netflix", "Netflix"),
+        ],
+    )
+    assert set(result.links["ledger_entry_id"]) == {"L1"}
+    assert len(result.links) == 1
+    copy = only_discrepancy(result, "probable_duplicate")
+    assert copy["bank_transaction_id"] == ({"B1", "B2"} - set(result.links["bank_transaction_id"])
+                                           ).pop()  # fmt: skip
+    assert only_discrepancy(result, "unmatched_ledger")["ledger_entry_id"] == "L2"
+
+
+def test_group_target_with_many_fitting_subsets_stays_open() -> None:
+    result = run(
+        [bank_row("B1", 30_000, "2024-03-10", "STRIPE PAYOUT", "Stripe")],
+        [ledger_row(f"S{i}", 10_000, "2024-03-08", "Stripe sale", "Stripe") for i in range(6)],
+    )
+    assert result.links.empty  # 20 three-sale subsets fit: a guess would be wrong 19 times in 20
+    assert only_discrepancy(result, "unmatched_bank")["bank_transaction_id"] == "B1"
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 30)), max_size=60))
+def test_unique_pairs_matches_numpy_row_unique(pairs: list[tuple[int, int]]) -> None:
+    from recon.engine.candidates import unique_pairs
+
+    left = np.array([p[0] for p in pairs], dtype=np.int64)
+    right = np.array([p[1] for p in pairs], dtype=np.int64)
+    got_left, got_right = unique_pairs(left, right)
+    expected = np.unique(np.stack([left, right]), axis=1) if pairs else np.zeros((2, 0))
+    assert got_left.tolist() == expected[0].tolist()
+    assert got_right.tolist() == expected[1].tolist()

@@ -61,13 +61,16 @@ def assign(bank: IntArray, ledger: IntArray, score: FloatArray) -> BoolArray:
     if len(hard):
         hard = hard[np.argsort(label[hard], kind="stable")]
         bounds = np.flatnonzero(np.r_[True, np.diff(label[hard]) != 0, True])
-        for start, stop in itertools.pairwise(bounds):
+        # Row and column of each pair in its component's dense matrix, for all at once.
+        row_of = _local_rank(label[hard], bank[hard])
+        col_of = _local_rank(label[hard], ledger[hard])
+        for start, stop in itertools.pairwise(bounds.tolist()):
             members = hard[start:stop]
             label_of = label[members[0]]
             if max(bank_count[label_of], ledger_count[label_of]) > MAX_EXACT_COMPONENT:
                 picked = _greedy(bank[members], ledger[members], score[members])
             else:
-                picked = _solve(bank[members], ledger[members], score[members])
+                picked = _solve(row_of[start:stop], col_of[start:stop], score[members])
             chosen[members[picked]] = True
     return chosen
 
@@ -78,14 +81,29 @@ def _distinct_per_label(label: IntArray, node: IntArray) -> IntArray:
     return np.bincount(distinct // width, minlength=int(label.max()) + 1)
 
 
-def _solve(bank: IntArray, ledger: IntArray, score: FloatArray) -> IntArray:
-    """Indices (into the given arrays) of the optimal pairs of one component."""
-    rows, row_of = np.unique(bank, return_inverse=True)
-    cols, col_of = np.unique(ledger, return_inverse=True)
-    cost = np.full((len(rows), len(cols)), _INFEASIBLE)
+def _local_rank(label: IntArray, node: IntArray) -> IntArray:
+    """0, 1, 2... for the distinct nodes of each label, in node order (a dense rank per label)."""
+    order = np.lexsort((node, label))
+    sorted_label, sorted_node = label[order], node[order]
+    new_label = np.r_[True, sorted_label[1:] != sorted_label[:-1]]
+    new_node = new_label | np.r_[True, sorted_node[1:] != sorted_node[:-1]]
+    dense = np.cumsum(new_node) - 1
+    base = np.maximum.accumulate(np.where(new_label, dense, 0))
+    rank = np.empty(len(node), dtype=np.int64)
+    rank[order] = dense - base
+    return rank
+
+
+def _solve(row_of: IntArray, col_of: IntArray, score: FloatArray) -> IntArray:
+    """Indices (into the given arrays) of the optimal pairs of one component.
+
+    ``row_of`` / ``col_of`` number the component's bank and ledger rows 0..n-1 in position order.
+    """
+    shape = (int(row_of.max()) + 1, int(col_of.max()) + 1)
+    cost = np.full(shape, _INFEASIBLE)
     cost[row_of, col_of] = 2.0 - score  # in [1, 2]: any pair beats leaving both rows open
-    pair_index = np.full((len(rows), len(cols)), -1, dtype=np.int64)
-    pair_index[row_of, col_of] = np.arange(len(bank))
+    pair_index = np.full(shape, -1, dtype=np.int64)
+    pair_index[row_of, col_of] = np.arange(len(row_of))
     r, c = linear_sum_assignment(cost)
     picked: IntArray = pair_index[r, c]
     return picked[picked >= 0]

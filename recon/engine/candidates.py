@@ -184,3 +184,38 @@ def date_band_pairs(
 def _day_floor(bank_date: IntArray, ledger_date: IntArray) -> int:
     lows = [int(a.min()) for a in (bank_date, ledger_date) if len(a)]
     return (min(lows) if lows else 0) - _DATE_PAD
+
+
+def window_counts(
+    bank_key: IntArray, bank_date: IntArray, ledger_key: IntArray, ledger_date: IntArray, *,
+    days_before: int, days_after: int,
+) -> IntArray:  # fmt: skip
+    """For each bank row, how many ledger rows share its key inside the date window."""
+    if len(bank_key) == 0 or len(ledger_key) == 0:
+        return np.zeros(len(bank_key), dtype=np.int64)
+    codes, _ = pd.factorize(np.concatenate([bank_key, ledger_key]), sort=True)
+    codes = codes.astype(np.int64)
+    bank_g, ledger_g = codes[: len(bank_key)], codes[len(bank_key) :]
+    day0 = min(int(bank_date.min()), int(ledger_date.min())) - _DATE_PAD
+    ledger_comp = np.sort((ledger_g << _DATE_BITS) | (ledger_date - day0))
+    lo = np.searchsorted(ledger_comp, (bank_g << _DATE_BITS) | (bank_date - days_after - day0))
+    hi = np.searchsorted(
+        ledger_comp, (bank_g << _DATE_BITS) | (bank_date + days_before - day0), "right"
+    )
+    counts: IntArray = (hi - lo).astype(np.int64)
+    return counts
+
+
+def unique_pairs(left: IntArray, right: IntArray) -> tuple[IntArray, IntArray]:
+    """Distinct (left, right) pairs of non-negative ints, sorted by left then right.
+
+    The same as ``np.unique(np.stack([left, right]), axis=1)``, through one int64 key: sorting
+    int64 is many times faster than numpy's row-wise unique.
+    """
+    if len(left) == 0:
+        return left.astype(np.int64), right.astype(np.int64)
+    width = int(right.max()) + 1
+    if (int(left.max()) + 1) * width >= _MAX_COMPOSITE:
+        raise ValueError("positions too large to pair")
+    keys = np.unique(left.astype(np.int64) * width + right)
+    return keys // width, keys % width

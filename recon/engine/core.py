@@ -21,10 +21,15 @@ import pandas as pd
 from recon.config import MatchingConfig, MatchRule
 from recon.engine import explain
 from recon.engine.assign import assign
-from recon.engine.candidates import date_band_pairs, keyed_window_pairs
+from recon.engine.candidates import (
+    date_band_pairs,
+    keyed_window_pairs,
+    unique_pairs,
+    window_counts,
+)
 from recon.engine.classify import duplicates, nearest, reversals
 from recon.engine.groups import find_groups
-from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, prepare
+from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, name_words, prepare
 from recon.engine.scoring import (
     FloatArray,
     PairParts,
@@ -43,6 +48,7 @@ from recon.frames import (
 
 # Candidates kept per bank row per search: bounds memory when many rows share an amount.
 FAN_OUT_CAP = 8
+_MAX_WORDS = 8  # name words per text used as join keys (8 words: 8 + 28 keys)
 _PART_NAMES = ("amount", "date", "text", "reference", "priority")
 
 
@@ -106,12 +112,28 @@ def _rule_candidates(
     if exact:
         bank_amount, ledger_amount = _joint_codes(bank.amount[b_rows], ledger.amount[l_rows])
         width = int(max(bank_amount.max(initial=0), ledger_amount.max(initial=0))) + 1
-        return keyed_window_pairs(
-            b_rows, _combine(bank_block[b_rows], bank_amount, width), bank_date[b_rows],
-            l_rows, _combine(ledger_block[l_rows], ledger_amount, width), ledger.date[l_rows],
-            days_before=rule.days_before, days_after=rule.days_after, cap=FAN_OUT_CAP,
-            bank_tie=bank.party[b_rows], ledger_tie=ledger.party[l_rows],
+        bank_key = _combine(bank_block[b_rows], bank_amount, width)
+        ledger_key = _combine(ledger_block[l_rows], ledger_amount, width)
+        window = {"days_before": rule.days_before, "days_after": rule.days_after}
+        b, lg = keyed_window_pairs(
+            b_rows, bank_key, bank_date[b_rows], l_rows, ledger_key, ledger.date[l_rows],
+            cap=FAN_OUT_CAP, bank_tie=bank.party[b_rows], ledger_tie=ledger.party[l_rows],
+            **window,
         )  # fmt: skip
+        crowded = window_counts(
+            bank_key, bank_date[b_rows], ledger_key, ledger.date[l_rows], **window
+        ) > FAN_OUT_CAP
+        if not crowded.any():
+            return b, lg
+        # Many rows share this amount (payroll, subscriptions): the cap above keeps the nearest
+        # in date, which need not include the true partner. Also pair rows of such an amount
+        # that share a name word ("JONES THOMAS" / "Thomas Jones"), capped per word.
+        ledger_crowded = np.isin(ledger_key, np.unique(bank_key[crowded]))
+        wb, wl = _shared_word_pairs(
+            bank, b_rows[crowded], bank_key[crowded], bank_date[b_rows[crowded]],
+            ledger, l_rows[ledger_crowded], ledger_key[ledger_crowded], window,
+        )  # fmt: skip
+        return unique_pairs(np.concatenate([b, wb]), np.concatenate([lg, wl]))
     tolerance = allowed_difference(
         bank.amount[b_rows],
         per_row_minor(bank, b_rows, rule.amount_tolerance),
@@ -122,6 +144,50 @@ def _rule_candidates(
         l_rows, ledger_block[l_rows], ledger.date[l_rows], ledger.amount[l_rows],
         days_before=rule.days_before, days_after=rule.days_after, cap=FAN_OUT_CAP,
     )  # fmt: skip
+
+
+def _word_keys(words: list[str]) -> list[str]:
+    """Each word, and each pair of words: "JONES THOMAS" is rarer than "JONES" or "THOMAS"."""
+    words = words[:_MAX_WORDS]
+    return words + [f"{a} {b}" for i, a in enumerate(words) for b in words[i + 1 :]]
+
+
+def _word_rows(side: Side, rows: IntArray) -> tuple[IntArray, ObjArray]:
+    """(index into ``rows``, key) for every name word and word pair of each row's text."""
+    codes, uniques = pd.factorize(side.text[rows])
+    words = [_word_keys(name_words(text)) for text in uniques]
+    counts = np.array([len(w) for w in words], dtype=np.int64)
+    flat = np.array([w for ws in words for w in ws], dtype=object)
+    starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
+    per_row = counts[codes]
+    index = np.repeat(np.arange(len(rows), dtype=np.int64), per_row)
+    offset = np.arange(int(per_row.sum()), dtype=np.int64) - np.repeat(
+        np.cumsum(per_row) - per_row, per_row
+    )
+    word_at: ObjArray = flat[np.repeat(starts[codes], per_row) + offset]
+    return index, word_at
+
+
+def _shared_word_pairs(
+    bank: Side, b_rows: IntArray, bank_key: IntArray, bank_date: IntArray,
+    ledger: Side, l_rows: IntArray, ledger_key: IntArray, window: dict[str, int],
+) -> tuple[IntArray, IntArray]:  # fmt: skip
+    """Pairs with equal key, inside the window, whose texts share a name word or word pair."""
+    bi, bw = _word_rows(bank, b_rows)
+    li, lw = _word_rows(ledger, l_rows)
+    bank_word, ledger_word = _joint_codes_text(bw, lw)
+    width = int(max(bank_word.max(initial=0), ledger_word.max(initial=0))) + 1
+    return keyed_window_pairs(
+        b_rows[bi], _combine(bank_key[bi], bank_word, width), bank_date[bi],
+        l_rows[li], _combine(ledger_key[li], ledger_word, width), ledger.date[l_rows[li]],
+        days_before=window["days_before"], days_after=window["days_after"], cap=FAN_OUT_CAP,
+    )  # fmt: skip
+
+
+def _joint_codes_text(left: ObjArray, right: ObjArray) -> tuple[IntArray, IntArray]:
+    codes, _ = pd.factorize(np.concatenate([left, right]))
+    codes = codes.astype(np.int64)
+    return codes[: len(left)], codes[len(left) :]
 
 
 def _same_sign(bank: Side, ledger: Side, parts: PairParts) -> BoolArray:
@@ -189,6 +255,9 @@ class _Engine:
         # Which row each position is linked with (for "already matched" explanations).
         self.bank_partner = np.full(len(bank), -1, dtype=np.int64)
         self.ledger_partner = np.full(len(ledger), -1, dtype=np.int64)
+        # Open rows that copy a linked row: reported as probable duplicates, not matched further.
+        self.bank_held = np.zeros(len(bank), dtype=bool)
+        self.ledger_held = np.zeros(len(ledger), dtype=bool)
 
     # -- one-to-one passes -------------------------------------------------------------------
     def link_pass(self, parts: PairParts, priority: float, rule: str, status: str) -> None:
@@ -209,8 +278,7 @@ class _Engine:
         )
         alt_rows = np.concatenate([bank_alt, ledger_alt])
         alt_winner = np.concatenate([bank_alt_w, ledger_alt_w])
-        unique = np.unique(np.stack([alt_winner, alt_rows]), axis=1)
-        alt_winner, alt_rows = unique[0], unique[1]
+        alt_winner, alt_rows = unique_pairs(alt_winner, alt_rows)
         ambiguous = np.zeros(len(chosen), dtype=bool)
         ambiguous[alt_winner] = True
 
@@ -283,10 +351,25 @@ class _Engine:
             parts = parts.take(_satisfies(rule, parts, self.bank, self.ledger))
             self.link_pass(parts, 1.0 - index / len(rules), rule.name, rule.status)
 
+    def hold_duplicates(self) -> None:
+        """Keep exact copies of already linked rows out of the looser passes that follow.
+
+        A second delivery of a linked bank row (same amount, text and day) would otherwise be
+        offered to the group and difference passes and linked to some other entry.
+        """
+        window = self.matching.duplicate_window_days
+        for side, free, partner, block, held in (
+            (self.bank, self.bank_free, self.bank_partner, self.bank_block, self.bank_held),
+            (self.ledger, self.ledger_free, self.ledger_partner, self.ledger_block,
+             self.ledger_held),
+        ):  # fmt: skip
+            copies, _ = duplicates(side, np.flatnonzero(free), partner >= 0, block, window)
+            held[copies] = True
+
     def difference_pass(self) -> None:
         config = self.matching.difference
-        b_rows = np.flatnonzero(self.bank_free)
-        l_rows = np.flatnonzero(self.ledger_free)
+        b_rows = np.flatnonzero(self.bank_free & ~self.bank_held)
+        l_rows = np.flatnonzero(self.ledger_free & ~self.ledger_held)
         tolerance = allowed_difference(
             self.bank.amount[b_rows], per_row_minor(self.bank, b_rows, config.amount),
             config.percent,
@@ -309,10 +392,14 @@ class _Engine:
 
     # -- groups ------------------------------------------------------------------------------
     def group_pass(self) -> None:
+        bank_open = self.bank_free & ~self.bank_held
+        ledger_open = self.ledger_free & ~self.ledger_held
         groups = find_groups(
-            self.bank, self.ledger, self.bank_free, self.ledger_free,
+            self.bank, self.ledger, bank_open, ledger_open,
             self.bank_block, self.ledger_block, self.matching.groups,
         )  # fmt: skip
+        self.bank_free &= bank_open | self.bank_held
+        self.ledger_free &= ledger_open | self.ledger_held
         for group in groups:
             if group.target_is_bank:
                 b = np.full(len(group.members), group.target, dtype=np.int64)
@@ -368,8 +455,8 @@ class _Engine:
     # -- discrepancies -----------------------------------------------------------------------
     def mismatch_pass(self) -> list[tuple[int, int]]:
         config = self.matching.mismatch
-        b_rows = np.flatnonzero(self.bank_free)
-        l_rows = np.flatnonzero(self.ledger_free)
+        b_rows = np.flatnonzero(self.bank_free & ~self.bank_held)
+        l_rows = np.flatnonzero(self.ledger_free & ~self.ledger_held)
         found_b, found_l = [], []
         for bank_key, ledger_key in (
             (self.bank.reference, self.ledger.reference), (self.bank.party, self.ledger.party),
@@ -384,8 +471,8 @@ class _Engine:
             )  # fmt: skip
             found_b.append(b)
             found_l.append(lg)
-        pairs = np.unique(np.stack([np.concatenate(found_b), np.concatenate(found_l)]), axis=1)
-        parts = pair_parts(self.bank, self.ledger, pairs[0], pairs[1])
+        pair_b, pair_l = unique_pairs(np.concatenate(found_b), np.concatenate(found_l))
+        parts = pair_parts(self.bank, self.ledger, pair_b, pair_l)
         keep = _same_sign(self.bank, self.ledger, parts) & (parts.amount_delta != 0)
         keep &= parts.reference_equal | (parts.text >= config.min_text_similarity)
         parts = parts.take(keep)
@@ -457,6 +544,7 @@ def reconcile(
     bank_side, ledger_side = prepare(bank, ledger, matching.reference_pattern)
     engine = _Engine(bank_side, ledger_side, matching)
     engine.rule_passes()
+    engine.hold_duplicates()
     engine.group_pass()
     engine.difference_pass()
     mismatches = engine.mismatch_pass()

@@ -12,6 +12,7 @@ from recon.engine.normalise import IntArray, ObjArray
 from recon.money import format_minor
 
 ID_LENGTH = 16
+_SMALL = 64  # below this many links, explanations are built row by row
 _HUNDREDTHS = np.array([f"{i / 100:.2f}" for i in range(101)], dtype=object)
 
 
@@ -84,6 +85,20 @@ def link_explanations(
     date_words = np.array([days_text(int(d)) for d in date_uniques] + [""], dtype=object)[
         date_codes
     ]
+    if n <= _SMALL:  # one group's links: plain strings beat a dozen pandas operations
+        rows = []
+        for i in range(n):
+            scores = ", ".join(
+                f"{'rule priority' if name == 'priority' else name} "
+                f"{_HUNDREDTHS[int(np.clip(np.rint(values[i] * 100), 0, 100))]}"
+                for name, values in parts.items()
+            )
+            rows.append(
+                f"rule {rule[i]}: {amount_words[i]}, {date_words[i]}; score parts {scores}"
+                f"{notes[i]}"
+            )
+        return np.array(rows, dtype=object)
+
     def column(values: np.ndarray) -> pd.Series:
         return pd.Series(values, dtype=object)  # object concatenation is numpy-fast
 

@@ -3,26 +3,33 @@
 A target (a bank deposit, or a ledger invoice) is grouped with leftover rows of the other side
 from the same account and currency, within the group date window, that name the same party (the
 counterparty or the first meaningful word of the description) or carry the same reference. At
-most ``max_candidates`` of them are searched (nearest in date first); every subset of 2 to
-``max_group_size`` rows whose sum is within ``amount_tolerance`` of the target counts. The search
-enumerates subset sums in integer minor units (meet-in-the-middle above 20 candidates), so it is
-exact; it stops taking new targets when ``time_budget_seconds`` is spent.
+most ``max_candidates`` (and at most ``MAX_SEARCHED``) of them are searched, nearest in date
+first; every subset of 2 to ``max_group_size`` rows whose sum is within ``amount_tolerance`` of
+the target counts. The search enumerates subset sums in integer minor units (meet in the middle:
+two halves of 2**(n/2) sums), so it is exact; it stops taking new targets when
+``time_budget_seconds`` is spent. A target is grouped when exactly one subset fits; targets with
+a few fitting subsets become suggestions, and those with many (dense pools of look-alike sales)
+stay open rather than be guessed.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from recon.config import GroupSearch
-from recon.engine.candidates import keyed_window_pairs
+from recon.engine.candidates import keyed_window_pairs, unique_pairs
 from recon.engine.normalise import BoolArray, IntArray, Side
 from recon.engine.scoring import per_row_minor
 
 _HALF = 20  # 2**20 subset sums per half at most
+# Candidates searched per target: 2**16 sums per half keep one search at a few milliseconds. A
+# target with more candidates than this can still be grouped, but only as a suggestion.
+MAX_SEARCHED = 32
+# An ambiguous group is suggested (with its alternatives) only when this few subsets fit.
+MAX_SUGGESTED_OPTIONS = 3
 _MAX_SOLUTIONS = 16  # enough to tell "exactly one" from "several" and to list the options
 
 
@@ -63,7 +70,8 @@ def fitting_subsets(
     At most ``_MAX_SOLUTIONS`` are returned, fewest items first, then lowest indices.
     """
     n = len(amounts)
-    first, second = amounts[: min(n, _HALF)], amounts[min(n, _HALF) :]
+    split = min((n + 1) // 2, _HALF)  # even halves: 2 * 2**(n/2) sums, not 2**20 + 2**(n-20)
+    first, second = amounts[:split], amounts[split:]
     sums_a, masks_a = _subset_sums(first)
     sums_b, masks_b = _subset_sums(second)
     order = np.argsort(sums_b, kind="stable")
@@ -109,12 +117,12 @@ def _candidates(
         t, o = keyed_window_pairs(
             t_rows, target_block[t_rows] * modulus + target_key[t_rows], target.date[t_rows],
             o_rows, other_block[o_rows] * modulus + other_key[o_rows], other.date[o_rows],
-            days_before=before, days_after=after, cap=config.max_candidates,
+            days_before=before, days_after=after,
+            cap=min(config.max_candidates, MAX_SEARCHED),
         )  # fmt: skip
         parts_t.append(t)
         parts_o.append(o)
-    pairs = np.unique(np.stack([np.concatenate(parts_t), np.concatenate(parts_o)]), axis=1)
-    return pairs[0], pairs[1]
+    return unique_pairs(np.concatenate(parts_t), np.concatenate(parts_o))
 
 
 def find_groups(
@@ -134,7 +142,6 @@ def find_groups(
     groups: list[Group] = []
     if not config.enabled:
         return groups
-    deadline = time.monotonic() + config.time_budget_seconds
     for target_is_bank in (True, False):
         target, other = (bank, ledger) if target_is_bank else (ledger, bank)
         target_free, other_free = (bank_free, ledger_free) if target_is_bank else (
@@ -146,33 +153,63 @@ def find_groups(
                            target_is_bank)
         if len(t) == 0:
             continue
+        # Each direction's search gets half the budget, counted from here: building the
+        # candidates of a million rows must not eat the search time of split payments.
+        deadline = time.monotonic() + config.time_budget_seconds / 2
         tolerance = per_row_minor(target, t_rows, config.amount_tolerance)
         tolerance_of = dict(zip(t_rows.tolist(), tolerance.tolist(), strict=True))
         bounds = np.flatnonzero(np.r_[True, t[1:] != t[:-1], True])
-        for start, stop in itertools.pairwise(bounds):
-            if stop - start < 2:
-                continue
-            if time.monotonic() > deadline:
-                return groups
-            row = int(t[start])
-            if not target_free[row]:
-                continue
-            members = o[start:stop]
-            members = members[other_free[members]]
-            if len(members) < 2:
-                continue
-            # Nearest in date first, so the cap keeps the likeliest rows.
-            distance = np.abs(other.date[members] - target.date[row])
-            members = members[np.lexsort((members, distance))][: config.max_candidates]
-            fits = fitting_subsets(
-                other.amount[members], int(target.amount[row]), tolerance_of[row],
-                config.max_group_size,
-            )  # fmt: skip
-            if not fits:
-                continue
-            chosen = np.sort(members[fits[0]])
-            options = tuple(np.sort(members[f]) for f in fits[1:])
-            target_free[row] = False
-            other_free[chosen] = False
-            groups.append(Group(target_is_bank, row, chosen, options))
+        starts, stops = bounds[:-1], bounds[1:]
+        # Small pools first (cheap, and the likeliest to have one clear answer), then id order.
+        by_size = np.lexsort((t[starts], stops - starts))
+        searched = min(config.max_candidates, MAX_SEARCHED)
+        waiting = [
+            (start, stop)
+            for start, stop in zip(starts[by_size].tolist(), stops[by_size].tolist(), strict=True)
+            if stop - start >= 2
+        ]
+        # Rounds: a target whose fit is unique (and whose pool was searched in full) is grouped
+        # at once; an ambiguous one waits, since the unique groups may take the rows that made it
+        # ambiguous. When a round settles nothing, the waiting targets with a few fitting subsets
+        # become suggestions listing them; those with many stay open: in a dense pool a guessed
+        # subset is mostly wrong, and a wrong group costs many wrong links.
+        final = False
+        while waiting and time.monotonic() <= deadline:
+            still = []
+            for start, stop in waiting:
+                if time.monotonic() > deadline:
+                    break
+                row = int(t[start])
+                if not target_free[row]:
+                    continue
+                members = o[start:stop]
+                members = members[other_free[members]]
+                if len(members) < 2:
+                    continue
+                # Nearest in date first, so the cap keeps the likeliest rows.
+                distance = np.abs(other.date[members] - target.date[row])
+                complete = len(members) <= searched
+                members = members[np.lexsort((members, distance))][:searched]
+                fits = fitting_subsets(
+                    other.amount[members], int(target.amount[row]), tolerance_of[row],
+                    config.max_group_size,
+                )  # fmt: skip
+                if not fits:
+                    continue
+                if len(fits) > 1 or not complete:
+                    if final and complete and len(fits) <= MAX_SUGGESTED_OPTIONS:
+                        options = tuple(np.sort(members[f]) for f in fits[1:])
+                    else:
+                        still.append((start, stop))
+                        continue
+                else:
+                    options = ()
+                chosen = np.sort(members[fits[0]])
+                target_free[row] = False
+                other_free[chosen] = False
+                groups.append(Group(target_is_bank, row, chosen, options))
+            if final:
+                break
+            final = len(still) == len(waiting)
+            waiting = still
     return groups

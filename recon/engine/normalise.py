@@ -72,27 +72,50 @@ def _map_unique(values: ObjArray, function: Callable[[str], str]) -> ObjArray:
 
 
 def _extract_references(description: ObjArray, reference: ObjArray, pattern: str) -> ObjArray:
-    """The reference column, or the first group of ``pattern`` found in the description."""
-    result = _map_unique(reference, lambda r: r.strip().upper())
+    """The reference column, or the first group of ``pattern`` found in the description.
+
+    The column goes through ``pattern`` too, so that "INV-20240" in the ledger's reference column
+    and "... INV-20240" in a bank description both become "20240".
+    """
+    compiled = re.compile(pattern, re.IGNORECASE)
+
+    def normalise(text: str) -> str:
+        text = text.strip().upper()
+        found = compiled.search(text)
+        return found.group(1).upper() if found and found.group(1) else text
+
+    def extract(text: str) -> str:
+        found = compiled.search(text)
+        return found.group(1).upper() if found and found.group(1) else ""
+
+    result = _map_unique(reference, normalise)
     missing = np.flatnonzero(result == "")
     if len(missing):
-        compiled = re.compile(pattern, re.IGNORECASE)
-
-        def extract(text: str) -> str:
-            found = compiled.search(text)
-            return found.group(1).upper() if found and found.group(1) else ""
-
         result[missing] = _map_unique(description[missing], extract)
     return result
 
 
+# The first word (split at anything but ASCII letters and digits) of 3+ characters that is neither
+# a filler word nor all digits; one regex search per distinct text instead of a Python loop.
+_FILLER_ALTERNATION = "|".join(sorted(_FILLER_WORDS, key=len, reverse=True))
+_KEY_WORD = re.compile(
+    rf"(?<![0-9A-Z])(?!(?:{_FILLER_ALTERNATION})(?![0-9A-Z]))(?![0-9]+(?![0-9A-Z]))[0-9A-Z]{{3,}}"
+)
+
+
+def _first_word(text: str) -> str:
+    found = _KEY_WORD.search(text.upper())
+    return found.group(0) if found else ""
+
+
+def name_words(text: str) -> list[str]:
+    """Every distinct meaningful word of ``text`` (what names a person or a firm), sorted."""
+    return sorted(set(_KEY_WORD.findall(text.upper())))
+
+
 def party_key(counterparty: str, description: str) -> str:
     """First meaningful word of the counterparty (or of the description when there is none)."""
-    for source in (counterparty, description):
-        for word in re.split(r"[^0-9A-Za-z]+", source.upper()):
-            if len(word) >= 3 and word not in _FILLER_WORDS and not word.isdigit():
-                return word
-    return ""
+    return _first_word(counterparty) or _first_word(description)
 
 
 def _codes(values_by_side: tuple[ObjArray, ObjArray], empty_is_none: bool) -> tuple[IntArray, ...]:
@@ -144,7 +167,7 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
     for name, frame in (("bank", bank), ("ledger", ledger)):
         cols = {c: _strings(frame[c]) for c in ("account", "currency", "description",
                                                  "counterparty", "reference")}
-        cols["currency"] = np.array([c.strip().upper() for c in cols["currency"]], dtype=object)
+        cols["currency"] = _map_unique(cols["currency"], lambda c: c.strip().upper())
         cols["reference"] = _extract_references(
             cols["description"], cols["reference"], reference_pattern
         )
@@ -153,11 +176,11 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
             + " "
             + frame["description"].fillna("").astype(str)
         ).to_numpy(dtype=object)
-        party = _map_unique(cols["counterparty"], lambda p: party_key(p, ""))
-        no_party = np.flatnonzero(party == "")
-        party[no_party] = _map_unique(cols["description"][no_party], lambda d: party_key("", d))
+        word = _map_unique(cols["description"], _first_word)
+        party = _map_unique(cols["counterparty"], _first_word)
+        party = np.where(party == "", word, party)
         cols["party"] = party
-        cols["word"] = _map_unique(cols["description"], lambda d: party_key("", d))
+        cols["word"] = word
         raw[name] = cols
 
     def pair(column: str, empty_is_none: bool) -> tuple[IntArray, ...]:
