@@ -341,7 +341,9 @@ def _sync_with(config: Config, engine: Engine, plaid: PlaidSession) -> list[Any]
 
 
 def _exit_code_for(report: Any, sync_outcomes: Sequence[Any]) -> ExitCode:
-    if any(o.status == "failed" for o in sync_outcomes):
+    # A bank that could not be synced (failed, or needs re-linking) leaves the report without
+    # its current data: a partial failure the exit code must show, not a success.
+    if any(o.status != "ok" for o in sync_outcomes):
         return ExitCode.UNAVAILABLE
     if report.threshold.exceeded:
         return ExitCode.DISCREPANCIES_ABOVE_THRESHOLD

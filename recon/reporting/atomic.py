@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
+from recon.faults import fault_point
+
 
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
@@ -29,6 +31,8 @@ def atomic_path(target: Path) -> Iterator[Path]:
     try:
         yield temp
         _fsync_file(temp)
+        # Named per file so the hardening suite can kill a run between any two report files.
+        fault_point(f"reporting.before_replace:{target.name}")
         os.replace(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)

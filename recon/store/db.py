@@ -6,6 +6,7 @@ error texts (``hide_parameters=True``) so a token or description never reaches a
 
 from __future__ import annotations
 
+import os
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,13 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from recon.errors import ConfigError, UpstreamError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# How long a SQLite writer waits for another writer's lock; tests lower it to see the error fast.
+SQLITE_BUSY_TIMEOUT_ENV = "RECON_SQLITE_BUSY_TIMEOUT_MS"
+
+
+def sqlite_busy_timeout_ms() -> int:
+    value = os.environ.get(SQLITE_BUSY_TIMEOUT_ENV, "")
+    return int(value) if value.isdigit() else SQLITE_BUSY_TIMEOUT_MS
 
 
 def _alembic_config() -> AlembicConfig:
@@ -57,7 +65,7 @@ def create_store_engine(url: str) -> Engine:
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        kwargs["connect_args"] = {"timeout": sqlite_busy_timeout_ms() / 1000}
     else:
         kwargs["pool_pre_ping"] = True
     engine = create_engine(url, **kwargs)
@@ -71,7 +79,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={sqlite_busy_timeout_ms()}")
     cursor.close()
 
 
