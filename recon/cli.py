@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.exc import DBAPIError
 
 from recon.config import Config, load_config
 from recon.errors import EXIT_CODE_HELP, ExitCode, ReconError
@@ -73,6 +74,12 @@ def handle_errors(func: F) -> F:
         except ReconError as exc:
             click.echo(Redactor.redact(f"recon: {exc}"), err=True)
             sys.exit(int(exc.exit_code))
+        except DBAPIError as exc:  # the state store went away or stayed locked: retry later
+            reason = f"{type(exc.orig).__name__}: {exc.orig}".splitlines()[0]
+            click.echo(
+                Redactor.redact(f"recon: the state store is unavailable ({reason})"), err=True
+            )
+            sys.exit(int(ExitCode.UNAVAILABLE))
         except click.exceptions.Exit:
             raise
         except click.ClickException:

@@ -93,3 +93,7 @@ class UpstreamError(ReconError):
 
 class AlreadyRunningError(ReconError):
     exit_code = ExitCode.ALREADY_RUNNING
+
+
+class ReportWriteError(ReconError):
+    """The reports could not be written (disk full, folder missing or read-only)."""

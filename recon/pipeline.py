@@ -21,7 +21,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from recon.config import Config
-from recon.errors import ConfigError, ExitCode, ReconError
+from recon.errors import ConfigError, ExitCode, ReconError, ReportWriteError
 from recon.frames import MatchResult
 from recon.logs import Redactor, set_run_id
 from recon.store import runs as run_store
@@ -393,7 +393,13 @@ def _write_run_reports(
     )
     report = build_report(inputs)
     fault_point("pipeline.reporting")
-    paths = write_reports(report, config.reports.output_dir, formats=config.reports.formats)
+    try:
+        paths = write_reports(report, config.reports.output_dir, formats=config.reports.formats)
+    except OSError as exc:
+        raise ReportWriteError(
+            f"cannot write the reports to {config.reports.output_dir}: "
+            f"{exc.strerror or type(exc).__name__}"
+        ) from None
     return report, list(paths)
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
+from recon.reporting.atomic import remove_stale_temp_files
 from recon.reporting.csvjson import write_discrepancies_csv, write_matches_csv, write_summary_json
 from recon.reporting.excel import write_excel
 from recon.reporting.html import write_html
@@ -52,6 +53,9 @@ def write_reports(
         "json": (write_summary_json,),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
+    for names_of_format in names.values():
+        for name in names_of_format:
+            remove_stale_temp_files(out_dir / name)
     written: list[Path] = []
     for fmt in FORMATS:
         if fmt not in formats:

@@ -40,6 +40,12 @@ def atomic_path(target: Path) -> Iterator[Path]:
     _fsync_dir(target.parent)
 
 
+def remove_stale_temp_files(target: Path) -> None:
+    """Delete temporary files a killed writer of ``target`` left behind (never the target)."""
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_text(target: Path, *, newline: str | None = None) -> Iterator[IO[str]]:
     """A UTF-8 text file object whose content replaces ``target`` atomically on success."""
