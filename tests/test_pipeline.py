@@ -19,6 +19,7 @@ from recon import pipeline
 from recon.config import Config, parse_config
 from recon.demo import demo_config, link_demo_banks, prepare_demo_data
 from recon.errors import ExitCode
+from recon.money import format_minor
 from recon.plaid.tokens import generate_key
 from recon.store.db import open_store
 from recon.store.schema import discrepancies, matches, runs
@@ -286,4 +287,89 @@ def test_run_rotates_old_tokens_and_keeps_only_ciphertext(tmp_path: Path, token_
     for token in (*before.values(), *after.values()):
         assert token not in dump
     assert "access-sandbox-" not in dump
+    engine.dispose()
+
+
+def test_two_nights_over_generated_data_carry_forward(tmp_path: Path, token_key: str) -> None:
+    """Night 1, an analyst annotates the workbook, the ledger gets one new unmatched entry and
+    one entry that clears an open bank item; night 2 shows both changes and the annotation."""
+    from openpyxl import load_workbook
+
+    workdir = tmp_path / "var"
+    config = _config(workdir)
+    prepare_demo_data(workdir, AS_OF)
+    link_demo_banks(config)
+    first = pipeline.run(config, as_of=AS_OF)
+    workbook_path = next(p for p in first.report_paths if p.suffix == ".xlsx")
+
+    workbook = load_workbook(workbook_path)
+    sheet = workbook["Unmatched ledger"]
+    header = [c.value for c in sheet[1]]
+    annotated_id = sheet.cell(row=2, column=1).value
+    sheet.cell(row=2, column=header.index("status") + 1, value="explained")
+    sheet.cell(row=2, column=header.index("owner") + 1, value="ana")
+    sheet.cell(row=2, column=header.index("notes") + 1, value="cheque mailed late")
+    workbook.save(workbook_path)
+    pipeline.import_annotations(config, workbook_path)
+
+    engine = open_store(config.state.database_url)
+    with engine.connect() as conn:
+        bank_item = conn.execute(
+            select(
+                discrepancies.c.discrepancy_id,
+                discrepancies.c.bank_transaction_id,
+                discrepancies.c.account,
+                discrepancies.c.amount_minor,
+                discrepancies.c.currency,
+                discrepancies.c.date,
+                discrepancies.c.description,
+            )
+            .where(
+                discrepancies.c.kind == "unmatched_bank",
+                discrepancies.c.currency == "USD",
+                discrepancies.c.status == "open",
+            )
+            .order_by(discrepancies.c.date.desc(), discrepancies.c.discrepancy_id)
+        ).first()
+    assert bank_item is not None
+    assert config.ledger.path is not None
+    amount = format_minor(bank_item.amount_minor, "USD")
+    with config.ledger.path.open("a", encoding="utf-8") as ledger:
+        ledger.write(
+            f"JE-NEW-1,{AS_OF + timedelta(days=1)},-4321.09,USD,Mystery payment,,,"
+            f"1010-operating-usd\n"
+        )
+        ledger.write(
+            f"JE-NEW-2,{bank_item.date},{amount},USD,{bank_item.description},,,"
+            f"{bank_item.account}\n"
+        )
+
+    second = pipeline.run(config, as_of=AS_OF + timedelta(days=1))
+    report = json.loads(next(p for p in second.report_paths if p.suffix == ".json").read_text())
+    assert report["as_of"] == (AS_OF + timedelta(days=1)).isoformat()
+
+    changes = load_workbook(next(p for p in second.report_paths if p.suffix == ".xlsx"))["Changes"]
+    rows = list(changes.iter_rows(min_row=2, values_only=True))
+    new_ids = {row[1] for row in rows if row[0] and "new" in str(row[0])}
+    resolved_ids = {row[1] for row in rows if row[0] and "resolved" in str(row[0])}
+    with engine.connect() as conn:
+        new_item = conn.execute(
+            select(discrepancies.c.discrepancy_id).where(
+                discrepancies.c.ledger_entry_id == "JE-NEW-1"
+            )
+        ).scalar_one()
+        annotation = conn.execute(
+            select(discrepancies.c.status, discrepancies.c.owner, discrepancies.c.notes).where(
+                discrepancies.c.discrepancy_id == annotated_id
+            )
+        ).one()
+    assert new_item in new_ids
+    assert bank_item.discrepancy_id in resolved_ids
+    assert tuple(annotation) == ("explained", "ana", "cheque mailed late")
+    second_book = load_workbook(next(p for p in second.report_paths if p.suffix == ".xlsx"))
+    shown = {
+        row[0]: row[1:4]
+        for row in second_book["Unmatched ledger"].iter_rows(min_row=2, max_col=4, values_only=True)
+    }
+    assert shown.get(annotated_id) == ("explained", "ana", "cheque mailed late")
     engine.dispose()
