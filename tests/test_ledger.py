@@ -484,3 +484,128 @@ def test_xlsx_that_is_not_a_workbook_is_an_input_error(tmp_path: Path) -> None:
     path.write_bytes(b"not a zip file")
     with pytest.raises(InputError, match="not a readable XLSX workbook"):
         load_ledger(LedgerConfig(source="xlsx", path=path), ACCOUNTS, **JANUARY)
+
+
+# --- the fast CSV reader gives exactly what the strict one gives --------------------------------
+
+_H = ",".join(HEADER)
+_OK = "1010-operating-usd"
+# (name, file bytes, encoding, delimiter, whether the fast reader may take the file)
+FAST_OR_STRICT: list[tuple[str, bytes, str, str, bool]] = [
+    ("quoted fields, doubled quotes, a line break in a quote, no final newline",
+     (f'{_H}\nQ-1,2025-01-02,10.00,USD,"Paid, in ""full""",R,"Acme\nLtd",{_OK}\n'
+      f'"Q-2",2025-01-03,"-1.50",USD,"",,"",{_OK}\nQ-3,2025-01-04,1,USD,x,,,{_OK}').encode(),
+     "utf-8", ",", True),
+    ("CRLF line ends", f"{_H}\r\nC-1,2025-01-02,1.00,USD,x,,,{_OK}\r\n".encode(), "utf-8", ",",
+     True),
+    ("a UTF-8 byte-order mark", b"\xef\xbb\xbf" + f"{_H}\nB-1,2025-01-02,1.00,USD,café,,,{_OK}\n"
+     .encode(), "utf-8", ",", True),
+    ("latin-1", f"{_H}\nL-1,2025-01-02,1.00,USD,café,,,{_OK}\n".encode("latin-1"), "latin-1",
+     ",", True),
+    ("padded cells", f"{_H}\n P-1 ,2025-01-02 ,\u00a01.00,USD, x\t,,,{_OK} \n".encode(),
+     "utf-8", ",", True),
+    ("padding inside quotes", f'{_H}\nQ-1,2025-01-02,1.00,USD," x ",\"\nR\",""," {_OK}"\n'
+     .encode(), "utf-8", ",", True),
+    ("a repeated header column", f"{_H},amount\nD-1,2025-01-02,1.00,USD,x,,,{_OK},2\n".encode(),
+     "utf-8", ",", True),
+    ("semicolons and decimal commas", f"{_H.replace(',', ';')}\nS-1;2025-01-02;1,50;USD;x;;;"
+     f"{_OK}\n".encode(), "utf-8", ";", True),
+    ("card and phone numbers", f"{_H}\nK-1,2025-01-02,1.00,USD,card 4111-1111-1111-1111 "
+     f"and 5500 0000 0000 0004,,,{_OK}\nK-2,2025-01-02,1.00,USD,call +1 555-123-4567,,,{_OK}\n"
+     .encode(), "utf-8", ",", True),
+    ("only a header", f"{_H}\n".encode(), "utf-8", ",", True),
+    ("text after a closing quote", f'{_H}\nX-1,2025-01-02,1.00,USD,"ab"c,,,{_OK}\n'.encode(),
+     "utf-8", ",", False),
+    ("a quote inside an unquoted field", f'{_H}\nX-1,2025-01-02,1.00,USD,a"b,,,{_OK}\n'.encode(),
+     "utf-8", ",", False),
+    ("a short and a long row", f"{_H}\nX-1,2025-01-02,1.00,USD\nX-2,2025-01-02,1.00,USD,x,,,"
+     f"{_OK},extra\nX-3,2025-01-02,1.00,USD,x,,,{_OK}\n".encode(), "utf-8", ",", False),
+    ("blank lines", f"{_H}\n\nX-1,2025-01-02,1.00,USD,x,,,{_OK}\n\n".encode(), "utf-8", ",",
+     False),
+    ("a lone carriage return", f"{_H}\rX-1,2025-01-02,1.00,USD,x,,,{_OK}\n".encode(), "utf-8",
+     ",", False),
+    ("CRLF inside a quoted field", f'{_H}\nX-1,2025-01-02,1.00,USD,"a\r\nb",,,{_OK}\n'.encode(),
+     "utf-8", ",", False),
+    ("a control character", f"{_H}\nX-1,2025-01-02,1.00,USD,a\x01b,,,{_OK}\n".encode(),
+     "utf-8", ",", False),
+    ("an unterminated quote", f'{_H}\nX-1,2025-01-02,1.00,USD,"open,,,{_OK}\n'.encode(),
+     "utf-8", ",", False),
+    ("undecodable bytes", f"{_H}\n".encode() + b"X-1,2025-01-02,1.00,USD,caf\xe9,,,"
+     + f"{_OK}\n".encode(), "utf-8", ",", False),
+    ("an oversized field", f"{_H}\nX-1,2025-01-02,1.00,USD,{'x' * 100_001},,,{_OK}\n".encode(),
+     "utf-8", ",", False),
+]
+
+
+def _outcome(config: LedgerConfig) -> tuple[Any, ...]:
+    try:
+        load = load_ledger(config, ACCOUNTS, **JANUARY)
+    except InputError as exc:
+        return ("error", exc.problems)
+    return ("load", load.frame.to_dict("list"), load.rejected, load.total_rows,
+            load.content_hash)
+
+
+@pytest.mark.parametrize(("name", "data", "encoding", "delimiter", "fast"), FAST_OR_STRICT,
+                         ids=[case[0] for case in FAST_OR_STRICT])
+def test_fast_csv_reader_matches_the_strict_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, data: bytes, encoding: str,
+    delimiter: str, fast: bool,
+) -> None:
+    from recon.ledger import csv_source
+
+    path = tmp_path / "l.csv"
+    path.write_bytes(data)
+    decimal = "," if delimiter == ";" else "."
+    config = _csv_config(path, on_invalid="quarantine",
+                         csv=CsvOptions(delimiter=delimiter, encoding=encoding,
+                                        decimal_separator=decimal))
+    read_fast = csv_source._read_fast
+    taken: list[bool] = []
+
+    def spy(*args: Any) -> Any:
+        table = read_fast(*args)
+        taken.append(table is not None)
+        return table
+
+    monkeypatch.setattr(csv_source, "_read_fast", spy)
+    with_fast = _outcome(config)
+    assert taken == [fast], name
+    monkeypatch.setattr(csv_source, "_read_fast", lambda *args: None)
+    assert with_fast == _outcome(config), name
+
+
+def test_fast_reader_results_for_a_tricky_file(tmp_path: Path) -> None:
+    """The cells themselves, not only fast == strict: quotes, line breaks and padding."""
+    data = next(case[1] for case in FAST_OR_STRICT if case[0].startswith("quoted fields"))
+    load = load_ledger(_csv_config(_write_bytes(tmp_path / "l.csv", data)), ACCOUNTS, **JANUARY)
+    assert load.frame[["entry_id", "amount_minor", "description", "counterparty"]] \
+        .values.tolist() == [["Q-1", 1000, 'Paid, in "full"', "Acme\nLtd"],
+                             ["Q-2", -150, "", ""], ["Q-3", 100, "x", ""]]
+    padded = next(case[1] for case in FAST_OR_STRICT if case[0] == "padded cells")
+    load = load_ledger(_csv_config(_write_bytes(tmp_path / "p.csv", padded)), ACCOUNTS,
+                       **JANUARY)
+    assert load.frame[["entry_id", "amount_minor", "description", "account"]].values.tolist() \
+        == [["P-1", 100, "x", _OK]]
+    cards = next(case[1] for case in FAST_OR_STRICT if case[0] == "card and phone numbers")
+    load = load_ledger(_csv_config(_write_bytes(tmp_path / "c.csv", cards)), ACCOUNTS,
+                       **JANUARY)
+    assert load.frame["description"].tolist() == [
+        "card ************1111 and ************0004", "call +1 555-123-4567"]
+
+
+def _write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_card_masking_looks_at_candidate_cells_only_but_masks_like_mask_card_numbers() -> None:
+    from recon.ledger.validate import _mask_cards
+    from recon.logs import mask_card_numbers
+
+    values = ["plain", "4111 1111 1111 1111", "x 5500-0000-0000-0004 y 4111111111111111",
+              "1234567890123", "12345678901", "", "dates 2025-01-02 2025-01-03", "nul\x00"
+              "4111111111111111", "ünï 4111111111111111"]
+    for cells in (values, [v for v in values if "\x00" not in v]):
+        masked = _mask_cards(pd.Series(cells, dtype=object)).tolist()
+        assert masked == [mask_card_numbers(v) for v in cells]

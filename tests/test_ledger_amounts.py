@@ -130,3 +130,29 @@ def test_format_then_load_round_trips_minor_units(
                            window_start=date(2025, 3, 1), window_end=date(2025, 3, 1))
     assert load.frame["amount_minor"].tolist() == [minor for minor, _ in rows]
     assert load.frame["currency"].tolist() == [currency for _, currency in rows]
+
+
+# Spellings at the edges of the numpy pass (plain digits, one separator, up to 14 digits).
+PLAIN_EDGES = [
+    "12\x00", "\x0012", "1.5\x00", "1\x005", "99999999999999", "999999999999999",
+    "-99999999999999", "-9999999999999.9", "99999999999999.0", "+.5", "5.", "-5.", "+0",
+    "00000000000000001", "0000000000000.1", "1234567890123.45", "１", "1٣", "\udc80",
+    "1.5.", ".", "+.", "-.", "5-", "5+", "1 5", "12345678901234567",
+]
+
+
+@pytest.mark.parametrize(("decimal", "thousands"), SEPARATORS)
+@pytest.mark.parametrize("currency", ["USD", "JPY", "KWD"])
+def test_numpy_pass_agrees_with_parse_amount_at_its_edges(
+    decimal: str, thousands: str | None, currency: str
+) -> None:
+    texts = pd.Series(PLAIN_EDGES, dtype=object)
+    exponents = np.full(len(PLAIN_EDGES), CURRENCY_EXPONENTS[currency], dtype=np.int64)
+    parsed = parse_amounts(texts, exponents,
+                           pd.Series([currency] * len(PLAIN_EDGES), dtype=object),
+                           decimal_separator=decimal, thousands_separator=thousands)
+    for position, text in enumerate(PLAIN_EDGES):
+        expected = _reference(text, currency, decimal, thousands)
+        assert bool(parsed.valid[position]) == (expected is not None), repr(text)
+        if expected is not None:
+            assert parsed.minor[position] == expected, repr(text)

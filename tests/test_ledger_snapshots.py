@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine
+import pytest
+from sqlalchemy import Engine, func, select
 
 from recon.errors import RowProblem
 from recon.frames import LEDGER_COLUMNS
@@ -15,9 +16,10 @@ from recon.store.ledger_snapshots import (
     diff_snapshots,
     latest_snapshot_id,
     load_snapshot,
+    row_hash,
     save_snapshot,
 )
-from recon.store.schema import runs
+from recon.store.schema import ledger_entries, runs
 
 WINDOW = {"window_start": date(2025, 1, 1), "window_end": date(2025, 1, 31)}
 T0 = datetime(2025, 2, 1, 2, 30, tzinfo=UTC)
@@ -107,3 +109,54 @@ def test_a_large_snapshot_is_stored_in_chunks(store: Engine) -> None:
         loaded = load_snapshot(connection, snapshot)
     assert len(loaded) == 12_000
     assert loaded["amount_minor"].sum() == sum(range(12_000))
+
+
+def test_row_hash_is_pinned() -> None:
+    """Stored hashes of older snapshots are compared with new ones: the value must not drift."""
+    assert row_hash("1010-operating-usd", "USD", -250, date(2025, 1, 3), "two", "INV-1",
+                    "Acme ünïcode") == "471c5fd0e0b99251ffd43b1f61d231a1"
+
+
+AWKWARD = ["tab\there", "line\nbreak", "back\\slash", "carriage\rreturn", "\\N", "ünïcode ✓",
+           "", "\\\t\n\r mixed"]
+
+
+def test_awkward_text_round_trips_and_stored_hashes_match_row_hash(store: Engine) -> None:
+    rows = [(f"W{i}", i - 3, "2025-01-10", text) for i, text in enumerate(AWKWARD)]
+    frame = _frame(rows)
+    frame["reference"] = pd.Series(AWKWARD, dtype="str")
+    with store.begin() as connection:
+        _run(connection, "run-1", T0)
+        snapshot = save_snapshot(connection, run_id="run-1", load=_load(frame), now=T0, **WINDOW)
+    with store.connect() as connection:
+        pd.testing.assert_frame_equal(load_snapshot(connection, snapshot), frame)
+        stored = dict(connection.execute(
+            select(ledger_entries.c.entry_id, ledger_entries.c.row_hash)
+            .where(ledger_entries.c.snapshot_id == snapshot)).all())
+    expected = {entry_id: row_hash("1010-operating-usd", "USD", amount,
+                                   date.fromisoformat(day), text, text, "Acme ünïcode")
+                for entry_id, amount, day, text in rows}
+    assert stored == expected
+
+
+def test_a_failed_transaction_leaves_no_snapshot_rows(store: Engine) -> None:
+    rows = [(f"E{i:05d}", i, "2025-01-10", f"row {i}") for i in range(500)]
+    with store.begin() as connection:
+        _run(connection, "run-1", T0)
+    with pytest.raises(RuntimeError), store.begin() as connection:
+        save_snapshot(connection, run_id="run-1", load=_load(_frame(rows)), now=T0, **WINDOW)
+        raise RuntimeError("the run failed after the snapshot")
+    with store.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(ledger_entries)
+                                  ).scalar_one() == 0
+        assert latest_snapshot_id(connection) is None
+
+
+def test_an_empty_ledger_is_an_empty_snapshot(store: Engine) -> None:
+    with store.begin() as connection:
+        _run(connection, "run-1", T0)
+        snapshot = save_snapshot(connection, run_id="run-1", load=_load(_frame([])), now=T0,
+                                 **WINDOW)
+    with store.connect() as connection:
+        assert load_snapshot(connection, snapshot).empty
+        assert diff_snapshots(connection, None, snapshot).appeared == ()

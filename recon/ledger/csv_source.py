@@ -1,9 +1,13 @@
-"""CSV ledgers: read strictly with the csv module, every cell as text, nothing guessed.
+"""CSV ledgers: every cell as text, nothing guessed, every malformed row reported.
 
-The csv module (``strict=True``) rather than pandas' reader: pandas silently pads short rows,
-glues text after a closing quote onto the field and renames duplicate headers, while recon must
-report each of those as a problem with its line. Rows are collected in chunks into object
-Series of the wanted columns only, so memory stays proportional to what recon keeps.
+Two readers. The fast one (pandas' C reader) is used only for a file that a byte-level scan
+has proved well-formed: every quote opens or closes a field, every record has the header's
+number of fields, no blank line, no lone carriage return, no NUL or other control byte, no
+field near the size limits. On such a file the C reader and the strict reader give the same
+cells, and the row count is checked once more. Anything else (or any doubt) goes to the strict
+reader, the csv module with ``strict=True``: pandas' reader silently pads short rows, glues text
+after a closing quote onto the field and renames duplicate headers, while recon must report each
+of those as a problem with its line.
 """
 
 from __future__ import annotations
@@ -14,16 +18,18 @@ import hashlib
 import io
 import re
 from collections.abc import Collection
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from recon.config import CsvOptions
 from recon.errors import ConfigError, InputError, RowProblem
-from recon.ledger.table import RawTable, typed_column
+from recon.ledger.table import MAX_FIELD_CHARS, RawTable, typed_column
 
 _CHUNK_ROWS = 100_000
 _MAX_DECODE_PROBLEMS = 1_000
@@ -38,6 +44,9 @@ def read_csv_table(path: Path, options: CsvOptions, wanted: Collection[str]) -> 
     except OSError as exc:
         raise InputError(f"cannot read the ledger file: {exc.strerror}", source=source) from None
     content_hash = hashlib.sha256(raw).hexdigest()
+    fast = _read_fast(raw, options, wanted, source, content_hash)
+    if fast is not None:
+        return fast
     text, bad_lines = _decode(raw, options.encoding, source)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=options.delimiter, strict=True)
     problems: list[RowProblem] = []
@@ -136,6 +145,208 @@ def read_csv_table(path: Path, options: CsvOptions, wanted: Collection[str]) -> 
         date_format=options.date_format,
         header_row=1,
     )
+
+
+# The bytes validation calls control characters (validate._CONTROL), NUL included.
+_CONTROL_BYTES = [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F]
+_NOT_CONTROL_BYTES = bytes(sorted(set(range(256)) - set(_CONTROL_BYTES)))
+_SCAN_BLOCK_BYTES = 1 << 22
+
+
+@dataclass(frozen=True)
+class _Structure:
+    """What the scan proved about a well-formed file."""
+
+    records: int  # header included
+    width: int
+    max_field_bytes: int  # an upper bound on every cell's length in characters too
+    trimmed: bool  # no cell starts or ends with white space
+
+
+def _read_fast(
+    raw: bytes, options: CsvOptions, wanted: Collection[str], source: str, content_hash: str
+) -> RawTable | None:
+    """The file through pandas' C reader, or None when it is not provably well-formed."""
+    delimiter = options.delimiter.encode("utf-8", errors="replace")
+    if len(delimiter) != 1 or delimiter in b'"\r\n' or delimiter[0] in _CONTROL_BYTES:
+        return None
+    try:
+        codec = codecs.lookup(options.encoding)
+    except LookupError:
+        return None  # the strict reader raises the ConfigError
+    if codec.name == "utf-8":
+        data = raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw
+        if not data.isascii():
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                return None  # the strict reader reports each undecodable row
+    else:
+        try:
+            data = raw.decode(codec.name).encode("utf-8")
+        except (UnicodeDecodeError, UnicodeEncodeError):
+            return None
+    structure = _scan_structure(data, delimiter[0])
+    if structure is None:
+        return None
+    header = _header(data, options.delimiter)
+    if header is None or len(header) != structure.width:
+        return None
+    positions = {name: header.index(name) for name in wanted if name in header}
+    count = structure.records - 1
+    columns: dict[str, pd.Series] = {}
+    if positions:
+        indices = sorted(set(positions.values()))
+        try:
+            frame = pd.read_csv(
+                io.BytesIO(data), sep=options.delimiter, engine="c", header=0,
+                usecols=indices, dtype=object, keep_default_na=False, na_filter=False,
+                skip_blank_lines=False, quotechar='"', doublequote=True, encoding="utf-8",
+            )
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError):
+            return None
+        if len(frame) != count or frame.shape[1] != len(indices):
+            return None
+        for name, index in positions.items():
+            values = frame.iloc[:, indices.index(index)].to_numpy(dtype=object)
+            columns[name] = pd.Series(values, dtype=object)
+        del frame
+    return RawTable(
+        source=source,
+        header=header,
+        columns=columns,
+        row_numbers=np.arange(2, count + 2, dtype=np.int64),
+        problems=(),
+        content_hash=content_hash,
+        total_rows=count,
+        date_format=options.date_format,
+        header_row=1,
+        control_free=True,
+        max_cell_chars=structure.max_field_bytes,
+        trimmed=structure.trimmed,
+    )
+
+
+def _scan_structure(data: bytes, delimiter: int) -> _Structure | None:
+    """Prove with numpy (no per-byte Python) that the strict reader would read ``data`` without
+    a single problem and that pandas' C reader reads the same cells; None when in doubt.
+
+    Quotes pair up in order; a byte is inside a quoted field when an odd number of quotes
+    precede it. An opening quote must start a field or follow a quote (a doubled quote); a
+    closing quote must end a field or precede one. The file is scanned in blocks so that the
+    working arrays stay small: what a block needs from the ones before is carried along.
+    """
+    size = len(data)
+    if size == 0:
+        return None
+    view = np.frombuffer(data, dtype=np.uint8)
+    quote, newline, carriage_return = ord('"'), ord("\n"), ord("\r")
+    field_ends = np.array([delimiter, newline, carriage_return], dtype=np.uint8)
+    field_starts = np.array([delimiter, newline, quote], dtype=np.uint8)
+    quote_parity = 0  # quotes before the block, mod 2
+    fields_open = 0  # fields of the current record that ended before the block
+    last_bound = -1  # the last field boundary before the block
+    width = 0
+    records = 0
+    max_field = 0
+    trimmed = True
+    for offset in range(0, size, _SCAN_BLOCK_BYTES):
+        if data[offset:offset + _SCAN_BLOCK_BYTES].translate(None, _NOT_CONTROL_BYTES):
+            return None  # control bytes: the strict reader and validation deal with those
+        block = view[offset:offset + _SCAN_BLOCK_BYTES]
+        special = block == quote
+        special |= block == delimiter
+        special |= block == newline
+        special |= block == carriage_return
+        local = np.flatnonzero(special)
+        kinds = block[local]
+        positions = local + offset
+        is_quote = kinds == quote
+        quotes_before = np.cumsum(is_quote, dtype=np.uint8) - is_quote + quote_parity
+        # uint8 wraps at 256; the parity survives that.
+        outside = ((quotes_before & 1) == 0) & ~is_quote
+        quotes = positions[is_quote]
+        opening = (quotes_before[is_quote] & 1) == 0
+        quote_parity = (quote_parity + quotes.size) & 1
+        if quotes.size:
+            opens = quotes[opening]
+            before = view[np.maximum(opens - 1, 0)]
+            closes = quotes[~opening]
+            after = view[np.minimum(closes + 1, size - 1)]
+            if not ((opens == 0) | np.isin(before, field_starts)).all() or \
+                    not ((closes + 1 == size) | np.isin(after, field_ends) |
+                         (after == quote)).all():
+                return None
+        is_return = kinds == carriage_return
+        if is_return.any():
+            returns = positions[is_return]
+            # Only as part of CRLF between fields; inside a quoted field the readers may differ.
+            if not outside[is_return].all() or returns[-1] + 1 >= size or \
+                    (view[returns + 1] != newline).any():
+                return None
+        boundary = outside & ((kinds == delimiter) | (kinds == newline))
+        bounds = positions[boundary]
+        ends_record = np.flatnonzero(kinds[boundary] == newline)
+        if offset + _SCAN_BLOCK_BYTES >= size and data[-1:] != b"\n":
+            bounds = np.append(bounds, size)  # the last record has no line end
+            ends_record = np.append(ends_record, bounds.size - 1)
+        if bounds.size == 0:
+            continue
+        if ends_record.size:
+            fields = np.diff(ends_record, prepend=-1)
+            fields[0] += fields_open
+            if width == 0:
+                width = int(fields[0])
+            # One field per record could hide blank lines, which the readers count differently.
+            if width < 2 or (fields != width).any():
+                return None
+            records += int(ends_record.size)
+            fields_open = int(bounds.size - ends_record[-1] - 1)
+        else:
+            fields_open += int(bounds.size)
+        starts = np.empty_like(bounds)
+        starts[0] = last_bound + 1
+        starts[1:] = bounds[:-1] + 1
+        last_bound = int(bounds[-1])
+        max_field = max(max_field, int((bounds - starts).max()))
+        if max_field > MAX_FIELD_CHARS:
+            return None  # the strict reader's field limit and the length rule decide
+        trimmed = trimmed and _no_padding(view, starts, bounds)
+    if quote_parity or fields_open or records == 0:
+        return None
+    return _Structure(records=records, width=width, max_field_bytes=max_field, trimmed=trimmed)
+
+
+def _no_padding(
+    view: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
+) -> bool:
+    """True when no field's text starts or ends with white space (str.strip would keep it).
+
+    Looks at the first and last byte of each field's text (inside its quotes, before a CR).
+    Any non-ASCII byte there counts as possible white space (U+00A0 and friends).
+    """
+    filled = ends > starts
+    starts, ends = starts[filled], ends[filled]
+    last = ends - 1
+    last -= view[last] == ord("\r")
+    quoted = view[starts] == ord('"')
+    first = starts + quoted
+    last -= quoted
+    edges = np.concatenate((view[first[first <= last]], view[last[first <= last]]))
+    # ASCII white space (str.isspace) that a control-free file can hold; then non-ASCII.
+    padding = np.isin(edges, np.frombuffer(b" \t\n\r", dtype=np.uint8)) | (edges >= 0x80)
+    return not padding.any()
+
+
+def _header(data: bytes, delimiter: str) -> tuple[str, ...] | None:
+    """The first record's cells, stripped, by the strict reader (a header may be quoted)."""
+    head = data[: data.find(b"\n", 0, 1 << 20) + 1 or len(data)]
+    try:
+        reader = csv.reader(io.StringIO(head.decode("utf-8"), newline=""),
+                            delimiter=delimiter, strict=True)
+        return tuple(cell.strip() for cell in next(reader))
+    except (csv.Error, StopIteration, UnicodeDecodeError):
+        return None
 
 
 def _read_clean(

@@ -26,6 +26,9 @@ class RawTable:
     Decimal, int, float, str or None) until validation turns them into text or dates.
     ``problems`` are rows (or cells) the source could not read: broken quoting, a wrong number
     of fields, undecodable bytes, a formula without a cached value.
+    ``control_free`` (every cell is a str without a control character), ``max_cell_chars`` (no
+    cell is longer) and ``trimmed`` (no cell starts or ends with white space) are what a source
+    proved from the raw bytes; validation then skips those scans.
     """
 
     source: str
@@ -37,6 +40,9 @@ class RawTable:
     total_rows: int
     date_format: str
     header_row: int | None  # where the header is (CSV 1, XLSX as configured, SQL none)
+    control_free: bool = False
+    max_cell_chars: int | None = None  # None: unknown
+    trimmed: bool = False
 
 
 def cell_text(value: object) -> str:

@@ -30,8 +30,10 @@ from recon.ledger.table import MAX_FIELD_CHARS, RawTable, cell_text
 from recon.logs import mask_card_numbers
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-# A necessary condition for recon.logs' card-number pattern: 13 digits with single separators.
-_MAYBE_CARD_NUMBER = re.compile(r"[0-9](?:[ -]?[0-9]){12}")
+# recon.logs' card-number pattern needs 13 digits with single separators, so at least 13
+# consecutive bytes from "0-9 -" in the UTF-8 text (other characters never encode to those).
+_CARD_RUN_BYTES = bytes(1 if chr(b) in "0123456789 -" else 0 for b in range(256))
+_CARD_RUN = b"\x01" * 13
 # Column names that say "card security data" (PCI DSS forbids storing it): refused outright.
 _CARD_DATA_TOKENS = frozenset({"cvv", "cvv2", "cvc", "cvc2", "cav2", "cvn", "csc", "cid2"})
 _CARD_DATA_JOINED = re.compile(r"track[12]|trackdata|^track$|magstripe|securitycode|"
@@ -67,7 +69,8 @@ def validate(
         return Validated(_empty_frame(), tuple(header_problems), fatal=True)
 
     checker = _Checker(raw)
-    texts = {name: _strip(checker.text_column(name)) for name in wanted}
+    texts = {name: checker.text_column(name) if raw.trimmed else
+             _strip(checker.text_column(name)) for name in wanted}
 
     entry_ids = texts[mapping.entry_id]
     checker.flag(entry_ids == "", mapping.entry_id, "entry id is empty")
@@ -107,7 +110,8 @@ def validate(
 
     for column_name, limit in _MAX_CHARS.items():
         source_column = getattr(mapping, column_name)
-        if source_column is not None:
+        known_short = raw.max_cell_chars is not None and raw.max_cell_chars <= limit
+        if source_column is not None and not known_short:
             too_long = _lengths(texts[source_column]) > limit
             checker.flag(too_long, source_column, f"longer than {limit} characters")
 
@@ -188,6 +192,10 @@ class _Checker:
     def text_column(self, name: str) -> pd.Series:
         """The column as str values; flags control characters and oversized fields."""
         column = self.raw.columns[name]
+        if self.raw.control_free:  # the source proved it: str cells, no control character
+            if self.raw.max_cell_chars is None or self.raw.max_cell_chars > MAX_FIELD_CHARS:
+                self._flag_long(column, name)
+            return column
         if infer_dtype(column, skipna=False) != "string":
             column = pd.Series(list(map(cell_text, column.to_numpy(dtype=object))),
                                dtype=object)
@@ -199,10 +207,13 @@ class _Checker:
             self.flag_each(has_control, name, column,
                            lambda value: f"contains a control character "
                            f"({_control_name(value)}); not a text field")
-        if max(map(len, values), default=0) > MAX_FIELD_CHARS:
+        self._flag_long(column, name)
+        return column
+
+    def _flag_long(self, column: pd.Series, name: str) -> None:
+        if max(map(len, column.to_numpy(dtype=object)), default=0) > MAX_FIELD_CHARS:
             self.flag(_lengths(column) > MAX_FIELD_CHARS, name,
                       f"longer than {MAX_FIELD_CHARS} characters")
-        return column
 
     def flag(self, mask: pd.Series | npt.NDArray[np.bool_], column: str, reason: str) -> None:
         positions = np.flatnonzero(np.asarray(mask, dtype=np.bool_))
@@ -244,6 +255,8 @@ class _Checker:
 
 
 def _check_duplicates(checker: _Checker, entry_ids: pd.Series, column: str) -> None:
+    if len(set(entry_ids.to_numpy(dtype=object))) == len(entry_ids):
+        return  # the usual case, found with one set instead of pandas' two hash passes
     duplicated = (entry_ids.duplicated(keep=False) & (entry_ids != "")).to_numpy(dtype=np.bool_)
     positions = np.flatnonzero(duplicated)
     if positions.size == 0:
@@ -360,10 +373,29 @@ def _as_str(series: pd.Series) -> pd.Series:
 
 
 def _mask_cards(descriptions: pd.Series) -> pd.Series:
+    """mask_card_numbers on the cells that could hold a card number; the others as they are.
+
+    Candidates are found on the whole column at once: its UTF-8 bytes, joined by NUL, mapped to
+    1 for "0-9 -" and 0 otherwise, searched for a run of 13 ones.
+    """
     values = descriptions.to_numpy(dtype=object)
-    if not _MAYBE_CARD_NUMBER.search("\n".join(values)):
+    if values.size == 0:
         return descriptions
-    return pd.Series(list(map(mask_card_numbers, values)), dtype=object)
+    joined = "\x00".join(values).encode("utf-8", errors="surrogatepass")
+    runs = joined.translate(_CARD_RUN_BYTES)
+    if runs.find(_CARD_RUN) < 0:
+        return descriptions
+    separators = np.flatnonzero(np.frombuffer(joined, dtype=np.uint8) == 0)
+    if separators.size != values.size - 1:  # a cell holds a NUL itself: look at every cell
+        candidates = np.arange(values.size)
+    else:
+        hits = np.asarray([m.start() for m in re.finditer(re.escape(_CARD_RUN), runs)],
+                          dtype=np.int64)
+        candidates = np.unique(np.searchsorted(separators, hits))
+    masked = values.copy()
+    for position in candidates:
+        masked[position] = mask_card_numbers(values[position])
+    return pd.Series(masked, dtype=object)
 
 
 def _strip(column: pd.Series) -> pd.Series:
