@@ -618,7 +618,9 @@ def _payouts(ctx: _Context, count: int) -> None:
         amount=sale_amount,
         day=sale_day,
         description=[f"{n} sale ch_{c}" for n, c in zip(sale_names, charge_codes, strict=True)],
-        reference=[f"ch_{c}" for c in charge_codes],
+        # Processor exports carry the payout id on every sale (the charge id stays in the
+        # description): what ties a sale to its deposit, as in real Stripe/Shopify exports.
+        reference=[f"po_{payout_codes[o]}" for o in owner.tolist()],
         counterparty=sale_names,
     )
     fee_idx = ctx.ledger.add(
@@ -640,7 +642,7 @@ def _payouts(ctx: _Context, count: int) -> None:
             _PROCESSORS[p][1].format(code=c) for p, c in zip(processor, payout_codes, strict=True)
         ],
         counterparty=[n if k else "" for n, k in zip(names, cp_known, strict=True)],
-        reference="",
+        reference=[f"po_{c}" for c in payout_codes],  # the deposit's payout id (payment_meta)
         **_no_pending(count),
     )
     groups = ctx.truth.new_groups(count)

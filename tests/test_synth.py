@@ -164,6 +164,16 @@ def test_payout_deposit_equals_sales_minus_fee_line(demo: SynthData) -> None:
         assert lag.between(0, 3).all()
 
 
+def test_payout_id_is_on_the_deposit_and_on_every_line(demo: SynthData) -> None:
+    truth = demo.truth[demo.truth["scenario"] == "payout"]
+    bank = demo.bank.set_index("transaction_id")["reference"]
+    ledger = demo.ledger.set_index("entry_id")["reference"]
+    for _, group in truth.groupby("group_id"):
+        payout_ids = set(bank[group["bank_transaction_id"]]) | set(ledger[group["ledger_entry_id"]])
+        assert len(payout_ids) == 1
+        assert next(iter(payout_ids)).startswith("po_")
+
+
 def test_split_payments_sum_to_the_invoice(demo: SynthData) -> None:
     links = _links(demo, "split")
     for _, group in links.groupby("group_id"):

@@ -57,7 +57,9 @@ def assign(bank: IntArray, ledger: IntArray, score: FloatArray) -> BoolArray:
     simple = (bank_count == 1) | (ledger_count == 1)  # a single pair or a star
     chosen[order[first & simple[label_sorted]]] = True
 
-    hard = np.flatnonzero(~simple[label])
+    square = (bank_count == 2) & (ledger_count == 2)
+    chosen[_two_by_two(bank, ledger, score, label, square)] = True
+    hard = np.flatnonzero(~(simple | square)[label])
     if len(hard):
         hard = hard[np.argsort(label[hard], kind="stable")]
         bounds = np.flatnonzero(np.r_[True, np.diff(label[hard]) != 0, True])
@@ -75,9 +77,40 @@ def assign(bank: IntArray, ledger: IntArray, score: FloatArray) -> BoolArray:
     return chosen
 
 
+def _two_by_two(
+    bank: IntArray, ledger: IntArray, score: FloatArray, label: IntArray, square: BoolArray
+) -> IntArray:
+    """Chosen pairs of every 2 x 2 component at once (most of the non-trivial ones).
+
+    Such a component has 3 or 4 pairs, so at least one of its two perfect matchings (first bank
+    row with first ledger row and second with second, or crosswise) exists; the one with the
+    larger total wins, the straight one on a tie (lower positions first).
+    """
+    members = np.flatnonzero(square[label])
+    if len(members) == 0:
+        return members
+    members = members[np.lexsort((ledger[members], bank[members], label[members]))]
+    lab = label[members]
+    row = _local_rank(lab, bank[members])
+    col = _local_rank(lab, ledger[members])
+    components, slot = np.unique(lab, return_inverse=True)
+    # Pair index (into ``members``) and score of each of the four cells, -1 / -inf if absent.
+    cell = np.full((len(components), 4), -1, dtype=np.int64)
+    cell[slot, row * 2 + col] = np.arange(len(members))
+    value = np.where(cell >= 0, score[members][np.maximum(cell, 0)], -np.inf)
+    straight = value[:, 0] + value[:, 3]
+    cross = value[:, 1] + value[:, 2]
+    use_straight = straight >= cross
+    first = np.where(use_straight, cell[:, 0], cell[:, 1])
+    second = np.where(use_straight, cell[:, 3], cell[:, 2])
+    picked: IntArray = members[np.concatenate([first, second])]
+    return picked
+
+
 def _distinct_per_label(label: IntArray, node: IntArray) -> IntArray:
     width = int(node.max()) + 1
-    distinct = np.unique(label * width + node)
+    keys = np.sort(label * width + node)
+    distinct = keys[np.r_[True, keys[1:] != keys[:-1]]]  # np.unique, without its slower hash
     return np.bincount(distinct // width, minlength=int(label.max()) + 1)
 
 

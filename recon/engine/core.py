@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -383,9 +384,10 @@ class _Engine:
         parts = pair_parts(self.bank, self.ledger, b, lg)
         keep = _same_sign(self.bank, self.ledger, parts)
         keep &= parts.text >= config.min_text_similarity
-        keep &= ~np.array(
+        kept = np.flatnonzero(keep)  # the digit test is Python: only for pairs still in play
+        keep[kept] = ~np.array(
             [_looks_like_keying_error(int(x), int(y)) for x, y in
-             zip(self.bank.amount[b], self.ledger.amount[lg], strict=True)],
+             zip(self.bank.amount[b[kept]], self.ledger.amount[lg[kept]], strict=True)],
             dtype=bool,
         )  # fmt: skip
         self.link_pass(parts.take(keep), 0.0, "difference", "matched_with_difference")
@@ -400,57 +402,77 @@ class _Engine:
         )  # fmt: skip
         self.bank_free &= bank_open | self.bank_held
         self.ledger_free &= ledger_open | self.ledger_held
-        for group in groups:
-            if group.target_is_bank:
-                b = np.full(len(group.members), group.target, dtype=np.int64)
-                lg = group.members
-                alt_b = [np.full(len(o), group.target) for o in group.options]
-                alt_l = list(group.options)
-            else:
-                b = group.members
-                lg = np.full(len(group.members), group.target, dtype=np.int64)
-                alt_b = list(group.options)
-                alt_l = [np.full(len(o), group.target) for o in group.options]
+        if not groups:
+            return
+        link_b, link_l, link_group, notes, statuses, group_ids = [], [], [], [], [], []
+        differences, target_amounts = [], []
+        alternatives: list[tuple[IntArray, IntArray, int]] = []
+        for index, group in enumerate(groups):
+            size = len(group.members)
+            target = np.full(size, group.target, dtype=np.int64)
+            b, lg = (target, group.members) if group.target_is_bank else (group.members, target)
             bank_ids = np.unique(self.bank.ids[b])
             ledger_ids = np.unique(self.ledger.ids[lg])
-            group_id = explain.match_id(bank_ids, ledger_ids)
+            group_ids.append(explain.match_id(bank_ids, ledger_ids))
             bank_sum = int(self.bank.amount[np.unique(b)].sum())
             ledger_sum = int(self.ledger.amount[np.unique(lg)].sum())
             difference = bank_sum - ledger_sum
-            parts = pair_parts(self.bank, self.ledger, b, lg)
-            values = score_parts(parts, self.ledger, 0.0)
-            target_amount = max(abs(bank_sum), abs(ledger_sum), 1)
-            values["amount"] = np.full(len(b), 1.0 - min(abs(difference) / target_amount, 1.0))
-            score = total_score(values)
             status = "matched" if not group.options else "suggested"
             if status == "matched" and difference != 0:
                 status = "matched_with_difference"
-            size = len(group.members)
             shape = f"{len(bank_ids)} bank : {len(ledger_ids)} ledger"
             total = explain.money(bank_sum, str(self.bank.currency[b[0]]))
             note = f"; group of {size} ({shape}) sums to {total}"
             if group.options:
                 note += f"; {len(group.options)} other subset(s) also fit"
-            n = len(b)
-            self._record_links(
-                b, lg, np.full(n, group_id, dtype=object), np.full(n, status, dtype=object),
-                np.full(n, "group", dtype=object), score, np.full(n, difference, dtype=np.int64),
-                self.bank.date[b] - self.ledger.date[lg], values, np.full(n, note, dtype=object),
-            )  # fmt: skip
-            if group.options:
-                ab, al = np.concatenate(alt_b), np.concatenate(alt_l)
-                self.out.alternatives.append({
-                    "match_id": np.full(len(ab), group_id, dtype=object),
-                    "bank_transaction_id": self.bank.ids[ab],
-                    "ledger_entry_id": self.ledger.ids[al],
-                    "score": np.full(len(ab), float(score.mean())),
-                    "_winner_bank": np.full(len(ab), b.min()),
-                    "_winner_ledger": np.full(len(ab), lg.min()),
-                    "_bank": ab,
-                    "_ledger": al,
-                })  # fmt: skip
-            self.bank_partner[b] = lg
-            self.ledger_partner[lg] = b
+                for option in group.options:
+                    other = np.full(len(option), group.target, dtype=np.int64)
+                    alternatives.append(
+                        (other, option, index) if group.target_is_bank else (option, other, index)
+                    )
+            link_b.append(b)
+            link_l.append(lg)
+            link_group.append(np.full(size, index, dtype=np.int64))
+            notes.append(note)
+            statuses.append(status)
+            differences.append(difference)
+            target_amounts.append(max(abs(bank_sum), abs(ledger_sum), 1))
+        # One scoring and one explanation call for every group's links together.
+        b, lg, at = np.concatenate(link_b), np.concatenate(link_l), np.concatenate(link_group)
+        difference_of = np.array(differences, dtype=np.int64)
+        parts = pair_parts(self.bank, self.ledger, b, lg)
+        values = score_parts(parts, self.ledger, 0.0)
+        closeness = 1.0 - np.minimum(
+            np.abs(difference_of) / np.array(target_amounts, dtype=np.float64), 1.0
+        )
+        values["amount"] = closeness[at]
+        score = total_score(values)
+        ids = np.array(group_ids, dtype=object)
+        n = len(b)
+        self._record_links(
+            b, lg, ids[at], np.array(statuses, dtype=object)[at],
+            np.full(n, "group", dtype=object), score, difference_of[at],
+            self.bank.date[b] - self.ledger.date[lg], values, np.array(notes, dtype=object)[at],
+        )  # fmt: skip
+        if alternatives:
+            group_score = np.bincount(at, weights=score) / np.bincount(at)
+            first = np.r_[0, np.cumsum([len(x) for x in link_b])[:-1]]
+            winner_b, winner_l = np.minimum.reduceat(b, first), np.minimum.reduceat(lg, first)
+            ab = np.concatenate([x[0] for x in alternatives])
+            al = np.concatenate([x[1] for x in alternatives])
+            owner = np.concatenate([np.full(len(x[0]), x[2], dtype=np.int64) for x in alternatives])
+            self.out.alternatives.append({
+                "match_id": ids[owner],
+                "bank_transaction_id": self.bank.ids[ab],
+                "ledger_entry_id": self.ledger.ids[al],
+                "score": group_score[owner],
+                "_winner_bank": winner_b[owner],
+                "_winner_ledger": winner_l[owner],
+                "_bank": ab,
+                "_ledger": al,
+            })  # fmt: skip
+        self.bank_partner[b] = lg
+        self.ledger_partner[lg] = b
 
     # -- discrepancies -----------------------------------------------------------------------
     def mismatch_pass(self) -> list[tuple[int, int]]:
@@ -511,27 +533,65 @@ def _discrepancy(
     }
 
 
-def _nearest_text(
-    label: str, other: Side, position: int, amount: int, date: int, currency: str,
-    partner: int, partner_side: Side,
-) -> tuple[str, str]:  # fmt: skip
-    """('nearest ledger entry L1: amount differs by 40.00, 2 days apart, ...', id)."""
-    if position < 0:
-        return f"no {label} with this account and currency", ""
-    other_id = str(other.ids[position])
-    delta = amount - int(other.amount[position])
-    days = date - int(other.date[position])
-    text = (
-        f"nearest {label} {other_id}: {explain.amount_text(delta, currency)}, "
-        f"{explain.apart_text(days)}"
+def _per_distinct(keys: list[tuple[int, str]], text: Callable[[int, str], str]) -> ObjArray:
+    """``text(*key)`` for each key, computed once per distinct key (amounts repeat a lot)."""
+    cache: dict[tuple[int, str], str] = {}
+    out = np.empty(len(keys), dtype=object)
+    for i, key in enumerate(keys):
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = text(*key)
+        out[i] = found
+    return out
+
+
+def _nearest_texts(
+    label: str, side: Side, rows: IntArray, other: Side, near: IntArray, partner: IntArray,
+    partner_side: Side,
+) -> tuple[ObjArray, ObjArray]:  # fmt: skip
+    """'nearest ledger entry L1: amount differs by 40.00, 2 days apart, ...' per row, and its id.
+
+    Built column-wise (texts per distinct amount and day gap) for a few hundred thousand rows.
+    """
+    n = len(rows)
+    texts = np.full(n, f"no {label} with this account and currency", dtype=object)
+    near_ids = np.full(n, "", dtype=object)
+    has = np.flatnonzero(near >= 0)
+    if len(has) == 0:
+        return texts, near_ids
+    r, x = rows[has], near[has]
+    other_id = other.ids[x]
+    delta = side.amount[r] - other.amount[x]
+    days = side.date[r] - other.date[x]
+    currency = side.currency[r].tolist()
+    amount_words = _per_distinct(
+        list(zip(delta.tolist(), currency, strict=True)), explain.amount_text
     )
-    if partner >= 0:
-        text += f", already matched with {partner_side.ids[partner]}"
-    elif delta != 0:
-        text += f", no rule allows a {explain.money(abs(delta), currency)} difference"
-    else:
-        text += ", outside every rule's date window"
-    return text, other_id
+    day_codes, day_uniques = pd.factorize(days)
+    apart_words = np.array([explain.apart_text(int(d)) for d in day_uniques], dtype=object)[
+        day_codes
+    ]
+    owner = partner[x]
+    tail = np.full(len(has), ", outside every rule's date window", dtype=object)
+    differs = np.flatnonzero((owner < 0) & (delta != 0))
+    tail[differs] = _per_distinct(
+        list(zip(np.abs(delta[differs]).tolist(), [currency[i] for i in differs.tolist()],
+                 strict=True)),
+        lambda minor, code: f", no rule allows a {explain.money(minor, code)} difference",
+    )  # fmt: skip
+    taken = np.flatnonzero(owner >= 0)
+    tail[taken] = ", already matched with " + partner_side.ids[owner[taken]]
+
+    def column(values: np.ndarray) -> pd.Series:
+        return pd.Series(values, dtype=object)
+
+    text = (
+        f"nearest {label} " + column(other_id) + ": " + column(amount_words) + ", "
+        + column(apart_words) + column(tail)
+    )  # fmt: skip
+    texts[has] = text.to_numpy(dtype=object)
+    near_ids[has] = other_id
+    return texts, near_ids
 
 
 def reconcile(
@@ -595,59 +655,100 @@ def _result(engine: _Engine, mismatches: list[tuple[int, int]], as_of: dt.date) 
         left_ledger, ledger, engine.ledger_block, bank, posted_bank, engine.bank_block
     )
 
-    for b, near in zip(bank_rows.tolist(), bank_near.tolist(), strict=True):
+    bank_near_text, bank_near_id = _nearest_texts(
+        "ledger entry", bank, bank_rows, ledger, bank_near, engine.ledger_partner, bank
+    )
+    bank_kind = np.full(len(bank_rows), "unmatched_bank", dtype=object)
+    bank_why = np.full(len(bank_rows), "no ledger entry matched", dtype=object)
+    # Few rows are reversals or duplicates: their texts are built one by one.
+    for i, b in enumerate(bank_rows.tolist()):
         currency = str(bank.currency[b])
-        near_text, near_id = _nearest_text(
-            "ledger entry", ledger, near, int(bank.amount[b]), int(bank.date[b]), currency,
-            int(engine.ledger_partner[near]) if near >= 0 else -1, bank,
-        )  # fmt: skip
         if bank.pending[b]:
-            kind, why = "pending", "pending at the bank: reported, never matched until it posts"
+            bank_kind[i] = "pending"
+            bank_why[i] = "pending at the bank: reported, never matched until it posts"
         elif b in reversal_partner:
             other = reversal_partner[b]
-            kind = "reversal"
-            why = (f"reversed by bank transaction {bank.ids[other]} "
-                   f"({explain.money(int(bank.amount[other]), currency)}, "
-                   f"{explain.apart_text(int(bank.date[b] - bank.date[other]))})")
+            bank_kind[i] = "reversal"
+            bank_why[i] = (f"reversed by bank transaction {bank.ids[other]} "
+                           f"({explain.money(int(bank.amount[other]), currency)}, "
+                           f"{explain.apart_text(int(bank.date[b] - bank.date[other]))})")
         elif b in dup_bank:
             twin = dup_bank[b]
-            kind = "probable_duplicate"
-            why = (f"same amount, counterparty and description as bank transaction "
-                   f"{bank.ids[twin]} ({explain.apart_text(int(bank.date[b] - bank.date[twin]))}),"
-                   f" which is matched with {ledger.ids[engine.bank_partner[twin]]}")
-        else:
-            kind, why = "unmatched_bank", "no ledger entry matched"
-        rows.append(_discrepancy(
-            kind, "bank", str(bank.ids[b]), "", str(bank.account[b]), int(bank.date[b]),
-            int(bank.amount[b]), currency, as_of, str(bank.description[b]),
-            f"{why}; {near_text}", near_id,
-        ))  # fmt: skip
-
-    for lg, near in zip(left_ledger.tolist(), ledger_near.tolist(), strict=True):
-        currency = str(ledger.currency[lg])
-        near_text, near_id = _nearest_text(
-            "bank transaction", bank, near, int(ledger.amount[lg]), int(ledger.date[lg]),
-            currency, int(engine.bank_partner[near]) if near >= 0 else -1, ledger,
-        )  # fmt: skip
+            bank_kind[i] = "probable_duplicate"
+            bank_why[i] = (
+                f"same amount, counterparty and description as bank transaction "
+                f"{bank.ids[twin]} ({explain.apart_text(int(bank.date[b] - bank.date[twin]))}),"
+                f" which is matched with {ledger.ids[engine.bank_partner[twin]]}"
+            )
+    ledger_near_text, ledger_near_id = _nearest_texts(
+        "bank transaction", ledger, left_ledger, bank, ledger_near, engine.bank_partner, ledger
+    )
+    ledger_kind = np.full(len(left_ledger), "unmatched_ledger", dtype=object)
+    ledger_why = np.full(len(left_ledger), "no bank transaction matched", dtype=object)
+    for i, lg in enumerate(left_ledger.tolist()):
         if lg in dup_ledger:
             twin = dup_ledger[lg]
-            kind = "probable_duplicate"
-            why = (f"same amount, counterparty and description as ledger entry "
-                   f"{ledger.ids[twin]} ({explain.apart_text(int(ledger.date[lg] - ledger.date[twin]))}),"  # noqa: E501
-                   f" which is matched with {bank.ids[engine.ledger_partner[twin]]}")
-        else:
-            kind, why = "unmatched_ledger", "no bank transaction matched"
-        rows.append(_discrepancy(
-            kind, "ledger", "", str(ledger.ids[lg]), str(ledger.account[lg]),
-            int(ledger.date[lg]), int(ledger.amount[lg]), currency, as_of,
-            str(ledger.description[lg]), f"{why}; {near_text}", near_id,
-        ))  # fmt: skip
+            ledger_kind[i] = "probable_duplicate"
+            ledger_why[i] = (
+                f"same amount, counterparty and description as ledger entry "
+                f"{ledger.ids[twin]} "
+                f"({explain.apart_text(int(ledger.date[lg] - ledger.date[twin]))}),"
+                f" which is matched with {bank.ids[engine.ledger_partner[twin]]}"
+            )
+    no_id = np.full(len(bank_rows), "", dtype=object)
+    columns = [
+        _discrepancy_columns(
+            bank_kind, "bank", bank.ids[bank_rows], no_id, bank, bank_rows, as_of,
+            _joined(bank_why, bank_near_text), bank_near_id,
+        ),
+        _discrepancy_columns(
+            ledger_kind, "ledger", np.full(len(left_ledger), "", dtype=object),
+            ledger.ids[left_ledger], ledger, left_ledger, as_of,
+            _joined(ledger_why, ledger_near_text), ledger_near_id,
+        ),
+    ]  # fmt: skip
+    frames = [pd.DataFrame(rows, columns=list(DISCREPANCY_COLUMNS))] if rows else []
+    frames += [pd.DataFrame(c, columns=list(DISCREPANCY_COLUMNS)) for c in columns]
 
     return MatchResult(
         links=_links_frame(engine.out.links),
-        discrepancies=_discrepancy_frame(rows),
+        discrepancies=_discrepancy_frame(frames),
         alternatives=_alternatives_frame(engine.out.alternatives),
     )
+
+
+def _joined(why: ObjArray, near_text: ObjArray) -> ObjArray:
+    joined: ObjArray = (
+        pd.Series(why, dtype=object) + "; " + pd.Series(near_text, dtype=object)
+    ).to_numpy(dtype=object)
+    return joined
+
+
+def _discrepancy_columns(
+    kind: ObjArray, side_name: str, bank_ids: ObjArray, ledger_ids: ObjArray, side: Side,
+    rows: IntArray, as_of: dt.date, explanation: ObjArray, nearest_id: ObjArray,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """Column-wise :func:`_discrepancy` for the open rows ``rows`` of one side."""
+    days = side.date[rows]
+    ids = [
+        explain.discrepancy_id(k, side_name, b, x)
+        for k, b, x in zip(kind, bank_ids, ledger_ids, strict=True)
+    ]
+    return {
+        "discrepancy_id": np.array(ids, dtype=object),
+        "kind": kind,
+        "side": np.full(len(rows), side_name, dtype=object),
+        "bank_transaction_id": bank_ids,
+        "ledger_entry_id": ledger_ids,
+        "account": side.account[rows],
+        "date": days.astype("datetime64[D]").astype("datetime64[ns]"),
+        "amount_minor": side.amount[rows],
+        "currency": side.currency[rows],
+        "age_days": (as_of - dt.date(1970, 1, 1)).days - days,
+        "description": side.description[rows],
+        "explanation": explanation,
+        "nearest_candidate": nearest_id,
+    }
 
 
 def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -680,8 +781,12 @@ def _links_frame(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
     return frame
 
 
-def _discrepancy_frame(rows: list[dict[str, object]]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=list(DISCREPANCY_COLUMNS))
+def _discrepancy_frame(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    frame = (
+        pd.concat(frames, ignore_index=True) if frames
+        else pd.DataFrame(columns=list(DISCREPANCY_COLUMNS))
+    )  # fmt: skip
     frame = frame.astype({"amount_minor": "int64", "age_days": "int64"})
     frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
     return _sorted(frame, ["account", "currency", "kind", "date", "discrepancy_id"])

@@ -12,7 +12,6 @@ from recon.engine.normalise import IntArray, ObjArray
 from recon.money import format_minor
 
 ID_LENGTH = 16
-_SMALL = 64  # below this many links, explanations are built row by row
 _HUNDREDTHS = np.array([f"{i / 100:.2f}" for i in range(101)], dtype=object)
 
 
@@ -70,7 +69,7 @@ def link_explanations(
 ) -> ObjArray:
     """'rule exact_amount: same amount, same day; score parts amount 1.00, ...' per link.
 
-    Built column-wise with pandas string operations: a million links in well under a second.
+    Built once per distinct explanation: a million links in well under a second.
     """
     n = len(rule)
     if n == 0:
@@ -85,29 +84,28 @@ def link_explanations(
     date_words = np.array([days_text(int(d)) for d in date_uniques] + [""], dtype=object)[
         date_codes
     ]
-    if n <= _SMALL:  # one group's links: plain strings beat a dozen pandas operations
-        rows = []
-        for i in range(n):
-            scores = ", ".join(
-                f"{'rule priority' if name == 'priority' else name} "
-                f"{_HUNDREDTHS[int(np.clip(np.rint(values[i] * 100), 0, 100))]}"
-                for name, values in parts.items()
-            )
-            rows.append(
-                f"rule {rule[i]}: {amount_words[i]}, {date_words[i]}; score parts {scores}"
-                f"{notes[i]}"
-            )
-        return np.array(rows, dtype=object)
-
-    def column(values: np.ndarray) -> pd.Series:
-        return pd.Series(values, dtype=object)  # object concatenation is numpy-fast
-
-    text = "rule " + column(rule) + ": "
-    text = text + column(amount_words) + ", " + column(date_words) + "; score parts"
-    for name, values in parts.items():
-        label = "rule priority" if name == "priority" else name
-        hundredths = np.clip(np.rint(values * 100), 0, 100).astype(np.int64)
-        text = text + f" {label} " + column(_HUNDREDTHS[hundredths])
-        text = text + ("" if name == "priority" else ",")
-    result: ObjArray = (text + column(notes)).to_numpy(dtype=object)
+    # Links repeat a few thousand distinct explanations (rule, amount and date words, rounded
+    # parts, note): build each once and map it back to every link that has it.
+    hundredths = {
+        name: np.clip(np.rint(values * 100), 0, 100).astype(np.int64)
+        for name, values in parts.items()
+    }
+    key = np.zeros(n, dtype=np.int64)
+    for codes in (
+        pd.factorize(rule)[0], pd.factorize(amount_words)[0], date_codes,
+        pd.factorize(notes)[0], *hundredths.values(),
+    ):  # fmt: skip
+        key, _ = pd.factorize(key * (int(codes.max(initial=0)) + 2) + codes + 1)
+        key = key.astype(np.int64)
+    _, first = np.unique(key, return_index=True)
+    texts = []
+    for i in first.tolist():
+        scores = ", ".join(
+            f"{'rule priority' if name == 'priority' else name} {_HUNDREDTHS[values[i]]}"
+            for name, values in hundredths.items()
+        )
+        texts.append(
+            f"rule {rule[i]}: {amount_words[i]}, {date_words[i]}; score parts {scores}{notes[i]}"
+        )
+    result: ObjArray = np.array(texts, dtype=object)[key]
     return result

@@ -14,6 +14,7 @@ stay open rather than be guessed.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -43,8 +44,23 @@ class Group:
     options: tuple[IntArray, ...]  # the other fitting subsets (empty when the fit is unique)
 
 
+_TABLE_BITS = 12  # up to 2**12 x 12 subset-membership tables, built once each
+
+
+@functools.cache
+def _membership(n: int) -> IntArray:
+    """Row m: the bits of m (which of n items subset m holds), as a 2**n x n 0/1 matrix."""
+    masks = np.arange(2**n, dtype=np.int64)
+    table: IntArray = (masks[:, None] >> np.arange(n, dtype=np.int64)) & 1
+    return table
+
+
 def _subset_sums(amounts: IntArray) -> tuple[IntArray, IntArray]:
     """Sums and bit masks of all 2**n subsets."""
+    n = len(amounts)
+    if n <= _TABLE_BITS:  # one matrix product instead of n concatenations
+        sums: IntArray = _membership(n) @ amounts.astype(np.int64)
+        return sums, np.arange(2**n, dtype=np.int64)
     sums = np.zeros(1, dtype=np.int64)
     masks = np.zeros(1, dtype=np.int64)
     for bit, amount in enumerate(amounts):
@@ -54,11 +70,7 @@ def _subset_sums(amounts: IntArray) -> tuple[IntArray, IntArray]:
 
 
 def _popcount(masks: IntArray) -> IntArray:
-    counts = np.zeros(len(masks), dtype=np.int64)
-    work = masks.copy()
-    while work.any():
-        counts += work & 1
-        work >>= 1
+    counts: IntArray = np.bitwise_count(masks).astype(np.int64)
     return counts
 
 
@@ -98,6 +110,7 @@ def fitting_subsets(
 def _candidates(
     target: Side, other: Side, target_rows: IntArray, other_rows: IntArray,
     target_block: IntArray, other_block: IntArray, config: GroupSearch, target_is_bank: bool,
+    by_reference_only: bool = False,
 ) -> tuple[IntArray, IntArray]:
     """(target position, other position) pairs that share a party word or a reference."""
     # The window is written from the bank's point of view (bank date minus ledger date).
@@ -107,10 +120,13 @@ def _candidates(
         else (config.days_after, config.days_before)
     )
     parts_t, parts_o = [], []
-    for target_key, other_key in (
-        (target.party, other.party), (target.party, other.word), (target.word, other.party),
-        (target.word, other.word), (target.reference, other.reference),
-    ):  # fmt: skip
+    keys = [(target.reference, other.reference)]
+    if not by_reference_only:
+        keys += [
+            (target.party, other.party), (target.party, other.word), (target.word, other.party),
+            (target.word, other.word),
+        ]  # fmt: skip
+    for target_key, other_key in keys:
         modulus = max(int(target_key.max(initial=0)), int(other_key.max(initial=0))) + 2
         t_rows = target_rows[target_key[target_rows] >= 0]
         o_rows = other_rows[other_key[other_rows] >= 0]
@@ -149,67 +165,91 @@ def find_groups(
         target_block, other_block = (bank_block, ledger_block) if target_is_bank else (
             ledger_block, bank_block)
         t_rows, o_rows = np.flatnonzero(target_free), np.flatnonzero(other_free)
-        t, o = _candidates(target, other, t_rows, o_rows, target_block, other_block, config,
-                           target_is_bank)
-        if len(t) == 0:
+        if len(t_rows) == 0 or len(o_rows) == 0:
             continue
-        # Each direction's search gets half the budget, counted from here: building the
-        # candidates of a million rows must not eat the search time of split payments.
+        # Each direction's search gets half the budget; building the candidates of a million
+        # rows is not counted, so it cannot eat the search time of payouts or split payments.
         deadline = time.monotonic() + config.time_budget_seconds / 2
         tolerance = per_row_minor(target, t_rows, config.amount_tolerance)
         tolerance_of = dict(zip(t_rows.tolist(), tolerance.tolist(), strict=True))
-        bounds = np.flatnonzero(np.r_[True, t[1:] != t[:-1], True])
-        starts, stops = bounds[:-1], bounds[1:]
-        # Small pools first (cheap, and the likeliest to have one clear answer), then id order.
-        by_size = np.lexsort((t[starts], stops - starts))
-        searched = min(config.max_candidates, MAX_SEARCHED)
-        waiting = [
-            (start, stop)
-            for start, stop in zip(starts[by_size].tolist(), stops[by_size].tolist(), strict=True)
-            if stop - start >= 2
-        ]
-        # Rounds: a target whose fit is unique (and whose pool was searched in full) is grouped
-        # at once; an ambiguous one waits, since the unique groups may take the rows that made it
-        # ambiguous. When a round settles nothing, the waiting targets with a few fitting subsets
-        # become suggestions listing them; those with many stay open: in a dense pool a guessed
-        # subset is mostly wrong, and a wrong group costs many wrong links.
-        final = False
-        while waiting and time.monotonic() <= deadline:
-            still = []
-            for start, stop in waiting:
-                if time.monotonic() > deadline:
-                    break
-                row = int(t[start])
-                if not target_free[row]:
-                    continue
-                members = o[start:stop]
-                members = members[other_free[members]]
-                if len(members) < 2:
-                    continue
-                # Nearest in date first, so the cap keeps the likeliest rows.
-                distance = np.abs(other.date[members] - target.date[row])
-                complete = len(members) <= searched
-                members = members[np.lexsort((members, distance))][:searched]
-                fits = fitting_subsets(
-                    other.amount[members], int(target.amount[row]), tolerance_of[row],
-                    config.max_group_size,
-                )  # fmt: skip
-                if not fits:
-                    continue
-                if len(fits) > 1 or not complete:
-                    if final and complete and len(fits) <= MAX_SUGGESTED_OPTIONS:
-                        options = tuple(np.sort(members[f]) for f in fits[1:])
-                    else:
-                        still.append((start, stop))
-                        continue
-                else:
-                    options = ()
-                chosen = np.sort(members[fits[0]])
-                target_free[row] = False
-                other_free[chosen] = False
-                groups.append(Group(target_is_bank, row, chosen, options))
-            if final:
+        # Pools of rows carrying the target's reference (a payout id on the deposit and on each
+        # sale) first: exact and small. Then pools by party word or reference for the rest.
+        for by_reference_only in (True, False):
+            building = time.monotonic()
+            t_rows, o_rows = np.flatnonzero(target_free), np.flatnonzero(other_free)
+            t, o = _candidates(
+                target, other, t_rows, o_rows, target_block, other_block, config,
+                target_is_bank, by_reference_only,
+            )  # fmt: skip
+            deadline += time.monotonic() - building  # the budget is for searching only
+            groups += _search(
+                target_is_bank, target, other, t, o, target_free, other_free, tolerance_of,
+                config, deadline,
+            )  # fmt: skip
+    return groups
+
+
+def _search(
+    target_is_bank: bool, target: Side, other: Side, t: IntArray, o: IntArray,
+    target_free: BoolArray, other_free: BoolArray, tolerance_of: dict[int, int],
+    config: GroupSearch, deadline: float,
+) -> list[Group]:  # fmt: skip
+    """Groups from candidate pools ``t`` -> ``o`` (pairs sorted by target), in rounds."""
+    groups: list[Group] = []
+    if len(t) == 0:
+        return groups
+    bounds = np.flatnonzero(np.r_[True, t[1:] != t[:-1], True])
+    starts, stops = bounds[:-1], bounds[1:]
+    # Small pools first (cheap, and the likeliest to have one clear answer), then id order.
+    by_size = np.lexsort((t[starts], stops - starts))
+    searched = min(config.max_candidates, MAX_SEARCHED)
+    waiting = [
+        (start, stop)
+        for start, stop in zip(starts[by_size].tolist(), stops[by_size].tolist(), strict=True)
+        if stop - start >= 2
+    ]
+    # Rounds: a target whose fit is unique (and whose pool was searched in full) is grouped at
+    # once; an ambiguous one waits, since the unique groups may take the rows that made it
+    # ambiguous. When a round settles nothing, the waiting targets with a few fitting subsets
+    # become suggestions listing them; those with many stay open: in a dense pool a guessed
+    # subset is mostly wrong, and a wrong group costs many wrong links.
+    final = False
+    while waiting and time.monotonic() <= deadline:
+        still = []
+        for start, stop in waiting:
+            if time.monotonic() > deadline:
                 break
-            final = len(still) == len(waiting)
-            waiting = still
+            row = int(t[start])
+            if not target_free[row]:
+                continue
+            members = o[start:stop]
+            members = members[other_free[members]]
+            if len(members) < 2:
+                continue
+            # Nearest in date first, so the cap keeps the likeliest rows.
+            distance = np.abs(other.date[members] - target.date[row])
+            complete = len(members) <= searched
+            members = members[np.lexsort((members, distance))][:searched]
+            fits = fitting_subsets(
+                other.amount[members], int(target.amount[row]), tolerance_of[row],
+                config.max_group_size,
+            )  # fmt: skip
+            if not fits:
+                continue
+            if len(fits) > 1 or not complete:
+                if final and complete and len(fits) <= MAX_SUGGESTED_OPTIONS:
+                    options = tuple(np.sort(members[f]) for f in fits[1:])
+                else:
+                    still.append((start, stop))
+                    continue
+            else:
+                options = ()
+            chosen = np.sort(members[fits[0]])
+            target_free[row] = False
+            other_free[chosen] = False
+            groups.append(Group(target_is_bank, row, chosen, options))
+        if final:
+            break
+        final = len(still) == len(waiting)
+        waiting = still
     return groups

@@ -61,7 +61,24 @@ def _days(values: pd.Series) -> IntArray:
 
 
 def _strings(values: pd.Series) -> ObjArray:
+    if isinstance(values.dtype, pd.StringDtype):  # already text: skip fillna + astype
+        return values.to_numpy(dtype=object, na_value="")
     return values.fillna("").astype(str).to_numpy(dtype=object)
+
+
+def id_order(ids: ObjArray) -> IntArray:
+    """The stable order that sorts ``ids`` (str) like ``sorted``, fast for a million ids.
+
+    UTF-8 bytes sort like the code points they encode, so the ids' bytes, zero-padded and read
+    as big-endian 64-bit words, sort by ``np.lexsort`` on integers instead of on strings.
+    """
+    if len(ids) < 2 or bool((ids[1:] >= ids[:-1]).all()):  # already in order (ledger exports)
+        return np.arange(len(ids), dtype=np.int64)
+    encoded = [str(i).encode("utf-8", "surrogatepass") for i in ids]
+    width = max(8, -(-max(len(e) for e in encoded) // 8) * 8)
+    words = np.array(encoded, dtype=f"S{width}").view(">u8").reshape(len(ids), width // 8)
+    order: IntArray = np.lexsort(words.T[::-1].astype(np.uint64)).astype(np.int64)
+    return order
 
 
 def _map_unique(values: ObjArray, function: Callable[[str], str]) -> ObjArray:
@@ -154,14 +171,18 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise ValueError(f"{name} frame lacks columns: {', '.join(missing)}")
-    bank = bank.sort_values("transaction_id", kind="stable", ignore_index=True)
-    ledger = ledger.sort_values("entry_id", kind="stable", ignore_index=True)
+    sorted_frames = []
     for name, frame, id_column in (
         ("bank", bank, "transaction_id"),
         ("ledger", ledger, "entry_id"),
     ):
-        if frame[id_column].duplicated().any():
+        ids = _strings(frame[id_column])
+        order = id_order(ids)
+        ids = ids[order]
+        if len(ids) > 1 and bool((ids[1:] == ids[:-1]).any()):
             raise ValueError(f"{name} frame has duplicate {id_column} values")
+        sorted_frames.append(frame.take(order).reset_index(drop=True))
+    bank, ledger = sorted_frames
 
     raw: dict[str, dict[str, ObjArray]] = {}
     for name, frame in (("bank", bank), ("ledger", ledger)):
@@ -171,11 +192,7 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
         cols["reference"] = _extract_references(
             cols["description"], cols["reference"], reference_pattern
         )
-        cols["text"] = (
-            frame["counterparty"].fillna("").astype(str)
-            + " "
-            + frame["description"].fillna("").astype(str)
-        ).to_numpy(dtype=object)
+        cols["text"] = cols["counterparty"] + " " + cols["description"]  # object arrays
         word = _map_unique(cols["description"], _first_word)
         party = _map_unique(cols["counterparty"], _first_word)
         party = np.where(party == "", word, party)
