@@ -99,9 +99,13 @@ def read_csv_table(path: Path, options: CsvOptions, wanted: Collection[str]) -> 
         except csv.Error as exc:
             record += 1
             total_rows += 1
+            # The csv module's own limit on one field: say so plainly, not "broken quoting".
+            reason = (f"a field is longer than {csv.field_size_limit()} characters"
+                      if "field larger than field limit" in str(exc)
+                      else f"broken quoting ({exc})")
             problems.append(
                 RowProblem(source, record, None,
-                           f"{_lines(last_line + 1, reader.line_num)}: broken quoting ({exc})")
+                           f"{_lines(last_line + 1, reader.line_num)}: {reason}")
             )
             last_line = reader.line_num
             continue

@@ -131,6 +131,7 @@ def test_malformed_csv_rows_are_each_refused_naming_their_row(synced: Workdir) -
     where += [f"row {first + 2}, column 'description'", f"row {first + 4}, column 'description'"]
     result = _refused(synced, file=ledger, where=where)
     assert "\0" not in result.stderr and "y" * 1000 not in result.stderr
+    assert "a field is longer than 131072 characters" in result.stderr
 
 
 def test_xlsx_ledger_with_formulas_and_external_links_is_refused(
