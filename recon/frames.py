@@ -10,7 +10,8 @@ names, so change them here or nowhere.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from datetime import date
+from typing import Any, Final
 
 import pandas as pd
 
@@ -87,6 +88,17 @@ DISCREPANCY_KINDS: Final = (
     "reversal",
     "pending",
 )
+
+
+def cell_date(value: Any) -> date | None:
+    """A frame cell (Timestamp, date, text or missing) as a date, or None when missing."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return pd.Timestamp(value).date()
 
 
 def empty_frame(columns: tuple[str, ...]) -> pd.DataFrame:

@@ -207,6 +207,10 @@ def _reconcile(
     timer = StepTimer()
     counts: dict[str, Any] = dict(extra_counts or {})
     sync_outcomes: list[Any] = []
+    failed_message: str | None = None
+    result: MatchResult | None = None
+    report: Any = None
+    exit_code = ExitCode.FAILED
     log.info("run started", extra={"as_of": as_of.isoformat(), "kind": kind})
     try:
         if sync_first and plaid is not None:
@@ -276,6 +280,7 @@ def _reconcile(
     except BaseException as exc:
         exit_code = exc.exit_code if isinstance(exc, ReconError) else ExitCode.FAILED
         message = Redactor.redact(f"{type(exc).__name__}: {exc}")[:4000]
+        failed_message = message
         run_store.finish_run(
             engine,
             run_id,
@@ -286,33 +291,22 @@ def _reconcile(
             exit_code=int(exit_code),
             error=message,
         )
+        raise
+    finally:
+        # Metrics and alerts after every run, failed or not.
         _after_run(
             config,
             engine,
             run_id=run_id,
             as_of=as_of,
-            failed_message=message,
+            failed_message=failed_message,
             timings=timer.seconds,
             counts=counts,
-            result=None,
-            report=None,
+            result=result,
+            report=report,
             sync_outcomes=sync_outcomes,
             exit_code=exit_code,
         )
-        raise
-    _after_run(
-        config,
-        engine,
-        run_id=run_id,
-        as_of=as_of,
-        failed_message=None,
-        timings=timer.seconds,
-        counts=counts,
-        result=result,
-        report=report,
-        sync_outcomes=sync_outcomes,
-        exit_code=exit_code,
-    )
     return RunOutcome(
         run_id=run_id,
         as_of=as_of,

@@ -34,7 +34,7 @@ import pandas as pd
 
 from recon.config import AlertThreshold
 from recon.errors import RowProblem
-from recon.frames import DISCREPANCY_KINDS, MatchResult
+from recon.frames import DISCREPANCY_KINDS, MatchResult, cell_date
 from recon.money import from_minor
 from recon.store.results import CarryForward, DiscrepancyRef
 
@@ -306,16 +306,6 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _date(value: Any) -> date | None:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return pd.Timestamp(value).date()
-
-
 def _columns(frame: pd.DataFrame, names: Iterable[str]) -> Iterable[tuple[Any, ...]]:
     """Rows as tuples of plain Python values (fast: one tolist() per column)."""
     return zip(*(frame[name].tolist() for name in names), strict=True)
@@ -341,7 +331,7 @@ def _discrepancy_lines(inputs: ReportInputs) -> list[DiscrepancyLine]:
             ledger_entry_id=_text(ledger_id),
             account=_text(account),
             currency=str(currency),
-            date=_date(day),
+            date=cell_date(day),
             amount_minor=amount_minor,
             age_days=age_days,
             age_bucket=age_bucket(age_days),

@@ -21,7 +21,7 @@ import pandas as pd
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from recon.frames import MatchResult
+from recon.frames import MatchResult, cell_date
 from recon.store.schema import discrepancies, discrepancy_sightings, matches
 
 OPEN: Final = "open"
@@ -138,16 +138,6 @@ def load_annotations(connection: Connection, ids: Iterable[str]) -> dict[str, An
 # --- frames to rows -----------------------------------------------------------------------
 
 
-def _to_date(value: Any) -> date | None:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return pd.Timestamp(value).date()
-
-
 def _text(value: Any) -> str:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return ""
@@ -191,7 +181,7 @@ def _discrepancy_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
             "account": _text(row.account),
             "currency": _text(row.currency),
             "amount_minor": int(row.amount_minor),
-            "date": _to_date(row.date),
+            "date": cell_date(row.date),
             "description": _text(row.description),
             "explanation": _text(row.explanation),
             "nearest_candidate": _text(row.nearest_candidate),
@@ -239,7 +229,7 @@ def _previous_as_of(
     if scope is not None:
         match_query = match_query.where(matches.c.account.in_(scope))
     candidates = [connection.execute(q).scalar_one_or_none() for q in (sighting_query, match_query)]
-    dates = [_to_date(d) for d in candidates if d is not None]
+    dates = [cell_date(d) for d in candidates if d is not None]
     return max((d for d in dates if d is not None), default=None)
 
 
