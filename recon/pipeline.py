@@ -188,8 +188,6 @@ def _reconcile(
 ) -> RunOutcome:
     from recon.engine import reconcile
     from recon.faults import fault_point
-    from recon.ledger import load_ledger
-    from recon.store.bank import load_bank_window
     from recon.store.ledger_snapshots import save_snapshot
     from recon.store.results import save_reconciliation
 
@@ -222,10 +220,7 @@ def _reconcile(
             )
         run_store.set_state(engine, run_id, "loading", now=utc_now())
         with timer("load"):
-            ledger = load_ledger(
-                config.ledger, config.accounts, window_start=window[0], window_end=window[1]
-            )
-            bank = load_bank_window(engine, window[0], window[1], config)
+            ledger, bank = _load_window(config, engine, window)
         counts.update(
             bank_rows=len(bank), ledger_rows=len(ledger.frame), ledger_rejected=len(ledger.rejected)
         )
@@ -315,6 +310,40 @@ def _reconcile(
         summary_lines=_summary_lines(report, paths, sync_outcomes),
         counts=counts,
     )
+
+
+def _load_window(
+    config: Config, engine: Engine, window: tuple[date, date]
+) -> tuple[Any, pd.DataFrame]:
+    """The ledger and bank rows of the window, plus the rows of discrepancies still open from
+    before it (so an old item stays open, ages, and can still match late data)."""
+    from dataclasses import replace
+
+    from recon.ledger import load_ledger
+    from recon.store.bank import load_bank_window
+    from recon.store.results import carried_items
+
+    with engine.connect() as connection:
+        carried = carried_items(
+            connection, before=window[0], accounts=[m.ledger_account for m in config.accounts]
+        )
+    start = min(window[0], carried.earliest or window[0])
+    ledger = load_ledger(config.ledger, config.accounts, window_start=start, window_end=window[1])
+    bank = load_bank_window(engine, start, window[1], config)
+    if start < window[0]:
+        in_window = pd.Timestamp(window[0])
+        ledger = replace(
+            ledger, frame=_keep(ledger.frame, "entry_id", carried.ledger_entry_ids, in_window)
+        )
+        bank = _keep(bank, "transaction_id", carried.bank_transaction_ids, in_window)
+    return ledger, bank
+
+
+def _keep(
+    frame: pd.DataFrame, id_column: str, carried: frozenset[str], window_start: pd.Timestamp
+) -> pd.DataFrame:
+    keep = (frame["date"] >= window_start) | frame[id_column].isin(carried)
+    return frame[keep].reset_index(drop=True)
 
 
 def _sync_with(config: Config, engine: Engine, plaid: PlaidSession) -> list[Any]:

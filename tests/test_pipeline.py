@@ -373,3 +373,48 @@ def test_two_nights_over_generated_data_carry_forward(tmp_path: Path, token_key:
     }
     assert shown.get(annotated_id) == ("explained", "ana", "cheque mailed late")
     engine.dispose()
+
+
+def test_open_items_older_than_the_window_stay_open_and_keep_ageing(
+    tmp_path: Path, token_key: str
+) -> None:
+    workdir = tmp_path / "var"
+    config = _config(workdir)
+    prepare_demo_data(workdir, AS_OF)
+    link_demo_banks(config)
+    pipeline.run(config, as_of=AS_OF)
+    engine = open_store(config.state.database_url)
+    later = AS_OF + timedelta(days=1)
+    short_window_start = later - timedelta(days=6)
+    with engine.connect() as conn:
+        old_open = {
+            row.discrepancy_id: row.date
+            for row in conn.execute(
+                select(discrepancies.c.discrepancy_id, discrepancies.c.date).where(
+                    discrepancies.c.status == "open",
+                    discrepancies.c.date < short_window_start,
+                    discrepancies.c.kind.in_(("unmatched_bank", "unmatched_ledger")),
+                )
+            )
+        }
+    assert len(old_open) > 10
+
+    short = config.model_copy(
+        update={"schedule": config.schedule.model_copy(update={"window_days": 7})}
+    )
+    outcome = pipeline.run(short, as_of=later)
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                discrepancies.c.discrepancy_id, discrepancies.c.status, discrepancies.c.last_seen
+            ).where(discrepancies.c.discrepancy_id.in_(sorted(old_open)))
+        ).all()
+    assert {r.status for r in rows} == {"open"}
+    assert {r.last_seen for r in rows} == {later}
+    report = next(p for p in outcome.report_paths if p.name.startswith("discrepancies-"))
+    reported = report.read_text()
+    oldest = min(old_open, key=lambda i: old_open[i])
+    assert oldest in reported
+    assert (later - old_open[oldest]).days > 7
+    engine.dispose()

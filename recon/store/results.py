@@ -300,22 +300,30 @@ def _reported_status(stored: str) -> str:
 def _upsert_discrepancies(
     connection: Connection, run_id: str, as_of: date, reported: list[dict[str, Any]]
 ) -> dict[str, Annotation]:
-    existing = {row.discrepancy_id: row for row in _rows_by_id(
-        connection, [r["discrepancy_id"] for r in reported]
-    )}
+    existing = {
+        row.discrepancy_id: row
+        for row in _rows_by_id(connection, [r["discrepancy_id"] for r in reported])
+    }
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     annotations: dict[str, Annotation] = {}
     for record in reported:
         row = existing.get(record["discrepancy_id"])
         if row is None:
-            inserts.append({
-                **record,
-                "first_seen": as_of, "last_seen": as_of,
-                "first_run_id": run_id, "last_run_id": run_id,
-                "resolved_run_id": None, "resolved_on": None,
-                "status": OPEN, "owner": None, "notes": None,
-            })
+            inserts.append(
+                {
+                    **record,
+                    "first_seen": as_of,
+                    "last_seen": as_of,
+                    "first_run_id": run_id,
+                    "last_run_id": run_id,
+                    "resolved_run_id": None,
+                    "resolved_on": None,
+                    "status": OPEN,
+                    "owner": None,
+                    "notes": None,
+                }
+            )
             annotations[record["discrepancy_id"]] = Annotation(as_of, OPEN, None, None)
             continue
         first_seen, first_run_id = row.first_seen, row.first_run_id
@@ -327,15 +335,19 @@ def _upsert_discrepancies(
             status, resolved_run_id, resolved_on = OPEN, None, None  # it came back
         # The newest run's view of the item wins; a backfill of an older date only widens dates.
         fresh = record if is_latest else {k: getattr(row, k) for k in record}
-        updates.append({
-            **{f"v_{k}": v for k, v in fresh.items() if k != "discrepancy_id"},
-            "b_id": record["discrepancy_id"],
-            "v_first_seen": first_seen, "v_first_run_id": first_run_id,
-            "v_last_seen": as_of if is_latest else row.last_seen,
-            "v_last_run_id": run_id if is_latest else row.last_run_id,
-            "v_status": status, "v_resolved_run_id": resolved_run_id,
-            "v_resolved_on": resolved_on,
-        })
+        updates.append(
+            {
+                **{f"v_{k}": v for k, v in fresh.items() if k != "discrepancy_id"},
+                "b_id": record["discrepancy_id"],
+                "v_first_seen": first_seen,
+                "v_first_run_id": first_run_id,
+                "v_last_seen": as_of if is_latest else row.last_seen,
+                "v_last_run_id": run_id if is_latest else row.last_run_id,
+                "v_status": status,
+                "v_resolved_run_id": resolved_run_id,
+                "v_resolved_on": resolved_on,
+            }
+        )
         annotations[record["discrepancy_id"]] = Annotation(
             first_seen, _reported_status(status), row.owner, row.notes
         )
@@ -387,3 +399,38 @@ def _load_refs(connection: Connection, ids: Sequence[str]) -> tuple[DiscrepancyR
         for row in _rows_by_id(connection, ids)
     ]
     return tuple(sorted(refs, key=lambda r: r.discrepancy_id))
+
+
+@dataclass(frozen=True)
+class CarriedItems:
+    """Unresolved discrepancies dated before a window: their rows join that window's matching,
+    so an item older than the window stays open (and can still match late data) instead of
+    silently dropping out of the reconciliation."""
+
+    bank_transaction_ids: frozenset[str]
+    ledger_entry_ids: frozenset[str]
+    earliest: date | None
+
+
+def carried_items(
+    connection: Connection, *, before: date, accounts: Collection[str]
+) -> CarriedItems:
+    """Open and explained (not written-off, not resolved) discrepancies dated before ``before``."""
+    rows = connection.execute(
+        select(
+            discrepancies.c.bank_transaction_id,
+            discrepancies.c.ledger_entry_id,
+            discrepancies.c.date,
+        ).where(
+            discrepancies.c.status.in_((OPEN, "explained")),
+            discrepancies.c.date < before,
+            discrepancies.c.account.in_(sorted(accounts)),
+        )
+    ).all()
+    return CarriedItems(
+        bank_transaction_ids=frozenset(
+            r.bank_transaction_id for r in rows if r.bank_transaction_id
+        ),
+        ledger_entry_ids=frozenset(r.ledger_entry_id for r in rows if r.ledger_entry_id),
+        earliest=min((r.date for r in rows), default=None),
+    )
