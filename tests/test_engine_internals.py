@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
+import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recon.engine.assign import assign
-from recon.engine.normalise import id_order
+from recon.engine.groups import _subset_sums, fitting_subsets
+from recon.engine.normalise import (
+    DEFAULT_REFERENCE_PATTERN,
+    _cannot_match,
+    _sorted_factorize,
+    id_order,
+)
 
 
 def _best(bank: list[int], ledger: list[int], score: list[float]) -> tuple[int, float]:
@@ -61,3 +69,69 @@ def test_id_order_sorts_like_python(ids: list[str]) -> None:
 def test_id_order_keeps_equal_ids_in_input_order() -> None:
     ids = np.array(["JE-2", "JE-10", "JE-2", "é", "e", "JE-1"], dtype=object)
     assert id_order(ids).tolist() == [5, 1, 0, 2, 4, 3]
+
+
+_REFERENCE_LETTERS = "INVOPREFinvopref-#: 0123456789ıİſKéx"
+
+
+@given(st.text(st.sampled_from(_REFERENCE_LETTERS), max_size=24))
+def test_texts_skipped_without_a_search_have_no_reference(text: str) -> None:
+    compiled = re.compile(DEFAULT_REFERENCE_PATTERN, re.IGNORECASE)
+    if _cannot_match(text):
+        assert compiled.search(text) is None
+        assert compiled.search(text.strip().upper()) is None
+
+
+def test_non_ascii_texts_are_always_searched() -> None:
+    # Case-insensitive matching is wider than upper() for some letters (dotless i matches I):
+    # a non-ASCII text is never skipped.
+    assert re.search(DEFAULT_REFERENCE_PATTERN, "ınv-12345", re.IGNORECASE) is not None
+    assert not _cannot_match("ınv-12345")
+    assert _cannot_match("BILL-12345")
+    assert not _cannot_match("bill ref 12345")
+
+
+@given(st.lists(st.text(st.characters(blacklist_characters="\x00"), max_size=6), max_size=30))
+def test_sorted_factorize_matches_pandas(values: list[str]) -> None:
+    array = np.array(values, dtype=object)
+    codes, uniques = _sorted_factorize(array)
+    expected_codes, expected_uniques = pd.factorize(array, sort=True)
+    assert codes.tolist() == expected_codes.tolist()
+    assert list(uniques) == list(expected_uniques)
+
+
+def _brute_force_fits(amounts: list[int], target: int, tolerance: int, max_size: int) -> list[
+    list[int]
+]:
+    fits = [
+        list(subset)
+        for size in range(2, min(max_size, len(amounts)) + 1)
+        for subset in itertools.combinations(range(len(amounts)), size)
+        if abs(sum(amounts[i] for i in subset) - target) <= tolerance
+    ]
+    # Fewest items first, then the lowest bit mask.
+    fits.sort(key=lambda s: (len(s), sum(1 << i for i in s)))
+    return fits[:16]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    amounts=st.lists(st.integers(-30, 30), max_size=10),  # 2**10 subsets: no early stop
+    target=st.integers(-60, 60),
+    tolerance=st.integers(0, 3),
+    max_size=st.integers(2, 20),
+)
+def test_fitting_subsets_match_brute_force(
+    amounts: list[int], target: int, tolerance: int, max_size: int
+) -> None:
+    got = fitting_subsets(np.array(amounts, dtype=np.int64), target, tolerance, max_size)
+    assert [g.tolist() for g in got] == _brute_force_fits(amounts, target, tolerance, max_size)
+
+
+@given(st.lists(st.integers(-(10**9), 10**9), max_size=17))
+def test_subset_sums_index_is_the_mask(amounts: list[int]) -> None:
+    sums, masks = _subset_sums(np.array(amounts, dtype=np.int64))
+    assert masks.tolist() == list(range(2 ** len(amounts)))
+    for mask in (0, 1, 2 ** len(amounts) - 1, (2 ** len(amounts)) // 3):
+        if mask < len(sums):
+            assert sums[mask] == sum(a for i, a in enumerate(amounts) if mask >> i & 1)

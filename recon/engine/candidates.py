@@ -71,12 +71,35 @@ def keyed_window_pairs(
     ``*_tie`` (e.g. counterparty codes) order rows that share key and date, so that when the cap
     applies, rows naming the same party line up. Returns (bank positions, ledger positions).
     """
+    pairs = keyed_window_pairs_and_counts(
+        bank_pos, bank_key, bank_date, ledger_pos, ledger_key, ledger_date,
+        days_before=days_before, days_after=days_after, cap=cap, bank_tie=bank_tie,
+        ledger_tie=ledger_tie,
+    )  # fmt: skip
+    return pairs[0], pairs[1]
+
+
+def keyed_window_pairs_and_counts(
+    bank_pos: IntArray,
+    bank_key: IntArray,
+    bank_date: IntArray,
+    ledger_pos: IntArray,
+    ledger_key: IntArray,
+    ledger_date: IntArray,
+    *,
+    days_before: int,
+    days_after: int,
+    cap: int,
+    bank_tie: IntArray | None = None,
+    ledger_tie: IntArray | None = None,
+) -> tuple[IntArray, IntArray, IntArray]:
+    """:func:`keyed_window_pairs`, and :func:`window_counts` of the same rows from one search."""
     if bank_tie is None or ledger_tie is None:
         bank_tie = np.zeros(len(bank_pos), dtype=np.int64)
         ledger_tie = np.zeros(len(ledger_pos), dtype=np.int64)
     empty = np.zeros(0, dtype=np.int64)
     if len(bank_pos) == 0 or len(ledger_pos) == 0:
-        return empty, empty
+        return empty, empty, np.zeros(len(bank_pos), dtype=np.int64)
     codes, _ = pd.factorize(np.concatenate([bank_key, ledger_key]), sort=True)
     codes = codes.astype(np.int64)
     bank_g, ledger_g = codes[: len(bank_key)], codes[len(bank_key) :]
@@ -95,9 +118,10 @@ def keyed_window_pairs(
     hi = np.searchsorted(sorted_comp, composite(bank_g, bank_date + days_before), "right")
     own = composite(bank_g, bank_date)
     centre = np.searchsorted(sorted_comp, own, "left") + _rank_among_equals(own, bank_tie)
+    counts: IntArray = (hi - lo).astype(np.int64)
     lo, hi = _cap_ranges(lo.astype(np.int64), hi.astype(np.int64), centre, cap)
     rows, at = _expand(lo, hi)
-    return bank_pos[rows], ledger_pos[order[at]]
+    return bank_pos[rows], ledger_pos[order[at]], counts
 
 
 def band_pairs(

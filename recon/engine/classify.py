@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
-from rapidfuzz import utils as fuzz_utils
 
 from recon.engine.assign import assign
 from recon.engine.candidates import keyed_window_pairs
@@ -103,11 +101,10 @@ def duplicates(
         rows, key(rows), side.date[rows], twins, key(twins), side.date[twins],
         days_before=window_days, days_after=window_days, cap=_NEAREST_CAP,
     )  # fmt: skip
-    # Texts compared after rapidfuzz's normalisation, computed once per distinct text.
-    codes, uniques = pd.factorize(np.concatenate([side.text[x], side.text[y]]))
-    normalised = [fuzz_utils.default_process(str(u)) for u in uniques] + [""]
-    normal_code = pd.factorize(np.array(normalised, dtype=object))[0][codes]
-    same_text = normal_code[: len(x)] == normal_code[len(x) :]
+    # Texts compared after rapidfuzz's normalisation (done once per distinct text in prepare).
+    same_text = np.asarray(
+        side.text_clean[side.text_code[x]] == side.text_clean[side.text_code[y]], dtype=bool
+    )
     x, y = x[same_text], y[same_text]
     # One twin per leftover row: the nearest in date, then the lowest position.
     order = np.lexsort((y, np.abs(side.date[x] - side.date[y]), x))

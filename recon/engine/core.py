@@ -25,8 +25,8 @@ from recon.engine.assign import assign
 from recon.engine.candidates import (
     date_band_pairs,
     keyed_window_pairs,
+    keyed_window_pairs_and_counts,
     unique_pairs,
-    window_counts,
 )
 from recon.engine.classify import duplicates, nearest, reversals
 from recon.engine.groups import find_groups
@@ -116,14 +116,12 @@ def _rule_candidates(
         bank_key = _combine(bank_block[b_rows], bank_amount, width)
         ledger_key = _combine(ledger_block[l_rows], ledger_amount, width)
         window = {"days_before": rule.days_before, "days_after": rule.days_after}
-        b, lg = keyed_window_pairs(
+        b, lg, counts = keyed_window_pairs_and_counts(
             b_rows, bank_key, bank_date[b_rows], l_rows, ledger_key, ledger.date[l_rows],
             cap=FAN_OUT_CAP, bank_tie=bank.party[b_rows], ledger_tie=ledger.party[l_rows],
             **window,
         )  # fmt: skip
-        crowded = window_counts(
-            bank_key, bank_date[b_rows], ledger_key, ledger.date[l_rows], **window
-        ) > FAN_OUT_CAP
+        crowded = counts > FAN_OUT_CAP
         if not crowded.any():
             return b, lg
         # Many rows share this amount (payroll, subscriptions): the cap above keeps the nearest
@@ -410,17 +408,23 @@ class _Engine:
         for index, group in enumerate(groups):
             size = len(group.members)
             target = np.full(size, group.target, dtype=np.int64)
-            b, lg = (target, group.members) if group.target_is_bank else (group.members, target)
-            bank_ids = np.unique(self.bank.ids[b])
-            ledger_ids = np.unique(self.ledger.ids[lg])
-            group_ids.append(explain.match_id(bank_ids, ledger_ids))
-            bank_sum = int(self.bank.amount[np.unique(b)].sum())
-            ledger_sum = int(self.ledger.amount[np.unique(lg)].sum())
+            # Members are distinct positions, so each side's distinct rows need no np.unique.
+            if group.target_is_bank:
+                b, lg = target, group.members
+                bank_rows, ledger_rows = target[:1], group.members
+            else:
+                b, lg = group.members, target
+                bank_rows, ledger_rows = group.members, target[:1]
+            group_ids.append(
+                explain.match_id(self.bank.ids[bank_rows], self.ledger.ids[ledger_rows])
+            )
+            bank_sum = int(self.bank.amount[bank_rows].sum())
+            ledger_sum = int(self.ledger.amount[ledger_rows].sum())
             difference = bank_sum - ledger_sum
             status = "matched" if not group.options else "suggested"
             if status == "matched" and difference != 0:
                 status = "matched_with_difference"
-            shape = f"{len(bank_ids)} bank : {len(ledger_ids)} ledger"
+            shape = f"{len(bank_rows)} bank : {len(ledger_rows)} ledger"
             total = explain.money(bank_sum, str(self.bank.currency[b[0]]))
             note = f"; group of {size} ({shape}) sums to {total}"
             if group.options:

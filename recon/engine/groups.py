@@ -61,12 +61,11 @@ def _subset_sums(amounts: IntArray) -> tuple[IntArray, IntArray]:
     if n <= _TABLE_BITS:  # one matrix product instead of n concatenations
         sums: IntArray = _membership(n) @ amounts.astype(np.int64)
         return sums, np.arange(2**n, dtype=np.int64)
-    sums = np.zeros(1, dtype=np.int64)
-    masks = np.zeros(1, dtype=np.int64)
-    for bit, amount in enumerate(amounts):
-        sums = np.concatenate([sums, sums + amount])
-        masks = np.concatenate([masks, masks | (1 << bit)])
-    return sums, masks
+    # Subset m's sum is (its high bits' sum) + (its low bits' sum): an outer sum of two tables
+    # puts it at index m, as the table path does.
+    low, high = _subset_sums(amounts[:_TABLE_BITS])[0], _subset_sums(amounts[_TABLE_BITS:])[0]
+    sums = (high[:, None] + low[None, :]).ravel()
+    return sums, np.arange(2**n, dtype=np.int64)
 
 
 def _popcount(masks: IntArray) -> IntArray:
@@ -82,6 +81,11 @@ def fitting_subsets(
     At most ``_MAX_SOLUTIONS`` are returned, fewest items first, then lowest indices.
     """
     n = len(amounts)
+    if n <= _TABLE_BITS:  # every subset sum at once: no halves to sort and search
+        sums = _membership(n) @ amounts.astype(np.int64)
+        hits = np.flatnonzero((sums >= target - tolerance) & (sums <= target + tolerance))
+        if len(hits) <= 64 * _MAX_SOLUTIONS:  # else the halves' search stops early: use it
+            return _smallest(hits, n, max_size)
     split = min((n + 1) // 2, _HALF)  # even halves: 2 * 2**(n/2) sums, not 2**20 + 2**(n-20)
     first, second = amounts[:split], amounts[split:]
     sums_a, masks_a = _subset_sums(first)
@@ -97,7 +101,12 @@ def fitting_subsets(
             found.append(int(masks_a[i]) | (int(masks_b[j]) << len(first)))
         if len(found) > 64 * _MAX_SOLUTIONS:
             break
-    masks = np.array(found, dtype=np.int64)
+    return _smallest(np.array(found, dtype=np.int64), n, max_size)
+
+
+def _smallest(masks: IntArray, n: int, max_size: int) -> list[IntArray]:
+    """The first ``_MAX_SOLUTIONS`` of the subset masks of 2..max_size items, fewest items first,
+    then lowest mask; as index arrays."""
     if len(masks) == 0:
         return []
     sizes = _popcount(masks)

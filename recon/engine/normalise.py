@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from rapidfuzz import utils as fuzz_utils
 
 from recon.frames import BANK_COLUMNS, LEDGER_COLUMNS
 
@@ -23,6 +24,8 @@ BoolArray = npt.NDArray[np.bool_]
 ObjArray = npt.NDArray[np.object_]
 
 NO_CODE = -1
+# config.yaml's reference pattern (recon.config's default): texts that cannot match it are skipped.
+DEFAULT_REFERENCE_PATTERN = r"\b(?:INV|INVOICE|PO|REF)[-#: ]?\s*([A-Z0-9][A-Z0-9-]{2,})\b"
 # Words that say nothing about who the counterparty is ("ACME CORP" and "Acme Inc" are one firm).
 _FILLER_WORDS = frozenset(
     {"THE", "INC", "LLC", "LTD", "CORP", "CORPORATION", "CO", "COMPANY", "GMBH", "PLC", "SA",
@@ -45,6 +48,8 @@ class Side:
     authorized: IntArray  # bank: authorized date or the posted date when missing; ledger: date
     description: ObjArray
     text: ObjArray  # counterparty + " " + description (similarity normalises case/punctuation)
+    text_code: IntArray  # index into text_clean: equal texts share a code
+    text_clean: ObjArray  # each distinct text through rapidfuzz's default_process, once
     reference: IntArray  # reference code (column, else extracted from the description), -1 none
     reference_text: ObjArray
     party: IntArray  # counterparty key code, -1 none
@@ -77,7 +82,12 @@ def id_order(ids: ObjArray) -> IntArray:
     encoded = [str(i).encode("utf-8", "surrogatepass") for i in ids]
     width = max(8, -(-max(len(e) for e in encoded) // 8) * 8)
     words = np.array(encoded, dtype=f"S{width}").view(">u8").reshape(len(ids), width // 8)
-    order: IntArray = np.lexsort(words.T[::-1].astype(np.uint64)).astype(np.int64)
+    first = words[:, 0].astype(np.uint64)
+    order: IntArray = np.argsort(first, kind="stable").astype(np.int64)
+    ordered = first[order]
+    if bool((ordered[1:] != ordered[:-1]).all()):  # random ids: the first 8 bytes decide
+        return order
+    order = np.lexsort(words.T[::-1].astype(np.uint64)).astype(np.int64)
     return order
 
 
@@ -88,28 +98,71 @@ def _map_unique(values: ObjArray, function: Callable[[str], str]) -> ObjArray:
     return mapped[codes]  # code -1 (missing) picks the trailing ""
 
 
-def _extract_references(description: ObjArray, reference: ObjArray, pattern: str) -> ObjArray:
+@dataclass(frozen=True)
+class _Distinct:
+    """A text column as codes into its distinct values: factorised once, used by every step."""
+
+    codes: IntArray
+    uniques: ObjArray
+
+    @classmethod
+    def of(cls, values: ObjArray) -> _Distinct:
+        codes, uniques = pd.factorize(values)
+        return cls(codes.astype(np.int64), np.asarray(uniques, dtype=object))
+
+    def map(self, function: Callable[[str], str], rows: IntArray | None = None) -> ObjArray:
+        """``function`` of each row's value (of ``rows`` only, when given), once per value."""
+        codes = self.codes if rows is None else self.codes[rows]
+        needed = (
+            np.arange(len(self.uniques)) if rows is None
+            else np.flatnonzero(np.bincount(codes, minlength=len(self.uniques)))
+        )  # fmt: skip
+        mapped = np.full(len(self.uniques), "", dtype=object)
+        mapped[needed] = [function(u) for u in self.uniques[needed]]
+        result: ObjArray = mapped[codes]
+        return result
+
+
+def _extract_references(description: _Distinct, reference: ObjArray, pattern: str) -> ObjArray:
     """The reference column, or the first group of ``pattern`` found in the description.
 
     The column goes through ``pattern`` too, so that "INV-20240" in the ledger's reference column
     and "... INV-20240" in a bank description both become "20240".
     """
     compiled = re.compile(pattern, re.IGNORECASE)
+    skippable = pattern == DEFAULT_REFERENCE_PATTERN
 
     def normalise(text: str) -> str:
         text = text.strip().upper()
+        if skippable and _cannot_match(text):
+            return text
         found = compiled.search(text)
         return found.group(1).upper() if found and found.group(1) else text
 
     def extract(text: str) -> str:
+        if skippable and _cannot_match(text):
+            return ""
         found = compiled.search(text)
         return found.group(1).upper() if found and found.group(1) else ""
 
     result = _map_unique(reference, normalise)
     missing = np.flatnonzero(result == "")
     if len(missing):
-        result[missing] = _map_unique(description[missing], extract)
+        result[missing] = description.map(extract, missing)
     return result
+
+
+def _cannot_match(text: str) -> bool:
+    """True when ``text`` has no match of the default reference pattern, told without a search.
+
+    Every match of that pattern starts with INV, PO or REF (any case), so an ASCII text whose
+    upper case holds none of them has none. Non-ASCII texts always need the search
+    (case-insensitive matching of non-ASCII letters is not plain ``upper()``).
+    """
+    if not text.isascii():
+        return False
+    upper = text.upper()
+    return "INV" not in upper and "PO" not in upper and "REF" not in upper
 
 
 # The first word (split at anything but ASCII letters and digits) of 3+ characters that is neither
@@ -135,10 +188,20 @@ def party_key(counterparty: str, description: str) -> str:
     return _first_word(counterparty) or _first_word(description)
 
 
+def _sorted_factorize(values: ObjArray) -> tuple[IntArray, ObjArray]:
+    """``pd.factorize(values, sort=True)`` for str values: hash first, then sort the distinct
+    values with Python's ``sorted`` (several times faster than pandas' object-array sort)."""
+    codes, uniques = pd.factorize(values)
+    uniques = np.asarray(uniques, dtype=object)
+    order = np.array(sorted(range(len(uniques)), key=uniques.__getitem__), dtype=np.int64)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    return rank[codes], uniques[order]
+
+
 def _codes(values_by_side: tuple[ObjArray, ObjArray], empty_is_none: bool) -> tuple[IntArray, ...]:
     joined = np.concatenate(values_by_side)
-    codes, uniques = pd.factorize(joined, sort=True)
-    codes = codes.astype(np.int64)
+    codes, uniques = _sorted_factorize(joined)
     if empty_is_none and len(uniques):
         empty = np.flatnonzero(np.asarray(uniques, dtype=object) == "")
         if len(empty):
@@ -150,8 +213,7 @@ def _codes(values_by_side: tuple[ObjArray, ObjArray], empty_is_none: bool) -> tu
 def _codes_many(arrays: list[ObjArray]) -> tuple[tuple[IntArray, IntArray], ...]:
     """Factorise [a_bank, a_ledger, b_bank, b_ledger...] into one code space; pairs back."""
     joined = np.concatenate(arrays)
-    codes, uniques = pd.factorize(joined, sort=True)
-    codes = codes.astype(np.int64)
+    codes, uniques = _sorted_factorize(joined)
     empty = np.flatnonzero(np.asarray(uniques, dtype=object) == "")
     if len(empty):
         codes[codes == empty[0]] = NO_CODE
@@ -160,6 +222,21 @@ def _codes_many(arrays: list[ObjArray]) -> tuple[tuple[IntArray, IntArray], ...]
         parts.append(codes[start : start + len(array)])
         start += len(array)
     return tuple((parts[i], parts[i + 1]) for i in range(0, len(parts), 2))
+
+
+def _text_distinct(counterparty: _Distinct, description: _Distinct) -> _Distinct:
+    """The text (counterparty + " " + description), built once per distinct pair of the two.
+
+    Integer pairs hash much faster than strings. Two pairs can spell the same text; they then get
+    two codes for one text, which only costs a repeated similarity, never a different one.
+    """
+    width = len(description.uniques)
+    codes, pairs = pd.factorize(counterparty.codes * width + description.codes)
+    pairs = np.asarray(pairs, dtype=np.int64)
+    texts: ObjArray = counterparty.uniques[pairs // width] + " " + description.uniques[
+        pairs % width
+    ]
+    return _Distinct(codes.astype(np.int64), texts)
 
 
 def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) -> tuple[Side, Side]:
@@ -171,30 +248,34 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise ValueError(f"{name} frame lacks columns: {', '.join(missing)}")
-    sorted_frames = []
-    for name, frame, id_column in (
-        ("bank", bank, "transaction_id"),
-        ("ledger", ledger, "entry_id"),
+    sorted_frames, sorted_ids = [], []
+    for name, frame, id_column, columns in (
+        ("bank", bank, "transaction_id", BANK_COLUMNS),
+        ("ledger", ledger, "entry_id", LEDGER_COLUMNS),
     ):
         ids = _strings(frame[id_column])
         order = id_order(ids)
         ids = ids[order]
         if len(ids) > 1 and bool((ids[1:] == ids[:-1]).any()):
             raise ValueError(f"{name} frame has duplicate {id_column} values")
-        sorted_frames.append(frame.take(order).reset_index(drop=True))
+        # Only the contract's columns: extra ones would be copied for nothing.
+        sorted_frames.append(frame[list(columns)].take(order).reset_index(drop=True))
+        sorted_ids.append(ids)
     bank, ledger = sorted_frames
 
     raw: dict[str, dict[str, ObjArray]] = {}
+    texts: dict[str, _Distinct] = {}
     for name, frame in (("bank", bank), ("ledger", ledger)):
         cols = {c: _strings(frame[c]) for c in ("account", "currency", "description",
                                                  "counterparty", "reference")}
         cols["currency"] = _map_unique(cols["currency"], lambda c: c.strip().upper())
-        cols["reference"] = _extract_references(
-            cols["description"], cols["reference"], reference_pattern
-        )
-        cols["text"] = cols["counterparty"] + " " + cols["description"]  # object arrays
-        word = _map_unique(cols["description"], _first_word)
-        party = _map_unique(cols["counterparty"], _first_word)
+        description = _Distinct.of(cols["description"])
+        counterparty = _Distinct.of(cols["counterparty"])
+        cols["reference"] = _extract_references(description, cols["reference"], reference_pattern)
+        texts[name] = _text_distinct(counterparty, description)
+        cols["text"] = texts[name].uniques[texts[name].codes]
+        word = description.map(_first_word)
+        party = counterparty.map(_first_word)
         party = np.where(party == "", word, party)
         cols["party"] = party
         cols["word"] = word
@@ -218,13 +299,13 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
     ledger_dates = _days(ledger["date"])
 
     sides = []
-    for k, (frame, id_column, dates, alt_dates) in enumerate(
-        (
-            (bank, "transaction_id", bank_dates, bank_authorized),
-            (ledger, "entry_id", ledger_dates, ledger_dates),
-        )
+    for k, (frame, dates, alt_dates) in enumerate(
+        ((bank, bank_dates, bank_authorized), (ledger, ledger_dates, ledger_dates))
     ):
         cols = raw["bank" if k == 0 else "ledger"]
+        text = texts["bank" if k == 0 else "ledger"]
+        text_codes = text.codes
+        text_clean = np.array([fuzz_utils.default_process(t) for t in text.uniques], dtype=object)
         pending = (
             frame["pending"].fillna(False).astype(bool).to_numpy()
             if k == 0
@@ -232,7 +313,7 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
         )
         sides.append(
             Side(
-                ids=_strings(frame[id_column]),
+                ids=sorted_ids[k],
                 account=cols["account"],
                 currency=cols["currency"],
                 account_code=account_codes[k],
@@ -242,6 +323,8 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
                 authorized=alt_dates,
                 description=cols["description"],
                 text=cols["text"],
+                text_code=text_codes,
+                text_clean=text_clean,
                 reference=reference_codes[k],
                 reference_text=cols["reference"],
                 party=party_codes[k],

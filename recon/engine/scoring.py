@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from rapidfuzz import fuzz, process
 from rapidfuzz import utils as fuzz_utils
 
@@ -40,6 +41,22 @@ def text_similarity(left: ObjArray, right: ObjArray) -> FloatArray:
         processor=fuzz_utils.default_process, workers=2,
     )  # fmt: skip
     return np.asarray(scores, dtype=np.float64)
+
+
+def pair_text_similarity(bank: Side, ledger: Side, b: IntArray, lg: IntArray) -> FloatArray:
+    """:func:`text_similarity` of ``bank.text[b]`` and ``ledger.text[lg]``, computed once per
+    distinct pair of texts on the texts already put through ``default_process``."""
+    if len(b) == 0:
+        return np.zeros(0, dtype=np.float64)
+    width = len(ledger.text_clean)
+    pair_codes, pairs = pd.factorize(bank.text_code[b] * width + ledger.text_code[lg])
+    pairs = np.asarray(pairs, dtype=np.int64)
+    scores = process.cpdist(
+        list(bank.text_clean[pairs // width]), list(ledger.text_clean[pairs % width]),
+        scorer=fuzz.token_set_ratio, processor=None, workers=2,
+    )  # fmt: skip
+    similarity: FloatArray = np.asarray(scores, dtype=np.float64)[pair_codes]
+    return similarity
 
 
 @dataclass(frozen=True)
@@ -73,7 +90,7 @@ def pair_parts(
         ledger=lg,
         amount_delta=bank.amount[b] - ledger.amount[lg],
         date_delta=bank_date - ledger.date[lg],
-        text=text_similarity(bank.text[b], ledger.text[lg]),
+        text=pair_text_similarity(bank, ledger, b, lg),
         reference_equal=(reference >= 0) & (reference == ledger.reference[lg]),
     )
 
