@@ -63,7 +63,7 @@ DISCREPANCY_COLUMNS: Final = (
     "ledger_entry_id",  # "" when not applicable
     "account",
     "date",
-    "amount_minor",
+    "amount_minor",  # the open amount; for amount_mismatch, bank minus ledger
     "currency",
     "age_days",
     "description",

@@ -622,8 +622,9 @@ def _result(engine: _Engine, mismatches: list[tuple[int, int]], as_of: dt.date) 
         currency = str(bank.currency[b])
         delta = int(bank.amount[b] - ledger.amount[lg])
         rows.append(_discrepancy(
+            # The amount of a mismatch is what does not reconcile: bank minus ledger.
             "amount_mismatch", "both", str(bank.ids[b]), str(ledger.ids[lg]),
-            str(bank.account[b]), int(bank.date[b]), int(bank.amount[b]), currency, as_of,
+            str(bank.account[b]), int(bank.date[b]), delta, currency, as_of,
             str(bank.description[b]),
             f"bank {explain.money(int(bank.amount[b]), currency)} vs ledger "
             f"{explain.money(int(ledger.amount[lg]), currency)} (differs by "
