@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recon.engine.assign import assign
+from recon.engine.explain import match_id, pair_match_ids
 from recon.engine.groups import _subset_sums, fitting_subsets
 from recon.engine.normalise import (
     DEFAULT_REFERENCE_PATTERN,
@@ -57,6 +58,26 @@ def test_two_by_two_components_take_the_best_perfect_matching(
     got = (int(chosen[:n].sum()), round(float(np.array(score[:n])[chosen[:n]].sum()), 6))
     assert got == expected
     assert int(chosen.sum()) == components * expected[0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5), st.integers(0, 100)), max_size=8,
+             unique_by=lambda p: (p[0], p[1]))
+)  # fmt: skip
+def test_assignment_is_optimal_with_lone_pairs_and_components_mixed(
+    pairs: list[tuple[int, int, int]],
+) -> None:
+    bank = [b for b, _, _ in pairs]
+    ledger = [x for _, x, _ in pairs]
+    score = [s / 100 for _, _, s in pairs]
+    chosen = assign(np.array(bank, dtype=np.int64), np.array(ledger, dtype=np.int64),
+                    np.array(score))  # fmt: skip
+    picked = np.flatnonzero(chosen)
+    assert len(set(np.array(bank)[picked])) == len(picked)
+    assert len(set(np.array(ledger)[picked])) == len(picked)
+    got = (len(picked), round(float(np.array(score)[chosen].sum()) if len(pairs) else 0.0, 6))
+    assert got == _best(bank, ledger, score)
 
 
 @given(st.lists(st.text(st.characters(blacklist_characters="\x00"), max_size=20)))
@@ -135,3 +156,12 @@ def test_subset_sums_index_is_the_mask(amounts: list[int]) -> None:
     for mask in (0, 1, 2 ** len(amounts) - 1, (2 ** len(amounts)) // 3):
         if mask < len(sums):
             assert sums[mask] == sum(a for i, a in enumerate(amounts) if mask >> i & 1)
+
+
+@given(st.lists(st.tuples(st.text(max_size=12), st.text(max_size=12)), max_size=10))
+def test_pair_match_ids_are_the_match_ids_of_one_to_one_links(
+    pairs: list[tuple[str, str]],
+) -> None:
+    bank = np.array([b for b, _ in pairs], dtype=object)
+    ledger = np.array([x for _, x in pairs], dtype=object)
+    assert pair_match_ids(bank, ledger) == [match_id([b], [x]) for b, x in pairs]

@@ -47,6 +47,14 @@ def assign(bank: IntArray, ledger: IntArray, score: FloatArray) -> BoolArray:
     chosen = np.zeros(len(bank), dtype=bool)
     if len(bank) == 0:
         return chosen
+    # A pair whose two rows have no other candidate is a component of its own, and chosen (most
+    # pairs are): only the others need the component labels and the sort below.
+    alone = (np.bincount(bank)[bank] == 1) & (np.bincount(ledger)[ledger] == 1)
+    chosen[alone] = True
+    rest = np.flatnonzero(~alone)
+    if len(rest) < len(bank):
+        chosen[rest[assign(bank[rest], ledger[rest], score[rest])]] = True
+        return chosen
     label = components(bank, ledger)
     # Best pair first within each component; ties broken by positions.
     order = np.lexsort((ledger, bank, -score, label))
@@ -66,14 +74,20 @@ def assign(bank: IntArray, ledger: IntArray, score: FloatArray) -> BoolArray:
         # Row and column of each pair in its component's dense matrix, for all at once.
         row_of = _local_rank(label[hard], bank[hard])
         col_of = _local_rank(label[hard], ledger[hard])
-        for start, stop in itertools.pairwise(bounds.tolist()):
+        # Per component, looked up once for all (tens of thousands of small components at 1M).
+        labels = label[hard[bounds[:-1]]]
+        rows, cols = bank_count[labels].tolist(), ledger_count[labels].tolist()
+        picked_parts: list[IntArray] = []
+        for k, (start, stop) in enumerate(itertools.pairwise(bounds.tolist())):
             members = hard[start:stop]
-            label_of = label[members[0]]
-            if max(bank_count[label_of], ledger_count[label_of]) > MAX_EXACT_COMPONENT:
+            if max(rows[k], cols[k]) > MAX_EXACT_COMPONENT:
                 picked = _greedy(bank[members], ledger[members], score[members])
             else:
-                picked = _solve(row_of[start:stop], col_of[start:stop], score[members])
-            chosen[members[picked]] = True
+                picked = _solve(
+                    row_of[start:stop], col_of[start:stop], score[members], (rows[k], cols[k])
+                )
+            picked_parts.append(members[picked])
+        chosen[np.concatenate(picked_parts)] = True
     return chosen
 
 
@@ -127,12 +141,14 @@ def _local_rank(label: IntArray, node: IntArray) -> IntArray:
     return rank
 
 
-def _solve(row_of: IntArray, col_of: IntArray, score: FloatArray) -> IntArray:
+def _solve(
+    row_of: IntArray, col_of: IntArray, score: FloatArray, shape: tuple[int, int]
+) -> IntArray:
     """Indices (into the given arrays) of the optimal pairs of one component.
 
-    ``row_of`` / ``col_of`` number the component's bank and ledger rows 0..n-1 in position order.
+    ``row_of`` / ``col_of`` number the component's bank and ledger rows 0..n-1 in position order;
+    ``shape`` is (bank rows, ledger rows) of the component.
     """
-    shape = (int(row_of.max()) + 1, int(col_of.max()) + 1)
     cost = np.full(shape, _INFEASIBLE)
     cost[row_of, col_of] = 2.0 - score  # in [1, 2]: any pair beats leaving both rows open
     pair_index = np.full(shape, -1, dtype=np.int64)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -767,8 +768,17 @@ def _order(parts: list[dict[str, np.ndarray]], keys: list[str]) -> IntArray:
     """Row order by integer keys (positions follow id order; codes follow text order)."""
     if not parts:
         return np.zeros(0, dtype=np.int64)
-    columns = [np.concatenate([p[key] for p in parts]) for key in reversed(keys)]
-    order: IntArray = np.lexsort(columns)
+    columns = [np.concatenate([p[key] for p in parts]).astype(np.int64) for key in keys]
+    widths = [int(column.max(initial=0)) + 1 for column in columns]
+    if min(int(column.min(initial=0)) for column in columns) < 0 or math.prod(widths) >= 2**62:
+        lexsorted: IntArray = np.lexsort(columns[::-1])
+        return lexsorted
+    # One composite int64 key sorts several times faster than a lexsort of the columns, and a
+    # stable sort of it keeps ties in the same order.
+    composite = columns[0]
+    for column, width in zip(columns[1:], widths[1:], strict=True):
+        composite = composite * width + column
+    order: IntArray = np.argsort(composite, kind="stable")
     return order
 
 
