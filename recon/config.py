@@ -356,12 +356,6 @@ class Config(Frozen):
             raise ValueError(f"accounts: plaid_account_id listed twice: {', '.join(dupes)}")
         return self
 
-    def account_for(self, plaid_account_id: str) -> AccountMapping | None:
-        for mapping in self.accounts:
-            if mapping.plaid_account_id == plaid_account_id:
-                return mapping
-        return None
-
     def fingerprint(self) -> str:
         """A hash of the effective configuration, recorded on every run."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)

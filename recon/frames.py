@@ -101,10 +101,6 @@ def cell_date(value: Any) -> date | None:
     return pd.Timestamp(value).date()
 
 
-def empty_frame(columns: tuple[str, ...]) -> pd.DataFrame:
-    return pd.DataFrame({name: pd.Series(dtype="object") for name in columns})
-
-
 @dataclass(frozen=True)
 class MatchResult:
     links: pd.DataFrame  # LINK_COLUMNS

@@ -95,7 +95,7 @@ def keyed_window_pairs_and_counts(
     bank_tie: IntArray | None = None,
     ledger_tie: IntArray | None = None,
 ) -> tuple[IntArray, IntArray, IntArray]:
-    """:func:`keyed_window_pairs`, and :func:`window_counts` of the same rows from one search."""
+    """:func:`keyed_window_pairs`, plus how many candidates each row has, from one search."""
     if bank_tie is None or ledger_tie is None:
         bank_tie = np.zeros(len(bank_pos), dtype=np.int64)
         ledger_tie = np.zeros(len(ledger_pos), dtype=np.int64)
@@ -222,27 +222,6 @@ def date_band_pairs(
 def _day_floor(bank_date: IntArray, ledger_date: IntArray) -> int:
     lows = [int(a.min()) for a in (bank_date, ledger_date) if len(a)]
     return (min(lows) if lows else 0) - _DATE_PAD
-
-
-def window_counts(
-    bank_key: IntArray, bank_date: IntArray, ledger_key: IntArray, ledger_date: IntArray, *,
-    days_before: int, days_after: int,
-) -> IntArray:  # fmt: skip
-    """For each bank row, how many ledger rows share its key inside the date window."""
-    if len(bank_key) == 0 or len(ledger_key) == 0:
-        return np.zeros(len(bank_key), dtype=np.int64)
-    # Any numbering of the keys gives the same result: only rows with one key are compared.
-    codes, _ = pd.factorize(np.concatenate([bank_key, ledger_key]))
-    codes = codes.astype(np.int64)
-    bank_g, ledger_g = codes[: len(bank_key)], codes[len(bank_key) :]
-    day0 = min(int(bank_date.min()), int(ledger_date.min())) - _DATE_PAD
-    ledger_comp = np.sort((ledger_g << _DATE_BITS) | (ledger_date - day0))
-    lo = np.searchsorted(ledger_comp, (bank_g << _DATE_BITS) | (bank_date - days_after - day0))
-    hi = np.searchsorted(
-        ledger_comp, (bank_g << _DATE_BITS) | (bank_date + days_before - day0), "right"
-    )
-    counts: IntArray = (hi - lo).astype(np.int64)
-    return counts
 
 
 def unique_pairs(left: IntArray, right: IntArray) -> tuple[IntArray, IntArray]:

@@ -183,11 +183,6 @@ def name_words(text: str) -> list[str]:
     return sorted(set(_KEY_WORD.findall(text.upper())))
 
 
-def party_key(counterparty: str, description: str) -> str:
-    """First meaningful word of the counterparty (or of the description when there is none)."""
-    return _first_word(counterparty) or _first_word(description)
-
-
 def _sorted_factorize(values: ObjArray) -> tuple[IntArray, ObjArray]:
     """``pd.factorize(values, sort=True)`` for str values: hash first, then sort the distinct
     values with Python's ``sorted`` (several times faster than pandas' object-array sort)."""

@@ -14,9 +14,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from rapidfuzz import fuzz, process
-from rapidfuzz import utils as fuzz_utils
 
-from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side
+from recon.engine.normalise import BoolArray, IntArray, Side
 from recon.money import currency_exponent
 
 FloatArray = npt.NDArray[np.float64]
@@ -32,20 +31,10 @@ WEIGHTS: dict[str, float] = {
 }
 
 
-def text_similarity(left: ObjArray, right: ObjArray) -> FloatArray:
-    """rapidfuzz token_set_ratio (0..100) of each pair, case and punctuation ignored."""
-    if len(left) == 0:
-        return np.zeros(0, dtype=np.float64)
-    scores = process.cpdist(
-        list(left), list(right), scorer=fuzz.token_set_ratio,
-        processor=fuzz_utils.default_process, workers=2,
-    )  # fmt: skip
-    return np.asarray(scores, dtype=np.float64)
-
-
 def pair_text_similarity(bank: Side, ledger: Side, b: IntArray, lg: IntArray) -> FloatArray:
-    """:func:`text_similarity` of ``bank.text[b]`` and ``ledger.text[lg]``, computed once per
-    distinct pair of texts on the texts already put through ``default_process``."""
+    """rapidfuzz token_set_ratio (0..100, case and punctuation ignored) of ``bank.text[b]`` and
+    ``ledger.text[lg]``, computed once per distinct pair of texts on the texts already put
+    through rapidfuzz's ``default_process``."""
     if len(b) == 0:
         return np.zeros(0, dtype=np.float64)
     width = len(ledger.text_clean)

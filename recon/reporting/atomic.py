@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -51,13 +51,6 @@ def atomic_text(target: Path, *, newline: str | None = None) -> Iterator[IO[str]
     """A UTF-8 text file object whose content replaces ``target`` atomically on success."""
     with atomic_path(target) as temp, temp.open("w", encoding="utf-8", newline=newline) as handle:
         yield handle
-
-
-def write_atomically(target: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(temp_path)`` and move the result over ``target`` atomically."""
-    with atomic_path(target) as temp:
-        write(temp)
-    return target
 
 
 def _fsync_file(path: Path) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -236,13 +235,6 @@ def _text(value: Any, limit: int) -> str | None:
 
 
 # --- bank transactions -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ApplyCounts:
-    upserted: int
-    tombstoned: int
-    unknown_removed: int
 
 
 def upsert_bank_transactions(

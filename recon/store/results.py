@@ -125,16 +125,6 @@ def save_reconciliation(
     return CarryForward(as_of=as_of, annotations=annotations, changes=changes)
 
 
-def load_annotations(connection: Connection, ids: Iterable[str]) -> dict[str, Annotation]:
-    """Status, owner, notes and first-seen date of the given discrepancies (unknown ids absent)."""
-    found: dict[str, Annotation] = {}
-    for row in _rows_by_id(connection, list(ids)):
-        found[row.discrepancy_id] = Annotation(
-            row.first_seen, _reported_status(row.status), row.owner, row.notes
-        )
-    return found
-
-
 # --- frames to rows -----------------------------------------------------------------------
 
 

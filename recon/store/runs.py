@@ -111,27 +111,6 @@ def finish_run(
         )
 
 
-def get_run(engine: Engine, run_id: str) -> dict[str, Any] | None:
-    with engine.connect() as conn:
-        row = conn.execute(select(runs).where(runs.c.run_id == run_id)).mappings().first()
-    return dict(row) if row else None
-
-
-def last_successful_run(engine: Engine, *, kind: str = "run") -> dict[str, Any] | None:
-    with engine.connect() as conn:
-        row = (
-            conn.execute(
-                select(runs)
-                .where(runs.c.kind == kind, runs.c.state == "succeeded")
-                .order_by(runs.c.finished_at.desc())
-                .limit(1)
-            )
-            .mappings()
-            .first()
-        )
-    return dict(row) if row else None
-
-
 def backfill_days_done(engine: Engine, backfill_key: str) -> set[date]:
     """As-of days an earlier attempt of the same backfill already reconciled successfully."""
     with engine.connect() as conn:
