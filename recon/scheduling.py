@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from types import FrameType
@@ -203,17 +204,25 @@ def serve_until_signalled(scheduler: BaseScheduler) -> None:
     On a signal no new run starts, a run in progress is waited for, then this returns.
     """
     ensure_memory_jobstores(scheduler)
+    stoppers: list[threading.Thread] = []
 
     def stop(signum: int, _frame: FrameType | None) -> None:
-        if not scheduler.running:
+        if not scheduler.running or stoppers:
             return  # already stopping
         log.info("scheduler stopping; waiting for a running job to finish",
                  extra={"signal": signal.Signals(signum).name})
-        scheduler.shutdown(wait=True)
+        # Not in the handler itself: the signal may have interrupted the main thread while it
+        # held a scheduler lock that the finishing job needs, and waiting here would deadlock.
+        stopper = threading.Thread(target=scheduler.shutdown, kwargs={"wait": True},
+                                   name="recon-scheduler-stop")
+        stoppers.append(stopper)
+        stopper.start()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         scheduler.start()  # blocks until shutdown
+        for stopper in stoppers:
+            stopper.join()  # the run in progress has finished
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
