@@ -232,6 +232,38 @@ _FIRST_NAMES: Final = (
     "Sofia",
     "Mateo",
     "Yuki",
+    "Ahmed",
+    "Ana",
+    "Benjamin",
+    "Chloe",
+    "Daniel",
+    "Emma",
+    "Ethan",
+    "Grace",
+    "Hannah",
+    "Hiroshi",
+    "Ines",
+    "Isabella",
+    "Jamal",
+    "Kenji",
+    "Laura",
+    "Leila",
+    "Marco",
+    "Maria",
+    "Nadia",
+    "Noah",
+    "Oliver",
+    "Omar",
+    "Paolo",
+    "Rafael",
+    "Ravi",
+    "Rosa",
+    "Samuel",
+    "Sven",
+    "Tariq",
+    "Valentina",
+    "Victor",
+    "Zoe",
 )
 _LAST_NAMES: Final = (
     "Smith",
@@ -261,6 +293,39 @@ _LAST_NAMES: Final = (
     "Okafor",
     "Nguyen",
     "Kim",
+    "Adams",
+    "Baker",
+    "Bianchi",
+    "Campbell",
+    "Clark",
+    "Cohen",
+    "Costa",
+    "Dubois",
+    "Evans",
+    "Fischer",
+    "Haddad",
+    "Hall",
+    "Ivanova",
+    "Kowalski",
+    "Lewis",
+    "Mueller",
+    "Nakamura",
+    "Novak",
+    "Oliveira",
+    "Park",
+    "Perez",
+    "Rossi",
+    "Sato",
+    "Schmidt",
+    "Silva",
+    "Suzuki",
+    "Turner",
+    "Walker",
+    "Wang",
+    "Weber",
+    "Wright",
+    "Young",
+    "Zhang",
 )
 _PROCESSORS: Final[tuple[tuple[str, str], ...]] = (
     ("Stripe", "STRIPE TRANSFER ST-{code}"),
@@ -1001,9 +1066,19 @@ def _payroll_runs(ctx: _Context, runs: int) -> None:
     day = ctx.days(runs, high_margin=1)
     bank_day = ctx.lagged(day, rng.integers(0, 2, runs))
     owner = np.repeat(np.arange(runs), sizes)
+    # A payroll pays each person once per run and once per period: each account's runs (in date
+    # order) take the next names of one shuffled roster, so a name returns only after the whole
+    # roster (3,600 names: weeks apart even at a million ledger rows), never twice in one week.
+    roster = rng.permutation(len(_FIRST_NAMES) * len(_LAST_NAMES))
+    first_name_at = np.zeros(runs, dtype=np.int64)
+    next_name: dict[int, int] = {}
+    for run in np.lexsort((np.arange(runs), day)).tolist():
+        account = int(acct[run])
+        first_name_at[run] = next_name.get(account, 0)
+        next_name[account] = int(first_name_at[run] + sizes[run])
     people: list[tuple[str, str]] = []
-    for size in sizes.tolist():
-        picks = rng.choice(len(_FIRST_NAMES) * len(_LAST_NAMES), size, replace=False).tolist()
+    for start_at, size in zip(first_name_at.tolist(), sizes.tolist(), strict=True):
+        picks = roster[(start_at + np.arange(size)) % len(roster)].tolist()
         people.extend(
             (_FIRST_NAMES[p % len(_FIRST_NAMES)], _LAST_NAMES[p // len(_FIRST_NAMES)])
             for p in picks
@@ -1036,17 +1111,36 @@ def _payroll_runs(ctx: _Context, runs: int) -> None:
     ctx.truth.add(bank_idx, ledger_idx, "decoy", groups)
 
 
-def _subscription_sets(ctx: _Context, sets: int) -> None:
-    """Several subscriptions of exactly the same price charged on the same day."""
+def _subscription_sets(ctx: _Context) -> None:
+    """Several subscriptions of exactly the same price charged on the same day.
+
+    Monthly: each account bills every service once per 30 days, on the same day of its cycle,
+    in sets of 2-4 services that share a price and a day. The count follows the accounts and
+    months, not the row count (ten times the card sales is not ten Notion bills a week).
+    """
     rng = ctx.rng
-    acct = ctx.pick_accounts(sets)
-    sizes = rng.integers(2, 5, sets).astype(np.int64)
-    price = rng.choice(np.array([4_900, 9_900, 12_000, 125_000]), sets)
-    day = ctx.days(sets)
-    owner = np.repeat(np.arange(sets), sizes)
-    services: list[int] = []
-    for size in sizes.tolist():
-        services.extend(rng.choice(len(_SUBSCRIPTIONS), size, replace=False).tolist())
+    set_acct, set_day, set_price, services = [], [], [], []
+    sizes: list[int] = []
+    for account in range(len(ctx.accounts)):
+        order = rng.permutation(len(_SUBSCRIPTIONS)).tolist()
+        while len(order) >= 2:
+            size = min(int(rng.integers(2, 5)), len(order))
+            cycle_day = int(rng.integers(0, 30))
+            price_cents = int(rng.choice(np.array([4_900, 9_900, 12_000, 125_000])))
+            for billing_day in range(cycle_day, ctx.n_days, 30):
+                services.extend(order[:size])
+                sizes.append(size)
+                set_acct.append(account)
+                set_day.append(billing_day)
+                set_price.append(price_cents)
+            order = order[size:]
+    if not sizes:
+        return
+    sets = len(sizes)
+    acct = np.array(set_acct, dtype=np.int64)
+    day = np.array(set_day, dtype=np.int64)
+    price = np.array(set_price, dtype=np.int64)
+    owner = np.repeat(np.arange(sets), np.array(sizes, dtype=np.int64))
     count = len(owner)
     amount = -ctx.money(price[owner].astype(np.int64), acct[owner])
     codes = _codes(rng, count)
@@ -1117,7 +1211,7 @@ def generate(
     _bank_only(ctx, share(0.008, 3))
     _ledger_only(ctx, share(0.012, 3))
     _payroll_runs(ctx, share(0.015 / 19, 1))
-    _subscription_sets(ctx, share(0.002, 2))
+    _subscription_sets(ctx)
     bulk = ledger_rows - ctx.ledger.size
     if bulk < 0:
         raise ValueError(
