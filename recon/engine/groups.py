@@ -27,7 +27,7 @@ from recon.engine.scoring import per_row_minor
 
 _HALF = 20  # 2**20 subset sums per half at most
 # Candidates searched per target: 2**16 sums per half keep one search at a few milliseconds. A
-# target with more candidates than this can still be grouped, but only as a suggestion.
+# target with more candidates than this stays open (its fit could not be shown to be unique).
 MAX_SEARCHED = 32
 # An ambiguous group is suggested (with its alternatives) only when this few subsets fit.
 MAX_SUGGESTED_OPTIONS = 3
@@ -158,8 +158,12 @@ def find_groups(
     bank_block: IntArray,
     ledger_block: IntArray,
     config: GroupSearch,
+    *,
+    reference_only: bool = False,
 ) -> list[Group]:
     """Groups for bank targets first (payouts), then ledger targets (split payments).
+
+    With ``reference_only``, only pools of rows that carry the target's reference are searched.
 
     ``bank_free`` / ``ledger_free`` are updated in place as rows join groups. Targets are taken
     in id order, so the result does not depend on input order (only, at the limit, on time).
@@ -183,7 +187,7 @@ def find_groups(
         tolerance_of = dict(zip(t_rows.tolist(), tolerance.tolist(), strict=True))
         # Pools of rows carrying the target's reference (a payout id on the deposit and on each
         # sale) first: exact and small. Then pools by party word or reference for the rest.
-        for by_reference_only in (True, False):
+        for by_reference_only in (True,) if reference_only else (True, False):
             building = time.monotonic()
             t_rows, o_rows = np.flatnonzero(target_free), np.flatnonzero(other_free)
             t, o = _candidates(
@@ -235,18 +239,22 @@ def _search(
             members = members[other_free[members]]
             if len(members) < 2:
                 continue
-            # Nearest in date first, so the cap keeps the likeliest rows.
+            if len(members) > searched:
+                # Too many look-alikes to search them all: a subset of the nearest could be
+                # found, but not shown to be the only fit, so it could never be grouped.
+                still.append((start, stop))
+                continue
+            # Nearest in date first: of several fits, the one listed first uses the nearest.
             distance = np.abs(other.date[members] - target.date[row])
-            complete = len(members) <= searched
-            members = members[np.lexsort((members, distance))][:searched]
+            members = members[np.lexsort((members, distance))]
             fits = fitting_subsets(
                 other.amount[members], int(target.amount[row]), tolerance_of[row],
                 config.max_group_size,
             )  # fmt: skip
             if not fits:
                 continue
-            if len(fits) > 1 or not complete:
-                if final and complete and len(fits) <= MAX_SUGGESTED_OPTIONS:
+            if len(fits) > 1:
+                if final and len(fits) <= MAX_SUGGESTED_OPTIONS:
                     options = tuple(np.sort(members[f]) for f in fits[1:])
                 else:
                     still.append((start, stop))
