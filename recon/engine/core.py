@@ -343,7 +343,15 @@ class _Engine:
 
     def rule_passes(self) -> None:
         rules = self.matching.rules
+        first_loose = next(
+            (i for i, rule in enumerate(rules) if not rule.require_reference_match), None
+        )
         for index, rule in enumerate(rules):
+            if index == first_loose:
+                # A deposit and the sales that all carry its payout id, summing to it exactly,
+                # are grouped before the rules that ignore references: those would otherwise
+                # take a sale or the fee line for a look-alike row and break up the payout.
+                self.group_pass(reference_only=True)
             b, lg = _rule_candidates(rule, self.bank, self.ledger, self.bank_free, self.ledger_free)
             parts = pair_parts(
                 self.bank, self.ledger, b, lg, authorized=rule.bank_date == "authorized"
@@ -392,12 +400,13 @@ class _Engine:
         self.link_pass(parts.take(keep), 0.0, "difference", "matched_with_difference")
 
     # -- groups ------------------------------------------------------------------------------
-    def group_pass(self) -> None:
+    def group_pass(self, *, reference_only: bool = False) -> None:
         bank_open = self.bank_free & ~self.bank_held
         ledger_open = self.ledger_free & ~self.ledger_held
         groups = find_groups(
             self.bank, self.ledger, bank_open, ledger_open,
             self.bank_block, self.ledger_block, self.matching.groups,
+            reference_only=reference_only,
         )  # fmt: skip
         self.bank_free &= bank_open | self.bank_held
         self.ledger_free &= ledger_open | self.ledger_held
