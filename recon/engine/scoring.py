@@ -23,9 +23,9 @@ FloatArray = npt.NDArray[np.float64]
 # Text outweighs date: rows that share an amount (payroll, subscriptions) are told apart by the
 # names in their texts, and a bank posting a day late is common; same-day, other-name is not.
 WEIGHTS: dict[str, float] = {
-    "amount": 0.25,
-    "date": 0.15,
-    "text": 0.35,
+    "amount": 0.20,
+    "date": 0.10,
+    "text": 0.45,
     "reference": 0.10,
     "priority": 0.15,
 }
