@@ -225,7 +225,10 @@ class GroupSearch(Frozen):
     days_before: int = Field(7, ge=0)
     days_after: int = Field(3, ge=0)
     amount_tolerance: Money = Decimal(0)
-    time_budget_seconds: float = Field(5.0, gt=0)
+    # Work budget per pass (half per direction): the search stops taking targets once this many
+    # subset sums are enumerated, the same cut on any machine. A million ledger rows need ~5e7.
+    max_subset_sums: int = Field(200_000_000, ge=1)
+    time_budget_seconds: float = Field(30.0, gt=0)  # backstop only: machine-dependent
 
 
 class MatchingConfig(Frozen):

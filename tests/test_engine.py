@@ -33,7 +33,7 @@ MATCHING = MatchingConfig.model_validate({
                    "min_text_similarity": 60},
     "mismatch": {"days_window": 5, "min_text_similarity": 85},
     "groups": {"enabled": True, "max_group_size": 20, "max_candidates": 40, "days_before": 7,
-               "days_after": 3, "time_budget_seconds": 5},
+               "days_after": 3, "max_subset_sums": 200_000_000, "time_budget_seconds": 30},
     "duplicate_window_days": 1,
     "reversal_window_days": 5,
 })  # fmt: skip
@@ -174,6 +174,47 @@ def test_payout_groups_sales_minus_fee() -> None:
     assert set(links["amount_difference_minor"]) == {0}
     assert "group of 4 (1 bank : 4 ledger) sums to 970.00" in links["explanation"].iloc[0]
     assert result.discrepancies.empty
+
+
+def test_payout_sharing_a_reference_is_grouped_before_a_look_alike_takes_a_sale() -> None:
+    # B2 (an unrelated card refund) has S2's amount on S2's day: the exact-amount rule would
+    # link them and break the payout, unless same-reference pools are grouped first.
+    result = run(
+        [
+            bank_row("B1", 97_000, "2024-03-10", "SHOPIFY PAYOUT PO1234", reference="po_1234"),
+            bank_row("B2", 35_000, "2024-03-08", "CARD REFUND MERCHANT"),
+        ],
+        [
+            ledger_row("S1", 40_000, "2024-03-08", "Shopify sale ch_1", "Shopify", "po_1234"),
+            ledger_row("S2", 35_000, "2024-03-08", "Shopify sale ch_2", "Shopify", "po_1234"),
+            ledger_row("S3", 25_000, "2024-03-09", "Shopify sale ch_3", "Shopify", "po_1234"),
+            ledger_row("F1", -3_000, "2024-03-09", "Shopify fees", "Shopify", "po_1234"),
+        ],
+    )
+    group = result.links[result.links["bank_transaction_id"] == "B1"]
+    assert set(group["ledger_entry_id"]) == {"S1", "S2", "S3", "F1"}
+    assert set(group["status"]) == {"matched"}
+    assert "B2" not in set(result.links["bank_transaction_id"])
+    assert only_discrepancy(result, "unmatched_bank")["bank_transaction_id"] == "B2"
+
+
+def test_group_search_stops_at_its_work_budget() -> None:
+    bank = [bank_row("B1", 97_000, "2024-03-10", "STRIPE PAYOUT", "Stripe")]
+    ledger = [
+        ledger_row("S1", 40_000, "2024-03-08", "Stripe sale", "Stripe"),
+        ledger_row("S2", 35_000, "2024-03-08", "Stripe sale", "Stripe"),
+        ledger_row("S3", 25_000, "2024-03-09", "Stripe sale", "Stripe"),
+        ledger_row("F1", -3_000, "2024-03-09", "Stripe fee", "Stripe"),
+    ]
+    # Half the budget per direction: 2 * 16 sums (4 candidates) is just enough, 2 * 15 is not.
+    for budget, grouped in ((32, True), (30, False)):
+        groups = MATCHING.groups.model_copy(update={"max_subset_sums": budget})
+        matching = MATCHING.model_copy(update={"groups": groups})
+        result = reconcile(
+            pd.DataFrame(bank), pd.DataFrame(ledger), matching, as_of=AS_OF
+        )
+        assert (set(result.links["rule"]) == {"group"}) is grouped
+        assert (len(result.links) == 4) is grouped
 
 
 def test_invoice_paid_in_three_transfers() -> None:

@@ -6,10 +6,11 @@ counterparty or the first meaningful word of the description) or carry the same 
 most ``max_candidates`` (and at most ``MAX_SEARCHED``) of them are searched, nearest in date
 first; every subset of 2 to ``max_group_size`` rows whose sum is within ``amount_tolerance`` of
 the target counts. The search enumerates subset sums in integer minor units (meet in the middle:
-two halves of 2**(n/2) sums), so it is exact; it stops taking new targets when
-``time_budget_seconds`` is spent. A target is grouped when exactly one subset fits; targets with
-a few fitting subsets become suggestions, and those with many (dense pools of look-alike sales)
-stay open rather than be guessed.
+two halves of 2**(n/2) sums), so it is exact. It stops taking new targets when ``max_subset_sums``
+sums have been enumerated (a work budget: the same result on any machine) or, as a backstop,
+when ``time_budget_seconds`` is spent. A target is grouped when exactly one subset fits; targets
+with a few fitting subsets become suggestions, and those with many (dense pools of look-alike
+sales) stay open rather than be guessed.
 """
 
 from __future__ import annotations
@@ -66,6 +67,33 @@ def _subset_sums(amounts: IntArray) -> tuple[IntArray, IntArray]:
     low, high = _subset_sums(amounts[:_TABLE_BITS])[0], _subset_sums(amounts[_TABLE_BITS:])[0]
     sums = (high[:, None] + low[None, :]).ravel()
     return sums, np.arange(2**n, dtype=np.int64)
+
+
+def search_cost(n: int) -> int:
+    """Subset sums :func:`fitting_subsets` enumerates for ``n`` amounts."""
+    if n <= _TABLE_BITS:
+        return 1 << n
+    split = min((n + 1) // 2, _HALF)
+    return (1 << split) + (1 << (n - split))
+
+
+@dataclass
+class _Budget:
+    """What one direction of the search may still spend: subset sums, and wall-clock time."""
+
+    deadline: float
+    sums_left: int
+
+    def left(self) -> bool:
+        return self.sums_left > 0 and time.monotonic() <= self.deadline
+
+    def spend(self, sums: int) -> bool:
+        """Take ``sums`` from the budget; False (nothing taken) when they do not fit."""
+        if sums > self.sums_left:
+            self.sums_left = 0  # later, smaller searches would make the cut depend on sizes
+            return False
+        self.sums_left -= sums
+        return True
 
 
 def _popcount(masks: IntArray) -> IntArray:
@@ -166,7 +194,8 @@ def find_groups(
     With ``reference_only``, only pools of rows that carry the target's reference are searched.
 
     ``bank_free`` / ``ledger_free`` are updated in place as rows join groups. Targets are taken
-    in id order, so the result does not depend on input order (only, at the limit, on time).
+    in id order, so the result does not depend on input order (nor, below the time backstop, on
+    the machine's speed).
     """
     groups: list[Group] = []
     if not config.enabled:
@@ -182,7 +211,8 @@ def find_groups(
             continue
         # Each direction's search gets half the budget; building the candidates of a million
         # rows is not counted, so it cannot eat the search time of payouts or split payments.
-        deadline = time.monotonic() + config.time_budget_seconds / 2
+        budget = _Budget(time.monotonic() + config.time_budget_seconds / 2,
+                         config.max_subset_sums // 2)
         tolerance = per_row_minor(target, t_rows, config.amount_tolerance)
         tolerance_of = dict(zip(t_rows.tolist(), tolerance.tolist(), strict=True))
         # Pools of rows carrying the target's reference (a payout id on the deposit and on each
@@ -194,10 +224,10 @@ def find_groups(
                 target, other, t_rows, o_rows, target_block, other_block, config,
                 target_is_bank, by_reference_only,
             )  # fmt: skip
-            deadline += time.monotonic() - building  # the budget is for searching only
+            budget.deadline += time.monotonic() - building  # the budget is for searching only
             groups += _search(
                 target_is_bank, target, other, t, o, target_free, other_free, tolerance_of,
-                config, deadline,
+                config, budget,
             )  # fmt: skip
     return groups
 
@@ -205,7 +235,7 @@ def find_groups(
 def _search(
     target_is_bank: bool, target: Side, other: Side, t: IntArray, o: IntArray,
     target_free: BoolArray, other_free: BoolArray, tolerance_of: dict[int, int],
-    config: GroupSearch, deadline: float,
+    config: GroupSearch, budget: _Budget,
 ) -> list[Group]:  # fmt: skip
     """Groups from candidate pools ``t`` -> ``o`` (pairs sorted by target), in rounds."""
     groups: list[Group] = []
@@ -227,10 +257,10 @@ def _search(
     # become suggestions listing them; those with many stay open: in a dense pool a guessed
     # subset is mostly wrong, and a wrong group costs many wrong links.
     final = False
-    while waiting and time.monotonic() <= deadline:
+    while waiting and budget.left():
         still = []
         for start, stop in waiting:
-            if time.monotonic() > deadline:
+            if not budget.left():
                 break
             row = int(t[start])
             if not target_free[row]:
@@ -247,6 +277,8 @@ def _search(
             # Nearest in date first: of several fits, the one listed first uses the nearest.
             distance = np.abs(other.date[members] - target.date[row])
             members = members[np.lexsort((members, distance))]
+            if not budget.spend(search_cost(len(members))):
+                break
             fits = fitting_subsets(
                 other.amount[members], int(target.amount[row]), tolerance_of[row],
                 config.max_group_size,
