@@ -239,9 +239,12 @@ def score(data: SynthData, links: pd.DataFrame, discrepancies: pd.DataFrame | No
                 side = "bank" if row.bank_transaction_id else "ledger"
                 item = row.bank_transaction_id or row.ledger_entry_id
                 auto_linked = linked_bank if side == "bank" else linked_ledger
-                left_alone += item not in auto_linked
+                # A duplicate copy and its original are interchangeable: whichever of the two
+                # is left unlinked must be reported (as a probable duplicate).
+                twins = [item, canonical[item]] if item in canonical else [item]
+                left_alone += any(x not in auto_linked for x in twins)
                 expected = EXPECTED_KIND.get((str(scenario), side), set())
-                right_kind += bool(flagged.get((side, item), set()) & expected)
+                right_kind += any(flagged.get((side, x), set()) & expected for x in twins)
             entry["unlinked_items"] = len(singles)
             entry["not_auto_linked"] = ratio(left_alone, len(singles))
             if discrepancies is not None:
