@@ -232,6 +232,37 @@ def find_groups(
     return groups
 
 
+def _reachable(
+    amounts: IntArray, starts: IntArray, target: IntArray, tolerance: IntArray
+) -> BoolArray:
+    """Per pool (``amounts[starts[i]:starts[i+1]]``): False when no subset of 2+ of its rows can
+    sum to ``target[i]`` +- ``tolerance[i]``, told from bounds, for all pools at once.
+
+    Most pools fail this: their rows together fall short of the target, or (all of one sign)
+    any two of them exceed it. Rows leaving a pool only tighten both bounds, so a pool found
+    hopeless here stays hopeless and is never searched.
+    """
+    pool = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(amounts)]))
+    low, high = target - tolerance, target + tolerance
+    positives = np.bincount(pool, np.maximum(amounts, 0), minlength=len(starts))
+    negatives = np.bincount(pool, np.minimum(amounts, 0), minlength=len(starts))
+    reachable: BoolArray = (high >= negatives) & (low <= positives)
+    # Within each pool in ascending amount: the two smallest and the two largest.
+    ordered = amounts[np.lexsort((amounts, pool))]
+    ends = np.r_[starts[1:], len(amounts)]
+    sizes = ends - starts
+    two = sizes >= 2
+    first, second = starts[two], starts[two] + 1
+    last, before_last = ends[two] - 1, ends[two] - 2
+    all_positive = ordered[first] >= 0
+    all_negative = ordered[last] <= 0
+    smallest_two = ordered[first] + ordered[second]
+    largest_two = ordered[last] + ordered[before_last]
+    reachable[two] &= ~(all_positive & (high[two] < smallest_two))
+    reachable[two] &= ~(all_negative & (low[two] > largest_two))
+    return reachable
+
+
 def _search(
     target_is_bank: bool, target: Side, other: Side, t: IntArray, o: IntArray,
     target_free: BoolArray, other_free: BoolArray, tolerance_of: dict[int, int],
@@ -246,10 +277,15 @@ def _search(
     # Small pools first (cheap, and the likeliest to have one clear answer), then id order.
     by_size = np.lexsort((t[starts], stops - starts))
     searched = min(config.max_candidates, MAX_SEARCHED)
+    tolerance = np.array([tolerance_of[row] for row in t[starts].tolist()], dtype=np.int64)
+    reachable = _reachable(other.amount[o], starts, target.amount[t[starts]], tolerance)
     waiting = [
         (start, stop)
-        for start, stop in zip(starts[by_size].tolist(), stops[by_size].tolist(), strict=True)
-        if stop - start >= 2
+        for start, stop, ok in zip(
+            starts[by_size].tolist(), stops[by_size].tolist(), reachable[by_size].tolist(),
+            strict=True,
+        )
+        if stop - start >= 2 and ok
     ]
     # Rounds: a target whose fit is unique (and whose pool was searched in full) is grouped at
     # once; an ambiguous one waits, since the unique groups may take the rows that made it
