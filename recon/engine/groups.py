@@ -2,10 +2,11 @@
 
 A target (a bank deposit, or a ledger invoice) is grouped with leftover rows of the other side
 from the same account and currency, within the group date window, that name the same party (the
-counterparty or the first meaningful word of the description) or carry the same reference. At
-most ``max_candidates`` (and at most ``MAX_SEARCHED``) of them are searched, nearest in date
-first; every subset of 2 to ``max_group_size`` rows whose sum is within ``amount_tolerance`` of
-the target counts. The search enumerates subset sums in integer minor units (meet in the middle:
+counterparty or the first meaningful word of the description) or carry the same reference
+(the nearest in date, ``max_candidates`` per key at most). A pool with more open rows than
+``max_candidates`` (at most ``MAX_SEARCHED``) waits until other groups shrink it, since its fit
+could not be shown unique. Every subset of 2 to ``max_group_size`` rows whose sum is within
+``amount_tolerance`` of the target counts. The search enumerates subset sums in integer minor units (meet in the middle:
 two halves of 2**(n/2) sums), so it is exact. It stops taking new targets when ``max_subset_sums``
 sums have been enumerated (a work budget: the same result on any machine) or, as a backstop,
 when ``time_budget_seconds`` is spent. A target is grouped when exactly one subset fits; targets
