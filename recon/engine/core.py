@@ -1,7 +1,8 @@
 """reconcile(): the passes in order, each on what the previous ones left.
 
 1. One pass per rule, in priority order (like "match passes"): candidates by blocking, the rule's
-   tests, scores, an optimal one-to-one assignment, the ambiguity guard.
+   tests, scores, an optimal one-to-one assignment, the ambiguity guard. Right after the rules
+   that require a reference, groups of rows sharing a reference (a payout and its sales).
 2. Groups (subset sums) among the leftovers.
 3. The difference pass (fees: matched_with_difference).
 4. Amount mismatches (same reference or counterparty and date, different amount).
