@@ -228,6 +228,9 @@ class GroupSearch(Frozen):
     # Work budget per pass (half per direction): the search stops taking targets once this many
     # subset sums are enumerated, the same cut on any machine. A million ledger rows need ~5e7.
     max_subset_sums: int = Field(200_000_000, ge=1)
+    # A unique fit is auto-confirmed only when fewer subsets of its pool than this are expected
+    # to fit by chance (rows sharing the target's reference are exempt: that is the evidence).
+    max_chance_fits: float = Field(0.05, ge=0)
     time_budget_seconds: float = Field(30.0, gt=0)  # backstop only: machine-dependent
 
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 
 from recon.config import MatchingConfig
 from recon.engine import reconcile
-from recon.engine.groups import fitting_subsets
+from recon.engine.groups import expected_chance_fits, fitting_subsets
 from recon.frames import ALTERNATIVE_COLUMNS, DISCREPANCY_COLUMNS, LINK_COLUMNS, MatchResult
 
 AS_OF = dt.date(2024, 3, 31)
@@ -33,7 +33,7 @@ MATCHING = MatchingConfig.model_validate({
                    "min_text_similarity": 60},
     "mismatch": {"days_window": 5, "min_text_similarity": 85},
     "groups": {"enabled": True, "max_group_size": 20, "max_candidates": 40, "days_before": 7,
-               "days_after": 3, "max_subset_sums": 200_000_000, "time_budget_seconds": 30},
+               "days_after": 3, "max_subset_sums": 200_000_000, "max_chance_fits": 0.05, "time_budget_seconds": 30},
     "duplicate_window_days": 1,
     "reversal_window_days": 5,
 })  # fmt: skip
@@ -196,6 +196,27 @@ def test_payout_sharing_a_reference_is_grouped_before_a_look_alike_takes_a_sale(
     assert set(group["status"]) == {"matched"}
     assert "B2" not in set(result.links["bank_transaction_id"])
     assert only_discrepancy(result, "unmatched_bank")["bank_transaction_id"] == "B2"
+
+
+def test_unique_fit_that_chance_would_give_is_only_suggested() -> None:
+    # Powers of two: every target up to 163.83 has exactly one fitting subset, so uniqueness
+    # says nothing here; 14 rows give 16,384 sums over that range, about one per cent.
+    result = run(
+        [bank_row("B1", 0x1555, "2024-03-10", "ACME CORP PAYMENT", "Acme")],
+        [ledger_row(f"L{k:02}", 1 << k, "2024-03-08", "Acme invoice", "Acme") for k in range(14)],
+    )
+    links = result.links
+    assert set(links["ledger_entry_id"]) == {f"L{k:02}" for k in range(0, 14, 2)}
+    assert set(links["status"]) == {"suggested"}
+    assert "subsets would fit by chance" in links["explanation"].iloc[0]
+
+
+def test_expected_chance_fits() -> None:
+    powers = np.array([1 << k for k in range(14)], dtype=np.int64)
+    assert expected_chance_fits(powers, 0x1555, 0) > 1.0
+    sales = np.array([40_000, 35_000, 25_000, 18_000, 12_500, -3_000], dtype=np.int64)
+    assert expected_chance_fits(sales, int(sales.sum()), 0) < 0.05  # the whole pool fits
+    assert expected_chance_fits(np.zeros(3, dtype=np.int64), 0, 0) == 0.0
 
 
 def test_group_search_stops_at_its_work_budget() -> None:

@@ -432,12 +432,18 @@ class _Engine:
             bank_sum = int(self.bank.amount[bank_rows].sum())
             ledger_sum = int(self.ledger.amount[ledger_rows].sum())
             difference = bank_sum - ledger_sum
-            status = "matched" if not group.options else "suggested"
+            by_chance = group.chance_fits > self.matching.groups.max_chance_fits
+            status = "matched" if not group.options and not by_chance else "suggested"
             if status == "matched" and difference != 0:
                 status = "matched_with_difference"
             shape = f"{len(bank_rows)} bank : {len(ledger_rows)} ledger"
             total = explain.money(bank_sum, str(self.bank.currency[b[0]]))
             note = f"; group of {size} ({shape}) sums to {total}"
+            if by_chance:
+                note += (
+                    f"; suggested: in a pool of this size {group.chance_fits:.2f} subsets"
+                    " would fit by chance"
+                )
             if group.options:
                 note += f"; {len(group.options)} other subset(s) also fit"
                 for option in group.options:

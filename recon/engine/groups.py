@@ -6,17 +6,21 @@ counterparty or the first meaningful word of the description) or carry the same 
 (the nearest in date, ``max_candidates`` per key at most). A pool with more open rows than
 ``max_candidates`` (at most ``MAX_SEARCHED``) waits until other groups shrink it, since its fit
 could not be shown unique. Every subset of 2 to ``max_group_size`` rows whose sum is within
-``amount_tolerance`` of the target counts. The search enumerates subset sums in integer minor units (meet in the middle:
-two halves of 2**(n/2) sums), so it is exact. It stops taking new targets when ``max_subset_sums``
-sums have been enumerated (a work budget: the same result on any machine) or, as a backstop,
-when ``time_budget_seconds`` is spent. A target is grouped when exactly one subset fits; targets
-with a few fitting subsets become suggestions, and those with many (dense pools of look-alike
-sales) stay open rather than be guessed.
+``amount_tolerance`` of the target counts. The search enumerates subset sums in integer minor
+units (meet in the middle: two halves of 2**(n/2) sums), so it is exact. It stops taking new
+targets when ``max_subset_sums`` sums have been enumerated (a work budget: the same result on
+any machine) or, as a backstop, when ``time_budget_seconds`` is spent.
+
+A target is grouped when exactly one subset fits; targets with a few fitting subsets become
+suggestions, and those with many (dense pools of look-alike sales) stay open rather than be
+guessed. A unique fit in a pool large enough that some subset would fit by chance
+(``max_chance_fits``; same-reference pools excepted) is only suggested.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import time
 from dataclasses import dataclass
 
@@ -44,6 +48,9 @@ class Group:
     target: int
     members: IntArray  # positions on the other side, ascending
     options: tuple[IntArray, ...]  # the other fitting subsets (empty when the fit is unique)
+    # Subsets of the pool expected to fit by chance alone (0 for same-reference pools, whose
+    # shared reference is the evidence).
+    chance_fits: float = 0.0
 
 
 _TABLE_BITS = 12  # up to 2**12 x 12 subset-membership tables, built once each
@@ -95,6 +102,22 @@ class _Budget:
             return False
         self.sums_left -= sums
         return True
+
+
+def expected_chance_fits(amounts: IntArray, target: int, tolerance: int) -> float:
+    """How many subsets of ``amounts`` would sum to target +- tolerance by chance alone.
+
+    The 2**n subset sums spread like a normal curve (mean: half the total; variance: a quarter
+    of the sum of squares); this is 2**n times its density at the target, times the width of
+    the window. A unique fit in a pool where this is near 1 is likely a coincidence.
+    """
+    values = amounts.astype(np.float64)
+    spread = math.sqrt(float(np.dot(values, values))) / 2
+    if spread == 0:
+        return 0.0
+    z = (target - float(values.sum()) / 2) / spread
+    density = math.exp(-z * z / 2) / (math.sqrt(2 * math.pi) * spread)
+    return float(2.0 ** len(amounts) * density * (2 * tolerance + 1))
 
 
 def _popcount(masks: IntArray) -> IntArray:
@@ -228,7 +251,7 @@ def find_groups(
             budget.deadline += time.monotonic() - building  # the budget is for searching only
             groups += _search(
                 target_is_bank, target, other, t, o, target_free, other_free, tolerance_of,
-                config, budget,
+                config, budget, by_reference_only,
             )  # fmt: skip
     return groups
 
@@ -267,7 +290,7 @@ def _reachable(
 def _search(
     target_is_bank: bool, target: Side, other: Side, t: IntArray, o: IntArray,
     target_free: BoolArray, other_free: BoolArray, tolerance_of: dict[int, int],
-    config: GroupSearch, budget: _Budget,
+    config: GroupSearch, budget: _Budget, by_reference: bool,
 ) -> list[Group]:  # fmt: skip
     """Groups from candidate pools ``t`` -> ``o`` (pairs sorted by target), in rounds."""
     groups: list[Group] = []
@@ -333,7 +356,10 @@ def _search(
             chosen = np.sort(members[fits[0]])
             target_free[row] = False
             other_free[chosen] = False
-            groups.append(Group(target_is_bank, row, chosen, options))
+            chance = 0.0 if by_reference else expected_chance_fits(
+                other.amount[members], int(target.amount[row]), tolerance_of[row]
+            )
+            groups.append(Group(target_is_bank, row, chosen, options, chance))
         if final:
             break
         final = len(still) == len(waiting)
