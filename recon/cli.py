@@ -80,9 +80,7 @@ def handle_errors(func: F) -> F:
                 Redactor.redact(f"recon: the state store is unavailable ({reason})"), err=True
             )
             sys.exit(int(ExitCode.UNAVAILABLE))
-        except click.exceptions.Exit:
-            raise
-        except click.ClickException:
+        except (click.exceptions.Exit, click.ClickException):  # click prints and exits itself
             raise
         except Exception as exc:  # the job failed in a way we did not foresee
             log.exception("unexpected error")
