@@ -33,7 +33,8 @@ MATCHING = MatchingConfig.model_validate({
                    "min_text_similarity": 60},
     "mismatch": {"days_window": 5, "min_text_similarity": 85},
     "groups": {"enabled": True, "max_group_size": 20, "max_candidates": 40, "days_before": 7,
-               "days_after": 3, "max_subset_sums": 200_000_000, "max_chance_fits": 0.05, "time_budget_seconds": 30},
+               "days_after": 3, "max_subset_sums": 200_000_000, "max_chance_fits": 0.05,
+               "time_budget_seconds": 30},
     "duplicate_window_days": 1,
     "reversal_window_days": 5,
 })  # fmt: skip
@@ -196,6 +197,25 @@ def test_payout_sharing_a_reference_is_grouped_before_a_look_alike_takes_a_sale(
     assert set(group["status"]) == {"matched"}
     assert "B2" not in set(result.links["bank_transaction_id"])
     assert only_discrepancy(result, "unmatched_bank")["bank_transaction_id"] == "B2"
+
+
+def test_all_rows_sharing_the_payout_reference_form_the_group() -> None:
+    # {S1, S2, S3} alone also sums to the deposit, but the refunded sale pair (S4, R4) carries
+    # the same payout id: the whole same-reference pool is the payout, not a guess between two.
+    ref = "po_77"
+    result = run(
+        [bank_row("B1", 60_000, "2024-03-10", "STRIPE PAYOUT PO77", reference=ref)],
+        [
+            ledger_row("S1", 10_000, "2024-03-08", "Stripe sale", "Stripe", ref),
+            ledger_row("S2", 20_000, "2024-03-08", "Stripe sale", "Stripe", ref),
+            ledger_row("S3", 30_000, "2024-03-09", "Stripe sale", "Stripe", ref),
+            ledger_row("S4", 5_000, "2024-03-09", "Stripe sale", "Stripe", ref),
+            ledger_row("R4", -5_000, "2024-03-09", "Stripe refund", "Stripe", ref),
+        ],
+    )
+    assert set(result.links["ledger_entry_id"]) == {"S1", "S2", "S3", "S4", "R4"}
+    assert set(result.links["status"]) == {"matched"}
+    assert result.discrepancies.empty
 
 
 def test_unique_fit_that_chance_would_give_is_only_suggested() -> None:

@@ -334,6 +334,16 @@ def _search(
                 # found, but not shown to be the only fit, so it could never be grouped.
                 still.append((start, stop))
                 continue
+            if by_reference and len(members) <= config.max_group_size and abs(
+                int(other.amount[members].sum()) - int(target.amount[row])
+            ) <= tolerance_of[row]:
+                # Every open row carrying the target's reference, together, is the target (a
+                # payout and all its sales and fees): that is the group, whatever smaller
+                # subset might also happen to fit. No search needed.
+                target_free[row] = False
+                other_free[members] = False
+                groups.append(Group(target_is_bank, row, np.sort(members), ()))
+                continue
             # Nearest in date first: of several fits, the one listed first uses the nearest.
             distance = np.abs(other.date[members] - target.date[row])
             members = members[np.lexsort((members, distance))]
