@@ -221,12 +221,13 @@ class MismatchRule(Frozen):
 class GroupSearch(Frozen):
     enabled: bool = True
     max_group_size: int = Field(20, ge=2, le=64)
-    max_candidates: int = Field(40, ge=2, le=200)
+    # Pools larger than this cannot be searched in full (recon.engine.groups.MAX_SEARCHED).
+    max_candidates: int = Field(24, ge=2, le=24)
     days_before: int = Field(7, ge=0)
     days_after: int = Field(3, ge=0)
     amount_tolerance: Money = Decimal(0)
     # Work budget per pass (half per direction): the search stops taking targets once this many
-    # subset sums are enumerated, the same cut on any machine. A million ledger rows need ~5e7.
+    # subset sums are enumerated, the same cut on any machine. The 1M benchmark needs ~1.3e7.
     max_subset_sums: int = Field(200_000_000, ge=1)
     # A unique fit is auto-confirmed only when fewer subsets of its pool than this are expected
     # to fit by chance (rows sharing the target's reference are exempt: that is the evidence).

@@ -32,7 +32,7 @@ MATCHING = MatchingConfig.model_validate({
     "difference": {"amount": "25.00", "percent": "1.0", "days_before": 1, "days_after": 5,
                    "min_text_similarity": 60},
     "mismatch": {"days_window": 5, "min_text_similarity": 85},
-    "groups": {"enabled": True, "max_group_size": 20, "max_candidates": 40, "days_before": 7,
+    "groups": {"enabled": True, "max_group_size": 20, "max_candidates": 24, "days_before": 7,
                "days_after": 3, "max_subset_sums": 200_000_000, "max_chance_fits": 0.05,
                "time_budget_seconds": 30},
     "duplicate_window_days": 1,
