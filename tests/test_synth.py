@@ -153,6 +153,19 @@ def test_decoys_share_amounts(demo: SynthData) -> None:
     assert same_day_same_amount.size().max() >= 8  # a payroll run of identical salaries
 
 
+def test_a_decoy_payee_is_paid_at_most_once_a_week_per_account() -> None:
+    # 300k rows: ~3,500 payroll payments to one payroll account, enough to wrap the roster.
+    data = generate(demo_accounts(), start=date(2025, 1, 1), end=date(2025, 4, 1), seed=3,
+                    ledger_rows=300_000)  # fmt: skip
+    truth = data.truth[data.truth["scenario"] == "decoy"]
+    ledger = data.ledger.set_index("entry_id").loc[truth["ledger_entry_id"]]
+    assert len(ledger) > 3_600  # more payments than the roster has names
+    days = ledger.sort_values("date").groupby(["account", "counterparty"])["date"]
+    gaps = days.diff().dropna().dt.days
+    assert len(gaps) > 0
+    assert gaps.min() >= 7  # payroll names come back after weeks, subscriptions after 30 days
+
+
 def test_payout_deposit_equals_sales_minus_fee_line(demo: SynthData) -> None:
     links = _links(demo, "payout")
     for _, group in links.groupby("group_id"):
