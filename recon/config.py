@@ -259,6 +259,15 @@ class MatchingConfig(Frozen):
             raise ValueError("needs one capturing group for the reference")
         return value
 
+    @property
+    def reach_days(self) -> int:
+        """The most days any pass looks across: how far before a window its partners can lie."""
+        spans = [d for r in self.rules for d in (r.days_before, r.days_after)]
+        spans += [self.difference.days_before, self.difference.days_after]
+        spans += [self.groups.days_before, self.groups.days_after, self.mismatch.days_window]
+        spans += [self.duplicate_window_days, self.reversal_window_days]
+        return max(spans)
+
     @model_validator(mode="after")
     def _unique_names(self) -> MatchingConfig:
         names = [r.name for r in self.rules]

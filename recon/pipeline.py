@@ -220,7 +220,7 @@ def _reconcile(
             )
         run_store.set_state(engine, run_id, "loading", now=utc_now())
         with timer("load"):
-            ledger, bank = _load_window(config, engine, window)
+            ledger, bank, context = _load_window(config, engine, window)
         counts.update(
             bank_rows=len(bank), ledger_rows=len(ledger.frame), ledger_rejected=len(ledger.rejected)
         )
@@ -228,6 +228,7 @@ def _reconcile(
         with timer("match"):
             fault_point("pipeline.matching")
             result = reconcile(bank, ledger.frame, config.matching, as_of=as_of)
+            result, bank, ledger = _without_context(result, bank, ledger, context)
         run_store.set_state(engine, run_id, "saving", now=utc_now())
         with timer("save"):
             lock.check()  # never commit results after losing the lock to another run
@@ -312,11 +313,24 @@ def _reconcile(
     )
 
 
+@dataclass(frozen=True)
+class _Context:
+    """Rows loaded from just before the window only as partners of rows inside it.
+
+    Without them, a bank row on the window's first day whose ledger entry was booked the day
+    before would be matched one night and reported unmatched the next, then carried for ever.
+    """
+
+    bank_ids: frozenset[str]
+    ledger_ids: frozenset[str]
+
+
 def _load_window(
     config: Config, engine: Engine, window: tuple[date, date]
-) -> tuple[Any, pd.DataFrame]:
+) -> tuple[Any, pd.DataFrame, _Context]:
     """The ledger and bank rows of the window, plus the rows of discrepancies still open from
-    before it (so an old item stays open, ages, and can still match late data)."""
+    before it (so an old item stays open, ages, and can still match late data), plus the rows
+    of the ``reach_days`` before it as possible partners (:class:`_Context`)."""
     from dataclasses import replace
 
     from recon.ledger import load_ledger
@@ -327,23 +341,78 @@ def _load_window(
         carried = carried_items(
             connection, before=window[0], accounts=[m.ledger_account for m in config.accounts]
         )
-    start = min(window[0], carried.earliest or window[0])
+    context_start = window[0] - timedelta(days=config.matching.reach_days)
+    start = min(context_start, carried.earliest or context_start)
     ledger = load_ledger(config.ledger, config.accounts, window_start=start, window_end=window[1])
     bank = load_bank_window(engine, start, window[1], config)
-    if start < window[0]:
-        in_window = pd.Timestamp(window[0])
+    if start < context_start:
+        since = pd.Timestamp(context_start)
         ledger = replace(
-            ledger, frame=_keep(ledger.frame, "entry_id", carried.ledger_entry_ids, in_window)
+            ledger, frame=_keep(ledger.frame, "entry_id", carried.ledger_entry_ids, since)
         )
-        bank = _keep(bank, "transaction_id", carried.bank_transaction_ids, in_window)
-    return ledger, bank
+        bank = _keep(bank, "transaction_id", carried.bank_transaction_ids, since)
+    context = _Context(
+        bank_ids=_before(bank, "transaction_id", carried.bank_transaction_ids, window[0]),
+        ledger_ids=_before(ledger.frame, "entry_id", carried.ledger_entry_ids, window[0]),
+    )
+    return ledger, bank, context
 
 
 def _keep(
-    frame: pd.DataFrame, id_column: str, carried: frozenset[str], window_start: pd.Timestamp
+    frame: pd.DataFrame, id_column: str, carried: frozenset[str], since: pd.Timestamp
 ) -> pd.DataFrame:
-    keep = (frame["date"] >= window_start) | frame[id_column].isin(carried)
+    keep = (frame["date"] >= since) | frame[id_column].isin(carried)
     return frame[keep].reset_index(drop=True)
+
+
+def _before(
+    frame: pd.DataFrame, id_column: str, carried: frozenset[str], window_start: date
+) -> frozenset[str]:
+    """Ids of rows dated before the window that are not carried open items."""
+    early = (frame["date"] < pd.Timestamp(window_start)) & ~frame[id_column].isin(carried)
+    return frozenset(frame.loc[early, id_column].astype(str))
+
+
+def _without_context(
+    result: MatchResult, bank: pd.DataFrame, ledger: Any, context: _Context
+) -> tuple[MatchResult, pd.DataFrame, Any]:
+    """The result, bank frame and ledger load for the window: links and discrepancies of
+    context rows alone are dropped (earlier nights reported them); a context row linked with a
+    window row stays, with its amount, so the tie-out still explains every minor unit."""
+    from dataclasses import replace
+
+    if not context.bank_ids and not context.ledger_ids:
+        return result, bank, ledger
+    links = result.links
+    bank_early = links["bank_transaction_id"].isin(context.bank_ids)
+    ledger_early = links["ledger_entry_id"].isin(context.ledger_ids)
+    kept_matches = set(links.loc[~(bank_early & ledger_early), "match_id"])
+    links = links[links["match_id"].isin(kept_matches)].reset_index(drop=True)
+    found = result.discrepancies
+    bank_early = found["bank_transaction_id"].isin(context.bank_ids)
+    ledger_early = found["ledger_entry_id"].isin(context.ledger_ids)
+    early = (
+        ((found["side"] == "bank") & bank_early)
+        | ((found["side"] == "ledger") & ledger_early)
+        | ((found["side"] == "both") & bank_early & ledger_early)
+    )
+    found = found[~early].reset_index(drop=True)
+    alternatives = result.alternatives
+    alternatives = alternatives[alternatives["match_id"].isin(kept_matches)].reset_index(drop=True)
+    used_bank = set(links["bank_transaction_id"]) | set(found["bank_transaction_id"])
+    used_ledger = set(links["ledger_entry_id"]) | set(found["ledger_entry_id"])
+    bank = bank[
+        ~bank["transaction_id"].isin(context.bank_ids) | bank["transaction_id"].isin(used_bank)
+    ].reset_index(drop=True)
+    frame = ledger.frame
+    frame = frame[
+        ~frame["entry_id"].isin(context.ledger_ids) | frame["entry_id"].isin(used_ledger)
+    ].reset_index(drop=True)
+    return (
+        MatchResult(links=links, discrepancies=found, alternatives=alternatives),
+        bank,
+        replace(ledger, frame=frame),
+    )
 
 
 def _sync_with(config: Config, engine: Engine, plaid: PlaidSession) -> list[Any]:
