@@ -41,7 +41,7 @@ def components(bank: IntArray, ledger: IntArray) -> IntArray:
 def assign(bank: IntArray, ledger: IntArray, score: FloatArray) -> BoolArray:
     """A mask of the chosen pairs: no bank or ledger position chosen twice, total score maximal.
 
-    Pairs must be unique. Ties go to the lower positions (positions follow id order), so the
+    Pairs must be unique. Ties go to the lower positions (positions follow (date, id) order), so the
     result depends on content only.
     """
     chosen = np.zeros(len(bank), dtype=bool)

@@ -781,7 +781,7 @@ def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def _order(parts: list[dict[str, np.ndarray]], keys: list[str]) -> IntArray:
-    """Row order by integer keys (positions follow id order; codes follow text order)."""
+    """Row order by integer keys (positions follow (date, id) order; codes follow text order)."""
     if not parts:
         return np.zeros(0, dtype=np.int64)
     columns = [np.concatenate([p[key] for p in parts]).astype(np.int64) for key in keys]

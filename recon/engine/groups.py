@@ -220,8 +220,8 @@ def find_groups(
     With ``reference_only``, only pools of rows that carry the target's reference are searched.
 
     ``bank_free`` / ``ledger_free`` are updated in place as rows join groups. Targets are taken
-    in id order, so the result does not depend on input order (nor, below the time backstop, on
-    the machine's speed).
+    in position ((date, id)) order, so the result does not depend on input order (nor, below
+    the time backstop, on the machine's speed).
     """
     groups: list[Group] = []
     if not config.enabled:
@@ -300,7 +300,7 @@ def _search(
         return groups
     bounds = np.flatnonzero(np.r_[True, t[1:] != t[:-1], True])
     starts, stops = bounds[:-1], bounds[1:]
-    # Small pools first (cheap, and the likeliest to have one clear answer), then id order.
+    # Small pools first (cheap, and the likeliest to have one clear answer), then position order.
     by_size = np.lexsort((t[starts], stops - starts))
     searched = min(config.max_candidates, MAX_SEARCHED)
     tolerance = np.array([tolerance_of[row] for row in t[starts].tolist()], dtype=np.int64)
