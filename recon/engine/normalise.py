@@ -206,18 +206,32 @@ def _codes(values_by_side: tuple[ObjArray, ObjArray], empty_is_none: bool) -> tu
     return codes[:split], codes[split:]
 
 
-def _codes_many(arrays: list[ObjArray]) -> tuple[tuple[IntArray, IntArray], ...]:
-    """Factorise [a_bank, a_ledger, b_bank, b_ledger...] into one code space; pairs back."""
-    joined = np.concatenate(arrays)
-    codes, uniques = _sorted_factorize(joined)
+def _party_and_word_codes(
+    *sides: tuple[ObjArray, IntArray, ObjArray, IntArray],
+) -> tuple[tuple[IntArray, IntArray], tuple[IntArray, IntArray]]:
+    """(party codes, word codes) per side, in one code space, -1 for none.
+
+    ``word`` is the first key word of a row's description; ``party`` that of its counterparty,
+    or the word when the counterparty has none. Each side gives (description words, each row's
+    description code, counterparty words, each row's counterparty code): the words are coded
+    once per distinct text, then each row takes its codes by position.
+    """
+    arrays = [array for words, _, party_words, _ in sides for array in (words, party_words)]
+    codes, uniques = _sorted_factorize(np.concatenate(arrays))
     empty = np.flatnonzero(np.asarray(uniques, dtype=object) == "")
     if len(empty):
         codes[codes == empty[0]] = NO_CODE
-    parts, start = [], 0
-    for array in arrays:
-        parts.append(codes[start : start + len(array)])
-        start += len(array)
-    return tuple((parts[i], parts[i + 1]) for i in range(0, len(parts), 2))
+    parties, words, start = [], [], 0
+    for description_words, description_codes, counterparty_words, counterparty_codes in sides:
+        word_of = codes[start : start + len(description_words)]
+        start += len(description_words)
+        party_of = codes[start : start + len(counterparty_words)]
+        start += len(counterparty_words)
+        word = word_of[description_codes]
+        party = party_of[counterparty_codes]
+        parties.append(np.where(party == NO_CODE, word, party))
+        words.append(word)
+    return (parties[0], parties[1]), (words[0], words[1])
 
 
 def _text_distinct(counterparty: _Distinct, description: _Distinct) -> _Distinct:
@@ -266,6 +280,8 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
 
     raw: dict[str, dict[str, ObjArray]] = {}
     texts: dict[str, _Distinct] = {}
+    # Key words per distinct description and counterparty: (words, codes into them) per side.
+    key_words: dict[str, tuple[ObjArray, IntArray, ObjArray, IntArray]] = {}
     for name, frame in (("bank", bank), ("ledger", ledger)):
         cols = {c: _strings(frame[c]) for c in ("account", "currency", "description",
                                                  "counterparty", "reference")}
@@ -274,11 +290,12 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
         counterparty = _Distinct.of(cols["counterparty"])
         cols["reference"] = _extract_references(description, cols["reference"], reference_pattern)
         texts[name] = _text_distinct(counterparty, description)
-        word = description.map(_first_word)
-        party = counterparty.map(_first_word)
-        party = np.where(party == "", word, party)
-        cols["party"] = party
-        cols["word"] = word
+        key_words[name] = (
+            np.array([_first_word(u) for u in description.uniques], dtype=object),
+            description.codes,
+            np.array([_first_word(u) for u in counterparty.uniques], dtype=object),
+            counterparty.codes,
+        )
         raw[name] = cols
 
     def pair(column: str, empty_is_none: bool) -> tuple[IntArray, ...]:
@@ -287,9 +304,7 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
     account_codes = pair("account", False)
     currency_codes = pair("currency", False)
     reference_codes = pair("reference", True)
-    party_codes, word_codes = _codes_many(
-        [raw[name][column] for column in ("party", "word") for name in ("bank", "ledger")]
-    )
+    party_codes, word_codes = _party_and_word_codes(key_words["bank"], key_words["ledger"])
 
     bank_dates = _days(bank["date"])
     authorized = pd.to_datetime(bank["authorized_date"])
