@@ -60,6 +60,33 @@ def test_two_by_two_components_take_the_best_perfect_matching(
     assert int(chosen.sum()) == components * expected[0]
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    pairs=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 100)),
+                   min_size=5, max_size=11, unique_by=lambda p: (p[0], p[1])),
+    components=st.integers(1, 3),
+)  # fmt: skip
+def test_components_up_to_four_by_four_solved_together_are_optimal(
+    pairs: list[tuple[int, int, int]], components: int
+) -> None:
+    bank, ledger, score = [], [], []
+    for k in range(components):  # disjoint copies: several batched components in one call
+        for b, x, s in pairs:
+            bank.append(4 * k + b)
+            ledger.append(4 * k + x)
+            score.append(s / 100)
+    chosen = assign(np.array(bank, dtype=np.int64), np.array(ledger, dtype=np.int64),
+                    np.array(score))  # fmt: skip
+    picked = np.flatnonzero(chosen)
+    assert len(set(np.array(bank)[picked])) == len(picked)
+    assert len(set(np.array(ledger)[picked])) == len(picked)
+    n = len(pairs)
+    for k in range(components):
+        part = slice(k * n, (k + 1) * n)
+        got = (int(chosen[part].sum()), round(float(np.array(score[part])[chosen[part]].sum()), 6))
+        assert got == _best(bank[part], ledger[part], score[part])
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5), st.integers(0, 100)), max_size=8,

@@ -67,7 +67,10 @@ def assign(bank: IntArray, ledger: IntArray, score: FloatArray) -> BoolArray:
 
     square = (bank_count == 2) & (ledger_count == 2)
     chosen[_two_by_two(bank, ledger, score, label, square)] = True
-    hard = np.flatnonzero(~(simple | square)[label])
+    hard_component = ~(simple | square)
+    small = hard_component & (np.maximum(bank_count, ledger_count) <= _BATCH_SIDE)
+    chosen[_small_components(bank, ledger, score, label, small)] = True
+    hard = np.flatnonzero((hard_component & ~small)[label])
     if len(hard):
         hard = hard[np.argsort(label[hard], kind="stable")]
         bounds = np.flatnonzero(np.r_[True, np.diff(label[hard]) != 0, True])
@@ -119,6 +122,41 @@ def _two_by_two(
     second = np.where(use_straight, cell[:, 3], cell[:, 2])
     picked: IntArray = members[np.concatenate([first, second])]
     return picked
+
+
+_BATCH_SIDE = 4  # components up to 4 x 4 are solved together, by trying all 24 permutations
+_PERMUTATIONS = np.array(list(itertools.permutations(range(_BATCH_SIDE))), dtype=np.int64)
+
+
+def _small_components(
+    bank: IntArray, ledger: IntArray, score: FloatArray, label: IntArray, small: BoolArray
+) -> IntArray:
+    """Chosen pairs of every component with at most 4 rows a side, all at once.
+
+    Each component becomes a 4 x 4 cost matrix (padding and absent pairs infeasible) and every
+    permutation is priced: the cheapest is what linear_sum_assignment finds (most pairs, then
+    best total score), ties going to the first permutation in lexicographic order. At a million
+    rows there are tens of thousands of such components; one scipy call each cost 0.4 s.
+    """
+    members = np.flatnonzero(small[label])
+    if len(members) == 0:
+        return members
+    lab = label[members]
+    row = _local_rank(lab, bank[members])
+    col = _local_rank(lab, ledger[members])
+    _, slot = np.unique(lab, return_inverse=True)
+    count = int(slot.max()) + 1
+    side = _BATCH_SIDE
+    cost = np.full((count, side, side), _INFEASIBLE)
+    cost[slot, row, col] = 2.0 - score[members]
+    pair_at = np.full((count, side, side), -1, dtype=np.int64)
+    pair_at[slot, row, col] = members
+    rows = np.arange(side)
+    totals = cost[:, rows, _PERMUTATIONS].sum(axis=2)  # (components, permutations)
+    best = _PERMUTATIONS[np.argmin(totals, axis=1)]  # (components, side): column of each row
+    picked = pair_at[np.arange(count)[:, None], rows[None, :], best].ravel()
+    result: IntArray = picked[picked >= 0]
+    return result
 
 
 def _distinct_per_label(label: IntArray, node: IntArray) -> IntArray:
