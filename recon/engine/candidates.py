@@ -35,13 +35,23 @@ def _rank_among_equals(keys: IntArray, tie: IntArray) -> IntArray:
     """0, 1, 2... for rows with the same key, in (tie, position) order: a vectorised cumcount."""
     if len(keys) == 0:
         return np.zeros(0, dtype=np.int64)
-    order = np.lexsort((np.arange(len(keys)), tie, keys))
+    order = _order_by(keys, tie, np.arange(len(keys)))
     sorted_keys = keys[order]
     starts = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
     group_start = np.maximum.accumulate(np.where(starts, np.arange(len(keys)), 0))
     rank = np.empty(len(keys), dtype=np.int64)
     rank[order] = np.arange(len(keys)) - group_start
     return rank
+
+
+def _order_by(key: IntArray, tie: IntArray, position: IntArray) -> IntArray:
+    """``np.lexsort((position, tie, key))``: one stable sort of ``key`` when ``tie`` is all zero
+    and ``position`` ascending (most calls), a third of the work."""
+    if not tie.any() and bool((position[1:] >= position[:-1]).all()):
+        by_key: IntArray = np.argsort(key, kind="stable")
+        return by_key
+    order: IntArray = np.lexsort((position, tie, key))
+    return order
 
 
 def _cap_ranges(
@@ -115,7 +125,7 @@ def keyed_window_pairs_and_counts(
         return (group << _DATE_BITS) | (day - day0)
 
     ledger_comp = composite(ledger_g, ledger_date)
-    order = np.lexsort((ledger_pos, ledger_tie, ledger_comp))
+    order = _order_by(ledger_comp, ledger_tie, ledger_pos)
     sorted_comp = ledger_comp[order]
     own = composite(bank_g, bank_date)
     # Queries in ascending order make searchsorted walk the sorted side forwards (several times
