@@ -60,6 +60,26 @@ def test_two_by_two_components_take_the_best_perfect_matching(
     assert int(chosen.sum()) == components * expected[0]
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 12), st.integers(0, 12), st.integers(0, 5)), max_size=60,
+             unique_by=lambda p: (p[0], p[1]))
+)  # fmt: skip
+def test_greedy_in_rounds_is_the_one_by_one_greedy(pairs: list[tuple[int, int, int]]) -> None:
+    from recon.engine.assign import _greedy
+
+    bank = np.array([b for b, _, _ in pairs], dtype=np.int64)
+    ledger = np.array([x for _, x, _ in pairs], dtype=np.int64)
+    score = np.array([s / 5 for _, _, s in pairs])  # few distinct scores: many ties
+    expected, used_bank, used_ledger = set(), set(), set()
+    for i in sorted(range(len(pairs)), key=lambda i: (-score[i], bank[i], ledger[i])):
+        if bank[i] not in used_bank and ledger[i] not in used_ledger:
+            expected.add(i)
+            used_bank.add(bank[i])
+            used_ledger.add(ledger[i])
+    assert set(_greedy(bank, ledger, score).tolist()) == expected
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     pairs=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 100)),

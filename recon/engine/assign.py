@@ -197,14 +197,24 @@ def _solve(
 
 
 def _greedy(bank: IntArray, ledger: IntArray, score: FloatArray) -> IntArray:
-    """Best score first, ties by positions; each row used once."""
-    used_bank: set[int] = set()
-    used_ledger: set[int] = set()
-    picked: list[int] = []
-    for i in np.lexsort((ledger, bank, -score)).tolist():
-        b, x = int(bank[i]), int(ledger[i])
-        if b not in used_bank and x not in used_ledger:
-            used_bank.add(b)
-            used_ledger.add(x)
-            picked.append(i)
-    return np.array(picked, dtype=np.int64)
+    """Best score first, ties by positions; each row used once.
+
+    The same pairs as taking them one by one in that order, found in rounds: a pair that comes
+    first for both its rows (in that strict order) is taken, as the one-by-one greedy would
+    take it; the pairs of taken rows drop out; repeat. A few rounds of array operations
+    instead of a Python step per pair.
+    """
+    alive = np.lexsort((ledger, bank, -score))  # pair indices, best first
+    picked: list[IntArray] = []
+    while len(alive):
+        at_bank, at_ledger = bank[alive], ledger[alive]
+        first_for_bank = np.zeros(len(alive), dtype=bool)
+        first_for_bank[np.unique(at_bank, return_index=True)[1]] = True
+        first_for_ledger = np.zeros(len(alive), dtype=bool)
+        first_for_ledger[np.unique(at_ledger, return_index=True)[1]] = True
+        taken = alive[first_for_bank & first_for_ledger]
+        picked.append(taken)
+        gone = np.isin(at_bank, bank[taken]) | np.isin(at_ledger, ledger[taken])
+        alive = alive[~gone]
+    result: IntArray = np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
+    return result
