@@ -80,6 +80,23 @@ def test_greedy_in_rounds_is_the_one_by_one_greedy(pairs: list[tuple[int, int, i
     assert set(_greedy(bank, ledger, score).tolist()) == expected
 
 
+def test_greedy_finishes_a_long_chain_one_by_one() -> None:
+    from recon.engine.assign import _GREEDY_ROUNDS, _greedy
+
+    # b0-l0 < l0-b1 < b1-l1 < ...: each round takes only the best pair left; 300 pairs need
+    # more rounds than _GREEDY_ROUNDS, and the rest is finished one by one, the same way.
+    n = 150
+    bank = np.array([k for k in range(n) for _ in range(2)], dtype=np.int64)
+    ledger = np.array([x for k in range(n) for x in (k, k + 1)], dtype=np.int64)
+    score = np.arange(2 * n, dtype=np.float64) / (2 * n)
+    picked = _greedy(bank, ledger, score)
+    assert n > _GREEDY_ROUNDS
+    # One by one from the best: (149, 150), (148, 149), ...: every bank row takes l(k+1).
+    assert sorted(zip(bank[picked].tolist(), ledger[picked].tolist(), strict=True)) == [
+        (k, k + 1) for k in range(n)
+    ]
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     pairs=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 100)),

@@ -202,6 +202,9 @@ def _solve(
     return picked[picked >= 0]
 
 
+_GREEDY_ROUNDS = 64
+
+
 def _greedy(bank: IntArray, ledger: IntArray, score: FloatArray) -> IntArray:
     """Best score first, ties by positions; each row used once.
 
@@ -212,7 +215,9 @@ def _greedy(bank: IntArray, ledger: IntArray, score: FloatArray) -> IntArray:
     """
     alive = np.lexsort((ledger, bank, -score))  # pair indices, best first
     picked: list[IntArray] = []
-    while len(alive):
+    for _ in range(_GREEDY_ROUNDS):
+        if len(alive) == 0:
+            break
         at_bank, at_ledger = bank[alive], ledger[alive]
         first_for_bank = np.zeros(len(alive), dtype=bool)
         first_for_bank[np.unique(at_bank, return_index=True)[1]] = True
@@ -222,5 +227,16 @@ def _greedy(bank: IntArray, ledger: IntArray, score: FloatArray) -> IntArray:
         picked.append(taken)
         gone = np.isin(at_bank, bank[taken]) | np.isin(at_ledger, ledger[taken])
         alive = alive[~gone]
-    result: IntArray = np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
+    # A chain of ever better pairs yields one pair a round: finish such a rest one by one.
+    used_bank: set[int] = set()
+    used_ledger: set[int] = set()
+    rest: list[int] = []
+    for i in alive.tolist():
+        b, x = int(bank[i]), int(ledger[i])
+        if b not in used_bank and x not in used_ledger:
+            used_bank.add(b)
+            used_ledger.add(x)
+            rest.append(i)
+    picked.append(np.array(rest, dtype=np.int64))
+    result: IntArray = np.concatenate(picked)
     return result
