@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import socket
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -217,13 +218,22 @@ class FileLock:
             )
 
 
-def _read_holder(fd: int) -> tuple[object, object]:
-    try:
-        raw = os.pread(fd, 4096, 0)
-        info = json.loads(raw.decode("utf-8"))
-        return info.get("pid", "unknown"), info.get("since", "unknown")
-    except (OSError, ValueError, AttributeError):
-        return "unknown", "unknown"
+def _read_holder(fd: int, attempts: int = 50) -> tuple[object, object]:
+    """The holder's pid and start time from the lock file.
+
+    The holder writes them just after taking the lock: a process that lost the race by
+    microseconds can find the file still empty, so an empty or partial file is read again for
+    up to half a second.
+    """
+    for attempt in range(attempts):
+        try:
+            raw = os.pread(fd, 4096, 0)
+            info = json.loads(raw.decode("utf-8"))
+            return info.get("pid", "unknown"), info.get("since", "unknown")
+        except (OSError, ValueError, AttributeError):
+            if attempt + 1 < attempts:
+                time.sleep(0.01)
+    return "unknown", "unknown"
 
 
 @contextlib.contextmanager
