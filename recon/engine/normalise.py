@@ -111,13 +111,10 @@ class _Distinct:
         codes, uniques = pd.factorize(values)
         return cls(codes.astype(np.int64), np.asarray(uniques, dtype=object))
 
-    def map(self, function: Callable[[str], str], rows: IntArray | None = None) -> ObjArray:
-        """``function`` of each row's value (of ``rows`` only, when given), once per value."""
-        codes = self.codes if rows is None else self.codes[rows]
-        needed = (
-            np.arange(len(self.uniques)) if rows is None
-            else np.flatnonzero(np.bincount(codes, minlength=len(self.uniques)))
-        )  # fmt: skip
+    def map(self, function: Callable[[str], str], rows: IntArray) -> ObjArray:
+        """``function`` of the value of each of ``rows``, computed once per distinct value."""
+        codes = self.codes[rows]
+        needed = np.flatnonzero(np.bincount(codes, minlength=len(self.uniques)))
         mapped = np.full(len(self.uniques), "", dtype=object)
         mapped[needed] = [function(u) for u in self.uniques[needed]]
         result: ObjArray = mapped[codes]
@@ -195,13 +192,18 @@ def _sorted_factorize(values: ObjArray) -> tuple[IntArray, ObjArray]:
     return rank[codes], uniques[order]
 
 
-def _codes(values_by_side: tuple[ObjArray, ObjArray], empty_is_none: bool) -> tuple[IntArray, ...]:
-    joined = np.concatenate(values_by_side)
-    codes, uniques = _sorted_factorize(joined)
-    if empty_is_none and len(uniques):
-        empty = np.flatnonzero(np.asarray(uniques, dtype=object) == "")
+def _sorted_codes(values: ObjArray, empty_is_none: bool) -> IntArray:
+    """Codes in value order (:func:`_sorted_factorize`); "" becomes NO_CODE when asked."""
+    codes, uniques = _sorted_factorize(values)
+    if empty_is_none:
+        empty = np.flatnonzero(uniques == "")
         if len(empty):
             codes[codes == empty[0]] = NO_CODE
+    return codes
+
+
+def _codes(values_by_side: tuple[ObjArray, ObjArray], empty_is_none: bool) -> tuple[IntArray, ...]:
+    codes = _sorted_codes(np.concatenate(values_by_side), empty_is_none)
     split = len(values_by_side[0])
     return codes[:split], codes[split:]
 
@@ -217,10 +219,7 @@ def _party_and_word_codes(
     once per distinct text, then each row takes its codes by position.
     """
     arrays = [array for words, _, party_words, _ in sides for array in (words, party_words)]
-    codes, uniques = _sorted_factorize(np.concatenate(arrays))
-    empty = np.flatnonzero(np.asarray(uniques, dtype=object) == "")
-    if len(empty):
-        codes[codes == empty[0]] = NO_CODE
+    codes = _sorted_codes(np.concatenate(arrays), empty_is_none=True)
     parties, words, start = [], [], 0
     for description_words, description_codes, counterparty_words, counterparty_codes in sides:
         word_of = codes[start : start + len(description_words)]
@@ -265,16 +264,19 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise ValueError(f"{name} frame lacks columns: {', '.join(missing)}")
+    bank_dates, ledger_dates = _days(bank["date"]), _days(ledger["date"])
     orders, sorted_ids = [], []
-    for name, frame, id_column in (("bank", bank, "transaction_id"),
-                                   ("ledger", ledger, "entry_id")):  # fmt: skip
+    for name, frame, id_column, dates in (
+        ("bank", bank, "transaction_id", bank_dates), ("ledger", ledger, "entry_id", ledger_dates)
+    ):
         ids = _strings(frame[id_column])
         order = id_order(ids)
-        if len(ids) > 1 and bool((ids[order][1:] == ids[order][:-1]).any()):
+        by_id = ids[order]
+        if len(ids) > 1 and bool((by_id[1:] == by_id[:-1]).any()):
             raise ValueError(f"{name} frame has duplicate {id_column} values")
         # (date, id) order: rows that can pair (same days) sit near each other, so gathering
         # a candidate's fields touches nearby memory instead of all of a million-row column.
-        order = order[np.argsort(_days(frame["date"])[order], kind="stable")]
+        order = order[np.argsort(dates[order], kind="stable")]
         orders.append(order)
         sorted_ids.append(ids[order])
 
@@ -306,12 +308,10 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
     reference_codes = pair("reference", True)
     party_codes, word_codes = _party_and_word_codes(key_words["bank"], key_words["ledger"])
 
-    bank_dates = _days(bank["date"])
     authorized = pd.to_datetime(bank["authorized_date"])
     bank_authorized = np.where(
         authorized.isna().to_numpy(), bank_dates, _days(authorized.fillna(bank["date"]))
     ).astype(np.int64)
-    ledger_dates = _days(ledger["date"])
 
     sides = []
     for k, (frame, dates, alt_dates) in enumerate(
