@@ -136,7 +136,7 @@ def fitting_subsets(
     """
     n = len(amounts)
     if n <= _TABLE_BITS:  # every subset sum at once: no halves to sort and search
-        sums = _membership(n) @ amounts.astype(np.int64)
+        sums, _ = _subset_sums(amounts)
         hits = np.flatnonzero((sums >= target - tolerance) & (sums <= target + tolerance))
         if len(hits) <= 64 * _MAX_SOLUTIONS:  # else the halves' search stops early: use it
             return _smallest(hits, n, max_size)
@@ -239,8 +239,8 @@ def find_groups(
         # rows is not counted, so it cannot eat the search time of payouts or split payments.
         budget = _Budget(time.monotonic() + config.time_budget_seconds / 2,
                          config.max_subset_sums // 2)
-        tolerance = per_row_minor(target, t_rows, config.amount_tolerance)
-        tolerance_of = dict(zip(t_rows.tolist(), tolerance.tolist(), strict=True))
+        tolerance_at = np.zeros(len(target), dtype=np.int64)  # per target position
+        tolerance_at[t_rows] = per_row_minor(target, t_rows, config.amount_tolerance)
         # Pools of rows carrying the target's reference (a payout id on the deposit and on each
         # sale) first: exact and small. Then pools by party word or reference for the rest.
         for by_reference_only in (True,) if reference_only else (True, False):
@@ -252,7 +252,7 @@ def find_groups(
             )  # fmt: skip
             budget.deadline += time.monotonic() - building  # the budget is for searching only
             groups += _search(
-                target_is_bank, target, other, t, o, target_free, other_free, tolerance_of,
+                target_is_bank, target, other, t, o, target_free, other_free, tolerance_at,
                 config, budget, by_reference_only,
             )  # fmt: skip
     return groups
@@ -291,7 +291,7 @@ def _reachable(
 
 def _search(
     target_is_bank: bool, target: Side, other: Side, t: IntArray, o: IntArray,
-    target_free: BoolArray, other_free: BoolArray, tolerance_of: dict[int, int],
+    target_free: BoolArray, other_free: BoolArray, tolerance_at: IntArray,
     config: GroupSearch, budget: _Budget, by_reference: bool,
 ) -> list[Group]:  # fmt: skip
     """Groups from candidate pools ``t`` -> ``o`` (pairs sorted by target), in rounds."""
@@ -303,8 +303,9 @@ def _search(
     # Small pools first (cheap, and the likeliest to have one clear answer), then position order.
     by_size = np.lexsort((t[starts], stops - starts))
     searched = min(config.max_candidates, MAX_SEARCHED)
-    tolerance = np.array([tolerance_of[row] for row in t[starts].tolist()], dtype=np.int64)
-    reachable = _reachable(other.amount[o], starts, target.amount[t[starts]], tolerance)
+    reachable = _reachable(
+        other.amount[o], starts, target.amount[t[starts]], tolerance_at[t[starts]]
+    )
     waiting = [
         (start, stop)
         for start, stop, ok in zip(
@@ -327,6 +328,7 @@ def _search(
             row = int(t[start])
             if not target_free[row]:
                 continue
+            tolerance = int(tolerance_at[row])
             members = o[start:stop]
             members = members[other_free[members]]
             if len(members) < 2:
@@ -338,7 +340,7 @@ def _search(
                 continue
             if by_reference and len(members) <= config.max_group_size and abs(
                 int(other.amount[members].sum()) - int(target.amount[row])
-            ) <= tolerance_of[row]:
+            ) <= tolerance:
                 # Every open row carrying the target's reference, together, is the target (a
                 # payout and all its sales and fees): that is the group, whatever smaller
                 # subset might also happen to fit. No search needed.
@@ -352,7 +354,7 @@ def _search(
             if not budget.spend(search_cost(len(members))):
                 break
             fits = fitting_subsets(
-                other.amount[members], int(target.amount[row]), tolerance_of[row],
+                other.amount[members], int(target.amount[row]), tolerance,
                 config.max_group_size,
             )  # fmt: skip
             if not fits:
@@ -369,7 +371,7 @@ def _search(
             target_free[row] = False
             other_free[chosen] = False
             chance = 0.0 if by_reference else expected_chance_fits(
-                other.amount[members], int(target.amount[row]), tolerance_of[row]
+                other.amount[members], int(target.amount[row]), tolerance
             )
             groups.append(Group(target_is_bank, row, chosen, options, chance))
         if final:
