@@ -15,7 +15,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 
-from recon.engine.normalise import BoolArray, IntArray
+from recon.engine.normalise import BoolArray, IntArray, sort_order
 from recon.engine.scoring import FloatArray
 
 _INFEASIBLE = 1e6
@@ -170,11 +170,7 @@ def _local_rank(label: IntArray, node: IntArray) -> IntArray:
     """0, 1, 2... for the distinct nodes of each label, in node order (a dense rank per label)."""
     if len(node) == 0:
         return np.zeros(0, dtype=np.int64)
-    width = int(node.max()) + 1
-    if (int(label.max()) + 1) * width < 2**62:  # one integer key sorts faster than two
-        order = np.argsort(label * width + node)  # equal keys: same rank, any order will do
-    else:
-        order = np.lexsort((node, label))
+    order = sort_order([label, node], stable=False)  # equal keys get one rank, in any order
     sorted_label, sorted_node = label[order], node[order]
     new_label = np.r_[True, sorted_label[1:] != sorted_label[:-1]]
     new_node = new_label | np.r_[True, sorted_node[1:] != sorted_node[:-1]]

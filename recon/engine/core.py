@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +31,15 @@ from recon.engine.candidates import (
 )
 from recon.engine.classify import duplicates, nearest, reversals
 from recon.engine.groups import find_groups
-from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, name_words, prepare
+from recon.engine.normalise import (
+    BoolArray,
+    IntArray,
+    ObjArray,
+    Side,
+    name_words,
+    prepare,
+    sort_order,
+)
 from recon.engine.scoring import (
     FloatArray,
     PairParts,
@@ -784,18 +791,7 @@ def _order(parts: list[dict[str, np.ndarray]], keys: list[str]) -> IntArray:
     """Row order by integer keys (positions follow (date, id) order; codes follow text order)."""
     if not parts:
         return np.zeros(0, dtype=np.int64)
-    columns = [np.concatenate([p[key] for p in parts]).astype(np.int64) for key in keys]
-    widths = [int(column.max(initial=0)) + 1 for column in columns]
-    if min(int(column.min(initial=0)) for column in columns) < 0 or math.prod(widths) >= 2**62:
-        lexsorted: IntArray = np.lexsort(columns[::-1])
-        return lexsorted
-    # One composite int64 key sorts several times faster than a lexsort of the columns, and a
-    # stable sort of it keeps ties in the same order.
-    composite = columns[0]
-    for column, width in zip(columns[1:], widths[1:], strict=True):
-        composite = composite * width + column
-    order: IntArray = np.argsort(composite, kind="stable")
-    return order
+    return sort_order([np.concatenate([p[key] for p in parts]).astype(np.int64) for key in keys])
 
 
 def _links_frame(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:

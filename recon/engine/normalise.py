@@ -9,6 +9,7 @@ candidate joins compare integers, not strings.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,6 +90,24 @@ def id_order(ids: ObjArray) -> IntArray:
     if bool((ordered[1:] != ordered[:-1]).all()):  # random ids: the first 8 bytes decide
         return order
     order = np.lexsort(words.T[::-1].astype(np.uint64)).astype(np.int64)
+    return order
+
+
+def sort_order(columns: list[IntArray], *, stable: bool = True) -> IntArray:
+    """The order that sorts rows by ``columns`` (most significant first), as ``np.lexsort`` of
+    them reversed would; ``stable=False`` when the order of equal rows does not matter.
+
+    Non-negative columns whose value ranges multiply below 2**62 become one composite int64
+    key: one sort of it is several times faster than a lexsort of the columns.
+    """
+    widths = [int(column.max(initial=0)) + 1 for column in columns]
+    if min(int(column.min(initial=0)) for column in columns) < 0 or math.prod(widths) >= 2**62:
+        lexsorted: IntArray = np.lexsort(columns[::-1])
+        return lexsorted
+    composite = columns[0].astype(np.int64)
+    for column, width in zip(columns[1:], widths[1:], strict=True):
+        composite = composite * width + column
+    order: IntArray = np.argsort(composite, kind="stable" if stable else "quicksort")
     return order
 
 
