@@ -689,41 +689,30 @@ def _result(engine: _Engine, mismatches: list[tuple[int, int]], as_of: dt.date) 
     )
     bank_kind = np.full(len(bank_rows), "unmatched_bank", dtype=object)
     bank_why = np.full(len(bank_rows), "no ledger entry matched", dtype=object)
-    # Few rows are reversals or duplicates: their texts are built one by one.
-    for i, b in enumerate(bank_rows.tolist()):
-        currency = str(bank.currency[b])
-        if bank.pending[b]:
-            bank_kind[i] = "pending"
-            bank_why[i] = "pending at the bank: reported, never matched until it posts"
-        elif b in reversal_partner:
-            other = reversal_partner[b]
-            bank_kind[i] = "reversal"
-            bank_why[i] = (f"reversed by bank transaction {bank.ids[other]} "
-                           f"({explain.money(int(bank.amount[other]), currency)}, "
-                           f"{explain.apart_text(int(bank.date[b] - bank.date[other]))})")
-        elif b in dup_bank:
-            twin = dup_bank[b]
-            bank_kind[i] = "probable_duplicate"
-            bank_why[i] = (
-                f"same amount, counterparty and description as bank transaction "
-                f"{bank.ids[twin]} ({explain.apart_text(int(bank.date[b] - bank.date[twin]))}),"
-                f" which is matched with {ledger.ids[engine.bank_partner[twin]]}"
-            )
+    # Later kinds win where a row is several: duplicate, then reversal, then pending.
+    at, why = _duplicate_texts(
+        "bank transaction", bank, bank_rows, dup_bank, engine.bank_partner, ledger
+    )
+    bank_kind[at], bank_why[at] = "probable_duplicate", why
+    # Few rows are reversals: their texts are built one by one.
+    for i in _positions_of(bank_rows, reversal_partner).tolist():
+        b, other = int(bank_rows[i]), reversal_partner[int(bank_rows[i])]
+        bank_kind[i] = "reversal"
+        bank_why[i] = (f"reversed by bank transaction {bank.ids[other]} "
+                       f"({explain.money(int(bank.amount[other]), str(bank.currency[b]))}, "
+                       f"{explain.apart_text(int(bank.date[b] - bank.date[other]))})")
+    pending_at = bank.pending[bank_rows]
+    bank_kind[pending_at] = "pending"
+    bank_why[pending_at] = "pending at the bank: reported, never matched until it posts"
     ledger_near_text, ledger_near_id = _nearest_texts(
         "bank transaction", ledger, left_ledger, bank, ledger_near, engine.bank_partner, ledger
     )
     ledger_kind = np.full(len(left_ledger), "unmatched_ledger", dtype=object)
     ledger_why = np.full(len(left_ledger), "no bank transaction matched", dtype=object)
-    for i, lg in enumerate(left_ledger.tolist()):
-        if lg in dup_ledger:
-            twin = dup_ledger[lg]
-            ledger_kind[i] = "probable_duplicate"
-            ledger_why[i] = (
-                f"same amount, counterparty and description as ledger entry "
-                f"{ledger.ids[twin]} "
-                f"({explain.apart_text(int(ledger.date[lg] - ledger.date[twin]))}),"
-                f" which is matched with {bank.ids[engine.ledger_partner[twin]]}"
-            )
+    at, why = _duplicate_texts(
+        "ledger entry", ledger, left_ledger, dup_ledger, engine.ledger_partner, bank
+    )
+    ledger_kind[at], ledger_why[at] = "probable_duplicate", why
     no_id = np.full(len(bank_rows), "", dtype=object)
     columns = [
         _discrepancy_columns(
@@ -744,6 +733,30 @@ def _result(engine: _Engine, mismatches: list[tuple[int, int]], as_of: dt.date) 
         discrepancies=_discrepancy_frame(frames),
         alternatives=_alternatives_frame(engine.out.alternatives),
     )
+
+
+def _positions_of(rows: IntArray, found: dict[int, int]) -> IntArray:
+    """Indices into ``rows`` of the rows that are keys of ``found``."""
+    keys = np.fromiter(found, dtype=np.int64, count=len(found))
+    positions: IntArray = np.flatnonzero(np.isin(rows, keys))
+    return positions
+
+
+def _duplicate_texts(
+    label: str, side: Side, rows: IntArray, twin_of: dict[int, int], partner: IntArray,
+    other: Side,
+) -> tuple[IntArray, ObjArray]:  # fmt: skip
+    """(indices into ``rows``, explanation) of the rows that copy a linked row of their side."""
+    at = _positions_of(rows, twin_of)
+    texts = np.empty(len(at), dtype=object)
+    for k, row in enumerate(rows[at].tolist()):
+        twin = twin_of[row]
+        texts[k] = (
+            f"same amount, counterparty and description as {label} {side.ids[twin]} "
+            f"({explain.apart_text(int(side.date[row] - side.date[twin]))}),"
+            f" which is matched with {other.ids[partner[twin]]}"
+        )
+    return at, texts
 
 
 def _joined(why: ObjArray, near_text: ObjArray) -> ObjArray:
