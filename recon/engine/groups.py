@@ -4,7 +4,7 @@ A target (a bank deposit, or a ledger invoice) is grouped with leftover rows of 
 from the same account and currency, within the group date window, that name the same party (the
 counterparty or the first meaningful word of the description) or carry the same reference
 (the nearest in date, ``max_candidates`` per key at most). A pool with more open rows than
-``max_candidates`` (at most ``MAX_SEARCHED``) waits until other groups shrink it, since its fit
+``max_candidates`` (config allows at most 24) waits until other groups shrink it, since its fit
 could not be shown unique. Every subset of 2 to ``max_group_size`` rows whose sum is within
 ``amount_tolerance`` of the target counts. The search enumerates subset sums in integer minor
 units (meet in the middle: two halves of 2**(n/2) sums), so it is exact. It stops taking new
@@ -32,11 +32,6 @@ from recon.engine.normalise import BoolArray, IntArray, Side
 from recon.engine.scoring import per_row_minor
 
 _HALF = 20  # 2**20 subset sums per half at most
-# Candidates searched per target: 2**12 sums per half keep one search near a millisecond. A
-# target with more candidates than this stays open (its fit could not be shown to be unique).
-# 24, not 32: at 1M rows the 715 pools of 24-32 rows cost 0.9 s for 45 unique fits, mostly
-# coincidences among 2**24+ subsets (without them wrong auto links fell, split recall rose).
-MAX_SEARCHED = 24
 # An ambiguous group is suggested (with its alternatives) only when this few subsets fit.
 MAX_SUGGESTED_OPTIONS = 3
 _MAX_SOLUTIONS = 16  # enough to tell "exactly one" from "several" and to list the options
@@ -197,7 +192,7 @@ def _candidates(
             t_rows, target_block[t_rows] * modulus + target_key[t_rows], target.date[t_rows],
             o_rows, other_block[o_rows] * modulus + other_key[o_rows], other.date[o_rows],
             days_before=before, days_after=after,
-            cap=min(config.max_candidates, MAX_SEARCHED),
+            cap=config.max_candidates,
         )  # fmt: skip
         parts_t.append(t)
         parts_o.append(o)
@@ -302,7 +297,7 @@ def _search(
     starts, stops = bounds[:-1], bounds[1:]
     # Small pools first (cheap, and the likeliest to have one clear answer), then position order.
     by_size = np.lexsort((t[starts], stops - starts))
-    searched = min(config.max_candidates, MAX_SEARCHED)
+    searched = config.max_candidates
     reachable = _reachable(
         other.amount[o], starts, target.amount[t[starts]], tolerance_at[t[starts]]
     )
