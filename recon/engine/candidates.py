@@ -20,6 +20,9 @@ from recon.engine.normalise import IntArray
 _DATE_BITS = 22
 _DATE_PAD = 1024  # > the widest window (366 days), so shifted dates never go negative
 _MAX_COMPOSITE = 2**62
+# Above this size ratio of the ledger side to the bank side, the ledger side is first cut down to
+# the keys the bank side has.
+_FILTER_RATIO = 4
 
 
 def _expand(starts: IntArray, stops: IntArray) -> tuple[IntArray, IntArray]:
@@ -110,6 +113,12 @@ def keyed_window_pairs_and_counts(
         bank_tie = np.zeros(len(bank_pos), dtype=np.int64)
         ledger_tie = np.zeros(len(ledger_pos), dtype=np.int64)
     empty = np.zeros(0, dtype=np.int64)
+    if len(ledger_pos) > _FILTER_RATIO * len(bank_pos):
+        # A few rows against many (leftovers against every linked row): only the many whose key
+        # the few have can pair. Dropping the rest (one hash pass) spares sorting them all.
+        keep = pd.Series(ledger_key, copy=False).isin(bank_key).to_numpy()
+        ledger_pos, ledger_key = ledger_pos[keep], ledger_key[keep]
+        ledger_date, ledger_tie = ledger_date[keep], ledger_tie[keep]
     if len(bank_pos) == 0 or len(ledger_pos) == 0:
         return empty, empty, np.zeros(len(bank_pos), dtype=np.int64)
     # Any numbering of the keys gives the same result: only rows with one key are compared.
