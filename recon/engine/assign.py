@@ -28,14 +28,21 @@ def components(bank: IntArray, ledger: IntArray) -> IntArray:
     """Component label of each pair in the bipartite candidate graph (labels are 0..k-1)."""
     if len(bank) == 0:
         return np.zeros(0, dtype=np.int64)
-    bank_nodes, bank_local = np.unique(bank, return_inverse=True)
-    ledger_nodes, ledger_local = np.unique(ledger, return_inverse=True)
-    n = len(bank_nodes) + len(ledger_nodes)
-    graph = coo_array(
-        (np.ones(len(bank)), (bank_local, ledger_local + len(bank_nodes))), shape=(n, n)
-    )
+    bank_local, bank_nodes = _dense_numbers(bank)
+    ledger_local, ledger_nodes = _dense_numbers(ledger)
+    n = bank_nodes + ledger_nodes
+    graph = coo_array((np.ones(len(bank)), (bank_local, ledger_local + bank_nodes)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     return np.asarray(labels[bank_local], dtype=np.int64)
+
+
+def _dense_numbers(positions: IntArray) -> tuple[IntArray, int]:
+    """Each position's rank among the distinct positions, and their count: what
+    ``np.unique(positions, return_inverse=True)`` gives, without sorting."""
+    present = np.zeros(int(positions.max()) + 1, dtype=bool)
+    present[positions] = True
+    rank = np.cumsum(present) - 1
+    return rank[positions], int(rank[-1]) + 1
 
 
 def assign(bank: IntArray, ledger: IntArray, score: FloatArray) -> BoolArray:
@@ -56,14 +63,10 @@ def assign(bank: IntArray, ledger: IntArray, score: FloatArray) -> BoolArray:
         chosen[rest[assign(bank[rest], ledger[rest], score[rest])]] = True
         return chosen
     label = components(bank, ledger)
-    # Best pair first within each component; ties broken by positions.
-    order = np.lexsort((ledger, bank, -score, label))
-    label_sorted = label[order]
-    first = np.r_[True, label_sorted[1:] != label_sorted[:-1]]
     bank_count = _distinct_per_label(label, bank)
     ledger_count = _distinct_per_label(label, ledger)
     simple = (bank_count == 1) | (ledger_count == 1)  # a single pair or a star
-    chosen[order[first & simple[label_sorted]]] = True
+    chosen[_best_of_stars(bank, ledger, score, label, simple)] = True
 
     square = (bank_count == 2) & (ledger_count == 2)
     chosen[_two_by_two(bank, ledger, score, label, square)] = True
@@ -92,6 +95,21 @@ def assign(bank: IntArray, ledger: IntArray, score: FloatArray) -> BoolArray:
             picked_parts.append(members[picked])
         chosen[np.concatenate(picked_parts)] = True
     return chosen
+
+
+def _best_of_stars(
+    bank: IntArray, ledger: IntArray, score: FloatArray, label: IntArray, star: BoolArray
+) -> IntArray:
+    """The best pair of every star component (one row on one side): highest score, ties to the
+    lower positions."""
+    members = np.flatnonzero(star[label])
+    if len(members) == 0:
+        return members
+    order = np.lexsort((ledger[members], bank[members], -score[members], label[members]))
+    members = members[order]
+    first = np.r_[True, label[members][1:] != label[members][:-1]]
+    picked: IntArray = members[first]
+    return picked
 
 
 def _two_by_two(
