@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from recon.engine.assign import assign
 from recon.engine.explain import match_id, pair_match_ids
-from recon.engine.groups import _subset_sums, fitting_subsets
+from recon.engine.groups import _fit_possible, _subset_sums, fitting_subsets
 from recon.engine.normalise import (
     DEFAULT_REFERENCE_PATTERN,
     _cannot_match,
@@ -211,6 +211,52 @@ def test_fitting_subsets_match_brute_force(
 ) -> None:
     got = fitting_subsets(np.array(amounts, dtype=np.int64), target, tolerance, max_size)
     assert [g.tolist() for g in got] == _brute_force_fits(amounts, target, tolerance, max_size)
+
+
+def _any_fit(amounts: list[int], target: int, tolerance: int, sizes: range) -> bool:
+    return any(
+        abs(sum(subset) - target) <= tolerance
+        for size in sizes
+        for subset in itertools.combinations(amounts, size)
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    pools=st.lists(
+        st.tuples(
+            st.one_of(
+                st.lists(st.integers(-(10**6), 10**6), min_size=2, max_size=12),
+                # Larger pools, checked by halves; sparse sums, so most targets have no fit.
+                st.lists(st.integers(-(10**9), 10**9), min_size=13, max_size=16),
+            ),
+            st.integers(-(10**6), 10**6),  # the target, unless a real subset's sum is asked
+            st.integers(0, 50),
+            st.booleans(),
+        ),
+        min_size=1, max_size=6,
+    ),
+    max_size=st.integers(2, 20),
+)  # fmt: skip
+def test_fit_possible_never_drops_a_pool_that_has_a_fit(
+    pools: list[tuple[list[int], int, int, bool]], max_size: int
+) -> None:
+    """Pools of up to 12 rows are decided exactly; larger ones (checked by halves) are kept when
+    a subset of any size fits, so never dropped with a fit. Half the targets are a real
+    subset's sum."""
+    targets = [sum(a[: 2 + abs(t) % (len(a) - 1)]) if real else t for a, t, _, real in pools]
+    amounts = np.array([x for a, *_ in pools for x in a], dtype=np.int64)
+    starts = np.cumsum([0] + [len(a) for a, *_ in pools[:-1]]).astype(np.int64)
+    possible = _fit_possible(
+        amounts, starts, np.array(targets, dtype=np.int64),
+        np.array([tol for _, _, tol, _ in pools], dtype=np.int64), max_size,
+        np.ones(len(pools), dtype=bool),
+    )  # fmt: skip
+    for (values, _, tol, _), target, kept in zip(pools, targets, possible.tolist(), strict=True):
+        if len(values) <= 12:
+            assert kept == _any_fit(values, target, tol, range(2, min(max_size, len(values)) + 1))
+        else:
+            assert kept == _any_fit(values, target, tol, range(len(values) + 1))
 
 
 @given(st.lists(st.integers(-(10**9), 10**9), max_size=17))

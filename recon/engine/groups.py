@@ -7,9 +7,10 @@ counterparty or the first meaningful word of the description) or carry the same 
 ``max_candidates`` (config allows at most 24) waits until other groups shrink it, since its fit
 could not be shown unique. Every subset of 2 to ``max_group_size`` rows whose sum is within
 ``amount_tolerance`` of the target counts. The search enumerates subset sums in integer minor
-units (meet in the middle: two halves of 2**(n/2) sums), so it is exact. It stops taking new
-targets when ``max_subset_sums`` sums have been enumerated (a work budget: the same result on
-any machine) or, as a backstop, when ``time_budget_seconds`` is spent.
+units (meet in the middle: two halves of 2**(n/2) sums), so it is exact; pools without any fit
+(most of them) are told in batches first (at most 2**12 sums per pool) and never searched one
+by one. It stops taking new targets when its one-by-one searches have enumerated
+``max_subset_sums`` sums (a work budget: the same result on any machine) or, as a backstop, when ``time_budget_seconds`` is spent.
 
 A target is grouped when exactly one subset fits; targets with a few fitting subsets become
 suggestions, and those with many (dense pools of look-alike sales) stay open rather than be
@@ -19,7 +20,6 @@ guessed. A unique fit in a pool large enough that some subset would fit by chanc
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from dataclasses import dataclass
@@ -50,28 +50,22 @@ class Group:
     chance_fits: float = 0.0
 
 
-_TABLE_BITS = 12  # up to 2**12 x 12 subset-membership tables, built once each
+_TABLE_BITS = 12  # pools up to this size: every subset sum at once, no halves
 
 
-@functools.cache
-def _membership(n: int) -> IntArray:
-    """Row m: the bits of m (which of n items subset m holds), as a 2**n x n 0/1 matrix."""
-    masks = np.arange(2**n, dtype=np.int64)
-    table: IntArray = (masks[:, None] >> np.arange(n, dtype=np.int64)) & 1
-    return table
+def _row_subset_sums(amounts: IntArray) -> IntArray:
+    """Row p, column m: the sum of the items of row p whose bits are set in m, for a (pools, n)
+    matrix; one doubling per item (2**(n+1) additions, no n x 2**n table)."""
+    sums = np.zeros((amounts.shape[0], 1), dtype=np.int64)
+    for column in amounts.T:
+        sums = np.concatenate([sums, sums + column[:, None]], axis=1)
+    return sums
 
 
 def _subset_sums(amounts: IntArray) -> tuple[IntArray, IntArray]:
     """Sums and bit masks of all 2**n subsets."""
-    n = len(amounts)
-    if n <= _TABLE_BITS:  # one matrix product instead of n concatenations
-        sums: IntArray = _membership(n) @ amounts.astype(np.int64)
-        return sums, np.arange(2**n, dtype=np.int64)
-    # Subset m's sum is (its high bits' sum) + (its low bits' sum): an outer sum of two tables
-    # puts it at index m, as the table path does.
-    low, high = _subset_sums(amounts[:_TABLE_BITS])[0], _subset_sums(amounts[_TABLE_BITS:])[0]
-    sums = (high[:, None] + low[None, :]).ravel()
-    return sums, np.arange(2**n, dtype=np.int64)
+    sums = _row_subset_sums(amounts.astype(np.int64)[None, :])[0]
+    return sums, np.arange(len(sums), dtype=np.int64)
 
 
 def search_cost(n: int) -> int:
@@ -284,6 +278,67 @@ def _reachable(
     return reachable
 
 
+_BATCH_SUMS = 1 << 22  # subset sums held at once when checking pools in batches
+# Pools up to this size are checked in batches (halves of up to 10 rows; above that, one batched
+# search of 2**12-sum halves costs more than the search it would spare).
+_HALVES_CHECKED = 20
+
+
+def _fit_possible(
+    amounts: IntArray, starts: IntArray, target: IntArray, tolerance: IntArray, max_size: int,
+    among: BoolArray,
+) -> BoolArray:  # fmt: skip
+    """Per pool (``amounts[starts[i]:starts[i+1]]``): False when no subset of 2..``max_size`` of
+    its rows sums to ``target[i]`` +- ``tolerance[i]``; only pools in ``among`` are checked.
+
+    Most pools have no fit: told here for all pools of one size at once, they are never
+    searched one by one. Exact for pools of up to ``_TABLE_BITS`` rows; for larger ones (up to
+    ``_HALVES_CHECKED``) a sum of one subset of each half in the window counts as possible,
+    whatever its size; larger pools count as possible. Rows only ever leave a pool, so a pool
+    without a fit stays without one.
+    """
+    sizes = np.diff(np.r_[starts, len(amounts)])
+    possible = np.ones(len(starts), dtype=bool)
+    for n in range(2, min(_HALVES_CHECKED, int(sizes.max(initial=0))) + 1):
+        pools = np.flatnonzero((sizes == n) & among)
+        if len(pools) == 0:
+            continue
+        members = amounts[(starts[pools][:, None] + np.arange(n)).ravel()].reshape(-1, n)
+        low, high = target[pools] - tolerance[pools], target[pools] + tolerance[pools]
+        count = np.bitwise_count(np.arange(2**n)) if n <= _TABLE_BITS else None
+        step = max(1, _BATCH_SUMS >> min(n, n - n // 2))
+        for first in range(0, len(pools), step):
+            part = slice(first, first + step)
+            if count is None:
+                possible[pools[part]] = _halves_fit(members[part], low[part], high[part])
+                continue
+            sums = _row_subset_sums(members[part])
+            fits = (sums >= low[part, None]) & (sums <= high[part, None])
+            possible[pools[part]] = (fits & (count >= 2) & (count <= max_size)).any(axis=1)
+    return possible
+
+
+def _halves_fit(members: IntArray, low: IntArray, high: IntArray) -> BoolArray:
+    """Per row of ``members`` (pools of one size): whether a subset sum of its first half plus
+    one of its second half falls in [low, high]. One sort and search for all rows: each row's
+    sums are lifted into a band of their own, so no search crosses into another row's band."""
+    half = members.shape[1] // 2
+    first = _row_subset_sums(members[:, :half])
+    second = np.sort(_row_subset_sums(members[:, half:]), axis=1)
+    # Every sum and every query of a row lies within +-reach of the row's lift.
+    reach = int(np.abs(members).sum(axis=1).max()) + max(int(np.abs(low).max()),
+                                                         int(np.abs(high).max()))
+    band = 2 * reach + 1
+    if band * (len(members) + 1) >= 2**62:  # too wide to lift: every pool is searched
+        return np.ones(len(members), dtype=bool)
+    lift = (np.arange(len(members), dtype=np.int64) * band)[:, None]
+    flat = (second + lift).ravel()
+    below = np.searchsorted(flat, (low[:, None] - first + lift).ravel(), "left")
+    above = np.searchsorted(flat, (high[:, None] - first + lift).ravel(), "right")
+    found: BoolArray = np.asarray((above > below).reshape(first.shape).any(axis=1))
+    return found
+
+
 def _search(
     target_is_bank: bool, target: Side, other: Side, t: IntArray, o: IntArray,
     target_free: BoolArray, other_free: BoolArray, tolerance_at: IntArray,
@@ -298,8 +353,15 @@ def _search(
     # Small pools first (cheap, and the likeliest to have one clear answer), then position order.
     by_size = np.lexsort((t[starts], stops - starts))
     searched = config.max_candidates
-    reachable = _reachable(
-        other.amount[o], starts, target.amount[t[starts]], tolerance_at[t[starts]]
+    amounts, goal, pool_tolerance = other.amount[o], target.amount[t[starts]], tolerance_at[
+        t[starts]
+    ]
+    reachable = _reachable(amounts, starts, goal, pool_tolerance)
+    check = reachable.copy()
+    if by_reference:  # pools that are their target as a whole are grouped without a search
+        check &= np.abs(np.add.reduceat(amounts, starts) - goal) > pool_tolerance
+    reachable &= _fit_possible(
+        amounts, starts, goal, pool_tolerance, config.max_group_size, check
     )
     waiting = [
         (start, stop)
