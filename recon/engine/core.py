@@ -36,6 +36,7 @@ from recon.engine.normalise import (
     IntArray,
     ObjArray,
     Side,
+    filled,
     name_words,
     prepare,
     sort_order,
@@ -290,12 +291,12 @@ class _Engine:
         ambiguous = np.zeros(len(chosen), dtype=bool)
         ambiguous[alt_winner] = True
 
-        statuses = np.full(len(chosen), status, dtype=object)
+        statuses = filled(len(chosen), status)
         differs = parts.amount_delta[chosen] != 0
         statuses[(statuses == "matched") & differs] = "matched_with_difference"
         statuses[ambiguous] = "suggested"
         alt_counts = np.bincount(alt_winner, minlength=len(chosen))
-        notes = np.full(len(chosen), "", dtype=object)
+        notes = filled(len(chosen), "")
         notes[ambiguous] = [
             f"; suggested: {n} other candidate{'s' if n != 1 else ''} within "
             f"{margin:.2f} of this score"
@@ -303,7 +304,7 @@ class _Engine:
         ]
         chosen_parts = {name: part_values[name][chosen] for name in _PART_NAMES}
         self._record_links(
-            b, lg, ids, statuses, np.full(len(chosen), rule, dtype=object), score[chosen],
+            b, lg, ids, statuses, filled(len(chosen), rule), score[chosen],
             parts.amount_delta[chosen], self.bank.date[b] - self.ledger.date[lg], chosen_parts,
             notes,
         )  # fmt: skip
@@ -479,7 +480,7 @@ class _Engine:
         n = len(b)
         self._record_links(
             b, lg, ids[at], np.array(statuses, dtype=object)[at],
-            np.full(n, "group", dtype=object), score, difference_of[at],
+            filled(n, "group"), score, difference_of[at],
             self.bank.date[b] - self.ledger.date[lg], values, np.array(notes, dtype=object)[at],
         )  # fmt: skip
         if alternatives:
@@ -582,8 +583,8 @@ def _nearest_texts(
     Built column-wise (texts per distinct amount and day gap) for a few hundred thousand rows.
     """
     n = len(rows)
-    texts = np.full(n, f"no {label} with this account and currency", dtype=object)
-    near_ids = np.full(n, "", dtype=object)
+    texts = filled(n, f"no {label} with this account and currency")
+    near_ids = filled(n, "")
     has = np.flatnonzero(near >= 0)
     if len(has) == 0:
         return texts, near_ids
@@ -600,7 +601,7 @@ def _nearest_texts(
         day_codes
     ]
     owner = partner[x]
-    tail = np.full(len(has), ", outside every rule's date window", dtype=object)
+    tail = filled(len(has), ", outside every rule's date window")
     differs = np.flatnonzero((owner < 0) & (delta != 0))
     tail[differs] = _per_distinct(
         list(zip(np.abs(delta[differs]).tolist(), [currency[i] for i in differs.tolist()],
@@ -687,8 +688,8 @@ def _result(engine: _Engine, mismatches: list[tuple[int, int]], as_of: dt.date) 
     bank_near_text, bank_near_id = _nearest_texts(
         "ledger entry", bank, bank_rows, ledger, bank_near, engine.ledger_partner, bank
     )
-    bank_kind = np.full(len(bank_rows), "unmatched_bank", dtype=object)
-    bank_why = np.full(len(bank_rows), "no ledger entry matched", dtype=object)
+    bank_kind = filled(len(bank_rows), "unmatched_bank")
+    bank_why = filled(len(bank_rows), "no ledger entry matched")
     # Later kinds win where a row is several: duplicate, then reversal, then pending.
     at, why = _duplicate_texts(
         "bank transaction", bank, bank_rows, dup_bank, engine.bank_partner, ledger
@@ -707,20 +708,20 @@ def _result(engine: _Engine, mismatches: list[tuple[int, int]], as_of: dt.date) 
     ledger_near_text, ledger_near_id = _nearest_texts(
         "bank transaction", ledger, left_ledger, bank, ledger_near, engine.bank_partner, ledger
     )
-    ledger_kind = np.full(len(left_ledger), "unmatched_ledger", dtype=object)
-    ledger_why = np.full(len(left_ledger), "no bank transaction matched", dtype=object)
+    ledger_kind = filled(len(left_ledger), "unmatched_ledger")
+    ledger_why = filled(len(left_ledger), "no bank transaction matched")
     at, why = _duplicate_texts(
         "ledger entry", ledger, left_ledger, dup_ledger, engine.ledger_partner, bank
     )
     ledger_kind[at], ledger_why[at] = "probable_duplicate", why
-    no_id = np.full(len(bank_rows), "", dtype=object)
+    no_id = filled(len(bank_rows), "")
     columns = [
         _discrepancy_columns(
             bank_kind, "bank", bank.ids[bank_rows], no_id, bank, bank_rows, as_of,
             _joined(bank_why, bank_near_text), bank_near_id,
         ),
         _discrepancy_columns(
-            ledger_kind, "ledger", np.full(len(left_ledger), "", dtype=object),
+            ledger_kind, "ledger", filled(len(left_ledger), ""),
             ledger.ids[left_ledger], ledger, left_ledger, as_of,
             _joined(ledger_why, ledger_near_text), ledger_near_id,
         ),
@@ -779,7 +780,7 @@ def _discrepancy_columns(
     return {
         "discrepancy_id": np.array(ids, dtype=object),
         "kind": kind,
-        "side": np.full(len(rows), side_name, dtype=object),
+        "side": filled(len(rows), side_name),
         "bank_transaction_id": bank_ids,
         "ledger_entry_id": ledger_ids,
         "account": side.account[rows],

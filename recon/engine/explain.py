@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from recon.engine.normalise import IntArray, ObjArray
+from recon.engine.normalise import IntArray, ObjArray, filled
 from recon.money import format_minor
 
 ID_LENGTH = 16
@@ -75,7 +75,7 @@ def link_explanations(
     n = len(rule)
     if n == 0:
         return np.zeros(0, dtype=object)
-    amount_words = np.full(n, "same amount", dtype=object)
+    amount_words = filled(n, "same amount")
     differs = np.flatnonzero(amount_delta != 0)
     amount_words[differs] = [
         amount_text(int(d), str(c))
