@@ -163,8 +163,8 @@ def _word_keys(words: list[str]) -> list[str]:
 
 def _word_rows(side: Side, rows: IntArray) -> tuple[IntArray, ObjArray]:
     """(index into ``rows``, key) for every name word and word pair of each row's text."""
-    codes, uniques = pd.factorize(side.text[rows])
-    words = [_word_keys(name_words(text)) for text in uniques]
+    codes, uniques = pd.factorize(side.text_code[rows])
+    words = [_word_keys(name_words(text)) for text in side.texts[uniques]]
     counts = np.array([len(w) for w in words], dtype=np.int64)
     flat = np.array([w for ws in words for w in ws], dtype=object)
     starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)

@@ -49,11 +49,12 @@ class Side:
     date: IntArray  # days since 1970-01-01 (posted date for the bank)
     authorized: IntArray  # bank: authorized date or the posted date when missing; ledger: date
     description: ObjArray
-    text: ObjArray  # counterparty + " " + description (similarity normalises case/punctuation)
-    text_code: IntArray  # index into text_clean: equal texts share a code
+    text_code: IntArray  # index into texts and text_clean: equal texts share a code
+    # Each distinct text, counterparty + " " + description (similarity normalises case and
+    # punctuation); per row only the code: gathering a million strings is slow.
+    texts: ObjArray
     text_clean: ObjArray  # each distinct text through rapidfuzz's default_process, once
     reference: IntArray  # reference code (column, else extracted from the description), -1 none
-    reference_text: ObjArray
     party: IntArray  # counterparty key code, -1 none
     word: IntArray  # first meaningful word of the description, same code space as party
     pending: BoolArray
@@ -367,11 +368,10 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
                 date=dates[order],
                 authorized=alt_dates[order],
                 description=cols["description"][order],
-                text=text.uniques[text.codes[order]],
                 text_code=text.codes[order],
+                texts=text.uniques,
                 text_clean=text_clean,
                 reference=reference_codes[k][order],
-                reference_text=cols["reference"][order],
                 party=party_codes[k][order],
                 word=word_codes[k][order],
                 pending=pending[order],
