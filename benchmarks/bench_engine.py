@@ -6,24 +6,28 @@
     python benchmarks/bench_engine.py --oracle        # score the ground truth itself (checks the
                                                       # metric code; precision/recall must be 1.0)
 
-Each size runs in a fresh subprocess so its peak RSS (ru_maxrss) is its own. In that process:
+Each size runs in a process of its own so its peak RSS (ru_maxrss) is its own. In that process:
 generate the data (recon.synth, 92 days, six accounts in USD, JPY, EUR and GBP), run
-``recon.engine.reconcile``, then a simple greedy baseline on the same frames, then score both.
-Prints readable tables and, last, one JSON line with every figure.
+``recon.engine.reconcile`` (``--repeat`` times, the sizes taking turns, best time counts), then a
+simple greedy baseline on the same frames, then score both. Prints readable tables and, last,
+one JSON line with every figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -292,7 +296,9 @@ def matching_config() -> MatchingConfig:
     return load_config(REPO / "config.yaml", environ={}).matching
 
 
-def worker(rows: int, seed: int, oracle: bool, examples: int, repeat: int) -> dict[str, Any]:
+def worker(rows: int, seed: int, oracle: bool, examples: int) -> None:
+    """One size, driven over stdin by :func:`run_sizes`: "run" times one engine run and prints
+    its seconds; "finish" runs the baseline and the scoring and prints every figure."""
     started = time.perf_counter()
     data = generate(ACCOUNTS, start=START, end=END, seed=seed, ledger_rows=rows)
     generate_s = time.perf_counter() - started
@@ -303,18 +309,15 @@ def worker(rows: int, seed: int, oracle: bool, examples: int, repeat: int) -> di
         # loading scipy and rapidfuzz from a cold disk cache took ~0.7 s, not engine time.
         from recon.engine import reconcile
     engine_runs: list[float] = []
-    if oracle:
-        truth = data.truth
-        links = truth[(truth["bank_transaction_id"] != "") & (truth["ledger_entry_id"] != "")]
-        links = links.assign(status="matched", rule="oracle")
-        discrepancies = None
-        engine_runs.append(0.0)
-        rss_engine = peak_rss_mb()
-    else:
-        # Best of `repeat` runs: other work on a shared machine only ever adds time. Every run
-        # must give the same frames (the engine is deterministic).
-        first = None
-        for _ in range(max(1, repeat)):
+    first = None
+    rss_engine = rss_before
+    print("ready", flush=True)
+    for command in sys.stdin:
+        if command.strip() != "run":
+            break
+        if oracle:
+            engine_runs.append(0.0)
+        else:
             started = time.perf_counter()
             result = reconcile(data.bank, data.ledger, matching, as_of=END)
             engine_runs.append(time.perf_counter() - started)
@@ -324,43 +327,89 @@ def worker(rows: int, seed: int, oracle: bool, examples: int, repeat: int) -> di
             elif not (result.links.equals(first.links)
                       and result.discrepancies.equals(first.discrepancies)):
                 raise SystemExit("the engine gave different results on the same data")
-        assert first is not None
+            del result
+        print(json.dumps({"seconds": engine_runs[-1]}), flush=True)
+    if oracle or first is None:
+        truth = data.truth
+        links = truth[(truth["bank_transaction_id"] != "") & (truth["ledger_entry_id"] != "")]
+        links = links.assign(status="matched", rule="oracle")
+        discrepancies = None
+    else:
         links, discrepancies = first.links, first.discrepancies
-        del result
-    engine_s = min(engine_runs)
     baseline_runs: list[float] = []
-    for _ in range(max(1, repeat)):  # best of `repeat` as well, for a fair ratio
+    for _ in range(max(1, len(engine_runs))):  # best of as many runs, for a fair ratio
         started = time.perf_counter()
         baseline_links = greedy_baseline(data.bank, data.ledger)
         baseline_runs.append(time.perf_counter() - started)
-    baseline_s = min(baseline_runs)
     engine_quality = score(data, links, discrepancies, examples=examples)
     baseline_quality = score(data, baseline_links, None, examples=examples)
-    return {
+    print(json.dumps({
         "ledger_rows": len(data.ledger),
         "bank_rows": len(data.bank),
         "generate_seconds": round(generate_s, 3),
-        "engine_seconds": round(engine_s, 3),
+        "engine_seconds": round(min(engine_runs, default=0.0), 3),
         "engine_runs_seconds": [round(t, 3) for t in engine_runs],
-        "baseline_seconds": round(baseline_s, 3),
+        "baseline_seconds": round(min(baseline_runs), 3),
         "peak_rss_mb_before_engine": round(rss_before, 1),
         "peak_rss_mb": round(rss_engine, 1),
         "engine": engine_quality,
         "baseline": baseline_quality,
         "examples": describe_examples(data, engine_quality, examples),
-    }
+    }), flush=True)
 
 
-def run_size(rows: int, seed: int, oracle: bool, examples: int, repeat: int) -> dict[str, Any]:
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--rows", str(rows),
-               "--seed", str(seed), "--examples", str(examples), "--repeat", str(repeat)]
-    if oracle:
-        command.append("--oracle")
-    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=False)
-    if done.returncode != 0:
-        sys.stderr.write(done.stderr)
-        raise SystemExit(f"worker for {rows} rows failed with exit code {done.returncode}")
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+def run_sizes(sizes: list[int], seed: int, oracle: bool, examples: int,
+              repeat: int) -> list[dict[str, Any]]:
+    """Every size in a process of its own (its peak RSS is its own), their engine runs taken in
+    turns (small, large, small, large...): on a shared machine a slow spell then slows both
+    sizes alike instead of skewing the ratio between them."""
+    with contextlib.ExitStack() as stack:
+        workers = []
+        for rows in sizes:
+            command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--rows",
+                       str(rows), "--seed", str(seed), "--examples", str(examples)]
+            if oracle:
+                command.append("--oracle")
+            errors = stack.enter_context(tempfile.TemporaryFile(mode="w+"))
+            process = stack.enter_context(subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors,
+                text=True, cwd=REPO))
+            workers.append(_Worker(rows, process, errors))
+            workers[-1].reply()  # "ready": one size generates its data at a time
+        for turn in range(max(1, repeat)):
+            for worker_ in workers:
+                print(f"engine run {turn + 1} of {repeat}, {worker_.rows} ledger rows ...",
+                      file=sys.stderr, flush=True)
+                worker_.send("run")
+                worker_.reply()
+        results = []
+        for worker_ in workers:
+            worker_.send("finish")  # the worker scores and reports
+            results.append(json.loads(worker_.reply()))
+        return results
+
+
+@dataclass
+class _Worker:
+    rows: int
+    process: subprocess.Popen[str]
+    errors: IO[str]
+
+    def send(self, command: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+
+    def reply(self) -> str:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait()
+            self.errors.seek(0)
+            sys.stderr.write(self.errors.read())
+            raise SystemExit(
+                f"worker for {self.rows} rows failed with exit code {self.process.returncode}")
+        return line
 
 
 # --- report ---------------------------------------------------------------------------------------
@@ -376,7 +425,8 @@ def _fmt(value: Any) -> str:
 
 def print_report(results: list[dict[str, Any]], examples: bool) -> dict[str, Any]:
     runs = len(results[0].get("engine_runs_seconds", [])) or 1
-    print(f"\n== speed and memory (each size in a fresh process; times: best of {runs} runs) ==")
+    print(f"\n== speed and memory (each size in a process of its own, runs taken in turns; "
+          f"times: best of {runs} runs) ==")
     print(f"{'ledger':>9} {'bank':>9} {'generate s':>11} {'engine s':>9} {'baseline s':>11} "
           f"{'engine/base':>11} {'peak RSS MB':>12}")
     for r in results:
@@ -464,14 +514,11 @@ def main() -> None:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.rows, args.seed, args.oracle, args.examples, args.repeat)))
+        worker(args.rows, args.seed, args.oracle, args.examples)
         return
     largest = 20_000 if args.quick else args.rows
-    sizes = [largest // 10, largest]
-    results = []
-    for rows in sizes:
-        print(f"running {rows} ledger rows ...", file=sys.stderr, flush=True)
-        results.append(run_size(rows, args.seed, args.oracle, args.examples, args.repeat))
+    results = run_sizes([largest // 10, largest], args.seed, args.oracle, args.examples,
+                        args.repeat)
     summary = print_report(results, examples=args.examples > 0)
     print(json.dumps(summary, sort_keys=True))
 
