@@ -56,16 +56,21 @@ _TABLE_BITS = 12  # pools up to this size: every subset sum at once, no halves
 
 def _row_subset_sums(amounts: IntArray) -> IntArray:
     """Row p, column m: the sum of the items of row p whose bits are set in m, for a (pools, n)
-    matrix; one doubling per item (2**(n+1) additions, no n x 2**n table)."""
-    sums = np.zeros((amounts.shape[0], 1), dtype=np.int64)
-    for column in amounts.T:
-        sums = np.concatenate([sums, sums + column[:, None]], axis=1)
+    matrix; one doubling per item (2**n additions in all, no n x 2**n table)."""
+    rows, n = amounts.shape
+    sums = np.zeros((rows, 1 << n), dtype=np.int64)
+    for item in range(n):  # subsets holding item k: those without it, plus it
+        half = 1 << item
+        np.add(sums[:, :half], amounts[:, item : item + 1], out=sums[:, half : 2 * half])
     return sums
 
 
 def _subset_sums(amounts: IntArray) -> tuple[IntArray, IntArray]:
     """Sums and bit masks of all 2**n subsets."""
-    sums = _row_subset_sums(amounts.astype(np.int64)[None, :])[0]
+    sums = np.zeros(1 << len(amounts), dtype=np.int64)
+    for item, amount in enumerate(amounts.tolist()):  # as _row_subset_sums, for one row
+        half = 1 << item
+        np.add(sums[:half], amount, out=sums[half : 2 * half])
     return sums, np.arange(len(sums), dtype=np.int64)
 
 
@@ -157,7 +162,8 @@ def _smallest(masks: IntArray, n: int, max_size: int) -> list[IntArray]:
     keep = (sizes >= 2) & (sizes <= max_size)
     masks, sizes = masks[keep], sizes[keep]
     masks = masks[np.lexsort((masks, sizes))][:_MAX_SOLUTIONS]
-    return [np.flatnonzero([(int(m) >> k) & 1 for k in range(n)]) for m in masks]
+    bits = (masks[:, None] >> np.arange(n, dtype=np.int64)) & 1
+    return [np.flatnonzero(row) for row in bits]
 
 
 def _candidates(
