@@ -124,7 +124,7 @@ def _two_by_two(
     members = np.flatnonzero(square[label])
     if len(members) == 0:
         return members
-    members = members[np.lexsort((ledger[members], bank[members], label[members]))]
+    members = members[sort_order([label[members], bank[members], ledger[members]])]
     lab = label[members]
     row = _local_rank(lab, bank[members])
     col = _local_rank(lab, ledger[members])
