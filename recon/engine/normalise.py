@@ -233,8 +233,21 @@ def _sorted_codes(values: ObjArray, empty_is_none: bool) -> IntArray:
     return codes
 
 
-def _codes(values_by_side: tuple[ObjArray, ObjArray], empty_is_none: bool) -> tuple[IntArray, ...]:
-    codes = _sorted_codes(np.concatenate(values_by_side), empty_is_none)
+def _codes(
+    values_by_side: tuple[ObjArray, ObjArray], empty_is_none: bool, *, in_value_order: bool = True
+) -> tuple[IntArray, ...]:
+    """Each side's codes in one code space. ``in_value_order=False`` for codes that are only
+    compared for equality (never ordered by): they skip sorting the distinct values, and their
+    numbering (which follows the input order) never shows in a result."""
+    values = np.concatenate(values_by_side)
+    if in_value_order:
+        codes = _sorted_codes(values, empty_is_none)
+    else:
+        codes, uniques = pd.factorize(values)
+        codes = codes.astype(np.int64)
+        empty = np.flatnonzero(np.asarray(uniques, dtype=object) == "")
+        if empty_is_none and len(empty):
+            codes[codes == empty[0]] = NO_CODE
     split = len(values_by_side[0])
     return codes[:split], codes[split:]
 
@@ -331,12 +344,16 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
         )
         raw[name] = cols
 
-    def pair(column: str, empty_is_none: bool) -> tuple[IntArray, ...]:
-        return _codes((raw["bank"][column], raw["ledger"][column]), empty_is_none)
+    def pair(column: str, empty_is_none: bool, in_value_order: bool = True) -> tuple[IntArray, ...]:
+        return _codes(
+            (raw["bank"][column], raw["ledger"][column]), empty_is_none,
+            in_value_order=in_value_order,
+        )  # fmt: skip
 
     account_codes = pair("account", False)
     currency_codes = pair("currency", False)
-    reference_codes = pair("reference", True)
+    # References are only ever compared for equality (and joined on).
+    reference_codes = pair("reference", True, in_value_order=False)
     party_codes, word_codes = _party_and_word_codes(key_words["bank"], key_words["ledger"])
 
     authorized = pd.to_datetime(bank["authorized_date"])
