@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recon.engine.assign import assign
+from recon.engine.candidates import keyed_window_pairs
 from recon.engine.explain import match_id, pair_match_ids
 from recon.engine.groups import _fit_possible, _subset_sums, fitting_subsets
 from recon.engine.normalise import (
@@ -275,3 +276,37 @@ def test_pair_match_ids_are_the_match_ids_of_one_to_one_links(
     bank = np.array([b for b, _ in pairs], dtype=object)
     ledger = np.array([x for _, x in pairs], dtype=object)
     assert pair_match_ids(bank, ledger) == [match_id([b], [x]) for b, x in pairs]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    bank=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 9)), min_size=1, max_size=8),
+    ledger=st.one_of(
+        st.lists(st.tuples(st.integers(0, 3), st.integers(0, 9)), max_size=8),
+        st.lists(st.tuples(st.integers(0, 3), st.integers(0, 9)), min_size=33, max_size=60),
+    ),
+    before=st.integers(0, 3),
+    after=st.integers(0, 3),
+)
+def test_keyed_window_pairs_are_every_pair_with_one_key_inside_the_window(
+    bank: list[tuple[int, int]], ledger: list[tuple[int, int]], before: int, after: int
+) -> None:
+    """Against brute force, with a cap no row reaches; half the ledger sides are over four
+    times the bank side, where they are first cut down to the bank side's keys."""
+    def columns(rows: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        keys = np.array([k for k, _ in rows], dtype=np.int64)
+        days = np.array([d for _, d in rows], dtype=np.int64)
+        return np.arange(len(rows), dtype=np.int64) * 10, keys, days
+
+    b, lg = keyed_window_pairs(
+        *columns(bank), *columns(ledger), days_before=before, days_after=after, cap=1000
+    )
+    expected = {
+        (i * 10, j * 10)
+        for i, (bank_key, bank_day) in enumerate(bank)
+        for j, (ledger_key, ledger_day) in enumerate(ledger)
+        if bank_key == ledger_key and -before <= bank_day - ledger_day <= after
+    }
+    got = list(zip(b.tolist(), lg.tolist(), strict=True))
+    assert len(got) == len(set(got))
+    assert set(got) == expected
