@@ -36,13 +36,13 @@ def components(bank: IntArray, ledger: IntArray) -> IntArray:
     return np.asarray(labels[bank_local], dtype=np.int64)
 
 
-def _dense_numbers(positions: IntArray) -> tuple[IntArray, int]:
-    """Each position's rank among the distinct positions, and their count: what
-    ``np.unique(positions, return_inverse=True)`` gives, without sorting."""
-    present = np.zeros(int(positions.max()) + 1, dtype=bool)
-    present[positions] = True
+def _dense_numbers(values: IntArray) -> tuple[IntArray, int]:
+    """Each value's rank among the distinct values (non-negative ints: positions, labels), and
+    their count: what ``np.unique(values, return_inverse=True)`` gives, without sorting."""
+    present = np.zeros(int(values.max()) + 1, dtype=bool)
+    present[values] = True
     rank = np.cumsum(present) - 1
-    return rank[positions], int(rank[-1]) + 1
+    return rank[values], int(rank[-1]) + 1
 
 
 def assign(bank: IntArray, ledger: IntArray, score: FloatArray) -> BoolArray:
@@ -128,9 +128,9 @@ def _two_by_two(
     lab = label[members]
     row = _local_rank(lab, bank[members])
     col = _local_rank(lab, ledger[members])
-    components, slot = np.unique(lab, return_inverse=True)
+    slot, count = _dense_numbers(lab)
     # Pair index (into ``members``) and score of each of the four cells, -1 / -inf if absent.
-    cell = np.full((len(components), 4), -1, dtype=np.int64)
+    cell = np.full((count, 4), -1, dtype=np.int64)
     cell[slot, row * 2 + col] = np.arange(len(members))
     value = np.where(cell >= 0, score[members][np.maximum(cell, 0)], -np.inf)
     straight = value[:, 0] + value[:, 3]
@@ -162,8 +162,7 @@ def _small_components(
     lab = label[members]
     row = _local_rank(lab, bank[members])
     col = _local_rank(lab, ledger[members])
-    _, slot = np.unique(lab, return_inverse=True)
-    count = int(slot.max()) + 1
+    slot, count = _dense_numbers(lab)
     side = _BATCH_SIDE
     cost = np.full((count, side, side), _INFEASIBLE)
     cost[slot, row, col] = 2.0 - score[members]
