@@ -67,10 +67,7 @@ def _row_subset_sums(amounts: IntArray) -> IntArray:
 
 def _subset_sums(amounts: IntArray) -> tuple[IntArray, IntArray]:
     """Sums and bit masks of all 2**n subsets."""
-    sums = np.zeros(1 << len(amounts), dtype=np.int64)
-    for item, amount in enumerate(amounts.tolist()):  # as _row_subset_sums, for one row
-        half = 1 << item
-        np.add(sums[:half], amount, out=sums[half : 2 * half])
+    sums = _row_subset_sums(amounts.astype(np.int64)[None, :])[0]
     return sums, np.arange(len(sums), dtype=np.int64)
 
 
@@ -312,7 +309,7 @@ def _fit_possible(
             continue
         members = amounts[(starts[pools][:, None] + np.arange(n)).ravel()].reshape(-1, n)
         low, high = target[pools] - tolerance[pools], target[pools] + tolerance[pools]
-        count = np.bitwise_count(np.arange(2**n)) if n <= _TABLE_BITS else None
+        count = _popcount(np.arange(2**n, dtype=np.int64)) if n <= _TABLE_BITS else None
         step = max(1, _BATCH_SUMS >> min(n, n - n // 2))
         for first in range(0, len(pools), step):
             part = slice(first, first + step)
