@@ -223,9 +223,19 @@ def _sorted_factorize(values: ObjArray) -> tuple[IntArray, ObjArray]:
     return rank[codes], uniques[order]
 
 
-def _sorted_codes(values: ObjArray, empty_is_none: bool) -> IntArray:
-    """Codes in value order (:func:`_sorted_factorize`); "" becomes NO_CODE when asked."""
-    codes, uniques = _sorted_factorize(values)
+def _sorted_codes(
+    values: ObjArray, empty_is_none: bool, *, in_value_order: bool = True
+) -> IntArray:
+    """Codes of ``values``, in value order (:func:`_sorted_factorize`); "" becomes NO_CODE when
+    asked. ``in_value_order=False`` for codes that are only compared for equality (never
+    ordered by): they skip sorting the distinct values, and their numbering (which follows the
+    input order) never shows in a result.
+    """
+    if in_value_order:
+        codes, uniques = _sorted_factorize(values)
+    else:
+        codes, uniques = pd.factorize(values)
+        codes, uniques = codes.astype(np.int64), np.asarray(uniques, dtype=object)
     if empty_is_none:
         empty = np.flatnonzero(uniques == "")
         if len(empty):
@@ -236,18 +246,10 @@ def _sorted_codes(values: ObjArray, empty_is_none: bool) -> IntArray:
 def _codes(
     values_by_side: tuple[ObjArray, ObjArray], empty_is_none: bool, *, in_value_order: bool = True
 ) -> tuple[IntArray, ...]:
-    """Each side's codes in one code space. ``in_value_order=False`` for codes that are only
-    compared for equality (never ordered by): they skip sorting the distinct values, and their
-    numbering (which follows the input order) never shows in a result."""
-    values = np.concatenate(values_by_side)
-    if in_value_order:
-        codes = _sorted_codes(values, empty_is_none)
-    else:
-        codes, uniques = pd.factorize(values)
-        codes = codes.astype(np.int64)
-        empty = np.flatnonzero(np.asarray(uniques, dtype=object) == "")
-        if empty_is_none and len(empty):
-            codes[codes == empty[0]] = NO_CODE
+    """Each side's codes in one code space (:func:`_sorted_codes`)."""
+    codes = _sorted_codes(
+        np.concatenate(values_by_side), empty_is_none, in_value_order=in_value_order
+    )
     split = len(values_by_side[0])
     return codes[:split], codes[split:]
 
