@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from recon.engine.assign import assign
-from recon.engine.candidates import keyed_window_pairs
+from recon.engine.candidates import keyed_window_pairs, order_by
 from recon.engine.normalise import BoolArray, IntArray, Side
 
 _NEAREST_CAP = 8
@@ -27,14 +27,7 @@ def nearest(
     if (int(max(side_block.max(), other_block.max())) + 1) * span >= 2**62:
         raise ValueError("amounts too large for the nearest-candidate search")
     comp = other_block[other_rows] * span + (other.amount[other_rows] - floor)
-    other_dates = other.date[other_rows]
-    ascending = bool((other_rows[1:] > other_rows[:-1]).all())
-    if ascending and bool((other_dates[1:] >= other_dates[:-1]).all()):
-        # Rows ascending and (positions being in date order) dates too: a stable sort of the
-        # amount key alone is the (key, date, position) order.
-        order = np.argsort(comp, kind="stable")
-    else:
-        order = np.lexsort((other_rows, other_dates, comp))
+    order = order_by(comp, other.date[other_rows], other_rows)
     comp_sorted, rows_sorted = comp[order], other_rows[order]
     own = side_block[rows] * span + (side.amount[rows] - floor)
     at = np.searchsorted(comp_sorted, own, "left")
