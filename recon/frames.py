@@ -15,6 +15,26 @@ from typing import Any, Final
 
 import pandas as pd
 
+from recon.records import (
+    ALTERNATIVE_COLUMNS,
+    DISCREPANCY_COLUMNS,
+    LINK_COLUMNS,
+    Kind,
+    Status,
+)
+
+__all__ = [
+    "ALTERNATIVE_COLUMNS",
+    "BANK_COLUMNS",
+    "DISCREPANCY_COLUMNS",
+    "DISCREPANCY_KINDS",
+    "LEDGER_COLUMNS",
+    "LINK_COLUMNS",
+    "LINK_STATUSES",
+    "MatchResult",
+    "cell_date",
+]
+
 BANK_COLUMNS: Final = (
     "transaction_id",  # Plaid transaction_id (posted id for posted rows)
     "account",  # ledger account the Plaid account maps to (config.accounts)
@@ -41,53 +61,9 @@ LEDGER_COLUMNS: Final = (
     "counterparty",
 )
 
-LINK_COLUMNS: Final = (
-    "match_id",  # stable: derived from the ids in the group
-    "bank_transaction_id",
-    "ledger_entry_id",
-    "status",  # matched | matched_with_difference | suggested
-    "rule",
-    "score",  # 0..1, higher is better (a float: it is not money)
-    "amount_difference_minor",  # bank minus ledger, for the group (same on every row of a group)
-    "date_difference_days",  # bank date minus ledger date
-    "account",
-    "currency",
-    "explanation",
-)
-
-DISCREPANCY_COLUMNS: Final = (
-    "discrepancy_id",  # stable across runs: derived from kind, side and ids
-    "kind",
-    "side",  # bank | ledger | both
-    "bank_transaction_id",  # "" when not applicable
-    "ledger_entry_id",  # "" when not applicable
-    "account",
-    "date",
-    "amount_minor",  # the open amount; for amount_mismatch, bank minus ledger
-    "currency",
-    "age_days",
-    "description",
-    "explanation",
-    "nearest_candidate",  # id of the nearest other-side item, "" if none
-)
-
-# Alternatives recorded for suggested links: the other candidates a human should consider.
-ALTERNATIVE_COLUMNS: Final = (
-    "match_id",
-    "bank_transaction_id",
-    "ledger_entry_id",
-    "score",
-)
-
-LINK_STATUSES: Final = ("matched", "matched_with_difference", "suggested")
-DISCREPANCY_KINDS: Final = (
-    "unmatched_bank",
-    "unmatched_ledger",
-    "amount_mismatch",
-    "probable_duplicate",
-    "reversal",
-    "pending",
-)
+# The engine's output columns, statuses and kinds are defined by the records in recon.records.
+LINK_STATUSES: Final[tuple[str, ...]] = tuple(status.value for status in Status)
+DISCREPANCY_KINDS: Final[tuple[str, ...]] = tuple(kind.value for kind in Kind)
 
 
 def cell_date(value: Any) -> date | None:
@@ -103,6 +79,6 @@ def cell_date(value: Any) -> date | None:
 
 @dataclass(frozen=True)
 class MatchResult:
-    links: pd.DataFrame  # LINK_COLUMNS
-    discrepancies: pd.DataFrame  # DISCREPANCY_COLUMNS
-    alternatives: pd.DataFrame  # ALTERNATIVE_COLUMNS
+    links: pd.DataFrame  # LINK_COLUMNS (recon.records.Link)
+    discrepancies: pd.DataFrame  # DISCREPANCY_COLUMNS (recon.records.Discrepancy)
+    alternatives: pd.DataFrame  # ALTERNATIVE_COLUMNS (recon.records.Alternative)
