@@ -294,9 +294,22 @@ def backfill_command(
 )
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--as-of", "as_of", callback=_parse_date, help="default: the latest date in the data")
+@click.option(
+    "--statement-balance",
+    "statement_balances",
+    multiple=True,
+    metavar="ACCOUNT=AMOUNT",
+    help="the bank statement balance of ACCOUNT (ledger account or Plaid account id) at the "
+    "as-of date, for the reconciliation statement; repeat per account",
+)
 @handle_errors
 def match_command(
-    config_path: Path | None, bank_path: Path, ledger_path: Path, out_dir: Path, as_of: date | None
+    config_path: Path | None,
+    bank_path: Path,
+    ledger_path: Path,
+    out_dir: Path,
+    as_of: date | None,
+    statement_balances: tuple[str, ...],
 ) -> None:
     """Reconcile two files, without Plaid or the state store; write matches.csv & co. into OUT."""
     from recon.pipeline import match_files
@@ -307,6 +320,7 @@ def match_command(
         ledger_path=ledger_path,
         out_dir=out_dir,
         as_of=as_of,
+        statement_balances=statement_balances,
     )
     _print_outcome(outcome)
     sys.exit(int(outcome.exit_code))

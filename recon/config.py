@@ -14,6 +14,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -307,6 +308,69 @@ class ReportsConfig(Frozen):
     formats: tuple[Literal["xlsx", "html", "csv", "json"], ...] = ("xlsx", "html", "csv", "json")
 
 
+class OpeningBalance(Frozen):
+    """The balance per books of one ledger account at the end of ``date`` (house sign)."""
+
+    date: date
+    amount: Annotated[Decimal, Field(allow_inf_nan=False)]
+
+
+class JournalAccounts(Frozen):
+    """Offsetting accounts for the journal entries the statement proposes (names or codes)."""
+
+    bank_charges: str = Field("6100 Bank charges", min_length=1)
+    interest_income: str = Field("4100 Interest income", min_length=1)
+    differences: str = Field("6150 Payment differences", min_length=1)
+    suspense: str = Field("1999 Suspense", min_length=1)
+
+
+class StatementConfig(Frozen):
+    """The bank reconciliation statement: balances, functional currency, proposed entries."""
+
+    functional_currency: str = "USD"
+    # Units of the functional currency for one unit of each other currency (e.g. JPY: 0.0067).
+    fx_rates: dict[str, Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]] = {}
+    # Balance per books by ledger account, rolled forward with the ledger rows after its date.
+    opening_balances: dict[str, OpeningBalance] = {}
+    # A trial balance CSV (columns account, date, balance): the balance per books straight from
+    # the general ledger, so a posting missing from the ledger export shows as a difference.
+    books_balance_file: Path | None = None
+    journal_accounts: JournalAccounts = JournalAccounts()
+    fee_pattern: str = r"(?i)\b(fees?|charges?|commission)\b"
+    interest_pattern: str = r"(?i)\binterest\b"
+    # A pending bank row and an unmatched ledger entry of the same amount this close are one item.
+    pending_pair_days: int = Field(5, ge=0, le=60)
+
+    @field_validator("functional_currency")
+    @classmethod
+    def _functional_known(cls, value: str) -> str:
+        code = value.strip().upper()
+        if code not in CURRENCY_EXPONENTS:
+            raise ValueError(f"unknown ISO 4217 currency {value!r}")
+        return code
+
+    @field_validator("fx_rates")
+    @classmethod
+    def _rates_known(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        unknown = sorted(c for c in value if c.strip().upper() not in CURRENCY_EXPONENTS)
+        if unknown:
+            raise ValueError(f"unknown ISO 4217 currency {', '.join(map(repr, unknown))}")
+        return {c.strip().upper(): rate for c, rate in value.items()}
+
+    @field_validator("fee_pattern", "interest_pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+    def rate(self, currency: str) -> Decimal | None:
+        """Functional units per unit of ``currency``; None when config gives no rate."""
+        return Decimal(1) if currency == self.functional_currency else self.fx_rates.get(currency)
+
+
 class AlertThreshold(Frozen):
     count: int | None = Field(None, ge=0, description="open discrepancies above this alert")
     total_amount: dict[str, Money] | None = Field(
@@ -365,6 +429,7 @@ class Config(Frozen):
     reports: ReportsConfig = ReportsConfig()
     alerts: AlertsConfig = AlertsConfig()
     state: StateConfig = StateConfig()
+    statement: StatementConfig = StatementConfig()
 
     @model_validator(mode="after")
     def _unique_accounts(self) -> Config:
@@ -372,6 +437,21 @@ class Config(Frozen):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"accounts: plaid_account_id listed twice: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _statement_covers_accounts(self) -> Config:
+        known = {a.ledger_account for a in self.accounts}
+        problems = [f"statement.opening_balances: {name!r} is not a ledger_account in accounts"
+                    for name in sorted(set(self.statement.opening_balances) - known)]
+        problems += [
+            f"statement.fx_rates: no rate for {code} (account {a.ledger_account}) into "
+            f"{self.statement.functional_currency}"
+            for a in self.accounts
+            if self.statement.rate(code := a.currency) is None
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def fingerprint(self) -> str:
@@ -398,6 +478,9 @@ class Config(Frozen):
                     update={"emulator_fixtures": fix(self.plaid.emulator_fixtures)}
                 ),
                 "ledger": self.ledger.model_copy(update={"path": fix(self.ledger.path)}),
+                "statement": self.statement.model_copy(
+                    update={"books_balance_file": fix(self.statement.books_balance_file)}
+                ),
                 "reports": self.reports.model_copy(
                     update={"output_dir": fix(self.reports.output_dir) or self.reports.output_dir}
                 ),

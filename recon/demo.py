@@ -43,6 +43,9 @@ def demo_config(base: Config, workdir: Path) -> Config:
                 update={"source": "csv", "path": demo_dir / "ledger.csv"}
             ),
             "reports": base.reports.model_copy(update={"output_dir": workdir / "reports"}),
+            "statement": base.statement.model_copy(
+                update={"books_balance_file": demo_dir / "trial-balance.csv"}
+            ),
             "state": base.state.model_copy(
                 update={
                     "database_url": f"sqlite:///{(workdir / 'recon.db').resolve()}",
@@ -87,7 +90,14 @@ def prepare_demo_data(workdir: Path, as_of: date) -> bool:
     demo_dir.mkdir(parents=True, exist_ok=True)
     data = synth.demo_dataset(as_of, seed=DEMO_SEED)
     synth.write_ledger_csv(data.ledger, demo_dir / "ledger.csv")
-    fixtures = synth.to_plaid_fixtures(data, synth.demo_accounts(), items=synth.demo_items())
+    fixtures = synth.to_plaid_fixtures(
+        data, synth.demo_accounts(), items=synth.demo_items(),
+        opening_minor=synth.DEMO_OPENING_MINOR,
+    )
+    # The general ledger's own balances: independent of the ledger export, as in real life.
+    synth.write_trial_balance(
+        data.ledger, synth.DEMO_OPENING_MINOR, as_of, demo_dir / "trial-balance.csv"
+    )
     tmp = demo_dir / "plaid-fixtures.json.tmp"
     tmp.write_bytes(dumps(fixtures))  # exact decimal text for amounts
     tmp.replace(demo_dir / "plaid-fixtures.json")

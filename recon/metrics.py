@@ -85,11 +85,12 @@ def metrics_for_run(
     match_rate: float | None = None
     oldest: int | None = None
     if report is not None:
-        for line in report.discrepancies:
+        for line in report.items:
             if line.status != "open":
                 continue
-            count, minor = open_by_key.get((line.kind, line.currency), (0, 0))
-            open_by_key[(line.kind, line.currency)] = (count + 1, minor + abs(line.amount_minor))
+            key = (line.kind or line.category.value, line.currency)
+            count, minor = open_by_key.get(key, (0, 0))
+            open_by_key[key] = (count + 1, minor + abs(line.amount_minor))
         match_rate = report.summary.auto_match_rate
         oldest = report.summary.oldest_open_age_days
     relink = sum(1 for outcome in sync_outcomes if outcome.status == "needs_relink")

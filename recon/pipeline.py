@@ -220,7 +220,7 @@ def _reconcile(
             )
         run_store.set_state(engine, run_id, "loading", now=utc_now())
         with timer("load"):
-            ledger, bank, context = _load_window(config, engine, window)
+            ledger, bank, context, books = _load_window(config, engine, window)
         counts.update(
             bank_rows=len(bank), ledger_rows=len(ledger.frame), ledger_rejected=len(ledger.rejected)
         )
@@ -228,6 +228,7 @@ def _reconcile(
         with timer("match"):
             fault_point("pipeline.matching")
             result = reconcile(bank, ledger.frame, config.matching, as_of=as_of)
+            result = _apply_link_reviews(engine, result, bank, ledger.frame, as_of)
             result, bank, ledger = _without_context(result, bank, ledger, context)
         run_store.set_state(engine, run_id, "saving", now=utc_now())
         with timer("save"):
@@ -261,6 +262,7 @@ def _reconcile(
                 result=result,
                 carry=carry,
                 started=started,
+                books=books,
             )
         counts.update(_result_counts(result))
         exit_code = _exit_code_for(report, sync_outcomes)
@@ -327,12 +329,14 @@ class _Context:
 
 def _load_window(
     config: Config, engine: Engine, window: tuple[date, date]
-) -> tuple[Any, pd.DataFrame, _Context]:
+) -> tuple[Any, pd.DataFrame, _Context, dict[str, Any]]:
     """The ledger and bank rows of the window, plus the rows of discrepancies still open from
     before it (so an old item stays open, ages, and can still match late data), plus the rows
-    of the ``reach_days`` before it as possible partners (:class:`_Context`)."""
+    of the ``reach_days`` before it as possible partners (:class:`_Context`), and the balance
+    per books at the window's end (the ledger is read from the earliest opening balance)."""
     from dataclasses import replace
 
+    from recon.balances import books_balances, earliest_opening
     from recon.ledger import load_ledger
     from recon.store.bank import load_bank_window
     from recon.store.results import carried_items
@@ -343,19 +347,28 @@ def _load_window(
         )
     context_start = window[0] - timedelta(days=config.matching.reach_days)
     start = min(context_start, carried.earliest or context_start)
-    ledger = load_ledger(config.ledger, config.accounts, window_start=start, window_end=window[1])
+    opening = earliest_opening(config)
+    ledger_start = min(start, opening + timedelta(days=1)) if opening else start
+    ledger = load_ledger(
+        config.ledger, config.accounts, window_start=ledger_start, window_end=window[1]
+    )
+    books = books_balances(config, ledger.frame, window[1])
     bank = load_bank_window(engine, start, window[1], config)
-    if start < context_start:
-        since = pd.Timestamp(context_start)
+    if ledger_start < context_start:
         ledger = replace(
-            ledger, frame=_keep(ledger.frame, "entry_id", carried.ledger_entry_ids, since)
+            ledger,
+            frame=_keep(
+                ledger.frame, "entry_id", carried.ledger_entry_ids, pd.Timestamp(context_start)
+            ),
         )
-        bank = _keep(bank, "transaction_id", carried.bank_transaction_ids, since)
+    if start < context_start:
+        bank = _keep(bank, "transaction_id", carried.bank_transaction_ids,
+                     pd.Timestamp(context_start))
     context = _Context(
         bank_ids=_before(bank, "transaction_id", carried.bank_transaction_ids, window[0]),
         ledger_ids=_before(ledger.frame, "entry_id", carried.ledger_entry_ids, window[0]),
     )
-    return ledger, bank, context
+    return ledger, bank, context, books
 
 
 def _keep(
@@ -415,6 +428,18 @@ def _without_context(
     )
 
 
+def _apply_link_reviews(
+    engine: Engine, result: MatchResult, bank: pd.DataFrame, ledger: pd.DataFrame, as_of: date
+) -> MatchResult:
+    """The analysts' accept / reject decisions on suggested links (recon.store.reviews)."""
+    from recon.reporting.reviews import apply_link_decisions
+    from recon.store.reviews import latest_link_decisions
+
+    with engine.connect() as connection:
+        decisions = latest_link_decisions(connection)
+    return apply_link_decisions(result, decisions, bank, ledger, as_of)
+
+
 def _sync_with(config: Config, engine: Engine, plaid: PlaidSession) -> list[Any]:
     from recon.plaid.sync import sync_all
     from recon.plaid.tokens import rotate_due_tokens
@@ -464,11 +489,16 @@ def _write_run_reports(
     result: MatchResult,
     carry: Any,
     started: datetime,
+    books: dict[str, Any],
 ) -> tuple[Any, list[Path]]:
+    from recon.balances import plaid_bank_balances
     from recon.faults import fault_point
     from recon.reporting import build_report, write_reports
-    from recon.store.bank import account_balances
+    from recon.store.bank import bank_balances_at
+    from recon.store.reviews import sign_offs_for
 
+    with engine.connect() as connection:
+        sign_offs = sign_offs_for(connection, as_of, [m.ledger_account for m in config.accounts])
     inputs = _report_inputs(
         config,
         run_id=run_id,
@@ -480,7 +510,9 @@ def _write_run_reports(
         result=result,
         carry=carry,
         generated_at=started,
-        balances=account_balances(engine, config),
+        bank_balance=plaid_bank_balances(bank_balances_at(engine, config, as_of), as_of),
+        books_balance=books,
+        sign_offs=sign_offs,
         items=_item_rows(engine),
     )
     report = build_report(inputs)
@@ -512,8 +544,10 @@ def _report_inputs(
     result: MatchResult,
     carry: Any,
     generated_at: datetime,
-    balances: dict[str, tuple[int | None, str, datetime | None]],
+    bank_balance: dict[str, Any],
+    books_balance: dict[str, Any],
     items: Sequence[Any],
+    sign_offs: dict[str, Any] | None = None,
 ) -> Any:
     from recon.reporting import AccountInfo, ItemHealth, ReportInputs
 
@@ -542,7 +576,12 @@ def _report_inputs(
         carry_forward=carry,
         bank_movement_minor=movement(bank),
         ledger_movement_minor=movement(ledger_frame),
-        plaid_balance_minor={account: balance for account, (balance, _c, _t) in balances.items()},
+        bank=bank,
+        ledger=ledger_frame,
+        bank_balance=bank_balance,
+        books_balance=books_balance,
+        statement=config.statement,
+        sign_offs=sign_offs or {},
         item_health=tuple(
             ItemHealth(
                 institution=item.institution,
@@ -642,12 +681,16 @@ def report_summary_lines(report: Any) -> list[str]:
     rate = summary.auto_match_rate
     if rate is not None:
         lines.append(f"auto-match rate: {rate:.1%} of {summary.bank_items} bank transactions")
-    kinds = ", ".join(f"{k.open_count} {k.kind}" for k in summary.discrepancy_kinds if k.open_count)
-    lines.append(f"open discrepancies: {summary.open_count}" + (f" ({kinds})" if kinds else ""))
-    for tie in report.tie_outs:
+    kinds = ", ".join(
+        f"{t.open_count} {t.treatment.value}" for t in summary.treatments if t.open_count
+    )
+    lines.append(f"open items: {summary.open_count}" + (f" ({kinds})" if kinds else ""))
+    for statement in report.statements:
+        difference = statement.difference_minor
         lines.append(
-            f"tie-out {tie.account}: unexplained difference "
-            f"{format_minor(tie.unexplained_minor, tie.currency)} {tie.currency}"
+            f"statement {statement.account}: difference "
+            + ("not available (a balance is missing)" if difference is None
+               else f"{format_minor(difference, statement.currency)} {statement.currency}")
         )
     for item in summary.items_needing_relink:
         lines.append(f"bank needs re-linking: {item.institution} ({item.item_id})")
@@ -743,43 +786,63 @@ def match_files(
     ledger_path: Path,
     out_dir: Path,
     as_of: date | None = None,
+    statement_balances: Sequence[str] = (),
 ) -> RunOutcome:
     """File to file: no Plaid, no state store. Writes matches.csv, discrepancies.csv,
-    summary.json and the Excel/HTML reports into out_dir."""
+    summary.json, journal-entries.csv and the Excel/HTML reports into out_dir.
+
+    The balance per bank comes from ``statement_balances`` (``ACCOUNT=AMOUNT``) or a bank CSV's
+    ``balance`` column; the balance per books from the trial balance or opening balances in
+    config. Each step's duration is logged (``match finished``) and returned in the counts.
+    """
+    from recon.balances import books_balances, csv_column_balances, parse_statement_balances
     from recon.bankfile import read_bank_file
     from recon.engine import reconcile
     from recon.ledger import load_ledger
     from recon.reporting import build_report, write_reports
     from recon.store.results import CarryForward
 
-    bank = read_bank_file(bank_path, config)
+    timer = StepTimer()
+    given = parse_statement_balances(statement_balances, config.accounts)
+    with timer("read_bank"):
+        bank = read_bank_file(bank_path, config)
     as_of = as_of or _latest_date(bank)
     window = (date.min, as_of) if as_of else (date.min, date.max)
     ledger_config = config.ledger.model_copy(update={"path": ledger_path})
-    ledger = load_ledger(
-        ledger_config, config.accounts, window_start=window[0], window_end=window[1]
-    )
+    with timer("read_ledger"):
+        ledger = load_ledger(
+            ledger_config, config.accounts, window_start=window[0], window_end=window[1]
+        )
     if as_of is None:
         as_of = _latest_date(ledger.frame) or utc_now().date()
     bank = bank[bank["date"] <= pd.Timestamp(as_of)]
-    result = reconcile(bank, ledger.frame, config.matching, as_of=as_of)
+    with timer("match"):
+        result = reconcile(bank, ledger.frame, config.matching, as_of=as_of)
+    with timer("balances"):
+        bank_balance = csv_column_balances(bank_path, config.accounts, as_of) | given
+        books = books_balances(config, ledger.frame, as_of)
     start = min([d for d in (_earliest_date(bank), _earliest_date(ledger.frame)) if d] or [as_of])
-    inputs = _report_inputs(
-        config,
-        run_id="file-match",
-        as_of=as_of,
-        window=(start, as_of),
-        bank=bank,
-        ledger_frame=ledger.frame,
-        rejected=ledger.rejected,
-        result=result,
-        carry=CarryForward.without_history(as_of, result),
-        generated_at=utc_now(),
-        balances={},
-        items=[],
-    )
-    report = build_report(inputs)
-    paths = write_reports(report, out_dir, formats=("xlsx", "html", "csv", "json"), dated=False)
+    with timer("report_model"):
+        inputs = _report_inputs(
+            config,
+            run_id="file-match",
+            as_of=as_of,
+            window=(start, as_of),
+            bank=bank,
+            ledger_frame=ledger.frame,
+            rejected=ledger.rejected,
+            result=result,
+            carry=CarryForward.without_history(as_of, result),
+            generated_at=utc_now(),
+            bank_balance=bank_balance,
+            books_balance=books,
+            items=[],
+        )
+        report = build_report(inputs)
+    with timer("report_files"):
+        paths = write_reports(report, out_dir, formats=("xlsx", "html", "csv", "json"),
+                              dated=False)
+    log.info("match finished", extra={"timings": timer.seconds})
     exit_code = ExitCode.DISCREPANCIES_ABOVE_THRESHOLD if report.threshold.exceeded else ExitCode.OK
     return RunOutcome(
         run_id="file-match",
@@ -787,6 +850,7 @@ def match_files(
         exit_code=exit_code,
         report_paths=tuple(paths),
         summary_lines=_summary_lines(report, paths, []),
+        counts={"timings": timer.seconds},
     )
 
 

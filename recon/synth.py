@@ -87,6 +87,15 @@ def demo_accounts() -> tuple[SynthAccount, ...]:
 
 PlaidItem = tuple[str, str, str, Sequence[str]]
 
+# The demo accounts' balances before their first generated day, in minor units: the bank's
+# and the books' alike (they agreed then). config.yaml's statement.opening_balances holds the
+# same figures, so the demo's reconciliation statements tie out.
+DEMO_OPENING_MINOR: Final[Mapping[str, int]] = {
+    "1010-operating-usd": 25_000_000,
+    "1020-payroll-usd": 18_000_000,
+    "1030-tokyo-jpy": 25_000_000,
+}
+
 
 def demo_items() -> tuple[PlaidItem, ...]:
     """(item_id, institution_id, institution_name, plaid_account_ids) of the two demo items."""
@@ -1335,14 +1344,21 @@ def _iso_or_none(value: Any) -> str | None:
 
 
 def to_plaid_fixtures(
-    data: SynthData, accounts: Sequence[SynthAccount], *, items: Sequence[PlaidItem]
+    data: SynthData,
+    accounts: Sequence[SynthAccount],
+    *,
+    items: Sequence[PlaidItem],
+    opening_minor: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """The emulator's fixture document for ``data.bank``: items, AccountBase and Transaction.
 
     Amounts are Decimal in Plaid's sign (positive = money out); balances are consistent with the
     transactions (current = an opening balance plus every posted amount, available = current
-    plus the pending amounts). Write it with the emulator's exact-decimal JSON writer.
+    plus the pending amounts). The opening balance per ledger account comes from
+    ``opening_minor``, else one high enough that the account never goes overdrawn. Write it
+    with the emulator's exact-decimal JSON writer.
     """
+    openings = opening_minor or {}
     by_id = {a.plaid_account_id: a for a in accounts}
     bank = data.bank
     out_items: list[dict[str, Any]] = []
@@ -1357,7 +1373,8 @@ def to_plaid_fixtures(
                 "institution_id": institution_id,
                 "institution_name": institution_name,
                 "accounts": [
-                    _account_base(by_id[a], rows[rows["plaid_account_id"] == a])
+                    _account_base(by_id[a], rows[rows["plaid_account_id"] == a],
+                                  openings.get(by_id[a].ledger_account))
                     for a in account_ids
                 ],
                 "transactions": [_plaid_transaction(row) for row in rows.itertuples(index=False)],
@@ -1366,13 +1383,16 @@ def to_plaid_fixtures(
     return {"items": out_items}
 
 
-def _account_base(account: SynthAccount, rows: pd.DataFrame) -> dict[str, Any]:
+def _account_base(
+    account: SynthAccount, rows: pd.DataFrame, opening: int | None = None
+) -> dict[str, Any]:
     posted = rows[~rows["pending"]].sort_values("date", kind="stable")
-    running = posted["amount_minor"].cumsum()
-    lowest = int(running.min()) if len(running) else 0
-    floor = int(_scale(np.array([2_500_000], dtype=np.int64), account.currency)[0])
-    # An opening balance high enough that the account never went overdrawn in the window.
-    opening = floor + max(0, -lowest)
+    if opening is None:
+        running = posted["amount_minor"].cumsum()
+        lowest = int(running.min()) if len(running) else 0
+        floor = int(_scale(np.array([2_500_000], dtype=np.int64), account.currency)[0])
+        # An opening balance high enough that the account never went overdrawn in the window.
+        opening = floor + max(0, -lowest)
     current = opening + int(posted["amount_minor"].sum())
     pending = int(rows.loc[rows["pending"], "amount_minor"].sum())
     return {
@@ -1452,3 +1472,23 @@ def write_ledger_csv(ledger: pd.DataFrame, path: Path) -> None:
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
+
+
+def write_trial_balance(
+    ledger: pd.DataFrame, opening_minor: Mapping[str, int], as_of: date, path: Path
+) -> None:
+    """The general ledger's balance per account at ``as_of`` (``account,date,balance``): the
+    opening balance plus every ledger row up to that day, as a trial balance export has it."""
+    currency = ledger.groupby("account")["currency"].first().to_dict()
+    upto = ledger[ledger["date"] <= pd.Timestamp(as_of)]
+    sums = upto.groupby("account")["amount_minor"].sum().to_dict()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(path.name + ".tmp")
+    with temp.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("account", "date", "balance"))
+        for account, opening in sorted(opening_minor.items()):
+            balance = opening + int(sums.get(account, 0))
+            writer.writerow((account, as_of.isoformat(),
+                             format_minor(balance, currency.get(account, "USD"))))
+    temp.replace(path)

@@ -11,11 +11,17 @@ from pathlib import Path
 from typing import Final
 
 from recon.reporting.atomic import remove_stale_temp_files
-from recon.reporting.csvjson import write_discrepancies_csv, write_matches_csv, write_summary_json
+from recon.reporting.csvjson import (
+    write_discrepancies_csv,
+    write_journal_csv,
+    write_matches_csv,
+    write_summary_json,
+)
 from recon.reporting.excel import write_excel
 from recon.reporting.html import write_html
 from recon.reporting.model import (
     AccountInfo,
+    Balance,
     ItemHealth,
     Report,
     ReportInputs,
@@ -33,7 +39,8 @@ def report_file_names(report: Report, *, dated: bool = True) -> dict[str, tuple[
     return {
         "xlsx": (f"reconciliation-{as_of}.xlsx",),
         "html": (f"reconciliation-{as_of}.html",),
-        "csv": (f"matches{suffix}.csv", f"discrepancies{suffix}.csv"),
+        "csv": (f"matches{suffix}.csv", f"discrepancies{suffix}.csv",
+                f"journal-entries{suffix}.csv"),
         "json": (f"summary{suffix}.json",),
     }
 
@@ -49,7 +56,7 @@ def write_reports(
     writers: dict[str, Sequence[Callable[[Report, Path], Path]]] = {
         "xlsx": (write_excel,),
         "html": (write_html,),
-        "csv": (write_matches_csv, write_discrepancies_csv),
+        "csv": (write_matches_csv, write_discrepancies_csv, write_journal_csv),
         "json": (write_summary_json,),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -66,6 +73,6 @@ def write_reports(
 
 
 __all__ = [
-    "FORMATS", "AccountInfo", "ItemHealth", "Report", "ReportInputs", "build_report",
+    "FORMATS", "AccountInfo", "Balance", "ItemHealth", "Report", "ReportInputs", "build_report",
     "report_file_names", "write_reports",
 ]

@@ -1,33 +1,63 @@
-"""matches.csv, discrepancies.csv and summary.json: the machine-readable contract.
+"""matches.csv, discrepancies.csv, journal-entries.csv and summary.json: the machine contract.
 
 Amounts are plain decimal text with the currency's decimals (``-1234.50``, JPY ``1200``).
-Every field is quoted and text that a spreadsheet would read as a formula gets a leading ``'``
-(OWASP CSV injection): these files are opened in Excel too.
+Every field is quoted. Text that a spreadsheet would read as a formula gets a leading ``'``
+(OWASP CSV injection), and so does an id that it would turn into a number or a date
+(``1994629787702547``, ``16899102199236e5``): these files are opened in Excel too. A machine
+reader strips one leading ``'`` from such fields.
+
+The columns of matches.csv and discrepancies.csv are the record fields of
+:mod:`recon.records` (``*_minor`` money as decimal text without the suffix), followed by what
+the report adds.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Final
 
+import numpy as np
+import pandas as pd
+
 from recon.money import format_minor
+from recon.records import DISCREPANCY_COLUMNS, LINK_COLUMNS
 from recon.reporting.atomic import atomic_text
-from recon.reporting.model import CurrencyAmount, Report
+from recon.reporting.model import CurrencyAmount, Report, Statement
 from recon.reporting.text import csv_text
 
-MATCH_CSV_COLUMNS: Final = (
-    "match_id", "bank_transaction_id", "ledger_entry_id", "status", "rule", "score",
-    "amount_difference", "date_difference_days", "account", "currency", "explanation",
-)
+
+def _csv_name(column: str) -> str:
+    return column.removesuffix("_minor")
+
+
+MATCH_CSV_COLUMNS: Final = tuple(_csv_name(c) for c in LINK_COLUMNS)
 DISCREPANCY_CSV_COLUMNS: Final = (
-    "discrepancy_id", "kind", "side", "bank_transaction_id", "ledger_entry_id", "account",
-    "date", "amount", "currency", "age_days", "explanation", "first_seen", "status", "owner",
-    "notes", "nearest_candidate", "description",
-)
-SUMMARY_FORMAT_VERSION: Final = 1
+    *(_csv_name(c) for c in DISCREPANCY_COLUMNS),
+    "first_seen", "status", "owner", "notes", "item_id", "category", "treatment",
+    "functional_amount",
+)  # fmt: skip
+JOURNAL_CSV_COLUMNS: Final = (
+    "entry_id", "date", "account", "debit", "credit", "currency", "memo",
+)  # fmt: skip
+ID_COLUMNS: Final = frozenset({"match_id", "bank_transaction_id", "ledger_entry_id",
+                               "discrepancy_id", "nearest_candidate", "item_id", "entry_id"})
+SUMMARY_FORMAT_VERSION: Final = 2
+# Text a spreadsheet reads as a number, a date or a time: digits with signs, separators,
+# exponents or a percent sign (e.g. 1994629787702547, 16899102199236e5, 2024-01-02, 1:30).
+_NUMBER_LIKE: Final = re.compile(r"[\d.,eE+\-/:% ]*\d[\d.,eE+\-/:% ]*")
+
+
+def csv_id(value: object) -> str:
+    """An id cell: like :func:`csv_text`, and prefixed with ``'`` when it looks like a number."""
+    text = csv_text(value)
+    if not text.startswith("'") and _NUMBER_LIKE.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> Path:
@@ -38,43 +68,114 @@ def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]])
     return path
 
 
+def _formatted(minor: pd.Series, currency: pd.Series) -> list[str]:
+    """format_minor per row, computed once per distinct (amount, currency)."""
+    keys = pd.MultiIndex.from_arrays([minor.to_numpy(dtype=np.int64), currency.to_numpy()])
+    codes, uniques = pd.factorize(keys)
+    texts = np.array([format_minor(int(m), str(c)) for m, c in uniques], dtype=object)
+    out: list[str] = texts[codes].tolist()
+    return out
+
+
+def _column(frame: pd.DataFrame, name: str) -> list[str]:
+    values = frame[name]
+    if name in ID_COLUMNS:
+        return [csv_id(v) for v in values.tolist()]
+    if values.dtype == object:
+        return [csv_text(v) for v in values.tolist()]
+    return values.astype(str).tolist()
+
+
 def write_matches_csv(report: Report, path: Path) -> Path:
-    rows = (
-        (
-            csv_text(link.match_id), csv_text(link.bank_transaction_id),
-            csv_text(link.ledger_entry_id), link.status, csv_text(link.rule),
-            f"{link.score:.4f}", format_minor(link.amount_difference_minor, link.currency),
-            str(link.date_difference_days), csv_text(link.account), link.currency,
-            csv_text(link.explanation),
-        )
-        for link in report.links
-    )
-    return _write_csv(path, MATCH_CSV_COLUMNS, rows)
+    frame = report.links.frame
+    columns = []
+    for name in LINK_COLUMNS:
+        if name == "amount_difference_minor":
+            columns.append(_formatted(frame[name], frame["currency"]))
+        elif name == "score":
+            columns.append([f"{s:.4f}" for s in frame[name].tolist()])
+        else:
+            columns.append(_column(frame, name))
+    return _write_csv(path, MATCH_CSV_COLUMNS, zip(*columns, strict=True))
 
 
 def write_discrepancies_csv(report: Report, path: Path) -> Path:
-    rows = (
-        (
-            csv_text(line.discrepancy_id), line.kind, line.side,
-            csv_text(line.bank_transaction_id), csv_text(line.ledger_entry_id),
-            csv_text(line.account), line.date.isoformat() if line.date else "",
-            format_minor(line.amount_minor, line.currency), line.currency, str(line.age_days),
-            csv_text(line.explanation), line.first_seen.isoformat(), line.status,
-            csv_text(line.owner), csv_text(line.notes), csv_text(line.nearest_candidate),
-            csv_text(line.description),
+    """One row per engine discrepancy (as the contract says), with the item it belongs to."""
+    frame = report.discrepancy_frame
+    names = list(DISCREPANCY_COLUMNS)
+    formatted = {}
+    for values in zip(*(frame[n].tolist() for n in names), strict=True):
+        row = dict(zip(names, values, strict=True))
+        day = row["date"]
+        formatted[str(row["discrepancy_id"])] = tuple(
+            csv_id(value) if name in ID_COLUMNS
+            else format_minor(int(value), str(row["currency"])) if name == "amount_minor"
+            else ("" if pd.isna(day) else pd.Timestamp(day).date().isoformat()) if name == "date"
+            else str(int(value)) if name == "age_days"
+            else csv_text(value)
+            for name, value in row.items()
         )
-        for line in report.discrepancies
-    )
-    return _write_csv(path, DISCREPANCY_CSV_COLUMNS, rows)
+
+    def rows() -> Iterable[Sequence[str]]:
+        for item in report.items:
+            extra = (item.first_seen.isoformat(), item.status, csv_text(item.owner),
+                     csv_text(item.notes), csv_id(item.item_id), item.category.value,
+                     item.treatment.value,
+                     "" if item.functional is None else f"{item.functional:f}")
+            for member in item.discrepancy_ids:
+                yield (*formatted[member], *extra)
+
+    return _write_csv(path, DISCREPANCY_CSV_COLUMNS, rows())
+
+
+def write_journal_csv(report: Report, path: Path) -> Path:
+    rows = (
+        (csv_id(j.entry_id), j.date.isoformat(), csv_text(j.account),
+         format_minor(j.debit_minor, j.currency) if j.debit_minor else "",
+         format_minor(j.credit_minor, j.currency) if j.credit_minor else "",
+         j.currency, csv_text(j.memo))
+        for j in report.journal
+    )  # fmt: skip
+    return _write_csv(path, JOURNAL_CSV_COLUMNS, rows)
 
 
 def _amounts(totals: Iterable[CurrencyAmount]) -> dict[str, str]:
     return {t.currency: format_minor(t.minor, t.currency) for t in totals}
 
 
+def _maybe(minor: int | None, currency: str) -> str | None:
+    return None if minor is None else format_minor(minor, currency)
+
+
+def _statement(statement: Statement) -> dict[str, Any]:
+    c = statement.currency
+    return {
+        "account": statement.account,
+        "currency": c,
+        "balance_per_bank": _maybe(statement.bank_balance.minor, c),
+        "balance_per_bank_source": statement.bank_balance.source,
+        "bank_side": {line.category.value: {"count": line.count,
+                                            "amount": format_minor(line.total_minor, c)}
+                      for line in statement.bank_lines},
+        "adjusted_bank_balance": _maybe(statement.adjusted_bank_minor, c),
+        "balance_per_books": _maybe(statement.books_balance.minor, c),
+        "balance_per_books_source": statement.books_balance.source,
+        "book_side": {line.category.value: {"count": line.count,
+                                            "amount": format_minor(line.total_minor, c)}
+                      for line in statement.book_lines},
+        "adjusted_book_balance": _maybe(statement.adjusted_book_minor, c),
+        "difference": _maybe(statement.difference_minor, c),
+    }
+
+
+def _decimal(value: Decimal) -> str:
+    return f"{value:f}"
+
+
 def summary_document(report: Report) -> dict[str, Any]:
     """The JSON summary: counts, amounts as decimal strings keyed by currency, threshold flag."""
     s = report.summary
+    changes = report.changes
     return {
         "format_version": SUMMARY_FORMAT_VERSION,
         "run_id": s.run_id,
@@ -82,47 +183,53 @@ def summary_document(report: Report) -> dict[str, Any]:
         "as_of": s.as_of.isoformat(),
         "window": {"start": s.window_start.isoformat(), "end": s.window_end.isoformat()},
         "generated_at": s.generated_at.isoformat(),
+        "functional_currency": s.functional_currency,
         "threshold": {"exceeded": report.threshold.exceeded,
                       "reasons": list(report.threshold.reasons)},
+        "statements_tie": s.statements_tie,
+        "statements": [_statement(statement) for statement in report.statements],
         "links": {
             c.status: {"groups": c.groups, "links": c.links,
                        "difference": _amounts(c.difference)}
             for c in s.link_statuses
         },
-        "discrepancies": {
-            "count": s.discrepancy_count,
+        "items": {
+            "count": s.item_count,
             "open_count": s.open_count,
             "open_amount": _amounts(s.open_total_abs),
+            "open_amount_functional": _decimal(s.open_functional_abs),
             "oldest_open_age_days": s.oldest_open_age_days,
-            "by_kind": {
-                k.kind: {"count": k.count, "open_count": k.open_count,
-                         "amount": _amounts(k.total_abs)}
-                for k in s.discrepancy_kinds
+            "by_treatment": {
+                t.treatment.value: {"count": t.count, "open_count": t.open_count,
+                                    "open_amount_functional": _decimal(t.functional_abs)}
+                for t in s.treatments
             },
         },
         "auto_match_rate": None if s.auto_match_rate is None else round(s.auto_match_rate, 6),
         "bank_items": s.bank_items,
         "bank_items_auto_matched": s.bank_items_auto_matched,
-        "tie_out": [
+        "completeness_check": [
             {
                 "account": t.account,
                 "currency": t.currency,
                 "bank_movement": format_minor(t.bank_movement_minor, t.currency),
                 "ledger_movement": format_minor(t.ledger_movement_minor, t.currency),
-                "outstanding": format_minor(t.outstanding_minor, t.currency),
-                "unexplained_difference": format_minor(t.unexplained_minor, t.currency),
-                "plaid_balance": None if t.plaid_balance_minor is None
-                else format_minor(t.plaid_balance_minor, t.currency),
+                "explained_by_items": format_minor(t.items_minor, t.currency),
+                "explained_by_link_differences": format_minor(t.links_minor, t.currency),
+                "unexplained": format_minor(t.unexplained_minor, t.currency),
             }
             for t in report.tie_outs
         ],
         "changes": {
-            "previous_as_of": report.changes.previous_as_of.isoformat()
-            if report.changes.previous_as_of else None,
-            "new_discrepancies": len(report.changes.new_discrepancies),
-            "resolved_discrepancies": len(report.changes.resolved_discrepancies),
-            "matches_added": len(report.changes.matches_added),
-            "matches_removed": len(report.changes.matches_removed),
+            "previous_run_id": changes.previous_run_id,
+            "previous_as_of": changes.previous_as_of.isoformat()
+            if changes.previous_as_of else None,
+            "new": len(changes.new_discrepancies),
+            "resolved": len(changes.resolved_discrepancies),
+            "amount_changed": len(changes.amount_changes),
+            "status_changed": len(changes.status_changes),
+            "matches_added": len(changes.matches_added),
+            "matches_removed": len(changes.matches_removed),
         },
         "items_needing_relink": [
             {"institution": i.institution, "item_id": i.item_id, "status": i.status}

@@ -1,107 +1,147 @@
 """The Excel workbook finance works in: ``reconciliation-<as_of>.xlsx``.
 
-Written with openpyxl's write-only mode (streams rows to disk, so 1M-row reports fit in memory).
-Sheets: Summary (with a hyperlinked index), Tie-out (live SUMIFS formulas over the detail
-sheets, so totals follow an analyst's edits), one sheet per discrepancy kind with editable
-status / owner / notes columns, Matches (suggested first), Changes, Rejected rows (when any)
-and a hidden ``_meta`` sheet that identifies the run set for :mod:`recon.reporting.annotations`.
+Written with XlsxWriter in constant-memory mode (rows stream to disk, so a million-row report
+fits in memory and writes in seconds). Every formula is written with its computed value, so a
+previewer that does not recalculate shows the same figures as Excel.
+
+Sheets:
+
+- **Statement**: the bank reconciliation statement per account (one printed page each). Its
+  lines are ``ROUND(SUMIFS(...))`` over the item sheets, so they follow an analyst's edits;
+  the balances are values with their source beside them; prepared-by / reviewed-by cells are
+  read back by ``recon annotations import``. The completeness check sits below each statement.
+- **Summary**: the one open count, counts by treatment and link status, a hyperlinked index,
+  bank connections.
+- **Timing items** and **Needs action**: open items by treatment, both sides in words, with
+  editable status / owner / notes columns and (for items needing an entry) the proposed entry.
+- **Review suggestions**: every suggested link in words, with accept / reject and reviewer
+  columns that the import applies.
+- **Matches**, **Journal entries**, **Changes**, **Rejected rows** (when any) and a hidden
+  ``_meta`` sheet that identifies the run for the import.
 
 Untrusted text (descriptions, ids, notes) is always a string cell: illegal characters replaced,
 truncated to Excel's cell limit, and ``quotePrefix`` set when it could be read as a formula.
-The only ``<f>`` elements are the formulas written here.
+The only formulas are the ones written here. Every sheet prints landscape (the statement
+portrait), fit to one page wide, with its header rows repeated and the account set and as-of
+date in the page header; negative amounts show in parentheses.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ERROR_CODES
-from openpyxl.formatting.rule import CellIsRule, DataBarRule
-from openpyxl.styles import Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.datavalidation import DataValidation
+import xlsxwriter
+from xlsxwriter.format import Format
+from xlsxwriter.worksheet import Worksheet
 
-from recon.frames import DISCREPANCY_KINDS
 from recon.money import currency_exponent, from_minor
 from recon.reporting.atomic import atomic_path
 from recon.reporting.model import (
-    KIND_TITLES,
-    LINK_ORDER,
-    DiscrepancyLine,
+    ACTION_GROUP,
+    CATEGORIES,
+    TIMING_GROUP,
+    Category,
+    Item,
     LinkLine,
     Report,
+    RowView,
+    Statement,
+    Treatment,
 )
 from recon.reporting.text import clean_text, needs_quote_prefix
 from recon.store.results import ANALYST_STATUSES, DiscrepancyRef
 
+STATEMENT_SHEET: Final = "Statement"
 SUMMARY_SHEET: Final = "Summary"
-TIE_OUT_SHEET: Final = "Tie-out"
+TIMING_SHEET: Final = "Timing items"
+ACTION_SHEET: Final = "Needs action"
+REVIEW_SHEET: Final = "Review suggestions"
 MATCHES_SHEET: Final = "Matches"
+JOURNAL_SHEET: Final = "Journal entries"
 CHANGES_SHEET: Final = "Changes"
 REJECTED_SHEET: Final = "Rejected rows"
 META_SHEET: Final = "_meta"
-META_FORMAT: Final = "recon-annotations-1"
-EXCEL_MAX_DATA_ROWS: Final = 1_048_575  # 1,048,576 rows minus the header
+META_FORMAT: Final = "recon-annotations-2"
+EXCEL_MAX_DATA_ROWS: Final = 1_048_574  # 1,048,576 rows minus the totals and header rows
 # Auto-confirmed links without a difference need no review: past this many they are left to
-# matches.csv, which keeps the workbook quick to write and to open at a million rows. They carry
-# no difference, so the tie-out formulas are unchanged.
+# matches.csv, which keeps the workbook quick to write and to open at a million rows.
 EXCEL_MAX_CLEAN_MATCHED_ROWS: Final = 100_000
 EXCEL_SIGNIFICANT_DIGITS: Final = 15  # beyond this a number cell would lose digits
+ITEM_SHEETS: Final[dict[str, tuple[Treatment, ...]]] = {
+    TIMING_SHEET: TIMING_GROUP,
+    ACTION_SHEET: ACTION_GROUP,
+}
+DECISION_VALUES: Final = ("accept", "reject")
 
-# Discrepancy sheets: (header, width). status/owner/notes are the editable columns.
-DISCREPANCY_COLUMNS: Final = (
-    ("discrepancy_id", 26), ("status", 12), ("owner", 16), ("notes", 36), ("kind", 18),
-    ("side", 7), ("account", 14), ("currency", 8), ("date", 11), ("amount", 15),
-    ("age_days", 8), ("age_bucket", 9), ("first_seen", 11), ("bank_transaction_id", 24),
-    ("ledger_entry_id", 20), ("description", 40), ("explanation", 50),
-    ("nearest_candidate", 22),
+# Item sheets. Row 1 holds totals, row 2 the headers, data from row 3. The editable columns
+# and the id are what the import reads; "Line" (a category code), "Account" and "Effect on
+# statement" are what the statement's SUMIFS read.
+ITEM_COLUMNS: Final = (
+    ("Item id", 18), ("Status", 12), ("Owner", 14), ("Notes", 30), ("What it is", 34),
+    ("Account", 18), ("Date", 11), ("Age (days)", 7), ("Amount", 14), ("Currency", 6),
+    ("Amount ({fc})", 14), ("Effect on statement", 14), ("Bank transaction", 44),
+    ("Ledger entry", 44), ("Other / nearest candidate", 44), ("Why", 50),
+    ("Proposed entry", 44), ("First seen", 11), ("Also covers", 18), ("Line", 18),
 )
-EDITABLE_COLUMNS: Final = ("status", "owner", "notes")
+REVIEW_COLUMNS: Final = (
+    ("Match id", 18), ("Decision", 10), ("Reviewer", 14), ("Bank transaction", 46),
+    ("Ledger entry", 46), ("Difference", 12), ("Currency", 6), ("Days apart", 7),
+    ("Score", 6), ("Why suggested", 50), ("Other candidates", 50), ("Account", 18),
+    ("Bank transaction id", 22), ("Ledger entry id", 22),
+)
 MATCH_COLUMNS: Final = (
-    ("match_id", 26), ("status", 22), ("rule", 18), ("score", 7), ("bank_transaction_id", 24),
-    ("ledger_entry_id", 20), ("account", 14), ("currency", 8), ("amount_difference", 14),
-    ("date_difference_days", 9), ("tie_out_difference", 14), ("explanation", 50),
-    ("alternatives", 40),
+    ("Match id", 18), ("Status", 18), ("Bank date", 11), ("Bank amount", 14),
+    ("Bank description", 36), ("Ledger date", 11), ("Ledger amount", 14),
+    ("Ledger description", 36), ("Currency", 6), ("Difference", 12), ("Days apart", 7),
+    ("Rule", 14), ("Score", 6), ("Account", 18), ("Bank transaction id", 22),
+    ("Ledger entry id", 22), ("Explanation", 50),
 )
+JOURNAL_COLUMNS: Final = (
+    ("Entry (item id)", 18), ("Date", 11), ("Account", 28), ("Debit", 14), ("Credit", 14),
+    ("Currency", 6), ("Memo", 60),
+)
+CHANGE_COLUMNS: Final = (
+    ("Change", 26), ("Id", 18), ("Kind", 18), ("Account", 18), ("Date", 11), ("Amount", 14),
+    ("Currency", 6), ("Before", 22), ("Now", 22), ("Description", 40),
+)
+REJECTED_COLUMNS: Final = (("File", 30), ("Row", 8), ("Column", 18), ("Reason", 60))
+FIRST_DATA_ROW: Final = 2  # zero-based: totals row 0, header row 1
 
 
-def _letter(columns: Sequence[tuple[str, int]], name: str) -> str:
-    return str(get_column_letter([c for c, _ in columns].index(name) + 1))
+def column_letter(index: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
 
 
-D_ACCOUNT: Final = _letter(DISCREPANCY_COLUMNS, "account")
-D_SIDE: Final = _letter(DISCREPANCY_COLUMNS, "side")
-D_AMOUNT: Final = _letter(DISCREPANCY_COLUMNS, "amount")
-D_AGE: Final = _letter(DISCREPANCY_COLUMNS, "age_days")
-D_STATUS: Final = _letter(DISCREPANCY_COLUMNS, "status")
-D_OWNER: Final = _letter(DISCREPANCY_COLUMNS, "owner")
-D_NOTES: Final = _letter(DISCREPANCY_COLUMNS, "notes")
-M_STATUS: Final = _letter(MATCH_COLUMNS, "status")
-M_ACCOUNT: Final = _letter(MATCH_COLUMNS, "account")
-M_TIE_OUT: Final = _letter(MATCH_COLUMNS, "tie_out_difference")
+def _index(columns: Sequence[tuple[str, int]], name: str) -> int:
+    return [c for c, _ in columns].index(name)
 
-HEADER_FONT: Final = Font(bold=True)
-TITLE_FONT: Final = Font(bold=True, size=14)
-RED_FILL: Final = PatternFill(start_color="FFF4C7C3", end_color="FFF4C7C3", fill_type="solid")
-AMBER_FILL: Final = PatternFill(start_color="FFFCE8B2", end_color="FFFCE8B2", fill_type="solid")
-PERCENT_FORMAT: Final = "0.0%"
-DATETIME_FORMAT: Final = "yyyy-mm-dd hh:mm"
+
+I_ID, I_STATUS, I_OWNER, I_NOTES = (_index(ITEM_COLUMNS, n) for n in
+                                    ("Item id", "Status", "Owner", "Notes"))
+I_ACCOUNT, I_AGE, I_EFFECT, I_LINE = (_index(ITEM_COLUMNS, n) for n in
+                                      ("Account", "Age (days)", "Effect on statement", "Line"))
+I_FUNCTIONAL = _index(ITEM_COLUMNS, "Amount ({fc})")
+I_ALSO = _index(ITEM_COLUMNS, "Also covers")
+R_DECISION, R_REVIEWER = _index(REVIEW_COLUMNS, "Decision"), _index(REVIEW_COLUMNS, "Reviewer")
 
 
 def number_format(currency: str) -> str:
-    """'#,##0' for JPY, '#,##0.00' for USD, '#,##0.000' for KWD, and so on."""
+    """'#,##0;(#,##0)' for JPY, '#,##0.00;(#,##0.00)' for USD, three decimals for KWD."""
     exponent = currency_exponent(currency)
-    return "#,##0" if exponent == 0 else "#,##0." + "0" * exponent
-
-
-def discrepancy_sheet_title(kind: str) -> str:
-    return KIND_TITLES[kind]
+    body = "#,##0" if exponent == 0 else "#,##0." + "0" * exponent
+    return f"{body};({body})"
 
 
 def discrepancy_id_checksum(ids: Iterable[str]) -> str:
@@ -112,57 +152,6 @@ def discrepancy_id_checksum(ids: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
-class _Cells:
-    """Builds cells for one write-only sheet; plain values where that is safe (fast path)."""
-
-    def __init__(self, sheet: Any) -> None:
-        self.sheet = sheet
-        self._money_styles: dict[str, Any] = {}
-
-    def text(self, value: object) -> object:
-        # XML parsers turn CR into LF anyway; doing it here keeps written == read back.
-        text = clean_text(value).replace("\r\n", "\n").replace("\r", "\n")
-        if not text:
-            return None  # no cell at all: smaller and faster than an empty string cell
-        if not needs_quote_prefix(text) and text not in ERROR_CODES:
-            return text
-        cell = WriteOnlyCell(self.sheet, value=text)
-        cell.data_type = "s"  # never a formula or an error value, whatever the text says
-        cell.quotePrefix = True
-        return cell
-
-    def money(self, minor: int, currency: str) -> object:
-        amount = from_minor(minor, currency)
-        if len(amount.as_tuple().digits) > EXCEL_SIGNIFICANT_DIGITS:
-            return self.text(f"{amount:f}")  # would lose digits as a number: keep it exact
-        cell = WriteOnlyCell(self.sheet, value=amount)
-        style = self._money_styles.get(currency)
-        if style is None:
-            cell.number_format = number_format(currency)
-            self._money_styles[currency] = cell._style  # shared, never mutated afterwards
-        else:
-            cell._style = style  # setting number_format per cell costs a style lookup each time
-        return cell
-
-    def formula(self, formula: str, fmt: str | None = None) -> object:
-        cell = WriteOnlyCell(self.sheet, value=formula)
-        cell.data_type = "f"
-        if fmt:
-            cell.number_format = fmt
-        return cell
-
-    def styled(self, value: object, *, font: Font | None = None, fmt: str | None = None) -> object:
-        cell = WriteOnlyCell(self.sheet, value=value)
-        if font is not None:
-            cell.font = font
-        if fmt is not None:
-            cell.number_format = fmt
-        return cell
-
-    def header(self, names: Iterable[str]) -> list[object]:
-        return [self.styled(clean_text(name), font=HEADER_FONT) for name in names]
-
-
 def _naive_utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
@@ -171,308 +160,615 @@ def _naive_utc(moment: datetime | None) -> datetime | None:
     return moment
 
 
-def _table_sheet(
-    workbook: Workbook, title: str, columns: Sequence[tuple[str, int]]
-) -> tuple[Any, _Cells]:
-    sheet = workbook.create_sheet(title)
-    for index, (_, width) in enumerate(columns, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.freeze_panes = "B2"
-    cells = _Cells(sheet)
-    sheet.append(cells.header(name for name, _ in columns))
-    return sheet, cells
+def _header_text(text: str) -> str:
+    # "&" starts a code in Excel page headers.
+    return clean_text(text, limit=80).replace("&", "&&")
 
 
-def _finish_table(sheet: Any, columns: Sequence[tuple[str, int]], rows: int) -> None:
-    sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{max(rows, 1) + 1}"
+class _Book:
+    """The workbook and its shared formats."""
+
+    def __init__(self, path: Path, report: Report) -> None:
+        self.workbook = xlsxwriter.Workbook(
+            str(path), {"constant_memory": True, "strings_to_numbers": False,
+                        "strings_to_formulas": False, "strings_to_urls": False},
+        )  # fmt: skip
+        self.report = report
+        add = self.workbook.add_format
+        self.bold = add({"bold": True})
+        self.title = add({"bold": True, "font_size": 14})
+        self.header = add({"bold": True, "bg_color": "#E8ECF1", "bottom": 1,
+                           "text_wrap": True, "valign": "top"})
+        self.wrap = add({"text_wrap": True, "valign": "top"})
+        self.quoted = add({"quote_prefix": True, "valign": "top"})
+        self.top = add({"valign": "top"})
+        self.date = add({"num_format": "yyyy-mm-dd", "valign": "top"})
+        self.datetime = add({"num_format": "yyyy-mm-dd hh:mm", "valign": "top"})
+        self.percent = add({"num_format": "0.0%"})
+        self.editable = add({"bg_color": "#FFF9E6", "valign": "top", "text_wrap": True,
+                             "border": 1, "border_color": "#D9DEE4"})
+        self.editable_date = add({"bg_color": "#FFF9E6", "num_format": "yyyy-mm-dd",
+                                  "border": 1, "border_color": "#D9DEE4"})
+        self.red = add({"bg_color": "#F4C7C3"})
+        self.amber = add({"bg_color": "#FCE8B2"})
+        self.muted = add({"font_color": "#5B6775", "text_wrap": True, "valign": "top"})
+        self._money: dict[tuple[str, bool, bool], Format] = {}
+
+    def money_format(self, currency: str, *, bold: bool = False, total: bool = False) -> Format:
+        key = (currency, bold, total)
+        found = self._money.get(key)
+        if found is None:
+            spec: dict[str, Any] = {"num_format": number_format(currency), "valign": "top"}
+            if bold:
+                spec["bold"] = True
+            if total:
+                spec.update(top=1, bold=True)
+            found = self._money[key] = self.workbook.add_format(spec)
+        return found
+
+    def sheet(
+        self, title: str, columns: Sequence[tuple[str, int]], *, landscape: bool = True,
+        header_row: int | None = None,
+    ) -> Worksheet:  # fmt: skip
+        sheet = self.workbook.add_worksheet(title)
+        for index, (_, width) in enumerate(columns):
+            sheet.set_column(index, index, width)
+        s = self.report.summary
+        if landscape:
+            sheet.set_landscape()
+        sheet.set_paper(9)  # A4; Letter users print fit-to-width the same
+        sheet.fit_to_pages(1, 0)
+        sheet.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+        sheet.set_header(f"&L{_header_text(s.account_set)}&C{_header_text(title)}"
+                         f"&RAs of {s.as_of.isoformat()}")
+        sheet.set_footer("&LGenerated " + s.generated_at.strftime("%Y-%m-%d %H:%M")
+                         + " UTC&RPage &P of &N")
+        if header_row is not None:
+            sheet.repeat_rows(header_row)
+            sheet.freeze_panes(header_row + 1, 1)
+        return sheet
+
+    def text(self, sheet: Worksheet, row: int, col: int, value: object,
+             fmt: Format | None = None) -> None:  # fmt: skip
+        # XML parsers turn CR into LF anyway; doing it here keeps written == read back.
+        text = clean_text(value).replace("\r\n", "\n").replace("\r", "\n")
+        if not text:
+            if fmt is not None:
+                sheet.write_blank(row, col, None, fmt)
+            return
+        if needs_quote_prefix(text):
+            sheet.write_string(row, col, text, self.quoted)
+        else:
+            sheet.write_string(row, col, text, fmt or self.top)
+
+    def money(self, sheet: Worksheet, row: int, col: int, minor: int, currency: str,
+              *, bold: bool = False) -> None:  # fmt: skip
+        amount = from_minor(minor, currency)
+        if len(amount.as_tuple().digits) > EXCEL_SIGNIFICANT_DIGITS:
+            self.text(sheet, row, col, f"{amount:f}")  # would lose digits as a number
+            return
+        sheet.write_number(row, col, amount, self.money_format(currency, bold=bold))
+
+    def day(self, sheet: Worksheet, row: int, col: int, value: date | None) -> None:
+        if value is not None:
+            sheet.write_datetime(row, col, datetime(value.year, value.month, value.day),
+                                 self.date)
+
+    def headers(self, sheet: Worksheet, row: int, columns: Sequence[tuple[str, int]]) -> None:
+        fc = self.report.summary.functional_currency
+        for index, (name, _) in enumerate(columns):
+            sheet.write_string(row, index, name.replace("{fc}", fc), self.header)
 
 
 def write_excel(report: Report, path: Path) -> Path:
     """Write the workbook atomically to ``path``."""
-    workbook = Workbook(write_only=True)
-    kind_titles = [discrepancy_sheet_title(kind) for kind in DISCREPANCY_KINDS]
-    sheet_names = [SUMMARY_SHEET, TIE_OUT_SHEET, *kind_titles, MATCHES_SHEET, CHANGES_SHEET]
-    if report.rejected_rows:
-        sheet_names.append(REJECTED_SHEET)
-    links, links_truncated = workbook_links(report)
-
-    _write_summary(workbook, report, sheet_names, links_truncated)
-    _write_tie_out(workbook, report)
-    for section in report.sections:
-        _write_discrepancies(workbook, discrepancy_sheet_title(section.kind), section.lines)
-    _write_matches(workbook, links)
-    _write_changes(workbook, report)
-    if report.rejected_rows:
-        _write_rejected(workbook, report)
-    _write_meta(workbook, report)
     with atomic_path(path) as temp:
-        workbook.save(temp)
+        book = _Book(temp, report)
+        links, links_left_out = workbook_links(report)
+        _write_statement(book, report)
+        _write_summary(book, report, links_left_out)
+        for title, treatments in ITEM_SHEETS.items():
+            _write_items(book, title, report.items_of(treatments))
+        _write_review(book, report.suggestions)
+        _write_matches(book, links, report)
+        _write_journal(book, report)
+        _write_changes(book, report)
+        if report.rejected_rows:
+            _write_rejected(book, report)
+        _write_meta(book, report)
+        book.workbook.close()
     return path
 
 
-def _write_summary(
-    workbook: Workbook, report: Report, sheet_names: list[str], links_truncated: int
-) -> None:
+# --- statement ------------------------------------------------------------------------------
+
+
+def item_sheet_of(category: Category) -> str:
+    treatment = CATEGORIES[category].treatment
+    return next(title for title, group in ITEM_SHEETS.items() if treatment in group)
+
+
+def _sumifs(category: Category, account_cell: str) -> str:
+    sheet = f"'{item_sheet_of(category)}'"
+    effect, account, line = (f"{sheet}!${column_letter(c)}:${column_letter(c)}"
+                             for c in (I_EFFECT, I_ACCOUNT, I_LINE))
+    return f'SUMIFS({effect},{account},{account_cell},{line},"{category.value}")'
+
+
+@dataclass(frozen=True)
+class StatementCells:
+    """Where one account's statement figures are (zero-based rows, column B)."""
+
+    account_row: int
+    bank_balance_row: int
+    adjusted_bank_row: int
+    books_balance_row: int
+    adjusted_book_row: int
+    difference_row: int
+    prepared_row: int
+    reviewed_row: int
+
+
+def statement_cells(report: Report) -> list[StatementCells]:
+    """The layout of the Statement sheet (the import reads the sign-off cells from it)."""
+    cells, row = [], 0
+    for statement in report.statements:
+        account_row = row + 1
+        bank_row = account_row + 3
+        adjusted_bank = bank_row + len(statement.bank_lines) + 1
+        books_row = adjusted_bank + 2
+        adjusted_book = books_row + len(statement.book_lines) + 1
+        difference = adjusted_book + 2
+        prepared = difference + 2
+        cells.append(StatementCells(account_row, bank_row, adjusted_bank, books_row,
+                                    adjusted_book, difference, prepared, prepared + 1))
+        row = prepared + 11  # the completeness check and a gap follow
+    return cells
+
+
+def _round(minor: int, currency: str) -> Decimal:
+    return from_minor(minor, currency)
+
+
+def _write_statement(book: _Book, report: Report) -> None:
+    sheet = book.sheet(STATEMENT_SHEET, (("", 52), ("", 18), ("", 9), ("", 60)),
+                       landscape=False)
+    sheet.hide_gridlines(2)
     s = report.summary
-    sheet = workbook.create_sheet(SUMMARY_SHEET)
-    for letter, width in zip("ABCDEF", (34, 24, 14, 14, 18, 18), strict=True):
-        sheet.column_dimensions[letter].width = width
-    c = _Cells(sheet)
-    sheet.append([c.styled(f"Bank reconciliation: {clean_text(s.account_set)}", font=TITLE_FONT)])
-    sheet.append(["Run id", c.text(s.run_id)])
-    sheet.append(["As of", s.as_of])
-    sheet.append(["Window start", s.window_start])
-    sheet.append(["Window end", s.window_end])
-    sheet.append(["Generated at (UTC)", c.styled(_naive_utc(s.generated_at), fmt=DATETIME_FORMAT)])
-    sheet.append(["Alert threshold exceeded", "YES" if report.threshold.exceeded else "no"])
+    layout = statement_cells(report)
+    breaks = []
+    for statement, cells, tie in zip(report.statements, layout, report.tie_outs, strict=True):
+        _write_one_statement(book, sheet, statement, cells, tie, s.as_of)
+        breaks.append(cells.reviewed_row + 10)
+    sheet.set_h_pagebreaks(breaks[:-1])
+    sheet.print_area(0, 0, max([c.reviewed_row + 9 for c in layout], default=1), 3)
+
+
+def _write_one_statement(
+    book: _Book, sheet: Worksheet, statement: Statement, cells: StatementCells, tie: Any,
+    as_of: date,
+) -> None:  # fmt: skip
+    currency = statement.currency
+    digits = currency_exponent(currency)
+    money = book.money_format(currency)
+    total = book.money_format(currency, total=True)
+    row = cells.account_row - 1
+    sheet.write_string(row, 0, "Bank reconciliation statement", book.title)
+    book.text(sheet, cells.account_row, 0, statement.name, book.bold)
+    book.text(sheet, cells.account_row, 1, statement.account, book.bold)
+    sheet.write_string(cells.account_row + 1, 0, f"As of {as_of.isoformat()}, in {currency}")
+    account_cell = f"$B${cells.account_row + 1}"
+
+    def balance(row: int, label: str, value: int | None, source: str) -> None:
+        sheet.write_string(row, 0, label, book.bold)
+        if value is None:
+            sheet.write_string(row, 1, "not available", book.bold)
+        else:
+            sheet.write_number(row, 1, _round(value, currency),
+                               book.money_format(currency, bold=True))
+        book.text(sheet, row, 3, source, book.muted)
+
+    def lines(first: int, items: Sequence[Any]) -> None:
+        for offset, line in enumerate(items):
+            row = first + offset
+            sheet.write_string(row, 0, "    " + line.title)
+            sheet.write_formula(row, 1, f"=ROUND({_sumifs(line.category, account_cell)},"
+                                        f"{digits})", money, _round(line.total_minor, currency))
+            sheet.write_number(row, 2, line.count)
+            sheet.write_string(row, 3, f"{line.count} item{'s' if line.count != 1 else ''} "
+                                        f"on '{item_sheet_of(line.category)}'", book.muted)
+
+    def adjusted(row: int, label: str, first: int, last: int, value: int | None) -> None:
+        sheet.write_string(row, 0, label, book.bold)
+        if value is None:
+            sheet.write_string(row, 1, "not available", book.bold)
+            return
+        formula = f"=ROUND(SUM(B{first + 1}:B{last + 1}),{digits})"
+        sheet.write_formula(row, 1, formula, total, _round(value, currency))
+
+    bank_row = cells.bank_balance_row
+    balance(bank_row, f"Balance per bank at {as_of.isoformat()}",
+            statement.bank_balance.minor, statement.bank_balance.source)
+    lines(bank_row + 1, statement.bank_lines)
+    adjusted(cells.adjusted_bank_row, "Adjusted bank balance", bank_row,
+             cells.adjusted_bank_row - 1, statement.adjusted_bank_minor)
+    books_row = cells.books_balance_row
+    balance(books_row, f"Balance per books at {as_of.isoformat()}",
+            statement.books_balance.minor, statement.books_balance.source)
+    lines(books_row + 1, statement.book_lines)
+    adjusted(cells.adjusted_book_row, "Adjusted book balance", books_row,
+             cells.adjusted_book_row - 1, statement.adjusted_book_minor)
+    sheet.write_string(cells.difference_row, 0, "Difference (adjusted bank - adjusted book)",
+                       book.bold)
+    if statement.difference_minor is None:
+        sheet.write_string(cells.difference_row, 1, "not available", book.bold)
+        sheet.write_string(cells.difference_row, 3,
+                           "a balance is missing: the statement cannot be proven", book.muted)
+    else:
+        sheet.write_formula(
+            cells.difference_row, 1,
+            f"=ROUND(B{cells.adjusted_bank_row + 1}-B{cells.adjusted_book_row + 1},{digits})",
+            total, _round(statement.difference_minor, currency),
+        )  # fmt: skip
+        sheet.conditional_format(cells.difference_row, 1, cells.difference_row, 1, {
+            "type": "cell", "criteria": "!=", "value": 0, "format": book.red})
+        sheet.write_string(cells.difference_row, 3,
+                           "0 when the books and the bank agree" if statement.difference_minor
+                           == 0 else "the books and the bank disagree: find the cause",
+                           book.muted)
+    sign = statement.sign_off
+    for row, label, who, when in (
+        (cells.prepared_row, "Prepared by", sign.prepared_by, sign.prepared_on),
+        (cells.reviewed_row, "Reviewed by", sign.reviewed_by, sign.reviewed_on),
+    ):
+        sheet.write_string(row, 0, label + " (name, then date in column C)", book.bold)
+        book.text(sheet, row, 1, who or "", book.editable)
+        if when is not None:
+            sheet.write_datetime(row, 2, datetime(when.year, when.month, when.day),
+                                 book.editable_date)
+        else:
+            sheet.write_blank(row, 2, None, book.editable_date)
+    row = cells.reviewed_row + 2
+    sheet.write_string(row, 0, f"Completeness check, {tie.name}", book.bold)
+    sheet.write_string(row, 3, "every bank and ledger row of the window is matched or listed: "
+                               "0 unless rows went missing between matching and this report",
+                       book.muted)
+    check = (("Bank movement over the window", tie.bank_movement_minor),
+             ("Less: ledger movement over the window", -tie.ledger_movement_minor),
+             ("Less: explained by open items", -tie.items_minor),
+             ("Less: explained by differences on matched items", -tie.links_minor))
+    for offset, (label, value) in enumerate(check, start=1):
+        sheet.write_string(row + offset, 0, "    " + label)
+        sheet.write_number(row + offset, 1, _round(value, currency), money)
+    last = row + len(check)
+    sheet.write_string(last + 1, 0, "Unexplained", book.bold)
+    sheet.write_formula(last + 1, 1, f"=ROUND(SUM(B{row + 2}:B{last + 1}),{digits})", total,
+                        _round(tie.unexplained_minor, currency))
+
+
+# --- summary --------------------------------------------------------------------------------
+
+
+def _write_summary(book: _Book, report: Report, links_left_out: int) -> None:
+    sheet = book.sheet(SUMMARY_SHEET, (("", 40), ("", 16), ("", 14), ("", 16), ("", 18)))
+    s = report.summary
+    fc = book.money_format(s.functional_currency)
+    row = 0
+
+    def line(*values: object, fmt: Format | None = None) -> None:
+        nonlocal row
+        for col, value in enumerate(values):
+            if isinstance(value, bool):
+                sheet.write_string(row, col, "yes" if value else "no", fmt or book.top)
+            elif isinstance(value, int | float | Decimal):
+                sheet.write_number(row, col, value, fmt)
+            elif isinstance(value, datetime):
+                sheet.write_datetime(row, col, value, book.datetime)
+            elif isinstance(value, date):
+                book.day(sheet, row, col, value)
+            elif value is not None:
+                book.text(sheet, row, col, value, fmt)
+        row += 1
+
+    line(f"Bank reconciliation: {s.account_set}", fmt=book.title)
+    line("As of", s.as_of)
+    line("Window", f"{s.window_start} to {s.window_end}")
+    line("Run id", s.run_id)
+    line("Generated at (UTC)", _naive_utc(s.generated_at))
+    line("Every statement ties (difference 0)", s.statements_tie)
+    line("Open items", s.open_count, fmt=book.bold)
+    line(f"Open amount ({s.functional_currency}, absolute)", s.open_functional_abs, fmt=fc)
+    line("Oldest open item (days)", s.oldest_open_age_days)
+    line("Alert threshold exceeded", report.threshold.exceeded)
     for reason in report.threshold.reasons:
-        sheet.append(["", c.text(reason)])
-    if links_truncated:
-        sheet.append(["Note", f"{links_truncated} auto-matched links without a difference are "
-                              "not listed in the Matches sheet; matches.csv has every link"])
-    sheet.append([])
-    sheet.append([c.styled("Sheets", font=HEADER_FONT)])
-    for name in sheet_names[1:]:
-        # Sheet names are recon's own constants, never data.
-        sheet.append([c.formula(f"=HYPERLINK(\"#'{name}'!A1\",\"{name}\")")])
-    sheet.append([])
-    sheet.append(c.header(["Accounts", "Name", "Currency"]))
-    for account in s.accounts:
-        sheet.append([c.text(account.ledger_account), c.text(account.name), account.currency])
-    sheet.append([])
-    sheet.append(c.header(["Links by status", "Groups", "Links", "Currency", "Difference"]))
+        line("", reason)
+    if links_left_out:
+        line("Note", f"{links_left_out:,} auto-matched links without a difference are not on "
+                     "the Matches sheet; matches.csv has every link")
+    row += 1
+    line("Sheets", fmt=book.bold)
+    names = [STATEMENT_SHEET, *ITEM_SHEETS, REVIEW_SHEET, MATCHES_SHEET, JOURNAL_SHEET,
+             CHANGES_SHEET] + ([REJECTED_SHEET] if report.rejected_rows else [])
+    for name in names:  # recon's own sheet names, never data
+        sheet.write_url(row, 0, f"internal:'{name}'!A1", string=name)
+        row += 1
+    row += 1
+    line("Items by treatment", "Items", "Open", f"Open {s.functional_currency}",
+         fmt=book.header)
+    for t in s.treatments:
+        sheet.write_number(row, 3, t.functional_abs, fc)
+        line(t.title, t.count, t.open_count)
+    row += 1
+    line("Links by status", "Groups", "Links", "Currency", "Difference", fmt=book.header)
     for status in s.link_statuses:
-        first = [status.title, status.groups, status.links]
-        if not status.difference:
-            sheet.append(first)
-        for total in status.difference:
-            sheet.append([*first, total.currency, c.money(total.minor, total.currency)])
-            first = ["", None, None]
-    sheet.append(["Bank items auto-matched", s.bank_items_auto_matched, s.bank_items])
-    sheet.append(["Auto-match rate", c.styled(s.auto_match_rate, fmt=PERCENT_FORMAT)])
-    sheet.append([])
-    sheet.append(c.header(["Discrepancies by kind", "Count", "Open", "Currency",
-                           "Total (absolute)"]))
-    for kind in s.discrepancy_kinds:
-        first = [kind.title, kind.count, kind.open_count]
-        if not kind.total_abs:
-            sheet.append(first)
-        for total in kind.total_abs:
-            sheet.append([*first, total.currency, c.money(total.minor, total.currency)])
-            first = ["", None, None]
-    sheet.append(["Oldest open item (days)", s.oldest_open_age_days])
-    sheet.append(["Rejected ledger rows", s.rejected_row_count])
-    sheet.append([])
-    sheet.append(c.header(["Bank connection", "Item", "Last successful sync (UTC)", "Status"]))
+        line(status.title, status.groups, status.links)
+        for amount in status.difference:
+            book.money(sheet, row, 4, amount.minor, amount.currency)
+            line("", None, None, amount.currency)
+    line("Bank transactions auto-matched", s.bank_items_auto_matched, s.bank_items)
+    if s.auto_match_rate is not None:
+        line("Auto-match rate", s.auto_match_rate, fmt=book.percent)
+    line("Rejected ledger rows", s.rejected_row_count)
+    row += 1
+    line("Bank connection", "Item", "Last sync (UTC)", "Status", fmt=book.header)
     for item in s.item_health:
-        sheet.append([c.text(item.institution), c.text(item.item_id),
-                      c.styled(_naive_utc(item.last_successful_sync), fmt=DATETIME_FORMAT),
-                      c.text(item.status)])
-    if s.items_needing_relink:
-        sheet.append(["Needs re-link", c.text(", ".join(i.institution or i.item_id
-                                                      for i in s.items_needing_relink))])
+        line(item.institution, item.item_id, _naive_utc(item.last_successful_sync), item.status)
 
 
-TIE_OUT_COLUMNS: Final = (
-    ("account", 14), ("name", 24), ("currency", 8), ("bank_movement", 16),
-    ("ledger_movement", 16), ("difference", 16),
-    *((KIND_TITLES[kind].lower().replace(" ", "_"), 16) for kind in DISCREPANCY_KINDS),
-    *((f"{status}_differences", 16) for status in reversed(LINK_ORDER)),
-    ("outstanding_total", 16), ("unexplained_difference", 18), ("plaid_balance", 16),
-)
+# --- item sheets ----------------------------------------------------------------------------
 
 
-def tie_out_cell(column: str, row: int) -> str:
-    """The coordinate of a tie-out cell, e.g. ``tie_out_cell("unexplained_difference", 2)``."""
-    return f"{_letter(TIE_OUT_COLUMNS, column)}{row}"
+def side_words(row: RowView | None) -> str:
+    if row is None:
+        return ""
+    day = row.date.isoformat() if row.date else ""
+    amount = f"{from_minor(row.amount_minor, row.currency):,f}"
+    return f"{day}  {amount} {row.currency}  {row.description}  [{row.id}]"
 
 
-def _kind_formula(kind: str, row: int) -> str:
-    sheet = f"'{discrepancy_sheet_title(kind)}'"
-    amount, account, side = (f"{sheet}!${col}:${col}" for col in (D_AMOUNT, D_ACCOUNT, D_SIDE))
-
-    def by_side(value: str) -> str:
-        return f'SUMIFS({amount},{account},$A{row},{side},"{value}")'
-
-    return f"={by_side('bank')}-{by_side('ledger')}+{by_side('both')}"
-
-
-def _link_formula(status: str, row: int) -> str:
-    sheet = f"'{MATCHES_SHEET}'"
-    return (f"=SUMIFS({sheet}!${M_TIE_OUT}:${M_TIE_OUT},{sheet}!${M_ACCOUNT}:${M_ACCOUNT},"
-            f'$A{row},{sheet}!${M_STATUS}:${M_STATUS},"{status}")')
-
-
-def _write_tie_out(workbook: Workbook, report: Report) -> None:
-    sheet = workbook.create_sheet(TIE_OUT_SHEET)
-    for index, (_, width) in enumerate(TIE_OUT_COLUMNS, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.freeze_panes = "B2"
-    c = _Cells(sheet)
-    sheet.append(c.header(name for name, _ in TIE_OUT_COLUMNS))
-    first_item = _letter(TIE_OUT_COLUMNS, KIND_TITLES[DISCREPANCY_KINDS[0]].lower().replace(" ",
-                                                                                          "_"))
-    last_item = _letter(TIE_OUT_COLUMNS, f"{LINK_ORDER[0]}_differences")
-    for row, tie in enumerate(report.tie_outs, start=2):
-        fmt = number_format(tie.currency)
-        bank, ledger = tie_out_cell("bank_movement", row), tie_out_cell("ledger_movement", row)
-        difference, outstanding = tie_out_cell("difference", row), tie_out_cell(
-            "outstanding_total", row)
-        sheet.append([
-            c.text(tie.account), c.text(tie.name), tie.currency,
-            c.money(tie.bank_movement_minor, tie.currency),
-            c.money(tie.ledger_movement_minor, tie.currency),
-            c.formula(f"={bank}-{ledger}", fmt),
-            *(c.formula(_kind_formula(kind, row), fmt) for kind in DISCREPANCY_KINDS),
-            *(c.formula(_link_formula(status, row), fmt) for status in reversed(LINK_ORDER)),
-            c.formula(f"=SUM({first_item}{row}:{last_item}{row})", fmt),
-            c.formula(f"={difference}-{outstanding}", fmt),
-            None if tie.plaid_balance_minor is None
-            else c.money(tie.plaid_balance_minor, tie.currency),
-        ])
-    _finish_table(sheet, TIE_OUT_COLUMNS, len(report.tie_outs))
-    last = len(report.tie_outs) + 1
-    unexplained = _letter(TIE_OUT_COLUMNS, "unexplained_difference")
-    if report.tie_outs:
-        sheet.conditional_formatting.add(
-            f"{unexplained}2:{unexplained}{last}",
-            CellIsRule(operator="notEqual", formula=["0"], fill=RED_FILL),
-        )
-    sheet.append([])
-    sheet.append([c.text("Outstanding items are live SUMIFS over the detail sheets; the plaid "
-                         "balance is the bank's balance at the last sync, for reference.")])
-
-
-def _write_discrepancies(workbook: Workbook, title: str, lines: Sequence[DiscrepancyLine]) -> None:
-    sheet, c = _table_sheet(workbook, title, DISCREPANCY_COLUMNS)
-    rows = lines[:EXCEL_MAX_DATA_ROWS]
-    for line in rows:
-        sheet.append([
-            c.text(line.discrepancy_id), line.status, c.text(line.owner), c.text(line.notes),
-            line.kind, line.side, c.text(line.account), line.currency, line.date,
-            c.money(line.amount_minor, line.currency), line.age_days, line.age_bucket,
-            line.first_seen, c.text(line.bank_transaction_id), c.text(line.ledger_entry_id),
-            c.text(line.description), c.text(line.explanation), c.text(line.nearest_candidate),
-        ])
-    _finish_table(sheet, DISCREPANCY_COLUMNS, len(rows))
-    last = max(len(rows), 1) + 1
-    statuses = DataValidation(
-        type="list", formula1='"' + ",".join(ANALYST_STATUSES) + '"', allow_blank=True,
-        showErrorMessage=True, errorTitle="status", error="open, explained or written_off",
+def entry_words(item: Item) -> str:
+    return "; ".join(
+        f"{'Dr' if j.debit_minor else 'Cr'} {j.account} "
+        f"{from_minor(j.debit_minor or j.credit_minor, j.currency):,f}"
+        for j in item.journal
     )
-    statuses.add(f"{D_STATUS}2:{D_STATUS}{last}")
-    owners = DataValidation(type="textLength", operator="lessThanOrEqual", formula1="100",
-                            allow_blank=True, showErrorMessage=True, error="100 characters max")
-    owners.add(f"{D_OWNER}2:{D_OWNER}{last}")
-    notes = DataValidation(type="textLength", operator="lessThanOrEqual", formula1="2000",
-                           allow_blank=True, showErrorMessage=True, error="2000 characters max")
-    notes.add(f"{D_NOTES}2:{D_NOTES}{last}")
-    for validation in (statuses, owners, notes):
-        sheet.data_validations.append(validation)
-    ages = f"{D_AGE}2:{D_AGE}{last}"
-    sheet.conditional_formatting.add(
-        ages, CellIsRule(operator="greaterThan", formula=["30"], fill=RED_FILL))
-    sheet.conditional_formatting.add(
-        ages, CellIsRule(operator="between", formula=["8", "30"], fill=AMBER_FILL))
-    sheet.conditional_formatting.add(
-        f"{D_AMOUNT}2:{D_AMOUNT}{last}",
-        DataBarRule(start_type="min", end_type="max", color="FF638EC6"))
 
 
-def workbook_links(report: Report) -> tuple[list[LinkLine], int]:
-    """The links the Matches sheet lists (every link needing review, and clean auto-matched
-    ones up to EXCEL_MAX_CLEAN_MATCHED_ROWS), and how many are left to matches.csv."""
-    shown: list[LinkLine] = []
-    clean_matched = 0
-    for link in report.links:
-        if link.status == "matched" and link.amount_difference_minor == 0:
-            clean_matched += 1
-            if clean_matched > EXCEL_MAX_CLEAN_MATCHED_ROWS:
-                continue
-        shown.append(link)
-    shown = shown[:EXCEL_MAX_DATA_ROWS]
-    return shown, len(report.links) - len(shown)
+def _write_items(book: _Book, title: str, items: Sequence[Item]) -> None:
+    sheet = book.sheet(title, ITEM_COLUMNS, header_row=1)
+    fc = book.report.summary.functional_currency
+    book.headers(sheet, 1, ITEM_COLUMNS)
+    rows = items[:EXCEL_MAX_DATA_ROWS]
+    last = FIRST_DATA_ROW + max(len(rows), 1) - 1
+    sheet.write_string(0, 0, f"{len(rows):,} items", book.bold)
+    sheet.write_string(0, I_FUNCTIONAL - 1, "Total", book.bold)
+    col = column_letter(I_FUNCTIONAL)
+    sheet.write_formula(
+        0, I_FUNCTIONAL, f"=SUBTOTAL(9,{col}{FIRST_DATA_ROW + 1}:{col}{last + 1})",
+        book.money_format(fc, total=True), sum((i.functional or Decimal(0) for i in rows),
+                                               Decimal(0)),
+    )  # fmt: skip
+    functional = book.money_format(fc)
+    for row, item in enumerate(rows, start=FIRST_DATA_ROW):
+        info = CATEGORIES[item.category]
+        is_discrepancy = item.category != Category.LINK_DIFFERENCE
+        book.text(sheet, row, I_ID, item.item_id)
+        if is_discrepancy:
+            sheet.write_string(row, I_STATUS, item.status, book.editable)
+            book.text(sheet, row, I_OWNER, item.owner, book.editable)
+            book.text(sheet, row, I_NOTES, item.notes, book.editable)
+        else:
+            sheet.write_string(row, I_STATUS, "-", book.top)
+        book.text(sheet, row, 4, info.title.split(": ", 1)[-1], book.wrap)
+        book.text(sheet, row, I_ACCOUNT, item.account)
+        book.day(sheet, row, 6, item.date)
+        sheet.write_number(row, I_AGE, item.age_days)
+        book.money(sheet, row, 8, item.amount_minor, item.currency)
+        sheet.write_string(row, 9, item.currency)
+        if item.functional is not None:
+            sheet.write_number(row, I_FUNCTIONAL, item.functional, functional)
+        book.money(sheet, row, I_EFFECT, item.effect_minor, item.currency)
+        book.text(sheet, row, 12, side_words(item.bank), book.wrap)
+        book.text(sheet, row, 13, side_words(item.ledger), book.wrap)
+        other = f"{item.other_label}: {side_words(item.other)}" if item.other else ""
+        book.text(sheet, row, 14, other, book.wrap)
+        book.text(sheet, row, 15, item.explanation, book.wrap)
+        book.text(sheet, row, 16, entry_words(item), book.wrap)
+        book.day(sheet, row, 17, item.first_seen)
+        book.text(sheet, row, I_ALSO, "; ".join(item.discrepancy_ids[1:]))
+        sheet.write_string(row, I_LINE, item.category.value)
+    sheet.autofilter(1, 0, last, len(ITEM_COLUMNS) - 1)
+    sheet.data_validation(FIRST_DATA_ROW, I_STATUS, last, I_STATUS, {
+        "validate": "list", "source": list(ANALYST_STATUSES), "ignore_blank": True,
+        "error_title": "Status", "error_message": "open, explained or written_off"})
+    sheet.data_validation(FIRST_DATA_ROW, I_OWNER, last, I_OWNER, {
+        "validate": "length", "criteria": "<=", "value": 100, "ignore_blank": True,
+        "error_message": "100 characters max"})
+    sheet.data_validation(FIRST_DATA_ROW, I_NOTES, last, I_NOTES, {
+        "validate": "length", "criteria": "<=", "value": 2000, "ignore_blank": True,
+        "error_message": "2000 characters max"})
+    sheet.conditional_format(FIRST_DATA_ROW, I_AGE, last, I_AGE, {
+        "type": "cell", "criteria": ">", "value": 30, "format": book.red})
+    sheet.conditional_format(FIRST_DATA_ROW, I_AGE, last, I_AGE, {
+        "type": "cell", "criteria": "between", "minimum": 8, "maximum": 30,
+        "format": book.amber})
+    sheet.conditional_format(FIRST_DATA_ROW, I_FUNCTIONAL, last, I_FUNCTIONAL, {
+        "type": "data_bar", "bar_color": "#638EC6", "bar_solid": True})
 
 
-def _write_matches(workbook: Workbook, rows: Sequence[LinkLine]) -> None:
-    sheet, c = _table_sheet(workbook, MATCHES_SHEET, MATCH_COLUMNS)
-    for link in rows:
-        sheet.append([
-            c.text(link.match_id), link.status, c.text(link.rule), round(link.score, 4),
-            c.text(link.bank_transaction_id), c.text(link.ledger_entry_id), c.text(link.account),
-            link.currency, c.money(link.amount_difference_minor, link.currency),
-            link.date_difference_days,
-            c.money(link.amount_difference_minor if link.first_of_group else 0, link.currency),
-            c.text(link.explanation), c.text(link.alternatives),
-        ])
-    _finish_table(sheet, MATCH_COLUMNS, len(rows))
-    if rows:
-        last = len(rows) + 1
-        sheet.conditional_formatting.add(
-            f"{M_STATUS}2:{M_STATUS}{last}",
-            CellIsRule(operator="equal", formula=['"suggested"'], fill=AMBER_FILL))
+# --- links ----------------------------------------------------------------------------------
 
 
-CHANGE_COLUMNS: Final = (
-    ("change", 22), ("id", 28), ("kind", 18), ("account", 14), ("currency", 8), ("date", 11),
-    ("amount", 15), ("description", 40),
-)
+def workbook_links(report: Report) -> tuple[list[int], int]:
+    """Positions of the links the Matches sheet lists (every link needing review, and clean
+    auto-matched ones up to EXCEL_MAX_CLEAN_MATCHED_ROWS), and how many are left out."""
+    frame = report.links.frame
+    clean = ((frame["status"] == "matched") & (frame["amount_difference_minor"] == 0)).to_numpy()
+    clean_rank = clean.cumsum()
+    keep = ~clean | (clean_rank <= EXCEL_MAX_CLEAN_MATCHED_ROWS)
+    positions = [int(p) for p in keep.nonzero()[0][:EXCEL_MAX_DATA_ROWS]]
+    return positions, len(frame) - len(positions)
 
 
-def _write_changes(workbook: Workbook, report: Report) -> None:
-    sheet, c = _table_sheet(workbook, CHANGES_SHEET, CHANGE_COLUMNS)
+def _write_review(book: _Book, suggestions: Sequence[LinkLine]) -> None:
+    sheet = book.sheet(REVIEW_SHEET, REVIEW_COLUMNS, header_row=1)
+    sheet.write_string(0, 0, f"{len(suggestions):,} suggested links: choose accept or reject "
+                             "and put your name in Reviewer, then run recon annotations import",
+                       book.bold)
+    book.headers(sheet, 1, REVIEW_COLUMNS)
+    for row, link in enumerate(suggestions, start=FIRST_DATA_ROW):
+        book.text(sheet, row, 0, link.match_id)
+        sheet.write_blank(row, R_DECISION, None, book.editable)
+        sheet.write_blank(row, R_REVIEWER, None, book.editable)
+        book.text(sheet, row, 3, side_words(link.bank), book.wrap)
+        book.text(sheet, row, 4, side_words(link.ledger), book.wrap)
+        book.money(sheet, row, 5, link.amount_difference_minor, link.currency)
+        sheet.write_string(row, 6, link.currency)
+        sheet.write_number(row, 7, link.date_difference_days)
+        sheet.write_number(row, 8, round(link.score, 2))
+        book.text(sheet, row, 9, link.explanation, book.wrap)
+        book.text(sheet, row, 10, link.alternatives, book.wrap)
+        book.text(sheet, row, 11, link.account)
+        book.text(sheet, row, 12, link.bank_transaction_id)
+        book.text(sheet, row, 13, link.ledger_entry_id)
+    last = FIRST_DATA_ROW + max(len(suggestions), 1) - 1
+    sheet.autofilter(1, 0, last, len(REVIEW_COLUMNS) - 1)
+    sheet.data_validation(FIRST_DATA_ROW, R_DECISION, last, R_DECISION, {
+        "validate": "list", "source": list(DECISION_VALUES), "ignore_blank": True,
+        "error_title": "Decision", "error_message": "accept or reject"})
+
+
+def _write_matches(book: _Book, positions: list[int], report: Report) -> None:
+    sheet = book.sheet(MATCHES_SHEET, MATCH_COLUMNS, header_row=1)
+    left_out = len(report.links) - len(positions)
+    sheet.write_string(0, 0, f"{len(positions):,} links" + (
+        f" ({left_out:,} clean auto-matched links more are in matches.csv)" if left_out else ""),
+        book.bold)  # fmt: skip
+    book.headers(sheet, 1, MATCH_COLUMNS)
+    row = FIRST_DATA_ROW
+    chunk = 20_000  # rows in words for a chunk at a time: bounded memory at a million links
+    for start in range(0, len(positions), chunk):
+        for link in report.links.lines(positions[start : start + chunk]):
+            book.text(sheet, row, 0, link.match_id)
+            sheet.write_string(row, 1, link.status)
+            for col, side in ((2, link.bank), (5, link.ledger)):
+                if side is not None:
+                    book.day(sheet, row, col, side.date)
+                    book.money(sheet, row, col + 1, side.amount_minor, side.currency)
+                    book.text(sheet, row, col + 2, side.description)
+            sheet.write_string(row, 8, link.currency)
+            book.money(sheet, row, 9, link.amount_difference_minor, link.currency)
+            sheet.write_number(row, 10, link.date_difference_days)
+            book.text(sheet, row, 11, link.rule)
+            sheet.write_number(row, 12, round(link.score, 4))
+            book.text(sheet, row, 13, link.account)
+            book.text(sheet, row, 14, link.bank_transaction_id)
+            book.text(sheet, row, 15, link.ledger_entry_id)
+            book.text(sheet, row, 16, link.explanation)
+            row += 1
+    last = max(row - 1, FIRST_DATA_ROW)
+    sheet.autofilter(1, 0, last, len(MATCH_COLUMNS) - 1)
+    sheet.conditional_format(FIRST_DATA_ROW, 1, last, 1, {
+        "type": "cell", "criteria": "==", "value": '"suggested"', "format": book.amber})
+
+
+def _write_journal(book: _Book, report: Report) -> None:
+    sheet = book.sheet(JOURNAL_SHEET, JOURNAL_COLUMNS, header_row=1)
+    lines = list(report.journal)
+    sheet.write_string(0, 0, f"{len({j.entry_id for j in lines}):,} proposed entries", book.bold)
+    book.headers(sheet, 1, JOURNAL_COLUMNS)
+    for row, j in enumerate(lines, start=FIRST_DATA_ROW):
+        book.text(sheet, row, 0, j.entry_id)
+        book.day(sheet, row, 1, j.date)
+        book.text(sheet, row, 2, j.account)
+        if j.debit_minor:
+            book.money(sheet, row, 3, j.debit_minor, j.currency)
+        if j.credit_minor:
+            book.money(sheet, row, 4, j.credit_minor, j.currency)
+        sheet.write_string(row, 5, j.currency)
+        book.text(sheet, row, 6, j.memo)
+    last = FIRST_DATA_ROW + max(len(lines), 1) - 1
+    sheet.autofilter(1, 0, last, len(JOURNAL_COLUMNS) - 1)
+
+
+def _write_changes(book: _Book, report: Report) -> None:
+    sheet = book.sheet(CHANGES_SHEET, CHANGE_COLUMNS, header_row=1)
     changes = report.changes
+    previous = (f"the run of {changes.previous_as_of} ({changes.previous_run_id})"
+                if changes.previous_run_id else "nothing (first run)")
+    sheet.write_string(0, 0, f"Compared with {previous}", book.bold)
+    book.headers(sheet, 1, CHANGE_COLUMNS)
+    row = FIRST_DATA_ROW
 
-    def ref_row(change: str, ref: DiscrepancyRef) -> list[object]:
-        return [change, c.text(ref.discrepancy_id), ref.kind, c.text(ref.account), ref.currency,
-                ref.date, c.money(ref.amount_minor, ref.currency), c.text(ref.description)]
+    def ref_row(change: str, ref: DiscrepancyRef, before: str = "", now: str = "") -> None:
+        nonlocal row
+        sheet.write_string(row, 0, change)
+        book.text(sheet, row, 1, ref.discrepancy_id)
+        sheet.write_string(row, 2, ref.kind)
+        book.text(sheet, row, 3, ref.account)
+        book.day(sheet, row, 4, ref.date)
+        book.money(sheet, row, 5, ref.amount_minor, ref.currency)
+        sheet.write_string(row, 6, ref.currency)
+        book.text(sheet, row, 7, before)
+        book.text(sheet, row, 8, now)
+        book.text(sheet, row, 9, ref.description)
+        row += 1
 
-    rows = 0
     for ref in changes.new_discrepancies:
-        sheet.append(ref_row("new discrepancy", ref))
-        rows += 1
+        ref_row("new", ref)
     for ref in changes.resolved_discrepancies:
-        sheet.append(ref_row("resolved discrepancy", ref))
-        rows += 1
+        ref_row("resolved: " + ref.how, ref)
+    for ref in changes.amount_changes:
+        before = f"{from_minor(ref.previous_amount_minor or 0, ref.currency):,f}"
+        ref_row("amount changed", ref, before, f"{from_minor(ref.amount_minor, ref.currency):,f}")
+    for ref in changes.status_changes:
+        ref_row("status or owner changed", ref,
+                f"{ref.previous_status} {ref.previous_owner or ''}".strip(),
+                f"{ref.status} {ref.owner or ''}".strip())
     for match_id in changes.matches_added:
-        sheet.append(["match added", c.text(match_id)])
-        rows += 1
+        sheet.write_string(row, 0, "match added")
+        book.text(sheet, row, 1, match_id)
+        row += 1
     for match_id in changes.matches_removed:
-        sheet.append(["match removed", c.text(match_id)])
-        rows += 1
-    _finish_table(sheet, CHANGE_COLUMNS, rows)
-    sheet.append([])
-    previous = changes.previous_as_of.isoformat() if changes.previous_as_of else "none"
-    sheet.append([f"Compared with the reconciliation as of {previous}"])
+        sheet.write_string(row, 0, "match removed")
+        book.text(sheet, row, 1, match_id)
+        row += 1
+    sheet.autofilter(1, 0, max(row - 1, FIRST_DATA_ROW), len(CHANGE_COLUMNS) - 1)
 
 
-def _write_rejected(workbook: Workbook, report: Report) -> None:
-    columns = (("file", 30), ("row", 8), ("column", 18), ("reason", 60))
-    sheet, c = _table_sheet(workbook, REJECTED_SHEET, columns)
-    for problem in report.rejected_rows:
-        sheet.append([c.text(problem.file), problem.row, c.text(problem.column or ""),
-                      c.text(problem.reason)])
-    _finish_table(sheet, columns, len(report.rejected_rows))
+def _write_rejected(book: _Book, report: Report) -> None:
+    sheet = book.sheet(REJECTED_SHEET, REJECTED_COLUMNS, header_row=1)
+    sheet.write_string(0, 0, f"{len(report.rejected_rows):,} ledger rows were refused",
+                       book.bold)
+    book.headers(sheet, 1, REJECTED_COLUMNS)
+    for row, problem in enumerate(report.rejected_rows, start=FIRST_DATA_ROW):
+        book.text(sheet, row, 0, problem.file)
+        if problem.row is not None:
+            sheet.write_number(row, 1, problem.row)
+        book.text(sheet, row, 2, problem.column or "")
+        book.text(sheet, row, 3, problem.reason, book.wrap)
+    sheet.autofilter(1, 0, FIRST_DATA_ROW + max(len(report.rejected_rows), 1) - 1,
+                     len(REJECTED_COLUMNS) - 1)
 
 
-def _write_meta(workbook: Workbook, report: Report) -> None:
-    sheet = workbook.create_sheet(META_SHEET)
-    sheet.sheet_state = "hidden"
-    c = _Cells(sheet)
-    ids = [line.discrepancy_id for line in report.discrepancies]
-    for key, value in (
+def _write_meta(book: _Book, report: Report) -> None:
+    sheet = book.workbook.add_worksheet(META_SHEET)
+    sheet.hide()
+    ids = report.discrepancy_ids
+    for row, (key, value) in enumerate((
         ("format", META_FORMAT),
         ("run_id", report.summary.run_id),
         ("as_of", report.summary.as_of.isoformat()),
         ("account_set", report.summary.account_set),
         ("discrepancy_count", str(len(ids))),
         ("discrepancy_id_sha256", discrepancy_id_checksum(ids)),
-    ):
-        sheet.append([key, c.text(value)])
+    )):  # fmt: skip
+        sheet.write_string(row, 0, key)
+        book.text(sheet, row, 1, value)
 
 
 __all__ = [
-    "CHANGES_SHEET", "MATCHES_SHEET", "META_SHEET", "REJECTED_SHEET", "SUMMARY_SHEET",
-    "TIE_OUT_SHEET", "discrepancy_id_checksum", "discrepancy_sheet_title", "number_format",
-    "tie_out_cell", "write_excel",
+    "ACTION_SHEET", "CHANGES_SHEET", "JOURNAL_SHEET", "MATCHES_SHEET", "META_SHEET",
+    "REJECTED_SHEET", "REVIEW_SHEET", "STATEMENT_SHEET", "SUMMARY_SHEET", "TIMING_SHEET",
+    "discrepancy_id_checksum", "number_format", "statement_cells", "write_excel",
 ]

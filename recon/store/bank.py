@@ -11,18 +11,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, Row, Table, and_, select, update
+from sqlalchemy import Connection, Engine, Row, Table, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from recon.config import Config
 from recon.frames import BANK_COLUMNS
 from recon.money import MoneyError, to_minor
-from recon.store.schema import accounts, bank_transactions, items, sync_cursors
+from recon.store.schema import (
+    account_balance_snapshots,
+    accounts,
+    bank_transactions,
+    items,
+    sync_cursors,
+)
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +234,21 @@ def upsert_accounts(
             }
         )
     _upsert(conn, accounts, rows, key=["account_id"])
+    _upsert(
+        conn,
+        account_balance_snapshots,
+        [
+            {
+                "account_id": row["account_id"],
+                "fetched_at": now,
+                "currency": row["currency"],
+                "balance_current_minor": row["balance_current_minor"],
+                "balance_available_minor": row["balance_available_minor"],
+            }
+            for row in rows
+        ],
+        key=["account_id", "fetched_at"],
+    )
     return len(rows)
 
 
@@ -459,5 +481,66 @@ def account_balances(
                 row.balance_current_minor,
                 row.currency or mapping.currency,
                 as_utc(row.balance_as_of),
+            )
+    return result
+
+
+@dataclass(frozen=True)
+class BankBalanceAt:
+    """A Plaid balance backed out to the end of an as-of date (see :func:`bank_balances_at`)."""
+
+    currency: str
+    reported_minor: int | None  # Plaid's current balance (posted transactions only)
+    reported_at: datetime | None
+    after_minor: int  # posted transactions dated after the as-of date, house sign
+    after_count: int
+
+    @property
+    def balance_minor(self) -> int | None:
+        return None if self.reported_minor is None else self.reported_minor - self.after_minor
+
+
+def bank_balances_at(engine: Engine, config: Config, as_of: date) -> dict[str, BankBalanceAt]:
+    """ledger_account -> the latest Plaid current balance, less what posted after ``as_of``.
+
+    Plaid's ``current`` balance excludes pending transactions, so only posted rows are backed
+    out; the latest snapshot is used because it was taken with the transactions in the store.
+    """
+    mapped = {m.plaid_account_id: m for m in config.accounts}
+    result = {m.ledger_account: BankBalanceAt(m.currency, None, None, 0, 0)
+              for m in config.accounts}
+    if not mapped:
+        return result
+    s, t = account_balance_snapshots, bank_transactions
+    with engine.connect() as conn:
+        latest = (
+            select(s.c.account_id, func.max(s.c.fetched_at).label("fetched_at"))
+            .where(s.c.account_id.in_(sorted(mapped)))
+            .group_by(s.c.account_id)
+            .subquery()
+        )
+        snapshots = conn.execute(
+            select(s.c.account_id, s.c.currency, s.c.balance_current_minor, s.c.fetched_at).join(
+                latest,
+                and_(s.c.account_id == latest.c.account_id,
+                     s.c.fetched_at == latest.c.fetched_at),
+            )
+        )
+        after = {
+            row.account_id: (int(row.total or 0), int(row.n))
+            for row in conn.execute(
+                select(t.c.account_id, func.sum(t.c.amount_minor).label("total"),
+                       func.count().label("n"))
+                .where(t.c.account_id.in_(sorted(mapped)), t.c.removed_at.is_(None),
+                       t.c.pending.is_(False), t.c.date > as_of)
+                .group_by(t.c.account_id)
+            )
+        }
+        for row in snapshots:
+            mapping = mapped[row.account_id]
+            total, count = after.get(row.account_id, (0, 0))
+            result[mapping.ledger_account] = BankBalanceAt(
+                row.currency or mapping.currency, row.balance_current_minor,
+                as_utc(row.fetched_at), total, count,
             )
     return result

@@ -13,7 +13,7 @@ after an item's ``last_seen`` may resolve it (an old date cannot close what a ne
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Final
 
@@ -22,7 +22,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from recon.frames import MatchResult, cell_date
-from recon.store.schema import discrepancies, discrepancy_sightings, matches
+from recon.store.schema import discrepancies, discrepancy_sightings, matches, runs
 
 OPEN: Final = "open"
 RESOLVED: Final = "resolved"
@@ -51,17 +51,29 @@ class DiscrepancyRef:
     amount_minor: int
     date: date | None
     description: str
+    bank_transaction_id: str = ""
+    ledger_entry_id: str = ""
+    how: str = ""  # for a resolved one: matched late | explained | written off | ...
+    previous_amount_minor: int | None = None  # for an amount change
+    previous_status: str | None = None  # for a status or owner change
+    previous_owner: str | None = None
+    status: str | None = None
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
 class Changes:
-    """This reconciliation compared with the previous as-of date that was reconciled."""
+    """This reconciliation compared with the previous run that saved results for the same
+    accounts (a same-day re-run included), not with the previous as-of date."""
 
+    previous_run_id: str | None
     previous_as_of: date | None
     new_discrepancies: tuple[DiscrepancyRef, ...]
     resolved_discrepancies: tuple[DiscrepancyRef, ...]
-    matches_added: tuple[str, ...]  # match ids present now but not at previous_as_of
-    matches_removed: tuple[str, ...]  # match ids present at previous_as_of but not now
+    matches_added: tuple[str, ...]  # match ids present now but not in the previous run
+    matches_removed: tuple[str, ...]  # match ids of the previous run that are gone now
+    amount_changes: tuple[DiscrepancyRef, ...] = ()
+    status_changes: tuple[DiscrepancyRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,7 +89,7 @@ class CarryForward:
         return cls(
             as_of=as_of,
             annotations={r.discrepancy_id: Annotation(as_of, OPEN, None, None) for r in refs},
-            changes=Changes(None, refs, (), (), ()),
+            changes=Changes(None, None, refs, (), (), ()),
         )
 
 
@@ -100,29 +112,58 @@ def save_reconciliation(
     reported = _discrepancy_records(result.discrepancies)
     reported_ids = {r["discrepancy_id"] for r in reported}
 
-    previous_as_of = _previous_as_of(connection, as_of, scope)
-    previous_ids: set[str] = set()
+    previous = _previous_run(connection, run_id, scope)
+    before: dict[str, Any] = {}
     previous_match_ids: set[str] = set()
-    if previous_as_of is not None:
-        previous_ids = _sighted_ids(connection, previous_as_of, scope)
-        previous_match_ids = _match_ids(connection, previous_as_of, scope)
+    if previous is not None:
+        before = _sightings_of(connection, previous, scope)
+        previous_match_ids = _match_ids(connection, previous, scope)
 
     _replace_matches(connection, run_id, as_of, links, scope)
     annotations = _upsert_discrepancies(connection, run_id, as_of, reported)
     _resolve_missing(connection, run_id, as_of, reported_ids, scope)
-    _replace_sightings(connection, run_id, as_of, reported_ids, scope)
+    _replace_sightings(connection, run_id, as_of, reported, annotations, scope)
 
     current_match_ids = {str(link["match_id"]) for link in links}
-    new_refs = tuple(_ref(r) for r in reported if r["discrepancy_id"] not in previous_ids)
-    resolved_refs = _load_refs(connection, sorted(previous_ids - reported_ids))
+    linked_ids = {str(link["bank_transaction_id"]) for link in links} | {
+        str(link["ledger_entry_id"]) for link in links}
+    new_refs, amount_changes, status_changes = [], [], []
+    for record in reported:
+        ref = _ref(record)
+        seen = before.get(ref.discrepancy_id)
+        note = annotations[ref.discrepancy_id]
+        if seen is None:
+            new_refs.append(ref)
+            continue
+        if seen.amount_minor is not None and int(seen.amount_minor) != ref.amount_minor:
+            amount_changes.append(replace(ref, previous_amount_minor=int(seen.amount_minor)))
+        if seen.status is not None and (seen.status, seen.owner) != (note.status, note.owner):
+            status_changes.append(replace(ref, previous_status=seen.status,
+                                          previous_owner=seen.owner, status=note.status,
+                                          owner=note.owner))
+    resolved_refs = tuple(
+        replace(ref, how=_how_resolved(ref, status, linked_ids))
+        for ref, status in _load_refs(connection, sorted(set(before) - reported_ids))
+    )
     changes = Changes(
-        previous_as_of=previous_as_of,
-        new_discrepancies=new_refs,
+        previous_run_id=previous.run_id if previous else None,
+        previous_as_of=previous.as_of if previous else None,
+        new_discrepancies=tuple(new_refs),
         resolved_discrepancies=resolved_refs,
         matches_added=tuple(sorted(current_match_ids - previous_match_ids)),
         matches_removed=tuple(sorted(previous_match_ids - current_match_ids)),
+        amount_changes=tuple(amount_changes),
+        status_changes=tuple(status_changes),
     )
     return CarryForward(as_of=as_of, annotations=annotations, changes=changes)
+
+
+def _how_resolved(ref: DiscrepancyRef, status: str, linked_ids: set[str]) -> str:
+    if status in ("explained", "written_off"):
+        return status.replace("_", " ")
+    if ref.bank_transaction_id in linked_ids or ref.ledger_entry_id in linked_ids:
+        return "matched late"
+    return "no longer in the data (removed at the source or left the window)"
 
 
 # --- frames to rows -----------------------------------------------------------------------
@@ -188,6 +229,8 @@ def _ref(record: Mapping[str, Any]) -> DiscrepancyRef:
         amount_minor=int(record["amount_minor"]),
         date=record["date"],
         description=record["description"],
+        bank_transaction_id=record["bank_transaction_id"],
+        ledger_entry_id=record["ledger_entry_id"],
     )
 
 
@@ -206,35 +249,65 @@ def _sighting_scope(scope: Sequence[str] | None) -> ColumnElement[bool] | None:
     return discrepancy_sightings.c.discrepancy_id.in_(in_scope)
 
 
-def _previous_as_of(
-    connection: Connection, as_of: date, scope: Sequence[str] | None
-) -> date | None:
-    sighting_query = select(func.max(discrepancy_sightings.c.as_of)).where(
-        discrepancy_sightings.c.as_of < as_of
-    )
-    sighting_filter = _sighting_scope(scope)
-    if sighting_filter is not None:
-        sighting_query = sighting_query.where(sighting_filter)
-    match_query = select(func.max(matches.c.as_of)).where(matches.c.as_of < as_of)
-    if scope is not None:
-        match_query = match_query.where(matches.c.account.in_(scope))
-    candidates = [connection.execute(q).scalar_one_or_none() for q in (sighting_query, match_query)]
-    dates = [cell_date(d) for d in candidates if d is not None]
-    return max((d for d in dates if d is not None), default=None)
+@dataclass(frozen=True)
+class _RunRef:
+    run_id: str
+    as_of: date
 
 
-def _sighted_ids(connection: Connection, as_of: date, scope: Sequence[str] | None) -> set[str]:
-    query = select(discrepancy_sightings.c.discrepancy_id).where(
-        discrepancy_sightings.c.as_of == as_of
+_PREVIOUS_RUNS_LOOKED_AT: Final = 200  # runs that saved nothing (failed early) are skipped
+
+
+def _previous_run(
+    connection: Connection, run_id: str, scope: Sequence[str] | None
+) -> _RunRef | None:
+    """The latest other run whose results (sightings or matches) for these accounts remain."""
+    candidates = connection.execute(
+        select(runs.c.run_id, runs.c.as_of)
+        .where(runs.c.run_id != run_id, runs.c.as_of.is_not(None))
+        .order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
+        .limit(_PREVIOUS_RUNS_LOOKED_AT)
+    ).all()
+    for candidate in candidates:
+        day = cell_date(candidate.as_of)
+        assert day is not None
+        sighting = select(discrepancy_sightings.c.discrepancy_id).where(
+            discrepancy_sightings.c.as_of == day,
+            discrepancy_sightings.c.run_id == candidate.run_id,
+        )
+        sighting_filter = _sighting_scope(scope)
+        if sighting_filter is not None:
+            sighting = sighting.where(sighting_filter)
+        match = select(matches.c.match_id).where(
+            matches.c.as_of == day, matches.c.run_id == candidate.run_id
+        )
+        if scope is not None:
+            match = match.where(matches.c.account.in_(scope))
+        if (connection.execute(sighting.limit(1)).first() is not None
+                or connection.execute(match.limit(1)).first() is not None):
+            return _RunRef(str(candidate.run_id), day)
+    return None
+
+
+def _sightings_of(
+    connection: Connection, run: _RunRef, scope: Sequence[str] | None
+) -> dict[str, Any]:
+    s = discrepancy_sightings
+    query = select(s.c.discrepancy_id, s.c.amount_minor, s.c.status, s.c.owner).where(
+        s.c.as_of == run.as_of, s.c.run_id == run.run_id
     )
     sighting_filter = _sighting_scope(scope)
     if sighting_filter is not None:
         query = query.where(sighting_filter)
-    return set(connection.execute(query).scalars())
+    return {row.discrepancy_id: row for row in connection.execute(query)}
 
 
-def _match_ids(connection: Connection, as_of: date, scope: Sequence[str] | None) -> set[str]:
-    query = select(matches.c.match_id).where(matches.c.as_of == as_of).distinct()
+def _match_ids(connection: Connection, run: _RunRef, scope: Sequence[str] | None) -> set[str]:
+    query = (
+        select(matches.c.match_id)
+        .where(matches.c.as_of == run.as_of, matches.c.run_id == run.run_id)
+        .distinct()
+    )
     if scope is not None:
         query = query.where(matches.c.account.in_(scope))
     return set(connection.execute(query).scalars())
@@ -261,7 +334,8 @@ def _replace_sightings(
     connection: Connection,
     run_id: str,
     as_of: date,
-    reported_ids: set[str],
+    reported: list[dict[str, Any]],
+    annotations: Mapping[str, Annotation],
     scope: Sequence[str] | None,
 ) -> None:
     statement = delete(discrepancy_sightings).where(discrepancy_sightings.c.as_of == as_of)
@@ -269,10 +343,20 @@ def _replace_sightings(
     if sighting_filter is not None:
         statement = statement.where(sighting_filter)
     connection.execute(statement)
-    if reported_ids:
+    if reported:
         connection.execute(
             insert(discrepancy_sightings),
-            [{"as_of": as_of, "discrepancy_id": i, "run_id": run_id} for i in sorted(reported_ids)],
+            [
+                {
+                    "as_of": as_of,
+                    "discrepancy_id": r["discrepancy_id"],
+                    "run_id": run_id,
+                    "amount_minor": r["amount_minor"],
+                    "status": annotations[r["discrepancy_id"]].status,
+                    "owner": annotations[r["discrepancy_id"]].owner,
+                }
+                for r in sorted(reported, key=lambda r: str(r["discrepancy_id"]))
+            ],
         )
 
 
@@ -375,20 +459,28 @@ def _resolve_missing(
         )
 
 
-def _load_refs(connection: Connection, ids: Sequence[str]) -> tuple[DiscrepancyRef, ...]:
+def _load_refs(
+    connection: Connection, ids: Sequence[str]
+) -> list[tuple[DiscrepancyRef, str]]:
+    """(reference, stored status) of each id, by id."""
     refs = [
-        DiscrepancyRef(
-            discrepancy_id=row.discrepancy_id,
-            kind=row.kind,
-            account=row.account,
-            currency=row.currency,
-            amount_minor=int(row.amount_minor),
-            date=row.date,
-            description=row.description,
+        (
+            DiscrepancyRef(
+                discrepancy_id=row.discrepancy_id,
+                kind=row.kind,
+                account=row.account,
+                currency=row.currency,
+                amount_minor=int(row.amount_minor),
+                date=row.date,
+                description=row.description,
+                bank_transaction_id=row.bank_transaction_id,
+                ledger_entry_id=row.ledger_entry_id,
+            ),
+            str(row.status),
         )
         for row in _rows_by_id(connection, ids)
     ]
-    return tuple(sorted(refs, key=lambda r: r.discrepancy_id))
+    return sorted(refs, key=lambda r: r[0].discrepancy_id)
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,18 @@ accounts = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+# Every balance Plaid reported, kept: the statement backs a snapshot out to its as-of date, and
+# a re-run of an old date can still say which balance it started from.
+account_balance_snapshots = Table(
+    "account_balance_snapshots",
+    metadata,
+    Column("account_id", String(64), ForeignKey("accounts.account_id"), primary_key=True),
+    Column("fetched_at", DateTime(timezone=True), primary_key=True),
+    Column("currency", String(3), nullable=True),
+    Column("balance_current_minor", BigInteger, nullable=True),  # posted only, house sign
+    Column("balance_available_minor", BigInteger, nullable=True),
+)
+
 sync_cursors = Table(
     "sync_cursors",
     metadata,
@@ -201,11 +213,46 @@ discrepancies = Table(
     Index("ix_discrepancies_status", "status"),
 )
 
-# Which discrepancies were open in which as-of reconciliation (for "changes since last run").
+# Which discrepancies were open in which as-of reconciliation (for "changes since last run"),
+# with the amount and the analysts' status and owner as that run reported them.
 discrepancy_sightings = Table(
     "discrepancy_sightings",
     metadata,
     Column("as_of", Date, primary_key=True),
     Column("discrepancy_id", String(40), primary_key=True),
     Column("run_id", String(36), nullable=False),
+    Column("amount_minor", BigInteger, nullable=True),
+    Column("status", String(20), nullable=True),
+    Column("owner", String(100), nullable=True),
+)
+
+# An analyst's decision on a suggested link, one row per link of the group (imported from the
+# workbook). The latest decision for a match_id is applied by every later run: accepted makes
+# the suggestion a confirmed match, rejected keeps the same group from being offered again.
+link_reviews = Table(
+    "link_reviews",
+    metadata,
+    Column("review_id", Integer, primary_key=True, autoincrement=True),
+    Column("match_id", String(40), nullable=False),
+    Column("bank_transaction_id", String(64), nullable=False),
+    Column("ledger_entry_id", String(200), nullable=False),
+    Column("decision", String(10), nullable=False),  # accepted | rejected
+    Column("reviewer", String(100), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("run_id", String(36), nullable=False),  # the run whose workbook held the decision
+    Column("as_of", Date, nullable=False),
+    Index("ix_link_reviews_match_id", "match_id"),
+)
+
+# Who prepared and who reviewed each account's statement of an as-of date (from the workbook).
+statement_signoffs = Table(
+    "statement_signoffs",
+    metadata,
+    Column("as_of", Date, primary_key=True),
+    Column("account", String(100), primary_key=True),
+    Column("prepared_by", String(100), nullable=True),
+    Column("prepared_on", Date, nullable=True),
+    Column("reviewed_by", String(100), nullable=True),
+    Column("reviewed_on", Date, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
