@@ -25,11 +25,16 @@ import pandas as pd
 
 from recon.config import AccountMapping, Config
 from recon.errors import InputError, RowProblem
-from recon.money import MoneyError, format_minor, parse_plain_decimal, to_minor
+from recon.money import MoneyError, from_minor, parse_plain_decimal, to_minor
 from recon.reporting.model import Balance
 from recon.store.bank import BankBalanceAt
 
 TRIAL_BALANCE_COLUMNS = ("account", "date", "balance")
+
+
+def format_minor(minor: int, currency: str) -> str:
+    """1,234,567.89: a balance as people read it (source texts only)."""
+    return f"{from_minor(minor, currency):,f}"
 
 
 def read_trial_balance(

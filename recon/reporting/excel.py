@@ -251,8 +251,7 @@ class _Book:
 
     def day(self, sheet: Worksheet, row: int, col: int, value: date | None) -> None:
         if value is not None:
-            sheet.write_datetime(row, col, datetime(value.year, value.month, value.day),
-                                 self.date)
+            sheet.write_datetime(row, col, value, self.date)
 
     def headers(self, sheet: Worksheet, row: int, columns: Sequence[tuple[str, int]]) -> None:
         fc = self.report.summary.functional_currency
@@ -331,7 +330,7 @@ def _round(minor: int, currency: str) -> Decimal:
 
 
 def _write_statement(book: _Book, report: Report) -> None:
-    sheet = book.sheet(STATEMENT_SHEET, (("", 52), ("", 18), ("", 9), ("", 60)),
+    sheet = book.sheet(STATEMENT_SHEET, (("", 50), ("", 16), ("", 12), ("", 34)),
                        landscape=False)
     sheet.hide_gridlines(2)
     s = report.summary
@@ -374,7 +373,6 @@ def _write_one_statement(
             sheet.write_string(row, 0, "    " + line.title)
             sheet.write_formula(row, 1, f"=ROUND({_sumifs(line.category, account_cell)},"
                                         f"{digits})", money, _round(line.total_minor, currency))
-            sheet.write_number(row, 2, line.count)
             sheet.write_string(row, 3, f"{line.count} item{'s' if line.count != 1 else ''} "
                                         f"on '{item_sheet_of(line.category)}'", book.muted)
 
@@ -424,8 +422,7 @@ def _write_one_statement(
         sheet.write_string(row, 0, label + " (name, then date in column C)", book.bold)
         book.text(sheet, row, 1, who or "", book.editable)
         if when is not None:
-            sheet.write_datetime(row, 2, datetime(when.year, when.month, when.day),
-                                 book.editable_date)
+            sheet.write_datetime(row, 2, when, book.editable_date)
         else:
             sheet.write_blank(row, 2, None, book.editable_date)
     row = cells.reviewed_row + 2
@@ -559,7 +556,7 @@ def _write_items(book: _Book, title: str, items: Sequence[Item]) -> None:
             book.text(sheet, row, I_NOTES, item.notes, book.editable)
         else:
             sheet.write_string(row, I_STATUS, "-", book.top)
-        book.text(sheet, row, 4, info.title.split(": ", 1)[-1], book.wrap)
+        book.text(sheet, row, 4, info.label, book.wrap)
         book.text(sheet, row, I_ACCOUNT, item.account)
         book.day(sheet, row, 6, item.date)
         sheet.write_number(row, I_AGE, item.age_days)

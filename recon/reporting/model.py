@@ -114,7 +114,8 @@ class Category(StrEnum):
 
 @dataclass(frozen=True)
 class CategoryInfo:
-    title: str
+    title: str  # the statement line
+    label: str  # one item of it, in a list
     side: str  # "bank" | "book" | "none": which balance the item adjusts
     treatment: Treatment
     offset: str  # JournalAccounts field of the entry's other side, "" when no entry
@@ -122,32 +123,54 @@ class CategoryInfo:
 
 CATEGORIES: Final[Mapping[Category, CategoryInfo]] = {
     Category.DEPOSIT_IN_TRANSIT: CategoryInfo(
-        "Add: deposits in transit", "bank", Treatment.TIMING, ""),
+        "Add: deposits in transit",
+        "Deposit in transit", "bank", Treatment.TIMING, "",
+    ),
     Category.OUTSTANDING_PAYMENT: CategoryInfo(
-        "Less: outstanding checks and payments", "bank", Treatment.TIMING, ""),
+        "Less: outstanding checks and payments",
+        "Outstanding check or payment", "bank", Treatment.TIMING, "",
+    ),
     Category.PENDING_AT_BANK: CategoryInfo(
-        "Add/less: pending at the bank, already booked", "bank", Treatment.TIMING, ""),
+        "Add/less: pending at the bank, already booked",
+        "Pending at the bank, booked", "bank", Treatment.TIMING, "",
+    ),
     Category.BANK_ERROR: CategoryInfo(
-        "Less/add: bank errors (charged or credited twice)", "bank", Treatment.BANK, ""),
+        "Less/add: bank errors (charged or credited twice)",
+        "Bank error: charged or credited twice", "bank", Treatment.BANK, "",
+    ),
     Category.INTEREST: CategoryInfo(
-        "Add: interest not yet in the books", "book", Treatment.ENTRY, "interest_income"),
+        "Add: interest not yet in the books",
+        "Interest not in the books", "book", Treatment.ENTRY, "interest_income",
+    ),
     Category.BANK_CHARGE: CategoryInfo(
-        "Less: bank charges not yet in the books", "book", Treatment.ENTRY, "bank_charges"),
+        "Less: bank charges not yet in the books",
+        "Bank charge not in the books", "book", Treatment.ENTRY, "bank_charges",
+    ),
     Category.UNRECORDED: CategoryInfo(
-        "Add/less: other bank transactions not in the books", "book", Treatment.ENTRY,
-        "suspense"),
+        "Add/less: other bank transactions not in the books",
+        "Bank transaction not in the books", "book", Treatment.ENTRY, "suspense",
+    ),
     Category.BOOK_ERROR: CategoryInfo(
-        "Add/less: amounts booked wrongly", "book", Treatment.ENTRY, "suspense"),
+        "Add/less: amounts booked wrongly",
+        "Amount booked wrongly", "book", Treatment.ENTRY, "suspense",
+    ),
     Category.DUPLICATE_POSTING: CategoryInfo(
-        "Less/add: entries posted twice", "book", Treatment.ENTRY, "suspense"),
+        "Less/add: entries posted twice",
+        "Entry posted twice", "book", Treatment.ENTRY, "suspense",
+    ),
     Category.LINK_DIFFERENCE: CategoryInfo(
-        "Add/less: differences on matched items (fees, rounding)", "book", Treatment.ENTRY,
-        "differences"),
+        "Add/less: differences on matched items (fees, rounding)",
+        "Difference on a matched item", "book", Treatment.ENTRY, "differences",
+    ),
     Category.REVERSAL: CategoryInfo(
-        "Reversed at the bank (net)", "book", Treatment.NONE, "suspense"),
+        "Reversed at the bank (net)",
+        "Reversed at the bank", "book", Treatment.NONE, "suspense",
+    ),
     Category.PENDING_NOT_BOOKED: CategoryInfo(
-        "Pending at the bank, not booked (not in either balance)", "none", Treatment.TIMING, ""),
-}  # fmt: skip
+        "Pending at the bank, not booked (not in either balance)",
+        "Pending at the bank, not booked", "none", Treatment.TIMING, "",
+    ),
+}
 BANK_SIDE: Final = tuple(c for c, i in CATEGORIES.items() if i.side == "bank")
 BOOK_SIDE: Final = tuple(c for c, i in CATEGORIES.items() if i.side == "book")
 
@@ -248,7 +271,7 @@ class RowLookup:
     def positions(self, ids: Sequence[str] | np.ndarray) -> np.ndarray:
         if len(self._index) == 0:
             return np.full(len(ids), -1, dtype=np.int64)
-        found: np.ndarray = self._index.get_indexer(np.asarray(ids, dtype=object))
+        found: np.ndarray = self._index.get_indexer(pd.Index(np.asarray(ids, dtype=object)))
         return found
 
     def view(self, position: int) -> RowView | None:
@@ -580,7 +603,9 @@ def _link_table(inputs: ReportInputs, bank_rows: RowLookup, ledger_rows: RowLook
         first[1:] = match_ids[1:] != match_ids[:-1]
     sorted_frame["first_of_group"] = first
     suggested = sorted_frame["status"].to_numpy() == Status.SUGGESTED
-    texts = _alternatives_in_words(inputs.result.alternatives, bank_rows, ledger_rows)
+    texts = _alternatives_in_words(
+        inputs.result.alternatives, sorted_frame[suggested], bank_rows, ledger_rows
+    )
     alternatives = np.full(len(sorted_frame), "", dtype=object)
     if texts:
         alternatives[suggested] = [texts.get(str(m), "") for m in match_ids[suggested]]
@@ -589,16 +614,20 @@ def _link_table(inputs: ReportInputs, bank_rows: RowLookup, ledger_rows: RowLook
 
 
 def _alternatives_in_words(
-    frame: pd.DataFrame, bank_rows: RowLookup, ledger_rows: RowLookup
+    frame: pd.DataFrame, links: pd.DataFrame, bank_rows: RowLookup, ledger_rows: RowLookup
 ) -> dict[str, str]:
+    """Per suggested match, its other candidates in words (the side they share is left out)."""
+    own_bank = dict(zip(links["match_id"], links["bank_transaction_id"].map(_text), strict=True))
+    own_ledger = dict(zip(links["match_id"], links["ledger_entry_id"].map(_text), strict=True))
     grouped: dict[str, list[str]] = defaultdict(list)
     for match_id, bank_id, ledger_id, score in _columns(
         frame, ("match_id", "bank_transaction_id", "ledger_entry_id", "score")
     ):
-        sides = [f"bank {words(bank_rows.get(_text(bank_id))) or _text(bank_id)}"
-                 if _text(bank_id) else "",
-                 f"ledger {words(ledger_rows.get(_text(ledger_id))) or _text(ledger_id)}"
-                 if _text(ledger_id) else ""]
+        bank_id, ledger_id = _text(bank_id), _text(ledger_id)
+        sides = [f"bank {words(bank_rows.get(bank_id)) or bank_id}"
+                 if bank_id and bank_id != own_bank.get(match_id) else "",
+                 f"ledger {words(ledger_rows.get(ledger_id)) or ledger_id}"
+                 if ledger_id and ledger_id != own_ledger.get(match_id) else ""]
         grouped[str(match_id)].append(" / ".join(s for s in sides if s)
                                       + f" (score {float(score):.2f})")
     return {match_id: "; ".join(sorted(texts)) for match_id, texts in grouped.items()}
@@ -754,7 +783,7 @@ def _items(
         note: Annotation | None = annotations.get(first.discrepancy_id)
         info = CATEGORIES[category]
         age = max(m.age_days for m in members)
-        memo = f"{info.title.split(': ', 1)[-1]}: {first.description}"[:200]
+        memo = f"{info.label}: {first.description}"[:200]
         items.append(Item(
             item_id=first.discrepancy_id,
             member_ids=tuple(m.discrepancy_id for m in members),
@@ -942,7 +971,7 @@ def _summary(
             tuple(buckets[b] for b in AGE_BUCKETS),
         ))  # fmt: skip
     relink = tuple(item for item in inputs.item_health if item.status != "active")
-    differences = [s.difference_minor for s in statements]
+    statement_differences = [s.difference_minor for s in statements]
     return Summary(
         run_id=inputs.run_id,
         account_set=inputs.account_set,
@@ -965,7 +994,7 @@ def _summary(
         item_health=inputs.item_health,
         items_needing_relink=relink,
         rejected_row_count=len(inputs.rejected_rows),
-        statements_tie=all(d == 0 for d in differences if d is not None),
+        statements_tie=all(d == 0 for d in statement_differences if d is not None),
     )
 
 

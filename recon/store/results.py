@@ -18,7 +18,7 @@ from datetime import date
 from typing import Any, Final
 
 import pandas as pd
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from recon.frames import MatchResult, cell_date

@@ -28,7 +28,9 @@ def upgrade() -> None:
             ["account_id"], ["accounts.account_id"],
             name=op.f("fk_account_balance_snapshots_account_id_accounts"),
         ),
-        sa.PrimaryKeyConstraint("account_id", "fetched_at", name=op.f("pk_account_balance_snapshots")),
+        sa.PrimaryKeyConstraint(
+            "account_id", "fetched_at", name=op.f("pk_account_balance_snapshots")
+        ),
     )
     op.create_table(
         "link_reviews",
