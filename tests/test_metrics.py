@@ -210,7 +210,7 @@ def test_metrics_for_run_counts_open_items_exactly() -> None:
         return SimpleNamespace(kind=kind, currency=currency, amount_minor=minor, status=status)
 
     report = SimpleNamespace(
-        discrepancies=[line("unmatched_bank", "USD", -1005), line("unmatched_bank", "USD", 2),
+        items=[line("unmatched_bank", "USD", -1005), line("unmatched_bank", "USD", 2),
                        line("unmatched_bank", "USD", 999_999, status="explained"),
                        line("amount_mismatch", "JPY", 1500), line("amount_mismatch", "KWD", 1)],
         summary=SimpleNamespace(auto_match_rate=0.5, oldest_open_age_days=9,

@@ -534,7 +534,6 @@ def entry_words(item: Item) -> str:
 def _write_items(book: _Book, title: str, items: Sequence[Item]) -> None:
     sheet = book.sheet(title, ITEM_COLUMNS, header_row=1)
     fc = book.report.summary.functional_currency
-    book.headers(sheet, 1, ITEM_COLUMNS)
     rows = items[:EXCEL_MAX_DATA_ROWS]
     last = FIRST_DATA_ROW + max(len(rows), 1) - 1
     sheet.write_string(0, 0, f"{len(rows):,} items", book.bold)
@@ -545,6 +544,7 @@ def _write_items(book: _Book, title: str, items: Sequence[Item]) -> None:
         book.money_format(fc, total=True), sum((i.functional or Decimal(0) for i in rows),
                                                Decimal(0)),
     )  # fmt: skip
+    book.headers(sheet, 1, ITEM_COLUMNS)  # constant memory: rows are written in order
     functional = book.money_format(fc)
     for row, item in enumerate(rows, start=FIRST_DATA_ROW):
         info = CATEGORIES[item.category]
