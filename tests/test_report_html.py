@@ -79,25 +79,34 @@ def test_every_template_is_autoescaped_and_never_marks_data_safe() -> None:
         assert not re.search(r"=\{\{", source), name
 
 
-def test_summary_tie_out_chart_and_changes_are_on_the_page() -> None:
+def test_the_statement_comes_first_then_items_in_words() -> None:
     html = _page("Card payment ACME")
     parsed = _parse(html)
     text = " ".join(parsed.text)
+    assert html.index("<h2>Bank reconciliation statements</h2>") < html.index("<h2>Summary</h2>")
+    assert "Balance per bank at 2024-03-15" in text and "Adjusted book balance" in text
+    assert "1,187.00" in text and "1,217.00" in text and "106,200" in text  # JPY, no decimals
+    assert "(2.00)" in text  # negatives in parentheses
+    assert "The books and the bank agree." in text
     assert "Tartan Bank" in text and "needs_relink" in text
-    assert "-6.50" in text and "5,000" in text  # tie-out difference, JPY without decimals
+    assert "Card payment ACME" in text and "Invoice 77" in text  # both sides in words
+    assert "nearest ledger entry:" in text
+    assert "Dr 1999 Suspense" in text  # the proposed entry
     rects = [attrs for tag, attrs in parsed.elements if tag == "rect"]
-    assert len(rects) == 5  # one bar segment per (bucket, kind) with open items
-    assert "@media print" in html
+    assert len(rects) == 5  # one bar segment per (age bucket, treatment) with open items
+    assert "@media print" in html and "@media (max-width: 600px)" in html
     ids = {dict(attrs).get("id") for _, attrs in parsed.elements}
-    assert {"t-unmatched_bank", "t-matches", "t-changes", "global-search"} <= ids
+    assert {"t-timing", "t-action", "t-review", "t-matches", "global-search"} <= ids
+    labels = {dict(attrs).get("data-label") for tag, attrs in parsed.elements if tag == "td"}
+    assert {"Status", "Bank transaction", "Ledger entry", "Why"} <= labels  # cards on a phone
 
 
-def test_huge_sections_are_capped_and_say_where_the_rest_is(tmp_path: Path) -> None:
+def test_huge_lists_are_capped_and_say_where_the_rest_is(tmp_path: Path) -> None:
     many = [discrepancy(f"d-{i:05d}", "unmatched_bank", 100 + i, bank=f"b{i}")
             for i in range(HTML_MAX_ROWS + 25)]
     report = build_report(inputs(result(discrepancies=many)))
     html = write_html(report, tmp_path / "r.html").read_text(encoding="utf-8")
-    body = html.split('id="t-unmatched_bank"')[1].split("</table>")[0]
+    body = html.split('id="t-action"')[1].split("</table>")[0]
     assert body.count("<tr") == HTML_MAX_ROWS + 1
     assert "the other 25 are in the Excel workbook and discrepancies.csv" in html
     assert "d-02024" in body and "d-00000" not in body  # the most material are kept
@@ -108,20 +117,22 @@ SELF_TEST = """
   var out = document.createElement("pre"); out.id = "self-test"; var r = {};
   function visible(id) { return Array.prototype.filter.call(
     document.getElementById(id).tBodies[0].rows, function (x) { return !x.hidden; }); }
-  var table = document.getElementById("t-unmatched_bank");
+  function ids(id) { return visible(id).map(function (x) {
+    return x.cells[0].querySelector(".id").title; }); }
+  var table = document.getElementById("t-action");
   var amount = table.tHead.rows[0].cells[3];
   amount.click();
-  r.sortedAsc = visible("t-unmatched_bank").map(function (x) { return x.cells[0].textContent; });
+  r.sortedAsc = ids("t-action");
   amount.click();
-  r.sortedDesc = visible("t-unmatched_bank").map(function (x) { return x.cells[0].textContent; });
-  var filter = document.querySelector('input.table-filter[data-table="t-unmatched_bank"]');
+  r.sortedDesc = ids("t-action");
+  var filter = document.querySelector('input.table-filter[data-table="t-action"]');
   filter.value = "tokyo"; filter.dispatchEvent(new Event("input"));
-  r.filtered = visible("t-unmatched_bank").map(function (x) { return x.cells[0].textContent; });
+  r.filtered = ids("t-action");
   filter.value = ""; filter.dispatchEvent(new Event("input"));
   var search = document.getElementById("global-search");
   search.value = "invoice 77"; search.dispatchEvent(new Event("input"));
-  r.searchLedger = visible("t-unmatched_ledger").length;
-  r.searchBank = visible("t-unmatched_bank").length;
+  r.searchTiming = visible("t-timing").length;
+  r.searchAction = visible("t-action").length;
   r.searchMatches = visible("t-matches").length;
   r.resources = performance.getEntriesByType("resource").length;
   r.errors = window.__errors;
@@ -167,10 +178,12 @@ def test_sorting_filtering_and_search_work_in_headless_chromium(tmp_path: Path) 
     outcome = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
     assert outcome["errors"] == []
     assert outcome["resources"] == 0
-    assert outcome["sortedAsc"] == ["d-b3", "d-y2"]  # 2000 minor < 5000 minor
-    assert outcome["sortedDesc"] == ["d-y2", "d-b3"]
+    assert outcome["sortedAsc"] == ["d-b4", "m-b2", "d-b3", "d-y2"]  # by amount in minor units
+    assert outcome["sortedDesc"] == ["d-y2", "d-b3", "m-b2", "d-b4"]
     assert outcome["filtered"] == ["d-y2"]
-    assert (outcome["searchLedger"], outcome["searchBank"], outcome["searchMatches"]) == (1, 0, 0)
+    # d-l3 itself, and d-b3 whose nearest ledger entry it is.
+    assert (outcome["searchTiming"], outcome["searchAction"], outcome["searchMatches"]) == (
+        1, 1, 0)
 
 
 def test_report_without_discrepancies_renders(tmp_path: Path) -> None:
@@ -178,3 +191,4 @@ def test_report_without_discrepancies_renders(tmp_path: Path) -> None:
     report = replace(report, rejected_rows=())
     html = render_html(report)
     assert "None." in html and "Within the alert threshold." in html
+    assert "The books and the bank disagree" in html  # the balances are the sample's

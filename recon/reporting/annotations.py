@@ -20,6 +20,7 @@ stale ``open`` in the workbook.
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -302,6 +303,17 @@ def import_annotations(
 ) -> AnnotationImport:  # fmt: skip
     """Validate the workbook's annotations against the store and apply them atomically."""
     source = path.name
+    with warnings.catch_warnings():
+        # Data bars and other formatting extensions are not read by openpyxl, nor needed here.
+        warnings.filterwarnings("ignore", message=".*extension is not supported",
+                                category=UserWarning)
+        return _import(engine, path, source, expected_account_set, now)
+
+
+def _import(
+    engine: Engine, path: Path, source: str, expected_account_set: str | None,
+    now: datetime | None,
+) -> AnnotationImport:  # fmt: skip
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
