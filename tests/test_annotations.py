@@ -16,8 +16,13 @@ from test_report_support import AS_OF, discrepancy, inputs, insert_run, link, re
 from recon.errors import InputError
 from recon.reporting import build_report
 from recon.reporting.annotations import import_annotations
-from recon.reporting.excel import ACTION_SHEET, REVIEW_SHEET, STATEMENT_SHEET, TIMING_SHEET
-from recon.reporting.excel import write_excel
+from recon.reporting.excel import (
+    ACTION_SHEET,
+    REVIEW_SHEET,
+    STATEMENT_SHEET,
+    TIMING_SHEET,
+    write_excel,
+)
 from recon.store.results import save_reconciliation
 from recon.store.reviews import latest_link_decisions, sign_offs_for
 from recon.store.schema import discrepancies, link_reviews

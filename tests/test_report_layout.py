@@ -51,7 +51,9 @@ MEASURE = """
       });
     });
     Array.prototype.forEach.call(t.tHead.rows[0].cells, function (th) {
-      if (th.textContent === "Status") { r.statusHeaders.push({table: t.id, right: box(th).right}); }
+      if (th.textContent === "Status") {
+        r.statusHeaders.push({table: t.id, right: box(th).right});
+      }
     });
   });
   var out = document.createElement("pre"); out.id = "layout";

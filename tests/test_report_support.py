@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -105,7 +105,8 @@ def sample_result(description: str = "Card payment ACME") -> MatchResult:
 def bank_row(transaction_id: str, amount: int, description: str = "", *, age: int = 2,
              account: str = "ops-usd", currency: str = "USD", pending: bool = False,
              as_of: date = AS_OF) -> dict[str, Any]:
-    return {"transaction_id": transaction_id, "account": account, "plaid_account_id": "p-" + account,
+    return {"transaction_id": transaction_id, "account": account,
+            "plaid_account_id": "p-" + account,
             "currency": currency, "amount_minor": amount, "date": as_of - timedelta(days=age),
             "authorized_date": None, "description": description or f"BANK {transaction_id}",
             "counterparty": "", "reference": "", "pending": pending,
