@@ -54,7 +54,7 @@ from recon.reporting.model import (
     Statement,
     Treatment,
 )
-from recon.reporting.text import clean_text, needs_quote_prefix
+from recon.reporting.text import EXCEL_CELL_LIMIT, clean_text, needs_quote_prefix
 from recon.store.results import ANALYST_STATUSES, DiscrepancyRef
 
 STATEMENT_SHEET: Final = "Statement"
@@ -71,8 +71,9 @@ META_FORMAT: Final = "recon-annotations-2"
 EXCEL_MAX_DATA_ROWS: Final = 1_048_574  # 1,048,576 rows minus the totals and header rows
 # Auto-confirmed links without a difference need no review: past this many they are left to
 # matches.csv, which keeps the workbook quick to write and to open at a million rows.
-EXCEL_MAX_CLEAN_MATCHED_ROWS: Final = 100_000
+EXCEL_MAX_CLEAN_MATCHED_ROWS: Final = 25_000
 EXCEL_SIGNIFICANT_DIGITS: Final = 15  # beyond this a number cell would lose digits
+_EXACT_AS_NUMBER: Final = 10**EXCEL_SIGNIFICANT_DIGITS  # |minor| below this: no digit is lost
 ITEM_SHEETS: Final[dict[str, tuple[Treatment, ...]]] = {
     TIMING_SHEET: TIMING_GROUP,
     ACTION_SHEET: ACTION_GROUP,
@@ -230,8 +231,11 @@ class _Book:
 
     def text(self, sheet: Worksheet, row: int, col: int, value: object,
              fmt: Format | None = None) -> None:  # fmt: skip
-        # XML parsers turn CR into LF anyway; doing it here keeps written == read back.
-        text = clean_text(value).replace("\r\n", "\n").replace("\r", "\n")
+        if isinstance(value, str) and value.isprintable() and len(value) < EXCEL_CELL_LIMIT:
+            text = value  # nothing to clean: the common case, without the regex
+        else:
+            # XML parsers turn CR into LF anyway; doing it here keeps written == read back.
+            text = clean_text(value).replace("\r\n", "\n").replace("\r", "\n")
         if not text:
             if fmt is not None:
                 sheet.write_blank(row, col, None, fmt)
@@ -244,7 +248,8 @@ class _Book:
     def money(self, sheet: Worksheet, row: int, col: int, minor: int, currency: str,
               *, bold: bool = False) -> None:  # fmt: skip
         amount = from_minor(minor, currency)
-        if len(amount.as_tuple().digits) > EXCEL_SIGNIFICANT_DIGITS:
+        if abs(minor) >= _EXACT_AS_NUMBER and len(amount.as_tuple().digits) > (
+                EXCEL_SIGNIFICANT_DIGITS):
             self.text(sheet, row, col, f"{amount:f}")  # would lose digits as a number
             return
         sheet.write_number(row, col, amount, self.money_format(currency, bold=bold))
@@ -597,14 +602,16 @@ def _write_items(book: _Book, title: str, items: Sequence[Item]) -> None:
 
 
 def workbook_links(report: Report) -> tuple[list[int], int]:
-    """Positions of the links the Matches sheet lists (every link needing review, and clean
-    auto-matched ones up to EXCEL_MAX_CLEAN_MATCHED_ROWS), and how many are left out."""
+    """Positions of the confirmed links the Matches sheet lists (every one with a difference,
+    and clean auto-matched ones up to EXCEL_MAX_CLEAN_MATCHED_ROWS), and how many confirmed
+    links are left to matches.csv. Suggested links are on the Review suggestions sheet."""
     frame = report.links.frame
-    clean = ((frame["status"] == "matched") & (frame["amount_difference_minor"] == 0)).to_numpy()
-    clean_rank = clean.cumsum()
-    keep = ~clean | (clean_rank <= EXCEL_MAX_CLEAN_MATCHED_ROWS)
+    status = frame["status"].to_numpy()
+    confirmed = status != "suggested"
+    clean = (status == "matched") & (frame["amount_difference_minor"].to_numpy() == 0)
+    keep = confirmed & (~clean | (clean.cumsum() <= EXCEL_MAX_CLEAN_MATCHED_ROWS))
     positions = [int(p) for p in keep.nonzero()[0][:EXCEL_MAX_DATA_ROWS]]
-    return positions, len(frame) - len(positions)
+    return positions, int(confirmed.sum()) - len(positions)
 
 
 def _write_review(book: _Book, suggestions: Sequence[LinkLine]) -> None:
@@ -637,10 +644,10 @@ def _write_review(book: _Book, suggestions: Sequence[LinkLine]) -> None:
 
 def _write_matches(book: _Book, positions: list[int], report: Report) -> None:
     sheet = book.sheet(MATCHES_SHEET, MATCH_COLUMNS, header_row=1)
-    left_out = len(report.links) - len(positions)
-    sheet.write_string(0, 0, f"{len(positions):,} links" + (
-        f" ({left_out:,} clean auto-matched links more are in matches.csv)" if left_out else ""),
-        book.bold)  # fmt: skip
+    left_out = int((report.links.frame["status"] != "suggested").sum()) - len(positions)
+    sheet.write_string(0, 0, f"{len(positions):,} confirmed links" + (
+        f" ({left_out:,} clean auto-matched links more are in matches.csv)" if left_out else "")
+        + "; suggested links are on 'Review suggestions'", book.bold)  # fmt: skip
     book.headers(sheet, 1, MATCH_COLUMNS)
     row = FIRST_DATA_ROW
     chunk = 20_000  # rows in words for a chunk at a time: bounded memory at a million links

@@ -263,7 +263,8 @@ class RowLookup:
         ids = frame[id_column].astype(str)
         unique = ~ids.duplicated().to_numpy()
         self._index = pd.Index(ids.to_numpy()[unique])
-        self._dates = pd.to_datetime(frame["date"]).to_numpy()[unique]
+        # Calendar days; .item() of a datetime64[D] is a datetime.date (None for NaT).
+        self._days = pd.to_datetime(frame["date"]).to_numpy().astype("datetime64[D]")[unique]
         self._amounts = frame["amount_minor"].to_numpy(dtype=np.int64)[unique]
         self._currencies = frame["currency"].to_numpy()[unique]
         self._descriptions = frame["description"].to_numpy()[unique]
@@ -277,10 +278,9 @@ class RowLookup:
     def view(self, position: int) -> RowView | None:
         if position < 0:
             return None
-        day = self._dates[position]
         return RowView(
             id=str(self._index[position]),
-            date=None if pd.isna(day) else pd.Timestamp(day).date(),
+            date=self._days[position].item(),
             amount_minor=int(self._amounts[position]),
             currency=str(self._currencies[position]),
             description=_text(self._descriptions[position]),
