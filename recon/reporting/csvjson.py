@@ -52,8 +52,13 @@ SUMMARY_FORMAT_VERSION: Final = 2
 _NUMBER_LIKE: Final = re.compile(r"[\d.,eE+\-/:% ]*\d[\d.,eE+\-/:% ]*")
 
 
+_PLAIN_START: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+
+
 def csv_id(value: object) -> str:
     """An id cell: like :func:`csv_text`, and prefixed with ``'`` when it looks like a number."""
+    if isinstance(value, str) and value[:1] in _PLAIN_START and value.isprintable():
+        return value  # starts with a letter: neither a formula nor a number (most ids)
     text = csv_text(value)
     if not text.startswith("'") and _NUMBER_LIKE.fullmatch(text):
         return "'" + text
@@ -77,26 +82,89 @@ def _formatted(minor: pd.Series, currency: pd.Series) -> list[str]:
     return out
 
 
-def _column(frame: pd.DataFrame, name: str) -> list[str]:
+_NUMBER_BYTES: Final = np.zeros(256, dtype=bool)
+_NUMBER_BYTES[list(b"0123456789.,eE+-/:% ")] = True
+_DIGIT_BYTES: Final = np.zeros(256, dtype=bool)
+_DIGIT_BYTES[list(b"0123456789")] = True
+_TRIGGER_BYTES: Final = np.zeros(256, dtype=bool)
+_TRIGGER_BYTES[list(b"=+-@\t\r\n")] = True
+
+
+def _id_column(values: np.ndarray) -> np.ndarray:
+    """:func:`csv_id` of a million ids at once: a byte matrix finds the few that need it."""
+    try:
+        raw = np.asarray(values.astype(str), dtype="S")
+    except UnicodeEncodeError:  # a non-ASCII id: the general path
+        return np.array([csv_id(v) for v in values.tolist()], dtype=object)
+    out = values.astype(object)
+    if raw.dtype.itemsize == 0 or len(raw) == 0:
+        return out
+    matrix = raw.view(np.uint8).reshape(len(raw), raw.dtype.itemsize)
+    padding = matrix == 0
+    number_like = np.all(_NUMBER_BYTES[matrix] | padding, axis=1) & np.any(
+        _DIGIT_BYTES[matrix], axis=1)
+    control = np.any(((matrix < 32) | (matrix == 127)) & ~padding, axis=1)
+    special = number_like | control | _TRIGGER_BYTES[matrix[:, 0]]
+    out[special] = [csv_id(v) for v in out[special].tolist()]
+    return out
+
+
+def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
     values = frame[name]
     if name in ID_COLUMNS:
-        return [csv_id(v) for v in values.tolist()]
-    if values.dtype == object:
-        return [csv_text(v) for v in values.tolist()]
-    return values.astype(str).tolist()
+        return _id_column(values.to_numpy())
+    # Texts repeat (statuses, rules, accounts, explanations): each distinct one cleaned once.
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    clean = csv_text if values.dtype == object else str
+    cleaned: np.ndarray = np.array([clean(u) for u in uniques], dtype=object)[codes]
+    return cleaned
+
+
+def _q(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
 
 
 def write_matches_csv(report: Report, path: Path) -> Path:
+    """matches.csv. At a million links each row is its three ids plus one of a few thousand
+    distinct tails (status, rule, score, difference, days, account, currency, explanation):
+    every distinct tail is formatted once."""
     frame = report.links.frame
-    columns = []
-    for name in LINK_COLUMNS:
-        if name == "amount_difference_minor":
-            columns.append(_formatted(frame[name], frame["currency"]))
-        elif name == "score":
-            columns.append([f"{s:.4f}" for s in frame[name].tolist()])
-        else:
-            columns.append(_column(frame, name))
-    return _write_csv(path, MATCH_CSV_COLUMNS, zip(*columns, strict=True))
+    ids = [_id_column(frame[name].to_numpy()) for name in LINK_COLUMNS[:3]]
+    tail_names = LINK_COLUMNS[3:]
+    key = np.zeros(len(frame), dtype=np.int64)
+    for name in tail_names:
+        codes = pd.factorize(frame[name], use_na_sentinel=False)[0]
+        key = pd.factorize(key * (int(codes.max(initial=0)) + 1) + codes)[0].astype(np.int64)
+    first = np.unique(key, return_index=True)[1]  # factorize codes: the first row of each
+    arrays = {name: frame[name].to_numpy() for name in tail_names}
+    tails = []
+    for row in first.tolist():
+        values = {name: arrays[name][row] for name in tail_names}
+        cells = []
+        for name in tail_names:
+            value = values[name]
+            if name == "amount_difference_minor":
+                cells.append(format_minor(int(value), str(values["currency"])))
+            elif name == "score":
+                cells.append(f"{float(value):.4f}")
+            elif isinstance(value, str):
+                cells.append(csv_text(value))
+            else:
+                cells.append(str(value))
+        tails.append("," + ",".join(_q(c) for c in cells) + "\r\n")
+    tail_of = np.array(tails, dtype=object)[key] if len(key) else key
+    header = ",".join(f'"{name}"' for name in MATCH_CSV_COLUMNS)
+    with atomic_text(path, newline="") as handle:
+        handle.write(header + "\r\n")
+        chunk = 100_000
+        for start in range(0, len(frame), chunk):
+            stop = start + chunk
+            handle.write("".join([
+                f"{_q(m)},{_q(b)},{_q(lg)}{tail}" for m, b, lg, tail in zip(
+                    ids[0][start:stop], ids[1][start:stop], ids[2][start:stop],
+                    tail_of[start:stop], strict=True)
+            ]))  # fmt: skip
+    return path
 
 
 def write_discrepancies_csv(report: Report, path: Path) -> Path:

@@ -29,6 +29,9 @@ date in the page header; negative amounts show in parentheses.
 from __future__ import annotations
 
 import hashlib
+import os
+import re
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -166,6 +169,99 @@ def _header_text(text: str) -> str:
     return clean_text(text, limit=80).replace("&", "&&")
 
 
+_EXCEL_EPOCH: Final = date(1899, 12, 30)  # day 0 of Excel's 1900 date system, as used here
+_XML_ESCAPES: Final = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_LETTERS: Final = tuple(column_letter(c) for c in range(64))
+
+
+class _DataRows:
+    """The data rows of one big sheet, as the sheet XML XlsxWriter would write for them.
+
+    XlsxWriter spends most of a million-row report in its per-cell Python; these rows are
+    built here with the same cell markup (inline strings, numbers, dates as serial numbers, the
+    workbook's own formats) and put into the sheet's ``<sheetData>`` after the workbook is
+    written (:func:`_splice`). It takes the subset of the Worksheet ``write_*`` calls that the
+    data rows use, so the row writers are the same for both. Rows come in increasing order.
+    """
+
+    def __init__(self, sheet: Worksheet, columns: int) -> None:
+        self.sheet = sheet
+        self.columns = columns
+        self.rows: list[str] = []
+        self.last_row = -1
+        self._cells: list[str] = []
+        self._row = -1
+        self._styles: dict[int, str] = {}
+
+    def _style(self, fmt: Format | None) -> str:
+        if fmt is None:
+            return ""
+        found = self._styles.get(id(fmt))
+        if found is None:
+            # Registers the format with the workbook (XlsxWriter's own lookup) and names it.
+            found = self._styles[id(fmt)] = f' s="{fmt._get_xf_index()}"'
+        return found
+
+    def _cell(self, row: int, col: int) -> str:
+        if row != self._row:
+            self._flush()
+            self._row = row
+        return f"{_LETTERS[col]}{row + 1}"
+
+    def _flush(self) -> None:
+        if self._cells:
+            self.rows.append(f'<row r="{self._row + 1}">{"".join(self._cells)}</row>')
+            self.last_row = self._row
+            self._cells = []
+
+    def write_string(self, row: int, col: int, text: str, fmt: Format | None = None) -> None:
+        ref = self._cell(row, col)
+        preserve = ' xml:space="preserve"' if text[0] in " \t\n" or text[-1] in " \t\n" else ""
+        self._cells.append(f'<c r="{ref}"{self._style(fmt)} t="inlineStr"><is><t{preserve}>'
+                           f"{text.translate(_XML_ESCAPES)}</t></is></c>")
+
+    def write_number(self, row: int, col: int, value: float | Decimal,
+                     fmt: Format | None = None) -> None:  # fmt: skip
+        ref = self._cell(row, col)
+        number = f"{value:f}" if isinstance(value, Decimal) else repr(value)
+        self._cells.append(f'<c r="{ref}"{self._style(fmt)}><v>{number}</v></c>')
+
+    def write_datetime(self, row: int, col: int, value: date, fmt: Format | None = None) -> None:
+        self.write_number(row, col, (value - _EXCEL_EPOCH).days, fmt)
+
+    def write_blank(self, row: int, col: int, _value: None, fmt: Format | None = None) -> None:
+        if fmt is not None:
+            self._cells.append(f'<c r="{self._cell(row, col)}"{self._style(fmt)}/>')
+
+    def finish(self) -> None:
+        self._flush()
+
+
+def _splice(path: Path, data_rows: Sequence[_DataRows]) -> None:
+    """Put each :class:`_DataRows` into its sheet of the written workbook at ``path``."""
+    by_part = {f"xl/worksheets/sheet{d.sheet.index + 1}.xml": d for d in data_rows if d.rows}
+    if not by_part:
+        return
+    spliced = path.with_name(path.name + ".splice")
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(spliced, "w") as target:
+        for info in source.infolist():
+            part = source.read(info.filename)
+            rows = by_part.get(info.filename)
+            if rows is None:
+                target.writestr(info, part, compress_type=zipfile.ZIP_DEFLATED)
+                continue
+            head, tail = part.decode("utf-8").split("</sheetData>", 1)
+            last = f"{_LETTERS[rows.columns - 1]}{max(rows.last_row + 1, 2)}"
+            head = re.sub(r'<dimension ref="[^"]*"/>', f'<dimension ref="A1:{last}"/>', head,
+                          count=1)
+            with target.open(info, "w") as out:
+                out.write(head.encode("utf-8"))
+                for start in range(0, len(rows.rows), 5_000):
+                    out.write("".join(rows.rows[start : start + 5_000]).encode("utf-8"))
+                out.write(("</sheetData>" + tail).encode("utf-8"))
+    os.replace(spliced, path)
+
+
 class _Book:
     """The workbook and its shared formats."""
 
@@ -194,6 +290,12 @@ class _Book:
         self.amber = add({"bg_color": "#FCE8B2"})
         self.muted = add({"font_color": "#5B6775", "text_wrap": True, "valign": "top"})
         self._money: dict[tuple[str, bool, bool], Format] = {}
+        self.data_rows: list[_DataRows] = []
+
+    def data(self, sheet: Worksheet, columns: Sequence[tuple[str, int]]) -> _DataRows:
+        rows = _DataRows(sheet, len(columns))
+        self.data_rows.append(rows)
+        return rows
 
     def money_format(self, currency: str, *, bold: bool = False, total: bool = False) -> Format:
         key = (currency, bold, total)
@@ -229,7 +331,7 @@ class _Book:
             sheet.freeze_panes(header_row + 1, 1)
         return sheet
 
-    def text(self, sheet: Worksheet, row: int, col: int, value: object,
+    def text(self, sheet: Worksheet | _DataRows, row: int, col: int, value: object,
              fmt: Format | None = None) -> None:  # fmt: skip
         if isinstance(value, str) and value.isprintable() and len(value) < EXCEL_CELL_LIMIT:
             text = value  # nothing to clean: the common case, without the regex
@@ -245,7 +347,7 @@ class _Book:
         else:
             sheet.write_string(row, col, text, fmt or self.top)
 
-    def money(self, sheet: Worksheet, row: int, col: int, minor: int, currency: str,
+    def money(self, sheet: Worksheet | _DataRows, row: int, col: int, minor: int, currency: str,
               *, bold: bool = False) -> None:  # fmt: skip
         amount = from_minor(minor, currency)
         if abs(minor) >= _EXACT_AS_NUMBER and len(amount.as_tuple().digits) > (
@@ -254,7 +356,7 @@ class _Book:
             return
         sheet.write_number(row, col, amount, self.money_format(currency, bold=bold))
 
-    def day(self, sheet: Worksheet, row: int, col: int, value: date | None) -> None:
+    def day(self, sheet: Worksheet | _DataRows, row: int, col: int, value: date | None) -> None:
         if value is not None:
             sheet.write_datetime(row, col, value, self.date)
 
@@ -280,7 +382,10 @@ def write_excel(report: Report, path: Path) -> Path:
         if report.rejected_rows:
             _write_rejected(book, report)
         _write_meta(book, report)
+        for rows in book.data_rows:
+            rows.finish()
         book.workbook.close()
+        _splice(temp, book.data_rows)
     return path
 
 
@@ -551,34 +656,35 @@ def _write_items(book: _Book, title: str, items: Sequence[Item]) -> None:
     )  # fmt: skip
     book.headers(sheet, 1, ITEM_COLUMNS)  # constant memory: rows are written in order
     functional = book.money_format(fc)
+    data = book.data(sheet, ITEM_COLUMNS)
     for row, item in enumerate(rows, start=FIRST_DATA_ROW):
         info = CATEGORIES[item.category]
         is_discrepancy = item.category != Category.LINK_DIFFERENCE
-        book.text(sheet, row, I_ID, item.item_id)
+        book.text(data, row, I_ID, item.item_id)
         if is_discrepancy:
-            sheet.write_string(row, I_STATUS, item.status, book.editable)
-            book.text(sheet, row, I_OWNER, item.owner, book.editable)
-            book.text(sheet, row, I_NOTES, item.notes, book.editable)
+            data.write_string(row, I_STATUS, item.status, book.editable)
+            book.text(data, row, I_OWNER, item.owner, book.editable)
+            book.text(data, row, I_NOTES, item.notes, book.editable)
         else:
-            sheet.write_string(row, I_STATUS, "-", book.top)
-        book.text(sheet, row, 4, info.label, book.wrap)
-        book.text(sheet, row, I_ACCOUNT, item.account)
-        book.day(sheet, row, 6, item.date)
-        sheet.write_number(row, I_AGE, item.age_days)
-        book.money(sheet, row, 8, item.amount_minor, item.currency)
-        sheet.write_string(row, 9, item.currency)
+            data.write_string(row, I_STATUS, "-", book.top)
+        book.text(data, row, 4, info.label, book.wrap)
+        book.text(data, row, I_ACCOUNT, item.account)
+        book.day(data, row, 6, item.date)
+        data.write_number(row, I_AGE, item.age_days)
+        book.money(data, row, 8, item.amount_minor, item.currency)
+        data.write_string(row, 9, item.currency)
         if item.functional is not None:
-            sheet.write_number(row, I_FUNCTIONAL, item.functional, functional)
-        book.money(sheet, row, I_EFFECT, item.effect_minor, item.currency)
-        book.text(sheet, row, 12, side_words(item.bank), book.wrap)
-        book.text(sheet, row, 13, side_words(item.ledger), book.wrap)
+            data.write_number(row, I_FUNCTIONAL, item.functional, functional)
+        book.money(data, row, I_EFFECT, item.effect_minor, item.currency)
+        book.text(data, row, 12, side_words(item.bank), book.wrap)
+        book.text(data, row, 13, side_words(item.ledger), book.wrap)
         other = f"{item.other_label}: {side_words(item.other)}" if item.other else ""
-        book.text(sheet, row, 14, other, book.wrap)
-        book.text(sheet, row, 15, item.explanation, book.wrap)
-        book.text(sheet, row, 16, entry_words(item), book.wrap)
-        book.day(sheet, row, 17, item.first_seen)
-        book.text(sheet, row, I_ALSO, "; ".join(item.discrepancy_ids[1:]))
-        sheet.write_string(row, I_LINE, item.category.value)
+        book.text(data, row, 14, other, book.wrap)
+        book.text(data, row, 15, item.explanation, book.wrap)
+        book.text(data, row, 16, entry_words(item), book.wrap)
+        book.day(data, row, 17, item.first_seen)
+        book.text(data, row, I_ALSO, "; ".join(item.discrepancy_ids[1:]))
+        data.write_string(row, I_LINE, item.category.value)
     sheet.autofilter(1, 0, last, len(ITEM_COLUMNS) - 1)
     sheet.data_validation(FIRST_DATA_ROW, I_STATUS, last, I_STATUS, {
         "validate": "list", "source": list(ANALYST_STATUSES), "ignore_blank": True,
@@ -620,21 +726,22 @@ def _write_review(book: _Book, suggestions: Sequence[LinkLine]) -> None:
                              "and put your name in Reviewer, then run recon annotations import",
                        book.bold)
     book.headers(sheet, 1, REVIEW_COLUMNS)
+    data = book.data(sheet, REVIEW_COLUMNS)
     for row, link in enumerate(suggestions, start=FIRST_DATA_ROW):
-        book.text(sheet, row, 0, link.match_id)
-        sheet.write_blank(row, R_DECISION, None, book.editable)
-        sheet.write_blank(row, R_REVIEWER, None, book.editable)
-        book.text(sheet, row, 3, side_words(link.bank), book.wrap)
-        book.text(sheet, row, 4, side_words(link.ledger), book.wrap)
-        book.money(sheet, row, 5, link.amount_difference_minor, link.currency)
-        sheet.write_string(row, 6, link.currency)
-        sheet.write_number(row, 7, link.date_difference_days)
-        sheet.write_number(row, 8, round(link.score, 2))
-        book.text(sheet, row, 9, link.explanation, book.wrap)
-        book.text(sheet, row, 10, link.alternatives, book.wrap)
-        book.text(sheet, row, 11, link.account)
-        book.text(sheet, row, 12, link.bank_transaction_id)
-        book.text(sheet, row, 13, link.ledger_entry_id)
+        book.text(data, row, 0, link.match_id)
+        data.write_blank(row, R_DECISION, None, book.editable)
+        data.write_blank(row, R_REVIEWER, None, book.editable)
+        book.text(data, row, 3, side_words(link.bank), book.wrap)
+        book.text(data, row, 4, side_words(link.ledger), book.wrap)
+        book.money(data, row, 5, link.amount_difference_minor, link.currency)
+        data.write_string(row, 6, link.currency)
+        data.write_number(row, 7, link.date_difference_days)
+        data.write_number(row, 8, round(link.score, 2))
+        book.text(data, row, 9, link.explanation, book.wrap)
+        book.text(data, row, 10, link.alternatives, book.wrap)
+        book.text(data, row, 11, link.account)
+        book.text(data, row, 12, link.bank_transaction_id)
+        book.text(data, row, 13, link.ledger_entry_id)
     last = FIRST_DATA_ROW + max(len(suggestions), 1) - 1
     sheet.autofilter(1, 0, last, len(REVIEW_COLUMNS) - 1)
     sheet.data_validation(FIRST_DATA_ROW, R_DECISION, last, R_DECISION, {
@@ -649,26 +756,27 @@ def _write_matches(book: _Book, positions: list[int], report: Report) -> None:
         f" ({left_out:,} clean auto-matched links more are in matches.csv)" if left_out else "")
         + "; suggested links are on 'Review suggestions'", book.bold)  # fmt: skip
     book.headers(sheet, 1, MATCH_COLUMNS)
+    data = book.data(sheet, MATCH_COLUMNS)
     row = FIRST_DATA_ROW
     chunk = 20_000  # rows in words for a chunk at a time: bounded memory at a million links
     for start in range(0, len(positions), chunk):
         for link in report.links.lines(positions[start : start + chunk]):
-            book.text(sheet, row, 0, link.match_id)
-            sheet.write_string(row, 1, link.status)
+            book.text(data, row, 0, link.match_id)
+            data.write_string(row, 1, link.status)
             for col, side in ((2, link.bank), (5, link.ledger)):
                 if side is not None:
-                    book.day(sheet, row, col, side.date)
-                    book.money(sheet, row, col + 1, side.amount_minor, side.currency)
-                    book.text(sheet, row, col + 2, side.description)
-            sheet.write_string(row, 8, link.currency)
-            book.money(sheet, row, 9, link.amount_difference_minor, link.currency)
-            sheet.write_number(row, 10, link.date_difference_days)
-            book.text(sheet, row, 11, link.rule)
-            sheet.write_number(row, 12, round(link.score, 4))
-            book.text(sheet, row, 13, link.account)
-            book.text(sheet, row, 14, link.bank_transaction_id)
-            book.text(sheet, row, 15, link.ledger_entry_id)
-            book.text(sheet, row, 16, link.explanation)
+                    book.day(data, row, col, side.date)
+                    book.money(data, row, col + 1, side.amount_minor, side.currency)
+                    book.text(data, row, col + 2, side.description)
+            data.write_string(row, 8, link.currency)
+            book.money(data, row, 9, link.amount_difference_minor, link.currency)
+            data.write_number(row, 10, link.date_difference_days)
+            book.text(data, row, 11, link.rule)
+            data.write_number(row, 12, round(link.score, 4))
+            book.text(data, row, 13, link.account)
+            book.text(data, row, 14, link.bank_transaction_id)
+            book.text(data, row, 15, link.ledger_entry_id)
+            book.text(data, row, 16, link.explanation)
             row += 1
     last = max(row - 1, FIRST_DATA_ROW)
     sheet.autofilter(1, 0, last, len(MATCH_COLUMNS) - 1)
@@ -681,16 +789,17 @@ def _write_journal(book: _Book, report: Report) -> None:
     lines = list(report.journal)
     sheet.write_string(0, 0, f"{len({j.entry_id for j in lines}):,} proposed entries", book.bold)
     book.headers(sheet, 1, JOURNAL_COLUMNS)
+    data = book.data(sheet, JOURNAL_COLUMNS)
     for row, j in enumerate(lines, start=FIRST_DATA_ROW):
-        book.text(sheet, row, 0, j.entry_id)
-        book.day(sheet, row, 1, j.date)
-        book.text(sheet, row, 2, j.account)
+        book.text(data, row, 0, j.entry_id)
+        book.day(data, row, 1, j.date)
+        book.text(data, row, 2, j.account)
         if j.debit_minor:
-            book.money(sheet, row, 3, j.debit_minor, j.currency)
+            book.money(data, row, 3, j.debit_minor, j.currency)
         if j.credit_minor:
-            book.money(sheet, row, 4, j.credit_minor, j.currency)
-        sheet.write_string(row, 5, j.currency)
-        book.text(sheet, row, 6, j.memo)
+            book.money(data, row, 4, j.credit_minor, j.currency)
+        data.write_string(row, 5, j.currency)
+        book.text(data, row, 6, j.memo)
     last = FIRST_DATA_ROW + max(len(lines), 1) - 1
     sheet.autofilter(1, 0, last, len(JOURNAL_COLUMNS) - 1)
 

@@ -591,12 +591,13 @@ def words(row: RowView | None) -> str:
 
 
 def _link_table(inputs: ReportInputs, bank_rows: RowLookup, ledger_rows: RowLookup) -> LinkTable:
+    """Links by status (suggested first), each group's rows together, otherwise in the
+    engine's (deterministic) order."""
     frame = inputs.result.links
     order = {status: index for index, status in enumerate(LINK_ORDER)}
     rank = frame["status"].map(order).fillna(len(order)).to_numpy(dtype=np.int64)
-    keys = [pd.factorize(frame[c].astype(str), sort=True)[0]
-            for c in ("ledger_entry_id", "bank_transaction_id", "match_id")]
-    sorted_frame = frame.iloc[np.lexsort((*keys, rank))].reset_index(drop=True)
+    group = pd.factorize(frame["match_id"])[0]  # codes in order of first appearance
+    sorted_frame = frame.iloc[np.lexsort((group, rank))].reset_index(drop=True)
     match_ids = sorted_frame["match_id"].to_numpy()
     first = np.ones(len(sorted_frame), dtype=bool)
     if len(sorted_frame):
@@ -665,13 +666,17 @@ def _engine_rows(
              "explanation", "nearest_candidate")
     bank_views = bank_rows.many(frame["bank_transaction_id"].map(_text).to_numpy())
     ledger_views = ledger_rows.many(frame["ledger_entry_id"].map(_text).to_numpy())
+    nearest_ids = frame["nearest_candidate"].map(_text).to_numpy()
+    # The nearest candidate is on the other side: a ledger entry for a bank row and back.
+    near_ledger = ledger_rows.many(nearest_ids)
+    near_bank = bank_rows.many(nearest_ids)
     rows = []
     for (did, kind, side, _bank_id, _ledger_id, account, day, amount, currency, age,
-         description, explanation, nearest), bank, ledger in zip(
-            _columns(frame, names), bank_views, ledger_views, strict=True):  # fmt: skip
-        nearest_id = _text(nearest)
+         description, explanation, _nearest), bank, ledger, in_ledger, in_bank in zip(
+            _columns(frame, names), bank_views, ledger_views, near_ledger, near_bank,
+            strict=True):  # fmt: skip
         on_bank_side = side == ItemSide.BANK
-        near = (ledger_rows if on_bank_side else bank_rows).get(nearest_id)
+        near = in_ledger if on_bank_side else in_bank
         label = "nearest ledger entry" if on_bank_side else "nearest bank transaction"
         if side == ItemSide.BOTH:
             near, label = None, ""
@@ -951,12 +956,13 @@ def _summary(
             status, STATUS_TITLES[status], len(of_status), int((statuses == status).sum()),
             tuple(CurrencyAmount(str(c), int(v)) for c, v in differences.items() if v),
         ))  # fmt: skip
-    bank_ids = set(frame["bank_transaction_id"].map(_text).unique()) - {""}
-    confirmed = frame["status"].isin(list(CONFIRMED))
-    confirmed_ids = set(frame.loc[confirmed, "bank_transaction_id"].map(_text).unique()) - {""}
+    bank_ids = set(pd.unique(frame["bank_transaction_id"].to_numpy())) - {"", None}
+    confirmed = frame["status"].isin(list(CONFIRMED)).to_numpy()
+    confirmed_ids = set(pd.unique(frame["bank_transaction_id"].to_numpy()[confirmed])) - {
+        "", None}
     discrepancies = inputs.result.discrepancies
     unlinked = discrepancies[discrepancies["kind"] != Kind.PENDING]
-    bank_ids |= set(unlinked["bank_transaction_id"].map(_text).unique()) - {""}
+    bank_ids |= set(pd.unique(unlinked["bank_transaction_id"].to_numpy())) - {"", None}
     open_items = [i for i in items if is_open(i)]
     treatments = []
     for treatment in Treatment:
