@@ -249,11 +249,14 @@ def _reconcile(
                     result=result,
                     accounts=[m.ledger_account for m in config.accounts],
                 )
+            # Everything the report needs from the store, read before the reporting step: that
+            # step touches nothing but report files.
+            stored = _report_context(config, engine, as_of)
         run_store.set_state(engine, run_id, "reporting", now=utc_now())
         with timer("report"):
             report, paths = _write_run_reports(
                 config,
-                engine,
+                stored,
                 run_id=run_id,
                 as_of=as_of,
                 window=window,
@@ -279,16 +282,21 @@ def _reconcile(
         exit_code = exc.exit_code if isinstance(exc, ReconError) else ExitCode.FAILED
         message = Redactor.redact(f"{type(exc).__name__}: {exc}")[:4000]
         failed_message = message
-        run_store.finish_run(
-            engine,
-            run_id,
-            state="failed",
-            now=utc_now(),
-            timings=timer.seconds,
-            counts=counts,
-            exit_code=int(exit_code),
-            error=message,
-        )
+        try:
+            run_store.finish_run(
+                engine,
+                run_id,
+                state="failed",
+                now=utc_now(),
+                timings=timer.seconds,
+                counts=counts,
+                exit_code=int(exit_code),
+                error=message,
+            )
+        except Exception:
+            # The store can fail for the same reason (a full disk): the operator needs the
+            # first error; the next run marks this one as crashed.
+            log.exception("could not record the failed run")
         raise
     finally:
         # Metrics and alerts after every run, failed or not.
@@ -477,9 +485,30 @@ def _result_counts(result: MatchResult) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class _StoredContext:
+    bank_balance: dict[str, Any]
+    sign_offs: dict[str, Any]
+    items: list[Any]
+
+
+def _report_context(config: Config, engine: Engine, as_of: date) -> _StoredContext:
+    from recon.balances import plaid_bank_balances
+    from recon.store.bank import bank_balances_at
+    from recon.store.reviews import sign_offs_for
+
+    with engine.connect() as connection:
+        sign_offs = sign_offs_for(connection, as_of, [m.ledger_account for m in config.accounts])
+    return _StoredContext(
+        bank_balance=plaid_bank_balances(bank_balances_at(engine, config, as_of), as_of),
+        sign_offs=dict(sign_offs),
+        items=_item_rows(engine),
+    )
+
+
 def _write_run_reports(
     config: Config,
-    engine: Engine,
+    stored: _StoredContext,
     *,
     run_id: str,
     as_of: date,
@@ -491,14 +520,9 @@ def _write_run_reports(
     started: datetime,
     books: dict[str, Any],
 ) -> tuple[Any, list[Path]]:
-    from recon.balances import plaid_bank_balances
     from recon.faults import fault_point
     from recon.reporting import build_report, write_reports
-    from recon.store.bank import bank_balances_at
-    from recon.store.reviews import sign_offs_for
 
-    with engine.connect() as connection:
-        sign_offs = sign_offs_for(connection, as_of, [m.ledger_account for m in config.accounts])
     inputs = _report_inputs(
         config,
         run_id=run_id,
@@ -510,10 +534,10 @@ def _write_run_reports(
         result=result,
         carry=carry,
         generated_at=started,
-        bank_balance=plaid_bank_balances(bank_balances_at(engine, config, as_of), as_of),
+        bank_balance=stored.bank_balance,
         books_balance=books,
-        sign_offs=sign_offs,
-        items=_item_rows(engine),
+        sign_offs=stored.sign_offs,
+        items=stored.items,
     )
     report = build_report(inputs)
     fault_point("pipeline.reporting")

@@ -66,11 +66,12 @@ def test_demo_prints_real_reports_twice(
     assert "reused" in results[1].stdout
     workbook = openpyxl.load_workbook(workdir / "reports" / f"reconciliation-{AS_OF}.xlsx")
     sheet_names = " ".join(workbook.sheetnames).lower()
-    assert "summary" in sheet_names and "match" in sheet_names
+    assert "statement" in sheet_names and "summary" in sheet_names and "match" in sheet_names
     matches_sheet = next(ws for ws in workbook.worksheets if ws.title.lower().startswith("match"))
     assert matches_sheet.max_row > 100  # real matched content, not an empty shell
     html = (workdir / "reports" / f"reconciliation-{AS_OF}.html").read_text()
-    assert "unmatched" in html.lower()
+    assert "Bank reconciliation statements" in html
+    assert html.count("The books and the bank agree.") == 3  # every demo statement ties out
 
 
 def test_canary_secrets_never_leak(

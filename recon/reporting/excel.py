@@ -701,7 +701,8 @@ def _write_items(book: _Book, title: str, items: Sequence[Item]) -> None:
         "type": "cell", "criteria": "between", "minimum": 8, "maximum": 30,
         "format": book.amber})
     sheet.conditional_format(FIRST_DATA_ROW, I_FUNCTIONAL, last, I_FUNCTIONAL, {
-        "type": "data_bar", "bar_color": "#638EC6", "bar_solid": True})
+        "type": "data_bar", "bar_color": "#638EC6",
+        "data_bar_2010": False})  # no x14 extension: every reader (openpyxl too) takes it
 
 
 # --- links ----------------------------------------------------------------------------------

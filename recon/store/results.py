@@ -21,6 +21,7 @@ import pandas as pd
 from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from recon.errors import ExitCode
 from recon.frames import MatchResult, cell_date
 from recon.store.schema import discrepancies, discrepancy_sightings, matches, runs
 
@@ -261,10 +262,14 @@ _PREVIOUS_RUNS_LOOKED_AT: Final = 200  # runs that saved nothing (failed early) 
 def _previous_run(
     connection: Connection, run_id: str, scope: Sequence[str] | None
 ) -> _RunRef | None:
-    """The latest other run whose results (sightings or matches) for these accounts remain."""
+    """The latest other complete run (it finished with every bank synced, so its reports went
+    out whole) whose results (sightings or matches) for these accounts remain. A run that
+    crashed, failed or missed a bank (exit 69) is no baseline for "changes since"."""
+    complete = (int(ExitCode.OK), int(ExitCode.DISCREPANCIES_ABOVE_THRESHOLD))
     candidates = connection.execute(
         select(runs.c.run_id, runs.c.as_of)
-        .where(runs.c.run_id != run_id, runs.c.as_of.is_not(None))
+        .where(runs.c.run_id != run_id, runs.c.as_of.is_not(None),
+               runs.c.state == "succeeded", runs.c.exit_code.in_(complete))
         .order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
         .limit(_PREVIOUS_RUNS_LOOKED_AT)
     ).all()

@@ -206,8 +206,20 @@ _XLSX_DATETIME = re.compile(r"<v>4\d{4}\.\d{6,}</v>")
 _RUN_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
+# "Changes since the previous run" depends on which runs came before (a re-run after a fault
+# compares with the run before it, the reference with none): not part of the comparison.
+_HTML_CHANGES = re.compile(r'<section id="changes">.*?</section>', re.S)
+_JSON_CHANGES = re.compile(r'"changes": \{.*?\}', re.S)
+_XLSX_CHANGES_RANGE = re.compile(r"'?Changes'?![$A-Z0-9:]+")
+
+
 def _normalised(content: str) -> str:
-    """Report text without the run metadata (run id, generation time, durations)."""
+    """Report text without the run metadata (run id, generation time, durations) and without
+    the changes since the previous run."""
+    if "<t>Compared with " in content:  # the workbook's Changes sheet
+        return "<changes>"
+    content = _JSON_CHANGES.sub('"changes": {}', _HTML_CHANGES.sub("<changes>", content))
+    content = _XLSX_CHANGES_RANGE.sub("'Changes'!<range>", content)
     content = _XLSX_DATETIME.sub("<v><time></v>", content)
     return _TIMESTAMP.sub("<time>", _RUN_ID.sub("<run>", content))
 
