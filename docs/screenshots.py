@@ -4,11 +4,13 @@
 
 Writes docs/statement-desktop.png (1440 px wide), docs/statement-phone.png (a 390 px wide
 viewport, framed: headless Chromium will not make a window narrower than 500 px) and
-docs/statement-paper.png (page 1 of the page printed to PDF). Needs chromium and pdftoppm.
+docs/statement-paper.png (page 1 of the page printed to PDF). Needs chromium and pdftoppm;
+pngquant, where installed, makes the pictures small enough for the repository.
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,6 +45,10 @@ def main() -> None:
         chromium(tmp / "p3", "--no-pdf-header-footer", f"--print-to-pdf={pdf}", report.as_uri())
         subprocess.run(["pdftoppm", "-r", "60", "-png", "-singlefile", "-f", "1", "-l", "1",
                         str(pdf), str(DOCS / "statement-paper")], check=True)
+    if shutil.which("pngquant"):
+        for name in ("statement-desktop.png", "statement-phone.png", "statement-paper.png"):
+            subprocess.run(["pngquant", "--force", "--quality=70-90", "--output",
+                            str(DOCS / name), str(DOCS / name)], check=True)
 
 
 if __name__ == "__main__":
