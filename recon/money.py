@@ -33,6 +33,10 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 _PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
+# The largest amount recon stores, in minor units: sums of many such amounts still fit int64.
+MAX_ABS_MINOR = 10**17
+
+
 class MoneyError(ValueError):
     """An amount or currency that recon refuses to interpret. The message says why."""
 
@@ -57,7 +61,12 @@ def to_minor(amount: Decimal, currency: str) -> int:
     if not amount.is_finite():
         raise MoneyError(f"amount {amount} is not a finite number")
     exponent = currency_exponent(currency)
+    # Checked before scaling: 1E+400 must not become a 400-digit integer first.
+    if amount and amount.adjusted() + exponent > len(str(MAX_ABS_MINOR)):
+        raise MoneyError(f"amount {amount} is out of range (more than {MAX_ABS_MINOR} minor units)")
     scaled = amount.scaleb(exponent)
+    if abs(scaled) > MAX_ABS_MINOR:
+        raise MoneyError(f"amount {amount} is out of range (more than {MAX_ABS_MINOR} minor units)")
     if scaled != scaled.to_integral_value():
         raise MoneyError(
             f"amount {amount} has more decimals than {currency.upper()} allows ({exponent})"
