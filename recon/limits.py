@@ -64,15 +64,15 @@ class _Exceeded(Exception):
         self.row = row
 
 
-def check_xlsx(path: Path, limits: InputLimits = LIMITS) -> None:
+def check_xlsx(path: Path, limits: InputLimits = LIMITS, *, source: str | None = None,
+               unreadable: str = "not a readable XLSX workbook") -> None:
     """Raise InputError (exit 65) when the workbook is over a limit; memory stays flat."""
-    source = str(path)
+    source = source or str(path)
     check_file_size(path, limits)
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise InputError(f"not a readable XLSX workbook ({type(exc).__name__})",
-                         source=source) from None
+        raise InputError(f"{unreadable} ({type(exc).__name__})", source=source) from None
     with archive:
         infos = archive.infolist()
         declared = sum(info.file_size for info in infos)
@@ -90,8 +90,7 @@ def check_xlsx(path: Path, limits: InputLimits = LIMITS) -> None:
             raise InputError([RowProblem(source, exc.row, None, f"refused: {exc.reason}")],
                              source=source) from None
         except (zipfile.BadZipFile, expat.ExpatError, EOFError, OSError) as exc:
-            raise InputError(f"not a readable XLSX workbook ({type(exc).__name__})",
-                             source=source) from None
+            raise InputError(f"{unreadable} ({type(exc).__name__})", source=source) from None
 
 
 class _Scan:

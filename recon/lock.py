@@ -158,7 +158,7 @@ def _postgres_lock(engine: Engine, name: str) -> Iterator[PostgresAdvisoryLock]:
         connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     except DBAPIError as exc:
         raise UpstreamError(
-            f"cannot reach the state database to take the run lock ({type(exc).__name__})"
+            f"the state store is unreachable: cannot take the run lock ({type(exc).__name__})"
         ) from None
     try:
         acquired = connection.execute(
@@ -178,7 +178,7 @@ def _postgres_lock(engine: Engine, name: str) -> Iterator[PostgresAdvisoryLock]:
         connection.invalidate()
         connection.close()
         raise UpstreamError(
-            f"the state database failed while taking the run lock ({type(exc).__name__})"
+            f"the state store failed while taking the run lock ({type(exc).__name__})"
         ) from None
     except BaseException:
         connection.close()

@@ -188,7 +188,7 @@ class RedactingFileHandler(logging.FileHandler):
         self.stream = self._open()  # open now, so a refused path fails at setup, not mid-run
 
     def _open(self) -> TextIOWrapper:
-        fd = open_private(Path(self.baseFilename), os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+        fd = open_private(Path(self.baseFilename), os.O_RDWR | os.O_APPEND | os.O_CREAT,
                           setting="state.log_file", protected=self._protected,
                           looks_like=_is_log_text, what="log file")
         return open(fd, "a", encoding="utf-8")

@@ -919,13 +919,29 @@ def add_item(
 
 
 def item_health(config: Config) -> list[str]:
+    """One line per linked item for `recon items list`: plain words, no Python reprs."""
     from recon.plaid.items import list_items
 
     engine = open_store(config.state.database_url)
     try:
-        return [str(item) for item in list_items(engine, now=utc_now())]
+        return [_item_line(item) for item in list_items(engine, now=utc_now())]
     finally:
         engine.dispose()
+
+
+def _item_line(item: Any) -> str:
+    synced = ("never synced" if item.last_sync_at is None
+              else f"last sync {item.last_sync_at:%Y-%m-%d %H:%M} UTC")
+    if item.token_age is None:
+        age = "no access token"
+    else:
+        hours = int(item.token_age.total_seconds() // 3600)
+        age = f"token age {hours // 24} d {hours % 24} h" if hours >= 24 else (
+            f"token age {hours} h")
+    accounts = f"{item.accounts} account" + ("" if item.accounts == 1 else "s")
+    error = f", last error {item.last_sync_error}" if item.last_sync_error else ""
+    name = escape_control(item.institution or "(unknown institution)")
+    return f"{item.item_id}  {name}: {item.status}, {synced}, {age}, {accounts}{error}"
 
 
 def rotate_keys(config: Config) -> int:

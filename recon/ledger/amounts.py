@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from recon.money import CURRENCY_EXPONENTS, MAX_ABS_MINOR, MoneyError, parse_amount
+from recon.money import CURRENCY_EXPONENTS, MoneyError, parse_amount
 
 # Python's str.strip() removes these ASCII characters (str.isspace); the fast path strips the
 # same ones. Text with non-ASCII white space goes to the slow path, where str.strip() handles it.
@@ -30,6 +30,8 @@ _NOT_ASCII_WHITESPACE = bytes(b for b in range(256) if chr(b) not in _ASCII_WHIT
 # 14 digits times 10**4 (the largest exponent) stays far inside int64.
 _FAST_MAX_DIGITS = 14
 
+# The largest amount recon stores, in minor units: sums of many such amounts still fit int64.
+MAX_ABS_MINOR = 10**17
 
 _LONG_TEXT = 64
 

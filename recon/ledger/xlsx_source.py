@@ -137,7 +137,7 @@ def _formulas_without_values(
             continue
         for name, index in positions.items():
             value = values[index] if index < len(values) else None
-            if _is_formula(value):
+            if is_formula(value):
                 problems.append(RowProblem(
                     source, number, name,
                     "formula without a cached value (open and save the file in Excel so the "
@@ -146,7 +146,7 @@ def _formulas_without_values(
     return problems
 
 
-def _is_formula(value: object) -> bool:
+def is_formula(value: object) -> bool:
     if isinstance(value, str):
         return value.startswith("=")
     # Array and data-table formulas come back as objects that carry the formula text.

@@ -107,15 +107,23 @@ def _recon(*args: str, cwd: Path, env: dict[str, str] | None = None
                           check=False)
 
 
+# ru_maxrss survives fork and exec: a child of this (large) pytest process would report this
+# process's peak. So a small launcher runs `recon` and reports the grandchild's own ru_maxrss.
+_LAUNCHER = """
+import json, os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_pid, status, usage = os.wait4(child.pid, 0)
+print(json.dumps({"code": os.waitstatus_to_exitcode(status), "maxrss_kb": usage.ru_maxrss}))
+"""
+
+
 def _recon_measured(*args: str, cwd: Path) -> tuple[int, str, float]:
-    """Run `recon ARGS` and return (exit code, stderr, the child's own peak RSS in MB)."""
-    child = subprocess.Popen([sys.executable, "-m", "recon", *args], cwd=cwd, env=child_env(),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert child.stderr is not None
-    stderr = child.stderr.read().decode("utf-8", "replace")
-    _pid, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    return child.returncode, stderr, usage.ru_maxrss / 1024
+    """Run `recon ARGS` and return (exit code, stderr, recon's own peak RSS in MB)."""
+    launched = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "recon", *args], cwd=cwd,
+        env=child_env(), capture_output=True, text=True, timeout=600, check=False)
+    measured = json.loads(launched.stdout.strip().splitlines()[-1])
+    return int(measured["code"]), launched.stderr, measured["maxrss_kb"] / 1024
 
 
 def _match(tmp_path: Path, bank: Path, ledger: Path, *extra: str,
