@@ -22,35 +22,37 @@ matching nothing is not "all clear".
 from __future__ import annotations
 
 import csv
+import gc
 from collections.abc import Iterable, Sequence
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from recon.config import Config
 from recon.errors import InputError, NothingCheckedError, RowProblem
 from recon.frames import BANK_COLUMNS
 from recon.limits import YEARS, check_file_size
-from recon.logs import mask_card_numbers
+from recon.logs import card_characters, mask_card_numbers, may_hold_card_number
 from recon.money import MoneyError, normalise_currency, parse_plain_decimal, plaid_amount_to_minor
 
 CSV_REQUIRED = ("transaction_id", "account_id", "date", "amount", "iso_currency_code", "name")
 _REFERENCE_CHARS = 200
 
 
-class _PaymentMeta(msgspec.Struct):
+class _PaymentMeta(msgspec.Struct, gc=False):
     reference_number: str | None = None
 
 
-class _Counterparty(msgspec.Struct):
+class _Counterparty(msgspec.Struct, gc=False):
     name: str | None = None
 
 
-class Transaction(msgspec.Struct):
+class Transaction(msgspec.Struct, gc=False):
     """The fields of a Plaid Transaction that recon uses (every other field is skipped)."""
 
     transaction_id: str | None = None
@@ -68,11 +70,11 @@ class Transaction(msgspec.Struct):
     pending_transaction_id: str | None = None
 
 
-class _Removed(msgspec.Struct):
+class _Removed(msgspec.Struct, gc=False):
     transaction_id: str | None = None
 
 
-class _Envelope(msgspec.Struct):
+class _Envelope(msgspec.Struct, gc=False):
     transactions: list[Transaction] | None = None
     added: list[Transaction] | None = None
     modified: list[Transaction] | None = None
@@ -89,6 +91,18 @@ Numbered = list[tuple[int, Transaction]]
 
 def read_bank_file(path: Path, config: Config) -> pd.DataFrame:
     """The file's transactions as a bank frame (frames.BANK_COLUMNS); every bad row is listed."""
+    # A million structs and their tuples would set off full collections again and again
+    # (none of them can form a cycle): the collector waits until the frame is built.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _read_bank_file(path, config)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _read_bank_file(path: Path, config: Config) -> pd.DataFrame:
     source = str(path)
     check_file_size(path)
     if path.suffix.lower() == ".csv":
@@ -268,50 +282,89 @@ def _frame(rows: Numbered, config: Config, source: str,
            problems: list[RowProblem]) -> pd.DataFrame:
     ledger_account = {m.plaid_account_id: m.ledger_account for m in config.accounts}
     columns: dict[str, list[Any]] = {name: [] for name in BANK_COLUMNS}
-    texts: list[str] = []
+    numbers: list[int] = []
+    currencies: dict[str, str] = {}  # as sent -> checked ISO code (a handful of codes)
     for index, txn in rows:
         reason, field = _problem(txn, ledger_account)
         if reason is None:
             try:
-                minor = plaid_amount_to_minor(txn.amount or Decimal(0),
-                                              normalise_currency(txn.iso_currency_code or ""))
+                code = txn.iso_currency_code or ""
+                currency = currencies.get(code) or currencies.setdefault(
+                    code, normalise_currency(code))
+                minor = plaid_amount_to_minor(txn.amount or Decimal(0), currency)
             except MoneyError as exc:
                 reason, field = str(exc), "amount"
         if reason is not None:
             shown = txn.transaction_id or "(no id)"
             problems.append(RowProblem(source, index, field, f"transaction {shown}: {reason}"))
             continue
+        numbers.append(index)
         columns["transaction_id"].append(txn.transaction_id)
         columns["account"].append(ledger_account[txn.account_id or ""])
         columns["plaid_account_id"].append(txn.account_id)
-        columns["currency"].append((txn.iso_currency_code or "").strip().upper())
+        columns["currency"].append(currency)
         columns["amount_minor"].append(minor)
         columns["date"].append(txn.date)
         columns["authorized_date"].append(txn.authorized_date)
-        name = txn.name or ""
-        counterparty = _counterparty(txn)
+        columns["description"].append(txn.name or "")
+        columns["counterparty"].append(_counterparty(txn))
         reference = (txn.payment_meta.reference_number if txn.payment_meta else None) or ""
-        columns["description"].append(name)
-        columns["counterparty"].append(counterparty)
         columns["reference"].append(reference[:_REFERENCE_CHARS])
         columns["pending"].append(bool(txn.pending))
         columns["pending_transaction_id"].append(txn.pending_transaction_id or "")
-        texts.extend((name, counterparty, reference))
-    if mask_card_numbers("\n".join(texts)) != "\n".join(texts):  # rare: mask row by row
-        for name in ("description", "counterparty", "reference"):
-            columns[name] = [mask_card_numbers(value) for value in columns[name]]
-    return pd.DataFrame({
+    for name in ("description", "counterparty", "reference"):
+        _mask_cards(columns[name])
+    frame = pd.DataFrame({
         name: (pd.Series(values, dtype="int64") if name == "amount_minor"
-               else pd.Series(pd.to_datetime(values, format="%Y-%m-%d"), dtype="datetime64[ns]")
-               if name in ("date", "authorized_date")
                else pd.Series(values, dtype="bool") if name == "pending"
                else pd.Series(values, dtype="object"))
         for name, values in columns.items()
     }, columns=list(BANK_COLUMNS))
+    bad = np.zeros(len(frame), dtype=bool)
+    for name in ("date", "authorized_date"):
+        frame[name], wrong = _dates(frame[name], required=name == "date")
+        for position in np.flatnonzero(wrong & ~bad):
+            shown = str(frame.at[position, "transaction_id"])
+            problems.append(RowProblem(source, numbers[position], name,
+                                       f"transaction {shown}: {name} is not YYYY-MM-DD in the "
+                                       f"years {YEARS[0]}-{YEARS[1]}"))
+        bad |= wrong
+    return frame[~bad].reset_index(drop=True) if bad.any() else frame
+
+
+def _dates(texts: pd.Series, *, required: bool) -> tuple[pd.Series, npt.NDArray[np.bool_]]:
+    """YYYY-MM-DD texts to datetime64 (vectorised); which rows are wrong (absent is wrong only
+    where ``required``)."""
+    absent = texts.isna().to_numpy()
+    parsed = pd.to_datetime(texts, format="%Y-%m-%d", errors="coerce")
+    valid = parsed.notna().to_numpy() & (texts.str.len().to_numpy(na_value=0) == 10)
+    years = parsed.dt.year.to_numpy(na_value=0)
+    valid &= (years >= YEARS[0]) & (years <= YEARS[1])
+    wrong = ~valid & (~absent | required)
+    return parsed.where(pd.Series(valid, index=parsed.index)).astype("datetime64[ns]"), wrong
+
+
+def _mask_cards(texts: list[str]) -> None:
+    """Mask card numbers in place. One pass over all the texts at C speed finds the few that
+    may hold one (13 characters in a row from "0123456789 -"); only those meet the regex."""
+    joined = "\n".join(texts)
+    if not may_hold_card_number(joined):
+        return
+    if joined.count("\n") != len(texts) - 1:  # a text holds a line break: text by text
+        texts[:] = [mask_card_numbers(t) if may_hold_card_number(t) else t for t in texts]
+        return
+    flags = np.frombuffer(card_characters(joined), dtype=np.uint8)
+    breaks = np.flatnonzero(flags == ord("\n"))  # the "\n" between texts is left as it is
+    zeros = np.flatnonzero(flags == ord("0"))
+    # A run of 13 zeros starts where the zero 12 places later is exactly 12 bytes further on.
+    starts = zeros[:-12][zeros[12:] - zeros[:-12] == 12]
+    for index in np.unique(np.searchsorted(breaks, starts)):
+        texts[index] = mask_card_numbers(texts[index])
 
 
 def _problem(txn: Transaction, ledger_account: dict[str, str]) -> tuple[str | None, str | None]:
-    """Why a transaction cannot be reconciled (and the field to blame), or (None, None)."""
+    """Why a transaction cannot be reconciled (and the field to blame), or (None, None). Dates
+    are checked column-wise afterwards (:func:`_dates`)."""
     if not txn.transaction_id:
         return "transaction_id is missing", "transaction_id"
     if txn.unofficial_currency_code:
@@ -325,17 +378,6 @@ def _problem(txn: Transaction, ledger_account: dict[str, str]) -> tuple[str | No
         return "account_id is missing", "account_id"
     if txn.account_id not in ledger_account:
         return f"account {txn.account_id!r} is not in config accounts", "account_id"
-    for field, value in (("date", txn.date), ("authorized_date", txn.authorized_date)):
-        if field == "date" or value is not None:
-            try:
-                day = date.fromisoformat(value or "")
-            except ValueError:
-                return f"{field} is missing or not YYYY-MM-DD", field
-            if len(value or "") != 10:
-                return f"{field} is not YYYY-MM-DD", field
-            if not YEARS[0] <= day.year <= YEARS[1]:
-                years = f"{YEARS[0]}-{YEARS[1]}"
-                return f"{field} {day.isoformat()} is outside the years {years}", field
     return None, None
 
 

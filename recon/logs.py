@@ -93,6 +93,22 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+# 13 consecutive characters from "0123456789 -" are what any card-number run holds. Mapping
+# those 12 bytes to "0" and looking for 13 zeros rules a large text out at C speed.
+_CARD_CHARACTERS_TO_ZERO = bytes.maketrans(b"0123456789 -", b"0" * 12)
+
+
+def card_characters(text: str) -> bytes:
+    """``text`` as UTF-8 with each of "0123456789 -" turned into "0" (other characters' bytes are
+    all >= 0x80 or other ASCII, so they never become "0")."""
+    return text.encode("utf-8", "surrogatepass").translate(_CARD_CHARACTERS_TO_ZERO)
+
+
+def may_hold_card_number(text: str) -> bool:
+    """False when ``text`` certainly holds no card number (a fast pre-check for large texts)."""
+    return b"0" * 13 in card_characters(text)
+
+
 def mask_card_numbers(text: str) -> str:
     """Card numbers (Luhn-valid 13-19 digit runs) to ``************1234`` (stored text too)."""
     return _PAN.sub(_mask_pan, text)
