@@ -18,6 +18,7 @@ from recon.config import Config, load_config
 from recon.errors import (
     EXIT_CODE_HELP,
     SCREEN_PROBLEMS,
+    ConfigError,
     ExitCode,
     InputError,
     ReconError,
@@ -92,7 +93,10 @@ def handle_errors(func: F) -> F:
             click.echo(Redactor.redact(f"recon: {exc}"), err=True)
             sys.exit(int(exc.exit_code))
         except ReconError as exc:
-            click.echo(Redactor.redact(f"recon: {exc}"), err=True)
+            # ConfigError escapes each listed problem itself; any other message may carry
+            # outside text (a Plaid error, a path) and is one line.
+            text = str(exc) if isinstance(exc, ConfigError) else escape_control(str(exc))
+            click.echo(Redactor.redact(f"recon: {text}"), err=True)
             sys.exit(int(exc.exit_code))
         except DBAPIError as exc:  # the state store went away or stayed locked: retry later
             click.echo(Redactor.redact(f"recon: {store_unavailable_message(exc)}"), err=True)
