@@ -35,6 +35,8 @@ from openpyxl.utils.exceptions import InvalidFileException
 from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from recon.errors import InputError, RowProblem
+from recon.ledger.xlsx_source import is_formula
+from recon.limits import check_xlsx
 from recon.reporting.excel import (
     ITEM_SHEETS,
     META_FORMAT,
@@ -292,6 +294,39 @@ def _read_sign_offs(
     return result
 
 
+def _formulas_without_values(path: Path, source: str) -> list[RowProblem]:
+    """Annotation cells that are formulas Excel never computed (a file saved by a tool that
+    does not calculate): their value reads as empty, so they are refused, never imported as
+    empty. Only the cells the import reads are looked at."""
+    problems: list[RowProblem] = []
+    workbook = load_workbook(path, read_only=True, data_only=False)
+    try:
+        scratch: list[RowProblem] = []  # sheets or headers that are missing: reported already
+        for title, wanted, editable in (
+            *((t, ITEM_WANTED, ("Status", "Owner", "Notes")) for t in ITEM_SHEETS),
+            (REVIEW_SHEET, REVIEW_WANTED, ("Decision", "Reviewer")),
+        ):
+            for number, cells in _table(workbook, title, source, wanted, scratch):
+                for name in editable:
+                    if is_formula(cells[name]):
+                        problems.append(RowProblem(
+                            f"{source} [{title}]", number, _letter(wanted, name),
+                            "formula without a cached value (open and save the file in Excel "
+                            "so the value is computed, or type the text)"))
+        if STATEMENT_SHEET in workbook.sheetnames:
+            for number, values in enumerate(
+                workbook[STATEMENT_SHEET].iter_rows(max_col=3, values_only=True), start=1
+            ):
+                label = _cell_text(values[0]) if values else None
+                if label and label.startswith(("Prepared by", "Reviewed by")) and any(
+                        is_formula(v) for v in values[1:]):
+                    problems.append(RowProblem(f"{source} [{STATEMENT_SHEET}]", number, "B:C",
+                                               "formula without a cached value"))
+    finally:
+        workbook.close()
+    return problems
+
+
 def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(values), _CHUNK):
         yield values[start : start + _CHUNK]
@@ -314,6 +349,7 @@ def _import(
     engine: Engine, path: Path, source: str, expected_account_set: str | None,
     now: datetime | None,
 ) -> AnnotationImport:  # fmt: skip
+    check_xlsx(path, source=source, unreadable="cannot read the workbook")  # bombs stop here
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
@@ -331,6 +367,7 @@ def _import(
         sign_offs = _read_sign_offs(workbook, source, problems)
     finally:
         workbook.close()
+    problems += _formulas_without_values(path, source)
 
     seen: dict[str, _Row] = {}
     for row in rows:
