@@ -4,11 +4,12 @@
   posted after the as-of date backed out (nightly runs); in file mode a ``--statement-balance``
   given on the command line, or the ``balance`` column of a bank CSV (the running balance after
   each row, as bank statement exports carry it).
-- **Balance per books**: the general ledger's own balance from a trial balance file
+- **Balance per books**: the general ledger's own balance, from a trial balance file
   (``statement.books_balance_file``: ``account,date,balance``) where it has a row for the as-of
-  date; otherwise an opening balance from config rolled forward with the ledger rows after its
-  date. Only the first is independent of the ledger export, so only it can show a posting that
-  is missing from the export; the statement says which one it used.
+  date, or for a SQL ledger from ``statement.books_balance_query``; otherwise an opening balance
+  from config rolled forward with the ledger rows after its date. Only the first two are
+  independent of the ledger export, so only they can show a posting that is missing from the
+  export; the statement says which one it used.
 
 Each balance comes with its source in words, which the statement prints under the figure.
 """
@@ -16,18 +17,22 @@ Each balance comes with its source in words, which the statement prints under th
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from recon.config import AccountMapping, Config
-from recon.errors import InputError, RowProblem
+from recon.errors import ConfigError, InputError, RowProblem, UpstreamError
 from recon.money import MoneyError, from_minor, parse_plain_decimal, to_minor
 from recon.reporting.model import Balance
 from recon.store.bank import BankBalanceAt
+from recon.store.db import normalise_url
 
 TRIAL_BALANCE_COLUMNS = ("account", "date", "balance")
 
@@ -89,7 +94,45 @@ def earliest_opening(config: Config) -> date | None:
     return min(days) if days else None
 
 
-def books_balances(config: Config, ledger: pd.DataFrame, as_of: date) -> dict[str, Balance]:
+def query_books_balances(
+    config: Config, as_of: date, environ: Mapping[str, str] = os.environ
+) -> dict[str, int]:
+    """``statement.books_balance_query`` run for each account on the SQL ledger's database."""
+    query = config.statement.books_balance_query
+    options = config.ledger.sql
+    if query is None or options is None:
+        return {}
+    url = environ.get(options.url_env, "")
+    if not url:
+        raise ConfigError([f"ledger.sql.url_env: the environment variable {options.url_env} "
+                           "is not set (statement.books_balance_query needs it)"])
+    engine = create_engine(normalise_url(url), hide_parameters=True)
+    result: dict[str, int] = {}
+    try:
+        with engine.connect() as connection:
+            for mapping in config.accounts:
+                value = connection.execute(text(query), {"account": mapping.ledger_account,
+                                                         "as_of": as_of}).scalar()
+                if value is None:
+                    continue
+                try:
+                    amount = parse_plain_decimal(str(value))
+                    result[mapping.ledger_account] = to_minor(amount, mapping.currency)
+                except MoneyError as exc:
+                    raise InputError(f"statement.books_balance_query for "
+                                     f"{mapping.ledger_account}: {exc}",
+                                     source="books_balance_query") from None
+    except OperationalError as exc:
+        raise UpstreamError(f"cannot ask the ledger database for balances: "
+                            f"{type(exc.orig).__name__}") from None
+    finally:
+        engine.dispose()
+    return result
+
+
+def books_balances(
+    config: Config, ledger: pd.DataFrame, as_of: date, environ: Mapping[str, str] = os.environ
+) -> dict[str, Balance]:
     """Balance per books of every mapped account at the end of ``as_of``.
 
     ``ledger`` must hold every row after each account's opening date (frames.LEDGER_COLUMNS).
@@ -98,6 +141,7 @@ def books_balances(config: Config, ledger: pd.DataFrame, as_of: date) -> dict[st
     path = config.statement.books_balance_file
     if path is not None:
         trial = read_trial_balance(path, config.accounts)
+    queried = query_books_balances(config, as_of, environ)
     sums = _sums_after(config, ledger, as_of)
     result: dict[str, Balance] = {}
     for mapping in config.accounts:
@@ -105,6 +149,10 @@ def books_balances(config: Config, ledger: pd.DataFrame, as_of: date) -> dict[st
         if (account, as_of) in trial:
             result[account] = Balance(trial[(account, as_of)],
                                       f"trial balance {path.name if path else ''} at {as_of}")
+            continue
+        if account in queried:
+            result[account] = Balance(queried[account],
+                                      f"general ledger balance at {as_of} (books_balance_query)")
             continue
         opening = config.statement.opening_balances.get(account)
         if opening is None:

@@ -337,6 +337,9 @@ class StatementConfig(Frozen):
     # A trial balance CSV (columns account, date, balance): the balance per books straight from
     # the general ledger, so a posting missing from the ledger export shows as a difference.
     books_balance_file: Path | None = None
+    # For a SQL ledger: a SELECT of one number, the general ledger's balance of :account at the
+    # end of :as_of (currency units, money into the bank account positive).
+    books_balance_query: str | None = None
     journal_accounts: JournalAccounts = JournalAccounts()
     fee_pattern: str = r"(?i)\b(fees?|charges?|commission)\b"
     interest_pattern: str = r"(?i)\binterest\b"
@@ -358,6 +361,13 @@ class StatementConfig(Frozen):
         if unknown:
             raise ValueError(f"unknown ISO 4217 currency {', '.join(map(repr, unknown))}")
         return {c.strip().upper(): rate for c, rate in value.items()}
+
+    @field_validator("books_balance_query")
+    @classmethod
+    def _query_parameters(cls, value: str | None) -> str | None:
+        if value is not None and (":account" not in value or ":as_of" not in value):
+            raise ValueError("must use the :account and :as_of parameters")
+        return value
 
     @field_validator("fee_pattern", "interest_pattern")
     @classmethod
@@ -446,6 +456,9 @@ class Config(Frozen):
         known = {a.ledger_account for a in self.accounts}
         problems = [f"statement.opening_balances: {name!r} is not a ledger_account in accounts"
                     for name in sorted(set(self.statement.opening_balances) - known)]
+        if self.statement.books_balance_query is not None and self.ledger.source != "sql":
+            problems.append("statement.books_balance_query: needs a SQL ledger (ledger.source "
+                            "sql), whose database it asks")
         problems += [
             f"statement.fx_rates: no rate for {code} (account {a.ledger_account}) into "
             f"{self.statement.functional_currency}"

@@ -268,6 +268,9 @@ def test_csv_and_json_follow_the_contract_and_keep_ids_and_formulas_inert(tmp_pa
     assert summary["statements"][0]["difference"] == "-1.00"  # the extra item is not booked
     assert summary["statements"][1]["difference"] == "0"
     assert summary["completeness_check"][0]["unexplained"] == "-1.00"
+    # Without a store every item is new; the totals are absolute amounts per currency.
+    assert summary["changes"]["new"] == 6
+    assert summary["changes"]["new_amount"] == {"JPY": "5000", "USD": "58.00"}
     assert summary["threshold"] == {"exceeded": False, "reasons": []}
 
 

@@ -27,7 +27,7 @@ import pandas as pd
 from recon.money import format_minor
 from recon.records import DISCREPANCY_COLUMNS, LINK_COLUMNS
 from recon.reporting.atomic import atomic_text
-from recon.reporting.model import CurrencyAmount, Report, Statement
+from recon.reporting.model import CurrencyAmount, Report, Statement, change_totals
 from recon.reporting.text import csv_text
 
 
@@ -293,7 +293,9 @@ def summary_document(report: Report) -> dict[str, Any]:
             "previous_as_of": changes.previous_as_of.isoformat()
             if changes.previous_as_of else None,
             "new": len(changes.new_discrepancies),
+            "new_amount": _amounts(change_totals(changes.new_discrepancies)),
             "resolved": len(changes.resolved_discrepancies),
+            "resolved_amount": _amounts(change_totals(changes.resolved_discrepancies)),
             "amount_changed": len(changes.amount_changes),
             "status_changed": len(changes.status_changes),
             "matches_added": len(changes.matches_added),

@@ -56,6 +56,7 @@ from recon.reporting.model import (
     RowView,
     Statement,
     Treatment,
+    change_totals,
 )
 from recon.reporting.text import EXCEL_CELL_LIMIT, clean_text, needs_quote_prefix
 from recon.store.results import ANALYST_STATUSES, DiscrepancyRef
@@ -810,7 +811,14 @@ def _write_changes(book: _Book, report: Report) -> None:
     changes = report.changes
     previous = (f"the run of {changes.previous_as_of} ({changes.previous_run_id})"
                 if changes.previous_run_id else "nothing (first run)")
+    totals = "; ".join(
+        f"{label} {len(refs)}: " + (", ".join(
+            f"{from_minor(t.minor, t.currency):,f} {t.currency}" for t in change_totals(refs))
+            or "-")
+        for label, refs in (("new", changes.new_discrepancies),
+                            ("resolved", changes.resolved_discrepancies)))  # fmt: skip
     sheet.write_string(0, 0, f"Compared with {previous}", book.bold)
+    sheet.write_string(0, 3, totals + " (absolute amounts)")
     book.headers(sheet, 1, CHANGE_COLUMNS)
     row = FIRST_DATA_ROW
 

@@ -39,6 +39,7 @@ from recon.reporting.model import (
     Item,
     Report,
     Treatment,
+    change_totals,
 )
 from recon.reporting.text import clean_text
 
@@ -202,6 +203,8 @@ def render_html(report: Report) -> str:
         "tie_outs": report.tie_outs,
         "categories": CATEGORIES,
         "changes": changes,
+        "new_totals": change_totals(changes.new_discrepancies),
+        "resolved_totals": change_totals(changes.resolved_discrepancies),
         "change_rows": (
             [("new", ref, "") for ref in changes.new_discrepancies]
             + [("resolved", ref, ref.how) for ref in changes.resolved_discrepancies]

@@ -937,6 +937,11 @@ def _totals(pairs: Iterable[tuple[str, int]]) -> tuple[CurrencyAmount, ...]:
     return tuple(CurrencyAmount(c, totals[c]) for c in sorted(totals))
 
 
+def change_totals(refs: Iterable[Any]) -> tuple[CurrencyAmount, ...]:
+    """Absolute amounts of changed items (DiscrepancyRef) per currency."""
+    return _totals((ref.currency, abs(int(ref.amount_minor))) for ref in refs)
+
+
 def is_open(item: Item) -> bool:
     return item.status == "open"
 
