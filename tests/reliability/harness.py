@@ -209,7 +209,7 @@ _RUN_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 # "Changes since the previous run" depends on which runs came before (a re-run after a fault
 # compares with the run before it, the reference with none): not part of the comparison.
 _HTML_CHANGES = re.compile(r'<section id="changes">.*?</section>', re.S)
-_JSON_CHANGES = re.compile(r'"changes": \{.*?\}', re.S)
+_JSON_CHANGES = re.compile(r'"changes": \{(?:[^{}]|\{[^{}]*\})*\}')
 _XLSX_CHANGES_RANGE = re.compile(r"'?Changes'?![$A-Z0-9:]+")
 
 
