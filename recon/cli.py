@@ -205,11 +205,29 @@ def demo_command(config_path: Path | None, as_of: date | None, workdir: Path) ->
 
 @cli.command("sync")
 @config_option
+@click.option(
+    "--queued",
+    is_flag=True,
+    help="only run the due jobs of the webhook sync queue (what `recon webhooks serve` does)",
+)
 @handle_errors
-def sync_command(config_path: Path | None) -> None:
+def sync_command(config_path: Path | None, queued: bool) -> None:
     """Pull new, modified and removed transactions for every linked item."""
-    from recon.pipeline import sync
+    from recon.pipeline import sync, sync_queued
 
+    if queued:
+        results = sync_queued(_load(config_path))
+        for result in results:
+            click.echo(
+                f"{result.item_id}: {result.outcome} (attempt {result.attempts})"
+                + (f" {result.error_code}" if result.error_code else "")
+            )
+        if not results:
+            click.echo("no queued syncs are due")
+        last = {result.item_id: result for result in results}  # a recovered job may succeed
+        if any(r.outcome in ("retry", "dead_letter") for r in last.values()):
+            sys.exit(int(ExitCode.UNAVAILABLE))
+        return
     outcomes = sync(_load(config_path))
     for outcome in outcomes:
         click.echo(
@@ -425,6 +443,40 @@ def schedule_command(config_path: Path | None) -> None:
 
 
 @cli.group()
+def webhooks() -> None:
+    """Plaid webhooks: the verified receiver and its sync queue."""
+
+
+@webhooks.command("serve")
+@config_option
+@click.option("--port", type=int, default=None, help="default: webhooks.port (8787)")
+@click.option("--host", default=None, help="default: webhooks.listen_host (127.0.0.1)")
+@handle_errors
+def webhooks_serve(config_path: Path | None, port: int | None, host: str | None) -> None:
+    """Receive Plaid webhooks on HOST:PORT at webhooks.path, verify each, and drain the sync
+    queue in the background (under the run lock). Stops on Ctrl-C or SIGTERM."""
+    from recon.pipeline import serve_webhooks
+
+    config = _load(config_path)
+    host = host or config.webhooks.listen_host
+    port = port if port is not None else config.webhooks.port
+    click.echo(f"recon webhooks on http://{host}:{port}{config.webhooks.path} (Ctrl-C to stop)")
+    serve_webhooks(config, host=host, port=port)
+
+
+@webhooks.command("register")
+@config_option
+@handle_errors
+def webhooks_register(config_path: Path | None) -> None:
+    """Point every active item's Plaid webhook at webhooks.public_url."""
+    from recon.pipeline import register_webhooks
+
+    config = _load(config_path)
+    item_ids = register_webhooks(config)
+    click.echo(f"{len(item_ids)} item(s) now send webhooks to {config.webhooks.public_url}")
+
+
+@cli.group()
 def emulator() -> None:
     """The bundled local Plaid API emulator."""
 
@@ -434,15 +486,18 @@ def emulator() -> None:
     "--fixtures", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @click.option("--port", default=8765, show_default=True, type=int)
+@click.option(
+    "--webhook-url", default=None, help="where items linked without a webhook send theirs"
+)
 @handle_errors
-def emulator_serve(fixtures: Path, port: int) -> None:
+def emulator_serve(fixtures: Path, port: int, webhook_url: str | None) -> None:
     """Serve the Plaid API on 127.0.0.1:PORT from a fixtures file (credentials from the env)."""
     from recon.plaid.emulator import serve
 
     client_id = os.environ.get("PLAID_CLIENT_ID", "recon-emulator-client")
     secret = os.environ.get("PLAID_SECRET", "recon-emulator-secret")
     click.echo(f"Plaid emulator on http://127.0.0.1:{port} (Ctrl-C to stop)")
-    serve(fixtures, port, client_id=client_id, secret=secret)
+    serve(fixtures, port, client_id=client_id, secret=secret, webhook_url=webhook_url)
 
 
 def _print_outcome(outcome: Any) -> None:

@@ -429,7 +429,22 @@ def _sync_with(config: Config, engine: Engine, plaid: PlaidSession) -> list[Any]
     )
     if rotated:
         log.info("rotated access tokens", extra={"items": len(rotated)})
-    return list(sync_all(engine, plaid.gateway, plaid.vault, config, now=now))
+    outcomes = list(sync_all(engine, plaid.gateway, plaid.vault, config, now=now))
+    _settle_sync_queue(engine, outcomes, synced_from=now)
+    return outcomes
+
+
+def _settle_sync_queue(engine: Engine, outcomes: Sequence[Any], *, synced_from: datetime) -> None:
+    """Queued webhook syncs of items this full sync brought up to date are done."""
+    from recon.webhooks.queue import settle_after_full_sync
+
+    with engine.begin() as conn:
+        settled = sum(
+            settle_after_full_sync(conn, o.item_id, synced_from=synced_from, now=utc_now())
+            for o in outcomes if o.status == "ok"
+        )
+    if settled:
+        log.info("queued syncs settled by the full sync", extra={"jobs": settled})
 
 
 def _exit_code_for(report: Any, sync_outcomes: Sequence[Any]) -> ExitCode:
@@ -670,6 +685,67 @@ def sync(config: Config) -> list[Any]:
         engine.dispose()
 
 
+def sync_queued(config: Config) -> list[Any]:
+    """`recon sync --queued`: run the due jobs of the webhook sync queue, under the run lock."""
+    from recon.lock import single_instance
+    from recon.webhooks.worker import drain
+
+    engine = open_store(config.state.database_url)
+    try:
+        with single_instance(config.state, engine) as lock, plaid_session(config) as plaid:
+            return drain(config, engine, plaid.gateway, plaid.vault, lock, clock=utc_now)
+    finally:
+        engine.dispose()
+
+
+def serve_webhooks(config: Config, *, host: str, port: int) -> None:
+    """`recon webhooks serve`: the webhook receiver and the queue worker, until interrupted."""
+    from recon.webhooks.server import WebhookService, create_app, serve_forever
+    from recon.webhooks.verify import WebhookVerifier, plaid_key_fetcher
+    from recon.webhooks.worker import QueueWorker, drain_when_due
+
+    engine = open_store(config.state.database_url)
+    try:
+        with plaid_session(config) as plaid:
+            worker = QueueWorker(
+                lambda: drain_when_due(config, engine, plaid.gateway, plaid.vault,
+                                       clock=utc_now),
+                poll_seconds=config.webhooks.queue.poll_seconds,
+            )
+            service = WebhookService(WebhookVerifier(plaid_key_fetcher(plaid.gateway)), engine,
+                                     clock=utc_now, on_queued=worker.wake)
+            worker.start()
+            try:
+                serve_forever(create_app(service, config.webhooks), host, port)
+            finally:
+                worker.stop()
+    finally:
+        engine.dispose()
+
+
+def register_webhooks(config: Config) -> list[str]:
+    """`recon webhooks register`: point every active item's webhook at webhooks.public_url."""
+    from recon.plaid.tokens import load_access_token
+    from recon.store.bank import list_item_rows
+
+    url = config.webhooks.public_url
+    if url is None:
+        raise ConfigError(["webhooks.public_url: set it to the URL Plaid should post to"])
+    engine = open_store(config.state.database_url)
+    try:
+        with plaid_session(config) as plaid:
+            with engine.connect() as conn:
+                rows = [r for r in list_item_rows(conn) if r.status == "active"]
+            for row in rows:
+                with engine.connect() as conn:
+                    token = load_access_token(conn, plaid.vault, row.item_id)
+                plaid.gateway.item_webhook_update(token, url)
+                log.info("item webhook set", extra={"item_id": row.item_id})
+            return [row.item_id for row in rows]
+    finally:
+        engine.dispose()
+
+
 def backfill(
     config: Config,
     *,
@@ -823,7 +899,8 @@ def add_item(
                 )
             assert institution_id is not None
             return str(
-                add_sandbox_item(engine, plaid.gateway, plaid.vault, institution_id, now=utc_now())
+                add_sandbox_item(engine, plaid.gateway, plaid.vault, institution_id, now=utc_now(),
+                                 webhook=config.webhooks.public_url)
             )
     finally:
         engine.dispose()
