@@ -132,7 +132,8 @@ def test_every_error_body_conforms(recorded: tuple[Recording, PlaidApi]) -> None
     errors = [(path, status, body) for path, status, body in emulator.seen if status != 200]
     codes = {json.loads(body)["error_code"] for _, _, body in errors}
     assert codes >= {"SANDBOX_WEBHOOK_INVALID", "SANDBOX_PRODUCT_NOT_ENABLED",
-                     "INVALID_WEBHOOK_VERIFICATION_KEY_ID", "TRANSACTIONS_SYNC_LIMIT", "INTERNAL_SERVER_ERROR", "PLANNED_MAINTENANCE",
+                     "INVALID_WEBHOOK_VERIFICATION_KEY_ID", "TRANSACTIONS_SYNC_LIMIT",
+                     "INTERNAL_SERVER_ERROR", "PLANNED_MAINTENANCE",
                      "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION", "ITEM_LOGIN_REQUIRED",
                      "INVALID_ACCESS_TOKEN", "INVALID_API_KEYS", "NOT_FOUND", "INVALID_BODY"}
     assert {status for _, status, _ in errors} >= {400, 404, 429, 500, 503}

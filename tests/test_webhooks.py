@@ -335,7 +335,7 @@ def test_an_unknown_kid_is_refused(rig: Rig, caplog: pytest.LogCaptureFixture) -
 
 def test_only_es256_is_accepted(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     body, signature = signed_body(rig)
-    header, claims, _ = signature.split(".")
+    claims = signature.split(".")[1]
     kid = rig.emulator.webhooks.current_key_id
     unsigned = jwt.encode(json.loads(jwt.utils.base64url_decode(claims)), key=None,
                           algorithm="none", headers={"kid": kid})
