@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -497,6 +497,7 @@ def _write_run_reports(
         generated_at=started,
         balances=account_balances(engine, config),
         items=_item_rows(engine),
+        item_notes=_item_notes(engine),
     )
     report = build_report(inputs)
     fault_point("pipeline.reporting")
@@ -529,6 +530,7 @@ def _report_inputs(
     generated_at: datetime,
     balances: dict[str, tuple[int | None, str, datetime | None]],
     items: Sequence[Any],
+    item_notes: Mapping[str, Sequence[str]] | None = None,
 ) -> Any:
     from recon.reporting import AccountInfo, ItemHealth, ReportInputs
 
@@ -564,6 +566,7 @@ def _report_inputs(
                 item_id=item.item_id,
                 last_successful_sync=item.last_sync_at,
                 status=item.status,
+                notes=tuple((item_notes or {}).get(item.item_id, ())),
             )
             for item in items
         ),
@@ -576,6 +579,13 @@ def _item_rows(engine: Engine) -> list[Any]:
     from recon.plaid.items import list_items
 
     return list(list_items(engine, now=utc_now()))
+
+
+def _item_notes(engine: Engine) -> dict[str, list[str]]:
+    from recon.webhooks.queue import attention
+
+    with engine.connect() as conn:
+        return attention(conn, now=utc_now())
 
 
 def _after_run(
@@ -908,10 +918,19 @@ def add_item(
 
 def item_health(config: Config) -> list[str]:
     from recon.plaid.items import list_items
+    from recon.webhooks.queue import attention, queued_jobs
 
     engine = open_store(config.state.database_url)
     try:
-        return [str(item) for item in list_items(engine, now=utc_now())]
+        now = utc_now()
+        lines = [str(item) for item in list_items(engine, now=now)]
+        with engine.connect() as conn:
+            jobs, notes = queued_jobs(conn), attention(conn, now=now)
+        lines += [f"sync queue: {job.item_id} {job.state} ({job.requests} webhook(s), "
+                  f"{job.attempts} tries so far)" for job in jobs]
+        lines += [f"attention: {item_id}: {note}"
+                  for item_id, item_notes in sorted(notes.items()) for note in item_notes]
+        return lines
     finally:
         engine.dispose()
 

@@ -25,6 +25,7 @@ from plaid.model.transactions_refresh_request import TransactionsRefreshRequest
 from sqlalchemy import Engine, select
 
 from recon.config import Config, parse_config
+from recon.pipeline import item_health
 from recon.lock import single_instance
 from recon.plaid.client import PlaidGateway, make_gateway
 from recon.plaid.emulator import Emulator, EmulatorServer, Fault
@@ -122,19 +123,19 @@ class Rig:
         return {t["transaction_id"] for t in self.emulator.current_transactions(ITEM)}
 
 
-def make_config(tmp_path: Path, **queue_settings: Any) -> Config:
+def make_config(tmp_path: Path, store_url: str, **queue_settings: Any) -> Config:
     return parse_config({
         "matching": {"rules": [{"name": "exact"}]},
         "plaid": {"timeout_seconds": 5, "retry": {"max_attempts": 2, "base_delay_seconds": 0}},
         "webhooks": {"queue": {"max_attempts": 3, "base_delay_seconds": 60,
                                "max_delay_seconds": 600, **queue_settings}},
-        "state": {"lock_file": str(tmp_path / "recon.lock")},
+        "state": {"lock_file": str(tmp_path / "recon.lock"), "database_url": store_url},
     }, environ={})
 
 
 @pytest.fixture
-def rig(store: Engine, tmp_path: Path) -> Iterator[Rig]:
-    config = make_config(tmp_path)
+def rig(store: Engine, store_url: str, tmp_path: Path) -> Iterator[Rig]:
+    config = make_config(tmp_path, store_url)
     vault_key = generate_key()
     vault = TokenVault.from_env(KEY_ENV, {KEY_ENV: vault_key})
     emulator = Emulator(fixtures(), client_id=CLIENT_ID, secret=SECRET,
@@ -183,10 +184,11 @@ def test_new_transactions_reach_the_store_through_a_verified_webhook(rig: Rig) -
     assert rig.jobs() == []
 
 
-def test_the_worker_drains_the_queue_in_the_background(store: Engine, tmp_path: Path) -> None:
+def test_the_worker_drains_the_queue_in_the_background(
+        store: Engine, store_url: str, tmp_path: Path) -> None:
     from recon.webhooks.worker import QueueWorker, drain_when_due
 
-    config = make_config(tmp_path)
+    config = make_config(tmp_path, store_url)
     vault = TokenVault.from_env(KEY_ENV, {KEY_ENV: generate_key()})
     emulator = Emulator(fixtures(), client_id=CLIENT_ID, secret=SECRET)
     with EmulatorServer(emulator) as plaid_server:
@@ -440,6 +442,8 @@ def test_item_webhooks_update_the_item_health(rig: Rig) -> None:
     [health] = list_items(rig.engine, now=datetime.now(UTC))
     assert health.consent_expires_at is not None
     assert timedelta(days=6) < health.consent_expires_at - datetime.now(UTC) <= timedelta(days=7)
+    assert f"attention: {ITEM}: consent expires {health.consent_expires_at:%Y-%m-%d %H:%M} UTC: " \
+        "re-link in Link update mode" in item_health(rig.config)
 
     rig.fire("USER_PERMISSION_REVOKED")
     row = item_row(rig)
@@ -461,6 +465,7 @@ def test_failures_back_off_then_park_in_the_dead_letter_table(rig: Rig) -> None:
         "retry", 1, "INTERNAL_SERVER_ERROR")
     [job] = rig.jobs()
     assert timedelta(seconds=30) <= job.not_before - start <= timedelta(seconds=60)
+    assert f"sync queue: {ITEM} queued (1 webhook(s), 1 tries so far)" in item_health(rig.config)
     assert rig.drain(start + timedelta(seconds=29)) == []  # not due yet
 
     [second] = rig.drain(start + timedelta(seconds=61))
@@ -476,6 +481,10 @@ def test_failures_back_off_then_park_in_the_dead_letter_table(rig: Rig) -> None:
         [letter] = queue.open_dead_letters(conn)
     assert (letter.item_id, letter.attempts, letter.last_error) == (
         ITEM, 3, "INTERNAL_SERVER_ERROR")
+    shown = [line for line in item_health(rig.config) if line.startswith("attention:")]
+    assert shown == [f"attention: {ITEM}: webhook sync gave up after 3 tries "
+                     f"(INTERNAL_SERVER_ERROR) at {letter.parked_at:%Y-%m-%d %H:%M} UTC; the "
+                     f"next successful sync clears this"]
 
     with rig.engine.begin() as conn:  # what the nightly full sync does after it succeeded
         queue.settle_after_full_sync(conn, ITEM, synced_from=datetime.now(UTC),
@@ -555,3 +564,23 @@ def test_a_worker_killed_mid_sync_loses_nothing(
     with rig.engine.connect() as conn:
         ids = conn.execute(select(bank_transactions.c.transaction_id)).scalars().all()
     assert len(ids) == len(set(ids))
+
+
+def test_the_report_shows_webhook_notes_in_the_item_health(tmp_path: Path) -> None:
+    import html
+    from dataclasses import replace
+
+    import openpyxl
+    from test_report_support import inputs, sample_result
+
+    from recon.reporting import ItemHealth, build_report
+    from recon.reporting.excel import write_excel
+    from recon.reporting.html import render_html
+
+    note = "webhook sync gave up after 5 tries (INTERNAL_SERVER_ERROR) at 2024-03-16 04:00 UTC"
+    health = (ItemHealth("First Platypus Bank", "item-1", None, "active", notes=(note,)),)
+    report = build_report(replace(inputs(sample_result()), item_health=health))
+    assert note in html.unescape(render_html(report))
+    workbook = openpyxl.load_workbook(write_excel(report, tmp_path / "report.xlsx"))
+    cells = {cell.value for sheet in workbook for row in sheet.iter_rows() for cell in row}
+    assert f"active; {note}" in cells

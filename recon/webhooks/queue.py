@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from recon.config import SyncQueueConfig
 from recon.store.bank import as_utc
-from recon.store.schema import sync_dead_letters, sync_jobs, webhook_events
+from recon.store.schema import items, sync_dead_letters, sync_jobs, webhook_events
 
 WORKER_CRASHED = "WORKER_CRASHED"
 
@@ -266,3 +266,34 @@ def prune_events(conn: Connection, *, before: datetime) -> int:
     window: their JWTs are refused as stale anyway)."""
     result = conn.execute(delete(webhook_events).where(webhook_events.c.received_at < before))
     return int(result.rowcount)
+
+
+# --- what needs attention, per item (recon items list, the report's item health) ----------------
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def attention(conn: Connection, *, now: datetime) -> dict[str, list[str]]:
+    """Item id -> short notes: dead-lettered syncs, queued syncs that keep failing, and consent
+    that expires (or expired) unless the item is re-linked."""
+    notes: dict[str, list[str]] = {}
+    for letter in open_dead_letters(conn):
+        notes.setdefault(letter.item_id, []).append(
+            f"webhook sync gave up after {letter.attempts} tries ({letter.last_error}) at "
+            f"{_utc_text(letter.parked_at)}; the next successful sync clears this")
+    for job in queued_jobs(conn):
+        if job.last_error:
+            notes.setdefault(job.item_id, []).append(
+                f"webhook sync failing ({job.last_error}), try {job.attempts + 1} at "
+                f"{_utc_text(job.not_before)}")
+    rows = conn.execute(select(items.c.item_id, items.c.consent_expires_at)
+                        .where(items.c.consent_expires_at.is_not(None))).all()
+    for item_id, expires in rows:
+        moment = as_utc(expires)
+        assert moment is not None
+        verb = "expired" if moment <= now else "expires"
+        notes.setdefault(item_id, []).append(
+            f"consent {verb} {_utc_text(moment)}: re-link in Link update mode")
+    return notes
