@@ -25,8 +25,8 @@ from plaid.model.transactions_refresh_request import TransactionsRefreshRequest
 from sqlalchemy import Engine, select
 
 from recon.config import Config, parse_config
-from recon.pipeline import item_health
 from recon.lock import single_instance
+from recon.pipeline import item_health
 from recon.plaid.client import PlaidGateway, make_gateway
 from recon.plaid.emulator import Emulator, EmulatorServer, Fault
 from recon.plaid.items import add_sandbox_item, list_items
