@@ -56,6 +56,7 @@ def _configure_logging_for(config: Config) -> None:
         env_names.append(config.alerts.email.password_env)
     if config.ledger.sql is not None:
         env_names.append(config.ledger.sql.url_env)
+    env_names.append(config.export.key_env)
     Redactor.register_secret_env(*env_names)
     setup_logging(
         level=root_obj.get("log_level", "INFO"),
@@ -328,6 +329,55 @@ def match_command(
     )
     _print_outcome(outcome)
     sys.exit(int(outcome.exit_code))
+
+
+@cli.command("export")
+@config_option
+@click.option(
+    "--as-of", "as_of", callback=_parse_date, help="the night to export (default: the latest)"
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="folder for the files (default: export.output_dir)",
+)
+@click.option(
+    "--pseudonymize",
+    is_flag=True,
+    help="replace the fields in export.pseudonymize with HMAC-SHA256 pseudonyms under the key "
+    "in export.key_env (and leave free-text explanations and notes out)",
+)
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(["parquet", "csv"]),
+    default=("parquet", "csv"),
+    show_default=True,
+)
+@handle_errors
+def export_command(
+    config_path: Path | None,
+    as_of: date | None,
+    out_dir: Path | None,
+    pseudonymize: bool,
+    formats: tuple[str, ...],
+) -> None:
+    """Write a night's links and discrepancies (both sides' details) as Parquet and CSV."""
+    from recon.pipeline import export
+
+    result = export(
+        _load(config_path), as_of=as_of, out_dir=out_dir, pseudonymize=pseudonymize,
+        formats=formats,
+    )
+    click.echo(
+        f"exported {result.links} link(s) and {result.discrepancies} discrepancy row(s)"
+        + (f", pseudonym key id {result.key_id}" if result.key_id else " (clear)")
+    )
+    for path in result.paths:
+        click.echo(f"  {path}")
 
 
 @cli.group()

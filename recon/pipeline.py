@@ -884,6 +884,33 @@ def _earliest_date(frame: pd.DataFrame) -> date | None:
     return None if frame.empty else frame["date"].min().date()
 
 
+def export(
+    config: Config,
+    *,
+    as_of: date | None,
+    out_dir: Path | None,
+    pseudonymize: bool,
+    formats: Sequence[str],
+) -> Any:
+    """`recon export`: a night's links and discrepancies as Parquet/CSV (see recon.export)."""
+    from recon.errors import InputError
+    from recon.export import export_night, latest_as_of, pseudonymizer_from_env
+
+    pseudonyms = pseudonymizer_from_env(config.export.key_env) if pseudonymize else None
+    engine = open_store(config.state.database_url)
+    try:
+        as_of = as_of or latest_as_of(engine)
+        if as_of is None:
+            raise InputError("nothing reconciled yet: run `recon run` first",
+                             source="recon export")
+        return export_night(
+            engine, as_of=as_of, out_dir=out_dir or config.export.output_dir,
+            pseudonymize=pseudonyms, fields=config.export.pseudonymize, formats=formats,
+        )
+    finally:
+        engine.dispose()
+
+
 def add_item(
     config: Config,
     *,
