@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from sqlalchemy.exc import DBAPIError
@@ -17,6 +18,9 @@ from sqlalchemy.exc import DBAPIError
 from recon.config import Config, load_config
 from recon.errors import EXIT_CODE_HELP, ExitCode, ReconError
 from recon.logs import Redactor, setup_logging
+
+if TYPE_CHECKING:
+    from recon.progress import ProgressDisplay
 
 log = logging.getLogger("recon.cli")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,6 +67,21 @@ def _configure_logging_for(config: Config) -> None:
         json_lines=root_obj.get("json", False),
         log_file=config.state.log_file,
     )
+
+
+@contextlib.contextmanager
+def _progress_display() -> Iterator[ProgressDisplay | None]:
+    """Progress bars on a terminal, not with --json-logs (call after the config is loaded, so
+    the log handlers it set up are the ones the bars route around)."""
+    from recon.progress import ProgressDisplay
+
+    root_obj: dict[str, Any] = click.get_current_context().find_root().obj or {}
+    display = ProgressDisplay.for_terminal(enabled=not root_obj.get("json", False))
+    if display is None:
+        yield None
+        return
+    with display:
+        yield display
 
 
 def handle_errors(func: F) -> F:
@@ -168,7 +187,9 @@ def run_command(config_path: Path | None, as_of: date | None) -> None:
     """The nightly job: sync, rotate tokens, load the ledger, match, save, report, alert."""
     from recon.pipeline import run
 
-    outcome = run(_load(config_path), as_of=as_of)
+    config = _load(config_path)
+    with _progress_display() as display:
+        outcome = run(config, as_of=as_of, display=display)
     _print_outcome(outcome)
     sys.exit(int(outcome.exit_code))
 
@@ -229,7 +250,9 @@ def sync_command(config_path: Path | None, queued: bool) -> None:
         if any(r.outcome in ("retry", "dead_letter") for r in last.values()):
             sys.exit(int(ExitCode.UNAVAILABLE))
         return
-    outcomes = sync(_load(config_path))
+    config = _load(config_path)
+    with _progress_display() as display:
+        outcomes = sync(config, display=display)
     for outcome in outcomes:
         click.echo(
             f"{outcome.item_id}: {outcome.status} (+{outcome.added} ~{outcome.modified} "
@@ -237,29 +260,6 @@ def sync_command(config_path: Path | None, queued: bool) -> None:
         )
     if any(o.status == "failed" for o in outcomes):
         sys.exit(int(ExitCode.UNAVAILABLE))
-
-
-class BackfillProgress:
-    """A progress bar on a terminal; plain progress log lines when stderr is not a TTY."""
-
-    def __init__(self) -> None:
-        self._bar: Any = None
-
-    def __call__(self, done: int, total: int, day: date) -> None:
-        if sys.stderr.isatty():
-            if self._bar is None:
-                self._bar = click.progressbar(length=total, label="backfill", file=sys.stderr)
-                self._bar.__enter__()
-            self._bar.label = f"backfill {day}"
-            self._bar.update(1)
-        else:
-            log.info(
-                "backfill progress", extra={"day": day.isoformat(), "done": done, "total": total}
-            )
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
 
 
 @cli.command("backfill")
@@ -283,13 +283,11 @@ def backfill_command(
 
     if end < start:
         raise click.BadParameter("--end is before --start")
-    progress = BackfillProgress()
-    try:
+    config = _load(config_path)
+    with _progress_display() as display:
         outcomes = backfill(
-            _load(config_path), start=start, end=end, item_id=item_id, mode=mode, progress=progress
+            config, start=start, end=end, item_id=item_id, mode=mode, display=display
         )
-    finally:
-        progress.close()
     worst = max((o.exit_code for o in outcomes), default=ExitCode.OK)
     click.echo(f"backfill {start}..{end}: {len(outcomes)} reconciliation(s) done")
     sys.exit(int(worst))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from recon.config import Config
 from recon.errors import ConfigError, ExitCode, ReconError, ReportWriteError
 from recon.frames import MatchResult
 from recon.logs import Redactor, set_run_id
+from recon.progress import ProgressDisplay, Stage, Stages
 from recon.store import runs as run_store
 from recon.store.db import open_store
 
@@ -58,21 +58,6 @@ def default_as_of(config: Config, now: datetime) -> date:
 
 def window_for(config: Config, as_of: date) -> tuple[date, date]:
     return as_of - timedelta(days=config.schedule.window_days - 1), as_of
-
-
-class StepTimer:
-    """Durations per step with a monotonic clock (a wall-clock step backwards cannot skew them)."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, step: str) -> Iterator[None]:
-        started = time.monotonic()
-        try:
-            yield
-        finally:
-            self.seconds[step] = round(self.seconds.get(step, 0.0) + time.monotonic() - started, 4)
 
 
 # --------------------------------------------------------------------------- Plaid connection
@@ -149,7 +134,13 @@ def plaid_session(config: Config) -> Iterator[PlaidSession]:
 # --------------------------------------------------------------------------- the nightly run
 
 
-def run(config: Config, *, as_of: date | None = None, now: datetime | None = None) -> RunOutcome:
+def run(
+    config: Config,
+    *,
+    as_of: date | None = None,
+    now: datetime | None = None,
+    display: ProgressDisplay | None = None,
+) -> RunOutcome:
     """The whole nightly job, under the single-instance lock. Idempotent per as-of date."""
     from recon.lock import single_instance
 
@@ -169,6 +160,7 @@ def run(config: Config, *, as_of: date | None = None, now: datetime | None = Non
                     window=window_for(config, as_of),
                     kind="run",
                     sync_first=True,
+                    display=display,
                 )
     finally:
         engine.dispose()
@@ -185,6 +177,7 @@ def _reconcile(
     kind: str,
     sync_first: bool,
     extra_counts: dict[str, Any] | None = None,
+    display: ProgressDisplay | None = None,
 ) -> RunOutcome:
     from recon.engine import reconcile
     from recon.faults import fault_point
@@ -202,7 +195,7 @@ def _reconcile(
         now=started,
     )
     set_run_id(run_id)
-    timer = StepTimer()
+    timer = Stages(display)
     counts: dict[str, Any] = dict(extra_counts or {})
     sync_outcomes: list[Any] = []
     failed_message: str | None = None
@@ -213,24 +206,28 @@ def _reconcile(
     try:
         if sync_first and plaid is not None:
             run_store.set_state(engine, run_id, "syncing", now=utc_now())
-            with timer("sync"):
-                sync_outcomes = _sync_with(config, engine, plaid)
+            with timer("sync", unit="pages") as stage:
+                sync_outcomes = _sync_with(
+                    config, engine, plaid, on_page=lambda _item, rows: stage.advance(rows=rows)
+                )
             counts["transactions_synced"] = sum(
                 o.added + o.modified + o.removed for o in sync_outcomes
             )
         run_store.set_state(engine, run_id, "loading", now=utc_now())
-        with timer("load"):
+        with timer("load") as stage:
             ledger, bank, context = _load_window(config, engine, window)
+            stage.done(rows=ledger.total_rows)
         counts.update(
             bank_rows=len(bank), ledger_rows=len(ledger.frame), ledger_rejected=len(ledger.rejected)
         )
         run_store.set_state(engine, run_id, "matching", now=utc_now())
-        with timer("match"):
+        with timer("match", total=1) as stage:
             fault_point("pipeline.matching")
+            stage.rows = len(bank) + len(ledger.frame)
             result = reconcile(bank, ledger.frame, config.matching, as_of=as_of)
             result, bank, ledger = _without_context(result, bank, ledger, context)
         run_store.set_state(engine, run_id, "saving", now=utc_now())
-        with timer("save"):
+        with timer("save") as stage:
             lock.check()  # never commit results after losing the lock to another run
             with engine.begin() as connection:
                 save_snapshot(
@@ -248,8 +245,9 @@ def _reconcile(
                     result=result,
                     accounts=[m.ledger_account for m in config.accounts],
                 )
+            stage.done(rows=len(result.links) + len(result.discrepancies))
         run_store.set_state(engine, run_id, "reporting", now=utc_now())
-        with timer("report"):
+        with timer("report", total=len(config.reports.formats), unit="formats") as stage:
             report, paths = _write_run_reports(
                 config,
                 engine,
@@ -261,8 +259,10 @@ def _reconcile(
                 result=result,
                 carry=carry,
                 started=started,
+                stage=stage,
             )
         counts.update(_result_counts(result))
+        counts["stage_rows"] = dict(timer.rows)
         exit_code = _exit_code_for(report, sync_outcomes)
         run_store.finish_run(
             engine,
@@ -415,7 +415,13 @@ def _without_context(
     )
 
 
-def _sync_with(config: Config, engine: Engine, plaid: PlaidSession) -> list[Any]:
+def _sync_with(
+    config: Config,
+    engine: Engine,
+    plaid: PlaidSession,
+    *,
+    on_page: Callable[[str, int], None] | None = None,
+) -> list[Any]:
     from recon.plaid.sync import sync_all
     from recon.plaid.tokens import rotate_due_tokens
 
@@ -429,7 +435,7 @@ def _sync_with(config: Config, engine: Engine, plaid: PlaidSession) -> list[Any]
     )
     if rotated:
         log.info("rotated access tokens", extra={"items": len(rotated)})
-    outcomes = list(sync_all(engine, plaid.gateway, plaid.vault, config, now=now))
+    outcomes = list(sync_all(engine, plaid.gateway, plaid.vault, config, now=now, on_page=on_page))
     _settle_sync_queue(engine, outcomes, synced_from=now)
     return outcomes
 
@@ -479,6 +485,7 @@ def _write_run_reports(
     result: MatchResult,
     carry: Any,
     started: datetime,
+    stage: Stage,
 ) -> tuple[Any, list[Path]]:
     from recon.faults import fault_point
     from recon.reporting import build_report, write_reports
@@ -501,14 +508,19 @@ def _write_run_reports(
     )
     report = build_report(inputs)
     fault_point("pipeline.reporting")
+    paths: list[Path] = []
     try:
-        paths = write_reports(report, config.reports.output_dir, formats=config.reports.formats)
+        for fmt in config.reports.formats:
+            written = write_reports(report, config.reports.output_dir, formats=(fmt,))
+            paths += written
+            stage.advance()
     except OSError as exc:
         raise ReportWriteError(
             f"cannot write the reports to {config.reports.output_dir}: "
             f"{exc.strerror or type(exc).__name__}"
         ) from None
-    return report, list(paths)
+    stage.done(rows=len(report.links) + len(list(report.discrepancies)))
+    return report, paths
 
 
 def account_set_name(config: Config) -> str:
@@ -588,6 +600,20 @@ def _item_notes(engine: Engine) -> dict[str, list[str]]:
         return attention(conn, now=utc_now())
 
 
+def _sync_queue_figures(engine: Engine) -> tuple[int, int] | None:
+    """(webhook sync jobs waiting, open dead letters), or None when the store cannot say."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from recon.webhooks.queue import open_dead_letters, queue_depth
+
+    try:
+        with engine.connect() as conn:
+            return queue_depth(conn), len(open_dead_letters(conn))
+    except SQLAlchemyError:
+        log.warning("could not read the sync queue for the metrics")
+        return None
+
+
 def _after_run(
     config: Config,
     engine: Engine,
@@ -608,6 +634,7 @@ def _after_run(
 
     try:
         if config.state.metrics_file is not None:
+            sync_queue = _sync_queue_figures(engine)
             write_metrics(
                 config.state.metrics_file,
                 metrics_for_run(
@@ -621,6 +648,7 @@ def _after_run(
                     exit_code=exit_code,
                     failed=failed_message is not None,
                     now=utc_now(),
+                    sync_queue=sync_queue,
                 ),
             )
     except Exception:
@@ -684,13 +712,19 @@ def report_summary_lines(report: Any) -> list[str]:
 # --------------------------------------------------------------------------- other commands
 
 
-def sync(config: Config) -> list[Any]:
+def sync(config: Config, *, display: ProgressDisplay | None = None) -> list[Any]:
     from recon.lock import single_instance
 
     engine = open_store(config.state.database_url)
     try:
-        with single_instance(config.state, engine), plaid_session(config) as plaid:
-            return _sync_with(config, engine, plaid)
+        with (
+            single_instance(config.state, engine),
+            plaid_session(config) as plaid,
+            Stages(display)("sync", unit="pages") as stage,
+        ):
+            return _sync_with(
+                config, engine, plaid, on_page=lambda _item, rows: stage.advance(rows=rows)
+            )
     finally:
         engine.dispose()
 
@@ -764,12 +798,14 @@ def backfill(
     item_id: str | None = None,
     mode: str = "daily",
     progress: Progress | None = None,
+    display: ProgressDisplay | None = None,
 ) -> list[RunOutcome]:
     """Pull a range with /transactions/get, then reconcile it day by day or as one period.
 
     Resumable: days already reconciled by an earlier attempt of the same backfill (same range,
     item, mode and configuration) are skipped, so a restart finishes with the same state as an
-    uninterrupted run.
+    uninterrupted run. ``progress`` is called after each day; ``display`` shows a bar for the
+    days and one for each stage of the day being reconciled.
     """
     from recon.lock import single_instance
     from recon.plaid.items import backfill_pull
@@ -782,16 +818,18 @@ def backfill(
             run_store.mark_crashed_runs(engine, now=utc_now())
             with plaid_session(config) as plaid:
                 margin = timedelta(days=config.schedule.window_days if mode == "daily" else 0)
-                pulled = backfill_pull(
-                    engine,
-                    plaid.gateway,
-                    plaid.vault,
-                    config,
-                    start=start - margin,
-                    end=end,
-                    item_id=item_id,
-                    now=utc_now(),
-                )
+                with Stages(display)("pull", unit="pages") as stage:
+                    pulled = backfill_pull(
+                        engine,
+                        plaid.gateway,
+                        plaid.vault,
+                        config,
+                        start=start - margin,
+                        end=end,
+                        item_id=item_id,
+                        now=utc_now(),
+                        on_page=lambda _item, rows: stage.advance(rows=rows),
+                    )
                 log.info("backfill pulled", extra={"pulled": pulled})
                 if mode == "period":
                     days = [end]
@@ -800,6 +838,8 @@ def backfill(
                     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
                     windows = {day: window_for(config, day) for day in days}
                 done = run_store.backfill_days_done(engine, key)
+                if display is not None:
+                    display.begin("backfill", "backfill days", len(days))
                 for index, day in enumerate(days, start=1):
                     if day not in done:
                         outcomes.append(
@@ -813,8 +853,14 @@ def backfill(
                                 kind="backfill",
                                 sync_first=False,
                                 extra_counts={"backfill": key},
+                                display=display,
                             )
                         )
+                    log.info("backfill day done", extra={
+                        "day": day.isoformat(), "done": index, "total": len(days),
+                        "skipped": day in done})
+                    if display is not None:
+                        display.advance("backfill", 1, f"{index}/{len(days)} days, {day}")
                     if progress is not None:
                         progress(index, len(days), day)
     finally:

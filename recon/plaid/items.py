@@ -7,6 +7,7 @@ stored. Only the access token is kept, encrypted (:mod:`recon.plaid.tokens`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -161,6 +162,7 @@ def backfill_pull(
     end: date,
     item_id: str | None,
     now: datetime,
+    on_page: Callable[[str, int], None] | None = None,
 ) -> dict[str, int]:
     """Upsert every transaction dated start..end from ``/transactions/get`` (offset paging).
 
@@ -199,6 +201,8 @@ def backfill_pull(
                     continue
                 rows[row["transaction_id"]] = row
             offset += len(batch)
+            if on_page is not None:
+                on_page(current, len(batch))
             if not batch or offset >= int(page["total_transactions"]):
                 break
         with engine.begin() as conn:
