@@ -32,6 +32,7 @@ from recon.plaid.emulator import Emulator, EmulatorServer, Fault
 from recon.plaid.items import add_sandbox_item, list_items
 from recon.plaid.sync import sync_item
 from recon.plaid.tokens import TokenVault, generate_key, load_access_token
+from recon.store.db import open_store
 from recon.store.schema import bank_transactions, items, sync_jobs, webhook_events
 from recon.webhooks import queue
 from recon.webhooks.server import BackgroundServer, RateLimit, WebhookService, create_app
@@ -584,3 +585,97 @@ def test_the_report_shows_webhook_notes_in_the_item_health(tmp_path: Path) -> No
     workbook = openpyxl.load_workbook(write_excel(report, tmp_path / "report.xlsx"))
     cells = {cell.value for sheet in workbook for row in sheet.iter_rows() for cell in row}
     assert f"active; {note}" in cells
+
+
+@pytest.mark.slow
+def test_recon_webhooks_serve_receives_verifies_and_drains(store_url: str, tmp_path: Path) -> None:
+    """The real commands: `recon items add`, `recon webhooks serve`, `recon webhooks register`,
+    `recon items list`, with the emulator as Plaid."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import yaml
+    from plaid.model.item_get_request import ItemGetRequest
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    emulator = Emulator(fixtures(), client_id=CLIENT_ID, secret=SECRET)
+    key = generate_key()
+    with EmulatorServer(emulator) as plaid_server:
+        config_file = tmp_path / "config.yaml"
+        config_file.write_text(yaml.safe_dump({
+            "plaid": {"host": plaid_server.url},
+            "secrets": {"token_key_env": KEY_ENV},
+            "matching": {"rules": [{"name": "exact"}]},
+            "webhooks": {"public_url": f"http://127.0.0.1:{port}{PATH}", "port": port,
+                         "queue": {"poll_seconds": 60}},
+            "state": {"database_url": store_url, "lock_file": str(tmp_path / "recon.lock"),
+                      "log_file": None, "metrics_file": None},
+        }))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RECON_FAULT")}
+        env.update(PLAID_CLIENT_ID=CLIENT_ID, PLAID_SECRET=SECRET, **{KEY_ENV: key})
+
+        def recon(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "recon", *args, "--config",
+                                   str(config_file)], env=env, capture_output=True, text=True,
+                                  timeout=120, check=False)
+
+        assert recon("items", "add", "--sandbox", "ins_109508").returncode == 0
+        server = subprocess.Popen(
+            [sys.executable, "-m", "recon", "webhooks", "serve", "--config", str(config_file)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            http = urllib3.PoolManager(retries=False)
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if http.request("GET", f"http://127.0.0.1:{port}/healthz").status == 200:
+                        break
+                except urllib3.exceptions.HTTPError:
+                    pass
+                assert time.monotonic() < deadline and server.poll() is None, "not started"
+                time.sleep(0.1)
+            engine = open_store(store_url)
+            vault = TokenVault.from_env(KEY_ENV, {KEY_ENV: key})
+            with engine.connect() as conn:
+                token = load_access_token(conn, vault, ITEM)
+            client = PlaidApi(plaid.ApiClient(plaid.Configuration(
+                host=plaid_server.url, api_key={"clientId": CLIENT_ID, "secret": SECRET})))
+            client.sandbox_item_fire_webhook(SandboxItemFireWebhookRequest(
+                access_token=token, webhook_code="SYNC_UPDATES_AVAILABLE"))
+            emulator.webhooks.wait_idle()
+            deadline = time.monotonic() + 60
+            while True:  # the worker is woken by the webhook (its poll is a minute)
+                with engine.connect() as conn:
+                    stored = set(conn.execute(select(bank_transactions.c.transaction_id))
+                                 .scalars())
+                    waiting = queue.queued_jobs(conn)
+                if stored and not waiting:
+                    break
+                assert time.monotonic() < deadline, "the queued sync did not run"
+                time.sleep(0.1)
+            assert stored == {t["transaction_id"] for t in emulator.current_transactions(ITEM)}
+
+            registered = recon("webhooks", "register")
+            assert registered.returncode == 0, registered.stderr
+            assert f"1 item(s) now send webhooks to http://127.0.0.1:{port}{PATH}" in (
+                registered.stdout)
+            emulator.webhooks.wait_idle()
+            assert client.item_get(ItemGetRequest(access_token=token)).item.webhook == (
+                f"http://127.0.0.1:{port}{PATH}")
+            listed = recon("items", "list")
+            assert listed.returncode == 0 and ITEM in listed.stdout
+            assert "attention:" not in listed.stdout and "sync queue:" not in listed.stdout
+            engine.dispose()
+        finally:
+            server.send_signal(signal.SIGTERM)
+            _out, err = server.communicate(timeout=60)
+        assert server.returncode == 0, err
+        assert [d.status for d in emulator.webhooks.deliveries] == [200, 200]
+        assert 'msg="webhook accepted"' in err and 'outcome="queued"' in err
+        assert 'msg="queued sync finished"' in err and 'outcome="synced"' in err
+        assert 'webhook_code="WEBHOOK_UPDATE_ACKNOWLEDGED"' in err

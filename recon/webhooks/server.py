@@ -24,6 +24,7 @@ never the body or the JWT; it changes nothing in the state store.
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import threading
 import time
@@ -170,11 +171,25 @@ def _uvicorn_config(app: Starlette) -> uvicorn.Config:
 
 
 def serve_forever(app: Starlette, host: str, port: int) -> None:
-    """Serve until SIGINT or SIGTERM (Uvicorn's own handlers: open requests finish first)."""
+    """Serve until SIGINT or SIGTERM, then return (open requests finish first).
+
+    Uvicorn handles the signal, shuts down gracefully, then raises it again for the handler
+    that was installed before it: a no-op here, so this returns and the caller can let the
+    queue worker finish its current sync instead of the process dying mid-sync.
+    """
     server = uvicorn.Server(_uvicorn_config(app))
-    with _bound(host, port) as sock:
-        log.info("webhook server listening", extra={"host": host, "port": sock.getsockname()[1]})
-        server.run(sockets=[sock])
+    stops: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _frame: stops.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with _bound(host, port) as sock:
+            log.info("webhook server listening",
+                     extra={"host": host, "port": sock.getsockname()[1]})
+            server.run(sockets=[sock])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("webhook server stopped", extra={"signals": stops})
 
 
 def _bound(host: str, port: int) -> socket.socket:
