@@ -679,3 +679,15 @@ def test_recon_webhooks_serve_receives_verifies_and_drains(store_url: str, tmp_p
         assert 'msg="webhook accepted"' in err and 'outcome="queued"' in err
         assert 'msg="queued sync finished"' in err and 'outcome="synced"' in err
         assert 'webhook_code="WEBHOOK_UPDATE_ACKNOWLEDGED"' in err
+
+
+def test_a_failing_job_is_tried_once_per_drain_even_without_backoff(
+        rig: Rig, tmp_path: Path, store_url: str) -> None:
+    config = make_config(tmp_path, store_url, base_delay_seconds=0)
+    rig.fire("SYNC_UPDATES_AVAILABLE")
+    rig.emulator.inject(ITEM, Fault("internal_error", endpoint="/transactions/sync", times=100))
+    for attempt in (1, 2):
+        with single_instance(config.state, rig.engine) as lock:
+            results = drain(config, rig.engine, rig.gateway, rig.vault, lock,
+                            clock=lambda: datetime.now(UTC))
+        assert [(r.outcome, r.attempts) for r in results] == [("retry", attempt)]

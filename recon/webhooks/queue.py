@@ -15,6 +15,7 @@ sync of the item succeeds. Every write takes a Connection: the caller owns the t
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -85,13 +86,16 @@ def enqueue_sync(conn: Connection, item_id: str, *, now: datetime) -> bool:
     return int(conn.execute(stmt).scalar_one()) == 1
 
 
-def claim_next(conn: Connection, *, now: datetime) -> Job | None:
-    """The due queued job that has waited longest, now ``running`` with one more attempt."""
+def claim_next(
+    conn: Connection, *, now: datetime, skip: Collection[str] = ()
+) -> Job | None:
+    """The due queued job that has waited longest (not one of the ``skip`` items), now
+    ``running`` with one more attempt."""
+    due = select(sync_jobs).where(sync_jobs.c.state == "queued", sync_jobs.c.not_before <= now)
+    if skip:
+        due = due.where(sync_jobs.c.item_id.not_in(sorted(skip)))
     row = conn.execute(
-        select(sync_jobs)
-        .where(sync_jobs.c.state == "queued", sync_jobs.c.not_before <= now)
-        .order_by(sync_jobs.c.not_before, sync_jobs.c.item_id)
-        .limit(1)
+        due.order_by(sync_jobs.c.not_before, sync_jobs.c.item_id).limit(1)
     ).first()
     if row is None:
         return None

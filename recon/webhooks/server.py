@@ -44,7 +44,13 @@ from starlette.routing import Route
 
 from recon.config import WebhooksConfig
 from recon.webhooks.handle import MalformedWebhook, Replayed, apply_webhook, read_webhook
-from recon.webhooks.verify import KeyUnavailable, VerificationError, WebhookVerifier, parse_webhook
+from recon.webhooks.verify import (
+    KeyUnavailable,
+    TokenBucket,
+    VerificationError,
+    WebhookVerifier,
+    parse_webhook,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,22 +58,8 @@ _MAX_TRACKED_CLIENTS = 1024
 _MAX_CONCURRENT_REQUESTS = 64
 
 
-class _Bucket:
-    def __init__(self, rate: float, clock: Callable[[], float]) -> None:
-        self._rate = rate
-        self._burst = max(1.0, 2 * rate)
-        self._tokens = self._burst
-        self._clock = clock
-        self._at = clock()
-
-    def take(self) -> bool:
-        now = self._clock()
-        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
-        self._at = now
-        if self._tokens < 1:
-            return False
-        self._tokens -= 1
-        return True
+def _bucket(per_second: float, clock: Callable[[], float]) -> TokenBucket:
+    return TokenBucket(per_second, max(1.0, 2 * per_second), clock)
 
 
 class RateLimit:
@@ -76,14 +68,14 @@ class RateLimit:
     def __init__(self, per_second: float, per_client_per_second: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._all = _Bucket(per_second, clock)
+        self._all = _bucket(per_second, clock)
         self._per_client = per_client_per_second
-        self._clients: OrderedDict[str, _Bucket] = OrderedDict()
+        self._clients: OrderedDict[str, TokenBucket] = OrderedDict()
         self._lock = threading.Lock()
 
     def allow(self, client: str) -> bool:
         with self._lock:
-            bucket = self._clients.pop(client, None) or _Bucket(self._per_client, self._clock)
+            bucket = self._clients.pop(client, None) or _bucket(self._per_client, self._clock)
             self._clients[client] = bucket
             while len(self._clients) > _MAX_TRACKED_CLIENTS:
                 self._clients.popitem(last=False)

@@ -81,8 +81,9 @@ class _CachedKey:
         return self.jwk.get("expired_at") is not None
 
 
-class _Budget:
-    """A token bucket: ``rate`` per second, up to ``burst`` at once."""
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up; :meth:`take` spends one. Not
+    thread-safe: callers hold their own lock."""
 
     def __init__(self, rate: float, burst: float, clock: Callable[[], float]) -> None:
         self._rate = rate
@@ -127,7 +128,7 @@ class WebhookVerifier:
         self._refresh_seconds = refresh_seconds
         self._cache: dict[str, _CachedKey] = {}
         self._unknown: dict[str, float] = {}  # kid -> when Plaid said it does not know it
-        self._lookups = _Budget(key_lookups_per_minute / 60, key_lookups_per_minute, clock)
+        self._lookups = TokenBucket(key_lookups_per_minute / 60, key_lookups_per_minute, clock)
         self._lock = threading.Lock()
 
     def verify(self, header: str | None, body: bytes) -> Verified:

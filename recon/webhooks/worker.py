@@ -58,7 +58,8 @@ def drain(
     rng: random.Random | None = None,
     on_page: OnPage | None = None,
 ) -> list[JobResult]:
-    """Run every due job once (a job retried later is not due again in this drain)."""
+    """Run every due job once: a job that fails here waits for the next drain, whatever its
+    backoff, and one queued again by a webhook that came in during its sync too."""
     rng = rng or random.Random()  # backoff jitter only; not security-relevant
     policy = config.webhooks.queue
     results: list[JobResult] = []
@@ -71,12 +72,14 @@ def drain(
                 "dead_letter": parked is not None})
             results.append(JobResult(stale.item_id, "dead_letter" if parked else "retry",
                                      stale.attempts, queue.WORKER_CRASHED))
+    ran: set[str] = set()
     while True:
         lock.check()  # never start a sync after losing the lock to another run
         with engine.begin() as conn:
-            job = queue.claim_next(conn, now=clock())
+            job = queue.claim_next(conn, now=clock(), skip=ran)
         if job is None:
             return results
+        ran.add(job.item_id)
         with engine.connect() as conn:
             row = bank_store.get_item(conn, job.item_id)
         try:
