@@ -153,16 +153,20 @@ class WebhookVerifier:
         try:
             claims = jwt.decode(
                 header, key=cached.key, algorithms=[ALGORITHM],
-                options={"require": ["iat"], "verify_aud": False, "verify_iss": False},
-                leeway=FUTURE_LEEWAY_SECONDS,
+                # iat is checked below, against this verifier's clock
+                options={"require": ["iat"], "verify_iat": False, "verify_aud": False,
+                         "verify_iss": False},
             )
         except jwt.InvalidTokenError as exc:
             raise VerificationError(401, f"JWT rejected ({type(exc).__name__})") from None
         issued = claims.get("iat")
         if isinstance(issued, bool) or not isinstance(issued, int | float):
             raise VerificationError(401, "JWT iat is not a number")
-        if issued < self._clock() - MAX_AGE_SECONDS:
+        now = self._clock()
+        if issued < now - MAX_AGE_SECONDS:
             raise VerificationError(401, "JWT is older than 5 minutes")
+        if issued > now + FUTURE_LEEWAY_SECONDS:
+            raise VerificationError(401, "JWT iat is in the future")
         claimed = claims.get("request_body_sha256")
         if not isinstance(claimed, str):
             raise VerificationError(401, "JWT has no request_body_sha256")
