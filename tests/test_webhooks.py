@@ -709,3 +709,15 @@ def test_a_failing_job_is_tried_once_per_drain_even_without_backoff(
             results = drain(config, rig.engine, rig.gateway, rig.vault, lock,
                             clock=lambda: datetime.now(UTC))
         assert [(r.outcome, r.attempts) for r in results] == [("retry", attempt)]
+
+
+def test_a_state_store_that_is_down_answers_503_so_plaid_delivers_again(rig: Rig) -> None:
+    from sqlalchemy import create_engine
+
+    down = create_engine("sqlite:////nonexistent-folder/recon.db")
+    service = WebhookService(WebhookVerifier(plaid_key_fetcher(rig.gateway)), down,
+                             clock=lambda: datetime.now(UTC), on_queued=lambda: None)
+    body, signature = signed_body(rig)
+    status, answer = service.process(signature, body, "127.0.0.1")
+    assert (status, answer) == (503, {"error": "state store unavailable (OperationalError)"})
+    assert rig.post(body, signature) == (200, {"status": "queued"})  # the retry is not a replay

@@ -14,7 +14,8 @@ Verification, parsing and the database write run in a worker thread:
        older than 5 minutes, body hash mismatch, or a replay of a processed request
 413    body larger than ``max_body_bytes``
 429    over the request rate
-503    Plaid could not be asked for the verification key right now (Plaid retries)
+503    Plaid could not be asked for the verification key, or the state store is
+       unavailable, right now (nothing was written; Plaid retries)
 =====  ==========================================================================
 
 Every refused request gets exactly one WARNING line naming the reason and the client address,
@@ -36,6 +37,7 @@ from typing import Any
 
 import uvicorn
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -107,6 +109,8 @@ class WebhookService:
             outcome = apply_webhook(self._engine, webhook, verified, now=self._clock())
         except Replayed:
             return _refused(401, "replay of a request already processed", client)
+        except SQLAlchemyError as exc:  # nothing was written; Plaid delivers it again later
+            return _refused(503, f"state store unavailable ({type(exc).__name__})", client)
         log.info("webhook accepted", extra={
             "webhook_type": webhook.webhook_type, "webhook_code": webhook.webhook_code,
             "item_id": webhook.item_id, "outcome": outcome, "client": client})
