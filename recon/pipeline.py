@@ -277,6 +277,7 @@ def _reconcile(
         exit_code = exc.exit_code if isinstance(exc, ReconError) else ExitCode.FAILED
         message = Redactor.redact(f"{type(exc).__name__}: {exc}")[:4000]
         failed_message = message
+        counts["stage_rows"] = dict(timer.rows)  # the stages that ran, for logs and metrics
         run_store.finish_run(
             engine,
             run_id,
