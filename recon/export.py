@@ -96,7 +96,8 @@ def _framed(data: bytes) -> bytes:
 
 def pseudonymizer_from_env(env_name: str) -> Pseudonymizer:
     """The newest key of ``env_name`` (ConfigError naming the variable when it is missing)."""
-    return Pseudonymizer(read_key_list(env_name)[0])
+    keys, _source = read_key_list(env_name)
+    return Pseudonymizer(keys[0])
 
 
 # --- the rows -----------------------------------------------------------------------------------
