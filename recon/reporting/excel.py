@@ -620,7 +620,8 @@ def _write_summary(book: _Book, report: Report, links_left_out: int) -> None:
     row += 1
     line("Bank connection", "Item", "Last sync (UTC)", "Status", fmt=book.header)
     for item in s.item_health:
-        line(item.institution, item.item_id, _naive_utc(item.last_successful_sync), item.status)
+        line(item.institution, item.item_id, _naive_utc(item.last_successful_sync),
+             "; ".join((item.status, *item.notes)))
 
 
 # --- item sheets ----------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """reports review: balance snapshots, link reviews, sign-offs, what each sighting reported
 
 Revision ID: 0003_reports_review
-Revises: 0001
+Revises: 0002_webhook_queue
 Create Date: 2026-12-05 11:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_reports_review"
-down_revision = "0001"
+down_revision = "0002_webhook_queue"
 branch_labels = None
 depends_on = None
 
