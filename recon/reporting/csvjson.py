@@ -129,16 +129,16 @@ def write_matches_csv(report: Report, path: Path) -> Path:
     distinct tails (status, rule, score, difference, days, account, currency, explanation):
     every distinct tail is formatted once."""
     frame = report.links.frame
-    ids = [_id_column(frame[name].to_numpy()) for name in LINK_COLUMNS[:3]]
     tail_names = LINK_COLUMNS[3:]
     key = np.zeros(len(frame), dtype=np.int64)
     for name in tail_names:
         codes = pd.factorize(frame[name], use_na_sentinel=False)[0]
         key = pd.factorize(key * (int(codes.max(initial=0)) + 1) + codes)[0].astype(np.int64)
     first = np.unique(key, return_index=True)[1]  # factorize codes: the first row of each
-    arrays = {name: frame[name].to_numpy() for name in tail_names}
+    firsts = frame.iloc[first]
+    arrays = {name: firsts[name].to_numpy() for name in tail_names}
     tails = []
-    for row in first.tolist():
+    for row in range(len(first)):
         values = {name: arrays[name][row] for name in tail_names}
         cells = []
         for name in tail_names:
@@ -152,17 +152,18 @@ def write_matches_csv(report: Report, path: Path) -> Path:
             else:
                 cells.append(str(value))
         tails.append("," + ",".join(_q(c) for c in cells) + "\r\n")
-    tail_of = np.array(tails, dtype=object)[key] if len(key) else key
+    tail_text = np.array(tails, dtype=object)
     header = ",".join(f'"{name}"' for name in MATCH_CSV_COLUMNS)
+    chunk = 100_000  # the ids become Python strings a chunk at a time
     with atomic_text(path, newline="") as handle:
         handle.write(header + "\r\n")
-        chunk = 100_000
         for start in range(0, len(frame), chunk):
-            stop = start + chunk
+            part = frame.iloc[start : start + chunk]
+            ids = [_id_column(part[name].to_numpy(dtype=object)) for name in LINK_COLUMNS[:3]]
+            tail_of = tail_text[key[start : start + chunk]]
             handle.write("".join([
-                f"{_q(m)},{_q(b)},{_q(lg)}{tail}" for m, b, lg, tail in zip(
-                    ids[0][start:stop], ids[1][start:stop], ids[2][start:stop],
-                    tail_of[start:stop], strict=True)
+                f"{_q(m)},{_q(b)},{_q(lg)}{tail}"
+                for m, b, lg, tail in zip(*ids, tail_of, strict=True)
             ]))  # fmt: skip
     return path
 

@@ -715,9 +715,9 @@ def workbook_links(report: Report) -> tuple[list[int], int]:
     and clean auto-matched ones up to EXCEL_MAX_CLEAN_MATCHED_ROWS), and how many confirmed
     links are left to matches.csv. Suggested links are on the Review suggestions sheet."""
     frame = report.links.frame
-    status = frame["status"].to_numpy()
-    confirmed = status != "suggested"
-    clean = (status == "matched") & (frame["amount_difference_minor"].to_numpy() == 0)
+    confirmed = (frame["status"] != "suggested").to_numpy(dtype=bool)
+    clean = ((frame["status"] == "matched") & (frame["amount_difference_minor"] == 0)).to_numpy(
+        dtype=bool)
     keep = confirmed & (~clean | (clean.cumsum() <= EXCEL_MAX_CLEAN_MATCHED_ROWS))
     positions = [int(p) for p in keep.nonzero()[0][:EXCEL_MAX_DATA_ROWS]]
     return positions, int(confirmed.sum()) - len(positions)

@@ -252,7 +252,11 @@ class RowView:
 
 
 class RowLookup:
-    """Rows of a bank or ledger frame by id (vectorised: a million ids in well under a second)."""
+    """Rows of a bank or ledger frame by id (vectorised: a million ids in well under a second).
+
+    Text columns stay as the frame holds them (Arrow-backed strings under pandas 3): only the
+    rows a renderer asks for become Python strings, so a million-row frame is not copied.
+    """
 
     def __init__(self, frame: pd.DataFrame | None, id_column: str) -> None:
         if frame is None or frame.empty:
@@ -261,39 +265,43 @@ class RowLookup:
                                   "amount_minor": pd.Series([], dtype="int64"),
                                   "currency": pd.Series([], dtype=object),
                                   "description": pd.Series([], dtype=object)})
-        ids = frame[id_column].astype(str)
+        ids = frame[id_column]
         unique = ~ids.duplicated().to_numpy()
-        self._index = pd.Index(ids.to_numpy()[unique])
+        keep = unique if not unique.all() else slice(None)
+        self._index = pd.Index(ids[keep])
         # Calendar days; .item() of a datetime64[D] is a datetime.date (None for NaT).
-        self._days = pd.to_datetime(frame["date"]).to_numpy().astype("datetime64[D]")[unique]
-        self._amounts = frame["amount_minor"].to_numpy(dtype=np.int64)[unique]
-        self._currencies = frame["currency"].to_numpy()[unique]
-        self._descriptions = frame["description"].to_numpy()[unique]
+        self._days = pd.to_datetime(frame["date"]).to_numpy().astype("datetime64[D]")[keep]
+        self._amounts = frame["amount_minor"].to_numpy(dtype=np.int64)[keep]
+        self._currencies = frame["currency"][keep].reset_index(drop=True)
+        self._descriptions = frame["description"][keep].reset_index(drop=True)
 
-    def positions(self, ids: Sequence[str] | np.ndarray) -> np.ndarray:
+    def positions(self, ids: Sequence[str] | np.ndarray | pd.Series) -> np.ndarray:
         if len(self._index) == 0:
             return np.full(len(ids), -1, dtype=np.int64)
-        found: np.ndarray = self._index.get_indexer(pd.Index(np.asarray(ids, dtype=object)))
+        found: np.ndarray = self._index.get_indexer(pd.Index(ids))
         return found
 
-    def view(self, position: int) -> RowView | None:
-        if position < 0:
-            return None
-        return RowView(
-            id=str(self._index[position]),
-            date=self._days[position].item(),
-            amount_minor=int(self._amounts[position]),
-            currency=str(self._currencies[position]),
-            description=_text(self._descriptions[position]),
-        )
+    def views(self, positions: np.ndarray) -> list[RowView | None]:
+        """The rows at ``positions`` (-1: none) in words, converted only for those rows."""
+        have = np.flatnonzero(positions >= 0)
+        at = positions[have]
+        ids = self._index.take(at).tolist()
+        currencies = self._currencies.take(at).tolist()
+        descriptions = self._descriptions.take(at).tolist()
+        out: list[RowView | None] = [None] * len(positions)
+        for k, (i, p) in enumerate(zip(have.tolist(), at.tolist(), strict=True)):
+            out[i] = RowView(id=str(ids[k]), date=self._days[p].item(),
+                             amount_minor=int(self._amounts[p]), currency=str(currencies[k]),
+                             description=_text(descriptions[k]))
+        return out
 
     def get(self, row_id: str) -> RowView | None:
         if not row_id:
             return None
-        return self.view(int(self.positions([row_id])[0]))
+        return self.views(self.positions([row_id]))[0]
 
-    def many(self, ids: Sequence[str] | np.ndarray) -> list[RowView | None]:
-        return [self.view(int(p)) for p in self.positions(ids)]
+    def many(self, ids: Sequence[str] | np.ndarray | pd.Series) -> list[RowView | None]:
+        return self.views(self.positions(ids))
 
 
 # --- the report ---------------------------------------------------------------------------
@@ -595,22 +603,25 @@ def _link_table(inputs: ReportInputs, bank_rows: RowLookup, ledger_rows: RowLook
     """Links by status (suggested first), each group's rows together, otherwise in the
     engine's (deterministic) order."""
     frame = inputs.result.links
-    order = {status: index for index, status in enumerate(LINK_ORDER)}
-    rank = frame["status"].map(order).fillna(len(order)).to_numpy(dtype=np.int64)
+    rank = np.full(len(frame), len(LINK_ORDER), dtype=np.int64)
+    for index, status in enumerate(LINK_ORDER):  # column compares: no Python per row
+        rank[(frame["status"] == status).to_numpy(dtype=bool)] = index
     group = pd.factorize(frame["match_id"])[0]  # codes in order of first appearance
-    sorted_frame = frame.iloc[np.lexsort((group, rank))].reset_index(drop=True)
-    match_ids = sorted_frame["match_id"].to_numpy()
+    positions = np.lexsort((group, rank))
+    sorted_frame = frame.iloc[positions].reset_index(drop=True)
+    codes = group[positions]
     first = np.ones(len(sorted_frame), dtype=bool)
     if len(sorted_frame):
-        first[1:] = match_ids[1:] != match_ids[:-1]
+        first[1:] = codes[1:] != codes[:-1]
     sorted_frame["first_of_group"] = first
-    suggested = sorted_frame["status"].to_numpy() == Status.SUGGESTED
+    suggested = (sorted_frame["status"] == Status.SUGGESTED).to_numpy(dtype=bool)
+    match_ids = sorted_frame["match_id"]
     texts = _alternatives_in_words(
         inputs.result.alternatives, sorted_frame[suggested], bank_rows, ledger_rows
     )
     alternatives = np.full(len(sorted_frame), "", dtype=object)
     if texts:
-        alternatives[suggested] = [texts.get(str(m), "") for m in match_ids[suggested]]
+        alternatives[suggested] = [texts.get(str(m), "") for m in match_ids[suggested].tolist()]
     sorted_frame["alternatives"] = alternatives
     return LinkTable(sorted_frame, bank_rows, ledger_rows)
 
@@ -621,14 +632,17 @@ def _alternatives_in_words(
     """Per suggested match, its other candidates in words (the side they share is left out)."""
     own_bank = dict(zip(links["match_id"], links["bank_transaction_id"].map(_text), strict=True))
     own_ledger = dict(zip(links["match_id"], links["ledger_entry_id"].map(_text), strict=True))
+    # Every candidate row looked up at once: one index probe per side, not one per row.
+    bank_views = bank_rows.many(frame["bank_transaction_id"].map(_text).to_numpy(dtype=object))
+    ledger_views = ledger_rows.many(frame["ledger_entry_id"].map(_text).to_numpy(dtype=object))
     grouped: dict[str, list[str]] = defaultdict(list)
-    for match_id, bank_id, ledger_id, score in _columns(
+    for (match_id, bank_id, ledger_id, score), bank, ledger in zip(_columns(
         frame, ("match_id", "bank_transaction_id", "ledger_entry_id", "score")
-    ):
+    ), bank_views, ledger_views, strict=True):  # fmt: skip
         bank_id, ledger_id = _text(bank_id), _text(ledger_id)
-        sides = [f"bank {words(bank_rows.get(bank_id)) or bank_id}"
+        sides = [f"bank {words(bank) or bank_id}"
                  if bank_id and bank_id != own_bank.get(match_id) else "",
-                 f"ledger {words(ledger_rows.get(ledger_id)) or ledger_id}"
+                 f"ledger {words(ledger) or ledger_id}"
                  if ledger_id and ledger_id != own_ledger.get(match_id) else ""]
         grouped[str(match_id)].append(" / ".join(s for s in sides if s)
                                       + f" (score {float(score):.2f})")
@@ -952,23 +966,22 @@ def _summary(
     statements: tuple[Statement, ...],
 ) -> Summary:  # fmt: skip
     frame = links.frame
-    statuses = frame["status"].astype(str)
-    firsts = frame[frame["first_of_group"]]
+    first = frame["first_of_group"].to_numpy(dtype=bool)
+    differs = first & (frame["amount_difference_minor"].to_numpy() != 0)
     link_statuses = []
     for status in LINK_ORDER:
-        of_status = firsts[firsts["status"] == status]
-        differences = of_status.groupby("currency")["amount_difference_minor"].sum()
+        of_status = (frame["status"] == status).to_numpy(dtype=bool)
+        with_difference = frame[of_status & differs]  # a few rows: the groups with a difference
+        differences = with_difference.groupby("currency")["amount_difference_minor"].sum()
         link_statuses.append(StatusCount(
-            status, STATUS_TITLES[status], len(of_status), int((statuses == status).sum()),
+            status, STATUS_TITLES[status], int((of_status & first).sum()), int(of_status.sum()),
             tuple(CurrencyAmount(str(c), int(v)) for c, v in differences.items() if v),
         ))  # fmt: skip
-    bank_ids = set(pd.unique(frame["bank_transaction_id"].to_numpy())) - {"", None}
-    confirmed = frame["status"].isin(list(CONFIRMED)).to_numpy()
-    confirmed_ids = set(pd.unique(frame["bank_transaction_id"].to_numpy()[confirmed])) - {
-        "", None}
+    confirmed = frame["status"].isin(list(CONFIRMED)).to_numpy(dtype=bool)
     discrepancies = inputs.result.discrepancies
-    unlinked = discrepancies[discrepancies["kind"] != Kind.PENDING]
-    bank_ids |= set(pd.unique(unlinked["bank_transaction_id"].to_numpy())) - {"", None}
+    unlinked = discrepancies.loc[discrepancies["kind"] != Kind.PENDING, "bank_transaction_id"]
+    bank_items = _distinct_ids(frame["bank_transaction_id"], unlinked)
+    auto_matched = _distinct_ids(frame["bank_transaction_id"][confirmed])
     open_items = [i for i in items if is_open(i)]
     treatments = []
     for treatment in Treatment:
@@ -1000,14 +1013,20 @@ def _summary(
         open_functional_abs=sum((i.materiality for i in open_items), Decimal(0)),
         open_total_abs=_totals((i.currency, abs(i.amount_minor)) for i in open_items),
         oldest_open_age_days=max((i.age_days for i in open_items), default=None),
-        bank_items=len(bank_ids),
-        bank_items_auto_matched=len(confirmed_ids),
-        auto_match_rate=len(confirmed_ids) / len(bank_ids) if bank_ids else None,
+        bank_items=bank_items,
+        bank_items_auto_matched=auto_matched,
+        auto_match_rate=auto_matched / bank_items if bank_items else None,
         item_health=inputs.item_health,
         items_needing_relink=relink,
         rejected_row_count=len(inputs.rejected_rows),
         statements_tie=all(d == 0 for d in statement_differences if d is not None),
     )
+
+
+def _distinct_ids(*columns: pd.Series) -> int:
+    """How many distinct non-empty ids the columns hold together (hashed once, in C)."""
+    uniques = pd.Series(pd.unique(pd.concat(columns, ignore_index=True)))
+    return int((uniques.fillna("") != "").sum())
 
 
 def _check_threshold(threshold: AlertThreshold, items: tuple[Item, ...]) -> ThresholdCheck:
