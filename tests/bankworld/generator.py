@@ -51,7 +51,7 @@ FAMILY: dict[str, str] = {
     "wire_fee_booked": "fee", "wire_fee_unbooked": "fee", "wire_fee_deducted": "fee",
     "furikomi_fee_deducted": "fee", "check": "check", "check_slow": "check",
     "check_outstanding": "outstanding", "check_deposit": "remittance",
-    "deposit_in_transit": "outstanding", "payroll_item": "decoy", "payroll_batch": "payout",
+    "deposit_in_transit": "outstanding", "payroll_item": "decoy", "payroll_batch": "batch",
     "tax_payment": "reference", "rent": "decoy", "transfer": "reference",
     "mismatch_transposed": "mismatch", "mismatch_dropped_digit": "mismatch",
     "mismatch_decimal_shift": "mismatch", "duplicate_bank": "duplicate",
@@ -840,7 +840,7 @@ def _wires_with_fees(ctx: _Ctx) -> None:
                            else (1000, 1500, 2000, 2500))
         fee = book.bank(event, date=bank_day, account=ctx.acct[key], amount=-fee_amount,
                         name=_pick(r, p.wire_fee), category="BANK_FEES")
-        if r.random() < 0.5:
+        if r.random() < 0.5 and bank_day <= ctx.as_of:  # booked from the bank statement
             fee_ledger = book.ledger(event, bank_day, ctx.acct[key], -fee_amount,
                                      p.ledger_texts["wire_fee"].format(name=party.legal), ref,
                                      p.accounts[ctx.acct[key]].bank_name.split(" - ")[0])
