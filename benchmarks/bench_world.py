@@ -7,7 +7,8 @@
 
 For each profile and size: generates a world with tests/bankworld (seeded: the same files on
 every machine), writes its files into a scratch folder (``--keep DIR`` keeps them), then in a
-fresh process (so that the peak memory is that run's alone) runs recon's real file path
+fresh process (so that the peak memory is that run's alone; the world is built in another)
+runs recon's real file path
 (bank file reader, ledger loader through the world's config.yaml, engine; each timed on its
 own) and scores the result against the truth. Prints the figures and writes them as JSON.
 ``--cli`` also runs the ``recon match`` command itself on the files and scores its
@@ -75,19 +76,30 @@ def via_cli(folder: Path, as_of: str) -> dict[str, Any]:
     return {"seconds": seconds, "exit_code": completed.returncode, "overall": scored.overall}
 
 
-def run_one(profile: str, rows: int, args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
-    folder = scratch / f"{profile}-{rows}"
+def build_child(folder: Path, rows: int, profile: str) -> dict[str, Any]:
+    """Runs in its own process, so that the parent never holds a world."""
     started = time.perf_counter()
     build(rows, folder, profile)
-    generated = time.perf_counter() - started
-    meta = json.loads((folder / "world.json").read_text(encoding="utf-8"))
-    command = [sys.executable, __file__, "--child", str(folder), "--examples",
-               str(args.examples)] + (["--oracle"] if args.oracle else [])
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    return {"seconds": time.perf_counter() - started, "peak_rss_mb": _rss_mb()}
+
+
+def _child(*arguments: str) -> dict[str, Any]:
+    completed = subprocess.run([sys.executable, __file__, *arguments], capture_output=True,
+                               text=True, check=False)
     if completed.returncode != 0:
-        raise SystemExit(f"the run on {folder} failed:\n{completed.stderr}")
-    result = json.loads(completed.stdout)
-    result.update(profile=profile, rows=rows, generate_and_write_seconds=generated,
+        raise SystemExit(f"{' '.join(arguments)} failed:\n{completed.stderr}")
+    result: dict[str, Any] = json.loads(completed.stdout)
+    return result
+
+
+def run_one(profile: str, rows: int, args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
+    folder = scratch / f"{profile}-{rows}"
+    built = _child("--build", str(folder), "--rows", str(rows), "--profile", profile)
+    meta = json.loads((folder / "world.json").read_text(encoding="utf-8"))
+    result = _child("--child", str(folder), "--examples", str(args.examples),
+                    *(["--oracle"] if args.oracle else []))
+    result.update(profile=profile, rows=rows, generate_and_write_seconds=built["seconds"],
+                  generate_peak_rss_mb=built["peak_rss_mb"],
                   world=meta["counts"], as_of=meta["as_of"], folder=str(folder),
                   bank_file_mb=(folder / "bank.json").stat().st_size / 2**20,
                   ledger_file_mb=(folder / "ledger.csv").stat().st_size / 2**20)
@@ -157,7 +169,11 @@ def main() -> int:
     parser.add_argument("--cli", action="store_true", help="also run `recon match` itself")
     parser.add_argument("--oracle", action="store_true", help="score the truth itself")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.build:
+        print(json.dumps(build_child(args.build, args.rows[0], args.profile)))
+        return 0
     if args.child:
         print(json.dumps(child(args.child, args.examples, args.oracle)))
         return 0

@@ -297,3 +297,24 @@ def test_write_world_into_an_existing_folder_replaces_the_files(tmp_path: Path) 
     before = _digests(tmp_path)
     write_world(world, tmp_path)
     assert _digests(tmp_path) == before
+
+
+def test_rows_nothing_tells_apart_are_interchangeable() -> None:
+    world = generate(30_000)
+    truth = sc.Truth(world.truth_links, world.truth_open, world.truth_same)
+    same = truth.same[truth.same["side"] == "ledger"]
+    counts = truth.links["ledger_entry_id"].value_counts()
+    pairs = [(a, b) for a, b in zip(same["id"], same["same_as"], strict=True)
+             if counts.get(a) == 1 and counts.get(b) == 1]
+    assert pairs, "the world has no two interchangeable linked ledger rows"
+    a, b = pairs[0]
+    perfect = sc.truth_as_prediction(truth)
+    links = perfect.links.copy()
+    rows_a = links["ledger_entry_id"] == a
+    rows_b = links["ledger_entry_id"] == b
+    links.loc[rows_a, "ledger_entry_id"], links.loc[rows_b, "ledger_entry_id"] = b, a
+    result = sc.score(truth, sc.Prediction(links, perfect.discrepancies))
+    assert result.overall["precision"] == 1.0 and result.overall["auto_recall"] == 1.0
+    doubled = pd.concat([links, links[rows_a]], ignore_index=True)
+    result = sc.score(truth, sc.Prediction(doubled, perfect.discrepancies))
+    assert result.overall["wrong_auto_links"] == 1

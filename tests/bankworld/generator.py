@@ -11,6 +11,7 @@ same seed always gives the same world.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import string
@@ -81,6 +82,11 @@ class World:
     truth_links: pd.DataFrame  # bank_transaction_id, ledger_entry_id, pattern, family, truncated
     truth_open: pd.DataFrame  # bank_transaction_id, ledger_entry_id, side, kind, pattern, ...
     counts: dict[str, int] = field(default_factory=dict)
+    # side, id, same_as: rows nothing in the files tells apart from another row of their side
+    # (two identical subscription charges, two bank fee lines, a payroll line cut before the
+    # name); a link to one of them is as right as a link to the other.
+    truth_same: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["side", "id", "same_as"]))
 
 
 class _Fields(dict[str, Any]):
@@ -205,9 +211,10 @@ class _Ctx:
         return (np.random.default_rng([self.seed, digest]),
                 random.Random(self.seed * 1_000_003 + digest))
 
-    def count(self, pattern: str) -> int:
+    def count(self, pattern: str, exponent: float = 1.0) -> int:
+        """Instances of a pattern: its share per 100k rows, scaled (sub-linearly if asked)."""
         per_100k = self.p.mix.get(pattern, DEFAULT_MIX[pattern])
-        return round(per_100k * self.scale)
+        return round(per_100k * self.scale**exponent)
 
     def next(self, counter: str, start: int) -> int:
         value = self.counters.get(counter, start)
@@ -1033,27 +1040,32 @@ def _payroll(ctx: _Ctx) -> None:
 
 def _transfer(ctx: _Ctx, r: random.Random, day: int, amount: int, source: str,
               target: str) -> None:
+    """A transfer between two of the company's accounts. Both bank rows show the online
+    banking confirmation number, which the treasurer books as the reference."""
     book, p = ctx.book, ctx.p
     event = book.event("in_transit")
-    ref = p.transfer_ref.format(n=ctx.next("transfer", 1))
+    company_ref = p.transfer_ref.format(n=ctx.next("transfer", 1))
+    confirmation = _token(r, "D", 11)
     src, dst = ctx.acct[source], ctx.acct[target]
     masks = {i: a.mask for i, a in enumerate(p.accounts)}
     for account, sign, template, other in ((src, -1, p.transfer_out, dst),
                                            (dst, 1, p.transfer_in, src)):
-        fields = ctx.fields(r, day, mask=masks[other])
+        fields = ctx.fields(r, day, mask=masks[other], conf=confirmation)
         bank = book.bank(event, date=day, account=account, amount=sign * amount,
                          name=template.format_map(fields), category="TRANSFER_OUT"
                          if sign < 0 else "TRANSFER_IN")
         ledger = book.ledger(event, day, account, sign * amount,
                              p.ledger_texts["transfer"].format(
                                  source=p.accounts[src].ledger_account,
-                                 target=p.accounts[dst].ledger_account), ref, p.company)
+                                 target=p.accounts[dst].ledger_account, ref=company_ref),
+                             confirmation, p.company)
         book.link(bank, ledger, "transfer")
 
 
 def _transfers(ctx: _Ctx) -> None:
     _, r = ctx.rng("transfers")
-    for _ in range(ctx.count("transfer")):
+    # A treasury sweeps a few times a week whatever the company's size.
+    for _ in range(ctx.count("transfer", exponent=0.5)):
         day = _ri(r, ctx.first, ctx.as_of)
         if not ctx.is_bday(day):
             continue
@@ -1362,7 +1374,31 @@ def _assemble(ctx: _Ctx, rows: int) -> World:
     counts = {"bank_rows": int(bank.shape[0]), "ledger_rows": int(ledger.shape[0]),
               "true_links": int(links.shape[0]), "expected_open": int(truth_open.shape[0])}
     return World(ctx.p, ctx.seed, rows, ctx.start, ctx.day(ctx.as_of), bank, ledger,
-                 links, truth_open, counts)
+                 links, truth_open, counts, indistinguishable(bank, ledger))
+
+
+def indistinguishable(bank: pd.DataFrame, ledger: pd.DataFrame) -> pd.DataFrame:
+    """Rows equal to an earlier row of their side in every field recon could read."""
+    loaded = bank[~bank["removed"]]
+    bank_key = pd.DataFrame({
+        "account": loaded["account_key"], "date": loaded["date"],
+        "authorized": loaded["authorized"], "amount": loaded["amount_minor"],
+        "name": loaded["name"], "merchant": loaded["merchant_name"].fillna(""),
+        "party": loaded["counterparty"].fillna(""),
+        "meta": [json.dumps(m, sort_keys=True) if m else "" for m in loaded["payment_meta"]],
+        "check": loaded["check_number"].fillna(""), "pending": loaded["pending"],
+        "pending_id": loaded["pending_transaction_id"].fillna("")})
+    ledger_key = ledger[["account", "date", "amount_minor", "description", "reference",
+                         "counterparty"]]
+    parts = []
+    for side, ids, key in (("bank", loaded["transaction_id"], bank_key),
+                           ("ledger", ledger["entry_id"], ledger_key)):
+        group = key.groupby(list(key.columns), sort=False, dropna=False).ngroup().to_numpy()
+        first = pd.Series(ids.to_numpy()).groupby(group).transform("first").to_numpy()
+        same = first != ids.to_numpy()
+        parts.append(pd.DataFrame({"side": side, "id": ids.to_numpy()[same],
+                                   "same_as": first[same]}))
+    return pd.concat(parts, ignore_index=True)
 
 
 _OBJECT_FIELDS = {"name", "merchant", "party", "party_type", "meta", "check", "channel",

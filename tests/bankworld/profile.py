@@ -10,7 +10,8 @@ Templates are ``str.format`` strings. Placeholders the generator fills: ``{n}`` 
 ``{ref}`` the reference the payer wrote, ``{name}`` the counterparty as the bank prints it,
 ``{company}`` the company name as the bank prints it, ``{coid}`` an ACH company id,
 ``{trace}`` a bank trace number, ``{num}`` a check number, ``{order}`` an order number,
-``{store}`` a store number, ``{emp}`` an employee as ``LAST FIRST``.
+``{store}`` a store number, ``{emp}`` an employee as ``LAST FIRST``, ``{conf}`` an
+online banking confirmation number.
 Random tokens: ``{A12}`` twelve upper-case letters and digits, ``{D8}`` eight digits (any
 length 1-19 works for both).
 """
@@ -519,8 +520,8 @@ DEFAULT = Profile(
                    "DESCR:NET PAY SEC:CCD TRACE#:{trace}"),
     payroll_provider=Party("Gusto", "GUSTO", "Gusto"),
     tax_payment=("IRS USATAXPYMT {D15}", "CA EDD DES:EDD DEP ID:{D10}"),
-    transfer_out="ONLINE TRANSFER TO CHK ...{mask} TRANSACTION#: {D11}",
-    transfer_in="ONLINE TRANSFER FROM CHK ...{mask} TRANSACTION#: {D11}",
+    transfer_out="ONLINE TRANSFER TO CHK ...{mask} TRANSACTION#: {conf}",
+    transfer_in="ONLINE TRANSFER FROM CHK ...{mask} TRANSACTION#: {conf}",
     wire_fee=("WIRE TRANSFER FEE", "OUTGOING WIRE FEE", "INTL WIRE FEE"),
     jpy_transfer_fee="FURIKOMI TESURYO",
     service_fee=("MONTHLY SERVICE FEE", "ACCOUNT ANALYSIS FEE", "ACCOUNT MAINTENANCE FEE"),
@@ -552,7 +553,7 @@ DEFAULT = Profile(
         "batch_pay": "{provider} net pay {first} {last}",
         "payroll_tax": "Payroll taxes {ref}",
         "tax_authority": "Internal Revenue Service",
-        "transfer": "Transfer {source} to {target}",
+        "transfer": "Transfer {source} to {target} {ref}",
         "rent": "Rent {month} {name}",
         "refund": "Refund",
     },

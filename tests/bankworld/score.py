@@ -11,8 +11,10 @@ The figures:
   300 links. ``precision``: the share of recon's links (any status) that are true links;
   ``recall``: the share of true links recon made, matched or suggested; ``auto_precision`` /
   ``auto_recall``: the same for auto-confirmed links (``matched``, ``matched_with_difference``).
-- A duplicate copy stands for its original: linking the copy instead of the original is right,
-  linking both is one right and one wrong link.
+- A duplicate copy stands for its original, and a row stands for any row that nothing in the
+  files tells apart from it (``truth_same.csv``: two identical subscription charges, two bank fee
+  lines of one day): linking one instead of the other is right; linking both where the truth
+  has one link is one right and one wrong link.
 - Per pattern and per family: the shares of true links auto-confirmed / suggested / missed, how
   many wrong auto-confirmed links touch the pattern's rows, and for groups (one row linked to
   several) the share of groups found whole.
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +47,8 @@ _SEP = "\x1f"
 class Truth:
     links: pd.DataFrame  # bank_transaction_id, ledger_entry_id, pattern, family, truncated
     opens: pd.DataFrame  # bank_transaction_id, ledger_entry_id, side, kind, pattern, family...
+    same: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["side", "id", "same_as"]))  # interchangeable rows
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,8 @@ def _text_frame(path: Path) -> pd.DataFrame:
 def load_truth(folder: Path) -> Truth:
     links = _text_frame(folder / "truth_links.csv")
     links["truncated"] = links["truncated"].astype(int)
-    return Truth(links, _text_frame(folder / "truth_open.csv"))
+    return Truth(links, _text_frame(folder / "truth_open.csv"),
+                 _text_frame(folder / "truth_same.csv"))
 
 
 def prediction_from_result(result: MatchResult) -> Prediction:
@@ -125,16 +131,33 @@ def _keys(bank: pd.Series, ledger: pd.Series) -> pd.Series:
     return bank.astype(str) + _SEP + ledger.astype(str)
 
 
-def _twins(opens: pd.DataFrame, side: str) -> dict[str, str]:
-    rows = opens[(opens["side"] == side) & (opens["twin_of"] != "")]
-    column = "bank_transaction_id" if side == "bank" else "ledger_entry_id"
-    return dict(zip(rows[column], rows["twin_of"], strict=True))
+def _canonical_maps(truth: Truth) -> dict[str, dict[str, str]]:
+    """Per side: id -> the id its class stands under. A class joins a duplicate copy with its
+    original and rows that nothing in the files tells apart (a small union-find)."""
+    maps: dict[str, dict[str, str]] = {}
+    for side, column in (("bank", "bank_transaction_id"), ("ledger", "ledger_entry_id")):
+        rows = truth.opens[(truth.opens["side"] == side) & (truth.opens["twin_of"] != "")]
+        same_rows = truth.same[truth.same["side"] == side]
+        parent: dict[str, str] = {}
+
+        def find(x: str, parent: dict[str, str] = parent) -> str:
+            while parent.get(x, x) != x:
+                x = parent[x]
+            return x
+
+        for a, b in [*zip(rows[column], rows["twin_of"], strict=True),
+                     *zip(same_rows["id"], same_rows["same_as"], strict=True)]:
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+        maps[side] = {x: find(x) for x in parent}
+    return maps
 
 
-def _canonical(ids: pd.Series, twins: dict[str, str]) -> pd.Series:
-    if not twins:
-        return ids
-    mapped = ids.map(twins)
+def _canonical(ids: pd.Series, mapping: dict[str, str]) -> pd.Series:
+    if not mapping:
+        return ids.astype(str)
+    mapped = ids.map(mapping)
     return mapped.where(mapped.notna(), ids).astype(str)
 
 
@@ -143,21 +166,25 @@ def score(truth: Truth, prediction: Prediction, *, bank: pd.DataFrame | None = N
     """Compare a prediction with the truth. ``bank``/``ledger`` (recon's frames) only add
     texts and amounts to the examples."""
     tl, to = truth.links, truth.opens
-    twin_bank, twin_ledger = _twins(to, "bank"), _twins(to, "ledger")
+    canon = _canonical_maps(truth)
     pl = prediction.links.copy()
     pl["confirmed"] = pl["status"].isin(CONFIRMED)
-    pl["key"] = _keys(_canonical(pl["bank_transaction_id"], twin_bank),
-                      _canonical(pl["ledger_entry_id"], twin_ledger))
-    truth_keys = _keys(tl["bank_transaction_id"], tl["ledger_entry_id"])
-    truth_set = set(truth_keys)
-    # The first (confirmed first) link of a canonical pair may be right; any repeat is wrong.
+    pl["key"] = _keys(_canonical(pl["bank_transaction_id"], canon["bank"]),
+                      _canonical(pl["ledger_entry_id"], canon["ledger"]))
+    truth_keys = _keys(_canonical(tl["bank_transaction_id"], canon["bank"]),
+                       _canonical(tl["ledger_entry_id"], canon["ledger"]))
+    truth_count = truth_keys.value_counts()
+    # Links are counted as multisets of (stand-for bank, stand-for ledger) pairs: as many
+    # links of a pair are right as the truth has, confirmed ones first.
     pl = pl.sort_values("confirmed", ascending=False, kind="stable")
-    pl["correct"] = pl["key"].isin(truth_set) & ~pl["key"].duplicated()
-    confirmed_keys = set(pl.loc[pl["confirmed"], "key"])
-    any_keys = set(pl["key"])
+    rank = pl.groupby("key").cumcount()
+    pl["correct"] = rank < pl["key"].map(truth_count).fillna(0)
+    truth_rank = truth_keys.groupby(truth_keys).cumcount()
+    confirmed_n = truth_keys.map(pl.loc[pl["confirmed"], "key"].value_counts()).fillna(0)
+    any_n = truth_keys.map(pl["key"].value_counts()).fillna(0)
     outcome = pd.Series("missed", index=tl.index)
-    outcome[truth_keys.isin(any_keys)] = "suggested"
-    outcome[truth_keys.isin(confirmed_keys)] = "auto"
+    outcome[truth_rank < any_n] = "suggested"
+    outcome[truth_rank < confirmed_n] = "auto"
 
     n_pred = len(pl)
     n_conf = int(pl["confirmed"].sum())
@@ -194,7 +221,7 @@ def score(truth: Truth, prediction: Prediction, *, bank: pd.DataFrame | None = N
         family_hurt[family] = family_hurt.get(family, 0) + count
     families = _link_table(frame, "family", family_hurt)
 
-    opens = _open_table(to, prediction, pl)
+    opens = _open_table(truth, prediction, pl, canon)
     overall["expected_open"] = len(to)
     overall["open_right_kind"] = _ratio(int(opens["right_kind_n"].sum()), len(to))
     overall["open_kept_out"] = _ratio(int(opens["kept_out_n"].sum()), len(to))
@@ -244,27 +271,38 @@ def _link_table(frame: pd.DataFrame, by: str, hurt: dict[str, int]) -> pd.DataFr
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def _open_table(to: pd.DataFrame, prediction: Prediction, pl: pd.DataFrame) -> pd.DataFrame:
-    d = prediction.discrepancies
-    by_bank = set(zip(d["kind"], d["bank_transaction_id"], strict=True))
-    by_ledger = set(zip(d["kind"], d["ledger_entry_id"], strict=True))
-    by_pair = set(zip(d["kind"], d["bank_transaction_id"], d["ledger_entry_id"], strict=True))
+def _open_table(truth: Truth, prediction: Prediction, pl: pd.DataFrame,
+                canon: dict[str, dict[str, str]]) -> pd.DataFrame:
+    to, d = truth.opens, prediction.discrepancies
+
+    def ids(values: pd.Series, side: str) -> list[str]:
+        return _canonical(values, canon[side]).tolist()
+
+    d_bank, d_ledger = ids(d["bank_transaction_id"], "bank"), ids(d["ledger_entry_id"], "ledger")
+    by_bank = set(zip(d["kind"], d_bank, strict=True))
+    by_ledger = set(zip(d["kind"], d_ledger, strict=True))
+    by_pair = set(zip(d["kind"], d_bank, d_ledger, strict=True))
+    # An item is kept out when its class of interchangeable rows has no more rows in auto
+    # links than the truth links.
+    over: dict[str, set[str]] = {}
     conf = pl[pl["confirmed"]]
-    conf_bank = set(conf["bank_transaction_id"])
-    conf_ledger = set(conf["ledger_entry_id"])
+    for side, column in (("bank", "bank_transaction_id"), ("ledger", "ledger_entry_id")):
+        used = Counter(ids(pd.Series(sorted(set(conf[column]))), side))
+        true = Counter(ids(pd.Series(sorted(set(truth.links[column]))), side))
+        over[side] = {c for c, n in used.items() if n > true.get(c, 0)}
     right, kept = [], []
-    for bank_id, ledger_id, side, kind, twin in zip(
-            to["bank_transaction_id"], to["ledger_entry_id"], to["side"], to["kind"],
-            to["twin_of"], strict=True):
+    for bank_id, ledger_id, side, kind in zip(
+            ids(to["bank_transaction_id"], "bank"), ids(to["ledger_entry_id"], "ledger"),
+            to["side"], to["kind"], strict=True):
         if side == "both":
             right.append((kind, bank_id, ledger_id) in by_pair)
-            kept.append(bank_id not in conf_bank and ledger_id not in conf_ledger)
-            continue
-        item, seen, linked = ((bank_id, by_bank, conf_bank) if side == "bank"
-                              else (ledger_id, by_ledger, conf_ledger))
-        twins = {item, twin} - {""}
-        right.append(any((kind, i) in seen for i in twins))
-        kept.append(not all(i in linked for i in twins) if twin else item not in linked)
+            kept.append(bank_id not in over["bank"] and ledger_id not in over["ledger"])
+        elif side == "bank":
+            right.append((kind, bank_id) in by_bank)
+            kept.append(bank_id not in over["bank"])
+        else:
+            right.append((kind, ledger_id) in by_ledger)
+            kept.append(ledger_id not in over["ledger"])
     frame = to.assign(right=right, kept=kept)
     rows = {}
     for pattern, part in frame.groupby("pattern", sort=True):
@@ -276,39 +314,46 @@ def _open_table(to: pd.DataFrame, prediction: Prediction, pl: pd.DataFrame) -> p
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
 
 
-def _describe(ids: str, frame: pd.DataFrame | None, id_column: str) -> str:
+def _lookup(frame: pd.DataFrame | None, id_column: str, ids: set[str]) -> dict[str, str]:
+    """id -> a one-line description (date, amount, texts) of the rows among ``ids``."""
     if frame is None or not ids:
-        return ids
-    rows = frame[frame[id_column] == ids]
-    if rows.empty:
-        return f"{ids} (not loaded)"
-    row = rows.iloc[0]
-    date = pd.Timestamp(row["date"]).date().isoformat()
-    extra = f" ref={row['reference']!r}" if row.get("reference") else ""
-    return (f"{ids} {date} {int(row['amount_minor']):+d} {row['currency']} "
+        return {}
+    rows = frame[frame[id_column].isin(ids)]
+    found = {}
+    for row in rows.to_dict(orient="records"):
+        date = pd.Timestamp(row["date"]).date().isoformat()
+        extra = f" ref={row['reference']!r}" if row.get("reference") else ""
+        found[str(row[id_column])] = (
+            f"{row[id_column]} {date} {int(row['amount_minor']):+d} {row['currency']} "
             f"{row['description']!r} cp={row['counterparty']!r}{extra}")
+    return found
 
 
 def _examples(frame: pd.DataFrame, wrong_auto: pd.DataFrame, tl: pd.DataFrame,
               to: pd.DataFrame, bank: pd.DataFrame | None, ledger: pd.DataFrame | None,
               count: int) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
     if count <= 0:
-        return found
-    for pattern, part in frame[frame["outcome"] == "missed"].groupby("pattern", sort=True):
-        found[f"missed {pattern}"] = [
-            f"bank {_describe(b, bank, 'transaction_id')}\n      ledger "
-            f"{_describe(l_, ledger, 'entry_id')}"
-            for b, l_ in zip(part["bank_transaction_id"][:count],
-                             part["ledger_entry_id"][:count], strict=True)]
+        return {}
+    missed = frame[frame["outcome"] == "missed"].groupby("pattern", sort=True).head(count)
+    wrong = wrong_auto.head(count)
     partner = dict(zip(tl["bank_transaction_id"], tl["ledger_entry_id"], strict=True))
     open_of = dict(zip(to["bank_transaction_id"], to["pattern"], strict=True))
+    bank_ids = set(missed["bank_transaction_id"]) | set(wrong["bank_transaction_id"])
+    ledger_ids = (set(missed["ledger_entry_id"]) | set(wrong["ledger_entry_id"])
+                  | {partner[b] for b in wrong["bank_transaction_id"] if b in partner})
+    shown_bank = _lookup(bank, "transaction_id", bank_ids)
+    shown_ledger = _lookup(ledger, "entry_id", ledger_ids)
+    found: dict[str, list[str]] = {}
+    for pattern, part in missed.groupby("pattern", sort=True):
+        found[f"missed {pattern}"] = [
+            f"bank {shown_bank.get(b, b)}\n      ledger {shown_ledger.get(l_, l_)}"
+            for b, l_ in zip(part["bank_transaction_id"], part["ledger_entry_id"], strict=True)]
     lines = []
-    for b, l_ in zip(wrong_auto["bank_transaction_id"][:count],
-                     wrong_auto["ledger_entry_id"][:count], strict=True):
-        truly = partner.get(b) or f"nothing (expected open: {open_of.get(b, '?')})"
-        lines.append(f"bank {_describe(b, bank, 'transaction_id')}\n      linked to "
-                     f"{_describe(l_, ledger, 'entry_id')}\n      truly belongs to {truly}")
+    for b, l_ in zip(wrong["bank_transaction_id"], wrong["ledger_entry_id"], strict=True):
+        truly = (shown_ledger.get(partner[b], partner[b]) if b in partner
+                 else f"nothing (expected open: {open_of.get(b, '?')})")
+        lines.append(f"bank {shown_bank.get(b, b)}\n      linked to "
+                     f"{shown_ledger.get(l_, l_)}\n      truly belongs to {truly}")
     if lines:
         found["wrong auto-confirmed links"] = lines
     return found

@@ -9,7 +9,8 @@ Into one folder:
   section copied verbatim from the repository's config.yaml at generation time;
 - ``truth_links.csv`` (``bank_transaction_id, ledger_entry_id, pattern, family, truncated``) and
   ``truth_open.csv`` (``bank_transaction_id, ledger_entry_id, side, kind, pattern, family,
-  twin_of``): what a perfect reconciliation links and what it leaves open;
+  twin_of``): what a perfect reconciliation links and what it leaves open; ``truth_same.csv``
+  (``side, id, same_as``): rows that nothing in the files tells apart from an earlier row;
 - ``world.json``: profile, seed, as-of date, sizes.
 """
 
@@ -54,6 +55,7 @@ def write_world(world: World, folder: Path, repo_config: Path = REPO_CONFIG) -> 
         "config": folder / "config.yaml",
         "truth_links": folder / "truth_links.csv",
         "truth_open": folder / "truth_open.csv",
+        "truth_same": folder / "truth_same.csv",
         "world": folder / "world.json",
     }
     _write_bank(world, paths["bank"])
@@ -62,6 +64,7 @@ def write_world(world: World, folder: Path, repo_config: Path = REPO_CONFIG) -> 
                                encoding="utf-8")
     world.truth_links.to_csv(paths["truth_links"], index=False)
     world.truth_open.to_csv(paths["truth_open"], index=False)
+    world.truth_same.to_csv(paths["truth_same"], index=False)
     meta = {
         "generator_version": GENERATOR_VERSION,
         "profile": world.profile.name,
@@ -148,14 +151,16 @@ def _transaction(row: tuple[Any, ...], day_text: dict[int, str], original: bool,
                  enriched: bool = True) -> str:
     (txn_id, account_id, currency, day, authorized, minor, name, merchant, party, party_type,
      meta, check, pending, pending_id, channel, category, city) = row
-    meta = meta or {}
-    payment_meta = (
-        f'{{"by_order_of":{_text(meta.get("by_order_of"))},"payee":{_text(meta.get("payee"))},'
-        f'"payer":{_text(meta.get("payer"))},'
-        f'"payment_method":{_text(meta.get("payment_method"))},'
-        f'"payment_processor":{_text(meta.get("payment_processor"))},'
-        f'"ppd_id":{_text(meta.get("ppd_id"))},"reason":{_text(meta.get("reason"))},'
-        f'"reference_number":{_text(meta.get("reference_number"))}}}')
+    if not meta:
+        payment_meta = _NO_META
+    else:
+        payment_meta = (
+            f'{{"by_order_of":{_text(meta.get("by_order_of"))},'
+            f'"payee":{_text(meta.get("payee"))},"payer":{_text(meta.get("payer"))},'
+            f'"payment_method":{_text(meta.get("payment_method"))},'
+            f'"payment_processor":{_text(meta.get("payment_processor"))},'
+            f'"ppd_id":{_text(meta.get("ppd_id"))},"reason":{_text(meta.get("reason"))},'
+            f'"reference_number":{_text(meta.get("reference_number"))}}}')
     if city:
         location = (f'{{"address":null,"city":{_encode(city[0])},"country":"US","lat":null,'
                     f'"lon":null,"postal_code":null,"region":{_encode(city[1])},'
@@ -188,6 +193,8 @@ def _transaction(row: tuple[Any, ...], day_text: dict[int, str], original: bool,
         f'"unofficial_currency_code":null,"website":null}}')
 
 
+_NO_META = ('{"by_order_of":null,"payee":null,"payer":null,"payment_method":null,'
+            '"payment_processor":null,"ppd_id":null,"reason":null,"reference_number":null}')
 _NO_LOCATION = ('{"address":null,"city":null,"country":null,"lat":null,"lon":null,'
                 '"postal_code":null,"region":null,"store_number":null}')
 
