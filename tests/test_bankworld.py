@@ -199,7 +199,7 @@ def test_the_truth_scores_one_everywhere(world_dir: Path) -> None:
     truth = sc.load_truth(world_dir)
     result = sc.score(truth, sc.truth_as_prediction(truth))
     for name in ("precision", "recall", "auto_precision", "auto_recall", "open_right_kind",
-                 "open_kept_out", "truncated_recall"):
+                 "open_kept_out", "truncated_recall", "recall_outside_payouts"):
         assert result.overall[name] == 1.0, name
     assert (result.patterns["auto"] == 1.0).all()
     assert (result.families["missed"] == 0.0).all()

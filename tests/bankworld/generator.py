@@ -299,10 +299,6 @@ def _meta(**values: Any) -> dict[str, Any] | None:
     return meta or None
 
 
-def _upper_name(party: Party) -> str:
-    return party.bank
-
-
 # ---------------------------------------------------------------------------------------------
 # Card-processor payouts
 

@@ -199,6 +199,10 @@ def score(truth: Truth, prediction: Prediction, *, bank: pd.DataFrame | None = N
         "truncated_recall": _ratio(int(((outcome != "missed") & (tl["truncated"] == 1)).sum()),
                                    int((tl["truncated"] == 1).sum())),
     }
+    # Processor payouts and payroll batches are most links of a big world; the rest, alone:
+    rest = ~tl["family"].isin(["payout", "batch"])
+    overall["recall_outside_payouts"] = _ratio(int(((outcome != "missed") & rest).sum()),
+                                               int(rest.sum()))
 
     # Which pattern each row belongs to, to say whom a wrong link hurts.
     row_pattern: dict[str, str] = {}
@@ -367,7 +371,8 @@ def report(result: Score, title: str = "") -> str:
                f"{o['auto_precision']:.4f}  auto recall {o['auto_recall']:.4f}  "
                f"(true {o['true_links']:,}, made {o['links']:,}, auto {o['auto_links']:,}, "
                f"wrong auto {o['wrong_auto_links']:,}; truncated texts recall "
-               f"{o['truncated_recall']:.4f})")
+               f"{o['truncated_recall']:.4f}; outside payouts and payroll batches "
+               f"{o['recall_outside_payouts']:.4f})")
     out.append(f"expected open items: {o['expected_open']:,}; reported with the right kind "
                f"{o['open_right_kind']:.4f}, kept out of auto links {o['open_kept_out']:.4f}")
     for title_, table in (("per family", result.families), ("per pattern", result.patterns)):

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -227,7 +226,3 @@ def check(case: Case, links: pd.DataFrame, discrepancies: pd.DataFrame) -> list[
             shown = [k for k, b, l_ in items if (bank and b == bank) or (ledger and l_ == ledger)]
             problems.append(f"{where} not reported as {kind} (reported: {shown or 'nothing'})")
     return problems
-
-
-def run_cases(cases: Iterable[Case]) -> list[Outcome]:
-    return [run_case(case) for case in cases]
