@@ -1299,8 +1299,7 @@ def generate(rows: int, profile: Profile = DEFAULT, seed: int | None = None) -> 
 def _assemble(ctx: _Ctx, rows: int) -> World:
     book = ctx.book
     assert max(book.l["date"]) <= ctx.as_of, "a ledger row dated after the as-of date"
-    b = {name: np.asarray(values, dtype=object if name in _OBJECT_FIELDS else None)
-         for name, values in book.b.items()}
+    b = {name: np.asarray(book.b[name], dtype=object) for name in _OBJECT_FIELDS}
     bank_date = np.asarray(book.b["date"], dtype=np.int64)
     bank_event = np.asarray(book.b["event"], dtype=np.int64)
     # The cut-off: an event with a bank row after as-of has not reached the bank yet.
@@ -1337,7 +1336,7 @@ def _assemble(ctx: _Ctx, rows: int) -> World:
     entry_ids = [ctx.p.entry_id.format(n=i + 1, y=int(y)) for i, y in enumerate(years.tolist())]
 
     bank = _bank_frame(ctx, b, bank_order, bank_new, bank_ids)
-    ledger = _ledger_frame(ctx, bank_order.size, ledger_order, entry_ids)
+    ledger = _ledger_frame(ctx, ledger_order, entry_ids)
     truncated = np.asarray(book.b["truncated"], dtype=bool)
     link_order = np.lexsort((ledger_new[link_ledger], bank_new[link_bank]))
     link_bank, link_ledger, link_pattern = (link_bank[link_order], link_ledger[link_order],
@@ -1444,8 +1443,7 @@ def _bank_frame(ctx: _Ctx, b: dict[str, np.ndarray], order: np.ndarray, new: np.
 _NUMERIC_COLUMNS = {"date", "authorized", "amount_minor", "pending", "removed"}
 
 
-def _ledger_frame(ctx: _Ctx, _bank_count: int, order: np.ndarray,
-                  entry_ids: list[str]) -> pd.DataFrame:
+def _ledger_frame(ctx: _Ctx, order: np.ndarray, entry_ids: list[str]) -> pd.DataFrame:
     book, accounts = ctx.book, ctx.p.accounts
     account = np.asarray(book.l["account"], dtype=np.int64)[order]
     return pd.DataFrame({
