@@ -49,7 +49,7 @@ ID_COLUMNS: Final = frozenset({"match_id", "bank_transaction_id", "ledger_entry_
 SUMMARY_FORMAT_VERSION: Final = 2
 # Text a spreadsheet reads as a number, a date or a time: digits with signs, separators,
 # exponents or a percent sign (e.g. 1994629787702547, 16899102199236e5, 2024-01-02, 1:30).
-_NUMBER_LIKE: Final = re.compile(r"[\d.,eE+\-/:% ]*\d[\d.,eE+\-/:% ]*")
+NUMBER_LIKE: Final = re.compile(r"[\d.,eE+\-/:% ]*\d[\d.,eE+\-/:% ]*")
 
 
 _PLAIN_START: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
@@ -60,7 +60,7 @@ def csv_id(value: object) -> str:
     if isinstance(value, str) and value[:1] in _PLAIN_START and value.isprintable():
         return value  # starts with a letter: neither a formula nor a number (most ids)
     text = csv_text(value)
-    if not text.startswith("'") and _NUMBER_LIKE.fullmatch(text):
+    if not text.startswith("'") and NUMBER_LIKE.fullmatch(text):
         return "'" + text
     return text
 
