@@ -331,6 +331,7 @@ class StatementConfig(Frozen):
 
     functional_currency: str = "USD"
     # Units of the functional currency for one unit of each other currency (e.g. JPY: 0.0067).
+    # An account currency without a rate is reported as such; its items are listed last.
     fx_rates: dict[str, Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]] = {}
     # Balance per books by ledger account, rolled forward with the ledger rows after its date.
     opening_balances: dict[str, OpeningBalance] = {}
@@ -511,12 +512,6 @@ class Config(Frozen):
         if self.statement.books_balance_query is not None and self.ledger.source != "sql":
             problems.append("statement.books_balance_query: needs a SQL ledger (ledger.source "
                             "sql), whose database it asks")
-        problems += [
-            f"statement.fx_rates: no rate for {code} (account {a.ledger_account}) into "
-            f"{self.statement.functional_currency}"
-            for a in self.accounts
-            if self.statement.rate(code := a.currency) is None
-        ]
         if problems:
             raise ValueError("; ".join(problems))
         return self

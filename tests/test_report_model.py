@@ -30,7 +30,7 @@ from test_report_support import (
     sample_result,
 )
 
-from recon.config import AlertThreshold
+from recon.config import AlertThreshold, StatementConfig
 from recon.frames import LINK_COLUMNS
 from recon.records import DISCREPANCY_COLUMNS
 from recon.reporting import build_report, write_reports
@@ -135,6 +135,17 @@ def test_materiality_is_in_the_functional_currency_and_age_is_separate() -> None
     jpy = next(i for i in report.items if i.item_id == "d-jpy")
     assert jpy.functional == Decimal("47.79")  # 7,133 x 0.0067, to the cent
     assert jpy.age_days == 40 and jpy.age_bucket == ">30"
+    assert report.summary.missing_fx_rates == ()
+    # Without a rate the item has no functional amount: it goes last, and the report says so.
+    no_rate = replace(inputs(match_result), statement=replace_rates({}))
+    unrated = build_report(no_rate)
+    assert unrated.summary.missing_fx_rates == ("JPY",)
+    assert next(i for i in unrated.items if i.item_id == "d-jpy").functional is None
+    assert [i.item_id for i in unrated.items][-1] == "d-jpy"
+
+
+def replace_rates(rates: dict[str, Decimal]) -> StatementConfig:
+    return StatementConfig(functional_currency="USD", fx_rates=rates)
 
 
 def test_every_row_shows_both_sides_and_the_nearest_candidate_in_words() -> None:

@@ -253,6 +253,7 @@ def summary_document(report: Report) -> dict[str, Any]:
         "window": {"start": s.window_start.isoformat(), "end": s.window_end.isoformat()},
         "generated_at": s.generated_at.isoformat(),
         "functional_currency": s.functional_currency,
+        "missing_fx_rates": list(s.missing_fx_rates),
         "threshold": {"exceeded": report.threshold.exceeded,
                       "reasons": list(report.threshold.reasons)},
         "statements_tie": s.statements_tie,

@@ -519,6 +519,7 @@ class Summary:
     items_needing_relink: tuple[ItemHealth, ...]
     rejected_row_count: int
     statements_tie: bool  # every statement with both balances has a zero difference
+    missing_fx_rates: tuple[str, ...] = ()  # account currencies config gives no rate for
 
 
 @dataclass(frozen=True)
@@ -1020,6 +1021,8 @@ def _summary(
         items_needing_relink=relink,
         rejected_row_count=len(inputs.rejected_rows),
         statements_tie=all(d == 0 for d in statement_differences if d is not None),
+        missing_fx_rates=tuple(sorted({a.currency for a in inputs.accounts
+                                       if inputs.statement.rate(a.currency) is None})),
     )
 
 
