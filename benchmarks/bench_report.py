@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recon.carry import CarryForward
 from recon.frames import ALTERNATIVE_COLUMNS, DISCREPANCY_KINDS, MatchResult
 from recon.reporting import build_report, write_reports
 from recon.reporting.model import AccountInfo, ItemHealth, ReportInputs
-from recon.store.results import CarryForward
 
 AS_OF = date(2024, 3, 15)
 

@@ -747,10 +747,10 @@ def match_files(
     """File to file: no Plaid, no state store. Writes matches.csv, discrepancies.csv,
     summary.json and the Excel/HTML reports into out_dir."""
     from recon.bankfile import read_bank_file
+    from recon.carry import CarryForward
     from recon.engine import reconcile
     from recon.ledger import load_ledger
     from recon.reporting import build_report, write_reports
-    from recon.store.results import CarryForward
 
     bank = read_bank_file(bank_path, config)
     as_of = as_of or _latest_date(bank)

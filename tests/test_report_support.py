@@ -12,11 +12,11 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, insert
 
+from recon.carry import CarryForward
 from recon.config import AlertThreshold
 from recon.errors import RowProblem
 from recon.frames import ALTERNATIVE_COLUMNS, DISCREPANCY_COLUMNS, LINK_COLUMNS, MatchResult
 from recon.reporting.model import AccountInfo, ItemHealth, ReportInputs
-from recon.store.results import CarryForward
 from recon.store.schema import runs
 
 AS_OF = date(2024, 3, 15)

@@ -21,6 +21,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 from sqlalchemy import Engine, bindparam, select, update
 
+from recon.carry import ANALYST_STATUSES, RESOLVED
 from recon.errors import InputError, RowProblem
 from recon.frames import DISCREPANCY_KINDS
 from recon.reporting.excel import (
@@ -29,7 +30,6 @@ from recon.reporting.excel import (
     discrepancy_id_checksum,
     discrepancy_sheet_title,
 )
-from recon.store.results import ANALYST_STATUSES, RESOLVED
 from recon.store.schema import discrepancies, discrepancy_sightings
 
 MAX_OWNER: Final = 100

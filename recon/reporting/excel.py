@@ -27,6 +27,7 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from recon.carry import ANALYST_STATUSES, DiscrepancyRef
 from recon.frames import DISCREPANCY_KINDS
 from recon.money import currency_exponent, from_minor
 from recon.reporting.atomic import atomic_path
@@ -38,7 +39,6 @@ from recon.reporting.model import (
     Report,
 )
 from recon.reporting.text import clean_text, needs_quote_prefix
-from recon.store.results import ANALYST_STATUSES, DiscrepancyRef
 
 SUMMARY_SHEET: Final = "Summary"
 TIE_OUT_SHEET: Final = "Tie-out"

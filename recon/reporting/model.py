@@ -32,11 +32,11 @@ from typing import Any, Final
 
 import pandas as pd
 
+from recon.carry import CarryForward, DiscrepancyRef
 from recon.config import AlertThreshold
 from recon.errors import RowProblem
 from recon.frames import DISCREPANCY_KINDS, MatchResult, cell_date
 from recon.money import from_minor
-from recon.store.results import CarryForward, DiscrepancyRef
 
 KIND_TITLES: Final[Mapping[str, str]] = {
     "unmatched_bank": "Unmatched bank",
