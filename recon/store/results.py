@@ -12,17 +12,20 @@ after an item's ``last_seen`` may resolve it (an old date cannot close what a ne
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 from typing import Any, Final
 
 import pandas as pd
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from recon import records
 from recon.carry import OPEN, RESOLVED, Annotation, CarryForward, Changes, DiscrepancyRef
 from recon.frames import MatchResult, cell_date
+from recon.records import DISCREPANCY_COLUMNS, LINK_COLUMNS, Discrepancy, Link
 from recon.store.schema import discrepancies, discrepancy_sightings, matches
 
 _CHUNK: Final = 2_000  # ids per IN (...) list: well below SQLite's and PostgreSQL's limits
@@ -75,55 +78,31 @@ def save_reconciliation(
 # --- frames to rows -----------------------------------------------------------------------
 
 
-def _text(value: Any) -> str:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return ""
-    return str(value)
+# Every column of a link is stored; of an open item, all but its age (which grows by itself).
+_STORED_LINK: Final = LINK_COLUMNS
+_STORED_DISCREPANCY: Final = tuple(c for c in DISCREPANCY_COLUMNS if c != "age_days")
 
 
-def _rows(frame: pd.DataFrame) -> Iterator[Any]:
-    rows: Iterable[Any] = frame.itertuples(index=False)
-    return iter(rows)
+def _row(record: Link | Discrepancy, names: tuple[str, ...]) -> dict[str, Any]:
+    """A record's fields as table values (enums by their text)."""
+    row = {name: getattr(record, name) for name in names}
+    return {k: v.value if isinstance(v, StrEnum) else v for k, v in row.items()}
 
 
 def _link_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    records: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for row in _rows(frame):
-        key = (str(row.match_id), _text(row.bank_transaction_id), _text(row.ledger_entry_id))
-        records[key] = {
-            "match_id": key[0],
-            "bank_transaction_id": key[1],
-            "ledger_entry_id": key[2],
-            "status": str(row.status),
-            "rule": _text(row.rule),
-            "score": float(row.score),
-            "amount_difference_minor": int(row.amount_difference_minor),
-            "date_difference_days": int(row.date_difference_days),
-            "account": _text(row.account),
-            "currency": _text(row.currency),
-            "explanation": _text(row.explanation),
-        }
-    return list(records.values())
+    rows = {
+        (link.match_id, link.bank_transaction_id, link.ledger_entry_id): _row(link, _STORED_LINK)
+        for link in records.links(frame)
+    }
+    return list(rows.values())
 
 
 def _discrepancy_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    records: dict[str, dict[str, Any]] = {}
-    for row in _rows(frame):
-        records[str(row.discrepancy_id)] = {
-            "discrepancy_id": str(row.discrepancy_id),
-            "kind": str(row.kind),
-            "side": str(row.side),
-            "bank_transaction_id": _text(row.bank_transaction_id),
-            "ledger_entry_id": _text(row.ledger_entry_id),
-            "account": _text(row.account),
-            "currency": _text(row.currency),
-            "amount_minor": int(row.amount_minor),
-            "date": cell_date(row.date),
-            "description": _text(row.description),
-            "explanation": _text(row.explanation),
-            "nearest_candidate": _text(row.nearest_candidate),
-        }
-    return list(records.values())
+    rows = {
+        item.discrepancy_id: _row(item, _STORED_DISCREPANCY)
+        for item in records.discrepancies(frame)
+    }
+    return list(rows.values())
 
 
 def _ref(record: Mapping[str, Any]) -> DiscrepancyRef:
