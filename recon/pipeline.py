@@ -333,6 +333,7 @@ def _load_window(
     of the ``reach_days`` before it as possible partners (:class:`_Context`)."""
     from dataclasses import replace
 
+    from recon.engine import reach_days
     from recon.ledger import load_ledger
     from recon.store.bank import load_bank_window
     from recon.store.results import carried_items
@@ -341,7 +342,7 @@ def _load_window(
         carried = carried_items(
             connection, before=window[0], accounts=[m.ledger_account for m in config.accounts]
         )
-    context_start = window[0] - timedelta(days=config.matching.reach_days)
+    context_start = window[0] - timedelta(days=reach_days(config.matching))
     start = min(context_start, carried.earliest or context_start)
     ledger = load_ledger(config.ledger, config.accounts, window_start=start, window_end=window[1])
     bank = load_bank_window(engine, start, window[1], config)

@@ -50,8 +50,7 @@ def server(emulator: Emulator) -> Iterator[EmulatorServer]:
 
 @pytest.fixture
 def config() -> Config:
-    return parse_config({"matching": {"rules": [{"name": "exact"}]},
-                         "plaid": {"sync_page_size": 5},
+    return parse_config({"plaid": {"sync_page_size": 5},
                          "accounts": [{"plaid_account_id": "acc-a", "ledger_account": "L"}]},
                         environ={})
 

@@ -51,7 +51,6 @@ def fixture_item(item_id: str, institution_id: str, account_id: str, n: int) -> 
 def make_config(page_size: int = 5, **plaid: Any) -> Config:
     return parse_config(
         {
-            "matching": {"rules": [{"name": "exact"}]},
             "plaid": {"sync_page_size": page_size, "timeout_seconds": 5,
                       "retry": {"max_attempts": 5, "base_delay_seconds": 0.01}, **plaid},
             "accounts": [

@@ -36,7 +36,6 @@ SECRET = "secret-canary-91c2e4d8"
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 KEY_ENV = "TEST_TOKEN_KEY"
 CONFIG: dict[str, Any] = {
-    "matching": {"rules": [{"name": "exact"}]},
     "plaid": {"sync_page_size": 3, "timeout_seconds": 5,
               "retry": {"max_attempts": 3, "base_delay_seconds": 0.01}},
 }

@@ -127,8 +127,7 @@ def server(emulator: Emulator) -> Iterator[EmulatorServer]:
 
 @pytest.fixture
 def config() -> Config:
-    return parse_config({"matching": {"rules": [{"name": "exact"}]},
-                         "accounts": [{"plaid_account_id": "acc-a", "ledger_account": "L"}]},
+    return parse_config({"accounts": [{"plaid_account_id": "acc-a", "ledger_account": "L"}]},
                         environ={})
 
 

@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pandas as pd
 from rapidfuzz import utils as fuzz_utils
 
-from recon.frames import BANK_COLUMNS, LEDGER_COLUMNS
+from recon.frames import BANK_COLUMNS, LEDGER_COLUMNS, PARTNER_ONLY
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -58,6 +58,7 @@ class Side:
     party: IntArray  # counterparty key code, -1 none
     word: IntArray  # first meaningful word of the description, same code space as party
     pending: BoolArray
+    partner_only: BoolArray  # loaded from before the window only as a partner (PARTNER_ONLY)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -376,6 +377,11 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
             if k == 0
             else np.zeros(len(frame), dtype=bool)
         )
+        partner_only = (
+            frame[PARTNER_ONLY].fillna(False).astype(bool).to_numpy()
+            if PARTNER_ONLY in frame.columns
+            else np.zeros(len(frame), dtype=bool)
+        )
         sides.append(
             Side(
                 ids=sorted_ids[k],
@@ -394,6 +400,7 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
                 party=party_codes[k][order],
                 word=word_codes[k][order],
                 pending=pending[order],
+                partner_only=partner_only[order],
             )
         )
     return sides[0], sides[1]
