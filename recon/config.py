@@ -237,16 +237,14 @@ class GroupSearch(Frozen):
         False, description="only pools of rows that carry the target's reference"
     )
     max_group_size: int = Field(20, ge=2, le=64)
-    # Rows a target's pool may hold; a larger pool waits (its fit could not be shown unique).
-    # 24 at most: two halves of 2**12 subset sums keep one search near a millisecond.
+    # A larger pool waits: its fit could not be shown unique (24 at most: 2 halves of 2**12 sums).
     max_candidates: int = Field(24, ge=2, le=24)
     days_before: WindowDays = 7
     days_after: WindowDays = 3
     amount_tolerance: Money = Decimal(0)
     # A work budget (half per direction), not a time limit: the same cut on any machine.
     max_subset_sums: int = Field(200_000_000, ge=1)
-    # A unique fit is auto-confirmed only when fewer subsets of its pool than this are expected
-    # to fit by chance (rows sharing the target's reference are exempt: that is the evidence).
+    # A unique fit this likely by chance is only suggested (a shared reference is evidence).
     max_chance_fits: float = Field(0.05, ge=0)
 
 

@@ -337,7 +337,14 @@ def _search(
     target_free: BoolArray, other_free: BoolArray, tolerance_at: IntArray,
     config: GroupSearch, budget: _Budget, by_reference: bool,
 ) -> list[Group]:  # fmt: skip
-    """Groups from candidate pools ``t`` -> ``o`` (pairs sorted by target), in rounds."""
+    """Groups from candidate pools ``t`` -> ``o`` (pairs sorted by target), in rounds.
+
+    A target whose fit is unique (and whose pool was searched in full) is grouped at once; an
+    ambiguous one waits, since the unique groups may take the rows that made it ambiguous. When
+    a round settles nothing, the waiting targets with a few fitting subsets become suggestions
+    listing them; those with many stay open: in a dense pool a guessed subset is mostly wrong,
+    and a wrong group costs many wrong links.
+    """
     groups: list[Group] = []
     if len(t) == 0:
         return groups
@@ -364,12 +371,7 @@ def _search(
         )
         if stop - start >= 2 and ok
     ]
-    # Rounds: a target whose fit is unique (and whose pool was searched in full) is grouped at
-    # once; an ambiguous one waits, since the unique groups may take the rows that made it
-    # ambiguous. When a round settles nothing, the waiting targets with a few fitting subsets
-    # become suggestions listing them; those with many stay open: in a dense pool a guessed
-    # subset is mostly wrong, and a wrong group costs many wrong links.
-    final = False
+    final = False  # True for the last round: ambiguous fits become suggestions
     while waiting and budget.left():
         still = []
         for start, stop in waiting:
@@ -391,9 +393,7 @@ def _search(
             if by_reference and len(members) <= config.max_group_size and abs(
                 int(other.amount[members].sum()) - int(target.amount[row])
             ) <= tolerance:
-                # Every open row carrying the target's reference, together, is the target (a
-                # payout and all its sales and fees): that is the group, whatever smaller
-                # subset might also happen to fit. No search needed.
+                # All open rows carrying its reference sum to the target: that is the group.
                 target_free[row] = False
                 other_free[members] = False
                 groups.append(Group(target_is_bank, row, np.sort(members), ()))

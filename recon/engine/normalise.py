@@ -68,7 +68,7 @@ def filled(length: int, text: str) -> ObjArray:
     """An object array holding the one ``text`` object ``length`` times.
 
     ``np.full(length, text, dtype=object)`` goes through a '<U' array and makes a new str per
-    element: at a million links 110 ms and a million strings (each hashed anew by factorize).
+    element, each of which factorize then hashes anew.
     """
     array: ObjArray = np.empty(length, dtype=object)
     array.fill(text)
@@ -299,8 +299,8 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
     """Validate the column contracts and build both sides' arrays, each in (date, id) order.
 
     The text work (factorising, regexes) runs on the rows in the order they came, and only its
-    results are put in (date, id) order: a million strings visited in input order sit mostly in
-    memory order, and hashing them is a third faster than in a random order. Codes are only
+    results are put in (date, id) order: strings visited in input order sit mostly in memory
+    order, and hashing them so is faster than in a random order. Codes are only
     ever compared for equality or taken from value-sorted factorisations, so which order built
     them never shows in a result.
     """

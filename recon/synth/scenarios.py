@@ -256,8 +256,7 @@ class _Context:
     def days(self, count: int, low: int = 0, high_margin: int = 0) -> Int64Array:
         low = min(low, self.n_days - 1)
         high = max(low + 1, self.n_days - high_margin)
-        # Sorted: rows are i.i.d. in everything else, and day-ordered chunks make the final
-        # sort by date a cache-friendly merge instead of a random gather (seconds at 1M rows).
+        # Sorted (rows are i.i.d. otherwise): the final sort by date is then a cheap merge.
         return np.sort(self.rng.integers(low, high, count)).astype(np.int64)
 
     def lagged(self, ledger_day: Int64Array, lags: Int64Array) -> Int64Array:
@@ -830,9 +829,7 @@ def _payroll_runs(ctx: _Context, runs: int) -> None:
     day = ctx.days(runs, high_margin=1)
     bank_day = ctx.lagged(day, rng.integers(0, 2, runs))
     owner = np.repeat(np.arange(runs), sizes)
-    # A payroll pays each person once per run and once per period: each account's runs (in date
-    # order) take the next names of one shuffled roster, so a name returns only after the whole
-    # roster (3,600 names: weeks apart even at a million ledger rows), never twice in one week.
+    # Runs take the next names of one shuffled roster: a person is paid once per run, not weekly.
     roster = rng.permutation(len(FIRST_NAMES) * len(LAST_NAMES))
     first_name_at = np.zeros(runs, dtype=np.int64)
     next_name: dict[int, int] = {}
@@ -1011,8 +1008,7 @@ def _assemble(ctx: _Context) -> SynthData:
     pending_txn = np.where(pending_of >= 0, bank_ids[np.maximum(pending_of, 0)], "")
     auth_day = ctx.bank.column("auth_day")
     bank_order = np.lexsort((rng.random(ctx.bank.size), bank_acct, bank_day))
-    # Reorder the numpy columns first and build each frame once (a frame-level take of
-    # millions of strings costs seconds).
+    # Reorder the numpy columns, then build each frame once: a frame-level take is slow.
     o = bank_order
     bank_dates = _dates(ctx.start, bank_day[o])
     authorized = _dates(ctx.start, np.maximum(auth_day[o], 0)).where(pd.Series(auth_day[o] >= 0))

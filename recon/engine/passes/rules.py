@@ -100,9 +100,7 @@ def candidates(
         crowded = counts > FAN_OUT_CAP
         if not crowded.any():
             return b, lg
-        # Many rows share this amount (payroll, subscriptions): the cap above keeps the nearest
-        # in date, which need not include the true partner. Also pair rows of such an amount
-        # that share a name word ("JONES THOMAS" / "Thomas Jones"), capped per word.
+        # A crowded amount (payroll) may lose its partner to the cap: also pair by name word.
         ledger_crowded = np.isin(ledger_key, np.unique(bank_key[crowded]))
         wb, wl = _shared_word_pairs(
             bank, b_rows[crowded], bank_key[crowded], bank_date[b_rows[crowded]],
