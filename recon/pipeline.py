@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from recon.config import Config
 from recon.errors import ConfigError, ExitCode, ReconError, ReportWriteError
-from recon.frames import MatchResult
+from recon.frames import PARTNER_ONLY, MatchResult
 from recon.logs import Redactor, set_run_id
 from recon.store import runs as run_store
 from recon.store.db import open_store
@@ -220,7 +220,7 @@ def _reconcile(
             )
         run_store.set_state(engine, run_id, "loading", now=utc_now())
         with timer("load"):
-            ledger, bank, context = _load_window(config, engine, window)
+            ledger, bank = _load_window(config, engine, window)
         counts.update(
             bank_rows=len(bank), ledger_rows=len(ledger.frame), ledger_rejected=len(ledger.rejected)
         )
@@ -228,7 +228,7 @@ def _reconcile(
         with timer("match"):
             fault_point("pipeline.matching")
             result = reconcile(bank, ledger.frame, config.matching, as_of=as_of)
-            result, bank, ledger = _without_context(result, bank, ledger, context)
+            bank, ledger = _rows_reported(result, bank, ledger)
         run_store.set_state(engine, run_id, "saving", now=utc_now())
         with timer("save"):
             lock.check()  # never commit results after losing the lock to another run
@@ -313,24 +313,14 @@ def _reconcile(
     )
 
 
-@dataclass(frozen=True)
-class _Context:
-    """Rows loaded from just before the window only as partners of rows inside it.
-
-    Without them, a bank row on the window's first day whose ledger entry was booked the day
-    before would be matched one night and reported unmatched the next, then carried for ever.
-    """
-
-    bank_ids: frozenset[str]
-    ledger_ids: frozenset[str]
-
-
 def _load_window(
     config: Config, engine: Engine, window: tuple[date, date]
-) -> tuple[Any, pd.DataFrame, _Context]:
+) -> tuple[Any, pd.DataFrame]:
     """The ledger and bank rows of the window, plus the rows of discrepancies still open from
     before it (so an old item stays open, ages, and can still match late data), plus the rows
-    of the ``reach_days`` before it as possible partners (:class:`_Context`)."""
+    of the ``reach_days`` before it, marked PARTNER_ONLY: a bank row on the window's first day
+    whose ledger entry was booked the day before stays matched, instead of being matched one
+    night and reported unmatched the next."""
     from dataclasses import replace
 
     from recon.engine import reach_days
@@ -352,11 +342,12 @@ def _load_window(
             ledger, frame=_keep(ledger.frame, "entry_id", carried.ledger_entry_ids, since)
         )
         bank = _keep(bank, "transaction_id", carried.bank_transaction_ids, since)
-    context = _Context(
-        bank_ids=_before(bank, "transaction_id", carried.bank_transaction_ids, window[0]),
-        ledger_ids=_before(ledger.frame, "entry_id", carried.ledger_entry_ids, window[0]),
+    bank = _mark_partners(bank, "transaction_id", carried.bank_transaction_ids, window[0])
+    ledger = replace(
+        ledger,
+        frame=_mark_partners(ledger.frame, "entry_id", carried.ledger_entry_ids, window[0]),
     )
-    return ledger, bank, context
+    return ledger, bank
 
 
 def _keep(
@@ -366,53 +357,32 @@ def _keep(
     return frame[keep].reset_index(drop=True)
 
 
-def _before(
+def _mark_partners(
     frame: pd.DataFrame, id_column: str, carried: frozenset[str], window_start: date
-) -> frozenset[str]:
-    """Ids of rows dated before the window that are not carried open items."""
+) -> pd.DataFrame:
+    """PARTNER_ONLY: rows dated before the window that are not carried open items."""
     early = (frame["date"] < pd.Timestamp(window_start)) & ~frame[id_column].isin(carried)
-    return frozenset(frame.loc[early, id_column].astype(str))
+    return frame.assign(**{PARTNER_ONLY: early.to_numpy(dtype=bool)})
 
 
-def _without_context(
-    result: MatchResult, bank: pd.DataFrame, ledger: Any, context: _Context
-) -> tuple[MatchResult, pd.DataFrame, Any]:
-    """The result, bank frame and ledger load for the window: links and discrepancies of
-    context rows alone are dropped (earlier nights reported them); a context row linked with a
-    window row stays, with its amount, so the tie-out still explains every minor unit."""
+def _rows_reported(
+    result: MatchResult, bank: pd.DataFrame, ledger: Any
+) -> tuple[pd.DataFrame, Any]:
+    """The bank frame and ledger load the report and the snapshot cover: the window's rows, and
+    a partner-only row only where the result shows it (linked with a window row), so that the
+    tie-out still explains every minor unit."""
     from dataclasses import replace
 
-    if not context.bank_ids and not context.ledger_ids:
-        return result, bank, ledger
-    links = result.links
-    bank_early = links["bank_transaction_id"].isin(context.bank_ids)
-    ledger_early = links["ledger_entry_id"].isin(context.ledger_ids)
-    kept_matches = set(links.loc[~(bank_early & ledger_early), "match_id"])
-    links = links[links["match_id"].isin(kept_matches)].reset_index(drop=True)
+    def reported(frame: pd.DataFrame, id_column: str, used: set[str]) -> pd.DataFrame:
+        keep = ~frame[PARTNER_ONLY] | frame[id_column].isin(used)
+        return frame[keep].drop(columns=PARTNER_ONLY).reset_index(drop=True)
+
     found = result.discrepancies
-    bank_early = found["bank_transaction_id"].isin(context.bank_ids)
-    ledger_early = found["ledger_entry_id"].isin(context.ledger_ids)
-    early = (
-        ((found["side"] == "bank") & bank_early)
-        | ((found["side"] == "ledger") & ledger_early)
-        | ((found["side"] == "both") & bank_early & ledger_early)
-    )
-    found = found[~early].reset_index(drop=True)
-    alternatives = result.alternatives
-    alternatives = alternatives[alternatives["match_id"].isin(kept_matches)].reset_index(drop=True)
-    used_bank = set(links["bank_transaction_id"]) | set(found["bank_transaction_id"])
-    used_ledger = set(links["ledger_entry_id"]) | set(found["ledger_entry_id"])
-    bank = bank[
-        ~bank["transaction_id"].isin(context.bank_ids) | bank["transaction_id"].isin(used_bank)
-    ].reset_index(drop=True)
-    frame = ledger.frame
-    frame = frame[
-        ~frame["entry_id"].isin(context.ledger_ids) | frame["entry_id"].isin(used_ledger)
-    ].reset_index(drop=True)
+    used_bank = set(result.links["bank_transaction_id"]) | set(found["bank_transaction_id"])
+    used_ledger = set(result.links["ledger_entry_id"]) | set(found["ledger_entry_id"])
     return (
-        MatchResult(links=links, discrepancies=found, alternatives=alternatives),
-        bank,
-        replace(ledger, frame=frame),
+        reported(bank, "transaction_id", used_bank),
+        replace(ledger, frame=reported(ledger.frame, "entry_id", used_ledger)),
     )
 
 
