@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -27,6 +27,18 @@ from recon.logs import Redactor, set_run_id
 from recon.store import runs as run_store
 from recon.store.db import open_store
 
+if TYPE_CHECKING:  # imported where used: most commands need only a few of them
+    from recon.carry import CarryForward
+    from recon.errors import RowProblem
+    from recon.ledger.load import LedgerLoad
+    from recon.lock import Lock
+    from recon.plaid.client import PlaidGateway
+    from recon.plaid.emulator import Emulator
+    from recon.plaid.items import ItemHealth as PlaidItemHealth
+    from recon.plaid.sync import SyncOutcome
+    from recon.plaid.tokens import TokenVault
+    from recon.reporting.model import Report, ReportInputs
+
 log = logging.getLogger("recon.pipeline")
 
 # Credentials the bundled emulator accepts when the environment names none: they open nothing
@@ -35,6 +47,8 @@ EMULATOR_CLIENT_ID = "recon-emulator-client"
 EMULATOR_SECRET = "recon-emulator-secret"  # noqa: S105 - a fixed credential for the local fake
 
 Progress = Callable[[int, int, date], None]
+# What a run counted: row and link counts, counts per status and kind, the backfill key.
+RunCounts = dict[str, int | str | dict[str, int]]
 
 
 @dataclass(frozen=True)
@@ -44,7 +58,7 @@ class RunOutcome:
     exit_code: ExitCode
     report_paths: tuple[Path, ...] = ()
     summary_lines: tuple[str, ...] = ()
-    counts: dict[str, Any] = field(default_factory=dict)
+    counts: RunCounts = field(default_factory=dict)
 
 
 def utc_now() -> datetime:
@@ -80,9 +94,9 @@ class StepTimer:
 
 @dataclass
 class PlaidSession:
-    gateway: Any
-    vault: Any
-    emulator: Any | None = None
+    gateway: PlaidGateway
+    vault: TokenVault
+    emulator: Emulator | None = None
 
 
 def _credentials(config: Config) -> tuple[str, str]:
@@ -177,14 +191,14 @@ def run(config: Config, *, as_of: date | None = None, now: datetime | None = Non
 def _reconcile(
     config: Config,
     engine: Engine,
-    lock: Any,
+    lock: Lock,
     plaid: PlaidSession | None,
     *,
     as_of: date,
     window: tuple[date, date],
     kind: str,
     sync_first: bool,
-    extra_counts: dict[str, Any] | None = None,
+    extra_counts: RunCounts | None = None,
 ) -> RunOutcome:
     from recon.engine import reconcile
     from recon.faults import fault_point
@@ -203,11 +217,11 @@ def _reconcile(
     )
     set_run_id(run_id)
     timer = StepTimer()
-    counts: dict[str, Any] = dict(extra_counts or {})
-    sync_outcomes: list[Any] = []
+    counts: RunCounts = dict(extra_counts or {})
+    sync_outcomes: list[SyncOutcome] = []
     failed_message: str | None = None
     result: MatchResult | None = None
-    report: Any = None
+    report: Report | None = None
     exit_code = ExitCode.FAILED
     log.info("run started", extra={"as_of": as_of.isoformat(), "kind": kind})
     try:
@@ -315,7 +329,7 @@ def _reconcile(
 
 def _load_window(
     config: Config, engine: Engine, window: tuple[date, date]
-) -> tuple[Any, pd.DataFrame]:
+) -> tuple[LedgerLoad, pd.DataFrame]:
     """The ledger and bank rows of the window, plus the rows of discrepancies still open from
     before it (so an old item stays open, ages, and can still match late data), plus the rows
     of the ``reach_days`` before it, marked PARTNER_ONLY: a bank row on the window's first day
@@ -366,8 +380,8 @@ def _mark_partners(
 
 
 def _rows_reported(
-    result: MatchResult, bank: pd.DataFrame, ledger: Any
-) -> tuple[pd.DataFrame, Any]:
+    result: MatchResult, bank: pd.DataFrame, ledger: LedgerLoad
+) -> tuple[pd.DataFrame, LedgerLoad]:
     """The bank frame and ledger load the report and the snapshot cover: the window's rows, and
     a partner-only row only where the result shows it (linked with a window row), so that the
     tie-out still explains every minor unit."""
@@ -386,7 +400,7 @@ def _rows_reported(
     )
 
 
-def _sync_with(config: Config, engine: Engine, plaid: PlaidSession) -> list[Any]:
+def _sync_with(config: Config, engine: Engine, plaid: PlaidSession) -> list[SyncOutcome]:
     from recon.plaid.sync import sync_all
     from recon.plaid.tokens import rotate_due_tokens
 
@@ -403,7 +417,7 @@ def _sync_with(config: Config, engine: Engine, plaid: PlaidSession) -> list[Any]
     return list(sync_all(engine, plaid.gateway, plaid.vault, config, now=now))
 
 
-def _exit_code_for(report: Any, sync_outcomes: Sequence[Any]) -> ExitCode:
+def _exit_code_for(report: Report, sync_outcomes: Sequence[SyncOutcome]) -> ExitCode:
     # A bank that could not be synced (failed, or needs re-linking) leaves the report without
     # its current data: a partial failure the exit code must show, not a success.
     if any(o.status != "ok" for o in sync_outcomes):
@@ -413,7 +427,7 @@ def _exit_code_for(report: Any, sync_outcomes: Sequence[Any]) -> ExitCode:
     return ExitCode.OK
 
 
-def _result_counts(result: MatchResult) -> dict[str, Any]:
+def _result_counts(result: MatchResult) -> RunCounts:
     links = result.links
     disc = result.discrepancies
     return {
@@ -431,11 +445,11 @@ def _write_run_reports(
     as_of: date,
     window: tuple[date, date],
     bank: pd.DataFrame,
-    ledger: Any,
+    ledger: LedgerLoad,
     result: MatchResult,
-    carry: Any,
+    carry: CarryForward,
     started: datetime,
-) -> tuple[Any, list[Path]]:
+) -> tuple[Report, list[Path]]:
     from recon.faults import fault_point
     from recon.reporting import build_report, write_reports
     from recon.store.bank import account_balances
@@ -479,13 +493,13 @@ def _report_inputs(
     window: tuple[date, date],
     bank: pd.DataFrame,
     ledger_frame: pd.DataFrame,
-    rejected: Sequence[Any],
+    rejected: Sequence[RowProblem],
     result: MatchResult,
-    carry: Any,
+    carry: CarryForward,
     generated_at: datetime,
     balances: dict[str, tuple[int | None, str, datetime | None]],
-    items: Sequence[Any],
-) -> Any:
+    items: Sequence[PlaidItemHealth],
+) -> ReportInputs:
     from recon.reporting import AccountInfo, ItemHealth, ReportInputs
 
     def movement(frame: pd.DataFrame) -> dict[str, int]:
@@ -528,7 +542,7 @@ def _report_inputs(
     )
 
 
-def _item_rows(engine: Engine) -> list[Any]:
+def _item_rows(engine: Engine) -> list[PlaidItemHealth]:
     from recon.plaid.items import list_items
 
     return list(list_items(engine, now=utc_now()))
@@ -542,10 +556,10 @@ def _after_run(
     as_of: date,
     failed_message: str | None,
     timings: dict[str, float],
-    counts: dict[str, Any],
+    counts: RunCounts,
     result: MatchResult | None,
-    report: Any,
-    sync_outcomes: Sequence[Any],
+    report: Report | None,
+    sync_outcomes: Sequence[SyncOutcome],
     exit_code: ExitCode,
 ) -> None:
     """Metrics and alerts: best effort, never change the run's outcome."""
@@ -585,7 +599,7 @@ def _after_run(
 
 
 def _summary_lines(
-    report: Any, paths: Sequence[Path], sync_outcomes: Sequence[Any]
+    report: Report, paths: Sequence[Path], sync_outcomes: Sequence[SyncOutcome]
 ) -> tuple[str, ...]:
     lines = list(report_summary_lines(report))
     for outcome in sync_outcomes:
@@ -599,7 +613,7 @@ def _summary_lines(
     return tuple(lines)
 
 
-def report_summary_lines(report: Any) -> list[str]:
+def report_summary_lines(report: Report) -> list[str]:
     """The short summary printed after a run: what finance will see at the top of the report."""
     from recon.money import format_minor
 
@@ -630,7 +644,7 @@ def report_summary_lines(report: Any) -> list[str]:
 # --------------------------------------------------------------------------- other commands
 
 
-def sync(config: Config) -> list[Any]:
+def sync(config: Config) -> list[SyncOutcome]:
     from recon.lock import single_instance
 
     engine = open_store(config.state.database_url)
