@@ -169,14 +169,14 @@ def run(config: Config, *, as_of: date | None = None, now: datetime | None = Non
 
     now = now or utc_now()
     as_of = as_of or default_as_of(config, now)
-    engine = open_store(config.state.database_url)
+    store = open_store(config.state.database_url)
     try:
-        with single_instance(config.state, engine) as lock:
-            run_store.mark_crashed_runs(engine, now=now)
+        with single_instance(config.state, store) as lock:
+            run_store.mark_crashed_runs(store, now=now)
             with plaid_session(config) as plaid:
                 return _reconcile(
                     config,
-                    engine,
+                    store,
                     lock,
                     plaid,
                     as_of=as_of,
@@ -185,12 +185,12 @@ def run(config: Config, *, as_of: date | None = None, now: datetime | None = Non
                     sync_first=True,
                 )
     finally:
-        engine.dispose()
+        store.dispose()
 
 
 def _reconcile(
     config: Config,
-    engine: Engine,
+    store: Engine,
     lock: Lock,
     plaid: PlaidSession | None,
     *,
@@ -207,7 +207,7 @@ def _reconcile(
 
     started = utc_now()
     run_id = run_store.start_run(
-        engine,
+        store,
         kind=kind,
         as_of=as_of,
         window_start=window[0],
@@ -226,27 +226,27 @@ def _reconcile(
     log.info("run started", extra={"as_of": as_of.isoformat(), "kind": kind})
     try:
         if sync_first and plaid is not None:
-            run_store.set_state(engine, run_id, "syncing", now=utc_now())
+            run_store.set_state(store, run_id, "syncing", now=utc_now())
             with timer("sync"):
-                sync_outcomes = _sync_with(config, engine, plaid)
+                sync_outcomes = _sync_with(config, store, plaid)
             counts["transactions_synced"] = sum(
                 o.added + o.modified + o.removed for o in sync_outcomes
             )
-        run_store.set_state(engine, run_id, "loading", now=utc_now())
+        run_store.set_state(store, run_id, "loading", now=utc_now())
         with timer("load"):
-            ledger, bank = _load_window(config, engine, window)
+            ledger, bank = _load_window(config, store, window)
         counts.update(
             bank_rows=len(bank), ledger_rows=len(ledger.frame), ledger_rejected=len(ledger.rejected)
         )
-        run_store.set_state(engine, run_id, "matching", now=utc_now())
+        run_store.set_state(store, run_id, "matching", now=utc_now())
         with timer("match"):
             fault_point("pipeline.matching")
             result = reconcile(bank, ledger.frame, config.matching, as_of=as_of)
             bank, ledger = _rows_reported(result, bank, ledger)
-        run_store.set_state(engine, run_id, "saving", now=utc_now())
+        run_store.set_state(store, run_id, "saving", now=utc_now())
         with timer("save"):
             lock.check()  # never commit results after losing the lock to another run
-            with engine.begin() as connection:
+            with store.begin() as connection:
                 save_snapshot(
                     connection,
                     run_id=run_id,
@@ -262,11 +262,11 @@ def _reconcile(
                     result=result,
                     accounts=[m.ledger_account for m in config.accounts],
                 )
-        run_store.set_state(engine, run_id, "reporting", now=utc_now())
+        run_store.set_state(store, run_id, "reporting", now=utc_now())
         with timer("report"):
             report, paths = _write_run_reports(
                 config,
-                engine,
+                store,
                 run_id=run_id,
                 as_of=as_of,
                 window=window,
@@ -279,7 +279,7 @@ def _reconcile(
         counts.update(_result_counts(result))
         exit_code = _exit_code_for(report, sync_outcomes)
         run_store.finish_run(
-            engine,
+            store,
             run_id,
             state="succeeded",
             now=utc_now(),
@@ -292,7 +292,7 @@ def _reconcile(
         message = Redactor.redact(f"{type(exc).__name__}: {exc}")[:4000]
         failed_message = message
         run_store.finish_run(
-            engine,
+            store,
             run_id,
             state="failed",
             now=utc_now(),
@@ -306,7 +306,7 @@ def _reconcile(
         # Metrics and alerts after every run, failed or not.
         _after_run(
             config,
-            engine,
+            store,
             run_id=run_id,
             as_of=as_of,
             failed_message=failed_message,
@@ -328,7 +328,7 @@ def _reconcile(
 
 
 def _load_window(
-    config: Config, engine: Engine, window: tuple[date, date]
+    config: Config, store: Engine, window: tuple[date, date]
 ) -> tuple[LedgerLoad, pd.DataFrame]:
     """The ledger and bank rows of the window, plus the rows of discrepancies still open from
     before it (so an old item stays open, ages, and can still match late data), plus the rows
@@ -342,14 +342,14 @@ def _load_window(
     from recon.store.bank import load_bank_window
     from recon.store.results import carried_items
 
-    with engine.connect() as connection:
+    with store.connect() as connection:
         carried = carried_items(
             connection, before=window[0], accounts=[m.ledger_account for m in config.accounts]
         )
     context_start = window[0] - timedelta(days=reach_days(config.matching))
     start = min(context_start, carried.earliest or context_start)
     ledger = load_ledger(config.ledger, config.accounts, window_start=start, window_end=window[1])
-    bank = load_bank_window(engine, start, window[1], config)
+    bank = load_bank_window(store, start, window[1], config)
     if start < context_start:
         since = pd.Timestamp(context_start)
         ledger = replace(
@@ -400,13 +400,13 @@ def _rows_reported(
     )
 
 
-def _sync_with(config: Config, engine: Engine, plaid: PlaidSession) -> list[SyncOutcome]:
+def _sync_with(config: Config, store: Engine, plaid: PlaidSession) -> list[SyncOutcome]:
     from recon.plaid.sync import sync_all
     from recon.plaid.tokens import rotate_due_tokens
 
     now = utc_now()
     rotated = rotate_due_tokens(
-        engine,
+        store,
         plaid.gateway,
         plaid.vault,
         max_age=timedelta(hours=config.plaid.max_token_age_hours),
@@ -414,7 +414,7 @@ def _sync_with(config: Config, engine: Engine, plaid: PlaidSession) -> list[Sync
     )
     if rotated:
         log.info("rotated access tokens", extra={"items": len(rotated)})
-    return list(sync_all(engine, plaid.gateway, plaid.vault, config, now=now))
+    return list(sync_all(store, plaid.gateway, plaid.vault, config, now=now))
 
 
 def _exit_code_for(report: Report, sync_outcomes: Sequence[SyncOutcome]) -> ExitCode:
@@ -439,7 +439,7 @@ def _result_counts(result: MatchResult) -> RunCounts:
 
 def _write_run_reports(
     config: Config,
-    engine: Engine,
+    store: Engine,
     *,
     run_id: str,
     as_of: date,
@@ -465,8 +465,8 @@ def _write_run_reports(
         result=result,
         carry=carry,
         generated_at=started,
-        balances=account_balances(engine, config),
-        items=_item_rows(engine),
+        balances=account_balances(store, config),
+        items=_item_rows(store),
     )
     report = build_report(inputs)
     fault_point("pipeline.reporting")
@@ -542,15 +542,15 @@ def _report_inputs(
     )
 
 
-def _item_rows(engine: Engine) -> list[PlaidItemHealth]:
+def _item_rows(store: Engine) -> list[PlaidItemHealth]:
     from recon.plaid.items import list_items
 
-    return list(list_items(engine, now=utc_now()))
+    return list(list_items(store, now=utc_now()))
 
 
 def _after_run(
     config: Config,
-    engine: Engine,
+    store: Engine,
     *,
     run_id: str,
     as_of: date,
@@ -647,12 +647,12 @@ def report_summary_lines(report: Report) -> list[str]:
 def sync(config: Config) -> list[SyncOutcome]:
     from recon.lock import single_instance
 
-    engine = open_store(config.state.database_url)
+    store = open_store(config.state.database_url)
     try:
-        with single_instance(config.state, engine), plaid_session(config) as plaid:
-            return _sync_with(config, engine, plaid)
+        with single_instance(config.state, store), plaid_session(config) as plaid:
+            return _sync_with(config, store, plaid)
     finally:
-        engine.dispose()
+        store.dispose()
 
 
 def backfill(
@@ -674,15 +674,15 @@ def backfill(
     from recon.plaid.items import backfill_pull
 
     key = f"{start}:{end}:{item_id or '*'}:{mode}:{config.fingerprint()}"
-    engine = open_store(config.state.database_url)
+    store = open_store(config.state.database_url)
     outcomes: list[RunOutcome] = []
     try:
-        with single_instance(config.state, engine) as lock:
-            run_store.mark_crashed_runs(engine, now=utc_now())
+        with single_instance(config.state, store) as lock:
+            run_store.mark_crashed_runs(store, now=utc_now())
             with plaid_session(config) as plaid:
                 margin = timedelta(days=config.schedule.window_days if mode == "daily" else 0)
                 pulled = backfill_pull(
-                    engine,
+                    store,
                     plaid.gateway,
                     plaid.vault,
                     config,
@@ -698,13 +698,13 @@ def backfill(
                 else:
                     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
                     windows = {day: window_for(config, day) for day in days}
-                done = run_store.backfill_days_done(engine, key)
+                done = run_store.backfill_days_done(store, key)
                 for index, day in enumerate(days, start=1):
                     if day not in done:
                         outcomes.append(
                             _reconcile(
                                 config,
-                                engine,
+                                store,
                                 lock,
                                 plaid,
                                 as_of=day,
@@ -717,7 +717,7 @@ def backfill(
                     if progress is not None:
                         progress(index, len(days), day)
     finally:
-        engine.dispose()
+        store.dispose()
     return outcomes
 
 
@@ -792,13 +792,13 @@ def add_item(
 ) -> str:
     from recon.plaid.items import add_item_from_public_token, add_sandbox_item
 
-    engine = open_store(config.state.database_url)
+    store = open_store(config.state.database_url)
     try:
         with plaid_session(config) as plaid:
             if public_token is not None:
                 return str(
                     add_item_from_public_token(
-                        engine,
+                        store,
                         plaid.gateway,
                         plaid.vault,
                         public_token,
@@ -808,41 +808,41 @@ def add_item(
                 )
             assert institution_id is not None
             return str(
-                add_sandbox_item(engine, plaid.gateway, plaid.vault, institution_id, now=utc_now())
+                add_sandbox_item(store, plaid.gateway, plaid.vault, institution_id, now=utc_now())
             )
     finally:
-        engine.dispose()
+        store.dispose()
 
 
 def item_health(config: Config) -> list[str]:
     from recon.plaid.items import list_items
 
-    engine = open_store(config.state.database_url)
+    store = open_store(config.state.database_url)
     try:
-        return [str(item) for item in list_items(engine, now=utc_now())]
+        return [str(item) for item in list_items(store, now=utc_now())]
     finally:
-        engine.dispose()
+        store.dispose()
 
 
 def rotate_keys(config: Config) -> int:
     from recon.plaid.tokens import TokenVault
     from recon.plaid.tokens import rotate_keys as rotate
 
-    engine = open_store(config.state.database_url)
+    store = open_store(config.state.database_url)
     try:
-        return int(rotate(engine, TokenVault.from_env(config.secrets.token_key_env)))
+        return int(rotate(store, TokenVault.from_env(config.secrets.token_key_env)))
     finally:
-        engine.dispose()
+        store.dispose()
 
 
 def import_annotations(config: Config, workbook: Path) -> str:
     from recon.reporting.annotations import import_annotations as do_import
 
-    engine = open_store(config.state.database_url)
+    store = open_store(config.state.database_url)
     try:
-        return str(do_import(engine, workbook, expected_account_set=account_set_name(config)))
+        return str(do_import(store, workbook, expected_account_set=account_set_name(config)))
     finally:
-        engine.dispose()
+        store.dispose()
 
 
 def run_scheduled(config: Config) -> None:
