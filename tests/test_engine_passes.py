@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import hypothesis.strategies as st
 import numpy as np
 import pandas as pd
+from hypothesis import given, settings
 from test_engine import AS_OF, MATCHING, bank_row, ledger_row, with_pass
 
 from recon.config import Frozen, PassName
@@ -198,3 +200,86 @@ def test_the_example_pass_in_the_pass_list() -> None:
     assert (link["bank_transaction_id"], link["ledger_entry_id"]) == ("B1", "L1")
     assert link["explanation"].startswith("rule late_checks: same amount, bank 126 days after")
     assert result.discrepancies.empty
+
+
+# -- a slow reference next to the fast path --------------------------------------------------------
+
+
+def reference_candidates(rule: Any, state: MatchState) -> set[tuple[int, int]]:
+    """What a rule accepts, by plain loops over every (bank row, ledger row) pair."""
+    from decimal import Decimal
+
+    from recon.engine.scoring import minor_tolerance, pair_text_similarity
+
+    bank, ledger = state.bank, state.ledger
+    found = set()
+    for b in range(len(bank)):
+        for x in range(len(ledger)):
+            if bank.pending[b] or bank.account[b] != ledger.account[x]:
+                continue
+            if bank.currency[b] != ledger.currency[x]:
+                continue
+            if np.sign(bank.amount[b]) != np.sign(ledger.amount[x]):
+                continue
+            bank_day = bank.authorized[b] if rule.bank_date == "authorized" else bank.date[b]
+            if not -rule.days_before <= bank_day - ledger.date[x] <= rule.days_after:
+                continue
+            base = bank.amount[b] if rule.percent_of == "bank" else ledger.amount[x]
+            allowed = max(
+                minor_tolerance(rule.amount_tolerance, str(bank.currency[b])),
+                int(abs(int(base)) * rule.amount_tolerance_percent / Decimal(100)),
+            )
+            if abs(int(bank.amount[b]) - int(ledger.amount[x])) > allowed:
+                continue
+            if rule.kind == "reference" and not (
+                bank.reference[b] >= 0 and bank.reference[b] == ledger.reference[x]
+            ):
+                continue
+            one = np.array([b], dtype=np.int64), np.array([x], dtype=np.int64)
+            text = pair_text_similarity(bank, ledger, *one)[0]
+            if rule.min_text_similarity is not None and text < rule.min_text_similarity:
+                continue
+            found.add((b, x))
+    return found
+
+
+RULES = ("exact_reference", "exact_amount", "tolerance", "fuzzy_text")
+
+
+@st.composite
+def small_books(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A few rows (fewer than the fan-out cap per block), amounts and days close together."""
+    amount = st.sampled_from([-10_000, -9_990, 9_990, 10_000, 10_004, 10_050, 12_000])
+    day = st.integers(1, 12).map(lambda d: f"2024-03-{d:02d}")
+    name = st.sampled_from(["ACME", "Globex", "Initech"])
+    reference = st.sampled_from(["", "INV-1001", "INV-1002"])
+    account = st.sampled_from(["1010", "1020"])
+    bank = [
+        bank_row(f"B{i}", draw(amount), draw(day), draw(name) + " payment", draw(name),
+                 draw(reference), account=draw(account))
+        for i in range(draw(st.integers(1, 5)))
+    ]  # fmt: skip
+    ledger = [
+        ledger_row(f"L{i}", draw(amount), draw(day), draw(name) + " invoice", draw(name),
+                   draw(reference), account=draw(account))
+        for i in range(draw(st.integers(1, 5)))
+    ]  # fmt: skip
+    return bank, ledger
+
+
+@settings(max_examples=60, deadline=None)
+@given(small_books(), st.sampled_from(RULES))
+def test_rule_candidates_are_what_plain_loops_accept(
+    books: tuple[list[dict[str, Any]], list[dict[str, Any]]], name: str
+) -> None:
+    from recon.engine.passes.rules import candidates, satisfies
+
+    state = state_of(*books)
+    rule = pass_named(name).rule
+    b, lg = candidates(
+        rule, state.bank, state.ledger, state.bank_state.open(), state.ledger_state.open()
+    )
+    parts = pair_parts(state.bank, state.ledger, b, lg, authorized=rule.bank_date == "authorized")
+    parts = parts.take(satisfies(rule, parts, state.bank, state.ledger))
+    fast = set(zip(parts.bank.tolist(), parts.ledger.tolist(), strict=True))
+    assert fast == reference_candidates(rule, state)
