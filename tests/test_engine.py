@@ -591,7 +591,7 @@ PEOPLE = (
 
 
 def test_more_same_amount_twins_than_the_fan_out_cap_pair_up_by_name() -> None:
-    from recon.engine.passes.rules import FAN_OUT_CAP
+    from recon.engine.candidates import FAN_OUT_CAP
 
     assert len(PEOPLE) > FAN_OUT_CAP
     # Ledger ids sort in reverse name order, bank ids in name order: nearest-by-rank pairing

@@ -14,7 +14,7 @@ from test_engine import AS_OF, MATCHING, bank_row, ledger_row, with_pass
 
 from recon.config import Frozen, PassName
 from recon.engine import DayWindow, Found, MatchState, build_passes, keys, reach_days, reconcile
-from recon.engine.candidates import keyed_window_pairs
+from recon.engine.candidates import FAN_OUT_CAP, keyed_window_pairs
 from recon.engine.classify import classify
 from recon.engine.one_to_one import one_to_one
 from recon.engine.output import match_result
@@ -158,7 +158,7 @@ class LateCheckPass:
             bank.date[b_rows],
             l_rows, keys.combine(state.ledger_block[l_rows], ledger.reference[l_rows], width),
             ledger.date[l_rows], days_before=self.settings.days, days_after=self.settings.days,
-            cap=8,
+            cap=FAN_OUT_CAP,
         )  # fmt: skip
         parts = pair_parts(bank, ledger, b, lg)
         return one_to_one(

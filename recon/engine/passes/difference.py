@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from recon.config import DifferenceTolerance
-from recon.engine.candidates import date_band_pairs
+from recon.engine.candidates import FAN_OUT_CAP, date_band_pairs
 from recon.engine.one_to_one import one_to_one
-from recon.engine.passes.rules import FAN_OUT_CAP, same_sign
-from recon.engine.scoring import allowed_difference, pair_parts, per_row_minor
+from recon.engine.scoring import allowed_difference, pair_parts, per_row_minor, same_sign
 from recon.engine.state import DayWindow, Found, MatchState
 from recon.records import Status
 

@@ -16,9 +16,8 @@ import numpy as np
 from recon.config import MismatchRule
 from recon.engine import keys
 from recon.engine.assign import assign
-from recon.engine.candidates import keyed_window_pairs, unique_pairs
-from recon.engine.passes.rules import FAN_OUT_CAP, same_sign
-from recon.engine.scoring import pair_parts, score_parts, total_score
+from recon.engine.candidates import FAN_OUT_CAP, keyed_window_pairs, unique_pairs
+from recon.engine.scoring import pair_parts, same_sign, score_parts, total_score
 from recon.engine.state import DayWindow, Found, MatchState
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 from recon.config import MatchRule
 from recon.engine import keys
 from recon.engine.candidates import (
+    FAN_OUT_CAP,
     date_band_pairs,
     keyed_window_pairs,
     keyed_window_pairs_and_counts,
@@ -29,12 +30,16 @@ from recon.engine.candidates import (
 )
 from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, name_words
 from recon.engine.one_to_one import one_to_one
-from recon.engine.scoring import PairParts, allowed_difference, pair_parts, per_row_minor
+from recon.engine.scoring import (
+    PairParts,
+    allowed_difference,
+    pair_parts,
+    per_row_minor,
+    same_sign,
+)
 from recon.engine.state import DayWindow, Found, MatchState, blocks
 from recon.records import Status
 
-# Candidates kept per bank row per search: bounds memory when many rows share an amount.
-FAN_OUT_CAP = 8
 _MAX_WORDS = 8  # name words per text used as join keys (8 words: 8 + 28 keys)
 
 
@@ -137,12 +142,6 @@ def satisfies(rule: MatchRule, parts: PairParts, bank: Side, ledger: Side) -> Bo
     if rule.min_text_similarity is not None:
         ok &= parts.text >= rule.min_text_similarity
     return ok
-
-
-def same_sign(bank: Side, ledger: Side, parts: PairParts) -> BoolArray:
-    """Money moves the same way on both sides (a receipt never pays a bill)."""
-    same: BoolArray = np.sign(bank.amount[parts.bank]) == np.sign(ledger.amount[parts.ledger])
-    return same
 
 
 def _percent_superset(rule: MatchRule) -> Decimal:
