@@ -168,11 +168,13 @@ def alerts_for_run(
     failed_message: str | None,
     report: Report | None,
     sync_outcomes: Sequence[SyncOutcome],
+    exit_code: int | None = None,
 ) -> list[AlertMessage]:
     """The alerts one finished run calls for (possibly none), most severe first."""
     alerts: list[AlertMessage] = []
     if failed_message is not None:
-        alerts.append(build_failure_alert(run_id=run_id, reason=failed_message, as_of=as_of))
+        alerts.append(build_failure_alert(run_id=run_id, reason=failed_message, as_of=as_of,
+                                          exit_code=exit_code))
     failed_items = sorted(o.item_id for o in sync_outcomes if o.status == "failed")
     if failed_items:
         alerts.append(build_failure_alert(

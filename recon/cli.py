@@ -15,7 +15,17 @@ import click
 from sqlalchemy.exc import DBAPIError
 
 from recon.config import Config, load_config
-from recon.errors import EXIT_CODE_HELP, ExitCode, ReconError
+from recon.errors import (
+    EXIT_CODE_HELP,
+    SCREEN_PROBLEMS,
+    ConfigError,
+    ExitCode,
+    InputError,
+    ReconError,
+    escape_control,
+    exit_code_of,
+    store_unavailable_message,
+)
 from recon.logs import Redactor, setup_logging
 
 log = logging.getLogger("recon.cli")
@@ -49,6 +59,8 @@ def _load(config_path: Path | None, adapt: Callable[[Config], Config] | None = N
 def _configure_logging_for(config: Config) -> None:
     ctx = click.get_current_context()
     root_obj: dict[str, Any] = ctx.find_root().obj or {}
+    if config.state.log_file is not None:
+        root_obj["problems_dir"] = str(config.state.log_file.parent)
     env_names = [config.plaid.secret_env, config.plaid.client_id_env, config.secrets.token_key_env]
     if config.alerts.webhook is not None:
         env_names.append(config.alerts.webhook.url_env)
@@ -57,10 +69,14 @@ def _configure_logging_for(config: Config) -> None:
     if config.ledger.sql is not None:
         env_names.append(config.ledger.sql.url_env)
     Redactor.register_secret_env(*env_names)
+    from recon.store.db import sqlite_database_path
+
+    database = sqlite_database_path(config.state.database_url)
     setup_logging(
         level=root_obj.get("log_level", "INFO"),
         json_lines=root_obj.get("json", False),
         log_file=config.state.log_file,
+        protected=() if database is None else (database,),
     )
 
 
@@ -71,23 +87,49 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except ReconError as exc:
+        except InputError as exc:
+            if len(exc.problems) > SCREEN_PROBLEMS:
+                exc.full_list_path = _write_problem_list(exc)
             click.echo(Redactor.redact(f"recon: {exc}"), err=True)
             sys.exit(int(exc.exit_code))
+        except ReconError as exc:
+            # ConfigError escapes each listed problem itself; any other message may carry
+            # outside text (a Plaid error, a path) and is one line.
+            text = str(exc) if isinstance(exc, ConfigError) else escape_control(str(exc))
+            click.echo(Redactor.redact(f"recon: {text}"), err=True)
+            sys.exit(int(exc.exit_code))
         except DBAPIError as exc:  # the state store went away or stayed locked: retry later
-            reason = f"{type(exc.orig).__name__}: {exc.orig}".splitlines()[0]
-            click.echo(
-                Redactor.redact(f"recon: the state store is unavailable ({reason})"), err=True
-            )
-            sys.exit(int(ExitCode.UNAVAILABLE))
+            click.echo(Redactor.redact(f"recon: {store_unavailable_message(exc)}"), err=True)
+            sys.exit(int(exit_code_of(exc)))
         except (click.exceptions.Exit, click.ClickException):  # click prints and exits itself
             raise
         except Exception as exc:  # the job failed in a way we did not foresee
             log.exception("unexpected error")
-            click.echo(Redactor.redact(f"recon: failed: {type(exc).__name__}: {exc}"), err=True)
+            message = escape_control(f"recon: failed: {type(exc).__name__}: {exc}")
+            click.echo(Redactor.redact(message), err=True)
             sys.exit(int(ExitCode.FAILED))
 
     return wrapper  # type: ignore[return-value]
+
+
+def _write_problem_list(exc: InputError) -> str | None:
+    """The whole list of bad rows in a private file (next to the log, else in the temp folder);
+    the terminal shows one screen of it."""
+    import tempfile
+
+    from recon.safefile import make_private_dir
+
+    root_obj: dict[str, Any] = click.get_current_context().find_root().obj or {}
+    folder = Path(root_obj.get("problems_dir") or tempfile.gettempdir())
+    try:
+        make_private_dir(folder)
+        fd, name = tempfile.mkstemp(prefix="recon-problems-", suffix=".txt", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(Redactor.redact(exc.full_list()))
+    except OSError as error:
+        log.warning("could not write the list of bad rows", extra={"error": type(error).__name__})
+        return None
+    return name
 
 
 def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:

@@ -117,7 +117,9 @@ class CsvOptions(Frozen):
 
 
 class XlsxOptions(Frozen):
-    sheet: str | None = Field(None, description="sheet name; None = the first sheet")
+    sheet: str | None = Field(
+        None, description="sheet name; None = the active (shown) sheet; a hidden one only by name"
+    )
     header_row: int = Field(1, ge=1)
     date_format: str = Field("%Y-%m-%d", description="for dates stored as text cells")
 
@@ -534,6 +536,24 @@ def _plaintext_secret_problems(data: Any, path: str = "") -> list[str]:
     return problems
 
 
+# scheme://user:password@host — a password inside a URL is a secret like any other.
+_URL_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#@\s]*:[^/?#@\s]*@")
+
+
+def _url_credential_problems(data: Any, path: str = "") -> list[str]:
+    """Refuse URLs that carry a password, in the file or in a RECON_* override."""
+    if isinstance(data, Mapping):
+        return [p for key, value in data.items()
+                for p in _url_credential_problems(value, f"{path}.{key}" if path else str(key))]
+    if isinstance(data, list):
+        return [p for index, value in enumerate(data)
+                for p in _url_credential_problems(value, f"{path}[{index}]")]
+    if isinstance(data, str) and _URL_PASSWORD.match(data):
+        return [f"{path}: the URL holds a password; remove it (PostgreSQL reads PGPASSWORD or "
+                "~/.pgpass) so no secret sits in the configuration"]
+    return []
+
+
 def _apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
     problems: list[str] = []
     for name, raw in sorted(environ.items()):
@@ -568,6 +588,7 @@ def parse_config(
         raise ConfigError(["(top level): expected a mapping of sections"], source)
     problems = _plaintext_secret_problems(data)
     problems += _apply_env_overrides(data, os.environ if environ is None else environ)
+    problems += _url_credential_problems(data)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:

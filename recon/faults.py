@@ -7,7 +7,9 @@ matching; while writing the reports). It does nothing unless the environment var
 
 - ``kill`` (the default): the process kills itself with SIGKILL — no ``finally`` blocks, no atexit
   handlers, no flushed buffers, exactly like a power cut or the OOM killer;
-- ``sleep:SECONDS``: the process pauses there (to hold the lock while a test starts a rival run).
+- ``sleep:SECONDS``: the process pauses there (to hold the lock while a test starts a rival run);
+- ``dberror``: the database driver fails there (SQLAlchemy's OperationalError), as when the
+  state store goes away in the middle of a run.
 """
 
 from __future__ import annotations
@@ -26,5 +28,10 @@ def fault_point(name: str) -> None:
     action = os.environ.get(FAULT_ACTION_ENV, "kill")
     if action.startswith("sleep:"):
         time.sleep(float(action.removeprefix("sleep:")))
+    elif action == "dberror":
+        from sqlalchemy.exc import OperationalError
+
+        raise OperationalError(f"fault point {name}", None,
+                               ConnectionError("the state store went away (injected)"))
     else:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -34,6 +34,8 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from recon.config import StateConfig
 from recon.errors import AlreadyRunningError, UpstreamError
+from recon.safefile import open_private
+from recon.store.db import sqlite_database_path
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,10 @@ def single_instance(
         with _postgres_lock(engine, name) as pg_lock:
             yield pg_lock
     else:
-        with _file_lock(state.lock_file) as file_lock:
+        database = sqlite_database_path(state.database_url)
+        with _file_lock(state.lock_file, protected=() if database is None else (database,)) as (
+            file_lock
+        ):
             yield file_lock
 
 
@@ -153,7 +158,7 @@ def _postgres_lock(engine: Engine, name: str) -> Iterator[PostgresAdvisoryLock]:
         connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     except DBAPIError as exc:
         raise UpstreamError(
-            f"cannot reach the state database to take the run lock ({type(exc).__name__})"
+            f"the state store is unreachable: cannot take the run lock ({type(exc).__name__})"
         ) from None
     try:
         acquired = connection.execute(
@@ -173,7 +178,7 @@ def _postgres_lock(engine: Engine, name: str) -> Iterator[PostgresAdvisoryLock]:
         connection.invalidate()
         connection.close()
         raise UpstreamError(
-            f"the state database failed while taking the run lock ({type(exc).__name__})"
+            f"the state store failed while taking the run lock ({type(exc).__name__})"
         ) from None
     except BaseException:
         connection.close()
@@ -236,10 +241,15 @@ def _read_holder(fd: int, attempts: int = 50) -> tuple[object, object]:
     return "unknown", "unknown"
 
 
+def _is_lock_record(head: bytes) -> bool:
+    """What a recon lock file holds: nothing, or the holder's one-line JSON record."""
+    return head.startswith(b'{"pid": ') and head.count(b"\n") <= 1
+
+
 @contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[FileLock]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+def _file_lock(path: Path, *, protected: tuple[Path, ...] = ()) -> Iterator[FileLock]:
+    fd = open_private(path, os.O_RDWR | os.O_CREAT, setting="state.lock_file",
+                      protected=protected, looks_like=_is_lock_record, what="lock file")
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

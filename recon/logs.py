@@ -14,16 +14,24 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from io import TextIOWrapper
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
+
+from recon.safefile import open_private
 
 _TOKEN = re.compile(
     r"\b(access|public|link|processor)-(sandbox|production|development)-[0-9a-f-]{8,}", re.I
 )
 # 13..19 digits, optionally separated by single spaces or dashes: card-number-like (PAN) runs.
-_PAN = re.compile(r"(?<![0-9])(?:[0-9][ -]?){12,18}[0-9](?![0-9])")
+# A UUID (a run id, an item id) is matched first and kept whole: its digit groups are no card.
+_PAN = re.compile(
+    r"(?P<uuid>(?<![0-9A-Za-z])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-"
+    r"[0-9A-Fa-f]{12}(?![0-9A-Za-z]))"
+    r"|(?<![0-9])(?:[0-9][ -]?){12,18}[0-9](?![0-9])"
+)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x1b]")
 
 # Environment variables whose values are secrets wherever recon runs. Config may name more
@@ -66,12 +74,43 @@ class Redactor:
 
 
 def _mask_pan(match: re.Match[str]) -> str:
+    if match.group("uuid") is not None:
+        return match.group(0)
     digits = re.sub(r"[^0-9]", "", match.group(0))
+    if not luhn_valid(digits):
+        return match.group(0)  # a reference or an amount, not a card number
     return "*" * (len(digits) - 4) + digits[-4:]
 
 
+def luhn_valid(digits: str) -> bool:
+    """The card-number check digit (ISO/IEC 7812): every card number passes, 9 in 10 others fail."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+# 13 consecutive characters from "0123456789 -" are what any card-number run holds. Mapping
+# those 12 bytes to "0" and looking for 13 zeros rules a large text out at C speed.
+_CARD_CHARACTERS_TO_ZERO = bytes.maketrans(b"0123456789 -", b"0" * 12)
+
+
+def card_characters(text: str) -> bytes:
+    """``text`` as UTF-8 with each of "0123456789 -" turned into "0" (other characters' bytes are
+    all >= 0x80 or other ASCII, so they never become "0")."""
+    return text.encode("utf-8", "surrogatepass").translate(_CARD_CHARACTERS_TO_ZERO)
+
+
+def may_hold_card_number(text: str) -> bool:
+    """False when ``text`` certainly holds no card number (a fast pre-check for large texts)."""
+    return b"0" * 13 in card_characters(text)
+
+
 def mask_card_numbers(text: str) -> str:
-    """Card-number-like digit runs to ``************1234`` (used for stored descriptions too)."""
+    """Card numbers (Luhn-valid 13-19 digit runs) to ``************1234`` (stored text too)."""
     return _PAN.sub(_mask_pan, text)
 
 
@@ -150,7 +189,26 @@ class RedactingStreamHandler(logging.StreamHandler[TextIO]):
         return Redactor.redact(super().format(record))
 
 
+def _is_log_text(head: bytes) -> bool:
+    """What a recon log file starts with: a key=value or a JSON record of ours."""
+    return head.startswith((b"ts=", b'{"ts": '))
+
+
 class RedactingFileHandler(logging.FileHandler):
+    """Appends through :func:`recon.safefile.open_private`: 0600, no symlink, never the database
+    or a file that is not a recon log."""
+
+    def __init__(self, filename: Path, *, protected: Sequence[Path] = ()) -> None:
+        self._protected = tuple(protected)
+        super().__init__(filename, mode="a", encoding="utf-8", delay=True)
+        self.stream = self._open()  # open now, so a refused path fails at setup, not mid-run
+
+    def _open(self) -> TextIOWrapper:
+        fd = open_private(Path(self.baseFilename), os.O_RDWR | os.O_APPEND | os.O_CREAT,
+                          setting="state.log_file", protected=self._protected,
+                          looks_like=_is_log_text, what="log file")
+        return open(fd, "a", encoding="utf-8")
+
     def format(self, record: logging.LogRecord) -> str:
         return Redactor.redact(super().format(record))
 
@@ -161,17 +219,21 @@ def setup_logging(
     json_lines: bool = False,
     log_file: Path | None = None,
     stream: TextIO | None = None,
+    protected: Sequence[Path] = (),
 ) -> None:
-    """Configure the root logger once: stderr (and optionally a file), redacted, with run id."""
+    """Configure the root logger once: stderr (and optionally a file), redacted, with run id.
+
+    ``protected``: paths the log file must never be (the state database).
+    """
+    file_handler = None if log_file is None else RedactingFileHandler(log_file, protected=protected)
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
         handler.close()
     formatter: logging.Formatter = JsonFormatter() if json_lines else KeyValueFormatter()
     handlers: list[logging.Handler] = [RedactingStreamHandler(stream or sys.stderr)]
-    if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(RedactingFileHandler(log_file, encoding="utf-8"))
+    if file_handler is not None:
+        handlers.append(file_handler)
     for handler in handlers:
         handler.setFormatter(formatter)
         handler.addFilter(_run_id_filter)

@@ -33,6 +33,10 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 _PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
+# The largest bank amount in minor units: what the int64 columns of frames and tables hold.
+MAX_BANK_MINOR = 2**63 - 1
+
+
 class MoneyError(ValueError):
     """An amount or currency that recon refuses to interpret. The message says why."""
 
@@ -141,8 +145,15 @@ def plaid_amount_to_minor(amount: Decimal | int | str, currency: str) -> int:
     if isinstance(amount, float):
         raise MoneyError("a float amount reached the money module; parse JSON with Decimal")
     value = Decimal(amount) if not isinstance(amount, Decimal) else amount
+    # Checked before scaling: 1E+999999999 must not become a billion-digit integer first.
+    if value.is_finite() and value and value.adjusted() + currency_exponent(currency) > 18:
+        raise MoneyError(f"amount {value} is out of range (more than {MAX_BANK_MINOR} minor "
+                         "units)")
     # Plaid sends doubles: 12.5 for 12.50. Quantising is exact only when no precision is lost.
-    return -to_minor(value, currency)
+    minor = -to_minor(value, currency)
+    if abs(minor) > MAX_BANK_MINOR:
+        raise MoneyError(f"amount {value} is out of range (more than {MAX_BANK_MINOR} minor units)")
+    return minor
 
 
 def minor_to_plaid_amount(minor: int, currency: str) -> Decimal:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -19,13 +20,24 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from recon.config import Config
-from recon.errors import ConfigError, ExitCode, ReconError, ReportWriteError
+from recon.errors import (
+    ConfigError,
+    DateRangeError,
+    ExitCode,
+    NothingCheckedError,
+    ReportWriteError,
+    escape_control,
+    exit_code_of,
+    store_unavailable_message,
+)
+from recon.faults import fault_point
 from recon.frames import PARTNER_ONLY, MatchResult
 from recon.logs import Redactor, set_run_id
 from recon.store import runs as run_store
-from recon.store.db import open_store
+from recon.store.db import create_store_engine, ensure_schema, open_store
 
 if TYPE_CHECKING:  # imported where used: most commands need only a few of them
     from recon.carry import CarryForward
@@ -169,23 +181,77 @@ def run(config: Config, *, as_of: date | None = None, now: datetime | None = Non
 
     now = now or utc_now()
     as_of = as_of or default_as_of(config, now)
-    store = open_store(config.state.database_url)
+    check_business_date(as_of, now=now, what="--as-of")
+    with reported_failures(config, as_of=as_of):
+        store = create_store_engine(config.state.database_url)
+        try:
+            # The lock first, then the schema: concurrent first use of a fresh store must wait
+            # out at the lock (exit 75), not race through the migration.
+            with single_instance(config.state, store) as lock:
+                fault_point("pipeline.locked")
+                ensure_schema(store)
+                run_store.mark_crashed_runs(store, now=now)
+                with plaid_session(config) as plaid:
+                    return _reconcile(
+                        config,
+                        store,
+                        lock,
+                        plaid,
+                        as_of=as_of,
+                        window=window_for(config, as_of),
+                        kind="run",
+                        sync_first=True,
+                    )
+        finally:
+            store.dispose()
+
+
+# The dates recon reconciles: from the Unix epoch (every window and its context stay inside the
+# years an input date may have) up to tomorrow (an as-of date in a zone ahead of UTC).
+EARLIEST_BUSINESS_DATE = date(1970, 1, 1)
+
+
+def check_business_date(day: date, *, now: datetime, what: str) -> None:
+    latest = now.date() + timedelta(days=1)
+    if not EARLIEST_BUSINESS_DATE <= day <= latest:
+        raise DateRangeError(
+            f"{what} {day.isoformat()} is not between {EARLIEST_BUSINESS_DATE.isoformat()} and "
+            f"{latest.isoformat()} (tomorrow): recon reconciles past bank days"
+        )
+
+
+_REPORTED = "_recon_failure_reported"
+
+
+@contextmanager
+def reported_failures(config: Config, *, as_of: date) -> Iterator[None]:
+    """Alert and write metrics for a run that failed before (or around) the run it records:
+    the state store unreachable or locked, a bad configuration found late. Needs no store, so
+    "the state store is down" reaches the on-call person too. A run that holds the lock reports
+    its own failure (and marks the exception); another run holding the lock is no failure."""
+    from recon.errors import AlreadyRunningError
+
     try:
-        with single_instance(config.state, store) as lock:
-            run_store.mark_crashed_runs(store, now=now)
-            with plaid_session(config) as plaid:
-                return _reconcile(
-                    config,
-                    store,
-                    lock,
-                    plaid,
-                    as_of=as_of,
-                    window=window_for(config, as_of),
-                    kind="run",
-                    sync_first=True,
-                )
-    finally:
-        store.dispose()
+        yield
+    except Exception as exc:
+        if getattr(exc, _REPORTED, False) or isinstance(exc, AlreadyRunningError):
+            raise
+        run_id = str(uuid.uuid4())
+        set_run_id(run_id)
+        exit_code = exit_code_of(exc)
+        message = _failure_message(exc)
+        log.error("run failed before it started", extra={"exit_code": int(exit_code)})
+        _after_run(config, None, run_id=run_id, as_of=as_of, failed_message=message, timings={},
+                   counts={}, result=None, report=None, sync_outcomes=[], exit_code=exit_code)
+        raise
+
+
+def _failure_message(exc: BaseException) -> str:
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError):
+        return Redactor.redact(store_unavailable_message(exc))
+    return Redactor.redact(escape_control(f"{type(exc).__name__}: {exc}"))[:4000]
 
 
 def _reconcile(
@@ -201,7 +267,6 @@ def _reconcile(
     extra_counts: RunCounts | None = None,
 ) -> RunOutcome:
     from recon.engine import reconcile
-    from recon.faults import fault_point
     from recon.store.ledger_snapshots import save_snapshot
     from recon.store.results import save_reconciliation
 
@@ -235,6 +300,10 @@ def _reconcile(
         run_store.set_state(store, run_id, "loading", now=utc_now())
         with timer("load"):
             ledger, bank = _load_window(config, store, window)
+        if all(o.status == "ok" for o in sync_outcomes):
+            # A bank whose sync failed already fails the run (exit 69, its alert) and leaves
+            # its accounts empty; any other account without bank data is unexplained.
+            check_every_account_has_bank_data(config, bank, ledger.frame, since=window[0])
         counts.update(
             bank_rows=len(bank), ledger_rows=len(ledger.frame), ledger_rejected=len(ledger.rejected)
         )
@@ -278,45 +347,30 @@ def _reconcile(
             )
         counts.update(_result_counts(result))
         exit_code = _exit_code_for(report, sync_outcomes)
-        run_store.finish_run(
-            store,
-            run_id,
-            state="succeeded",
-            now=utc_now(),
-            timings=timer.seconds,
-            counts=counts,
-            exit_code=int(exit_code),
-        )
     except BaseException as exc:
-        exit_code = exc.exit_code if isinstance(exc, ReconError) else ExitCode.FAILED
-        message = Redactor.redact(f"{type(exc).__name__}: {exc}")[:4000]
-        failed_message = message
-        run_store.finish_run(
-            store,
-            run_id,
-            state="failed",
-            now=utc_now(),
-            timings=timer.seconds,
-            counts=counts,
-            exit_code=int(exit_code),
-            error=message,
-        )
+        exit_code = exit_code_of(exc)  # the code the process returns, recorded as such
+        failed_message = _failure_message(exc)
+        _after_run(config, store, run_id=run_id, as_of=as_of, failed_message=failed_message,
+                   timings=timer.seconds, counts=counts, result=result, report=report,
+                   sync_outcomes=sync_outcomes, exit_code=exit_code)
+        with suppress(AttributeError):
+            setattr(exc, _REPORTED, True)
+        try:
+            run_store.finish_run(store, run_id, state="failed", now=utc_now(),
+                                 timings=timer.seconds, counts=counts, exit_code=int(exit_code),
+                                 error=failed_message)
+        except SQLAlchemyError as store_error:  # the store may be what failed
+            log.error("could not record the failed run", extra={
+                "error": type(store_error).__name__})
         raise
-    finally:
-        # Metrics and alerts after every run, failed or not.
-        _after_run(
-            config,
-            store,
-            run_id=run_id,
-            as_of=as_of,
-            failed_message=failed_message,
-            timings=timer.seconds,
-            counts=counts,
-            result=result,
-            report=report,
-            sync_outcomes=sync_outcomes,
-            exit_code=exit_code,
-        )
+    # Alerts and metrics before the run is marked done: a process killed in between leaves the
+    # run unfinished, so the day is reconciled (and alerted) again, never silently skipped.
+    _after_run(config, store, run_id=run_id, as_of=as_of, failed_message=None,
+               timings=timer.seconds, counts=counts, result=result, report=report,
+               sync_outcomes=sync_outcomes, exit_code=exit_code)
+    run_store.finish_run(store, run_id, state="succeeded", now=utc_now(), timings=timer.seconds,
+                         counts=counts, exit_code=int(exit_code))
+    fault_point("pipeline.run_finished")
     return RunOutcome(
         run_id=run_id,
         as_of=as_of,
@@ -325,6 +379,27 @@ def _reconcile(
         summary_lines=_summary_lines(report, paths, sync_outcomes),
         counts=counts,
     )
+
+
+def check_every_account_has_bank_data(
+    config: Config, bank: pd.DataFrame, ledger: pd.DataFrame, *, since: date | None
+) -> None:
+    """An account whose ledger has rows but whose bank side is empty was not checked (a wrong
+    plaid_account_id, a bank that stopped sending): that run must not look like "all clear"."""
+    if since is not None:
+        ledger = ledger[ledger["date"] >= pd.Timestamp(since)]
+        bank = bank[bank["date"] >= pd.Timestamp(since)]
+    booked = set(ledger["account"].astype(str))
+    seen = set(bank["account"].astype(str))
+    unchecked = sorted(a for a in (m.ledger_account for m in config.accounts)
+                       if a in booked and a not in seen)
+    if unchecked:
+        raise NothingCheckedError(
+            f"no bank transactions for account(s) {', '.join(unchecked)} although the ledger "
+            "has entries for them" + (f" since {since.isoformat()}" if since else "")
+            + ": check accounts[].plaid_account_id and that the bank is still sending data; "
+            "nothing was reconciled"
+        )
 
 
 def _load_window(
@@ -550,7 +625,7 @@ def _item_rows(store: Engine) -> list[PlaidItemHealth]:
 
 def _after_run(
     config: Config,
-    store: Engine,
+    store: Engine | None,
     *,
     run_id: str,
     as_of: date,
@@ -592,6 +667,7 @@ def _after_run(
             failed_message=failed_message,
             report=report,
             sync_outcomes=sync_outcomes,
+            exit_code=int(exit_code),
         ):
             send_alerts(config.alerts, message)
     except Exception:
@@ -647,10 +723,12 @@ def report_summary_lines(report: Report) -> list[str]:
 def sync(config: Config) -> list[SyncOutcome]:
     from recon.lock import single_instance
 
-    store = open_store(config.state.database_url)
+    store = create_store_engine(config.state.database_url)
     try:
-        with single_instance(config.state, store), plaid_session(config) as plaid:
-            return _sync_with(config, store, plaid)
+        with single_instance(config.state, store):
+            ensure_schema(store)
+            with plaid_session(config) as plaid:
+                return _sync_with(config, store, plaid)
     finally:
         store.dispose()
 
@@ -674,50 +752,61 @@ def backfill(
     from recon.plaid.items import backfill_pull
 
     key = f"{start}:{end}:{item_id or '*'}:{mode}:{config.fingerprint()}"
-    store = open_store(config.state.database_url)
+    now = utc_now()
+    check_business_date(start, now=now, what="--start")
+    check_business_date(end, now=now, what="--end")
     outcomes: list[RunOutcome] = []
-    try:
-        with single_instance(config.state, store) as lock:
-            run_store.mark_crashed_runs(store, now=utc_now())
-            with plaid_session(config) as plaid:
-                margin = timedelta(days=config.schedule.window_days if mode == "daily" else 0)
-                pulled = backfill_pull(
-                    store,
-                    plaid.gateway,
-                    plaid.vault,
-                    config,
-                    start=start - margin,
-                    end=end,
-                    item_id=item_id,
-                    now=utc_now(),
-                )
-                log.info("backfill pulled", extra={"pulled": pulled})
-                if mode == "period":
-                    days = [end]
-                    windows = {end: (start, end)}
-                else:
-                    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-                    windows = {day: window_for(config, day) for day in days}
-                done = run_store.backfill_days_done(store, key)
-                for index, day in enumerate(days, start=1):
-                    if day not in done:
-                        outcomes.append(
-                            _reconcile(
-                                config,
-                                store,
-                                lock,
-                                plaid,
-                                as_of=day,
-                                window=windows[day],
-                                kind="backfill",
-                                sync_first=False,
-                                extra_counts={"backfill": key},
+    with reported_failures(config, as_of=end):
+        store = create_store_engine(config.state.database_url)
+        try:
+            with single_instance(config.state, store) as lock:
+                fault_point("pipeline.locked")
+                ensure_schema(store)
+                run_store.mark_crashed_runs(store, now=utc_now())
+                with plaid_session(config) as plaid:
+                    margin = timedelta(days=config.schedule.window_days if mode == "daily" else 0)
+                    pulled = backfill_pull(
+                        store,
+                        plaid.gateway,
+                        plaid.vault,
+                        config,
+                        start=start - margin,
+                        end=end,
+                        item_id=item_id,
+                        now=utc_now(),
+                    )
+                    log.info("backfill pulled", extra={"pulled": pulled})
+                    if mode == "period":
+                        days = [end]
+                        windows = {end: (start, end)}
+                    else:
+                        days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+                        windows = {day: window_for(config, day) for day in days}
+                    done = run_store.backfill_days_done(store, key)
+                    for index, day in enumerate(days, start=1):
+                        if day in done:  # an earlier attempt finished it: its outcome counts
+                            run_id, code = done[day]
+                            outcomes.append(RunOutcome(
+                                run_id=run_id, as_of=day, exit_code=ExitCode(code),
+                                summary_lines=(f"{day}: reconciled earlier by run {run_id}",)))
+                        else:
+                            outcomes.append(
+                                _reconcile(
+                                    config,
+                                    store,
+                                    lock,
+                                    plaid,
+                                    as_of=day,
+                                    window=windows[day],
+                                    kind="backfill",
+                                    sync_first=False,
+                                    extra_counts={"backfill": key},
+                                )
                             )
-                        )
-                    if progress is not None:
-                        progress(index, len(days), day)
-    finally:
-        store.dispose()
+                        if progress is not None:
+                            progress(index, len(days), day)
+        finally:
+            store.dispose()
     return outcomes
 
 
@@ -737,6 +826,8 @@ def match_files(
     from recon.ledger import load_ledger
     from recon.reporting import build_report, write_reports
 
+    if as_of is not None:
+        check_business_date(as_of, now=utc_now(), what="--as-of")
     bank = read_bank_file(bank_path, config)
     as_of = as_of or _latest_date(bank)
     window = (date.min, as_of) if as_of else (date.min, date.max)
@@ -747,6 +838,7 @@ def match_files(
     if as_of is None:
         as_of = _latest_date(ledger.frame) or utc_now().date()
     bank = bank[bank["date"] <= pd.Timestamp(as_of)]
+    check_every_account_has_bank_data(config, bank, ledger.frame, since=None)
     result = reconcile(bank, ledger.frame, config.matching, as_of=as_of)
     start = min([d for d in (_earliest_date(bank), _earliest_date(ledger.frame)) if d] or [as_of])
     inputs = _report_inputs(
@@ -815,13 +907,29 @@ def add_item(
 
 
 def item_health(config: Config) -> list[str]:
+    """One line per linked item for `recon items list`: plain words, no Python reprs."""
     from recon.plaid.items import list_items
 
     store = open_store(config.state.database_url)
     try:
-        return [str(item) for item in list_items(store, now=utc_now())]
+        return [_item_line(item) for item in list_items(store, now=utc_now())]
     finally:
         store.dispose()
+
+
+def _item_line(item: PlaidItemHealth) -> str:
+    synced = ("never synced" if item.last_sync_at is None
+              else f"last sync {item.last_sync_at:%Y-%m-%d %H:%M} UTC")
+    if item.token_age is None:
+        age = "no access token"
+    else:
+        hours = int(item.token_age.total_seconds() // 3600)
+        age = f"token age {hours // 24} d {hours % 24} h" if hours >= 24 else (
+            f"token age {hours} h")
+    accounts = f"{item.accounts} account" + ("" if item.accounts == 1 else "s")
+    error = f", last error {item.last_sync_error}" if item.last_sync_error else ""
+    name = escape_control(item.institution or "(unknown institution)")
+    return f"{item.item_id}  {name}: {item.status}, {synced}, {age}, {accounts}{error}"
 
 
 def rotate_keys(config: Config) -> int:

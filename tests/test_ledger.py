@@ -34,7 +34,7 @@ from recon.config import (
     SqlOptions,
     XlsxOptions,
 )
-from recon.errors import ConfigError, InputError, RowProblem
+from recon.errors import ConfigError, InputError, NothingCheckedError, RowProblem
 from recon.frames import LEDGER_COLUMNS
 from recon.ledger import LedgerLoad, load_ledger
 from recon.store.db import normalise_url
@@ -542,6 +542,8 @@ def _outcome(config: LedgerConfig) -> tuple[Any, ...]:
         load = load_ledger(config, ACCOUNTS, **JANUARY)
     except InputError as exc:
         return ("error", exc.problems)
+    except NothingCheckedError as exc:  # a header-only file: both readers must say so
+        return ("nothing", str(exc))
     return ("load", load.frame.to_dict("list"), load.rejected, load.total_rows,
             load.content_hash)
 

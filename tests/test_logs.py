@@ -32,12 +32,12 @@ def test_secret_from_the_environment_is_masked_everywhere(captured: io.StringIO)
 def test_plaid_tokens_and_card_numbers_are_masked(captured: io.StringIO) -> None:
     token = "access-sandbox-8ab976e6-64bc-4b38-98f7-731e7a349970"
     logging.getLogger("recon.test").warning(
-        "token %s card 4111 1111 1111 1111 and 4111-1111-1111-1234 and 5500000000000004", token
+        "token %s card 4111 1111 1111 1111 and 4012-8888-8888-1881 and 5500000000000004", token
     )
     text = captured.getvalue()
     assert "8ab976e6" not in text
     assert "4111 1111" not in text and "411111111111" not in text
-    assert "************1111" in text and "************1234" in text
+    assert "************1111" in text and "************1881" in text
     assert "************0004" in text
 
 

@@ -75,7 +75,7 @@ def test_key_rotation_old_and_new_then_new_only(store: Engine) -> None:
         assert {r.token_key_id for r in conn.execute(select(items))} == {new_only.current_key_id}
         ages = {bank_store.as_utc(r.token_created_at) for r in conn.execute(select(items))}
     assert ages == {NOW}  # re-encryption does not make a token young
-    with store.connect() as conn, pytest.raises(TokenError, match="not among the configured"):
+    with store.connect() as conn, pytest.raises(ConfigError, match="not among the configured"):
         load_access_token(conn, old_vault, "item-a")
 
 

@@ -30,6 +30,7 @@ import pandas as pd
 from recon.config import CsvOptions
 from recon.errors import ConfigError, InputError, RowProblem
 from recon.ledger.table import MAX_FIELD_CHARS, RawTable, typed_column
+from recon.limits import LIMITS, check_file_size
 
 _CHUNK_ROWS = 100_000
 _MAX_DECODE_PROBLEMS = 1_000
@@ -39,6 +40,7 @@ _UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 def read_csv_table(path: Path, options: CsvOptions, wanted: Collection[str]) -> RawTable:
     source = str(path)
+    check_file_size(path)  # the whole file is read into memory below
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -63,6 +65,10 @@ def read_csv_table(path: Path, options: CsvOptions, wanted: Collection[str]) -> 
         ) from None
     header = tuple(cell.strip() for cell in header_cells)
     width = len(header)
+    if width > LIMITS.max_columns:
+        raise InputError([RowProblem(source, 1, None, f"the header has {width} columns, more "
+                                     f"than the {LIMITS.max_columns} recon reads")],
+                         source=source)
     positions = {name: header.index(name) for name in wanted if name in header}
 
     if not bad_lines:

@@ -11,7 +11,7 @@ from datetime import date
 import pandas as pd
 
 from recon.config import AccountMapping, LedgerConfig
-from recon.errors import ConfigError, InputError, RowProblem
+from recon.errors import ConfigError, InputError, NothingCheckedError, RowProblem
 from recon.ledger.csv_source import read_csv_table
 from recon.ledger.sql_source import read_sql_table
 from recon.ledger.table import RawTable
@@ -55,6 +55,9 @@ def load_ledger(
     if window_end < window_start:
         raise ValueError(f"window ends ({window_end}) before it starts ({window_start})")
     raw = _read(config, window_start=window_start, window_end=window_end, environ=environ)
+    if raw.total_rows == 0:  # a header-only export: matching it would report "all clear"
+        raise NothingCheckedError(f"{raw.source}: the ledger has no data rows; nothing was "
+                                  "reconciled")
     checked = validate(raw, config, accounts, window_start=window_start, window_end=window_end)
     if checked.fatal or (checked.problems and config.on_invalid == "fail"):
         raise InputError(list(checked.problems), source=raw.source)

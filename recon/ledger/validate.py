@@ -27,6 +27,7 @@ from recon.errors import ConfigError, RowProblem
 from recon.frames import LEDGER_COLUMNS
 from recon.ledger.amounts import ParsedAmounts, known_exponents, parse_amounts
 from recon.ledger.table import MAX_FIELD_CHARS, RawTable, cell_text
+from recon.limits import YEARS
 from recon.logs import mask_card_numbers
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -40,7 +41,7 @@ _CARD_DATA_JOINED = re.compile(r"track[12]|trackdata|^track$|magstripe|securityc
                                r"cardverification|pinblock")
 # Widths of the state store's columns (recon.store.schema.ledger_entries).
 _MAX_CHARS = {"entry_id": 200, "reference": 200, "counterparty": 200, "account": 100}
-_YEARS = (1900, 2199)
+
 _SHOWN_CHARS = 60
 
 
@@ -309,8 +310,8 @@ def _one_date(value: object, date_format: str) -> tuple[date | None, str | None]
         except ValueError as exc:
             detail = "" if "does not match format" in str(exc) else f" ({exc})"
             return None, f"date {_shown(text)} is not a date in the format {date_format}{detail}"
-    if not _YEARS[0] <= day.year <= _YEARS[1]:
-        return None, f"date {day.isoformat()} is outside the years {_YEARS[0]}-{_YEARS[1]}"
+    if not YEARS[0] <= day.year <= YEARS[1]:
+        return None, f"date {day.isoformat()} is outside the years {YEARS[0]}-{YEARS[1]}"
     return day, None
 
 

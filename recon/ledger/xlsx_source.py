@@ -21,6 +21,7 @@ from openpyxl.xml import DEFUSEDXML
 from recon.config import XlsxOptions
 from recon.errors import InputError, RowProblem
 from recon.ledger.table import RawTable, typed_column
+from recon.limits import check_xlsx
 
 # Excel's own sheet limit; a "sheet" with more rows did not come from Excel (C-6).
 MAX_XLSX_ROWS = 1_048_576
@@ -31,11 +32,12 @@ def read_xlsx_table(path: Path, options: XlsxOptions, wanted: Collection[str]) -
     if not DEFUSEDXML:  # pragma: no cover - defusedxml is a dependency of recon
         raise InputError("refusing to read an XLSX file without defusedxml installed",
                          source=source)
+    check_xlsx(path)  # bombs and oversized workbooks stop here, before openpyxl allocates
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            content_hash = hashlib.file_digest(handle, "sha256").hexdigest()
     except OSError as exc:
         raise InputError(f"cannot read the ledger file: {exc.strerror}", source=source) from None
-    content_hash = hashlib.sha256(raw).hexdigest()
 
     rows = _sheet_rows(path, options, data_only=True)
     try:
@@ -93,7 +95,7 @@ def _sheet_rows(path: Path, options: XlsxOptions, *, data_only: bool) -> Any:
                          source=source) from None
     try:
         if options.sheet is None:
-            sheet = workbook.worksheets[0]
+            sheet = _shown_sheet(workbook, source)
         elif options.sheet in workbook.sheetnames:
             sheet = workbook[options.sheet]
         else:
@@ -106,6 +108,17 @@ def _sheet_rows(path: Path, options: XlsxOptions, *, data_only: bool) -> Any:
         yield from sheet.iter_rows(min_row=options.header_row, values_only=True)
     finally:
         workbook.close()
+
+
+def _shown_sheet(workbook: Any, source: str) -> Any:
+    """The sheet Excel opens on (the active one) when no sheet is named. A hidden sheet (an old
+    export someone tucked away) is never read unless the config names it."""
+    visible = [ws for ws in workbook.worksheets if ws.sheet_state == "visible"]
+    if not visible:
+        raise InputError("every sheet is hidden; name the ledger sheet in ledger.xlsx.sheet",
+                         source=source)
+    active = workbook.active
+    return active if active is not None and active.sheet_state == "visible" else visible[0]
 
 
 def _formulas_without_values(
@@ -124,7 +137,7 @@ def _formulas_without_values(
             continue
         for name, index in positions.items():
             value = values[index] if index < len(values) else None
-            if _is_formula(value):
+            if is_formula(value):
                 problems.append(RowProblem(
                     source, number, name,
                     "formula without a cached value (open and save the file in Excel so the "
@@ -133,7 +146,7 @@ def _formulas_without_values(
     return problems
 
 
-def _is_formula(value: object) -> bool:
+def is_formula(value: object) -> bool:
     if isinstance(value, str):
         return value.startswith("=")
     # Array and data-table formulas come back as objects that carry the formula text.

@@ -56,6 +56,11 @@ class TokenError(ReconError):
     """An access token that cannot be used (missing, undecryptable, bound to another item)."""
 
 
+class MissingKeyError(ConfigError):
+    """A stored token was encrypted under a key the environment no longer provides: the
+    configuration is wrong (exit 78), not Plaid (so no item is marked failed)."""
+
+
 class TokenLostError(TokenError):
     """Plaid invalidated the old token but the new one could not be stored."""
 
@@ -79,10 +84,11 @@ def key_id_for(key: bytes) -> str:
 class TokenVault:
     """Encrypts and decrypts access tokens with a list of keys, newest first."""
 
-    def __init__(self, keys: Sequence[bytes]) -> None:
+    def __init__(self, keys: Sequence[bytes], *, source: str = "the token key") -> None:
         if not keys:
             raise ValueError("TokenVault needs at least one key")
         self._keys: dict[str, AESGCM] = {}
+        self._source = source
         self._newest = key_id_for(keys[0])
         for key in keys:
             if len(key) != KEY_BYTES:
@@ -130,7 +136,7 @@ class TokenVault:
             raise ConfigError(problems or [f"{source}: no keys"])
         Redactor.register_secret_env(env_name)
         Redactor.register_secret_value(*texts)
-        return cls(keys)
+        return cls(keys, source=source)
 
     @property
     def current_key_id(self) -> str:
@@ -150,10 +156,11 @@ class TokenVault:
         key_id = self.key_id_of(blob)
         aead = self._keys.get(key_id)
         if aead is None:
-            raise TokenError(
-                f"item {item_id}: access token encrypted with key {key_id}, which is not among "
-                f"the configured keys ({', '.join(self._keys)})"
-            )
+            raise MissingKeyError([
+                f"{self._source}: item {item_id}'s access token is encrypted with key id "
+                f"{key_id}, which is not among the configured keys ({', '.join(self._keys)}); "
+                "put that key back in the list (newest first), then `recon keys rotate`"
+            ])
         nonce = blob[KEY_ID_CHARS : KEY_ID_CHARS + NONCE_BYTES]
         try:
             plain = aead.decrypt(nonce, blob[KEY_ID_CHARS + NONCE_BYTES :], _aad(item_id))

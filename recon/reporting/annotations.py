@@ -24,6 +24,8 @@ from sqlalchemy import Engine, bindparam, select, update
 from recon.carry import ANALYST_STATUSES, RESOLVED
 from recon.errors import InputError, RowProblem
 from recon.frames import DISCREPANCY_KINDS
+from recon.ledger.xlsx_source import is_formula
+from recon.limits import check_xlsx
 from recon.reporting.excel import (
     META_FORMAT,
     META_SHEET,
@@ -146,6 +148,37 @@ def _read_rows(workbook: Any, source: str, problems: list[RowProblem]) -> list[_
     return rows
 
 
+_ANNOTATED = ("status", "owner", "notes")
+
+
+def _formulas_without_values(path: Path, source: str, rows: Sequence[_Row]) -> list[RowProblem]:
+    """Empty annotation cells that are really formulas Excel never computed (a file saved by a
+    tool that does not calculate): refused, never imported as an empty value."""
+    empty = {(row.sheet, row.row, name) for row in rows for name in _ANNOTATED
+             if getattr(row, name) is None}
+    if not empty:
+        return []
+    problems: list[RowProblem] = []
+    workbook = load_workbook(path, read_only=True, data_only=False)
+    try:
+        for title in sorted({sheet for sheet, _row, _name in empty}):
+            iterator: Iterator[tuple[Any, ...]] = workbook[title].iter_rows(values_only=True)
+            columns = _header_index(next(iterator, ()))
+            for number, values in enumerate(iterator, start=2):
+                for name in _ANNOTATED:
+                    index = columns[name]
+                    value = values[index] if index < len(values) else None
+                    if (title, number, name) in empty and is_formula(value):
+                        problems.append(RowProblem(
+                            f"{source} [{title}]", number,
+                            f"{get_column_letter(index + 1)} ({name})",
+                            "formula without a cached value (open and save the file in Excel "
+                            "so the value is computed, or type the text)"))
+    finally:
+        workbook.close()
+    return problems
+
+
 def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(values), _CHUNK):
         yield values[start : start + _CHUNK]
@@ -156,6 +189,7 @@ def import_annotations(
 ) -> AnnotationImport:
     """Validate the workbook's annotations against the store and apply them atomically."""
     source = path.name
+    check_xlsx(path, source=source, unreadable="cannot read the workbook")  # bombs stop here
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
@@ -171,6 +205,7 @@ def import_annotations(
         rows = _read_rows(workbook, source, problems)
     finally:
         workbook.close()
+    problems += _formulas_without_values(path, source, rows)
 
     seen: dict[str, _Row] = {}
     for row in rows:

@@ -111,16 +111,17 @@ def finish_run(
         )
 
 
-def backfill_days_done(engine: Engine, backfill_key: str) -> set[date]:
-    """As-of days an earlier attempt of the same backfill already reconciled successfully."""
+def backfill_days_done(engine: Engine, backfill_key: str) -> dict[date, tuple[str, int]]:
+    """As-of days an earlier attempt of the same backfill already reconciled successfully, with
+    that run's id and exit code (a resumed backfill exits as an uninterrupted one would)."""
     with engine.connect() as conn:
         rows = conn.execute(
-            select(runs.c.as_of, runs.c.counts_json).where(
-                runs.c.kind == "backfill", runs.c.state == "succeeded"
-            )
+            select(runs.c.as_of, runs.c.run_id, runs.c.exit_code, runs.c.counts_json)
+            .where(runs.c.kind == "backfill", runs.c.state == "succeeded")
+            .order_by(runs.c.started_at)
         ).all()
     return {
-        row.as_of
+        row.as_of: (str(row.run_id), int(row.exit_code or 0))
         for row in rows
         if row.as_of is not None and json.loads(row.counts_json).get("backfill") == backfill_key
     }
