@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from sqlalchemy.exc import DBAPIError
@@ -27,6 +28,9 @@ from recon.errors import (
     store_unavailable_message,
 )
 from recon.logs import Redactor, setup_logging
+
+if TYPE_CHECKING:
+    from recon.progress import ProgressDisplay
 
 log = logging.getLogger("recon.cli")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -68,6 +72,7 @@ def _configure_logging_for(config: Config) -> None:
         env_names.append(config.alerts.email.password_env)
     if config.ledger.sql is not None:
         env_names.append(config.ledger.sql.url_env)
+    env_names.append(config.export.key_env)
     Redactor.register_secret_env(*env_names)
     from recon.store.db import sqlite_database_path
 
@@ -78,6 +83,21 @@ def _configure_logging_for(config: Config) -> None:
         log_file=config.state.log_file,
         protected=() if database is None else (database,),
     )
+
+
+@contextlib.contextmanager
+def _progress_display() -> Iterator[ProgressDisplay | None]:
+    """Progress bars on a terminal, not with --json-logs (call after the config is loaded, so
+    the log handlers it set up are the ones the bars route around)."""
+    from recon.progress import ProgressDisplay
+
+    root_obj: dict[str, Any] = click.get_current_context().find_root().obj or {}
+    display = ProgressDisplay.for_terminal(enabled=not root_obj.get("json", False))
+    if display is None:
+        yield None
+        return
+    with display:
+        yield display
 
 
 def handle_errors(func: F) -> F:
@@ -209,7 +229,9 @@ def run_command(config_path: Path | None, as_of: date | None) -> None:
     """The nightly job: sync, rotate tokens, load the ledger, match, save, report, alert."""
     from recon.pipeline import run
 
-    outcome = run(_load(config_path), as_of=as_of)
+    config = _load(config_path)
+    with _progress_display() as display:
+        outcome = run(config, as_of=as_of, display=display)
     _print_outcome(outcome)
     sys.exit(int(outcome.exit_code))
 
@@ -247,12 +269,32 @@ def demo_command(config_path: Path | None, as_of: date | None, workdir: Path) ->
 
 @cli.command("sync")
 @config_option
+@click.option(
+    "--queued",
+    is_flag=True,
+    help="only run the due jobs of the webhook sync queue (what `recon webhooks serve` does)",
+)
 @handle_errors
-def sync_command(config_path: Path | None) -> None:
+def sync_command(config_path: Path | None, queued: bool) -> None:
     """Pull new, modified and removed transactions for every linked item."""
-    from recon.pipeline import sync
+    from recon.pipeline import sync, sync_queued
 
-    outcomes = sync(_load(config_path))
+    if queued:
+        results = sync_queued(_load(config_path))
+        for result in results:
+            click.echo(
+                f"{result.item_id}: {result.outcome} (attempt {result.attempts})"
+                + (f" {result.error_code}" if result.error_code else "")
+            )
+        if not results:
+            click.echo("no queued syncs are due")
+        last = {result.item_id: result for result in results}  # a recovered job may succeed
+        if any(r.outcome in ("retry", "dead_letter") for r in last.values()):
+            sys.exit(int(ExitCode.UNAVAILABLE))
+        return
+    config = _load(config_path)
+    with _progress_display() as display:
+        outcomes = sync(config, display=display)
     for outcome in outcomes:
         click.echo(
             f"{outcome.item_id}: {outcome.status} (+{outcome.added} ~{outcome.modified} "
@@ -260,29 +302,6 @@ def sync_command(config_path: Path | None) -> None:
         )
     if any(o.status == "failed" for o in outcomes):
         sys.exit(int(ExitCode.UNAVAILABLE))
-
-
-class BackfillProgress:
-    """A progress bar on a terminal; plain progress log lines when stderr is not a TTY."""
-
-    def __init__(self) -> None:
-        self._bar: Any = None
-
-    def __call__(self, done: int, total: int, day: date) -> None:
-        if sys.stderr.isatty():
-            if self._bar is None:
-                self._bar = click.progressbar(length=total, label="backfill", file=sys.stderr)
-                self._bar.__enter__()
-            self._bar.label = f"backfill {day}"
-            self._bar.update(1)
-        else:
-            log.info(
-                "backfill progress", extra={"day": day.isoformat(), "done": done, "total": total}
-            )
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
 
 
 @cli.command("backfill")
@@ -306,13 +325,11 @@ def backfill_command(
 
     if end < start:
         raise click.BadParameter("--end is before --start")
-    progress = BackfillProgress()
-    try:
+    config = _load(config_path)
+    with _progress_display() as display:
         outcomes = backfill(
-            _load(config_path), start=start, end=end, item_id=item_id, mode=mode, progress=progress
+            config, start=start, end=end, item_id=item_id, mode=mode, display=display
         )
-    finally:
-        progress.close()
     worst = max((o.exit_code for o in outcomes), default=ExitCode.OK)
     click.echo(f"backfill {start}..{end}: {len(outcomes)} reconciliation(s) done")
     sys.exit(int(worst))
@@ -352,6 +369,55 @@ def match_command(
     )
     _print_outcome(outcome)
     sys.exit(int(outcome.exit_code))
+
+
+@cli.command("export")
+@config_option
+@click.option(
+    "--as-of", "as_of", callback=_parse_date, help="the night to export (default: the latest)"
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="folder for the files (default: export.output_dir)",
+)
+@click.option(
+    "--pseudonymize",
+    is_flag=True,
+    help="replace the fields in export.pseudonymize with HMAC-SHA256 pseudonyms under the key "
+    "in export.key_env (and leave free-text explanations and notes out)",
+)
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(["parquet", "csv"]),
+    default=("parquet", "csv"),
+    show_default=True,
+)
+@handle_errors
+def export_command(
+    config_path: Path | None,
+    as_of: date | None,
+    out_dir: Path | None,
+    pseudonymize: bool,
+    formats: tuple[str, ...],
+) -> None:
+    """Write a night's links and discrepancies (both sides' details) as Parquet and CSV."""
+    from recon.pipeline import export
+
+    result = export(
+        _load(config_path), as_of=as_of, out_dir=out_dir, pseudonymize=pseudonymize,
+        formats=formats,
+    )
+    click.echo(
+        f"exported {result.links} link(s) and {result.discrepancies} discrepancy row(s)"
+        + (f", pseudonym key id {result.key_id}" if result.key_id else " (clear)")
+    )
+    for path in result.paths:
+        click.echo(f"  {path}")
 
 
 @cli.group()
@@ -467,6 +533,40 @@ def schedule_command(config_path: Path | None) -> None:
 
 
 @cli.group()
+def webhooks() -> None:
+    """Plaid webhooks: the verified receiver and its sync queue."""
+
+
+@webhooks.command("serve")
+@config_option
+@click.option("--port", type=int, default=None, help="default: webhooks.port (8787)")
+@click.option("--host", default=None, help="default: webhooks.listen_host (127.0.0.1)")
+@handle_errors
+def webhooks_serve(config_path: Path | None, port: int | None, host: str | None) -> None:
+    """Receive Plaid webhooks on HOST:PORT at webhooks.path, verify each, and drain the sync
+    queue in the background (under the run lock). Stops on Ctrl-C or SIGTERM."""
+    from recon.pipeline import serve_webhooks
+
+    config = _load(config_path)
+    host = host or config.webhooks.listen_host
+    port = port if port is not None else config.webhooks.port
+    click.echo(f"recon webhooks on http://{host}:{port}{config.webhooks.path} (Ctrl-C to stop)")
+    serve_webhooks(config, host=host, port=port)
+
+
+@webhooks.command("register")
+@config_option
+@handle_errors
+def webhooks_register(config_path: Path | None) -> None:
+    """Point every active item's Plaid webhook at webhooks.public_url."""
+    from recon.pipeline import register_webhooks
+
+    config = _load(config_path)
+    item_ids = register_webhooks(config)
+    click.echo(f"{len(item_ids)} item(s) now send webhooks to {config.webhooks.public_url}")
+
+
+@cli.group()
 def emulator() -> None:
     """The bundled local Plaid API emulator."""
 
@@ -476,15 +576,18 @@ def emulator() -> None:
     "--fixtures", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @click.option("--port", default=8765, show_default=True, type=int)
+@click.option(
+    "--webhook-url", default=None, help="where items linked without a webhook send theirs"
+)
 @handle_errors
-def emulator_serve(fixtures: Path, port: int) -> None:
+def emulator_serve(fixtures: Path, port: int, webhook_url: str | None) -> None:
     """Serve the Plaid API on 127.0.0.1:PORT from a fixtures file (credentials from the env)."""
     from recon.plaid.emulator import serve
 
     client_id = os.environ.get("PLAID_CLIENT_ID", "recon-emulator-client")
     secret = os.environ.get("PLAID_SECRET", "recon-emulator-secret")
     click.echo(f"Plaid emulator on http://127.0.0.1:{port} (Ctrl-C to stop)")
-    serve(fixtures, port, client_id=client_id, secret=secret)
+    serve(fixtures, port, client_id=client_id, secret=secret, webhook_url=webhook_url)
 
 
 def _print_outcome(outcome: Any) -> None:

@@ -438,6 +438,56 @@ class AlertsConfig(Frozen):
     retries: int = Field(3, ge=1, le=10)
 
 
+class SyncQueueConfig(Frozen):
+    """Retries of queued syncs: exponential backoff with jitter, then the dead-letter table."""
+
+    max_attempts: int = Field(5, ge=1, le=50)
+    base_delay_seconds: float = Field(30.0, ge=0)
+    max_delay_seconds: float = Field(3600.0, ge=0)
+    poll_seconds: float = Field(15.0, gt=0, description="how often the worker looks for due jobs")
+
+
+class WebhooksConfig(Frozen):
+    """``recon webhooks serve``: where it listens, what Plaid is told, and its bounds."""
+
+    public_url: str | None = Field(
+        None, description="the https URL Plaid posts webhooks to (reaches `path` on this server)"
+    )
+    listen_host: str = "127.0.0.1"
+    port: int = Field(8787, ge=1, le=65535)
+    path: str = Field("/plaid/webhook", pattern=r"^/[A-Za-z0-9/_-]*$")
+    max_body_bytes: int = Field(65_536, ge=1024, le=10 * 1024 * 1024)
+    max_requests_per_second: float = Field(20.0, gt=0, description="all senders together")
+    max_requests_per_second_per_client: float = Field(5.0, gt=0)
+    event_retention_days: int = Field(30, ge=1)
+    queue: SyncQueueConfig = SyncQueueConfig()
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+
+PseudonymField = Literal["payee", "counterparty", "account_owner", "account_id", "mask",
+                         "description"]
+
+
+class ExportConfig(Frozen):
+    """``recon export``: the night's links and discrepancies for a warehouse or an auditor."""
+
+    output_dir: Path = Path("var/exports")
+    key_env: EnvName = Field(
+        "RECON_EXPORT_KEY",
+        description="env var holding the pseudonym key(s), comma-separated, newest first; "
+        "or <NAME>_FILE naming a file that holds them",
+    )
+    pseudonymize: tuple[PseudonymField, ...] = (
+        "payee", "counterparty", "account_owner", "account_id", "mask", "description",
+    )
+
+
 class StateConfig(Frozen):
     database_url: str = "sqlite:///var/recon.db"
     lock_file: Path = Path("var/recon.lock")
@@ -455,6 +505,8 @@ class Config(Frozen):
     reports: ReportsConfig = ReportsConfig()
     alerts: AlertsConfig = AlertsConfig()
     state: StateConfig = StateConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
+    export: ExportConfig = ExportConfig()
 
     @model_validator(mode="after")
     def _unique_accounts(self) -> Config:
@@ -490,6 +542,9 @@ class Config(Frozen):
                 "ledger": self.ledger.model_copy(update={"path": fix(self.ledger.path)}),
                 "reports": self.reports.model_copy(
                     update={"output_dir": fix(self.reports.output_dir) or self.reports.output_dir}
+                ),
+                "export": self.export.model_copy(
+                    update={"output_dir": fix(self.export.output_dir) or self.export.output_dir}
                 ),
                 "state": self.state.model_copy(
                     update={

@@ -56,6 +56,9 @@ class RunMetrics:
     open_discrepancies: Sequence[OpenDiscrepancies] = ()
     oldest_open_age_days: int | None = None
     items_needing_relink: int = 0
+    stage_rows: Mapping[str, int] = field(default_factory=dict)
+    sync_queue_jobs: int | None = None  # webhook sync jobs waiting (queued or running)
+    sync_dead_letters: int | None = None  # webhook syncs given up on, not yet resolved
 
     @property
     def succeeded(self) -> bool:
@@ -75,11 +78,13 @@ def metrics_for_run(
     exit_code: int,
     failed: bool,
     now: datetime,
+    sync_queue: tuple[int, int] | None = None,
 ) -> RunMetrics:
     """The pipeline's view of a run, as metrics. Open discrepancies come from the report (so
     they honour annotations: explained / written-off items are not open); a failed run that
     built no report has none. ``as_of`` and ``result`` are accepted for the pipeline's call but
-    the report already carries what is needed from them."""
+    the report already carries what is needed from them. ``sync_queue`` is (jobs waiting, open
+    dead letters) of the webhook sync queue, when they could be read."""
     del as_of, result
     open_by_key: dict[tuple[str, str], tuple[int, int]] = {}
     match_rate: float | None = None
@@ -109,6 +114,9 @@ def metrics_for_run(
         ),
         oldest_open_age_days=oldest,
         items_needing_relink=relink,
+        stage_rows={str(k): int(v) for k, v in (counts.get("stage_rows") or {}).items()},
+        sync_queue_jobs=sync_queue[0] if sync_queue is not None else None,
+        sync_dead_letters=sync_queue[1] if sync_queue is not None else None,
     )
 
 
@@ -185,6 +193,10 @@ def render_metrics(metrics: RunMetrics, *, last_success: float | None) -> str:
     out.gauge("step_duration_seconds", "Wall time of each step of the last run.",
               [({"step": step}, float(seconds))
                for step, seconds in sorted(metrics.step_seconds.items())])
+    out.gauge("stage_rows", "Rows each step of the last run handled (sync: transactions "
+              "received; load: ledger rows read; match: rows matched; save and report: links "
+              "and discrepancies).",
+              [({"step": step}, rows) for step, rows in sorted(metrics.stage_rows.items())])
     out.gauge("transactions_synced", "Bank transactions added, modified or removed by the sync.",
               [({}, metrics.transactions_synced)])
     if metrics.match_rate is not None:
@@ -201,6 +213,11 @@ def render_metrics(metrics: RunMetrics, *, last_success: float | None) -> str:
                   [({}, metrics.oldest_open_age_days)])
     out.gauge("items_needing_relink", "Plaid Items that need a user to re-link them.",
               [({}, metrics.items_needing_relink)])
+    if metrics.sync_queue_jobs is not None and metrics.sync_dead_letters is not None:
+        out.gauge("sync_queue_jobs", "Webhook sync jobs waiting in the queue.",
+                  [({}, metrics.sync_queue_jobs)])
+        out.gauge("sync_dead_letters", "Webhook syncs given up after their last retry and not "
+                  "yet resolved by a successful sync.", [({}, metrics.sync_dead_letters)])
     if last_success is not None:
         out.gauge("last_success_timestamp_seconds", "When a run last completed (Unix time).",
                   [({}, last_success)])

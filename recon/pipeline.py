@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -36,12 +35,14 @@ from recon.errors import (
 from recon.faults import fault_point
 from recon.frames import PARTNER_ONLY, MatchResult
 from recon.logs import Redactor, set_run_id
+from recon.progress import ProgressDisplay, Stage, Stages
 from recon.store import runs as run_store
 from recon.store.db import create_store_engine, ensure_schema, open_store
 
 if TYPE_CHECKING:  # imported where used: most commands need only a few of them
     from recon.carry import CarryForward
     from recon.errors import RowProblem
+    from recon.export import ExportResult
     from recon.ledger.load import LedgerLoad
     from recon.lock import Lock
     from recon.plaid.client import PlaidGateway
@@ -50,6 +51,7 @@ if TYPE_CHECKING:  # imported where used: most commands need only a few of them
     from recon.plaid.sync import SyncOutcome
     from recon.plaid.tokens import TokenVault
     from recon.reporting.model import Report, ReportInputs
+    from recon.webhooks.worker import JobResult
 
 log = logging.getLogger("recon.pipeline")
 
@@ -84,21 +86,6 @@ def default_as_of(config: Config, now: datetime) -> date:
 
 def window_for(config: Config, as_of: date) -> tuple[date, date]:
     return as_of - timedelta(days=config.schedule.window_days - 1), as_of
-
-
-class StepTimer:
-    """Durations per step with a monotonic clock (a wall-clock step backwards cannot skew them)."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, step: str) -> Iterator[None]:
-        started = time.monotonic()
-        try:
-            yield
-        finally:
-            self.seconds[step] = round(self.seconds.get(step, 0.0) + time.monotonic() - started, 4)
 
 
 # --------------------------------------------------------------------------- Plaid connection
@@ -175,7 +162,13 @@ def plaid_session(config: Config) -> Iterator[PlaidSession]:
 # --------------------------------------------------------------------------- the nightly run
 
 
-def run(config: Config, *, as_of: date | None = None, now: datetime | None = None) -> RunOutcome:
+def run(
+    config: Config,
+    *,
+    as_of: date | None = None,
+    now: datetime | None = None,
+    display: ProgressDisplay | None = None,
+) -> RunOutcome:
     """The whole nightly job, under the single-instance lock. Idempotent per as-of date."""
     from recon.lock import single_instance
 
@@ -201,6 +194,7 @@ def run(config: Config, *, as_of: date | None = None, now: datetime | None = Non
                         window=window_for(config, as_of),
                         kind="run",
                         sync_first=True,
+                        display=display,
                     )
         finally:
             store.dispose()
@@ -265,6 +259,7 @@ def _reconcile(
     kind: str,
     sync_first: bool,
     extra_counts: RunCounts | None = None,
+    display: ProgressDisplay | None = None,
 ) -> RunOutcome:
     from recon.engine import reconcile
     from recon.store.ledger_snapshots import save_snapshot
@@ -281,7 +276,7 @@ def _reconcile(
         now=started,
     )
     set_run_id(run_id)
-    timer = StepTimer()
+    timer = Stages(display)
     counts: RunCounts = dict(extra_counts or {})
     sync_outcomes: list[SyncOutcome] = []
     failed_message: str | None = None
@@ -292,14 +287,17 @@ def _reconcile(
     try:
         if sync_first and plaid is not None:
             run_store.set_state(store, run_id, "syncing", now=utc_now())
-            with timer("sync"):
-                sync_outcomes = _sync_with(config, store, plaid)
+            with timer("sync", unit="pages") as stage:
+                sync_outcomes = _sync_with(
+                    config, store, plaid, on_page=lambda _item, rows: stage.advance(rows=rows)
+                )
             counts["transactions_synced"] = sum(
                 o.added + o.modified + o.removed for o in sync_outcomes
             )
         run_store.set_state(store, run_id, "loading", now=utc_now())
-        with timer("load"):
+        with timer("load") as stage:
             ledger, bank = _load_window(config, store, window)
+            stage.done(rows=ledger.total_rows)
         if all(o.status == "ok" for o in sync_outcomes):
             # A bank whose sync failed already fails the run (exit 69, its alert) and leaves
             # its accounts empty; any other account without bank data is unexplained.
@@ -308,12 +306,16 @@ def _reconcile(
             bank_rows=len(bank), ledger_rows=len(ledger.frame), ledger_rejected=len(ledger.rejected)
         )
         run_store.set_state(store, run_id, "matching", now=utc_now())
-        with timer("match"):
+        with timer("match", total=len(config.matching.passes), unit="passes") as stage:
             fault_point("pipeline.matching")
-            result = reconcile(bank, ledger.frame, config.matching, as_of=as_of)
+            stage.rows = len(bank) + len(ledger.frame)
+            result = reconcile(
+                bank, ledger.frame, config.matching, as_of=as_of,
+                on_pass=lambda _name, _done, _total: stage.advance(),
+            )  # fmt: skip
             bank, ledger = _rows_reported(result, bank, ledger)
         run_store.set_state(store, run_id, "saving", now=utc_now())
-        with timer("save"):
+        with timer("save") as stage:
             lock.check()  # never commit results after losing the lock to another run
             with store.begin() as connection:
                 save_snapshot(
@@ -331,8 +333,9 @@ def _reconcile(
                     result=result,
                     accounts=[m.ledger_account for m in config.accounts],
                 )
+            stage.done(rows=len(result.links) + len(result.discrepancies))
         run_store.set_state(store, run_id, "reporting", now=utc_now())
-        with timer("report"):
+        with timer("report", total=len(config.reports.formats), unit="formats") as stage:
             report, paths = _write_run_reports(
                 config,
                 store,
@@ -344,12 +347,15 @@ def _reconcile(
                 result=result,
                 carry=carry,
                 started=started,
+                stage=stage,
             )
         counts.update(_result_counts(result))
+        counts["stage_rows"] = dict(timer.rows)
         exit_code = _exit_code_for(report, sync_outcomes)
     except BaseException as exc:
         exit_code = exit_code_of(exc)  # the code the process returns, recorded as such
         failed_message = _failure_message(exc)
+        counts["stage_rows"] = dict(timer.rows)  # the stages that ran, for logs and metrics
         _after_run(config, store, run_id=run_id, as_of=as_of, failed_message=failed_message,
                    timings=timer.seconds, counts=counts, result=result, report=report,
                    sync_outcomes=sync_outcomes, exit_code=exit_code)
@@ -475,7 +481,13 @@ def _rows_reported(
     )
 
 
-def _sync_with(config: Config, store: Engine, plaid: PlaidSession) -> list[SyncOutcome]:
+def _sync_with(
+    config: Config,
+    store: Engine,
+    plaid: PlaidSession,
+    *,
+    on_page: Callable[[str, int], None] | None = None,
+) -> list[SyncOutcome]:
     from recon.plaid.sync import sync_all
     from recon.plaid.tokens import rotate_due_tokens
 
@@ -489,7 +501,24 @@ def _sync_with(config: Config, store: Engine, plaid: PlaidSession) -> list[SyncO
     )
     if rotated:
         log.info("rotated access tokens", extra={"items": len(rotated)})
-    return list(sync_all(store, plaid.gateway, plaid.vault, config, now=now))
+    outcomes = list(sync_all(store, plaid.gateway, plaid.vault, config, now=now, on_page=on_page))
+    _settle_sync_queue(store, outcomes, synced_from=now)
+    return outcomes
+
+
+def _settle_sync_queue(
+    store: Engine, outcomes: Sequence[SyncOutcome], *, synced_from: datetime
+) -> None:
+    """Queued webhook syncs of items this full sync brought up to date are done."""
+    from recon.webhooks.queue import settle_after_full_sync
+
+    with store.begin() as conn:
+        settled = sum(
+            settle_after_full_sync(conn, o.item_id, synced_from=synced_from, now=utc_now())
+            for o in outcomes if o.status == "ok"
+        )
+    if settled:
+        log.info("queued syncs settled by the full sync", extra={"jobs": settled})
 
 
 def _exit_code_for(report: Report, sync_outcomes: Sequence[SyncOutcome]) -> ExitCode:
@@ -524,6 +553,7 @@ def _write_run_reports(
     result: MatchResult,
     carry: CarryForward,
     started: datetime,
+    stage: Stage,
 ) -> tuple[Report, list[Path]]:
     from recon.faults import fault_point
     from recon.reporting import build_report, write_reports
@@ -542,17 +572,23 @@ def _write_run_reports(
         generated_at=started,
         balances=account_balances(store, config),
         items=_item_rows(store),
+        item_notes=_item_notes(store),
     )
     report = build_report(inputs)
     fault_point("pipeline.reporting")
+    paths: list[Path] = []
     try:
-        paths = write_reports(report, config.reports.output_dir, formats=config.reports.formats)
+        for fmt in config.reports.formats:
+            written = write_reports(report, config.reports.output_dir, formats=(fmt,))
+            paths += written
+            stage.advance()
     except OSError as exc:
         raise ReportWriteError(
             f"cannot write the reports to {config.reports.output_dir}: "
             f"{exc.strerror or type(exc).__name__}"
         ) from None
-    return report, list(paths)
+    stage.done(rows=len(report.links) + len(list(report.discrepancies)))
+    return report, paths
 
 
 def account_set_name(config: Config) -> str:
@@ -574,6 +610,7 @@ def _report_inputs(
     generated_at: datetime,
     balances: dict[str, tuple[int | None, str, datetime | None]],
     items: Sequence[PlaidItemHealth],
+    item_notes: Mapping[str, Sequence[str]] | None = None,
 ) -> ReportInputs:
     from recon.reporting import AccountInfo, ItemHealth, ReportInputs
 
@@ -609,6 +646,7 @@ def _report_inputs(
                 item_id=item.item_id,
                 last_successful_sync=item.last_sync_at,
                 status=item.status,
+                notes=tuple((item_notes or {}).get(item.item_id, ())),
             )
             for item in items
         ),
@@ -621,6 +659,27 @@ def _item_rows(store: Engine) -> list[PlaidItemHealth]:
     from recon.plaid.items import list_items
 
     return list(list_items(store, now=utc_now()))
+
+
+def _item_notes(store: Engine) -> dict[str, list[str]]:
+    from recon.webhooks.queue import attention
+
+    with store.connect() as conn:
+        return attention(conn, now=utc_now())
+
+
+def _sync_queue_figures(store: Engine) -> tuple[int, int] | None:
+    """(webhook sync jobs waiting, open dead letters), or None when the store cannot say."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from recon.webhooks.queue import open_dead_letters, queue_depth
+
+    try:
+        with store.connect() as conn:
+            return queue_depth(conn), len(open_dead_letters(conn))
+    except SQLAlchemyError:
+        log.warning("could not read the sync queue for the metrics")
+        return None
 
 
 def _after_run(
@@ -643,6 +702,7 @@ def _after_run(
 
     try:
         if config.state.metrics_file is not None:
+            sync_queue = _sync_queue_figures(store) if store is not None else None
             write_metrics(
                 config.state.metrics_file,
                 metrics_for_run(
@@ -656,6 +716,7 @@ def _after_run(
                     exit_code=exit_code,
                     failed=failed_message is not None,
                     now=utc_now(),
+                    sync_queue=sync_queue,
                 ),
             )
     except Exception:
@@ -720,18 +781,82 @@ def report_summary_lines(report: Report) -> list[str]:
 # --------------------------------------------------------------------------- other commands
 
 
-def sync(config: Config) -> list[SyncOutcome]:
+def sync(config: Config, *, display: ProgressDisplay | None = None) -> list[SyncOutcome]:
     from recon.lock import single_instance
 
     store = create_store_engine(config.state.database_url)
     try:
         with single_instance(config.state, store):
             ensure_schema(store)
-            with plaid_session(config) as plaid:
-                return _sync_with(config, store, plaid)
+            with plaid_session(config) as plaid, Stages(display)("sync", unit="pages") as stage:
+                return _sync_with(
+                    config, store, plaid, on_page=lambda _item, rows: stage.advance(rows=rows)
+                )
     finally:
         store.dispose()
 
+
+def sync_queued(config: Config) -> list[JobResult]:
+    """`recon sync --queued`: run the due jobs of the webhook sync queue, under the run lock."""
+    from recon.lock import single_instance
+    from recon.webhooks.worker import drain
+
+    store = create_store_engine(config.state.database_url)
+    try:
+        with single_instance(config.state, store) as lock:
+            ensure_schema(store)
+            with plaid_session(config) as plaid:
+                return drain(config, store, plaid.gateway, plaid.vault, lock, clock=utc_now)
+    finally:
+        store.dispose()
+
+
+def serve_webhooks(config: Config, *, host: str, port: int) -> None:
+    """`recon webhooks serve`: the webhook receiver and the queue worker, until interrupted."""
+    from recon.webhooks.server import WebhookService, create_app, serve_forever
+    from recon.webhooks.verify import WebhookVerifier, plaid_key_fetcher
+    from recon.webhooks.worker import QueueWorker, drain_when_due
+
+    store = open_store(config.state.database_url)
+    try:
+        with plaid_session(config) as plaid:
+            worker = QueueWorker(
+                lambda: drain_when_due(config, store, plaid.gateway, plaid.vault,
+                                       clock=utc_now),
+                poll_seconds=config.webhooks.queue.poll_seconds,
+            )
+            service = WebhookService(WebhookVerifier(plaid_key_fetcher(plaid.gateway)), store,
+                                     clock=utc_now, on_queued=worker.wake)
+            worker.start()
+            try:
+                serve_forever(create_app(service, config.webhooks), host, port)
+            finally:
+                worker.stop()
+    finally:
+        store.dispose()
+
+
+def register_webhooks(config: Config) -> list[str]:
+    """`recon webhooks register`: point every active item's webhook at webhooks.public_url."""
+    from recon.plaid.tokens import load_access_token
+    from recon.store.bank import list_item_rows
+
+    url = config.webhooks.public_url
+    if url is None:
+        raise ConfigError(["webhooks.public_url: set it to the URL Plaid should post to"])
+    store = open_store(config.state.database_url)
+    try:
+        with plaid_session(config) as plaid:
+            with store.connect() as conn:
+                rows = [r for r in list_item_rows(conn) if r.status == "active"]
+            for row in rows:
+                with store.connect() as conn:
+                    token = load_access_token(conn, plaid.vault, row.item_id)
+                plaid.gateway.item_webhook_update(token, url)
+                log.info("item webhook set", extra={"item_id": row.item_id})
+            return [row.item_id for row in rows]
+    finally:
+        store.dispose()
 
 def backfill(
     config: Config,
@@ -741,12 +866,14 @@ def backfill(
     item_id: str | None = None,
     mode: str = "daily",
     progress: Progress | None = None,
+    display: ProgressDisplay | None = None,
 ) -> list[RunOutcome]:
     """Pull a range with /transactions/get, then reconcile it day by day or as one period.
 
     Resumable: days already reconciled by an earlier attempt of the same backfill (same range,
     item, mode and configuration) are skipped, so a restart finishes with the same state as an
-    uninterrupted run.
+    uninterrupted run. ``progress`` is called after each day; ``display`` shows a bar for the
+    days and one for each stage of the day being reconciled.
     """
     from recon.lock import single_instance
     from recon.plaid.items import backfill_pull
@@ -765,16 +892,18 @@ def backfill(
                 run_store.mark_crashed_runs(store, now=utc_now())
                 with plaid_session(config) as plaid:
                     margin = timedelta(days=config.schedule.window_days if mode == "daily" else 0)
-                    pulled = backfill_pull(
-                        store,
-                        plaid.gateway,
-                        plaid.vault,
-                        config,
-                        start=start - margin,
-                        end=end,
-                        item_id=item_id,
-                        now=utc_now(),
-                    )
+                    with Stages(display)("pull", unit="pages") as stage:
+                        pulled = backfill_pull(
+                            store,
+                            plaid.gateway,
+                            plaid.vault,
+                            config,
+                            start=start - margin,
+                            end=end,
+                            item_id=item_id,
+                            now=utc_now(),
+                            on_page=lambda _item, rows: stage.advance(rows=rows),
+                        )
                     log.info("backfill pulled", extra={"pulled": pulled})
                     if mode == "period":
                         days = [end]
@@ -783,6 +912,8 @@ def backfill(
                         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
                         windows = {day: window_for(config, day) for day in days}
                     done = run_store.backfill_days_done(store, key)
+                    if display is not None:
+                        display.begin("backfill", "backfill days", len(days))
                     for index, day in enumerate(days, start=1):
                         if day in done:  # an earlier attempt finished it: its outcome counts
                             run_id, code = done[day]
@@ -801,8 +932,14 @@ def backfill(
                                     kind="backfill",
                                     sync_first=False,
                                     extra_counts={"backfill": key},
+                                    display=display,
                                 )
                             )
+                        log.info("backfill day done", extra={
+                            "day": day.isoformat(), "done": index, "total": len(days),
+                            "skipped": day in done})
+                        if display is not None:
+                            display.advance("backfill", 1, f"{index}/{len(days)} days, {day}")
                         if progress is not None:
                             progress(index, len(days), day)
         finally:
@@ -875,6 +1012,33 @@ def _earliest_date(frame: pd.DataFrame) -> date | None:
     return None if frame.empty else frame["date"].min().date()
 
 
+def export(
+    config: Config,
+    *,
+    as_of: date | None,
+    out_dir: Path | None,
+    pseudonymize: bool,
+    formats: Sequence[str],
+) -> ExportResult:
+    """`recon export`: a night's links and discrepancies as Parquet/CSV (see recon.export)."""
+    from recon.errors import InputError
+    from recon.export import export_night, latest_as_of, pseudonymizer_from_env
+
+    pseudonyms = pseudonymizer_from_env(config.export.key_env) if pseudonymize else None
+    store = open_store(config.state.database_url)
+    try:
+        as_of = as_of or latest_as_of(store)
+        if as_of is None:
+            raise InputError("nothing reconciled yet: run `recon run` first",
+                             source="recon export")
+        return export_night(
+            store, as_of=as_of, out_dir=out_dir or config.export.output_dir,
+            pseudonymize=pseudonyms, fields=config.export.pseudonymize, formats=formats,
+        )
+    finally:
+        store.dispose()
+
+
 def add_item(
     config: Config,
     *,
@@ -900,19 +1064,30 @@ def add_item(
                 )
             assert institution_id is not None
             return str(
-                add_sandbox_item(store, plaid.gateway, plaid.vault, institution_id, now=utc_now())
+                add_sandbox_item(store, plaid.gateway, plaid.vault, institution_id, now=utc_now(),
+                                 webhook=config.webhooks.public_url)
             )
     finally:
         store.dispose()
 
 
 def item_health(config: Config) -> list[str]:
-    """One line per linked item for `recon items list`: plain words, no Python reprs."""
+    """One line per linked item for `recon items list`: plain words, no Python reprs; then the
+    webhook sync queue and what needs attention (dead letters, failing retries, consent)."""
     from recon.plaid.items import list_items
+    from recon.webhooks.queue import attention, queued_jobs
 
     store = open_store(config.state.database_url)
     try:
-        return [_item_line(item) for item in list_items(store, now=utc_now())]
+        now = utc_now()
+        lines = [_item_line(item) for item in list_items(store, now=now)]
+        with store.connect() as conn:
+            jobs, notes = queued_jobs(conn), attention(conn, now=now)
+        lines += [f"sync queue: {job.item_id} {job.state} ({job.requests} webhook(s), "
+                  f"{job.attempts} tries so far)" for job in jobs]
+        lines += [f"attention: {item_id}: {escape_control(note)}"
+                  for item_id, item_notes in sorted(notes.items()) for note in item_notes]
+        return lines
     finally:
         store.dispose()
 

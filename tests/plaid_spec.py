@@ -65,3 +65,11 @@ def schema_errors(path: str, status: int, body: bytes | str) -> list[str]:
 def assert_conforms(path: str, status: int, body: bytes | str) -> None:
     errors = schema_errors(path, status, body)
     assert not errors, f"{path} {status} breaks the spec:\n" + "\n".join(errors[:20])
+
+
+def webhook_errors(schema: str, body: bytes | str) -> list[str]:
+    """Every way a webhook body breaks its schema in the spec (e.g. SyncUpdatesAvailableWebhook)."""
+    document = json.loads(body)
+    validator = _validator(f"#/components/schemas/{schema}")
+    return [f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+            for error in validator.iter_errors(document)]

@@ -73,7 +73,8 @@ class Recording(Emulator):
     """An Emulator that keeps every (path, status, body) it produced, for spec checks."""
 
     def __init__(self) -> None:
-        super().__init__(fixture_data(), client_id=CLIENT_ID, secret=SECRET, today=TODAY)
+        super().__init__(fixture_data(), client_id=CLIENT_ID, secret=SECRET, today=TODAY,
+                         webhook_attempts=1)
         self.seen: list[tuple[str, int, bytes]] = []
 
     def handle(self, path: str, headers: Any, body: bytes) -> tuple[int, bytes]:

@@ -16,14 +16,17 @@ from plaid.model.custom_sandbox_transaction import CustomSandboxTransaction
 from plaid.model.item_access_token_invalidate_request import ItemAccessTokenInvalidateRequest
 from plaid.model.item_get_request import ItemGetRequest
 from plaid.model.item_remove_request import ItemRemoveRequest
+from plaid.model.item_webhook_update_request import ItemWebhookUpdateRequest
 from plaid.model.link_token_create_request import LinkTokenCreateRequest
 from plaid.model.link_token_create_request_user import LinkTokenCreateRequestUser
 from plaid.model.products import Products
+from plaid.model.sandbox_item_fire_webhook_request import SandboxItemFireWebhookRequest
 from plaid.model.sandbox_item_reset_login_request import SandboxItemResetLoginRequest
 from plaid.model.sandbox_transactions_create_request import SandboxTransactionsCreateRequest
 from plaid.model.transactions_get_request import TransactionsGetRequest
 from plaid.model.transactions_refresh_request import TransactionsRefreshRequest
-from plaid_spec import assert_conforms, load_spec, schema_errors
+from plaid.model.webhook_verification_key_get_request import WebhookVerificationKeyGetRequest
+from plaid_spec import assert_conforms, load_spec, schema_errors, webhook_errors
 from test_emulator import (
     ITEM,
     SAVINGS,
@@ -41,7 +44,10 @@ ENDPOINTS = {"/transactions/sync", "/transactions/get", "/transactions/refresh",
              "/item/get", "/item/remove", "/item/public_token/exchange",
              "/item/access_token/invalidate", "/link/token/create",
              "/sandbox/public_token/create", "/sandbox/item/reset_login",
-             "/sandbox/transactions/create"}
+             "/sandbox/transactions/create", "/sandbox/item/fire_webhook",
+             "/item/webhook/update", "/webhook_verification_key/get"}
+# Where the emulator's webhooks go in these tests: nothing listens there, the bodies are kept.
+NOWHERE = "http://127.0.0.1:9/webhook"
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +84,11 @@ def exercise_every_endpoint(emulator: Recording, client: PlaidApi) -> None:
     client.item_get(ItemGetRequest(access_token=token))  # item.error is a PlaidError here
     token = link(client)  # relink clears the login error
     client.item_get(ItemGetRequest(access_token=token))
+    client.item_webhook_update(ItemWebhookUpdateRequest(access_token=token, webhook=NOWHERE))
+    client.sandbox_item_fire_webhook(SandboxItemFireWebhookRequest(
+        access_token=token, webhook_code="SYNC_UPDATES_AVAILABLE"))
+    client.webhook_verification_key_get(WebhookVerificationKeyGetRequest(
+        key_id=emulator.webhooks.current_key_id))
     token = client.item_access_token_invalidate(
         ItemAccessTokenInvalidateRequest(access_token=token)).new_access_token
     client.item_remove(ItemRemoveRequest(access_token=token))
@@ -106,13 +117,23 @@ def test_every_error_body_conforms(recorded: tuple[Recording, PlaidApi]) -> None
             sync_all(client, token, count=2)
     with pytest.raises(plaid.ApiException):
         client.transactions_sync(sync_request("access-sandbox-unknown"))
+    with pytest.raises(plaid.ApiException):  # the item has no webhook yet
+        client.sandbox_item_fire_webhook(SandboxItemFireWebhookRequest(
+            access_token=token, webhook_code="SYNC_UPDATES_AVAILABLE"))
+    with pytest.raises(plaid.ApiException):
+        client.sandbox_item_fire_webhook(SandboxItemFireWebhookRequest(
+            access_token=token, webhook_code="PRODUCT_READY"))
+    with pytest.raises(plaid.ApiException):
+        client.webhook_verification_key_get(WebhookVerificationKeyGetRequest(key_id="no-such"))
     with pytest.raises(plaid.ApiException):
         link(api(client.api_client.configuration.host, secret="wrong-secret-000"))
     emulator.handle("/no/such/path", {}, b"{}")
     emulator.handle("/item/get", {}, b"[")
     errors = [(path, status, body) for path, status, body in emulator.seen if status != 200]
     codes = {json.loads(body)["error_code"] for _, _, body in errors}
-    assert codes >= {"TRANSACTIONS_SYNC_LIMIT", "INTERNAL_SERVER_ERROR", "PLANNED_MAINTENANCE",
+    assert codes >= {"SANDBOX_WEBHOOK_INVALID", "SANDBOX_PRODUCT_NOT_ENABLED",
+                     "INVALID_WEBHOOK_VERIFICATION_KEY_ID", "TRANSACTIONS_SYNC_LIMIT",
+                     "INTERNAL_SERVER_ERROR", "PLANNED_MAINTENANCE",
                      "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION", "ITEM_LOGIN_REQUIRED",
                      "INVALID_ACCESS_TOKEN", "INVALID_API_KEYS", "NOT_FOUND", "INVALID_BODY"}
     assert {status for _, status, _ in errors} >= {400, 404, 429, 500, 503}
@@ -143,3 +164,46 @@ def test_dates_and_date_times_have_the_spec_formats(recorded: tuple[Recording, P
                                           _preload_content=False).data))
     bad["item"]["created_at"] = "2024-05-20"  # a date where a date-time belongs
     assert schema_errors("/item/get", 200, json.dumps(bad))
+
+
+WEBHOOK_SCHEMAS = {
+    "SYNC_UPDATES_AVAILABLE": "SyncUpdatesAvailableWebhook",
+    "DEFAULT_UPDATE": "DefaultUpdateWebhook",
+    "TRANSACTIONS_REMOVED": "TransactionsRemovedWebhook",
+    "ERROR": "ItemErrorWebhook",
+    "LOGIN_REPAIRED": "ItemLoginRepairedWebhook",
+    "PENDING_EXPIRATION": "PendingExpirationWebhook",
+    "PENDING_DISCONNECT": "PendingDisconnectWebhook",
+    "USER_PERMISSION_REVOKED": "UserPermissionRevokedWebhook",
+    "USER_ACCOUNT_REVOKED": "UserAccountRevokedWebhook",
+    "NEW_ACCOUNTS_AVAILABLE": "NewAccountsAvailableWebhook",
+    "WEBHOOK_UPDATE_ACKNOWLEDGED": "WebhookUpdateAcknowledgedWebhook",
+}
+
+
+def test_every_webhook_body_conforms(recorded: tuple[Recording, PlaidApi]) -> None:
+    emulator, client = recorded
+    token = link(client)
+    client.item_webhook_update(ItemWebhookUpdateRequest(access_token=token, webhook=NOWHERE))
+    sync_all(client, token)  # SYNC_UPDATES_AVAILABLE fires only after a first sync
+    client.transactions_refresh(TransactionsRefreshRequest(access_token=token))  # posts t6
+    for code in ("SYNC_UPDATES_AVAILABLE", "DEFAULT_UPDATE", "NEW_ACCOUNTS_AVAILABLE",
+                 "PENDING_DISCONNECT", "USER_PERMISSION_REVOKED", "USER_ACCOUNT_REVOKED"):
+        client.sandbox_item_fire_webhook(SandboxItemFireWebhookRequest(
+            access_token=token, webhook_code=code))
+    client.sandbox_item_reset_login(SandboxItemResetLoginRequest(access_token=token))
+    client.sandbox_item_fire_webhook(SandboxItemFireWebhookRequest(
+        access_token=token, webhook_code="LOGIN_REPAIRED"))
+    emulator.send_webhook(ITEM, "PENDING_EXPIRATION")
+    emulator.webhooks.wait_idle()
+    bodies = [delivery.body for delivery in emulator.webhooks.deliveries]
+    codes = [json.loads(body)["webhook_code"] for body in bodies]
+    assert set(codes) == set(WEBHOOK_SCHEMAS)
+    for body in bodies:
+        document = json.loads(body)
+        assert document["item_id"] == ITEM and document["environment"] == "sandbox"
+        assert body == json.dumps(document, indent=2).encode()  # Plaid's 2-space layout
+        errors = webhook_errors(WEBHOOK_SCHEMAS[document["webhook_code"]], body)
+        assert not errors, f"{document['webhook_code']} breaks the spec: {errors}"
+    removed = next(json.loads(b) for b in bodies if b"TRANSACTIONS_REMOVED" in b)
+    assert removed["removed_transactions"] == ["t6".ljust(37, "0")]  # the pending one posted

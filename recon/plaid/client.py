@@ -33,11 +33,16 @@ from plaid.model.accounts_get_request import AccountsGetRequest
 from plaid.model.item_access_token_invalidate_request import ItemAccessTokenInvalidateRequest
 from plaid.model.item_get_request import ItemGetRequest
 from plaid.model.item_public_token_exchange_request import ItemPublicTokenExchangeRequest
+from plaid.model.item_webhook_update_request import ItemWebhookUpdateRequest
 from plaid.model.products import Products
 from plaid.model.sandbox_public_token_create_request import SandboxPublicTokenCreateRequest
+from plaid.model.sandbox_public_token_create_request_options import (
+    SandboxPublicTokenCreateRequestOptions,
+)
 from plaid.model.transactions_get_request import TransactionsGetRequest
 from plaid.model.transactions_get_request_options import TransactionsGetRequestOptions
 from plaid.model.transactions_sync_request import TransactionsSyncRequest
+from plaid.model.webhook_verification_key_get_request import WebhookVerificationKeyGetRequest
 
 from recon.config import PlaidConfig, RetryPolicy
 from recon.errors import UpstreamError
@@ -235,15 +240,41 @@ class PlaidGateway:
         return _text(body, "item_id", "/item/public_token/exchange"), _text(
             body, "access_token", "/item/public_token/exchange")
 
-    def sandbox_public_token_create(self, institution_id: str) -> str:
+    def sandbox_public_token_create(self, institution_id: str, *, webhook: str | None = None
+                                    ) -> str:
+        """A sandbox item's public token; ``webhook`` is where Plaid sends that item's webhooks."""
+        request = SandboxPublicTokenCreateRequest(
+            institution_id=institution_id, initial_products=[Products("transactions")]
+        )
+        if webhook is not None:
+            request.options = SandboxPublicTokenCreateRequestOptions(webhook=webhook)
         body = self._json(
-            "/sandbox/public_token/create", self._api.sandbox_public_token_create,
-            SandboxPublicTokenCreateRequest(
-                institution_id=institution_id, initial_products=[Products("transactions")]
-            ),
+            "/sandbox/public_token/create", self._api.sandbox_public_token_create, request,
             required=("public_token",),
         )
         return _text(body, "public_token", "/sandbox/public_token/create")
+
+    def item_webhook_update(self, access_token: str, webhook: str) -> None:
+        """Point the item's webhooks at ``webhook`` (Plaid then sends WEBHOOK_UPDATE_ACKNOWLEDGED
+        there)."""
+        self._json(
+            "/item/webhook/update", self._api.item_webhook_update,
+            ItemWebhookUpdateRequest(access_token=access_token, webhook=webhook),
+            required=("item",),
+        )
+
+    def webhook_verification_key_get(self, key_id: str, *, retry: bool = True
+                                      ) -> dict[str, Any]:
+        """The JWK that verifies webhooks signed with ``key_id`` (the JWT header's kid)."""
+        body = self._json(
+            "/webhook_verification_key/get", self._api.webhook_verification_key_get,
+            WebhookVerificationKeyGetRequest(key_id=key_id), retry=retry, required=("key",),
+        )
+        key = body["key"]
+        if not isinstance(key, dict):
+            raise PlaidCallError("MALFORMED_RESPONSE", 200, False,
+                                 endpoint="/webhook_verification_key/get")
+        return key
 
     def invalidate_access_token(self, access_token: str) -> str:
         """-> the new access token. Never retried: the old token may already be dead."""

@@ -7,6 +7,7 @@ stored. Only the access token is kept, encrypted (:mod:`recon.plaid.tokens`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -37,6 +38,7 @@ class ItemHealth:
     last_sync_error: str | None
     token_age: timedelta | None
     accounts: int
+    consent_expires_at: datetime | None = None  # from PENDING_EXPIRATION / PENDING_DISCONNECT
 
 
 def _link(
@@ -59,12 +61,25 @@ def _link(
         )
         store_access_token(conn, vault, item_id, access_token, now=now)
         bank_store.upsert_accounts(conn, item_id, list(details["accounts"]), now=now)
+        # A (re-)link renews the consent: Plaid's own expiry replaces a webhook's warning.
+        bank_store.set_consent_expiry(
+            conn, item_id, _opt_time(item.get("consent_expiration_time")), now=now)
     log.info("item linked", extra={"item_id": item_id, "accounts": len(details["accounts"])})
     return item_id
 
 
 def _opt_text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _opt_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def add_item_from_public_token(
@@ -86,10 +101,11 @@ def add_item_from_public_token(
 
 def add_sandbox_item(
     engine: Engine, gateway: PlaidGateway, vault: TokenVault, institution_id: str, *,
-    now: datetime,
+    now: datetime, webhook: str | None = None,
 ) -> str:
-    """Sandbox/emulator only: create a public token for an institution and link it."""
-    public_token = gateway.sandbox_public_token_create(institution_id)
+    """Sandbox/emulator only: create a public token for an institution and link it; Plaid sends
+    the item's webhooks to ``webhook``."""
+    public_token = gateway.sandbox_public_token_create(institution_id, webhook=webhook)
     return _link(engine, gateway, vault, public_token, now=now, expected_item_id=None)
 
 
@@ -114,6 +130,7 @@ def list_items(engine: Engine, *, now: datetime) -> list[ItemHealth]:
                 last_sync_error=row.last_sync_error,
                 token_age=(now - created) if created is not None else None,
                 accounts=int(counts.get(row.item_id, 0)),
+                consent_expires_at=bank_store.as_utc(row.consent_expires_at),
             )
         )
     return result
@@ -145,6 +162,7 @@ def backfill_pull(
     end: date,
     item_id: str | None,
     now: datetime,
+    on_page: Callable[[str, int], None] | None = None,
 ) -> dict[str, int]:
     """Upsert every transaction dated start..end from ``/transactions/get`` (offset paging).
 
@@ -183,6 +201,8 @@ def backfill_pull(
                     continue
                 rows[row["transaction_id"]] = row
             offset += len(batch)
+            if on_page is not None:
+                on_page(current, len(batch))
             if not batch or offset >= int(page["total_transactions"]):
                 break
         with engine.begin() as conn:

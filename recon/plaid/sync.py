@@ -26,12 +26,12 @@ live until a backfill shows them gone (documented limitation of a reset).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Row
 
 from recon.config import Config
 from recon.faults import fault_point
@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 SyncStatus = Literal["ok", "needs_relink", "failed"]
 SYNCABLE_STATUSES = ("active", "needs_relink")
+# Called after each /transactions/sync page with the item id and the page's changes.
+OnPage = Callable[[str, int], None]
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,8 @@ class _Update:
 
 
 def _pull(
-    gateway: PlaidGateway, access_token: str, start_cursor: str, item_id: str, config: Config
+    gateway: PlaidGateway, access_token: str, start_cursor: str, item_id: str, config: Config,
+    on_page: OnPage | None = None,
 ) -> _Update:
     """All pages from start_cursor to has_more=false; restarts on mutation during pagination."""
     restarts = 0
@@ -111,6 +114,9 @@ def _pull(
                     access_token, cursor=cursor, count=config.plaid.sync_page_size
                 )
                 update.take_page(page, item_id)
+                if on_page is not None:
+                    on_page(item_id, len(page["added"]) + len(page["modified"])
+                            + len(page["removed"]))
                 cursor = str(page["next_cursor"])
                 if not page["has_more"]:
                     update.cursor = cursor
@@ -159,6 +165,7 @@ def sync_item(
     config: Config,
     *,
     now: datetime,
+    on_page: OnPage | None = None,
 ) -> SyncOutcome:
     """Bring one item's stored transactions up to date with Plaid (see the module docstring)."""
     try:
@@ -173,13 +180,13 @@ def sync_item(
     try:
         accounts = list(gateway.accounts_get(access_token)["accounts"])
         try:
-            update = _pull(gateway, access_token, start_cursor, item_id, config)
+            update = _pull(gateway, access_token, start_cursor, item_id, config, on_page)
         except PlaidCallError as exc:
             if exc.error_code != "INVALID_FIELD" or not start_cursor:
                 raise
             log.warning("sync cursor rejected; full resync from an empty cursor",
                         extra={"item_id": item_id})
-            update = _pull(gateway, access_token, "", item_id, config)
+            update = _pull(gateway, access_token, "", item_id, config, on_page)
     except PlaidCallError as exc:
         if exc.error_code in RELINK_CODES:
             log.warning("item needs re-linking", extra={
@@ -209,23 +216,31 @@ def _failed(engine: Engine, item_id: str, error_code: str, now: datetime) -> Syn
     return SyncOutcome(item_id, "failed", error_code=error_code)
 
 
-def sync_all(
-    engine: Engine, gateway: PlaidGateway, vault: TokenVault, config: Config, *, now: datetime
-) -> list[SyncOutcome]:
-    """Sync every linked item in item_id order; one item's failure does not stop the others.
+def sync_listed_item(
+    engine: Engine, gateway: PlaidGateway, vault: TokenVault, row: Row[Any], config: Config, *,
+    now: datetime, on_page: OnPage | None = None,
+) -> SyncOutcome | None:
+    """Sync the item of an ``items`` row; None for a removed item. An item whose token is lost
+    is reported ``needs_relink`` without calling Plaid. Items already ``needs_relink`` are tried
+    again (the user may have fixed the login in Link update mode, which keeps the token)."""
+    if row.status == "removed":
+        return None
+    if row.status not in SYNCABLE_STATUSES or row.access_token_ciphertext is None:
+        return SyncOutcome(row.item_id, "needs_relink", error_code="TOKEN_LOST")
+    return sync_item(engine, gateway, vault, row.item_id, config, now=now, on_page=on_page)
 
-    Items whose token is lost are reported ``needs_relink`` without calling Plaid; removed items
-    are skipped. Items already ``needs_relink`` are tried again (the user may have fixed the
-    login in Link update mode, which keeps the same access token).
-    """
+
+def sync_all(
+    engine: Engine, gateway: PlaidGateway, vault: TokenVault, config: Config, *, now: datetime,
+    on_page: OnPage | None = None,
+) -> list[SyncOutcome]:
+    """Sync every linked item in item_id order; one item's failure does not stop the others
+    (see :func:`sync_listed_item` for removed items and lost tokens)."""
     with engine.connect() as conn:
         rows = bank_store.list_item_rows(conn)
     outcomes: list[SyncOutcome] = []
     for row in rows:
-        if row.status == "removed":
-            continue
-        if row.status not in SYNCABLE_STATUSES or row.access_token_ciphertext is None:
-            outcomes.append(SyncOutcome(row.item_id, "needs_relink", error_code="TOKEN_LOST"))
-            continue
-        outcomes.append(sync_item(engine, gateway, vault, row.item_id, config, now=now))
+        outcome = sync_listed_item(engine, gateway, vault, row, config, now=now, on_page=on_page)
+        if outcome is not None:
+            outcomes.append(outcome)
     return outcomes

@@ -81,6 +81,48 @@ def key_id_for(key: bytes) -> str:
     return hashlib.sha256(key).hexdigest()[:KEY_ID_CHARS]
 
 
+def read_key_list(
+    env_name: str, environ: Mapping[str, str] = os.environ
+) -> tuple[list[bytes], str]:
+    """32-byte keys, newest first, from ``env_name`` (comma-separated urlsafe base64) or from the
+    file named by ``<env_name>_FILE``, and the name of the variable they came from; ConfigError
+    naming the variable (never its value) when missing or invalid. The values are registered
+    with the log redactor."""
+    file_env = f"{env_name}_FILE"
+    raw = environ.get(env_name, "").strip()
+    source = env_name
+    if not raw and environ.get(file_env, "").strip():
+        source = file_env
+        try:
+            raw = Path(environ[file_env].strip()).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ConfigError([f"{file_env}: cannot read the key file ({reason})"]) from None
+    if not raw:
+        raise ConfigError(
+            [f"{env_name}: not set (nor {file_env}); generate a key with "
+             f"`recon keys generate` and put it there"]
+        )
+    texts = [part.strip() for part in raw.replace("\n", ",").split(",") if part.strip()]
+    keys: list[bytes] = []
+    problems: list[str] = []
+    for position, text in enumerate(texts, start=1):
+        try:
+            key = base64.urlsafe_b64decode(text.encode("ascii"))
+        except (binascii.Error, UnicodeEncodeError, ValueError):
+            problems.append(f"{source}: key #{position} is not urlsafe base64")
+            continue
+        if len(key) != KEY_BYTES:
+            problems.append(f"{source}: key #{position} is not {KEY_BYTES} bytes")
+            continue
+        keys.append(key)
+    if problems or not keys:
+        raise ConfigError(problems or [f"{source}: no keys"])
+    Redactor.register_secret_env(env_name)
+    Redactor.register_secret_value(*texts)
+    return keys, source
+
+
 class TokenVault:
     """Encrypts and decrypts access tokens with a list of keys, newest first."""
 
@@ -104,38 +146,7 @@ class TokenVault:
 
         Raises ConfigError naming the variable (never its value) when missing or invalid.
         """
-        file_env = f"{env_name}_FILE"
-        raw = environ.get(env_name, "").strip()
-        source = env_name
-        if not raw and environ.get(file_env, "").strip():
-            source = file_env
-            try:
-                raw = Path(environ[file_env].strip()).read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError) as exc:
-                reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-                raise ConfigError([f"{file_env}: cannot read the key file ({reason})"]) from None
-        if not raw:
-            raise ConfigError(
-                [f"{env_name}: not set (nor {file_env}); generate a key with "
-                 f"`recon keys generate` and put it there"]
-            )
-        texts = [part.strip() for part in raw.replace("\n", ",").split(",") if part.strip()]
-        keys: list[bytes] = []
-        problems: list[str] = []
-        for position, text in enumerate(texts, start=1):
-            try:
-                key = base64.urlsafe_b64decode(text.encode("ascii"))
-            except (binascii.Error, UnicodeEncodeError, ValueError):
-                problems.append(f"{source}: key #{position} is not urlsafe base64")
-                continue
-            if len(key) != KEY_BYTES:
-                problems.append(f"{source}: key #{position} is not {KEY_BYTES} bytes")
-                continue
-            keys.append(key)
-        if problems or not keys:
-            raise ConfigError(problems or [f"{source}: no keys"])
-        Redactor.register_secret_env(env_name)
-        Redactor.register_secret_value(*texts)
+        keys, source = read_key_list(env_name, environ)
         return cls(keys, source=source)
 
     @property

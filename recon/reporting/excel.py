@@ -267,7 +267,7 @@ def _write_summary(
     for item in s.item_health:
         sheet.append([c.text(item.institution), c.text(item.item_id),
                       c.styled(_naive_utc(item.last_successful_sync), fmt=DATETIME_FORMAT),
-                      c.text(item.status)])
+                      c.text("; ".join((item.status, *item.notes)))])
     if s.items_needing_relink:
         sheet.append(["Needs re-link", c.text(", ".join(i.institution or i.item_id
                                                       for i in s.items_needing_relink))])

@@ -85,6 +85,7 @@ class ItemHealth:
     item_id: str
     last_successful_sync: datetime | None
     status: str  # active | needs_relink | token_lost | removed
+    notes: tuple[str, ...] = ()  # webhook side: dead-lettered syncs, expiring consent
 
 
 @dataclass(frozen=True)

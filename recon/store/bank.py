@@ -166,6 +166,17 @@ def set_item_status(
     )
 
 
+def set_consent_expiry(
+    conn: Connection, item_id: str, expires_at: datetime | None, *, now: datetime
+) -> None:
+    """When the item stops working unless re-linked; None when nothing is known to expire."""
+    conn.execute(
+        update(items)
+        .where(items.c.item_id == item_id)
+        .values(consent_expires_at=expires_at, updated_at=now)
+    )
+
+
 def record_sync_success(conn: Connection, item_id: str, *, now: datetime) -> None:
     """A completed sync: the item works again (active), last_sync_at is the success time."""
     conn.execute(

@@ -49,6 +49,8 @@ items = Table(
     Column("last_sync_error", String(64), nullable=True),  # a Plaid error_code, never a message
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # When the item stops working unless re-linked (PENDING_EXPIRATION / PENDING_DISCONNECT)
+    Column("consent_expires_at", DateTime(timezone=True), nullable=True),
 )
 
 accounts = Table(
@@ -208,4 +210,53 @@ discrepancy_sightings = Table(
     Column("as_of", Date, primary_key=True),
     Column("discrepancy_id", String(40), primary_key=True),
     Column("run_id", String(36), nullable=False),
+)
+
+# The durable sync queue fed by verified SYNC_UPDATES_AVAILABLE webhooks: at most one job per item
+# (many webhooks for an item fold into its job). A finished job is deleted; the webhook_events
+# rows keep the history.
+sync_jobs = Table(
+    "sync_jobs",
+    metadata,
+    Column("item_id", String(64), ForeignKey("items.item_id"), primary_key=True),
+    Column("state", String(10), nullable=False),  # queued | running
+    Column("requests", Integer, nullable=False),  # webhooks folded into this job
+    Column("attempts", Integer, nullable=False),  # syncs started (a crash counts as one)
+    Column("rerun", Boolean, nullable=False),  # a webhook arrived while the job was running
+    Column("not_before", DateTime(timezone=True), nullable=False),  # backoff after a failure
+    Column("first_requested_at", DateTime(timezone=True), nullable=False),
+    Column("last_requested_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("last_error", String(64), nullable=True),  # an error code, never a message
+)
+
+# Jobs that failed max_attempts times: shown by `recon items list` and the report until a later
+# sync of the item succeeds (resolved_at).
+sync_dead_letters = Table(
+    "sync_dead_letters",
+    metadata,
+    Column("dead_letter_id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", String(64), ForeignKey("items.item_id"), nullable=False, index=True),
+    Column("requests", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", String(64), nullable=False),
+    Column("first_requested_at", DateTime(timezone=True), nullable=False),
+    Column("parked_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True), nullable=True),
+)
+
+# Every verified webhook, once: the JWT's hash is unique, so a replayed request is refused.
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("jwt_sha256", String(64), nullable=False, unique=True),
+    Column("received_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("key_id", String(100), nullable=False),
+    Column("webhook_type", String(40), nullable=False),
+    Column("webhook_code", String(60), nullable=False),
+    Column("item_id", String(64), nullable=True),  # not a foreign key: unknown items are logged
+    # queued | folded | item_updated | unknown_item | ignored
+    Column("outcome", String(20), nullable=False),
 )

@@ -28,6 +28,17 @@ _ERRORS: dict[str, tuple[str, int, str, str | None]] = {
     "INVALID_ACCOUNT_ID": (
         "INVALID_INPUT", 400, "failed to find requested account ID for requested item", None),
     "INVALID_INSTITUTION": ("INVALID_INPUT", 400, "invalid institution_id provided", None),
+    "INVALID_WEBHOOK_VERIFICATION_KEY_ID": (
+        "INVALID_INPUT", 400,
+        "invalid key_id provided. note that key_ids are specific to Plaid environments, and "
+        "verification requests must be made to the same environment that the webhook was sent "
+        "from", None),
+    "SANDBOX_PRODUCT_NOT_ENABLED": (
+        "SANDBOX_ERROR", 400, "the requested product is not enabled for this Item", None),
+    "SANDBOX_WEBHOOK_INVALID": (
+        "SANDBOX_ERROR", 400,
+        "the webhook for this Item is either not set up or not valid; update the Item's "
+        "webhook and try again", None),
     "MISSING_FIELDS": ("INVALID_REQUEST", 400, "the following required fields are missing", None),
     "INVALID_FIELD": ("INVALID_REQUEST", 400, "a field has an invalid value", None),
     "INVALID_BODY": ("INVALID_REQUEST", 400, "body could not be parsed as JSON", None),
@@ -62,7 +73,7 @@ _RATE_LIMIT_MESSAGE = (
 _DOC_PAGES = {
     "INVALID_INPUT": "invalid-input", "INVALID_REQUEST": "invalid-request", "ITEM_ERROR": "item",
     "API_ERROR": "api", "RATE_LIMIT_EXCEEDED": "rate-limit-exceeded",
-    "TRANSACTIONS_ERROR": "transactions",
+    "TRANSACTIONS_ERROR": "transactions", "SANDBOX_ERROR": "sandbox",
 }
 
 
@@ -262,13 +273,14 @@ def fill_account(partial: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def item_body(*, item_id: str, institution_id: str | None, institution_name: str | None,
-              error: Mapping[str, Any] | None, created_at: datetime | None) -> dict[str, Any]:
+              error: Mapping[str, Any] | None, created_at: datetime | None,
+              webhook: str | None = None) -> dict[str, Any]:
     """An Item (plus ``created_at`` for ItemWithConsentFields when given)."""
     item: dict[str, Any] = {
         "item_id": item_id,
         "institution_id": institution_id,
         "institution_name": institution_name,
-        "webhook": None,
+        "webhook": webhook,
         "auth_method": None,
         "error": dict(error) if error is not None else None,
         "available_products": ["balance"],

@@ -124,9 +124,11 @@ class EmulatorServer:
         self.stop()
 
 
-def serve(fixtures_path: Path, port: int, *, client_id: str, secret: str) -> None:
+def serve(fixtures_path: Path, port: int, *, client_id: str, secret: str,
+          webhook_url: str | None = None) -> None:
     """Serve the fixtures on 127.0.0.1:port until interrupted (for ``recon emulator serve``)."""
-    emulator = Emulator.from_file(fixtures_path, client_id=client_id, secret=secret)
+    emulator = Emulator.from_file(fixtures_path, client_id=client_id, secret=secret,
+                                  webhook_url=webhook_url)
     server = _Server(("127.0.0.1", port), emulator)
     log.info("Plaid emulator listening on http://127.0.0.1:%d", server.server_address[1])
     try:

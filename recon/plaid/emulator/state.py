@@ -30,6 +30,7 @@ from recon.plaid.emulator.objects import (
     dumps,
     fill_account,
     fill_transaction,
+    iso_datetime,
     item_body,
     new_id,
     new_request_id,
@@ -37,6 +38,7 @@ from recon.plaid.emulator.objects import (
     rate_limit_error,
     to_decimal,
 )
+from recon.plaid.emulator.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,18 @@ _MALFORMED_DROPS = {"/transactions/sync": "next_cursor", "/transactions/get": "t
                     "/link/token/create": "link_token",
                     "/sandbox/public_token/create": "public_token",
                     "/sandbox/item/reset_login": "reset_login"}
+# /sandbox/item/fire_webhook codes (the spec's enum) and the webhook_type each is sent with. The
+# codes of products an emulated item does not have answer SANDBOX_PRODUCT_NOT_ENABLED.
+_FIREABLE = {"DEFAULT_UPDATE": "TRANSACTIONS", "SYNC_UPDATES_AVAILABLE": "TRANSACTIONS",
+             "NEW_ACCOUNTS_AVAILABLE": "ITEM", "LOGIN_REPAIRED": "ITEM",
+             "PENDING_DISCONNECT": "ITEM", "USER_PERMISSION_REVOKED": "ITEM",
+             "USER_ACCOUNT_REVOKED": "ITEM"}
+_NOT_ENABLED = frozenset({"SMS_MICRODEPOSITS_VERIFICATION", "AUTHORIZATION_GRANTED",
+                          "RECURRING_TRANSACTIONS_UPDATE", "PRODUCT_READY", "ERROR"})
+# Webhooks Plaid sends on its own (not through fire_webhook), by code: their webhook_type.
+_WEBHOOK_TYPES = {**_FIREABLE, "TRANSACTIONS_REMOVED": "TRANSACTIONS", "ERROR": "ITEM",
+                  "PENDING_EXPIRATION": "ITEM", "WEBHOOK_UPDATE_ACKNOWLEDGED": "ITEM"}
+_EXPIRY_NOTICE = timedelta(days=7)  # PENDING_EXPIRATION / PENDING_DISCONNECT come 7 days ahead
 
 
 @dataclass(frozen=True)
@@ -96,6 +110,8 @@ class _Item:
     login_required: bool = False
     linked: bool = False
     removed: bool = False
+    webhook: str | None = None
+    sync_called: bool = False  # SYNC_UPDATES_AVAILABLE fires only after a first sync
     net_cache: tuple[tuple[int, int, str | None], list[Change]] | None = None
 
 
@@ -137,13 +153,20 @@ class Emulator:
 
     ``handle`` answers one HTTP request; the other public methods script the data and the faults
     from tests and demos. ``today`` pins the emulator's date (default: the current UTC date).
+    ``webhook_url`` is the webhook of items linked without one of their own; ``webhooks`` signs
+    and delivers them.
     """
 
     def __init__(self, fixtures: Mapping[str, Any], *, client_id: str, secret: str,
-                 today: date | None = None, state_path: Path | None = None) -> None:
+                 today: date | None = None, state_path: Path | None = None,
+                 webhook_url: str | None = None, webhook_attempts: int = 3,
+                 webhook_retry_seconds: float = 0.5) -> None:
         self._client_id = client_id
         self._secret = secret
         self._fixed_today = today
+        self._default_webhook = webhook_url
+        self.webhooks = WebhookSender(attempts=webhook_attempts,
+                                      retry_seconds=webhook_retry_seconds)
         self._lock = threading.RLock()
         self._items: dict[str, _Item] = {}
         self._access_tokens: dict[str, str] = {}   # token -> item_id, in issue order
@@ -162,6 +185,9 @@ class Emulator:
             "/sandbox/public_token/create": self._sandbox_public_token_create,
             "/sandbox/item/reset_login": self._sandbox_reset_login,
             "/sandbox/transactions/create": self._sandbox_transactions_create,
+            "/sandbox/item/fire_webhook": self._sandbox_item_fire_webhook,
+            "/item/webhook/update": self._item_webhook_update,
+            "/webhook_verification_key/get": self._webhook_verification_key_get,
         }
         for fixture in fixtures.get("items", []):
             self._load_item(fixture)
@@ -179,13 +205,14 @@ class Emulator:
 
     @classmethod
     def from_file(cls, path: Path, *, client_id: str, secret: str,
-                  today: date | None = None, state_path: Path | None = None) -> Emulator:
+                  today: date | None = None, state_path: Path | None = None,
+                  webhook_url: str | None = None) -> Emulator:
         """Load fixtures from JSON; numbers are read as Decimal so amounts stay exact."""
         fixtures = json.loads(Path(path).read_text(encoding="utf-8"), parse_float=Decimal)
         if not isinstance(fixtures, dict):
             raise ValueError(f"{path}: fixtures must be a JSON object with an 'items' list")
         return cls(fixtures, client_id=client_id, secret=secret, today=today,
-                   state_path=state_path)
+                   state_path=state_path, webhook_url=webhook_url)
 
     def _persist_tokens(self) -> None:
         """Write the hashes of the valid tokens and the linked items (atomically)."""
@@ -369,7 +396,8 @@ class Emulator:
                  if item.login_required else None)
         return item_body(item_id=item.item_id, institution_id=item.institution_id,
                          institution_name=item.institution_name, error=error,
-                         created_at=item.created_at if with_consent else None)
+                         created_at=item.created_at if with_consent else None,
+                         webhook=item.webhook)
 
     # --- data changes (every change goes through the log) ---------------------------------------
 
@@ -493,6 +521,7 @@ class Emulator:
 
     def _transactions_sync(self, request: dict[str, Any]) -> dict[str, Any]:
         item = self._item_for_token(request, "/transactions/sync")
+        item.sync_called = True
         count = _optional_int(request, "count", _SYNC_COUNT_DEFAULT, 1, _MAX_COUNT)
         options = _optional_object(request, "options")
         account_id = options.get("account_id")
@@ -582,7 +611,9 @@ class Emulator:
 
     def _transactions_refresh(self, request: dict[str, Any]) -> dict[str, Any]:
         item = self._item_for_token(request, "/transactions/refresh")
+        since = len(item.log)
         self._refresh(item)
+        self._transactions_webhooks(item, since)
         return {}
 
     def _refresh(self, item: _Item) -> None:
@@ -671,6 +702,11 @@ class Emulator:
                 or next((i for i in candidates if not i.linked), None)
                 or self._generate_item(institution_id))
         item.linked = True
+        options = _optional_object(request, "options")
+        webhook = options.get("webhook", self._default_webhook)
+        if webhook is not None and not isinstance(webhook, str):
+            raise PlaidApiError("INVALID_FIELD", "options.webhook must be a string")
+        item.webhook = webhook or None
         public_token = new_token("public")
         self._public_tokens[public_token] = item.item_id
         return {"public_token": public_token}
@@ -678,6 +714,7 @@ class Emulator:
     def _sandbox_reset_login(self, request: dict[str, Any]) -> dict[str, Any]:
         item = self._item_for_token(request, "/sandbox/item/reset_login")
         item.login_required = True
+        self._send_webhook(item, "ERROR")
         return {"reset_login": True}
 
     def _sandbox_transactions_create(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -712,11 +749,112 @@ class Emulator:
                            "name": _required_str(entry, "description"),
                            "date": posted.isoformat(), "authorized_date": transacted.isoformat(),
                            "iso_currency_code": entry.get("iso_currency_code") or "USD"})
+        since = len(item.log)
         for partial in parsed:
             self._add(item, partial)
+        self._transactions_webhooks(item, since)
         return {}
 
+    def _sandbox_item_fire_webhook(self, request: dict[str, Any]) -> dict[str, Any]:
+        item = self._item_for_token(request, "/sandbox/item/fire_webhook")
+        code = _required_str(request, "webhook_code")
+        webhook_type = request.get("webhook_type")
+        if webhook_type is not None and not isinstance(webhook_type, str):
+            raise PlaidApiError("INVALID_FIELD", "webhook_type must be a string")
+        if code in _NOT_ENABLED or (code in _FIREABLE and webhook_type not in (
+                None, _FIREABLE[code])):
+            raise PlaidApiError("SANDBOX_PRODUCT_NOT_ENABLED")
+        if code not in _FIREABLE:
+            raise PlaidApiError("INVALID_FIELD", "webhook_code is not a valid value")
+        if item.webhook is None:
+            raise PlaidApiError("SANDBOX_WEBHOOK_INVALID")
+        if code == "LOGIN_REPAIRED":
+            item.login_required = False
+        self._send_webhook(item, code)
+        return {"webhook_fired": True}
+
+    def _item_webhook_update(self, request: dict[str, Any]) -> dict[str, Any]:
+        item = self._item_for_token(request, "/item/webhook/update")
+        webhook = request.get("webhook")
+        if webhook is not None and not isinstance(webhook, str):
+            raise PlaidApiError("INVALID_FIELD", "webhook must be a string or null")
+        item.webhook = webhook or None
+        if item.webhook is not None:
+            self._send_webhook(item, "WEBHOOK_UPDATE_ACKNOWLEDGED")
+        return {"item": self._item_json(item)}
+
+    def _webhook_verification_key_get(self, request: dict[str, Any]) -> dict[str, Any]:
+        jwk = self.webhooks.jwk(_required_str(request, "key_id"))
+        if jwk is None:
+            raise PlaidApiError("INVALID_WEBHOOK_VERIFICATION_KEY_ID")
+        return {"key": jwk}
+
+    # --- webhooks -------------------------------------------------------------------------------
+
+    def _transactions_webhooks(self, item: _Item, since: int) -> None:
+        """What Plaid sends after new transaction data: SYNC_UPDATES_AVAILABLE (once the item was
+        synced at least once), DEFAULT_UPDATE, and TRANSACTIONS_REMOVED when ids went away."""
+        events = item.log[since:]
+        if not events:
+            return
+        if item.sync_called:
+            self._send_webhook(item, "SYNC_UPDATES_AVAILABLE")
+        added = sum(1 for event in events if event.kind == "add")
+        self._send_webhook(item, "DEFAULT_UPDATE", new_transactions=added)
+        removed = [event.transaction_id for event in events if event.kind == "remove"]
+        if removed:
+            self._send_webhook(item, "TRANSACTIONS_REMOVED", removed_transactions=removed)
+
+    def _send_webhook(self, item: _Item, code: str, **fields: Any) -> None:
+        if item.webhook is None:
+            return
+        self.webhooks.send(item.webhook, self._webhook_body(item, code, **fields))
+
+    def _webhook_body(self, item: _Item, code: str, **fields: Any) -> dict[str, Any]:
+        """A webhook body with every key its schema in the spec requires."""
+        body: dict[str, Any] = {"webhook_type": _WEBHOOK_TYPES[code], "webhook_code": code,
+                                "item_id": item.item_id}
+        soon = iso_datetime(datetime.now(UTC) + _EXPIRY_NOTICE)
+        match code:
+            case "SYNC_UPDATES_AVAILABLE":
+                body.update(initial_update_complete=True, historical_update_complete=True)
+            case "DEFAULT_UPDATE":
+                body.update(new_transactions=fields.get("new_transactions", 0), error=None)
+            case "TRANSACTIONS_REMOVED":
+                body.update(removed_transactions=fields["removed_transactions"], error=None)
+            case "ERROR":
+                error = PlaidApiError("ITEM_LOGIN_REQUIRED").body(new_request_id())
+                del error["request_id"]  # not part of an error inside a webhook
+                body.update(error=error | {"status": 400})
+            case "USER_PERMISSION_REVOKED":
+                body.update(error={
+                    "error_type": "ITEM_ERROR", "error_code": "USER_PERMISSION_REVOKED",
+                    "error_code_reason": None, "display_message": None, "status": 400,
+                    "error_message": "the holder of this account has revoked their permission "
+                                     "for your application to access it"})
+            case "USER_ACCOUNT_REVOKED":
+                body.update(account_id=next(iter(item.accounts)))
+            case "PENDING_EXPIRATION":
+                body.update(consent_expiration_time=soon)
+            case "PENDING_DISCONNECT":
+                body.update(reason="INSTITUTION_MIGRATION", disconnect_time=soon)
+            case "NEW_ACCOUNTS_AVAILABLE":
+                body.update(error=None)
+            case "WEBHOOK_UPDATE_ACKNOWLEDGED":
+                body.update(new_webhook_url=item.webhook, error=None)
+        body["environment"] = "sandbox"
+        return body
+
     # --- scripting API --------------------------------------------------------------------------
+
+    def send_webhook(self, item_id: str, code: str) -> None:
+        """Send one of the item's webhooks now, as Plaid would on its own (e.g.
+        PENDING_EXPIRATION, which ``/sandbox/item/fire_webhook`` cannot fire)."""
+        with self._lock:
+            item = self._item(item_id)
+            if item.webhook is None:
+                raise ValueError(f"item {item_id} has no webhook")
+            self._send_webhook(item, code)
 
     @property
     def item_ids(self) -> list[str]:
