@@ -28,10 +28,10 @@ from typing import Any
 
 from bench_engine import ACCOUNTS, END, SEED, START, matching_config
 
+from recon.carry import CarryForward
 from recon.config import StatementConfig
 from recon.reporting import build_report, write_reports
 from recon.reporting.model import AccountInfo, Balance, ItemHealth, ReportInputs
-from recon.store.results import CarryForward
 from recon.synth import generate
 
 TARGET_SECONDS = 30.0

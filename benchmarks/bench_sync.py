@@ -89,8 +89,7 @@ def main() -> None:
     emulator = Emulator(fixtures(args.transactions), client_id=CLIENT_ID, secret=SECRET,
                         today=date(2024, 6, 1))
     print(f"emulator fixtures built in {time.perf_counter() - t0:.1f} s")
-    config = parse_config({"matching": {"rules": [{"name": "exact"}]},
-                           "plaid": {"sync_page_size": 500}}, environ={})
+    config = parse_config({"plaid": {"sync_page_size": 500}}, environ={})
     vault = TokenVault.from_env("BENCH_KEY", {"BENCH_KEY": generate_key()})
     with fresh_store_url(args.database_url) as url, EmulatorServer(emulator) as server:
         engine = open_store(url)

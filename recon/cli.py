@@ -194,7 +194,7 @@ def check_config(config_file: Path | None) -> None:
     config = load_config(path)
     click.echo(
         f"{path}: OK (fingerprint {config.fingerprint()}, {len(config.accounts)} accounts, "
-        f"{len(config.matching.rules)} rules)"
+        f"{len(config.matching.passes)} matching passes)"
     )
 
 

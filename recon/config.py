@@ -17,11 +17,18 @@ from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from recon.errors import ConfigError
 from recon.money import CURRENCY_EXPONENTS
@@ -178,18 +185,28 @@ class LedgerConfig(Frozen):
         return self
 
 
+PassName = Annotated[str, Field(min_length=1, pattern=r"^[a-z0-9_]+$")]
+WindowDays = Annotated[int, Field(ge=0, le=366)]
+
+
 class MatchRule(Frozen):
-    name: str = Field(min_length=1, pattern=r"^[a-z0-9_]+$")
+    """A one-to-one pass: a bank row and a ledger row whose amounts, dates and texts agree.
+
+    ``kind`` says how candidates are found: ``reference`` (the same reference on both sides),
+    ``amount`` (the same amount) or ``tolerance`` (amounts within the tolerance).
+    """
+
+    kind: Literal["reference", "amount", "tolerance"]
+    name: PassName
     status: Literal["matched", "matched_with_difference", "suggested"] = "matched"
     amount_tolerance: Money = Field(Decimal(0), description="absolute, in currency units")
     amount_tolerance_percent: Money = Field(Decimal(0), le=100)
     percent_of: Literal["bank", "ledger"] = "bank"
-    days_before: int = Field(0, ge=0, le=366, description="bank date earlier than ledger date")
-    days_after: int = Field(3, ge=0, le=366, description="bank date later than ledger date")
+    days_before: WindowDays = Field(0, description="bank date earlier than ledger date")
+    days_after: WindowDays = Field(3, description="bank date later than ledger date")
     bank_date: Literal["posted", "authorized"] = "posted"
     same_account: bool = True
     same_currency: bool = True
-    require_reference_match: bool = False
     description_regex: str | None = None
     min_text_similarity: float | None = Field(None, ge=0, le=100)
 
@@ -203,55 +220,135 @@ class MatchRule(Frozen):
                 raise ValueError(f"not a valid regular expression: {exc}") from None
         return value
 
-
-class DifferenceTolerance(Frozen):
-    """A pair outside the clean rules but within this is matched_with_difference (e.g. a fee)."""
-
-    amount: Money = Decimal("25.00")
-    percent: Money = Field(Decimal("1.0"), le=100)
-    days_before: int = Field(1, ge=0)
-    days_after: int = Field(5, ge=0)
-    min_text_similarity: float = Field(60.0, ge=0, le=100)
-
-
-class MismatchRule(Frozen):
-    """Same reference or counterparty and date, different amount: an amount_mismatch."""
-
-    days_window: int = Field(5, ge=0)
-    min_text_similarity: float = Field(85.0, ge=0, le=100)
+    @model_validator(mode="after")
+    def _tolerance_fits_kind(self) -> MatchRule:
+        exact = self.amount_tolerance == 0 and self.amount_tolerance_percent == 0
+        if self.kind == "amount" and not exact:
+            raise ValueError("kind 'amount' compares amounts exactly: use kind 'tolerance'")
+        if self.kind == "tolerance" and exact:
+            raise ValueError("kind 'tolerance' needs amount_tolerance or amount_tolerance_percent")
+        return self
 
 
 class GroupSearch(Frozen):
-    enabled: bool = True
+    """Groups: one row whose amount is the sum of 2 to ``max_group_size`` rows of the other side
+    (a payout and its sales, an invoice paid in parts), found by an exact subset-sum search."""
+
+    kind: Literal["groups"] = "groups"
+    name: PassName
+    reference_only: bool = Field(
+        False, description="only pools of rows that carry the target's reference"
+    )
     max_group_size: int = Field(20, ge=2, le=64)
-    # Rows a group target's pool may hold; a larger pool waits (its fit could not be shown
-    # unique). At most 24: 2**12 sums per half keep one search near a millisecond, and at 1M
-    # rows the 715 pools of 24-32 rows cost 0.9 s for 45 unique fits, mostly coincidences.
+    # A larger pool waits: its fit could not be shown unique (24 at most: 2 halves of 2**12 sums).
     max_candidates: int = Field(24, ge=2, le=24)
-    days_before: int = Field(7, ge=0)
-    days_after: int = Field(3, ge=0)
+    days_before: WindowDays = 7
+    days_after: WindowDays = 3
     amount_tolerance: Money = Decimal(0)
-    # Work budget per pass (half per direction): the search stops taking targets once this many
-    # subset sums are enumerated, the same cut on any machine. The 1M benchmark needs ~1.3e7.
+    # A work budget (half per direction), not a time limit: the same cut on any machine.
     max_subset_sums: int = Field(200_000_000, ge=1)
-    # A unique fit is auto-confirmed only when fewer subsets of its pool than this are expected
-    # to fit by chance (rows sharing the target's reference are exempt: that is the evidence).
+    # A unique fit this likely by chance is only suggested (a shared reference is evidence).
     max_chance_fits: float = Field(0.05, ge=0)
-    time_budget_seconds: float = Field(30.0, gt=0)  # backstop only: machine-dependent
+
+
+class HoldDuplicates(Frozen):
+    """Exact copies of linked rows (``duplicate_window_days``) sit out the passes after this one;
+    they are reported as probable duplicates instead of being linked to something else."""
+
+    kind: Literal["hold_duplicates"] = "hold_duplicates"
+    name: PassName
+
+
+class DifferenceTolerance(Frozen):
+    """A pair outside the clean rules but within this is matched_with_difference (e.g. a fee):
+    amounts within max(``amount``, ``percent`` of the bank amount), texts alike."""
+
+    kind: Literal["difference"] = "difference"
+    name: PassName
+    amount: Money = Decimal("5.00")
+    percent: Money = Field(Decimal("1.0"), le=100)
+    days_before: WindowDays = 1
+    days_after: WindowDays = 5
+    min_text_similarity: float = Field(70.0, ge=0, le=100)
+
+
+class MismatchRule(Frozen):
+    """Same reference (or counterparty and alike texts) and date, different amount: reported as
+    an amount_mismatch naming both rows, not linked."""
+
+    kind: Literal["mismatch"] = "mismatch"
+    name: PassName
+    days_window: WindowDays = 5
+    min_text_similarity: float = Field(85.0, ge=0, le=100)
+
+
+PASS_KINDS: Final = (
+    "reference",
+    "amount",
+    "tolerance",
+    "groups",
+    "hold_duplicates",
+    "difference",
+    "mismatch",
+)
+PassSettings = Annotated[
+    MatchRule | GroupSearch | HoldDuplicates | DifferenceTolerance | MismatchRule,
+    Field(discriminator="kind"),
+]
+
+# The passes config.yaml ships, in its order (a test holds the two equal).
+DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
+    MatchRule(kind="reference", name="exact_reference", days_before=3, days_after=10),
+    GroupSearch(name="reference_groups", reference_only=True),
+    MatchRule(kind="amount", name="exact_amount", days_before=1, days_after=4),
+    MatchRule(
+        kind="tolerance",
+        name="tolerance",
+        amount_tolerance=Decimal("0.05"),
+        amount_tolerance_percent=Decimal("0.1"),
+        min_text_similarity=70,
+        days_before=2,
+        days_after=5,
+    ),
+    MatchRule(
+        kind="amount",
+        name="fuzzy_text",
+        min_text_similarity=80,
+        days_before=5,
+        days_after=14,
+        status="suggested",
+    ),
+    HoldDuplicates(name="hold_duplicates"),
+    GroupSearch(name="groups"),
+    DifferenceTolerance(name="difference"),
+    MismatchRule(name="mismatch"),
+)
+_REPLACED_KEYS: Final = ("rules", "groups", "difference", "mismatch")
 
 
 class MatchingConfig(Frozen):
-    rules: tuple[MatchRule, ...] = Field(min_length=1)
+    """The matching passes, in the order they run, and the settings they share."""
+
+    passes: tuple[PassSettings, ...] = Field(DEFAULT_PASSES, min_length=1)
     reference_pattern: str = Field(
         r"\b(?:INV|INVOICE|PO|REF)[-#: ]?\s*([A-Z0-9][A-Z0-9-]{2,})\b",
         description="regex whose first group extracts a reference from a description",
     )
     ambiguity_margin: float = Field(0.05, ge=0, le=1)
-    difference: DifferenceTolerance = DifferenceTolerance()
-    mismatch: MismatchRule = MismatchRule()
-    groups: GroupSearch = GroupSearch()
-    duplicate_window_days: int = Field(1, ge=0)
-    reversal_window_days: int = Field(5, ge=0)
+    duplicate_window_days: WindowDays = 1
+    reversal_window_days: WindowDays = 5
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_replaced_keys(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            found = [key for key in _REPLACED_KEYS if key in data]
+            if found:
+                raise ValueError(
+                    f"{', '.join(found)}: replaced by one ordered list, 'passes' (see the "
+                    "shipped config.yaml)"
+                )
+        return data
 
     @field_validator("reference_pattern")
     @classmethod
@@ -264,21 +361,12 @@ class MatchingConfig(Frozen):
             raise ValueError("needs one capturing group for the reference")
         return value
 
-    @property
-    def reach_days(self) -> int:
-        """The most days any pass looks across: how far before a window its partners can lie."""
-        spans = [d for r in self.rules for d in (r.days_before, r.days_after)]
-        spans += [self.difference.days_before, self.difference.days_after]
-        spans += [self.groups.days_before, self.groups.days_after, self.mismatch.days_window]
-        spans += [self.duplicate_window_days, self.reversal_window_days]
-        return max(spans)
-
     @model_validator(mode="after")
     def _unique_names(self) -> MatchingConfig:
-        names = [r.name for r in self.rules]
+        names = [p.name for p in self.passes]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"rule names must be unique: {', '.join(dupes)}")
+            raise ValueError(f"pass names must be unique: {', '.join(dupes)}")
         return self
 
 
@@ -487,7 +575,7 @@ class Config(Frozen):
     secrets: SecretsConfig = SecretsConfig()
     accounts: tuple[AccountMapping, ...] = ()
     ledger: LedgerConfig = LedgerConfig()
-    matching: MatchingConfig
+    matching: MatchingConfig = MatchingConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     reports: ReportsConfig = ReportsConfig()
     alerts: AlertsConfig = AlertsConfig()
@@ -563,11 +651,13 @@ class Config(Frozen):
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:
     parts: list[str] = []
-    for part in loc:
+    for previous, part in zip((None, *loc), loc, strict=False):
         if isinstance(part, int):
             parts.append(f"[{part}]")
         elif part.startswith(("function-", "constrained-")) or part in {"str", "int", "float"}:
             continue  # pydantic's internal branch names say nothing to a user
+        elif isinstance(previous, int) and part in PASS_KINDS:
+            continue  # the union's tag: the entry's own kind
         else:
             parts.append(("." if parts else "") + part)
     return "".join(parts) or "(top level)"

@@ -19,8 +19,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import DBAPIError
+if TYPE_CHECKING:  # imported where used: the pure engine imports this module, never SQLAlchemy
+    from sqlalchemy.exc import DBAPIError
 
 # Problems shown on the terminal; the whole list goes to a file (see InputError.full_list_path).
 SCREEN_PROBLEMS = 20
@@ -141,6 +143,8 @@ class ReportWriteError(ReconError):
 
 def exit_code_of(exc: BaseException) -> ExitCode:
     """The exit code for an error, the same wherever it is recorded or returned."""
+    from sqlalchemy.exc import DBAPIError
+
     if isinstance(exc, ReconError):
         return exc.exit_code
     if isinstance(exc, DBAPIError):  # the state store went away or stayed locked: retry later

@@ -31,6 +31,7 @@ __all__ = [
     "LEDGER_COLUMNS",
     "LINK_COLUMNS",
     "LINK_STATUSES",
+    "PARTNER_ONLY",
     "MatchResult",
     "cell_date",
 ]
@@ -49,6 +50,11 @@ BANK_COLUMNS: Final = (
     "pending",  # bool; pending rows are reported, never auto-matched
     "pending_transaction_id",  # "" if none
 )
+
+# Optional in both frames: True for a row loaded from before the window only as a possible
+# partner of rows in it. The engine links such rows with rows of the window, but reports no link
+# or open item made of such rows alone (an earlier night reported those).
+PARTNER_ONLY: Final = "partner_only"
 
 LEDGER_COLUMNS: Final = (
     "entry_id",

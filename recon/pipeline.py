@@ -14,7 +14,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -33,11 +33,25 @@ from recon.errors import (
     store_unavailable_message,
 )
 from recon.faults import fault_point
-from recon.frames import MatchResult
+from recon.frames import PARTNER_ONLY, MatchResult
 from recon.logs import Redactor, set_run_id
 from recon.progress import ProgressDisplay, Stage, Stages
 from recon.store import runs as run_store
 from recon.store.db import create_store_engine, ensure_schema, open_store
+
+if TYPE_CHECKING:  # imported where used: most commands need only a few of them
+    from recon.carry import CarryForward, SignOff
+    from recon.errors import RowProblem
+    from recon.export import ExportResult
+    from recon.ledger.load import LedgerLoad
+    from recon.lock import Lock
+    from recon.plaid.client import PlaidGateway
+    from recon.plaid.emulator import Emulator
+    from recon.plaid.items import ItemHealth as PlaidItemHealth
+    from recon.plaid.sync import SyncOutcome
+    from recon.plaid.tokens import TokenVault
+    from recon.reporting.model import Balance, Report, ReportInputs
+    from recon.webhooks.worker import JobResult
 
 log = logging.getLogger("recon.pipeline")
 
@@ -47,6 +61,8 @@ EMULATOR_CLIENT_ID = "recon-emulator-client"
 EMULATOR_SECRET = "recon-emulator-secret"  # noqa: S105 - a fixed credential for the local fake
 
 Progress = Callable[[int, int, date], None]
+# What a run counted: row and link counts, counts per status and kind, the backfill key.
+RunCounts = dict[str, int | str | dict[str, int]]
 
 
 @dataclass(frozen=True)
@@ -56,7 +72,7 @@ class RunOutcome:
     exit_code: ExitCode
     report_paths: tuple[Path, ...] = ()
     summary_lines: tuple[str, ...] = ()
-    counts: dict[str, Any] = field(default_factory=dict)
+    counts: RunCounts = field(default_factory=dict)
 
 
 def utc_now() -> datetime:
@@ -77,9 +93,9 @@ def window_for(config: Config, as_of: date) -> tuple[date, date]:
 
 @dataclass
 class PlaidSession:
-    gateway: Any
-    vault: Any
-    emulator: Any | None = None
+    gateway: PlaidGateway
+    vault: TokenVault
+    emulator: Emulator | None = None
 
 
 def _credentials(config: Config) -> tuple[str, str]:
@@ -160,18 +176,18 @@ def run(
     as_of = as_of or default_as_of(config, now)
     check_business_date(as_of, now=now, what="--as-of")
     with reported_failures(config, as_of=as_of):
-        engine = create_store_engine(config.state.database_url)
+        store = create_store_engine(config.state.database_url)
         try:
             # The lock first, then the schema: concurrent first use of a fresh store must wait
             # out at the lock (exit 75), not race through the migration.
-            with single_instance(config.state, engine) as lock:
+            with single_instance(config.state, store) as lock:
                 fault_point("pipeline.locked")
-                ensure_schema(engine)
-                run_store.mark_crashed_runs(engine, now=now)
+                ensure_schema(store)
+                run_store.mark_crashed_runs(store, now=now)
                 with plaid_session(config) as plaid:
                     return _reconcile(
                         config,
-                        engine,
+                        store,
                         lock,
                         plaid,
                         as_of=as_of,
@@ -181,7 +197,7 @@ def run(
                         display=display,
                     )
         finally:
-            engine.dispose()
+            store.dispose()
 
 
 # The dates recon reconciles: from the Unix epoch (every window and its context stay inside the
@@ -234,15 +250,15 @@ def _failure_message(exc: BaseException) -> str:
 
 def _reconcile(
     config: Config,
-    engine: Engine,
-    lock: Any,
+    store: Engine,
+    lock: Lock,
     plaid: PlaidSession | None,
     *,
     as_of: date,
     window: tuple[date, date],
     kind: str,
     sync_first: bool,
-    extra_counts: dict[str, Any] | None = None,
+    extra_counts: RunCounts | None = None,
     display: ProgressDisplay | None = None,
 ) -> RunOutcome:
     from recon.engine import reconcile
@@ -251,7 +267,7 @@ def _reconcile(
 
     started = utc_now()
     run_id = run_store.start_run(
-        engine,
+        store,
         kind=kind,
         as_of=as_of,
         window_start=window[0],
@@ -261,26 +277,26 @@ def _reconcile(
     )
     set_run_id(run_id)
     timer = Stages(display)
-    counts: dict[str, Any] = dict(extra_counts or {})
-    sync_outcomes: list[Any] = []
+    counts: RunCounts = dict(extra_counts or {})
+    sync_outcomes: list[SyncOutcome] = []
     failed_message: str | None = None
     result: MatchResult | None = None
-    report: Any = None
+    report: Report | None = None
     exit_code = ExitCode.FAILED
     log.info("run started", extra={"as_of": as_of.isoformat(), "kind": kind})
     try:
         if sync_first and plaid is not None:
-            run_store.set_state(engine, run_id, "syncing", now=utc_now())
+            run_store.set_state(store, run_id, "syncing", now=utc_now())
             with timer("sync", unit="pages") as stage:
                 sync_outcomes = _sync_with(
-                    config, engine, plaid, on_page=lambda _item, rows: stage.advance(rows=rows)
+                    config, store, plaid, on_page=lambda _item, rows: stage.advance(rows=rows)
                 )
             counts["transactions_synced"] = sum(
                 o.added + o.modified + o.removed for o in sync_outcomes
             )
-        run_store.set_state(engine, run_id, "loading", now=utc_now())
+        run_store.set_state(store, run_id, "loading", now=utc_now())
         with timer("load") as stage:
-            ledger, bank, context, books = _load_window(config, engine, window)
+            ledger, bank, books = _load_window(config, store, window)
             stage.done(rows=ledger.total_rows)
         if all(o.status == "ok" for o in sync_outcomes):
             # A bank whose sync failed already fails the run (exit 69, its alert) and leaves
@@ -289,17 +305,20 @@ def _reconcile(
         counts.update(
             bank_rows=len(bank), ledger_rows=len(ledger.frame), ledger_rejected=len(ledger.rejected)
         )
-        run_store.set_state(engine, run_id, "matching", now=utc_now())
-        with timer("match", total=1) as stage:
+        run_store.set_state(store, run_id, "matching", now=utc_now())
+        with timer("match", total=len(config.matching.passes), unit="passes") as stage:
             fault_point("pipeline.matching")
             stage.rows = len(bank) + len(ledger.frame)
-            result = reconcile(bank, ledger.frame, config.matching, as_of=as_of)
-            result = _apply_link_reviews(engine, result, bank, ledger.frame, as_of)
-            result, bank, ledger = _without_context(result, bank, ledger, context)
-        run_store.set_state(engine, run_id, "saving", now=utc_now())
+            result = reconcile(
+                bank, ledger.frame, config.matching, as_of=as_of,
+                on_pass=lambda _name, _done, _total: stage.advance(),
+            )  # fmt: skip
+            result = _apply_link_reviews(store, result, bank, ledger.frame, as_of)
+            bank, ledger = _rows_reported(result, bank, ledger)
+        run_store.set_state(store, run_id, "saving", now=utc_now())
         with timer("save") as stage:
             lock.check()  # never commit results after losing the lock to another run
-            with engine.begin() as connection:
+            with store.begin() as connection:
                 save_snapshot(
                     connection,
                     run_id=run_id,
@@ -318,8 +337,8 @@ def _reconcile(
             stage.done(rows=len(result.links) + len(result.discrepancies))
             # Everything the report needs from the store, read before the reporting step: that
             # step touches nothing but report files.
-            stored = _report_context(config, engine, as_of)
-        run_store.set_state(engine, run_id, "reporting", now=utc_now())
+            stored = _report_context(config, store, as_of)
+        run_store.set_state(store, run_id, "reporting", now=utc_now())
         with timer("report", total=len(config.reports.formats), unit="formats") as stage:
             report, paths = _write_run_reports(
                 config,
@@ -342,13 +361,13 @@ def _reconcile(
         exit_code = exit_code_of(exc)  # the code the process returns, recorded as such
         failed_message = _failure_message(exc)
         counts["stage_rows"] = dict(timer.rows)  # the stages that ran, for logs and metrics
-        _after_run(config, engine, run_id=run_id, as_of=as_of, failed_message=failed_message,
+        _after_run(config, store, run_id=run_id, as_of=as_of, failed_message=failed_message,
                    timings=timer.seconds, counts=counts, result=result, report=report,
                    sync_outcomes=sync_outcomes, exit_code=exit_code)
         with suppress(AttributeError):
             setattr(exc, _REPORTED, True)
         try:
-            run_store.finish_run(engine, run_id, state="failed", now=utc_now(),
+            run_store.finish_run(store, run_id, state="failed", now=utc_now(),
                                  timings=timer.seconds, counts=counts, exit_code=int(exit_code),
                                  error=failed_message)
         except SQLAlchemyError as store_error:  # the store may be what failed
@@ -357,10 +376,10 @@ def _reconcile(
         raise
     # Alerts and metrics before the run is marked done: a process killed in between leaves the
     # run unfinished, so the day is reconciled (and alerted) again, never silently skipped.
-    _after_run(config, engine, run_id=run_id, as_of=as_of, failed_message=None,
+    _after_run(config, store, run_id=run_id, as_of=as_of, failed_message=None,
                timings=timer.seconds, counts=counts, result=result, report=report,
                sync_outcomes=sync_outcomes, exit_code=exit_code)
-    run_store.finish_run(engine, run_id, state="succeeded", now=utc_now(), timings=timer.seconds,
+    run_store.finish_run(store, run_id, state="succeeded", now=utc_now(), timings=timer.seconds,
                          counts=counts, exit_code=int(exit_code))
     fault_point("pipeline.run_finished")
     return RunOutcome(
@@ -394,37 +413,28 @@ def check_every_account_has_bank_data(
         )
 
 
-@dataclass(frozen=True)
-class _Context:
-    """Rows loaded from just before the window only as partners of rows inside it.
-
-    Without them, a bank row on the window's first day whose ledger entry was booked the day
-    before would be matched one night and reported unmatched the next, then carried for ever.
-    """
-
-    bank_ids: frozenset[str]
-    ledger_ids: frozenset[str]
-
-
 def _load_window(
-    config: Config, engine: Engine, window: tuple[date, date]
-) -> tuple[Any, pd.DataFrame, _Context, dict[str, Any]]:
+    config: Config, store: Engine, window: tuple[date, date]
+) -> tuple[LedgerLoad, pd.DataFrame, dict[str, Balance]]:
     """The ledger and bank rows of the window, plus the rows of discrepancies still open from
     before it (so an old item stays open, ages, and can still match late data), plus the rows
-    of the ``reach_days`` before it as possible partners (:class:`_Context`), and the balance
-    per books at the window's end (the ledger is read from the earliest opening balance)."""
+    of the ``reach_days`` before it, marked PARTNER_ONLY: a bank row on the window's first day
+    whose ledger entry was booked the day before stays matched, instead of being matched one
+    night and reported unmatched the next. And the balance per books at the window's end: the
+    ledger is read from the earliest opening balance for it."""
     from dataclasses import replace
 
     from recon.balances import books_balances, earliest_opening
+    from recon.engine import reach_days
     from recon.ledger import load_ledger
     from recon.store.bank import load_bank_window
     from recon.store.results import carried_items
 
-    with engine.connect() as connection:
+    with store.connect() as connection:
         carried = carried_items(
             connection, before=window[0], accounts=[m.ledger_account for m in config.accounts]
         )
-    context_start = window[0] - timedelta(days=config.matching.reach_days)
+    context_start = window[0] - timedelta(days=reach_days(config.matching))
     start = min(context_start, carried.earliest or context_start)
     opening = earliest_opening(config)
     ledger_start = min(start, opening + timedelta(days=1)) if opening else start
@@ -432,7 +442,8 @@ def _load_window(
         config.ledger, config.accounts, window_start=ledger_start, window_end=window[1]
     )
     books = books_balances(config, ledger.frame, window[1])
-    bank = load_bank_window(engine, start, window[1], config)
+    bank = load_bank_window(store, start, window[1], config)
+    since = pd.Timestamp(context_start)
     if ledger_start < context_start:
         ledger = replace(
             ledger,
@@ -441,13 +452,13 @@ def _load_window(
             ),
         )
     if start < context_start:
-        bank = _keep(bank, "transaction_id", carried.bank_transaction_ids,
-                     pd.Timestamp(context_start))
-    context = _Context(
-        bank_ids=_before(bank, "transaction_id", carried.bank_transaction_ids, window[0]),
-        ledger_ids=_before(ledger.frame, "entry_id", carried.ledger_entry_ids, window[0]),
+        bank = _keep(bank, "transaction_id", carried.bank_transaction_ids, since)
+    bank = _mark_partners(bank, "transaction_id", carried.bank_transaction_ids, window[0])
+    ledger = replace(
+        ledger,
+        frame=_mark_partners(ledger.frame, "entry_id", carried.ledger_entry_ids, window[0]),
     )
-    return ledger, bank, context, books
+    return ledger, bank, books
 
 
 def _keep(
@@ -457,53 +468,32 @@ def _keep(
     return frame[keep].reset_index(drop=True)
 
 
-def _before(
+def _mark_partners(
     frame: pd.DataFrame, id_column: str, carried: frozenset[str], window_start: date
-) -> frozenset[str]:
-    """Ids of rows dated before the window that are not carried open items."""
+) -> pd.DataFrame:
+    """PARTNER_ONLY: rows dated before the window that are not carried open items."""
     early = (frame["date"] < pd.Timestamp(window_start)) & ~frame[id_column].isin(carried)
-    return frozenset(frame.loc[early, id_column].astype(str))
+    return frame.assign(**{PARTNER_ONLY: early.to_numpy(dtype=bool)})
 
 
-def _without_context(
-    result: MatchResult, bank: pd.DataFrame, ledger: Any, context: _Context
-) -> tuple[MatchResult, pd.DataFrame, Any]:
-    """The result, bank frame and ledger load for the window: links and discrepancies of
-    context rows alone are dropped (earlier nights reported them); a context row linked with a
-    window row stays, with its amount, so the tie-out still explains every minor unit."""
+def _rows_reported(
+    result: MatchResult, bank: pd.DataFrame, ledger: LedgerLoad
+) -> tuple[pd.DataFrame, LedgerLoad]:
+    """The bank frame and ledger load the report and the snapshot cover: the window's rows, and
+    a partner-only row only where the result shows it (linked with a window row), so that the
+    tie-out still explains every minor unit."""
     from dataclasses import replace
 
-    if not context.bank_ids and not context.ledger_ids:
-        return result, bank, ledger
-    links = result.links
-    bank_early = links["bank_transaction_id"].isin(context.bank_ids)
-    ledger_early = links["ledger_entry_id"].isin(context.ledger_ids)
-    kept_matches = set(links.loc[~(bank_early & ledger_early), "match_id"])
-    links = links[links["match_id"].isin(kept_matches)].reset_index(drop=True)
+    def reported(frame: pd.DataFrame, id_column: str, used: set[str]) -> pd.DataFrame:
+        keep = ~frame[PARTNER_ONLY] | frame[id_column].isin(used)
+        return frame[keep].drop(columns=PARTNER_ONLY).reset_index(drop=True)
+
     found = result.discrepancies
-    bank_early = found["bank_transaction_id"].isin(context.bank_ids)
-    ledger_early = found["ledger_entry_id"].isin(context.ledger_ids)
-    early = (
-        ((found["side"] == "bank") & bank_early)
-        | ((found["side"] == "ledger") & ledger_early)
-        | ((found["side"] == "both") & bank_early & ledger_early)
-    )
-    found = found[~early].reset_index(drop=True)
-    alternatives = result.alternatives
-    alternatives = alternatives[alternatives["match_id"].isin(kept_matches)].reset_index(drop=True)
-    used_bank = set(links["bank_transaction_id"]) | set(found["bank_transaction_id"])
-    used_ledger = set(links["ledger_entry_id"]) | set(found["ledger_entry_id"])
-    bank = bank[
-        ~bank["transaction_id"].isin(context.bank_ids) | bank["transaction_id"].isin(used_bank)
-    ].reset_index(drop=True)
-    frame = ledger.frame
-    frame = frame[
-        ~frame["entry_id"].isin(context.ledger_ids) | frame["entry_id"].isin(used_ledger)
-    ].reset_index(drop=True)
+    used_bank = set(result.links["bank_transaction_id"]) | set(found["bank_transaction_id"])
+    used_ledger = set(result.links["ledger_entry_id"]) | set(found["ledger_entry_id"])
     return (
-        MatchResult(links=links, discrepancies=found, alternatives=alternatives),
-        bank,
-        replace(ledger, frame=frame),
+        reported(bank, "transaction_id", used_bank),
+        replace(ledger, frame=reported(ledger.frame, "entry_id", used_ledger)),
     )
 
 
@@ -521,17 +511,17 @@ def _apply_link_reviews(
 
 def _sync_with(
     config: Config,
-    engine: Engine,
+    store: Engine,
     plaid: PlaidSession,
     *,
     on_page: Callable[[str, int], None] | None = None,
-) -> list[Any]:
+) -> list[SyncOutcome]:
     from recon.plaid.sync import sync_all
     from recon.plaid.tokens import rotate_due_tokens
 
     now = utc_now()
     rotated = rotate_due_tokens(
-        engine,
+        store,
         plaid.gateway,
         plaid.vault,
         max_age=timedelta(hours=config.plaid.max_token_age_hours),
@@ -539,16 +529,18 @@ def _sync_with(
     )
     if rotated:
         log.info("rotated access tokens", extra={"items": len(rotated)})
-    outcomes = list(sync_all(engine, plaid.gateway, plaid.vault, config, now=now, on_page=on_page))
-    _settle_sync_queue(engine, outcomes, synced_from=now)
+    outcomes = list(sync_all(store, plaid.gateway, plaid.vault, config, now=now, on_page=on_page))
+    _settle_sync_queue(store, outcomes, synced_from=now)
     return outcomes
 
 
-def _settle_sync_queue(engine: Engine, outcomes: Sequence[Any], *, synced_from: datetime) -> None:
+def _settle_sync_queue(
+    store: Engine, outcomes: Sequence[SyncOutcome], *, synced_from: datetime
+) -> None:
     """Queued webhook syncs of items this full sync brought up to date are done."""
     from recon.webhooks.queue import settle_after_full_sync
 
-    with engine.begin() as conn:
+    with store.begin() as conn:
         settled = sum(
             settle_after_full_sync(conn, o.item_id, synced_from=synced_from, now=utc_now())
             for o in outcomes if o.status == "ok"
@@ -557,7 +549,7 @@ def _settle_sync_queue(engine: Engine, outcomes: Sequence[Any], *, synced_from: 
         log.info("queued syncs settled by the full sync", extra={"jobs": settled})
 
 
-def _exit_code_for(report: Any, sync_outcomes: Sequence[Any]) -> ExitCode:
+def _exit_code_for(report: Report, sync_outcomes: Sequence[SyncOutcome]) -> ExitCode:
     # A bank that could not be synced (failed, or needs re-linking) leaves the report without
     # its current data: a partial failure the exit code must show, not a success.
     if any(o.status != "ok" for o in sync_outcomes):
@@ -567,7 +559,7 @@ def _exit_code_for(report: Any, sync_outcomes: Sequence[Any]) -> ExitCode:
     return ExitCode.OK
 
 
-def _result_counts(result: MatchResult) -> dict[str, Any]:
+def _result_counts(result: MatchResult) -> RunCounts:
     links = result.links
     disc = result.discrepancies
     return {
@@ -579,9 +571,9 @@ def _result_counts(result: MatchResult) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class _StoredContext:
-    bank_balance: dict[str, Any]
-    sign_offs: dict[str, Any]
-    items: list[Any]
+    bank_balance: dict[str, Balance]
+    sign_offs: dict[str, SignOff]
+    items: list[PlaidItemHealth]
     item_notes: dict[str, list[str]]
 
 
@@ -608,13 +600,13 @@ def _write_run_reports(
     as_of: date,
     window: tuple[date, date],
     bank: pd.DataFrame,
-    ledger: Any,
+    ledger: LedgerLoad,
     result: MatchResult,
-    carry: Any,
+    carry: CarryForward,
     started: datetime,
-    books: dict[str, Any],
+    books: dict[str, Balance],
     stage: Stage,
-) -> tuple[Any, list[Path]]:
+) -> tuple[Report, list[Path]]:
     from recon.faults import fault_point
     from recon.reporting import build_report, write_reports
 
@@ -665,16 +657,16 @@ def _report_inputs(
     window: tuple[date, date],
     bank: pd.DataFrame,
     ledger_frame: pd.DataFrame,
-    rejected: Sequence[Any],
+    rejected: Sequence[RowProblem],
     result: MatchResult,
-    carry: Any,
+    carry: CarryForward,
     generated_at: datetime,
-    bank_balance: dict[str, Any],
-    books_balance: dict[str, Any],
-    items: Sequence[Any],
-    sign_offs: dict[str, Any] | None = None,
+    bank_balance: Mapping[str, Balance],
+    books_balance: Mapping[str, Balance],
+    items: Sequence[PlaidItemHealth],
+    sign_offs: Mapping[str, SignOff] | None = None,
     item_notes: Mapping[str, Sequence[str]] | None = None,
-) -> Any:
+) -> ReportInputs:
     from recon.reporting import AccountInfo, ItemHealth, ReportInputs
 
     def movement(frame: pd.DataFrame) -> dict[str, int]:
@@ -723,27 +715,27 @@ def _report_inputs(
     )
 
 
-def _item_rows(engine: Engine) -> list[Any]:
+def _item_rows(store: Engine) -> list[PlaidItemHealth]:
     from recon.plaid.items import list_items
 
-    return list(list_items(engine, now=utc_now()))
+    return list(list_items(store, now=utc_now()))
 
 
-def _item_notes(engine: Engine) -> dict[str, list[str]]:
+def _item_notes(store: Engine) -> dict[str, list[str]]:
     from recon.webhooks.queue import attention
 
-    with engine.connect() as conn:
+    with store.connect() as conn:
         return attention(conn, now=utc_now())
 
 
-def _sync_queue_figures(engine: Engine) -> tuple[int, int] | None:
+def _sync_queue_figures(store: Engine) -> tuple[int, int] | None:
     """(webhook sync jobs waiting, open dead letters), or None when the store cannot say."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from recon.webhooks.queue import open_dead_letters, queue_depth
 
     try:
-        with engine.connect() as conn:
+        with store.connect() as conn:
             return queue_depth(conn), len(open_dead_letters(conn))
     except SQLAlchemyError:
         log.warning("could not read the sync queue for the metrics")
@@ -752,16 +744,16 @@ def _sync_queue_figures(engine: Engine) -> tuple[int, int] | None:
 
 def _after_run(
     config: Config,
-    engine: Engine | None,
+    store: Engine | None,
     *,
     run_id: str,
     as_of: date,
     failed_message: str | None,
     timings: dict[str, float],
-    counts: dict[str, Any],
+    counts: RunCounts,
     result: MatchResult | None,
-    report: Any,
-    sync_outcomes: Sequence[Any],
+    report: Report | None,
+    sync_outcomes: Sequence[SyncOutcome],
     exit_code: ExitCode,
 ) -> None:
     """Metrics and alerts: best effort, never change the run's outcome."""
@@ -770,7 +762,7 @@ def _after_run(
 
     try:
         if config.state.metrics_file is not None:
-            sync_queue = _sync_queue_figures(engine) if engine is not None else None
+            sync_queue = _sync_queue_figures(store) if store is not None else None
             write_metrics(
                 config.state.metrics_file,
                 metrics_for_run(
@@ -804,7 +796,7 @@ def _after_run(
 
 
 def _summary_lines(
-    report: Any, paths: Sequence[Path], sync_outcomes: Sequence[Any]
+    report: Report, paths: Sequence[Path], sync_outcomes: Sequence[SyncOutcome]
 ) -> tuple[str, ...]:
     lines = list(report_summary_lines(report))
     for outcome in sync_outcomes:
@@ -818,7 +810,7 @@ def _summary_lines(
     return tuple(lines)
 
 
-def report_summary_lines(report: Any) -> list[str]:
+def report_summary_lines(report: Report) -> list[str]:
     """The short summary printed after a run: what finance will see at the top of the report."""
     from recon.money import format_minor
 
@@ -853,34 +845,34 @@ def report_summary_lines(report: Any) -> list[str]:
 # --------------------------------------------------------------------------- other commands
 
 
-def sync(config: Config, *, display: ProgressDisplay | None = None) -> list[Any]:
+def sync(config: Config, *, display: ProgressDisplay | None = None) -> list[SyncOutcome]:
     from recon.lock import single_instance
 
-    engine = create_store_engine(config.state.database_url)
+    store = create_store_engine(config.state.database_url)
     try:
-        with single_instance(config.state, engine):
-            ensure_schema(engine)
+        with single_instance(config.state, store):
+            ensure_schema(store)
             with plaid_session(config) as plaid, Stages(display)("sync", unit="pages") as stage:
                 return _sync_with(
-                    config, engine, plaid, on_page=lambda _item, rows: stage.advance(rows=rows)
+                    config, store, plaid, on_page=lambda _item, rows: stage.advance(rows=rows)
                 )
     finally:
-        engine.dispose()
+        store.dispose()
 
 
-def sync_queued(config: Config) -> list[Any]:
+def sync_queued(config: Config) -> list[JobResult]:
     """`recon sync --queued`: run the due jobs of the webhook sync queue, under the run lock."""
     from recon.lock import single_instance
     from recon.webhooks.worker import drain
 
-    engine = create_store_engine(config.state.database_url)
+    store = create_store_engine(config.state.database_url)
     try:
-        with single_instance(config.state, engine) as lock:
-            ensure_schema(engine)
+        with single_instance(config.state, store) as lock:
+            ensure_schema(store)
             with plaid_session(config) as plaid:
-                return drain(config, engine, plaid.gateway, plaid.vault, lock, clock=utc_now)
+                return drain(config, store, plaid.gateway, plaid.vault, lock, clock=utc_now)
     finally:
-        engine.dispose()
+        store.dispose()
 
 
 def serve_webhooks(config: Config, *, host: str, port: int) -> None:
@@ -889,15 +881,15 @@ def serve_webhooks(config: Config, *, host: str, port: int) -> None:
     from recon.webhooks.verify import WebhookVerifier, plaid_key_fetcher
     from recon.webhooks.worker import QueueWorker, drain_when_due
 
-    engine = open_store(config.state.database_url)
+    store = open_store(config.state.database_url)
     try:
         with plaid_session(config) as plaid:
             worker = QueueWorker(
-                lambda: drain_when_due(config, engine, plaid.gateway, plaid.vault,
+                lambda: drain_when_due(config, store, plaid.gateway, plaid.vault,
                                        clock=utc_now),
                 poll_seconds=config.webhooks.queue.poll_seconds,
             )
-            service = WebhookService(WebhookVerifier(plaid_key_fetcher(plaid.gateway)), engine,
+            service = WebhookService(WebhookVerifier(plaid_key_fetcher(plaid.gateway)), store,
                                      clock=utc_now, on_queued=worker.wake)
             worker.start()
             try:
@@ -905,7 +897,7 @@ def serve_webhooks(config: Config, *, host: str, port: int) -> None:
             finally:
                 worker.stop()
     finally:
-        engine.dispose()
+        store.dispose()
 
 
 def register_webhooks(config: Config) -> list[str]:
@@ -916,19 +908,19 @@ def register_webhooks(config: Config) -> list[str]:
     url = config.webhooks.public_url
     if url is None:
         raise ConfigError(["webhooks.public_url: set it to the URL Plaid should post to"])
-    engine = open_store(config.state.database_url)
+    store = open_store(config.state.database_url)
     try:
         with plaid_session(config) as plaid:
-            with engine.connect() as conn:
+            with store.connect() as conn:
                 rows = [r for r in list_item_rows(conn) if r.status == "active"]
             for row in rows:
-                with engine.connect() as conn:
+                with store.connect() as conn:
                     token = load_access_token(conn, plaid.vault, row.item_id)
                 plaid.gateway.item_webhook_update(token, url)
                 log.info("item webhook set", extra={"item_id": row.item_id})
             return [row.item_id for row in rows]
     finally:
-        engine.dispose()
+        store.dispose()
 
 def backfill(
     config: Config,
@@ -956,17 +948,17 @@ def backfill(
     check_business_date(end, now=now, what="--end")
     outcomes: list[RunOutcome] = []
     with reported_failures(config, as_of=end):
-        engine = create_store_engine(config.state.database_url)
+        store = create_store_engine(config.state.database_url)
         try:
-            with single_instance(config.state, engine) as lock:
+            with single_instance(config.state, store) as lock:
                 fault_point("pipeline.locked")
-                ensure_schema(engine)
-                run_store.mark_crashed_runs(engine, now=utc_now())
+                ensure_schema(store)
+                run_store.mark_crashed_runs(store, now=utc_now())
                 with plaid_session(config) as plaid:
                     margin = timedelta(days=config.schedule.window_days if mode == "daily" else 0)
                     with Stages(display)("pull", unit="pages") as stage:
                         pulled = backfill_pull(
-                            engine,
+                            store,
                             plaid.gateway,
                             plaid.vault,
                             config,
@@ -983,7 +975,7 @@ def backfill(
                     else:
                         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
                         windows = {day: window_for(config, day) for day in days}
-                    done = run_store.backfill_days_done(engine, key)
+                    done = run_store.backfill_days_done(store, key)
                     if display is not None:
                         display.begin("backfill", "backfill days", len(days))
                     for index, day in enumerate(days, start=1):
@@ -996,7 +988,7 @@ def backfill(
                             outcomes.append(
                                 _reconcile(
                                     config,
-                                    engine,
+                                    store,
                                     lock,
                                     plaid,
                                     as_of=day,
@@ -1015,7 +1007,7 @@ def backfill(
                         if progress is not None:
                             progress(index, len(days), day)
         finally:
-            engine.dispose()
+            store.dispose()
     return outcomes
 
 
@@ -1033,14 +1025,14 @@ def match_files(
 
     The balance per bank comes from ``statement_balances`` (``ACCOUNT=AMOUNT``) or a bank CSV's
     ``balance`` column; the balance per books from the trial balance or opening balances in
-    config. Each step's duration is logged (``match finished``) and returned in the counts.
+    config. Each step's duration is logged (``match finished``).
     """
     from recon.balances import books_balances, csv_column_balances, parse_statement_balances
     from recon.bankfile import read_bank_file
+    from recon.carry import CarryForward
     from recon.engine import reconcile
     from recon.ledger import load_ledger
     from recon.reporting import build_report, write_reports
-    from recon.store.results import CarryForward
 
     if as_of is not None:
         check_business_date(as_of, now=utc_now(), what="--as-of")
@@ -1093,7 +1085,6 @@ def match_files(
         exit_code=exit_code,
         report_paths=tuple(paths),
         summary_lines=_summary_lines(report, paths, []),
-        counts={"timings": timer.seconds},
     )
 
 
@@ -1112,24 +1103,24 @@ def export(
     out_dir: Path | None,
     pseudonymize: bool,
     formats: Sequence[str],
-) -> Any:
+) -> ExportResult:
     """`recon export`: a night's links and discrepancies as Parquet/CSV (see recon.export)."""
     from recon.errors import InputError
     from recon.export import export_night, latest_as_of, pseudonymizer_from_env
 
     pseudonyms = pseudonymizer_from_env(config.export.key_env) if pseudonymize else None
-    engine = open_store(config.state.database_url)
+    store = open_store(config.state.database_url)
     try:
-        as_of = as_of or latest_as_of(engine)
+        as_of = as_of or latest_as_of(store)
         if as_of is None:
             raise InputError("nothing reconciled yet: run `recon run` first",
                              source="recon export")
         return export_night(
-            engine, as_of=as_of, out_dir=out_dir or config.export.output_dir,
+            store, as_of=as_of, out_dir=out_dir or config.export.output_dir,
             pseudonymize=pseudonyms, fields=config.export.pseudonymize, formats=formats,
         )
     finally:
-        engine.dispose()
+        store.dispose()
 
 
 def add_item(
@@ -1141,13 +1132,13 @@ def add_item(
 ) -> str:
     from recon.plaid.items import add_item_from_public_token, add_sandbox_item
 
-    engine = open_store(config.state.database_url)
+    store = open_store(config.state.database_url)
     try:
         with plaid_session(config) as plaid:
             if public_token is not None:
                 return str(
                     add_item_from_public_token(
-                        engine,
+                        store,
                         plaid.gateway,
                         plaid.vault,
                         public_token,
@@ -1157,11 +1148,11 @@ def add_item(
                 )
             assert institution_id is not None
             return str(
-                add_sandbox_item(engine, plaid.gateway, plaid.vault, institution_id, now=utc_now(),
+                add_sandbox_item(store, plaid.gateway, plaid.vault, institution_id, now=utc_now(),
                                  webhook=config.webhooks.public_url)
             )
     finally:
-        engine.dispose()
+        store.dispose()
 
 
 def item_health(config: Config) -> list[str]:
@@ -1170,11 +1161,11 @@ def item_health(config: Config) -> list[str]:
     from recon.plaid.items import list_items
     from recon.webhooks.queue import attention, queued_jobs
 
-    engine = open_store(config.state.database_url)
+    store = open_store(config.state.database_url)
     try:
         now = utc_now()
-        lines = [_item_line(item) for item in list_items(engine, now=now)]
-        with engine.connect() as conn:
+        lines = [_item_line(item) for item in list_items(store, now=now)]
+        with store.connect() as conn:
             jobs, notes = queued_jobs(conn), attention(conn, now=now)
         lines += [f"sync queue: {job.item_id} {job.state} ({job.requests} webhook(s), "
                   f"{job.attempts} tries so far)" for job in jobs]
@@ -1182,10 +1173,10 @@ def item_health(config: Config) -> list[str]:
                   for item_id, item_notes in sorted(notes.items()) for note in item_notes]
         return lines
     finally:
-        engine.dispose()
+        store.dispose()
 
 
-def _item_line(item: Any) -> str:
+def _item_line(item: PlaidItemHealth) -> str:
     synced = ("never synced" if item.last_sync_at is None
               else f"last sync {item.last_sync_at:%Y-%m-%d %H:%M} UTC")
     if item.token_age is None:
@@ -1204,21 +1195,21 @@ def rotate_keys(config: Config) -> int:
     from recon.plaid.tokens import TokenVault
     from recon.plaid.tokens import rotate_keys as rotate
 
-    engine = open_store(config.state.database_url)
+    store = open_store(config.state.database_url)
     try:
-        return int(rotate(engine, TokenVault.from_env(config.secrets.token_key_env)))
+        return int(rotate(store, TokenVault.from_env(config.secrets.token_key_env)))
     finally:
-        engine.dispose()
+        store.dispose()
 
 
 def import_annotations(config: Config, workbook: Path) -> str:
     from recon.reporting.annotations import import_annotations as do_import
 
-    engine = open_store(config.state.database_url)
+    store = open_store(config.state.database_url)
     try:
-        return str(do_import(engine, workbook, expected_account_set=account_set_name(config)))
+        return str(do_import(store, workbook, expected_account_set=account_set_name(config)))
     finally:
-        engine.dispose()
+        store.dispose()
 
 
 def run_scheduled(config: Config) -> None:

@@ -59,7 +59,7 @@ def test_same_seed_writes_the_same_files_and_another_seed_does_not(
 
 def test_the_config_carries_the_repository_matching_section_verbatim(world_dir: Path) -> None:
     section = matching_section(REPO_CONFIG)
-    assert section.startswith("matching:\n") and "rules:" in section
+    assert section.startswith("matching:\n") and "passes:" in section
     assert section in (world_dir / "config.yaml").read_text(encoding="utf-8")
     repo = load_config(REPO_CONFIG)
     assert load_config(world_dir / "config.yaml").matching == repo.matching

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from recon.cli import cli
-from recon.config import load_config, parse_config
+from recon.config import MatchingConfig, load_config, parse_config
 from recon.errors import ConfigError, ExitCode
 
 REPO_CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
@@ -19,7 +19,9 @@ def _repo_data() -> dict:
 def test_shipped_config_is_valid_and_frozen() -> None:
     config = load_config(REPO_CONFIG, environ={})
     assert config.plaid.environment == "emulator"
-    assert [r.name for r in config.matching.rules][:2] == ["exact_reference", "exact_amount"]
+    assert [p.name for p in config.matching.passes][:3] == [
+        "exact_reference", "reference_groups", "exact_amount"
+    ]
     with pytest.raises(ValidationError):  # frozen
         config.plaid.timeout_seconds = 1  # type: ignore[misc]
     # relative paths are resolved against the config file's folder
@@ -31,7 +33,7 @@ def test_three_mistakes_are_all_reported_with_their_key_paths(tmp_path: Path) ->
     data = _repo_data()
     data["plaid"]["timeout_seconds"] = -5
     data["schedule"]["timezone"] = "Mars/Olympus_Mons"
-    data["matching"]["rules"][1]["days_after"] = "soon"
+    data["matching"]["passes"][2]["days_after"] = "soon"
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data))
 
@@ -41,7 +43,46 @@ def test_three_mistakes_are_all_reported_with_their_key_paths(tmp_path: Path) ->
     assert "3 problem(s)" in result.output
     assert "plaid.timeout_seconds: Input should be greater than 0" in result.output
     assert "schedule.timezone: unknown IANA time zone 'Mars/Olympus_Mons'" in result.output
-    assert "matching.rules[1].days_after:" in result.output
+    assert "matching.passes[2].days_after:" in result.output
+
+
+def test_shipped_matching_is_the_code_default() -> None:
+    assert load_config(REPO_CONFIG, environ={}).matching == MatchingConfig()
+    assert parse_config({}, environ={}).matching == MatchingConfig()
+
+
+def test_matching_passes_name_their_kind_and_keep_their_shape() -> None:
+    data = _repo_data()
+    passes = data["matching"]["passes"]
+    passes[0] = {"name": "no_kind"}
+    passes[1]["kind"] = "payouts"
+    passes[2]["amount_tolerance"] = "0.10"  # an exact-amount rule with a tolerance
+    with pytest.raises(ConfigError) as excinfo:
+        parse_config(data, environ={})
+    problems = excinfo.value.problems
+    assert any(p.startswith("matching.passes[0]: Unable to extract tag") for p in problems)
+    assert any(p.startswith("matching.passes[1]: Input tag 'payouts'") for p in problems)
+    assert "matching.passes[2]: kind 'amount' compares amounts exactly: use kind 'tolerance'" in (
+        problems
+    )
+
+
+def test_duplicate_pass_names_are_refused() -> None:
+    data = _repo_data()
+    passes = data["matching"]["passes"]
+    passes[3]["name"] = passes[4]["name"]
+    with pytest.raises(ConfigError) as excinfo:
+        parse_config(data, environ={})
+    assert "matching: pass names must be unique: fuzzy_text" in excinfo.value.problems
+
+
+def test_the_sections_passes_replaced_are_refused_by_name() -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        parse_config({"matching": {"rules": [{"name": "exact"}], "groups": {}}}, environ={})
+    assert excinfo.value.problems == [
+        "matching: rules, groups: replaced by one ordered list, 'passes' (see the shipped "
+        "config.yaml)"
+    ]
 
 
 def test_check_config_ok_exits_zero() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -86,13 +85,8 @@ class Recording(Emulator):
 
 @pytest.fixture
 def emulator() -> Recording:
+    """Served over HTTP by conftest's ``server`` fixture."""
     return Recording()
-
-
-@pytest.fixture
-def server(emulator: Recording) -> Iterator[EmulatorServer]:
-    with EmulatorServer(emulator) as running:
-        yield running
 
 
 def api(url: str, client_id: str = CLIENT_ID, secret: str = SECRET) -> PlaidApi:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import hypothesis.strategies as st
@@ -11,33 +12,23 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from recon.config import MatchingConfig
+from recon.config import MatchingConfig, load_config
 from recon.engine import reconcile
 from recon.engine.groups import expected_chance_fits, fitting_subsets
 from recon.frames import ALTERNATIVE_COLUMNS, DISCREPANCY_COLUMNS, LINK_COLUMNS, MatchResult
 
 AS_OF = dt.date(2024, 3, 31)
 
-MATCHING = MatchingConfig.model_validate({
-    "rules": [
-        {"name": "exact_reference", "require_reference_match": True, "days_before": 3,
-         "days_after": 10},
-        {"name": "exact_amount", "days_before": 1, "days_after": 4},
-        {"name": "tolerance", "amount_tolerance": "0.05", "amount_tolerance_percent": "0.1",
-         "days_before": 2, "days_after": 5, "status": "suggested"},
-        {"name": "fuzzy_text", "min_text_similarity": 80, "days_before": 5, "days_after": 14,
-         "status": "suggested"},
-    ],
-    "ambiguity_margin": 0.05,
-    "difference": {"amount": "25.00", "percent": "1.0", "days_before": 1, "days_after": 5,
-                   "min_text_similarity": 60},
-    "mismatch": {"days_window": 5, "min_text_similarity": 85},
-    "groups": {"enabled": True, "max_group_size": 20, "max_candidates": 24, "days_before": 7,
-               "days_after": 3, "max_subset_sums": 200_000_000, "max_chance_fits": 0.05,
-               "time_budget_seconds": 30},
-    "duplicate_window_days": 1,
-    "reversal_window_days": 5,
-})  # fmt: skip
+# The golden cases run the matching config that ships in config.yaml.
+MATCHING = load_config(Path(__file__).resolve().parents[1] / "config.yaml", environ={}).matching
+
+
+def with_pass(matching: MatchingConfig, name: str, **changes: Any) -> MatchingConfig:
+    """``matching`` with the settings of its pass ``name`` changed."""
+    passes = tuple(
+        p.model_copy(update=changes) if p.name == name else p for p in matching.passes
+    )
+    return matching.model_copy(update={"passes": passes})
 
 
 def bank_row(
@@ -249,8 +240,7 @@ def test_group_search_stops_at_its_work_budget() -> None:
     ]
     # Half the budget per direction: 2 * 16 sums (4 candidates) is just enough, 2 * 15 is not.
     for budget, grouped in ((32, True), (30, False)):
-        groups = MATCHING.groups.model_copy(update={"max_subset_sums": budget})
-        matching = MATCHING.model_copy(update={"groups": groups})
+        matching = with_pass(MATCHING, "groups", max_subset_sums=budget)
         result = reconcile(
             pd.DataFrame(bank), pd.DataFrame(ledger), matching, as_of=AS_OF
         )
@@ -291,9 +281,10 @@ def test_group_with_two_fitting_subsets_is_suggested() -> None:
 
 
 def test_wire_fee_is_matched_with_difference() -> None:
+    # A 20.00 wire fee on 2,500.00: more than the flat 5.00, within 1 percent.
     result = run(
-        [bank_row("B1", 100_000, "2024-03-12", "WIRE IN GLOBEX", "Globex")],
-        [ledger_row("L1", 102_000, "2024-03-11", "Globex invoice", "Globex")],
+        [bank_row("B1", 248_000, "2024-03-12", "WIRE IN GLOBEX", "Globex")],
+        [ledger_row("L1", 250_000, "2024-03-11", "Globex invoice", "Globex")],
     )
     link = links_of(result)[("B1", "L1")]
     assert link["status"] == "matched_with_difference"
@@ -527,12 +518,12 @@ def test_property_invariants(data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
         assert set(ledger_rows["account"]) == set(bank_rows["account"])
         assert set(ledger_rows["currency"]) == set(bank_rows["currency"])
         if set(group["rule"]) == {"group"}:
-            assert difference == 0  # groups.amount_tolerance is 0 here
+            assert difference == 0  # the shipped groups' amount_tolerance is 0
         if set(group["status"]) == {"matched"}:
             assert difference == 0
-        # Differences stay within the configured difference tolerance (25.00 or 1%).
+        # Differences stay within the shipped difference tolerance (5.00 or 1%).
         larger = max(abs(int(ledger_rows["amount_minor"].sum())), 1)
-        assert abs(difference) <= max(2_500 if bank_rows["currency"].iloc[0] == "USD" else 25,
+        assert abs(difference) <= max(500 if bank_rows["currency"].iloc[0] == "USD" else 5,
                                       larger // 100)  # fmt: skip
 
 
@@ -600,7 +591,7 @@ PEOPLE = (
 
 
 def test_more_same_amount_twins_than_the_fan_out_cap_pair_up_by_name() -> None:
-    from recon.engine import FAN_OUT_CAP
+    from recon.engine.candidates import FAN_OUT_CAP
 
     assert len(PEOPLE) > FAN_OUT_CAP
     # Ledger ids sort in reverse name order, bank ids in name order: nearest-by-rank pairing

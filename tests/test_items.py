@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
 
 from recon.config import Config, parse_config
 from recon.errors import InputError
-from recon.plaid.client import PlaidCallError, PlaidGateway, make_gateway
-from recon.plaid.emulator import Emulator, EmulatorServer, Fault
+from recon.plaid.client import PlaidCallError, PlaidGateway
+from recon.plaid.emulator import Emulator, Fault
 from recon.plaid.items import (
     add_item_from_public_token,
     add_sandbox_item,
@@ -21,50 +21,29 @@ from recon.plaid.items import (
     list_items,
 )
 from recon.plaid.sync import sync_item
-from recon.plaid.tokens import TokenVault, generate_key
+from recon.plaid.tokens import TokenVault
 from recon.store.bank import load_bank_window
 from recon.store.schema import bank_transactions
 
-CLIENT_ID = "client-id-canary-7f3a"
-SECRET = "secret-canary-91c2e4d8"
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def emulator() -> Emulator:
-    fixtures = {"items": [{
+def plaid_items() -> list[dict[str, Any]]:
+    return [{
         "item_id": "item-a", "institution_id": "ins_a", "institution_name": "Alpha Bank",
         "accounts": [{"account_id": "acc-a", "balances": {"current": Decimal("5.00"),
                                                           "iso_currency_code": "USD"}}],
         "transactions": [{"amount": Decimal(f"-{i}.10"), "name": f"Deposit {i}",
                           "date": date(2024, 4, 1 + i % 30).isoformat()} for i in range(12)],
-    }]}
-    return Emulator(fixtures, client_id=CLIENT_ID, secret=SECRET, today=date(2024, 5, 31))
-
-
-@pytest.fixture
-def server(emulator: Emulator) -> Iterator[EmulatorServer]:
-    with EmulatorServer(emulator) as running:
-        yield running
+    }]  # fmt: skip
 
 
 @pytest.fixture
 def config() -> Config:
-    return parse_config({"matching": {"rules": [{"name": "exact"}]},
-                         "plaid": {"sync_page_size": 5},
+    return parse_config({"plaid": {"sync_page_size": 5},
                          "accounts": [{"plaid_account_id": "acc-a", "ledger_account": "L"}]},
-                        environ={})
-
-
-@pytest.fixture
-def gateway(server: EmulatorServer, config: Config) -> PlaidGateway:
-    return make_gateway(config.plaid, host=server.url, client_id=CLIENT_ID, secret=SECRET,
-                        sleep=lambda _s: None)
-
-
-@pytest.fixture
-def vault() -> TokenVault:
-    return TokenVault.from_env("TEST_TOKEN_KEY", {"TEST_TOKEN_KEY": generate_key()})
+                        environ={})  # fmt: skip
 
 
 def count_rows(engine: Engine) -> int:

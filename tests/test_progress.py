@@ -144,3 +144,4 @@ def test_a_run_records_stage_timings_and_rows_everywhere(
     for label in ("sync pages", "ledger rows read", "matching", "saving results",
                   "report writing", "1 formats"):
         assert label in screen.getvalue()
+    assert f"{len(config.matching.passes)} passes, 4 rows" in screen.getvalue()  # one per pass

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, insert
 
+from recon.carry import CarryForward
 from recon.config import AlertThreshold, StatementConfig
 from recon.errors import RowProblem
 from recon.frames import (
@@ -26,7 +27,6 @@ from recon.frames import (
     MatchResult,
 )
 from recon.reporting.model import AccountInfo, Balance, ItemHealth, ReportInputs
-from recon.store.results import CarryForward
 from recon.store.schema import runs
 
 AS_OF = date(2024, 3, 15)

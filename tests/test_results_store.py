@@ -7,7 +7,8 @@ from datetime import date, timedelta
 from sqlalchemy import Engine, func, select, update
 from test_report_support import discrepancy, insert_run, link, result, sample_result
 
-from recon.store.results import CarryForward, save_reconciliation
+from recon.carry import CarryForward
+from recon.store.results import save_reconciliation
 from recon.store.schema import discrepancies, discrepancy_sightings, matches
 
 DAY1 = date(2024, 3, 14)

@@ -66,8 +66,7 @@ def simulate(
     """Run the scheduler's own loop (wake at the time it asks for, process jobs) from start to
     end; ``lateness(due)`` delays a wake-up, like a suspended VM or a clock jump."""
     config = parse_config(
-        {"matching": {"rules": [{"name": "exact"}]},
-         "schedule": {"cron": cron, "timezone": "America/New_York",
+        {"schedule": {"cron": cron, "timezone": "America/New_York",
                       "misfire_grace_seconds": grace_seconds}},
         environ={},
     )
@@ -215,8 +214,7 @@ from recon.scheduling import run_scheduler
 
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
 marker = Path(sys.argv[1])
-config = parse_config({"matching": {"rules": [{"name": "exact"}]},
-                       "schedule": {"cron": "* * * * *", "timezone": "UTC"}}, environ={})
+config = parse_config({"schedule": {"cron": "* * * * *", "timezone": "UTC"}}, environ={})
 
 def job():
     marker.write_text("started")
@@ -273,8 +271,7 @@ def test_no_freezegun_in_scheduler_code_or_tests() -> None:
 def test_nightly_job_turns_recon_errors_into_exit_codes() -> None:
     from recon.errors import AlreadyRunningError
 
-    config = parse_config({"matching": {"rules": [{"name": "exact"}]},
-                           "schedule": {"timezone": "Asia/Tokyo"}}, environ={})
+    config = parse_config({"schedule": {"timezone": "Asia/Tokyo"}}, environ={})
     seen: list[date] = []
 
     def busy(_config: object, *, as_of: date) -> Any:

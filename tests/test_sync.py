@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import PLAID_CLIENT_ID, PLAID_SECRET
 from sqlalchemy import Engine, select
 
 from recon.config import Config, parse_config
@@ -19,16 +20,13 @@ from recon.plaid.emulator import Emulator, EmulatorServer, Fault
 from recon.plaid.items import add_sandbox_item
 from recon.plaid.normalise import RejectedTransaction, transaction_to_row
 from recon.plaid.sync import sync_all, sync_item
-from recon.plaid.tokens import TokenVault, generate_key
+from recon.plaid.tokens import TokenVault
 from recon.store import bank as bank_store
 from recon.store.bank import account_balances, load_bank_window
 from recon.store.db import open_store
 from recon.store.schema import bank_transactions, items
 
-CLIENT_ID = "client-id-canary-7f3a"
-SECRET = "secret-canary-91c2e4d8"
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
-TODAY = date(2024, 5, 31)
 
 
 def fixture_item(item_id: str, institution_id: str, account_id: str, n: int) -> dict[str, Any]:
@@ -51,7 +49,6 @@ def fixture_item(item_id: str, institution_id: str, account_id: str, n: int) -> 
 def make_config(page_size: int = 5, **plaid: Any) -> Config:
     return parse_config(
         {
-            "matching": {"rules": [{"name": "exact"}]},
             "plaid": {"sync_page_size": page_size, "timeout_seconds": 5,
                       "retry": {"max_attempts": 5, "base_delay_seconds": 0.01}, **plaid},
             "accounts": [
@@ -64,39 +61,15 @@ def make_config(page_size: int = 5, **plaid: Any) -> Config:
 
 
 @pytest.fixture
-def emulator() -> Emulator:
-    fixtures = {"items": [fixture_item("item-a", "ins_a", "acc-a", 23),
-                          fixture_item("item-b", "ins_b", "acc-b", 7)]}
-    return Emulator(fixtures, client_id=CLIENT_ID, secret=SECRET, today=TODAY)
-
-
-@pytest.fixture
-def server(emulator: Emulator) -> Iterator[EmulatorServer]:
-    with EmulatorServer(emulator) as running:
-        yield running
+def plaid_items() -> list[dict[str, Any]]:
+    return [
+        fixture_item("item-a", "ins_a", "acc-a", 23), fixture_item("item-b", "ins_b", "acc-b", 7)
+    ]
 
 
 @pytest.fixture
 def config() -> Config:
     return make_config()
-
-
-@pytest.fixture
-def gateway(server: EmulatorServer, config: Config) -> PlaidGateway:
-    return make_gateway(config.plaid, host=server.url, client_id=CLIENT_ID, secret=SECRET,
-                        sleep=lambda _seconds: None)
-
-
-@pytest.fixture
-def vault() -> TokenVault:
-    return TokenVault.from_env("TEST_TOKEN_KEY", {"TEST_TOKEN_KEY": generate_key()})
-
-
-@pytest.fixture
-def linked(store: Engine, gateway: PlaidGateway, vault: TokenVault) -> Engine:
-    assert add_sandbox_item(store, gateway, vault, "ins_a", now=NOW) == "item-a"
-    assert add_sandbox_item(store, gateway, vault, "ins_b", now=NOW) == "item-b"
-    return store
 
 
 @pytest.fixture
@@ -293,8 +266,8 @@ def test_transient_failures_are_retried(
 ) -> None:
     config = make_config(timeout_seconds=0.5)
     delays: list[float] = []
-    gateway = make_gateway(config.plaid, host=server.url, client_id=CLIENT_ID, secret=SECRET,
-                           sleep=delays.append)
+    gateway = make_gateway(config.plaid, host=server.url, client_id=PLAID_CLIENT_ID,
+                           secret=PLAID_SECRET, sleep=delays.append)
     emulator.inject("item-a", fault)
     outcome = sync_item(linked_sqlite, gateway, vault, "item-a", config, now=NOW)
     assert outcome.status == "ok"
@@ -321,8 +294,8 @@ def test_invalid_access_token_is_not_retried(
     linked: Engine, emulator: Emulator, server: EmulatorServer, vault: TokenVault, config: Config
 ) -> None:
     delays: list[float] = []
-    gateway = make_gateway(config.plaid, host=server.url, client_id=CLIENT_ID, secret=SECRET,
-                           sleep=delays.append)
+    gateway = make_gateway(config.plaid, host=server.url, client_id=PLAID_CLIENT_ID,
+                           secret=PLAID_SECRET, sleep=delays.append)
     emulator.inject("item-a", Fault("invalid_access_token", endpoint="/accounts/get"))
     outcome = sync_item(linked, gateway, vault, "item-a", config, now=NOW)
     assert (outcome.status, outcome.error_code) == ("needs_relink", "INVALID_ACCESS_TOKEN")
@@ -354,7 +327,7 @@ def test_error_text_names_code_and_endpoint_but_never_token_or_secret(
         gateway.transactions_sync(token, cursor="", count=5)
     text = str(caught.value) + repr(caught.value.args)
     assert "INTERNAL_SERVER_ERROR" in text and "/transactions/sync" in text
-    assert token not in text and SECRET not in text and CLIENT_ID not in text
+    assert token not in text and PLAID_SECRET not in text and PLAID_CLIENT_ID not in text
     assert caught.value.retryable and caught.value.http_status == 500
 
 

@@ -13,30 +13,22 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from conftest import PLAID_CLIENT_ID, PLAID_SECRET, VAULT_KEY_ENV
 from sqlalchemy import Engine, func, select
 
-from recon.config import parse_config
+from recon.config import Config, parse_config
 from recon.money import plaid_amount_to_minor
-from recon.plaid.client import make_gateway
 from recon.plaid.emulator import Emulator, EmulatorServer, Fault
-from recon.plaid.items import add_sandbox_item
-from recon.plaid.tokens import TokenVault, generate_key
 from recon.store import bank as bank_store
 from recon.store.schema import bank_transactions
 
-CLIENT_ID = "client-id-canary-7f3a"
-SECRET = "secret-canary-91c2e4d8"
 # Each case starts real Python processes (a few seconds each on a shared machine).
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
-KEY_ENV = "TEST_TOKEN_KEY"
 CONFIG: dict[str, Any] = {
-    "matching": {"rules": [{"name": "exact"}]},
     "plaid": {"sync_page_size": 3, "timeout_seconds": 5,
               "retry": {"max_attempts": 3, "base_delay_seconds": 0.01}},
 }
@@ -44,7 +36,7 @@ CONFIG: dict[str, Any] = {
 CHILD = """
 import json, sys
 from datetime import UTC, datetime
-from recon.config import parse_config
+from recon.config import Config, parse_config
 from recon.plaid.client import make_gateway
 from recon.plaid.sync import sync_item
 from recon.plaid.tokens import TokenVault
@@ -61,46 +53,29 @@ print(outcome.status, outcome.added, outcome.modified, outcome.removed, flush=Tr
 
 
 @pytest.fixture
-def emulator() -> Emulator:
-    fixtures = {"items": [{
+def plaid_items() -> list[dict[str, Any]]:
+    return [{
         "item_id": "item-a", "institution_id": "ins_a",
         "accounts": [{"account_id": "acc-a", "balances": {"current": Decimal("1.00"),
                                                           "iso_currency_code": "USD"}}],
         "transactions": [{"amount": Decimal(f"{i}.{i:02d}"), "date": "2024-05-10",
                           "name": f"Txn {i}"} for i in range(1, 40)],
-    }]}
-    return Emulator(fixtures, client_id=CLIENT_ID, secret=SECRET, today=date(2024, 5, 31))
+    }]  # fmt: skip
 
 
 @pytest.fixture
-def server(emulator: Emulator) -> Iterator[EmulatorServer]:
-    with EmulatorServer(emulator) as running:
-        yield running
-
-
-@pytest.fixture
-def key() -> str:
-    return generate_key()
-
-
-@pytest.fixture
-def linked(store: Engine, server: EmulatorServer, key: str) -> Engine:
-    config = parse_config(CONFIG, environ={})
-    gateway = make_gateway(config.plaid, host=server.url, client_id=CLIENT_ID, secret=SECRET,
-                           sleep=lambda _s: None)
-    vault = TokenVault.from_env(KEY_ENV, {KEY_ENV: key})
-    add_sandbox_item(store, gateway, vault, "ins_a", now=datetime.now(UTC))
-    return store
+def config() -> Config:
+    return parse_config(CONFIG, environ={})
 
 
 def start_child(store_url: str, server: EmulatorServer, key: str,
                 fault_point: str | None) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k != "RECON_FAULT_POINT"}
-    env[KEY_ENV] = key
+    env[VAULT_KEY_ENV] = key
     if fault_point:
         env["RECON_FAULT_POINT"] = fault_point
-    args = {"config": CONFIG, "url": store_url, "host": server.url, "client_id": CLIENT_ID,
-            "secret": SECRET, "key_env": KEY_ENV}
+    args = {"config": CONFIG, "url": store_url, "host": server.url, "client_id": PLAID_CLIENT_ID,
+            "secret": PLAID_SECRET, "key_env": VAULT_KEY_ENV}
     return subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(args)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -143,38 +118,38 @@ def assert_converged(engine: Engine, emulator: Emulator) -> None:
 
 @pytest.mark.parametrize("point", ["sync.before_commit", "sync.inside_commit"])
 def test_kill_before_the_commit_keeps_the_old_state_and_a_rerun_converges(
-    linked: Engine, store_url: str, server: EmulatorServer, emulator: Emulator, key: str,
+    linked: Engine, store_url: str, server: EmulatorServer, emulator: Emulator, vault_key: str,
     point: str,
 ) -> None:
-    code, output = run_child(store_url, server, key, point)
+    code, output = run_child(store_url, server, vault_key, point)
     assert code == -signal.SIGKILL, output
     assert total_rows(linked) == 0 and cursor(linked) is None  # nothing half-written
-    code, output = run_child(store_url, server, key)
+    code, output = run_child(store_url, server, vault_key)
     assert code == 0 and output.startswith("ok 39 0 0"), output
     assert_converged(linked, emulator)
     assert total_rows(linked) == 39
 
 
 def test_kill_after_the_commit_keeps_rows_and_cursor_together(
-    linked: Engine, store_url: str, server: EmulatorServer, emulator: Emulator, key: str
+    linked: Engine, store_url: str, server: EmulatorServer, emulator: Emulator, vault_key: str
 ) -> None:
-    assert run_child(store_url, server, key)[0] == 0
+    assert run_child(store_url, server, vault_key)[0] == 0
     first_cursor = cursor(linked)
     ids = sorted(oracle(emulator))
     emulator.remove_transaction(ids[0])
     emulator.modify_transaction(ids[1], amount=Decimal("0.01"))
     emulator.add_transaction("item-a", {"amount": Decimal("2.00"), "date": "2024-05-30"})
-    code, output = run_child(store_url, server, key, "sync.after_commit")
+    code, output = run_child(store_url, server, vault_key, "sync.after_commit")
     assert code == -signal.SIGKILL, output
     assert cursor(linked) != first_cursor
     assert_converged(linked, emulator)
-    code, output = run_child(store_url, server, key)
+    code, output = run_child(store_url, server, vault_key)
     assert code == 0 and output.startswith("ok 0 0 0"), output  # nothing replayed twice
     assert_converged(linked, emulator)
 
 
 def test_sigkill_at_random_moments_then_rerun_converges(
-    linked: Engine, store_url: str, server: EmulatorServer, emulator: Emulator, key: str
+    linked: Engine, store_url: str, server: EmulatorServer, emulator: Emulator, vault_key: str
 ) -> None:
     rng = random.Random(20240601)
     # Slow pages stretch the sync over ~1.5 s so a random kill lands inside it.
@@ -184,7 +159,7 @@ def test_sigkill_at_random_moments_then_rerun_converges(
                                             "date": "2024-05-30"})
         emulator.remove_transaction(sorted(oracle(emulator))[round_number])
         before_live, before_cursor = live(linked), cursor(linked)
-        child = start_child(store_url, server, key, None)
+        child = start_child(store_url, server, vault_key, None)
         time.sleep(rng.uniform(0.3, 1.5))
         child.send_signal(signal.SIGKILL)
         child.communicate(timeout=60)
@@ -193,6 +168,6 @@ def test_sigkill_at_random_moments_then_rerun_converges(
             assert live(linked) == before_live
         else:
             assert live(linked) == oracle(emulator)
-        code, output = run_child(store_url, server, key)
+        code, output = run_child(store_url, server, vault_key)
         assert code == 0 and output.startswith("ok"), output
         assert_converged(linked, emulator)

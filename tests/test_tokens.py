@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, select, text
 
-from recon.config import Config, parse_config
+from recon.config import Config
 from recon.errors import ConfigError
-from recon.plaid.client import PlaidCallError, PlaidGateway, make_gateway
-from recon.plaid.emulator import Emulator, EmulatorServer
+from recon.plaid.client import PlaidCallError, PlaidGateway
+from recon.plaid.emulator import Emulator
 from recon.plaid.items import add_item_from_public_token, add_sandbox_item
 from recon.plaid.sync import sync_item
 from recon.plaid.tokens import (
@@ -29,8 +27,6 @@ from recon.plaid.tokens import (
 from recon.store import bank as bank_store
 from recon.store.schema import items
 
-CLIENT_ID = "client-id-canary-7f3a"
-SECRET = "secret-canary-91c2e4d8"
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 
@@ -106,41 +102,6 @@ def test_missing_or_bad_key_env_is_a_config_error_without_the_value(tmp_path: Pa
 
 
 # --- against the emulator -------------------------------------------------------------------
-
-
-@pytest.fixture
-def emulator() -> Emulator:
-    fixtures = {"items": [{
-        "item_id": "item-a", "institution_id": "ins_a",
-        "accounts": [{"account_id": "acc-a", "balances": {"current": Decimal("10.00"),
-                                                          "iso_currency_code": "USD"}}],
-        "transactions": [{"amount": Decimal("1.25"), "date": "2024-05-02", "name": "Coffee"}],
-    }]}
-    return Emulator(fixtures, client_id=CLIENT_ID, secret=SECRET, today=date(2024, 5, 31))
-
-
-@pytest.fixture
-def server(emulator: Emulator) -> Iterator[EmulatorServer]:
-    with EmulatorServer(emulator) as running:
-        yield running
-
-
-@pytest.fixture
-def config() -> Config:
-    return parse_config({"matching": {"rules": [{"name": "exact"}]},
-                         "accounts": [{"plaid_account_id": "acc-a", "ledger_account": "L"}]},
-                        environ={})
-
-
-@pytest.fixture
-def gateway(server: EmulatorServer, config: Config) -> PlaidGateway:
-    return make_gateway(config.plaid, host=server.url, client_id=CLIENT_ID, secret=SECRET,
-                        sleep=lambda _s: None)
-
-
-@pytest.fixture
-def vault() -> TokenVault:
-    return vault_of(generate_key())
 
 
 def stored_token(engine: Engine, vault: TokenVault) -> str:

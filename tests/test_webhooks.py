@@ -126,7 +126,6 @@ class Rig:
 
 def make_config(tmp_path: Path, store_url: str, **queue_settings: Any) -> Config:
     return parse_config({
-        "matching": {"rules": [{"name": "exact"}]},
         "plaid": {"timeout_seconds": 5, "retry": {"max_attempts": 2, "base_delay_seconds": 0}},
         "webhooks": {"queue": {"max_attempts": 3, "base_delay_seconds": 60,
                                "max_delay_seconds": 600, **queue_settings}},
@@ -555,7 +554,6 @@ def test_a_worker_killed_mid_sync_loses_nothing(
     config_file.write_text(yaml.safe_dump({
         "plaid": {"host": rig.gateway_host, "retry": {"max_attempts": 2}},
         "secrets": {"token_key_env": KEY_ENV},
-        "matching": {"rules": [{"name": "exact"}]},
         "webhooks": {"queue": {"base_delay_seconds": 0}},
         "state": {"database_url": store_url, "lock_file": str(tmp_path / "recon.lock"),
                   "log_file": None, "metrics_file": None},
@@ -628,7 +626,6 @@ def test_recon_webhooks_serve_receives_verifies_and_drains(store_url: str, tmp_p
         config_file.write_text(yaml.safe_dump({
             "plaid": {"host": plaid_server.url},
             "secrets": {"token_key_env": KEY_ENV},
-            "matching": {"rules": [{"name": "exact"}]},
             "webhooks": {"public_url": f"http://127.0.0.1:{port}{PATH}", "port": port,
                          "queue": {"poll_seconds": 60}},
             "state": {"database_url": store_url, "lock_file": str(tmp_path / "recon.lock"),

@@ -153,8 +153,8 @@ def _small_components(
 
     Each component becomes a 4 x 4 cost matrix (padding and absent pairs infeasible) and every
     permutation is priced: the cheapest is what linear_sum_assignment finds (most pairs, then
-    best total score), ties going to the first permutation in lexicographic order. At a million
-    rows there are tens of thousands of such components; one scipy call each cost 0.4 s.
+    best total score), ties going to the first permutation in lexicographic order: large
+    inputs have tens of thousands of such components, too many for one scipy call each.
     """
     members = np.flatnonzero(small[label])
     if len(members) == 0:

@@ -16,6 +16,8 @@ import pandas as pd
 
 from recon.engine.normalise import IntArray
 
+# Candidates kept per bank row per search: bounds memory when many rows share an amount.
+FAN_OUT_CAP = 8
 # Date offsets live in the low bits of a composite key; 2**22 days is ~11,000 years.
 _DATE_BITS = 22
 _DATE_PAD = 1024  # > the widest window (366 days), so shifted dates never go negative

@@ -1,12 +1,18 @@
-"""What is left after matching: reversals, probable duplicates, and the nearest candidate."""
+"""What is left after the passes: each open row's kind (unmatched, probable duplicate,
+reversal, pending), why, and its nearest candidate; and the amount mismatches."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from recon.engine import explain
 from recon.engine.assign import assign
 from recon.engine.candidates import keyed_window_pairs, order_by
-from recon.engine.normalise import BoolArray, IntArray, Side
+from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, filled
+from recon.engine.state import MatchState
+from recon.records import ItemSide, Kind
 
 _NEAREST_CAP = 8
 
@@ -111,3 +117,125 @@ def duplicates(
     x, y = x[order], y[order]
     first = np.r_[True, x[1:] != x[:-1]] if len(x) else np.zeros(0, dtype=bool)
     return x[first], y[first]
+
+
+@dataclass(frozen=True)
+class OpenItems:
+    """Open items of one side (``rows``: positions), or amount mismatches (``rows``: bank
+    positions, ``other_rows``: their ledger rows)."""
+
+    side: ItemSide
+    rows: IntArray
+    kind: ObjArray  # recon.records.Kind values
+    explanation: ObjArray
+    nearest_id: ObjArray  # the nearest other-side item's id, "" if none
+    other_rows: IntArray | None = None
+
+
+def classify(state: MatchState) -> tuple[OpenItems, OpenItems, OpenItems]:
+    """The amount mismatches, then every bank row and every ledger row the passes left open.
+
+    A row that is several things is reported as the last of: unmatched, probable duplicate,
+    reversal, pending. Pending bank rows are open whatever the passes did.
+    """
+    bank, ledger, matching = state.bank, state.ledger, state.matching
+    bank_partner, ledger_partner = state.bank_state.partner, state.ledger_state.partner
+    left_bank = np.flatnonzero(state.bank_state.free)
+    left_ledger = np.flatnonzero(state.ledger_state.free)
+    bank_rows = np.concatenate([left_bank, np.flatnonzero(bank.pending)])
+    window = matching.duplicate_window_days
+
+    bank_near = nearest(
+        bank_rows, bank, state.bank_block, ledger, np.arange(len(ledger), dtype=np.int64),
+        state.ledger_block,
+    )  # fmt: skip
+    bank_near_text, bank_near_id = explain.nearest_texts(
+        "ledger entry", bank, bank_rows, ledger, bank_near, ledger_partner, bank
+    )
+    bank_kind = filled(len(bank_rows), Kind.UNMATCHED_BANK.value)
+    bank_why = filled(len(bank_rows), explain.NO_LEDGER_MATCH)
+    copies, twins = duplicates(bank, left_bank, bank_partner >= 0, state.bank_block, window)
+    at, why = _duplicate_texts("bank transaction", bank, bank_rows, copies, twins, bank_partner,
+                               ledger)  # fmt: skip
+    bank_kind[at], bank_why[at] = Kind.PROBABLE_DUPLICATE.value, why
+    out, back = reversals(bank, left_bank, state.bank_block, matching.reversal_window_days)
+    reversed_by = dict(zip(out.tolist(), back.tolist(), strict=True))
+    reversed_by.update(zip(back.tolist(), out.tolist(), strict=True))
+    for i in _positions_of(bank_rows, np.array(list(reversed_by), dtype=np.int64)).tolist():
+        b = int(bank_rows[i])
+        other = reversed_by[b]
+        bank_kind[i] = Kind.REVERSAL.value
+        bank_why[i] = explain.reversal_text(
+            str(bank.ids[other]), int(bank.amount[other]), str(bank.currency[b]),
+            int(bank.date[b] - bank.date[other]),
+        )  # fmt: skip
+    pending = bank.pending[bank_rows]
+    bank_kind[pending] = Kind.PENDING.value
+    bank_why[pending] = explain.PENDING
+
+    ledger_near = nearest(
+        left_ledger, ledger, state.ledger_block, bank, np.flatnonzero(~bank.pending),
+        state.bank_block,
+    )  # fmt: skip
+    ledger_near_text, ledger_near_id = explain.nearest_texts(
+        "bank transaction", ledger, left_ledger, bank, ledger_near, bank_partner, ledger
+    )
+    ledger_kind = filled(len(left_ledger), Kind.UNMATCHED_LEDGER.value)
+    ledger_why = filled(len(left_ledger), explain.NO_BANK_MATCH)
+    copies, twins = duplicates(ledger, left_ledger, ledger_partner >= 0, state.ledger_block, window)
+    at, why = _duplicate_texts("ledger entry", ledger, left_ledger, copies, twins, ledger_partner,
+                               bank)  # fmt: skip
+    ledger_kind[at], ledger_why[at] = Kind.PROBABLE_DUPLICATE.value, why
+    return (
+        _mismatches(state),
+        OpenItems(ItemSide.BANK, bank_rows, bank_kind, explain.joined(bank_why, bank_near_text),
+                  bank_near_id),
+        OpenItems(ItemSide.LEDGER, left_ledger, ledger_kind,
+                  explain.joined(ledger_why, ledger_near_text), ledger_near_id),
+    )  # fmt: skip
+
+
+def _mismatches(state: MatchState) -> OpenItems:
+    """One open item per mismatched pair; its amount is what does not reconcile (bank minus
+    ledger), its nearest candidate the ledger row."""
+    bank, ledger = state.bank, state.ledger
+    empty = np.zeros(0, dtype=np.int64)
+    b = np.concatenate([empty, *(pair[0] for pair in state.mismatches)])
+    lg = np.concatenate([empty, *(pair[1] for pair in state.mismatches)])
+    texts = [
+        explain.mismatch_text(
+            int(bank.amount[x]),
+            int(ledger.amount[y]),
+            str(bank.currency[x]),
+            bool(bank.reference[x] >= 0 and bank.reference[x] == ledger.reference[y]),
+            int(bank.date[x] - ledger.date[y]),
+        )
+        for x, y in zip(b.tolist(), lg.tolist(), strict=True)
+    ]
+    return OpenItems(
+        ItemSide.BOTH, b, filled(len(b), Kind.AMOUNT_MISMATCH.value),
+        np.array(texts, dtype=object), ledger.ids[lg], other_rows=lg,
+    )  # fmt: skip
+
+
+def _positions_of(rows: IntArray, found: IntArray) -> IntArray:
+    """Indices into ``rows`` of the rows in ``found``."""
+    positions: IntArray = np.flatnonzero(np.isin(rows, found))
+    return positions
+
+
+def _duplicate_texts(
+    label: str, side: Side, rows: IntArray, copies: IntArray, twins: IntArray,
+    partner: IntArray, other: Side,
+) -> tuple[IntArray, ObjArray]:  # fmt: skip
+    """(indices into ``rows``, explanation) of the rows that copy a linked row of their side."""
+    twin_of = dict(zip(copies.tolist(), twins.tolist(), strict=True))
+    at = _positions_of(rows, copies)
+    texts = np.empty(len(at), dtype=object)
+    for k, row in enumerate(rows[at].tolist()):
+        twin = twin_of[row]
+        texts[k] = explain.duplicate_text(
+            label, str(side.ids[twin]), int(side.date[row] - side.date[twin]),
+            str(other.ids[partner[twin]]),
+        )  # fmt: skip
+    return at, texts

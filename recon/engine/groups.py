@@ -10,8 +10,7 @@ could not be shown unique. Every subset of 2 to ``max_group_size`` rows whose su
 units (meet in the middle: two halves of 2**(n/2) sums), so it is exact; pools without any fit
 (most of them) are told in batches first (at most 2**12 sums per pool) and never searched one
 by one. It stops taking new targets when its one-by-one searches have enumerated
-``max_subset_sums`` sums (a work budget: the same result on any machine) or, as a backstop,
-when ``time_budget_seconds`` is spent.
+``max_subset_sums`` sums: a work budget, so the result is the same on any machine.
 
 A target is grouped when exactly one subset fits; targets with a few fitting subsets become
 suggestions, and those with many (dense pools of look-alike sales) stay open rather than be
@@ -22,7 +21,6 @@ guessed. A unique fit in a pool large enough that some subset would fit by chanc
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,13 +79,12 @@ def search_cost(n: int) -> int:
 
 @dataclass
 class _Budget:
-    """What one direction of the search may still spend: subset sums, and wall-clock time."""
+    """The subset sums one direction of the search may still enumerate."""
 
-    deadline: float
     sums_left: int
 
     def left(self) -> bool:
-        return self.sums_left > 0 and time.monotonic() <= self.deadline
+        return self.sums_left > 0
 
     def spend(self, sums: int) -> bool:
         """Take ``sums`` from the budget; False (nothing taken) when they do not fit."""
@@ -205,20 +202,16 @@ def find_groups(
     bank_block: IntArray,
     ledger_block: IntArray,
     config: GroupSearch,
-    *,
-    reference_only: bool = False,
 ) -> list[Group]:
     """Groups for bank targets first (payouts), then ledger targets (split payments).
 
-    With ``reference_only``, only pools of rows that carry the target's reference are searched.
+    With ``config.reference_only``, only pools of rows that carry the target's reference are
+    searched.
 
     ``bank_free`` / ``ledger_free`` are updated in place as rows join groups. Targets are taken
-    in position ((date, id)) order, so the result does not depend on input order (nor, below
-    the time backstop, on the machine's speed).
+    in position ((date, id)) order, so the result depends on the rows' content only.
     """
     groups: list[Group] = []
-    if not config.enabled:
-        return groups
     for target_is_bank in (True, False):
         target, other = (bank, ledger) if target_is_bank else (ledger, bank)
         target_free, other_free = (bank_free, ledger_free) if target_is_bank else (
@@ -228,22 +221,18 @@ def find_groups(
         t_rows, o_rows = np.flatnonzero(target_free), np.flatnonzero(other_free)
         if len(t_rows) == 0 or len(o_rows) == 0:
             continue
-        # Each direction's search gets half the budget; building the candidates of a million
-        # rows is not counted, so it cannot eat the search time of payouts or split payments.
-        budget = _Budget(time.monotonic() + config.time_budget_seconds / 2,
-                         config.max_subset_sums // 2)
+        # Each direction's search gets half the budget: payouts cannot starve split payments.
+        budget = _Budget(config.max_subset_sums // 2)
         tolerance_at = np.zeros(len(target), dtype=np.int64)  # per target position
         tolerance_at[t_rows] = per_row_minor(target, t_rows, config.amount_tolerance)
         # Pools of rows carrying the target's reference (a payout id on the deposit and on each
         # sale) first: exact and small. Then pools by party word or reference for the rest.
-        for by_reference_only in (True,) if reference_only else (True, False):
-            building = time.monotonic()
+        for by_reference_only in (True,) if config.reference_only else (True, False):
             t_rows, o_rows = np.flatnonzero(target_free), np.flatnonzero(other_free)
             t, o = _candidates(
                 target, other, t_rows, o_rows, target_block, other_block, config,
                 target_is_bank, by_reference_only,
             )  # fmt: skip
-            budget.deadline += time.monotonic() - building  # the budget is for searching only
             groups += _search(
                 target_is_bank, target, other, t, o, target_free, other_free, tolerance_at,
                 config, budget, by_reference_only,
@@ -348,7 +337,14 @@ def _search(
     target_free: BoolArray, other_free: BoolArray, tolerance_at: IntArray,
     config: GroupSearch, budget: _Budget, by_reference: bool,
 ) -> list[Group]:  # fmt: skip
-    """Groups from candidate pools ``t`` -> ``o`` (pairs sorted by target), in rounds."""
+    """Groups from candidate pools ``t`` -> ``o`` (pairs sorted by target), in rounds.
+
+    A target whose fit is unique (and whose pool was searched in full) is grouped at once; an
+    ambiguous one waits, since the unique groups may take the rows that made it ambiguous. When
+    a round settles nothing, the waiting targets with a few fitting subsets become suggestions
+    listing them; those with many stay open: in a dense pool a guessed subset is mostly wrong,
+    and a wrong group costs many wrong links.
+    """
     groups: list[Group] = []
     if len(t) == 0:
         return groups
@@ -375,12 +371,7 @@ def _search(
         )
         if stop - start >= 2 and ok
     ]
-    # Rounds: a target whose fit is unique (and whose pool was searched in full) is grouped at
-    # once; an ambiguous one waits, since the unique groups may take the rows that made it
-    # ambiguous. When a round settles nothing, the waiting targets with a few fitting subsets
-    # become suggestions listing them; those with many stay open: in a dense pool a guessed
-    # subset is mostly wrong, and a wrong group costs many wrong links.
-    final = False
+    final = False  # True for the last round: ambiguous fits become suggestions
     while waiting and budget.left():
         still = []
         for start, stop in waiting:
@@ -402,9 +393,7 @@ def _search(
             if by_reference and len(members) <= config.max_group_size and abs(
                 int(other.amount[members].sum()) - int(target.amount[row])
             ) <= tolerance:
-                # Every open row carrying the target's reference, together, is the target (a
-                # payout and all its sales and fees): that is the group, whatever smaller
-                # subset might also happen to fit. No search needed.
+                # All open rows carrying its reference sum to the target: that is the group.
                 target_free[row] = False
                 other_free[members] = False
                 groups.append(Group(target_is_bank, row, np.sort(members), ()))

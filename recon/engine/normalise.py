@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pandas as pd
 from rapidfuzz import utils as fuzz_utils
 
-from recon.frames import BANK_COLUMNS, LEDGER_COLUMNS
+from recon.frames import BANK_COLUMNS, LEDGER_COLUMNS, PARTNER_ONLY
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -58,6 +58,7 @@ class Side:
     party: IntArray  # counterparty key code, -1 none
     word: IntArray  # first meaningful word of the description, same code space as party
     pending: BoolArray
+    partner_only: BoolArray  # loaded from before the window only as a partner (PARTNER_ONLY)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -67,7 +68,7 @@ def filled(length: int, text: str) -> ObjArray:
     """An object array holding the one ``text`` object ``length`` times.
 
     ``np.full(length, text, dtype=object)`` goes through a '<U' array and makes a new str per
-    element: at a million links 110 ms and a million strings (each hashed anew by factorize).
+    element, each of which factorize then hashes anew.
     """
     array: ObjArray = np.empty(length, dtype=object)
     array.fill(text)
@@ -298,8 +299,8 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
     """Validate the column contracts and build both sides' arrays, each in (date, id) order.
 
     The text work (factorising, regexes) runs on the rows in the order they came, and only its
-    results are put in (date, id) order: a million strings visited in input order sit mostly in
-    memory order, and hashing them is a third faster than in a random order. Codes are only
+    results are put in (date, id) order: strings visited in input order sit mostly in memory
+    order, and hashing them so is faster than in a random order. Codes are only
     ever compared for equality or taken from value-sorted factorisations, so which order built
     them never shows in a result.
     """
@@ -376,6 +377,11 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
             if k == 0
             else np.zeros(len(frame), dtype=bool)
         )
+        partner_only = (
+            frame[PARTNER_ONLY].fillna(False).astype(bool).to_numpy()
+            if PARTNER_ONLY in frame.columns
+            else np.zeros(len(frame), dtype=bool)
+        )
         sides.append(
             Side(
                 ids=sorted_ids[k],
@@ -394,6 +400,7 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
                 party=party_codes[k][order],
                 word=word_codes[k][order],
                 pending=pending[order],
+                partner_only=partner_only[order],
             )
         )
     return sides[0], sides[1]

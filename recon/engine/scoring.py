@@ -84,6 +84,12 @@ def pair_parts(
     )
 
 
+def same_sign(bank: Side, ledger: Side, parts: PairParts) -> BoolArray:
+    """Money moves the same way on both sides (a receipt never pays a bill)."""
+    same: BoolArray = np.sign(bank.amount[parts.bank]) == np.sign(ledger.amount[parts.ledger])
+    return same
+
+
 def score_parts(parts: PairParts, ledger: Side, priority: float) -> dict[str, FloatArray]:
     """Each part in 0..1; ``priority`` is 1 for the first rule, falling for later ones."""
     base = np.maximum(np.abs(ledger.amount[parts.ledger]), 1).astype(np.float64)

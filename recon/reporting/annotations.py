@@ -34,6 +34,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 from sqlalchemy import Connection, Engine, bindparam, select, update
 
+from recon.carry import ANALYST_STATUSES, RESOLVED, SignOff
 from recon.errors import InputError, RowProblem
 from recon.ledger.xlsx_source import is_formula
 from recon.limits import check_xlsx
@@ -46,8 +47,7 @@ from recon.reporting.excel import (
     discrepancy_id_checksum,
 )
 from recon.reporting.model import Category
-from recon.store.results import ANALYST_STATUSES, RESOLVED
-from recon.store.reviews import ACCEPTED, REJECTED, LinkDecision, SignOff, record_link_decisions
+from recon.store.reviews import ACCEPTED, REJECTED, LinkDecision, record_link_decisions
 from recon.store.reviews import save_sign_offs as store_sign_offs
 from recon.store.schema import discrepancies, discrepancy_sightings, matches
 

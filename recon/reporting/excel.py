@@ -43,6 +43,7 @@ import xlsxwriter
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
+from recon.carry import ANALYST_STATUSES, DiscrepancyRef
 from recon.money import currency_exponent, from_minor
 from recon.reporting.atomic import atomic_path
 from recon.reporting.model import (
@@ -59,7 +60,6 @@ from recon.reporting.model import (
     change_totals,
 )
 from recon.reporting.text import EXCEL_CELL_LIMIT, clean_text, needs_quote_prefix
-from recon.store.results import ANALYST_STATUSES, DiscrepancyRef
 
 STATEMENT_SHEET: Final = "Statement"
 SUMMARY_SHEET: Final = "Summary"

@@ -49,13 +49,12 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from recon.carry import Annotation, CarryForward, Changes, SignOff
 from recon.config import AlertThreshold, StatementConfig
 from recon.errors import RowProblem
 from recon.frames import MatchResult, cell_date
 from recon.money import currency_exponent, from_minor
 from recon.records import CONFIRMED, ItemSide, Kind, Status
-from recon.store.results import Annotation, CarryForward, Changes
-from recon.store.reviews import SignOff
 
 KIND_TITLES: Final[Mapping[str, str]] = {
     Kind.UNMATCHED_BANK: "In the bank, not in the books",

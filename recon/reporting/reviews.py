@@ -15,7 +15,7 @@ from datetime import date
 import pandas as pd
 
 from recon.engine.explain import discrepancy_id
-from recon.frames import MatchResult
+from recon.frames import PARTNER_ONLY, MatchResult
 from recon.records import DISCREPANCY_COLUMNS, ItemSide, Kind, Status
 from recon.store.reviews import ACCEPTED, REJECTED, LinkDecision
 
@@ -75,6 +75,8 @@ def _open_items(
         if row_id not in source.index:
             continue
         row = source.loc[row_id]
+        if bool(row.get(PARTNER_ONLY, False)):
+            continue  # a row from before the window: an earlier night reported it
         day = pd.Timestamp(row["date"])
         bank_id, ledger_id = (row_id, "") if side == ItemSide.BANK else ("", row_id)
         opened.append({

@@ -21,77 +21,12 @@ import pandas as pd
 from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from recon.carry import OPEN, RESOLVED, Annotation, CarryForward, Changes, DiscrepancyRef
 from recon.errors import ExitCode
 from recon.frames import MatchResult, cell_date
 from recon.store.schema import discrepancies, discrepancy_sightings, matches, runs
 
-OPEN: Final = "open"
-RESOLVED: Final = "resolved"
-ANALYST_STATUSES: Final = ("open", "explained", "written_off")
 _CHUNK: Final = 2_000  # ids per IN (...) list: well below SQLite's and PostgreSQL's limits
-
-
-@dataclass(frozen=True)
-class Annotation:
-    """What the store knows about a reported discrepancy beyond this run's result."""
-
-    first_seen: date
-    status: str  # open | explained | written_off (a reported item is never "resolved")
-    owner: str | None
-    notes: str | None
-
-
-@dataclass(frozen=True)
-class DiscrepancyRef:
-    """A discrepancy named in "changes since the last run"."""
-
-    discrepancy_id: str
-    kind: str
-    account: str
-    currency: str
-    amount_minor: int
-    date: date | None
-    description: str
-    bank_transaction_id: str = ""
-    ledger_entry_id: str = ""
-    how: str = ""  # for a resolved one: matched late | explained | written off | ...
-    previous_amount_minor: int | None = None  # for an amount change
-    previous_status: str | None = None  # for a status or owner change
-    previous_owner: str | None = None
-    status: str | None = None
-    owner: str | None = None
-
-
-@dataclass(frozen=True)
-class Changes:
-    """This reconciliation compared with the previous run that saved results for the same
-    accounts (a same-day re-run included), not with the previous as-of date."""
-
-    previous_run_id: str | None
-    previous_as_of: date | None
-    new_discrepancies: tuple[DiscrepancyRef, ...]
-    resolved_discrepancies: tuple[DiscrepancyRef, ...]
-    matches_added: tuple[str, ...]  # match ids present now but not in the previous run
-    matches_removed: tuple[str, ...]  # match ids of the previous run that are gone now
-    amount_changes: tuple[DiscrepancyRef, ...] = ()
-    status_changes: tuple[DiscrepancyRef, ...] = ()
-
-
-@dataclass(frozen=True)
-class CarryForward:
-    as_of: date
-    annotations: Mapping[str, Annotation]  # by discrepancy_id, for every reported discrepancy
-    changes: Changes
-
-    @classmethod
-    def without_history(cls, as_of: date, result: MatchResult) -> CarryForward:
-        """For ``recon match`` (no state store): every item is new and open today."""
-        refs = tuple(_ref(r) for r in _discrepancy_records(result.discrepancies))
-        return cls(
-            as_of=as_of,
-            annotations={r.discrepancy_id: Annotation(as_of, OPEN, None, None) for r in refs},
-            changes=Changes(None, None, refs, (), (), ()),
-        )
 
 
 def save_reconciliation(

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from recon.carry import SignOff
 from recon.store.schema import link_reviews, statement_signoffs
 
 ACCEPTED = "accepted"
@@ -65,16 +66,6 @@ def latest_link_decisions(connection: Connection) -> dict[str, LinkDecision]:
             row.reviewer, row.decided_at, row.run_id, row.as_of,
         )  # fmt: skip
     return latest
-
-
-@dataclass(frozen=True)
-class SignOff:
-    """Who prepared and who reviewed an account's statement (from the workbook)."""
-
-    prepared_by: str | None = None
-    prepared_on: date | None = None
-    reviewed_by: str | None = None
-    reviewed_on: date | None = None
 
 
 def save_sign_offs(

@@ -132,7 +132,6 @@ def _fixture_item(item_id: str, institution_id: str, account_id: str, n: int) ->
 def _config() -> Config:
     return parse_config(
         {
-            "matching": {"rules": [{"name": "exact"}]},
             "plaid": {"sync_page_size": 4, "timeout_seconds": 5, "max_sync_restarts": 3,
                       "retry": {"max_attempts": 4, "base_delay_seconds": 0,
                                 "max_delay_seconds": 0}},

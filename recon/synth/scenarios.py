@@ -1,26 +1,12 @@
-"""Synthetic bank + ledger data with ground truth, for the demo, the tests and the benchmarks.
-
-:func:`generate` is deterministic from its seed. The bulk (one bank row per ledger entry, with
-realistic descriptors, references and date lags) is drawn with numpy in one pass; the special
-scenarios (processor payouts, split payments, wire fees, typos, duplicates, pending rows,
-reversals, bank-only and ledger-only items, same-amount decoys) are added per kind. ``truth``
-says which bank row belongs with which ledger entry and why, so any engine can be scored.
-
-Truth rows: one per true link (a group of one bank deposit and 15 sales is 15 rows with one
-``group_id``). Items that should stay unlinked (bank-only fees, outstanding checks, duplicate
-deliveries, pending rows, reversals) have a row with an empty id on the other side.
-"""
+"""The scenarios of the synthetic data: the bulk (one bank row per ledger entry) and the hard
+cases (payouts, splits, fees, typos, duplicates, pending rows, reversals, one-sided items, payroll
+runs, subscription sets), drawn from one seeded generator, and the demo's accounts and data."""
 
 from __future__ import annotations
 
-import csv
-import os
-import tempfile
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
@@ -28,17 +14,24 @@ import numpy.typing as npt
 import pandas as pd
 
 from recon.frames import BANK_COLUMNS, LEDGER_COLUMNS
-from recon.money import currency_exponent, format_minor, from_minor, minor_to_plaid_amount
+from recon.money import currency_exponent
+from recon.synth.names import (
+    BANK_CUSTOMER,
+    BANK_ONLY,
+    BANK_VENDOR,
+    CUSTOMERS,
+    FIRST_NAMES,
+    LAST_NAMES,
+    MERCHANTS,
+    PROCESSORS,
+    SUBSCRIPTIONS,
+    VENDORS,
+)
 
 TRUTH_COLUMNS: Final = ("bank_transaction_id", "ledger_entry_id", "scenario", "group_id")
 SCENARIOS: Final = (
     "exact", "reference", "decoy", "payout", "split", "fee", "mismatch", "duplicate", "pending",
     "reversal", "unmatched_bank", "unmatched_ledger", "date_lag", "mangled_text",
-)  # fmt: skip
-# Header of the generated ledger CSV: the column names config.yaml's ledger.columns maps.
-LEDGER_CSV_COLUMNS: Final = (
-    "entry_id", "date", "amount", "currency", "description", "reference", "counterparty",
-    "account",
 )  # fmt: skip
 MAX_WIRE_FEE_UNITS: Final = 25  # a wire fee never exceeds 25.00 in the account's currency
 
@@ -118,237 +111,8 @@ def demo_dataset(as_of: date, seed: int = 7) -> SynthData:
     )
 
 
-# --- vocabulary -----------------------------------------------------------------------------------
+# --- amounts and codes ----------------------------------------------------------------------------
 
-# (ledger name, bank descriptor template, Plaid merchant_name). {code}: 6 alphanumerics,
-# {num}: 4 digits. The descriptors look like real card statement lines.
-_MERCHANTS: Final[tuple[tuple[str, str, str], ...]] = (
-    ("Amazon", "POS PURCHASE AMZN MKTP US*{code} SEATTLE WA", "Amazon"),
-    ("Amazon Web Services", "AWS EMEA AWS.AMAZON.CO {code}", "Amazon Web Services"),
-    ("Uber", "UBER *TRIP {code} HELP.UBER.COM CA", "Uber"),
-    ("Lyft", "LYFT *RIDE {code} SAN FRANCISCO CA", "Lyft"),
-    ("Delta Air Lines", "DELTA AIR 006{num}{code} ATLANTA GA", "Delta"),
-    ("Staples", "STAPLES 00{num} SAN JOSE CA", "Staples"),
-    ("Starbucks", "SQ *STARBUCKS #{num} SEATTLE WA", "Starbucks"),
-    ("Google Workspace", "GOOGLE *GSUITE_{code} CC@GOOGLE.COM", "Google"),
-    ("FedEx", "FEDEX {num}{num} MEMPHIS TN", "FedEx"),
-    ("Home Depot", "THE HOME DEPOT #{num} ATLANTA GA", "The Home Depot"),
-    ("Shell", "SHELL OIL 5744{num} HOUSTON TX", "Shell"),
-    ("Costco", "COSTCO WHSE #{num} ISSAQUAH WA", "Costco"),
-    ("Adobe", "ADOBE *CREATIVE CLD {code} SAN JOSE CA", "Adobe"),
-    ("Comcast Business", "COMCAST BUSINESS {num} PHILADELPHIA PA", "Comcast"),
-    ("Office Depot", "OFFICE DEPOT #{num} BOCA RATON FL", "Office Depot"),
-    ("Marriott", "MARRIOTT {code} BETHESDA MD", "Marriott"),
-    ("Hertz", "HERTZ RENT-A-CAR {num} ESTERO FL", "Hertz"),
-    ("Walmart", "WAL-MART #{num} BENTONVILLE AR", "Walmart"),
-    ("Apple", "APPLE.COM/BILL {code} CUPERTINO CA", "Apple"),
-    ("DoorDash", "DD *DOORDASH {code} SAN FRANCISCO CA", "DoorDash"),
-)
-_SUBSCRIPTIONS: Final[tuple[tuple[str, str], ...]] = (
-    ("Slack", "SLACK T0{code} DUBLIN IE"),
-    ("Notion", "NOTION LABS {code} SAN FRANCISCO"),
-    ("Figma", "FIGMA MONTHLY {code} FIGMA.COM CA"),
-    ("Zoom", "ZOOM.US 888-799-9666 CA {code}"),
-    ("GitHub", "GITHUB, INC. {code} GITHUB.COM CA"),
-    ("Atlassian", "ATLASSIAN {code} AMSTERDAM NL"),
-    ("Dropbox", "DROPBOX*{code} DROPBOX.COM CA"),
-    ("HubSpot", "HUBSPOT INC {code} CAMBRIDGE MA"),
-)
-_CUSTOMERS: Final[tuple[str, ...]] = (
-    "Northwind Traders",
-    "Contoso Ltd",
-    "Fabrikam Inc",
-    "Tailspin Toys",
-    "Wide World Importers",
-    "Adventure Works",
-    "Litware Inc",
-    "Proseware Inc",
-    "Blue Yonder Airlines",
-    "Coho Winery",
-    "Alpine Ski House",
-    "Fourth Coffee",
-    "Margie's Travel",
-    "Trey Research",
-    "Woodgrove Bank",
-    "Graphic Design Institute",
-    "Lucerne Publishing",
-    "Humongous Insurance",
-    "Wingtip Toys",
-    "Southridge Video",
-    "City Power & Light",
-    "Consolidated Messenger",
-    "Relecloud",
-    "Bellows College",
-    "Best For You Organics",
-    "VanArsdel Ltd",
-    "Munson's Pickles",
-    "Nod Publishers",
-    "Sakura Trading KK",
-    "Hanamura Shoji",
-    "Kobayashi Precision",
-)
-_VENDORS: Final[tuple[str, ...]] = (
-    "Acme Supplies",
-    "Globex Logistics",
-    "Initech Software",
-    "Umbrella Facilities",
-    "Stark Industrial",
-    "Wayne Enterprises",
-    "Hooli Cloud",
-    "Vandelay Industries",
-    "Soylent Catering",
-    "Cyberdyne Systems",
-    "Massive Dynamic",
-    "Pied Piper Hosting",
-    "Gringotts Leasing",
-    "Oceanic Freight",
-    "Tyrell Components",
-    "Wonka Foods",
-    "Dunder Mifflin Paper",
-    "Prestige Worldwide",
-    "Sterling Cooper Media",
-    "Aperture Labs",
-)
-# How the names appear in bank text: upper case, no apostrophes, truncated.
-_BANK_CUSTOMER: Final = tuple(c.upper().replace("'", "")[:18] for c in _CUSTOMERS)
-_BANK_VENDOR: Final = tuple(v.upper()[:16] for v in _VENDORS)
-_FIRST_NAMES: Final = (
-    "James",
-    "Mary",
-    "Robert",
-    "Patricia",
-    "John",
-    "Jennifer",
-    "Michael",
-    "Linda",
-    "David",
-    "Elizabeth",
-    "William",
-    "Barbara",
-    "Richard",
-    "Susan",
-    "Joseph",
-    "Jessica",
-    "Thomas",
-    "Sarah",
-    "Carlos",
-    "Aiko",
-    "Wei",
-    "Priya",
-    "Olusegun",
-    "Fatima",
-    "Lukas",
-    "Sofia",
-    "Mateo",
-    "Yuki",
-    "Ahmed",
-    "Ana",
-    "Benjamin",
-    "Chloe",
-    "Daniel",
-    "Emma",
-    "Ethan",
-    "Grace",
-    "Hannah",
-    "Hiroshi",
-    "Ines",
-    "Isabella",
-    "Jamal",
-    "Kenji",
-    "Laura",
-    "Leila",
-    "Marco",
-    "Maria",
-    "Nadia",
-    "Noah",
-    "Oliver",
-    "Omar",
-    "Paolo",
-    "Rafael",
-    "Ravi",
-    "Rosa",
-    "Samuel",
-    "Sven",
-    "Tariq",
-    "Valentina",
-    "Victor",
-    "Zoe",
-)
-_LAST_NAMES: Final = (
-    "Smith",
-    "Johnson",
-    "Williams",
-    "Brown",
-    "Jones",
-    "Garcia",
-    "Miller",
-    "Davis",
-    "Rodriguez",
-    "Martinez",
-    "Hernandez",
-    "Lopez",
-    "Gonzalez",
-    "Wilson",
-    "Anderson",
-    "Thomas",
-    "Taylor",
-    "Moore",
-    "Jackson",
-    "Martin",
-    "Lee",
-    "Tanaka",
-    "Chen",
-    "Patel",
-    "Okafor",
-    "Nguyen",
-    "Kim",
-    "Adams",
-    "Baker",
-    "Bianchi",
-    "Campbell",
-    "Clark",
-    "Cohen",
-    "Costa",
-    "Dubois",
-    "Evans",
-    "Fischer",
-    "Haddad",
-    "Hall",
-    "Ivanova",
-    "Kowalski",
-    "Lewis",
-    "Mueller",
-    "Nakamura",
-    "Novak",
-    "Oliveira",
-    "Park",
-    "Perez",
-    "Rossi",
-    "Sato",
-    "Schmidt",
-    "Silva",
-    "Suzuki",
-    "Turner",
-    "Walker",
-    "Wang",
-    "Weber",
-    "Wright",
-    "Young",
-    "Zhang",
-)
-_PROCESSORS: Final[tuple[tuple[str, str], ...]] = (
-    ("Stripe", "STRIPE TRANSFER ST-{code}"),
-    ("Shopify Payments", "SHOPIFY PAYMENTS {code} PAYOUT"),
-    ("Square", "SQUARE INC DEPOSIT {code}"),
-)
-_BANK_ONLY: Final = (
-    # (description, USD cents; negative = a charge), drawn with equal weight
-    ("MONTHLY SERVICE FEE", -1500),
-    ("ACCOUNT MAINTENANCE FEE", -2500),
-    ("INCOMING WIRE FEE", -1500),
-    ("STOP PAYMENT FEE", -3500),
-    ("INTEREST PAYMENT", 0),  # amount drawn
-)
 # minor units per US cent, as an exact fraction (num, den), for plausible amounts per currency
 _PER_US_CENT: Final[dict[str, tuple[int, int]]] = {
     "USD": (1, 1), "EUR": (92, 100), "GBP": (79, 100), "CAD": (136, 100), "AUD": (152, 100),
@@ -377,7 +141,7 @@ def _codes(rng: np.random.Generator, count: int, length: int = 6) -> list[str]:
     return _random_strings(rng, count, length, _UPPER_ALNUM)
 
 
-def _scale(usd_cents: Int64Array, currency: str) -> Int64Array:
+def scale(usd_cents: Int64Array, currency: str) -> Int64Array:
     """Random US-cent amounts as plausible minor units of ``currency`` (integer arithmetic)."""
     exponent = currency_exponent(currency)
     num, den = _PER_US_CENT.get(currency, (10**exponent, 100))
@@ -393,7 +157,7 @@ def _scale_per_account(
     for index, currency in enumerate(currencies):
         mask = account_idx == index
         if mask.any():
-            out[mask] = _scale(usd_cents[mask], currency)
+            out[mask] = scale(usd_cents[mask], currency)
     return out
 
 
@@ -501,8 +265,7 @@ class _Context:
     def days(self, count: int, low: int = 0, high_margin: int = 0) -> Int64Array:
         low = min(low, self.n_days - 1)
         high = max(low + 1, self.n_days - high_margin)
-        # Sorted: rows are i.i.d. in everything else, and day-ordered chunks make the final
-        # sort by date a cache-friendly merge instead of a random gather (seconds at 1M rows).
+        # Sorted (rows are i.i.d. otherwise): the final sort by date is then a cheap merge.
         return np.sort(self.rng.integers(low, high, count)).astype(np.int64)
 
     def lagged(self, ledger_day: Int64Array, lags: Int64Array) -> Int64Array:
@@ -528,7 +291,7 @@ def _lag_scenario(lag: Int64Array, clean: BoolArray, clean_name: str) -> list[st
 def _bulk_cards(ctx: _Context, count: int) -> None:
     rng = ctx.rng
     acct = ctx.pick_accounts(count)
-    merchant = rng.integers(0, len(_MERCHANTS), count)
+    merchant = rng.integers(0, len(MERCHANTS), count)
     amount = -ctx.money(_lognormal_cents(rng, count, 4500, 0.9, 150, 900_000), acct)
     ledger_day = ctx.days(count)
     bank_day = ctx.lagged(ledger_day, ctx.draw_lags(count))
@@ -537,14 +300,14 @@ def _bulk_cards(ctx: _Context, count: int) -> None:
     nums = rng.integers(1000, 10000, count).tolist()
     merchant_list = merchant.tolist()
     descriptions = [
-        _MERCHANTS[m][1].format(code=c, num=n)
+        MERCHANTS[m][1].format(code=c, num=n)
         for m, c, n in zip(merchant_list, codes, nums, strict=True)
     ]
     counterparty = [
-        _MERCHANTS[m][2] if h else ""
+        MERCHANTS[m][2] if h else ""
         for m, h in zip(merchant_list, has_merchant.tolist(), strict=True)
     ]
-    names = [_MERCHANTS[m][0] for m in merchant_list]
+    names = [MERCHANTS[m][0] for m in merchant_list]
     ledger_idx = ctx.ledger.add(
         count,
         acct=acct,
@@ -572,7 +335,7 @@ def _bulk_cards(ctx: _Context, count: int) -> None:
 def _bulk_receipts(ctx: _Context, count: int) -> None:
     rng = ctx.rng
     acct = ctx.pick_accounts(count)
-    customer = rng.integers(0, len(_CUSTOMERS), count).tolist()
+    customer = rng.integers(0, len(CUSTOMERS), count).tolist()
     amount = ctx.money(_lognormal_cents(rng, count, 250_000, 0.8, 5_000, 50_000_000), acct)
     ledger_day = ctx.days(count)
     bank_day = ctx.lagged(ledger_day, ctx.draw_lags(count))
@@ -580,8 +343,8 @@ def _bulk_receipts(ctx: _Context, count: int) -> None:
     # 45 %: the invoice number in the bank text, 20 %: in payment_meta, 35 %: nowhere
     mode = rng.choice(3, size=count, p=[0.45, 0.2, 0.35]).tolist()
     cp_known = (rng.random(count) < 0.3).tolist()
-    names = [_CUSTOMERS[c] for c in customer]
-    bank_names = [_BANK_CUSTOMER[c] for c in customer]
+    names = [CUSTOMERS[c] for c in customer]
+    bank_names = [BANK_CUSTOMER[c] for c in customer]
     descriptions = [
         f"ACH CREDIT {b} {inv}"
         if m == 0
@@ -623,13 +386,13 @@ def _bulk_receipts(ctx: _Context, count: int) -> None:
 def _bulk_vendor_payments(ctx: _Context, count: int) -> None:
     rng = ctx.rng
     acct = ctx.pick_accounts(count)
-    vendor = rng.integers(0, len(_VENDORS), count).tolist()
+    vendor = rng.integers(0, len(VENDORS), count).tolist()
     amount = -ctx.money(_lognormal_cents(rng, count, 120_000, 0.9, 2_000, 20_000_000), acct)
     ledger_day = ctx.days(count)
     bank_day = ctx.lagged(ledger_day, ctx.draw_lags(count))
     bills = rng.integers(100_000, 1_000_000, count).tolist()
     trace = _codes(rng, count, 10)
-    names = [_VENDORS[v] for v in vendor]
+    names = [VENDORS[v] for v in vendor]
     cp_known = (rng.random(count) < 0.5).tolist()
     ledger_idx = ctx.ledger.add(
         count,
@@ -647,7 +410,7 @@ def _bulk_vendor_payments(ctx: _Context, count: int) -> None:
         day=bank_day,
         auth_day=np.int64(-1),
         description=[
-            f"ACH DEBIT {_BANK_VENDOR[v]} {t}" for v, t in zip(vendor, trace, strict=True)
+            f"ACH DEBIT {BANK_VENDOR[v]} {t}" for v, t in zip(vendor, trace, strict=True)
         ],
         counterparty=[n if k else "" for n, k in zip(names, cp_known, strict=True)],
         reference="",
@@ -669,7 +432,7 @@ def _payouts(ctx: _Context, count: int) -> None:
     """One processor deposit = N sales minus the processor's fee, booked as a negative line."""
     rng = ctx.rng
     acct = ctx.pick_accounts(count)
-    processor = rng.integers(0, len(_PROCESSORS), count).tolist()
+    processor = rng.integers(0, len(PROCESSORS), count).tolist()
     payout_day = ctx.days(count, low=3)
     # 4-19 sales plus the fee line: at most 20 lines, config.yaml's groups.max_group_size.
     lines = rng.integers(4, 20, count).astype(np.int64)
@@ -683,7 +446,7 @@ def _payouts(ctx: _Context, count: int) -> None:
     fee = (gross * 29 + 500) // 1000 + per_sale * lines
     payout_codes = _codes(rng, count, 10)
     charge_codes = _random_strings(rng, total, 14, _ALNUM)
-    names = [_PROCESSORS[p][0] for p in processor]
+    names = [PROCESSORS[p][0] for p in processor]
     sale_names = [names[o] for o in owner.tolist()]
     cp_known = (rng.random(count) < 0.5).tolist()
     sale_idx = ctx.ledger.add(
@@ -713,7 +476,7 @@ def _payouts(ctx: _Context, count: int) -> None:
         day=payout_day,
         auth_day=np.int64(-1),
         description=[
-            _PROCESSORS[p][1].format(code=c) for p, c in zip(processor, payout_codes, strict=True)
+            PROCESSORS[p][1].format(code=c) for p, c in zip(processor, payout_codes, strict=True)
         ],
         counterparty=[n if k else "" for n, k in zip(names, cp_known, strict=True)],
         reference=[f"po_{c}" for c in payout_codes],  # the deposit's payout id (payment_meta)
@@ -728,7 +491,7 @@ def _splits(ctx: _Context, count: int) -> None:
     """One invoice paid in 2-3 transfers over the following days."""
     rng = ctx.rng
     acct = ctx.pick_accounts(count)
-    names = [_CUSTOMERS[c] for c in rng.integers(0, len(_CUSTOMERS), count).tolist()]
+    names = [CUSTOMERS[c] for c in rng.integers(0, len(CUSTOMERS), count).tolist()]
     invoice_total = ctx.money(_lognormal_cents(rng, count, 800_000, 0.6, 30_000, 30_000_000), acct)
     ledger_day = ctx.days(count, high_margin=3)
     invoices = ctx.invoice_numbers(count)
@@ -788,8 +551,8 @@ def _wire_fees(ctx: _Context, count: int) -> None:
     ledger_amount = np.where(incoming, gross, -gross)
     ledger_day = ctx.days(count)
     bank_day = ctx.lagged(ledger_day, rng.integers(0, 3, count))
-    customers = [_CUSTOMERS[c] for c in rng.integers(0, len(_CUSTOMERS), count).tolist()]
-    vendors = [_VENDORS[v] for v in rng.integers(0, len(_VENDORS), count).tolist()]
+    customers = [CUSTOMERS[c] for c in rng.integers(0, len(CUSTOMERS), count).tolist()]
+    vendors = [VENDORS[v] for v in rng.integers(0, len(VENDORS), count).tolist()]
     refs = ctx.invoice_numbers(count)
     po_refs = [r.replace("INV", "PO") for r in refs]
     inc = incoming.tolist()
@@ -844,7 +607,7 @@ def _mismatches(ctx: _Context, count: int) -> None:
             typo = _transpose(value)
         bank_amount[index] = value
         ledger_amount.append(typo)
-    names = [_CUSTOMERS[c] for c in rng.integers(0, len(_CUSTOMERS), count).tolist()]
+    names = [CUSTOMERS[c] for c in rng.integers(0, len(CUSTOMERS), count).tolist()]
     invoices = ctx.invoice_numbers(count)
     ledger_day = ctx.days(count)
     bank_day = ctx.lagged(ledger_day, rng.integers(0, 3, count))
@@ -877,7 +640,7 @@ def _card_pairs(ctx: _Context, count: int, *, last_days: int = 0) -> dict[str, A
     """Card purchases (ledger side and bank side values) for the scenarios built on them."""
     rng = ctx.rng
     acct = ctx.pick_accounts(count)
-    merchant = rng.integers(0, len(_MERCHANTS), count).tolist()
+    merchant = rng.integers(0, len(MERCHANTS), count).tolist()
     low = ctx.n_days - last_days if last_days else 0
     day = ctx.days(count, low=low)
     codes = _codes(rng, count)
@@ -886,12 +649,12 @@ def _card_pairs(ctx: _Context, count: int, *, last_days: int = 0) -> dict[str, A
         "acct": acct,
         "amount": -ctx.money(_lognormal_cents(rng, count, 4500, 0.9, 150, 900_000), acct),
         "day": day,
-        "ledger_text": [_MERCHANTS[m][0] for m in merchant],
+        "ledger_text": [MERCHANTS[m][0] for m in merchant],
         "bank_text": [
-            _MERCHANTS[m][1].format(code=c, num=n)
+            MERCHANTS[m][1].format(code=c, num=n)
             for m, c, n in zip(merchant, codes, nums, strict=True)
         ],
-        "merchant": [_MERCHANTS[m][2] for m in merchant],
+        "merchant": [MERCHANTS[m][2] for m in merchant],
     }
 
 
@@ -983,7 +746,7 @@ def _reversals(ctx: _Context, count: int) -> None:
     amount = ctx.money(_lognormal_cents(rng, count, 90_000, 0.8, 2_000, 5_000_000), acct)
     day = ctx.days(count, high_margin=3)
     back = ctx.lagged(day, rng.integers(1, 4, count))
-    names = [_VENDORS[v].upper()[:16] for v in rng.integers(0, len(_VENDORS), count).tolist()]
+    names = [VENDORS[v].upper()[:16] for v in rng.integers(0, len(VENDORS), count).tolist()]
     trace = _codes(rng, count, 10)
     debit = ctx.bank.add(
         count,
@@ -1016,8 +779,8 @@ def _bank_only(ctx: _Context, count: int) -> None:
     """Service fees and interest the books have not recorded yet."""
     rng = ctx.rng
     acct = ctx.pick_accounts(count)
-    kind = rng.integers(0, len(_BANK_ONLY), count)
-    cents = np.array([_BANK_ONLY[k][1] for k in kind.tolist()], dtype=np.int64)
+    kind = rng.integers(0, len(BANK_ONLY), count)
+    cents = np.array([BANK_ONLY[k][1] for k in kind.tolist()], dtype=np.int64)
     interest = rng.integers(50, 8_000, count)
     cents = np.where(cents == 0, interest, cents)
     idx = ctx.bank.add(
@@ -1026,7 +789,7 @@ def _bank_only(ctx: _Context, count: int) -> None:
         amount=ctx.money(cents, acct),
         day=ctx.days(count),
         auth_day=np.int64(-1),
-        description=[_BANK_ONLY[k][0] for k in kind.tolist()],
+        description=[BANK_ONLY[k][0] for k in kind.tolist()],
         counterparty="",
         reference="",
         **_no_pending(count),
@@ -1043,8 +806,8 @@ def _ledger_only(ctx: _Context, count: int) -> None:
     amount = ctx.money(cents, acct) * np.where(deposit, 1, -1)
     day = np.where(deposit, ctx.days(count, low=ctx.n_days - 2), ctx.days(count))
     check_no = rng.integers(1000, 99999, count).tolist()
-    vendors = [_VENDORS[v] for v in rng.integers(0, len(_VENDORS), count).tolist()]
-    customers = [_CUSTOMERS[c] for c in rng.integers(0, len(_CUSTOMERS), count).tolist()]
+    vendors = [VENDORS[v] for v in rng.integers(0, len(VENDORS), count).tolist()]
+    customers = [CUSTOMERS[c] for c in rng.integers(0, len(CUSTOMERS), count).tolist()]
     invoices = ctx.invoice_numbers(count)
     idx = ctx.ledger.add(
         count,
@@ -1075,10 +838,8 @@ def _payroll_runs(ctx: _Context, runs: int) -> None:
     day = ctx.days(runs, high_margin=1)
     bank_day = ctx.lagged(day, rng.integers(0, 2, runs))
     owner = np.repeat(np.arange(runs), sizes)
-    # A payroll pays each person once per run and once per period: each account's runs (in date
-    # order) take the next names of one shuffled roster, so a name returns only after the whole
-    # roster (3,600 names: weeks apart even at a million ledger rows), never twice in one week.
-    roster = rng.permutation(len(_FIRST_NAMES) * len(_LAST_NAMES))
+    # Runs take the next names of one shuffled roster: a person is paid once per run, not weekly.
+    roster = rng.permutation(len(FIRST_NAMES) * len(LAST_NAMES))
     first_name_at = np.zeros(runs, dtype=np.int64)
     next_name: dict[int, int] = {}
     for run in np.lexsort((np.arange(runs), day)).tolist():
@@ -1089,7 +850,7 @@ def _payroll_runs(ctx: _Context, runs: int) -> None:
     for start_at, size in zip(first_name_at.tolist(), sizes.tolist(), strict=True):
         picks = roster[(start_at + np.arange(size)) % len(roster)].tolist()
         people.extend(
-            (_FIRST_NAMES[p % len(_FIRST_NAMES)], _LAST_NAMES[p // len(_FIRST_NAMES)])
+            (FIRST_NAMES[p % len(FIRST_NAMES)], LAST_NAMES[p // len(FIRST_NAMES)])
             for p in picks
         )
     amount = -ctx.money(salary_cents[owner].astype(np.int64), acct[owner])
@@ -1131,7 +892,7 @@ def _subscription_sets(ctx: _Context) -> None:
     set_acct, set_day, set_price, services = [], [], [], []
     sizes: list[int] = []
     for account in range(len(ctx.accounts)):
-        order = rng.permutation(len(_SUBSCRIPTIONS)).tolist()
+        order = rng.permutation(len(SUBSCRIPTIONS)).tolist()
         while len(order) >= 2:
             size = min(int(rng.integers(2, 5)), len(order))
             cycle_day = int(rng.integers(0, 30))
@@ -1154,7 +915,7 @@ def _subscription_sets(ctx: _Context) -> None:
     amount = -ctx.money(price[owner].astype(np.int64), acct[owner])
     codes = _codes(rng, count)
     bank_day = ctx.lagged(day[owner], rng.integers(0, 3, count))
-    names = [_SUBSCRIPTIONS[s][0] for s in services]
+    names = [SUBSCRIPTIONS[s][0] for s in services]
     ledger_idx = ctx.ledger.add(
         count,
         acct=acct[owner],
@@ -1171,7 +932,7 @@ def _subscription_sets(ctx: _Context) -> None:
         day=bank_day,
         auth_day=day[owner],
         description=[
-            _SUBSCRIPTIONS[s][1].format(code=c) for s, c in zip(services, codes, strict=True)
+            SUBSCRIPTIONS[s][1].format(code=c) for s, c in zip(services, codes, strict=True)
         ],
         counterparty="",
         reference="",
@@ -1256,8 +1017,7 @@ def _assemble(ctx: _Context) -> SynthData:
     pending_txn = np.where(pending_of >= 0, bank_ids[np.maximum(pending_of, 0)], "")
     auth_day = ctx.bank.column("auth_day")
     bank_order = np.lexsort((rng.random(ctx.bank.size), bank_acct, bank_day))
-    # Reorder the numpy columns first and build each frame once (a frame-level take of
-    # millions of strings costs seconds).
+    # Reorder the numpy columns, then build each frame once: a frame-level take is slow.
     o = bank_order
     bank_dates = _dates(ctx.start, bank_day[o])
     authorized = _dates(ctx.start, np.maximum(auth_day[o], 0)).where(pd.Series(auth_day[o] >= 0))
@@ -1335,160 +1095,3 @@ def _assemble(ctx: _Context) -> SynthData:
         truth=truth[list(TRUTH_COLUMNS)],
     )
 
-
-# --- writers --------------------------------------------------------------------------------------
-
-
-def _iso_or_none(value: Any) -> str | None:
-    return None if pd.isna(value) else pd.Timestamp(value).date().isoformat()
-
-
-def to_plaid_fixtures(
-    data: SynthData,
-    accounts: Sequence[SynthAccount],
-    *,
-    items: Sequence[PlaidItem],
-    opening_minor: Mapping[str, int] | None = None,
-) -> dict[str, Any]:
-    """The emulator's fixture document for ``data.bank``: items, AccountBase and Transaction.
-
-    Amounts are Decimal in Plaid's sign (positive = money out); balances are consistent with the
-    transactions (current = an opening balance plus every posted amount, available = current
-    plus the pending amounts). The opening balance per ledger account comes from
-    ``opening_minor``, else one high enough that the account never goes overdrawn. Write it
-    with the emulator's exact-decimal JSON writer.
-    """
-    openings = opening_minor or {}
-    by_id = {a.plaid_account_id: a for a in accounts}
-    bank = data.bank
-    out_items: list[dict[str, Any]] = []
-    for item_id, institution_id, institution_name, account_ids in items:
-        unknown = [a for a in account_ids if a not in by_id]
-        if unknown:
-            raise ValueError(f"item {institution_name}: unknown plaid_account_id(s) {unknown}")
-        rows = bank[bank["plaid_account_id"].isin(list(account_ids))]
-        out_items.append(
-            {
-                "item_id": item_id,
-                "institution_id": institution_id,
-                "institution_name": institution_name,
-                "accounts": [
-                    _account_base(by_id[a], rows[rows["plaid_account_id"] == a],
-                                  openings.get(by_id[a].ledger_account))
-                    for a in account_ids
-                ],
-                "transactions": [_plaid_transaction(row) for row in rows.itertuples(index=False)],
-            }
-        )
-    return {"items": out_items}
-
-
-def _account_base(
-    account: SynthAccount, rows: pd.DataFrame, opening: int | None = None
-) -> dict[str, Any]:
-    posted = rows[~rows["pending"]].sort_values("date", kind="stable")
-    if opening is None:
-        running = posted["amount_minor"].cumsum()
-        lowest = int(running.min()) if len(running) else 0
-        floor = int(_scale(np.array([2_500_000], dtype=np.int64), account.currency)[0])
-        # An opening balance high enough that the account never went overdrawn in the window.
-        opening = floor + max(0, -lowest)
-    current = opening + int(posted["amount_minor"].sum())
-    pending = int(rows.loc[rows["pending"], "amount_minor"].sum())
-    return {
-        "account_id": account.plaid_account_id,
-        "balances": {
-            "available": from_minor(current + pending, account.currency),
-            "current": from_minor(current, account.currency),
-            "limit": None,
-            "iso_currency_code": account.currency,
-            "unofficial_currency_code": None,
-        },
-        "mask": f"{zlib.crc32(account.plaid_account_id.encode()) % 10_000:04d}",
-        "name": account.name,
-        "official_name": account.name,
-        "type": "depository",
-        "subtype": "checking",
-    }
-
-
-def _plaid_transaction(row: Any) -> dict[str, Any]:
-    card = not pd.isna(row.authorized_date)
-    return {
-        "transaction_id": row.transaction_id,
-        "account_id": row.plaid_account_id,
-        "amount": minor_to_plaid_amount(int(row.amount_minor), row.currency),
-        "iso_currency_code": row.currency,
-        "unofficial_currency_code": None,
-        "date": _iso_or_none(row.date),
-        "authorized_date": _iso_or_none(row.authorized_date),
-        "name": row.description,
-        "merchant_name": row.counterparty or None,
-        "payment_meta": {"reference_number": row.reference or None},
-        "pending": bool(row.pending),
-        "pending_transaction_id": row.pending_transaction_id or None,
-        "payment_channel": "in store" if card else "other",
-    }
-
-
-def write_ledger_csv(ledger: pd.DataFrame, path: Path) -> None:
-    """The ledger as the CSV config.yaml's ``ledger:`` section reads, written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    dates = ledger["date"].dt.strftime("%Y-%m-%d").tolist()
-    amounts = [
-        format_minor(int(m), c)
-        for m, c in zip(ledger["amount_minor"].tolist(), ledger["currency"].tolist(), strict=True)
-    ]
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, renamed on success
-        "w",
-        encoding="utf-8",
-        newline="",
-        dir=path.parent,
-        prefix=f".{path.name}.",
-        suffix=".tmp",
-        delete=False,
-    )
-    try:
-        with handle:
-            writer = csv.writer(handle)
-            writer.writerow(LEDGER_CSV_COLUMNS)
-            writer.writerows(
-                zip(
-                    ledger["entry_id"].tolist(),
-                    dates,
-                    amounts,
-                    ledger["currency"].tolist(),
-                    ledger["description"].tolist(),
-                    ledger["reference"].tolist(),
-                    ledger["counterparty"].tolist(),
-                    ledger["account"].tolist(),
-                    strict=True,
-                )
-            )
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-
-
-def write_trial_balance(
-    ledger: pd.DataFrame, opening_minor: Mapping[str, int], as_of: date, path: Path
-) -> None:
-    """The general ledger's balance per account at ``as_of`` (``account,date,balance``): the
-    opening balance plus every ledger row up to that day, as a trial balance export has it."""
-    currency = ledger.groupby("account")["currency"].first().to_dict()
-    upto = ledger[ledger["date"] <= pd.Timestamp(as_of)]
-    sums = upto.groupby("account")["amount_minor"].sum().to_dict()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(path.name + ".tmp")
-    with temp.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(("account", "date", "balance"))
-        for account, opening in sorted(opening_minor.items()):
-            balance = opening + int(sums.get(account, 0))
-            writer.writerow((account, as_of.isoformat(),
-                             format_minor(balance, currency.get(account, "USD"))))
-    temp.replace(path)

@@ -1,0 +1,177 @@
+"""The engine's result frames, built from the match state and the open items.
+
+Columns, their order and their names come from :mod:`recon.records`; rows come in an order that
+depends on content only. Rows marked ``partner_only`` in the input (loaded from before the
+window only as partners of rows in it) show in a link with a row of the window, never alone:
+links and open items made of such rows alone are left out (an earlier night reported them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from recon.engine import explain
+from recon.engine.classify import OpenItems
+from recon.engine.normalise import BoolArray, IntArray, filled, sort_order
+from recon.engine.state import PART_NAMES, MatchState
+from recon.frames import MatchResult
+from recon.records import (
+    ALTERNATIVE_COLUMNS,
+    DISCREPANCY_COLUMNS,
+    LINK_COLUMNS,
+    ItemSide,
+)
+
+_EPOCH = dt.date(1970, 1, 1)
+ScalarT = TypeVar("ScalarT", bound=np.generic)
+
+
+def match_result(state: MatchState, items: tuple[OpenItems, ...], as_of: dt.date) -> MatchResult:
+    links, kept_ids = _links_frame(state)
+    return MatchResult(
+        links=links,
+        discrepancies=_discrepancy_frame(state, items, as_of),
+        alternatives=_alternatives_frame(state, kept_ids),
+    )
+
+
+def _links_frame(state: MatchState) -> tuple[pd.DataFrame, set[str] | None]:
+    """The links, and the match ids kept (None: all) when some rows are partners only."""
+    bank, ledger, batches = state.bank, state.ledger, state.links
+    if not batches:
+        return _frame({name: np.zeros(0, dtype=object) for name in LINK_COLUMNS}), None
+
+    b, lg = _cat([x.bank for x in batches]), _cat([x.ledger for x in batches])
+    match_id, rule = _cat([x.match_id for x in batches]), _cat([x.rule for x in batches])
+    difference = _cat([x.amount_difference for x in batches])
+    days = bank.date[b] - ledger.date[lg]
+    currency = bank.currency[b]
+    parts = {name: _cat([x.parts[name] for x in batches]) for name in PART_NAMES}
+    notes = _cat([x.notes for x in batches])
+    explanation = explain.link_explanations(rule, difference, days, currency, parts, notes)
+    columns = {
+        "match_id": match_id,
+        "bank_transaction_id": bank.ids[b],
+        "ledger_entry_id": ledger.ids[lg],
+        "status": _cat([x.status for x in batches]),
+        "rule": rule,
+        "score": _cat([x.score for x in batches]),
+        "amount_difference_minor": difference,
+        "date_difference_days": days,
+        "account": bank.account[b],
+        "currency": currency,
+        "explanation": explanation,
+    }
+    order = sort_order([bank.account_code[b], bank.currency_code[b], b, lg])
+    kept_ids = None
+    early = bank.partner_only[b] & ledger.partner_only[lg]
+    if early.any():
+        kept_ids = set(match_id[~early].tolist())
+        order = order[_among(match_id[order], kept_ids)]
+    return _frame({name: values[order] for name, values in columns.items()}), kept_ids
+
+
+def _cat(arrays: list[NDArray[ScalarT]]) -> NDArray[ScalarT]:
+    joined: NDArray[ScalarT] = np.concatenate(arrays)
+    return joined
+
+
+def _among(values: np.ndarray, kept: set[str]) -> BoolArray:
+    among: BoolArray = pd.Series(values, dtype=object).isin(kept).to_numpy()
+    return among
+
+
+def _frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    frame = pd.DataFrame(columns, columns=list(LINK_COLUMNS))
+    return frame.astype({
+        "score": "float64", "amount_difference_minor": "int64", "date_difference_days": "int64",
+    })  # fmt: skip
+
+
+def _alternatives_frame(state: MatchState, kept_ids: set[str] | None) -> pd.DataFrame:
+    batches = state.alternatives
+    columns = {name: np.zeros(0, dtype=object) for name in ALTERNATIVE_COLUMNS}
+    if batches:
+        b, lg = _cat([x.bank for x in batches]), _cat([x.ledger for x in batches])
+        match_id = _cat([x.match_id for x in batches])
+        winner_bank = _cat([x.winner_bank for x in batches])
+        order = sort_order([winner_bank, _cat([x.winner_ledger for x in batches]), b, lg])
+        if kept_ids is not None:
+            order = order[_among(match_id[order], kept_ids)]
+        columns = {
+            "match_id": match_id[order],
+            "bank_transaction_id": state.bank.ids[b[order]],
+            "ledger_entry_id": state.ledger.ids[lg[order]],
+            "score": _cat([x.score for x in batches])[order],
+        }
+    return pd.DataFrame(columns, columns=list(ALTERNATIVE_COLUMNS)).astype({"score": "float64"})
+
+
+def _discrepancy_frame(
+    state: MatchState, items: tuple[OpenItems, ...], as_of: dt.date
+) -> pd.DataFrame:
+    frames = [_discrepancy_columns(state, found, as_of) for found in items]
+    frames = [f for f in frames if len(f)]
+    frame = (
+        pd.concat(frames, ignore_index=True) if frames
+        else pd.DataFrame(columns=list(DISCREPANCY_COLUMNS))
+    )  # fmt: skip
+    frame = frame.astype({"amount_minor": "int64", "age_days": "int64"})
+    frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
+    return _sorted(frame, ["account", "currency", "kind", "date", "discrepancy_id"])
+
+
+def _discrepancy_columns(state: MatchState, found: OpenItems, as_of: dt.date) -> pd.DataFrame:
+    """One row per open item; an amount mismatch is told from its bank row, and its amount is
+    what does not reconcile (bank minus ledger)."""
+    bank, ledger = state.bank, state.ledger
+    keep: BoolArray
+    if found.side == ItemSide.BOTH:
+        assert found.other_rows is not None
+        b, lg = found.rows, found.other_rows
+        keep = ~(bank.partner_only[b] & ledger.partner_only[lg])
+        side, rows = bank, b
+        bank_ids, ledger_ids = bank.ids[b], ledger.ids[lg]
+        amount: IntArray = bank.amount[b] - ledger.amount[lg]
+    else:
+        side = bank if found.side == ItemSide.BANK else ledger
+        rows = found.rows
+        keep = ~side.partner_only[rows]
+        ids, none = side.ids[rows], filled(len(rows), "")
+        bank_ids, ledger_ids = (ids, none) if found.side == ItemSide.BANK else (none, ids)
+        amount = side.amount[rows]
+    at = np.flatnonzero(keep)
+    rows, kinds, bank_ids, ledger_ids = rows[at], found.kind[at], bank_ids[at], ledger_ids[at]
+    days = side.date[rows]
+    discrepancy_ids = [
+        explain.discrepancy_id(k, found.side.value, b, x)
+        for k, b, x in zip(kinds, bank_ids, ledger_ids, strict=True)
+    ]
+    columns = {
+        "discrepancy_id": np.array(discrepancy_ids, dtype=object),
+        "kind": kinds,
+        "side": filled(len(rows), found.side.value),
+        "bank_transaction_id": bank_ids,
+        "ledger_entry_id": ledger_ids,
+        "account": side.account[rows],
+        "date": days.astype("datetime64[D]").astype("datetime64[ns]"),
+        "amount_minor": amount[at],
+        "currency": side.currency[rows],
+        "age_days": (as_of - _EPOCH).days - days,
+        "description": side.description[rows],
+        "explanation": found.explanation[at],
+        "nearest_candidate": found.nearest_id[at],
+    }
+    return pd.DataFrame(columns, columns=list(DISCREPANCY_COLUMNS))
+
+
+def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Sort by ``keys`` (first = most significant) via integer codes: fast for text columns."""
+    codes = [pd.factorize(frame[key].to_numpy(), sort=True)[0] for key in reversed(keys)]
+    order = np.lexsort(codes) if len(frame) else np.zeros(0, dtype=np.int64)
+    return frame.iloc[order].reset_index(drop=True)

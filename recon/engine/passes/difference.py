@@ -1,0 +1,67 @@
+"""The difference pass (``kind: difference``): a link whose amounts differ by a fee.
+
+A bank row and a ledger row of the same sign, account and currency, dated within the window,
+whose amounts differ by at most max(``amount``, ``percent`` of the bank amount) (limits
+inclusive) and whose texts agree (``min_text_similarity``) are linked as
+``matched_with_difference``, unless the two amounts are the same digits in another order (a
+keying error: left for the mismatch pass). Example: a 2,480.00 incoming wire for a 2,500.00
+invoice of the same customer (a 20.00 wire fee, within 1 percent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from recon.config import DifferenceTolerance
+from recon.engine.candidates import FAN_OUT_CAP, date_band_pairs
+from recon.engine.one_to_one import one_to_one
+from recon.engine.scoring import allowed_difference, pair_parts, per_row_minor, same_sign
+from recon.engine.state import DayWindow, Found, MatchState
+from recon.records import Status
+
+
+@dataclass(frozen=True)
+class DifferencePass:
+    settings: DifferenceTolerance
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def window(self) -> DayWindow:
+        return DayWindow(self.settings.days_before, self.settings.days_after)
+
+    def run(self, state: MatchState) -> Found:
+        config, bank, ledger = self.settings, state.bank, state.ledger
+        b_rows, l_rows = state.bank_state.open(), state.ledger_state.open()
+        tolerance = allowed_difference(
+            bank.amount[b_rows], per_row_minor(bank, b_rows, config.amount), config.percent
+        )
+        b, lg = date_band_pairs(
+            b_rows, state.bank_block[b_rows], bank.date[b_rows], bank.amount[b_rows], tolerance,
+            l_rows, state.ledger_block[l_rows], ledger.date[l_rows], ledger.amount[l_rows],
+            days_before=config.days_before, days_after=config.days_after, cap=FAN_OUT_CAP,
+        )  # fmt: skip
+        parts = pair_parts(bank, ledger, b, lg)
+        keep = same_sign(bank, ledger, parts)
+        keep &= parts.text >= config.min_text_similarity
+        kept = np.flatnonzero(keep)  # the digit test is Python: only for pairs still in play
+        keep[kept] = ~np.array(
+            [looks_like_keying_error(int(x), int(y)) for x, y in
+             zip(bank.amount[b[kept]], ledger.amount[lg[kept]], strict=True)],
+            dtype=bool,
+        )  # fmt: skip
+        return one_to_one(
+            state, parts.take(keep), priority=0.0, rule=self.name,
+            status=Status.MATCHED_WITH_DIFFERENCE,
+        )  # fmt: skip
+
+
+def looks_like_keying_error(bank_amount: int, ledger_amount: int) -> bool:
+    """Same digits in another order (transposed digits): a typo, not a fee."""
+    return bank_amount != ledger_amount and sorted(str(abs(bank_amount))) == sorted(
+        str(abs(ledger_amount))
+    )

@@ -1,0 +1,200 @@
+"""Rule passes (``kind: reference | amount | tolerance``): one bank row with one ledger row.
+
+A rule finds candidates by blocking, never N x M: ``reference`` pairs rows that carry the same
+reference, ``amount`` rows with the same amount, ``tolerance`` rows whose amounts are within the
+rule's tolerance; always in the same account and currency (unless the rule says otherwise) and
+within the rule's date window. A candidate then passes the rule's tests (amount within
+tolerance, same sign, dates in the window, and the rule's text conditions) and the best
+one-to-one assignment of the survivors is linked. Example: ``exact_amount`` (kind ``amount``,
+days 1 before, 4 after) links a 100.00 deposit on 3 March with a 100.00 receipt booked on
+1 March.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+
+from recon.config import MatchRule
+from recon.engine import keys
+from recon.engine.candidates import (
+    FAN_OUT_CAP,
+    date_band_pairs,
+    keyed_window_pairs,
+    keyed_window_pairs_and_counts,
+    unique_pairs,
+)
+from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, name_words
+from recon.engine.one_to_one import one_to_one
+from recon.engine.scoring import (
+    PairParts,
+    allowed_difference,
+    pair_parts,
+    per_row_minor,
+    same_sign,
+)
+from recon.engine.state import DayWindow, Found, MatchState, blocks
+from recon.records import Status
+
+_MAX_WORDS = 8  # name words per text used as join keys (8 words: 8 + 28 keys)
+
+
+@dataclass(frozen=True)
+class RulePass:
+    """One configured rule; ``priority`` (1 for the first rule, falling for later ones) is part
+    of its links' score."""
+
+    rule: MatchRule
+    priority: float
+
+    @property
+    def name(self) -> str:
+        return self.rule.name
+
+    @property
+    def window(self) -> DayWindow:
+        return DayWindow(self.rule.days_before, self.rule.days_after)
+
+    def run(self, state: MatchState) -> Found:
+        bank, ledger = state.bank, state.ledger
+        b, lg = candidates(
+            self.rule, bank, ledger, state.bank_state.open(), state.ledger_state.open()
+        )
+        parts = pair_parts(bank, ledger, b, lg, authorized=self.rule.bank_date == "authorized")
+        parts = parts.take(satisfies(self.rule, parts, bank, ledger))
+        return one_to_one(
+            state, parts, priority=self.priority, rule=self.rule.name,
+            status=Status(self.rule.status),
+        )  # fmt: skip
+
+
+def candidates(
+    rule: MatchRule, bank: Side, ledger: Side, b_rows: IntArray, l_rows: IntArray
+) -> tuple[IntArray, IntArray]:
+    """(bank position, ledger position) pairs the rule's blocking allows, among the given rows."""
+    bank_block, ledger_block = blocks(
+        bank, ledger, same_account=rule.same_account, same_currency=rule.same_currency
+    )
+    bank_date = bank.authorized if rule.bank_date == "authorized" else bank.date
+    if rule.kind == "reference":
+        b_rows = b_rows[bank.reference[b_rows] >= 0]
+        l_rows = l_rows[ledger.reference[l_rows] >= 0]
+        width = keys.width(bank.reference, ledger.reference)
+        return keyed_window_pairs(
+            b_rows, keys.combine(bank_block[b_rows], bank.reference[b_rows], width),
+            bank_date[b_rows],
+            l_rows, keys.combine(ledger_block[l_rows], ledger.reference[l_rows], width),
+            ledger.date[l_rows], days_before=rule.days_before, days_after=rule.days_after,
+            cap=FAN_OUT_CAP,
+        )  # fmt: skip
+    if rule.kind == "amount":
+        bank_amount, ledger_amount = keys.joint_codes(bank.amount[b_rows], ledger.amount[l_rows])
+        width = keys.width(bank_amount, ledger_amount)
+        bank_key = keys.combine(bank_block[b_rows], bank_amount, width)
+        ledger_key = keys.combine(ledger_block[l_rows], ledger_amount, width)
+        window = DayWindow(rule.days_before, rule.days_after)
+        b, lg, counts = keyed_window_pairs_and_counts(
+            b_rows, bank_key, bank_date[b_rows], l_rows, ledger_key, ledger.date[l_rows],
+            cap=FAN_OUT_CAP, bank_tie=bank.party[b_rows], ledger_tie=ledger.party[l_rows],
+            days_before=window.before, days_after=window.after,
+        )  # fmt: skip
+        crowded = counts > FAN_OUT_CAP
+        if not crowded.any():
+            return b, lg
+        # A crowded amount (payroll) may lose its partner to the cap: also pair by name word.
+        ledger_crowded = np.isin(ledger_key, np.unique(bank_key[crowded]))
+        wb, wl = _shared_word_pairs(
+            bank, b_rows[crowded], bank_key[crowded], bank_date[b_rows[crowded]],
+            ledger, l_rows[ledger_crowded], ledger_key[ledger_crowded], window,
+        )  # fmt: skip
+        return unique_pairs(np.concatenate([b, wb]), np.concatenate([lg, wl]))
+    tolerance = allowed_difference(
+        bank.amount[b_rows],
+        per_row_minor(bank, b_rows, rule.amount_tolerance),
+        _percent_superset(rule),
+    )
+    return date_band_pairs(
+        b_rows, bank_block[b_rows], bank_date[b_rows], bank.amount[b_rows], tolerance,
+        l_rows, ledger_block[l_rows], ledger.date[l_rows], ledger.amount[l_rows],
+        days_before=rule.days_before, days_after=rule.days_after, cap=FAN_OUT_CAP,
+    )  # fmt: skip
+
+
+def satisfies(rule: MatchRule, parts: PairParts, bank: Side, ledger: Side) -> BoolArray:
+    """Which candidate pairs pass the rule's tests: amount within tolerance (inclusive), same
+    sign, dates within the window, the same reference for ``reference`` rules, the description
+    regex and the text similarity floor when the rule sets them."""
+    base = bank.amount[parts.bank] if rule.percent_of == "bank" else ledger.amount[parts.ledger]
+    allowed = allowed_difference(
+        base, per_row_minor(bank, parts.bank, rule.amount_tolerance),
+        rule.amount_tolerance_percent,
+    )  # fmt: skip
+    ok = (np.abs(parts.amount_delta) <= allowed) & same_sign(bank, ledger, parts)
+    ok &= (parts.date_delta >= -rule.days_before) & (parts.date_delta <= rule.days_after)
+    if rule.kind == "reference":
+        ok &= parts.reference_equal
+    if rule.description_regex is not None:
+        ok &= _regex_mask(rule.description_regex, bank.description[parts.bank])
+    if rule.min_text_similarity is not None:
+        ok &= parts.text >= rule.min_text_similarity
+    return ok
+
+
+def _percent_superset(rule: MatchRule) -> Decimal:
+    """A percent of the bank amount that covers ``percent of the ledger amount``."""
+    percent = rule.amount_tolerance_percent
+    if rule.percent_of == "bank" or percent == 0:
+        return percent
+    if percent >= 100:
+        return Decimal(10_000)
+    return percent * 100 / (100 - percent) + Decimal("0.0001")
+
+
+def _regex_mask(pattern: str, texts: ObjArray) -> BoolArray:
+    compiled = re.compile(pattern)
+    codes, uniques = pd.factorize(texts)
+    hits = np.array([bool(compiled.search(u)) for u in uniques] + [False], dtype=bool)
+    mask: BoolArray = hits[codes]
+    return mask
+
+
+def _word_keys(words: list[str]) -> list[str]:
+    """Each word, and each pair of words: "JONES THOMAS" is rarer than "JONES" or "THOMAS"."""
+    words = words[:_MAX_WORDS]
+    return words + [f"{a} {b}" for i, a in enumerate(words) for b in words[i + 1 :]]
+
+
+def _word_rows(side: Side, rows: IntArray) -> tuple[IntArray, ObjArray]:
+    """(index into ``rows``, key) for every name word and word pair of each row's text."""
+    codes, uniques = pd.factorize(side.text_code[rows])
+    words = [_word_keys(name_words(text)) for text in side.texts[uniques]]
+    counts = np.array([len(w) for w in words], dtype=np.int64)
+    flat = np.array([w for ws in words for w in ws], dtype=object)
+    starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
+    per_row = counts[codes]
+    index = np.repeat(np.arange(len(rows), dtype=np.int64), per_row)
+    offset = np.arange(int(per_row.sum()), dtype=np.int64) - np.repeat(
+        np.cumsum(per_row) - per_row, per_row
+    )
+    word_at: ObjArray = flat[np.repeat(starts[codes], per_row) + offset]
+    return index, word_at
+
+
+def _shared_word_pairs(
+    bank: Side, b_rows: IntArray, bank_key: IntArray, bank_date: IntArray,
+    ledger: Side, l_rows: IntArray, ledger_key: IntArray, window: DayWindow,
+) -> tuple[IntArray, IntArray]:  # fmt: skip
+    """Pairs with equal key, inside the window, whose texts share a name word or word pair."""
+    bi, bw = _word_rows(bank, b_rows)
+    li, lw = _word_rows(ledger, l_rows)
+    bank_word, ledger_word = keys.joint_codes(bw, lw)
+    width = keys.width(bank_word, ledger_word)
+    return keyed_window_pairs(
+        b_rows[bi], keys.combine(bank_key[bi], bank_word, width), bank_date[bi],
+        l_rows[li], keys.combine(ledger_key[li], ledger_word, width), ledger.date[l_rows[li]],
+        days_before=window.before, days_after=window.after, cap=FAN_OUT_CAP,
+    )  # fmt: skip

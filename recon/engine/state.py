@@ -1,0 +1,169 @@
+"""The match state the passes share, and what a pass returns.
+
+:class:`MatchState` holds both sides' arrays and, per side, which rows are still free, which are
+held out of later passes, and which row each linked row is linked with. A pass reads it and
+returns a :class:`Found` (links with their scores and alternatives, amount mismatches, rows to
+hold); only :meth:`MatchState.record` changes the state, so every pass records its links one
+way and a pass can be run and checked on a hand-built state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from recon.config import MatchingConfig
+from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, prepare
+from recon.engine.scoring import FloatArray
+
+# Score part names, in the order explanations list them.
+PART_NAMES = ("amount", "date", "text", "reference", "priority")
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class DayWindow:
+    """How far a pass looks: the bank date may be ``before`` days earlier than the ledger date,
+    or ``after`` days later."""
+
+    before: int
+    after: int
+
+    @property
+    def reach(self) -> int:
+        return max(self.before, self.after)
+
+
+@dataclass(frozen=True)
+class LinkBatch:
+    """Links a pass made, one entry per (bank row, ledger row); a group is several entries with
+    one match id."""
+
+    bank: IntArray  # bank positions
+    ledger: IntArray  # ledger positions
+    match_id: ObjArray
+    status: ObjArray  # recon.records.Status values
+    rule: ObjArray  # what made the link, as the links frame says it
+    score: FloatArray
+    amount_difference: IntArray  # bank minus ledger, of the whole group
+    parts: dict[str, FloatArray]  # PART_NAMES -> score parts, for the explanation
+    notes: ObjArray  # appended to the explanation ("" or "; ...")
+
+    def __len__(self) -> int:
+        return len(self.bank)
+
+
+@dataclass(frozen=True)
+class AlternativeBatch:
+    """Other candidates of suggested links: the pair (``bank``, ``ledger``) competes with the
+    link of ``match_id``, whose first pair is (``winner_bank``, ``winner_ledger``)."""
+
+    match_id: ObjArray
+    bank: IntArray
+    ledger: IntArray
+    score: FloatArray
+    winner_bank: IntArray
+    winner_ledger: IntArray
+
+    def __len__(self) -> int:
+        return len(self.bank)
+
+
+@dataclass(frozen=True)
+class Found:
+    """What one pass found: nothing changes until the state records it."""
+
+    links: LinkBatch | None = None
+    alternatives: AlternativeBatch | None = None
+    # Pairs whose amounts disagree (bank positions, ledger positions): reported, not linked.
+    mismatches: tuple[IntArray, IntArray] = (_EMPTY, _EMPTY)
+    # Rows kept out of the passes that follow (bank positions, ledger positions).
+    held: tuple[IntArray, IntArray] = (_EMPTY, _EMPTY)
+
+
+@dataclass
+class SideState:
+    """Where each row of one side stands."""
+
+    free: BoolArray  # neither linked nor reported as a mismatch (pending bank rows: never free)
+    held: BoolArray  # a copy of a linked row: kept out of later passes, reported at the end
+    partner: IntArray  # the other side's position it is linked with, -1 if none
+
+    @classmethod
+    def of(cls, free: BoolArray) -> SideState:
+        size = len(free)
+        return cls(free, np.zeros(size, dtype=bool), np.full(size, -1, dtype=np.int64))
+
+    def open(self) -> IntArray:
+        """Positions a pass may still use: free and not held."""
+        rows: IntArray = np.flatnonzero(self.free & ~self.held)
+        return rows
+
+
+@dataclass
+class MatchState:
+    """Both sides, where their rows stand, and everything recorded so far."""
+
+    bank: Side
+    ledger: Side
+    matching: MatchingConfig
+    bank_block: IntArray  # account and currency of each bank row, as one code
+    ledger_block: IntArray
+    bank_state: SideState
+    ledger_state: SideState
+    links: list[LinkBatch] = field(default_factory=list)
+    alternatives: list[AlternativeBatch] = field(default_factory=list)
+    mismatches: list[tuple[IntArray, IntArray]] = field(default_factory=list)
+
+    @classmethod
+    def prepare(
+        cls, bank: pd.DataFrame, ledger: pd.DataFrame, matching: MatchingConfig
+    ) -> MatchState:
+        """Both frames as arrays in (date, id) order; every posted bank row and ledger row free."""
+        bank_side, ledger_side = prepare(bank, ledger, matching.reference_pattern)
+        return cls.of(bank_side, ledger_side, matching)
+
+    @classmethod
+    def of(cls, bank: Side, ledger: Side, matching: MatchingConfig) -> MatchState:
+        bank_block, ledger_block = blocks(bank, ledger, same_account=True, same_currency=True)
+        return cls(
+            bank, ledger, matching, bank_block, ledger_block,
+            SideState.of(~bank.pending), SideState.of(np.ones(len(ledger), dtype=bool)),
+        )  # fmt: skip
+
+    def record(self, found: Found) -> None:
+        """Apply what a pass found: linked rows are no longer free and know their partner,
+        mismatched rows are no longer free, held rows sit out the passes that follow."""
+        if found.links is not None and len(found.links):
+            b, lg = found.links.bank, found.links.ledger
+            self.bank_state.free[b] = False
+            self.ledger_state.free[lg] = False
+            self.bank_state.partner[b] = lg
+            self.ledger_state.partner[lg] = b
+            self.links.append(found.links)
+        if found.alternatives is not None and len(found.alternatives):
+            self.alternatives.append(found.alternatives)
+        b, lg = found.mismatches
+        if len(b):
+            self.bank_state.free[b] = False
+            self.ledger_state.free[lg] = False
+            self.mismatches.append(found.mismatches)
+        held_bank, held_ledger = found.held
+        self.bank_state.held[held_bank] = True
+        self.ledger_state.held[held_ledger] = True
+
+
+def blocks(
+    bank: Side, ledger: Side, *, same_account: bool, same_currency: bool
+) -> tuple[IntArray, IntArray]:
+    """Per row, one code for what must agree: the account and/or currency (0 when neither)."""
+    width = int(max(bank.currency_code.max(initial=0), ledger.currency_code.max(initial=0))) + 1
+
+    def code(side: Side) -> IntArray:
+        account = side.account_code if same_account else np.zeros(len(side), dtype=np.int64)
+        currency = side.currency_code if same_currency else np.zeros(len(side), dtype=np.int64)
+        return account * width + currency
+
+    return code(bank), code(ledger)
