@@ -813,6 +813,7 @@ def _summary_lines(
 def report_summary_lines(report: Report) -> list[str]:
     """The short summary printed after a run: what finance will see at the top of the report."""
     from recon.money import format_minor
+    from recon.reporting.model import TREATMENT_PHRASES
 
     summary = report.summary
     lines = [
@@ -825,8 +826,9 @@ def report_summary_lines(report: Report) -> list[str]:
     if rate is not None:
         lines.append(f"auto-match rate: {rate:.1%} of {summary.bank_items} bank transactions")
     kinds = ", ".join(
-        f"{t.open_count} {t.treatment.value}" for t in summary.treatments if t.open_count
-    )
+        f"{t.open_count} {TREATMENT_PHRASES[t.treatment]}" for t in summary.treatments
+        if t.open_count
+    )  # fmt: skip
     lines.append(f"open items: {summary.open_count}" + (f" ({kinds})" if kinds else ""))
     for statement in report.statements:
         difference = statement.difference_minor

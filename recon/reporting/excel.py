@@ -289,7 +289,9 @@ class _Book:
                                   "border": 1, "border_color": "#D9DEE4"})
         self.red = add({"bg_color": "#F4C7C3"})
         self.amber = add({"bg_color": "#FCE8B2"})
-        self.muted = add({"font_color": "#5B6775", "text_wrap": True, "valign": "top"})
+        # Statement notes stay on one line: LibreOffice does not grow a row for wrapped text
+        # written without a row height, so a wrapped note ran into the line below.
+        self.note = add({"font_color": "#5B6775", "valign": "top"})
         self._money: dict[tuple[str, bool, bool], Format] = {}
         self.data_rows: list[_DataRows] = []
 
@@ -441,7 +443,7 @@ def _round(minor: int, currency: str) -> Decimal:
 
 
 def _write_statement(book: _Book, report: Report) -> None:
-    sheet = book.sheet(STATEMENT_SHEET, (("", 50), ("", 16), ("", 12), ("", 34)),
+    sheet = book.sheet(STATEMENT_SHEET, (("", 50), ("", 16), ("", 12), ("", 62)),
                        landscape=False)
     sheet.hide_gridlines(2)
     s = report.summary
@@ -476,7 +478,7 @@ def _write_one_statement(
         else:
             sheet.write_number(row, 1, _round(value, currency),
                                book.money_format(currency, bold=True))
-        book.text(sheet, row, 3, source, book.muted)
+        book.text(sheet, row, 3, source, book.note)
 
     def lines(first: int, items: Sequence[Any]) -> None:
         for offset, line in enumerate(items):
@@ -485,7 +487,7 @@ def _write_one_statement(
             sheet.write_formula(row, 1, f"=ROUND({_sumifs(line.category, account_cell)},"
                                         f"{digits})", money, _round(line.total_minor, currency))
             sheet.write_string(row, 3, f"{line.count} item{'s' if line.count != 1 else ''} "
-                                        f"on '{item_sheet_of(line.category)}'", book.muted)
+                                        f"on '{item_sheet_of(line.category)}'", book.note)
 
     def adjusted(row: int, label: str, first: int, last: int, value: int | None) -> None:
         sheet.write_string(row, 0, label, book.bold)
@@ -512,7 +514,7 @@ def _write_one_statement(
     if statement.difference_minor is None:
         sheet.write_string(cells.difference_row, 1, "not available", book.bold)
         sheet.write_string(cells.difference_row, 3,
-                           "a balance is missing: the statement cannot be proven", book.muted)
+                           "a balance is missing: the statement cannot be proven", book.note)
     else:
         sheet.write_formula(
             cells.difference_row, 1,
@@ -524,7 +526,7 @@ def _write_one_statement(
         sheet.write_string(cells.difference_row, 3,
                            "0 when the books and the bank agree" if statement.difference_minor
                            == 0 else "the books and the bank disagree: find the cause",
-                           book.muted)
+                           book.note)
     sign = statement.sign_off
     for row, label, who, when in (
         (cells.prepared_row, "Prepared by", sign.prepared_by, sign.prepared_on),
@@ -538,9 +540,10 @@ def _write_one_statement(
             sheet.write_blank(row, 2, None, book.editable_date)
     row = cells.reviewed_row + 2
     sheet.write_string(row, 0, f"Completeness check, {tie.name}", book.bold)
-    sheet.write_string(row, 3, "every bank and ledger row of the window is matched or listed: "
-                               "0 unless rows went missing between matching and this report",
-                       book.muted)
+    sheet.write_string(row, 3, "every bank and ledger row of the window is matched or listed:",
+                       book.note)
+    sheet.write_string(row + 1, 3, "0 unless rows went missing between matching and this report",
+                       book.note)
     check = (("Bank movement over the window", tie.bank_movement_minor),
              ("Less: ledger movement over the window", -tie.ledger_movement_minor),
              ("Less: explained by open items", -tie.items_minor),

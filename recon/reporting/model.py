@@ -89,6 +89,13 @@ TREATMENT_TITLES: Final[Mapping[str, str]] = {
     Treatment.ENTRY: "Needs a journal entry",
     Treatment.BANK: "Ask the bank to correct",
 }
+# The same, as counted in a sentence: "30 clear by themselves, 37 need a journal entry".
+TREATMENT_PHRASES: Final[Mapping[str, str]] = {
+    Treatment.TIMING: "clear by themselves",
+    Treatment.NONE: "reversed (no effect)",
+    Treatment.ENTRY: "need a journal entry",
+    Treatment.BANK: "to take up with the bank",
+}
 # The two lists finance works from: items that only need time, and items that need action.
 TIMING_GROUP: Final = (Treatment.TIMING, Treatment.NONE)
 ACTION_GROUP: Final = (Treatment.ENTRY, Treatment.BANK)
