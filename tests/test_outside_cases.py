@@ -33,6 +33,7 @@ PASSING = [
     "odoo_partner_name_in_communication",
     "odoo_similar_communications",
     "odoo_exact_single_item_beats_a_group",
+    "odoo_invoice_number_in_label",
 ]
 
 CASES = load_cases(holdout=False)

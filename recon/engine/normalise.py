@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -59,6 +59,16 @@ class Side:
     word: IntArray  # first meaningful word of the description, same code space as party
     pending: BoolArray
     partner_only: BoolArray  # loaded from before the window only as a partner (PARTNER_ONLY)
+    input_row: IntArray  # the row's index in the frame it came from
+    # References learned from the ledger (recon.engine.references, which fills these): the code
+    # of the reference a row names (ledger: its own), every (position, code) a bank row names,
+    # the cut-off fragment it was found by ("" if whole), and each code's ledger spelling.
+    named_reference: IntArray
+    named_pairs: tuple[IntArray, IntArray] = field(
+        default=(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    )
+    reference_cut: ObjArray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    reference_names: ObjArray = field(default_factory=lambda: np.zeros(0, dtype=object))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -401,6 +411,9 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
                 word=word_codes[k][order],
                 pending=pending[order],
                 partner_only=partner_only[order],
+                input_row=order,
+                named_reference=np.full(len(order), NO_CODE, dtype=np.int64),
+                reference_cut=filled(len(order), ""),
             )
         )
     return sides[0], sides[1]

@@ -48,8 +48,10 @@ def one_to_one(
     statuses[(statuses == Status.MATCHED) & differs] = Status.MATCHED_WITH_DIFFERENCE.value
     statuses[ambiguous] = Status.SUGGESTED.value
     alt_counts = np.bincount(alt_winner, minlength=len(chosen))
-    notes = filled(len(chosen), "")
-    notes[ambiguous] = [explain.ambiguity_note(int(n), margin) for n in alt_counts[ambiguous]]
+    notes = explain.reference_notes(bank, ledger, b, lg, parts.reference_equal[chosen])
+    notes[ambiguous] += np.array(
+        [explain.ambiguity_note(int(n), margin) for n in alt_counts[ambiguous]], dtype=object
+    )
     links = LinkBatch(
         bank=b,
         ledger=lg,

@@ -16,6 +16,7 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 
 from recon.engine.normalise import BoolArray, IntArray, Side
+from recon.engine.references import reference_evidence
 from recon.money import currency_exponent
 
 FloatArray = npt.NDArray[np.float64]
@@ -57,12 +58,14 @@ class PairParts:
     amount_delta: IntArray  # bank minus ledger, minor units
     date_delta: IntArray  # bank date (as the rule reads it) minus ledger date, days
     text: FloatArray  # 0..100
-    reference_equal: BoolArray
+    reference_equal: BoolArray  # the bank row names the ledger row's reference
+    # The bank row names other references than the ledger row's own: evidence against.
+    reference_contradicts: BoolArray
 
     def take(self, mask: BoolArray | IntArray) -> PairParts:
         return PairParts(
             self.bank[mask], self.ledger[mask], self.amount_delta[mask], self.date_delta[mask],
-            self.text[mask], self.reference_equal[mask],
+            self.text[mask], self.reference_equal[mask], self.reference_contradicts[mask],
         )  # fmt: skip
 
     def __len__(self) -> int:
@@ -74,13 +77,16 @@ def pair_parts(
 ) -> PairParts:
     bank_date = bank.authorized[b] if authorized else bank.date[b]
     reference = bank.reference[b]
+    named, contradicts = reference_evidence(bank, ledger, b, lg)
+    equal = named | ((reference >= 0) & (reference == ledger.reference[lg]))
     return PairParts(
         bank=b,
         ledger=lg,
         amount_delta=bank.amount[b] - ledger.amount[lg],
         date_delta=bank_date - ledger.date[lg],
         text=pair_text_similarity(bank, ledger, b, lg),
-        reference_equal=(reference >= 0) & (reference == ledger.reference[lg]),
+        reference_equal=equal,
+        reference_contradicts=contradicts & ~equal,
     )
 
 
@@ -97,7 +103,9 @@ def score_parts(parts: PairParts, ledger: Side, priority: float) -> dict[str, Fl
         "amount": 1.0 - np.minimum(np.abs(parts.amount_delta) / base, 1.0),
         "date": 1.0 / (1.0 + np.abs(parts.date_delta)),
         "text": parts.text / 100.0,
-        "reference": parts.reference_equal.astype(np.float64),
+        # 1 when the bank row names the ledger row's reference, -1 when it names another.
+        "reference": parts.reference_equal.astype(np.float64)
+        - parts.reference_contradicts.astype(np.float64),
         "priority": np.full(len(parts), priority, dtype=np.float64),
     }
 
