@@ -137,6 +137,10 @@ def group_note(
     return note
 
 
+NO_EVIDENCE = (
+    "; suggested: only amount and date agree (texts differ, no shared reference, the amount "
+    "is not unique in the account)"
+)
 NO_LEDGER_MATCH = "no ledger entry matched"
 NO_BANK_MATCH = "no bank transaction matched"
 PENDING = "pending at the bank: reported, never matched until it posts"

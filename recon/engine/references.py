@@ -49,6 +49,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,6 +63,7 @@ MIN_LENGTH = 4  # compact characters a searched reference (or a cut-off fragment
 MIN_DIGITS_ONLY = 5  # an all-digit reference needs this many to be searched in free text
 MAX_WORDS = 6  # words one reference may span in a bank text
 CUT_WORDS = 3  # last words of a description tried as a cut-off fragment
+CHECK_WORDS = frozenset({"CHECK", "CHK", "CHQ", "CHEQUE", "CK"})  # "CHECK # 2396"
 # Distinct (reference, day) candidates looked at per cut-off fragment: more is ambiguous anyway.
 _CUT_CAP = 32
 _WORD = re.compile(r"[^\W\d_]+|\d+")
@@ -94,12 +96,21 @@ def _looks_like_date(digits: str) -> bool:
     return 1 <= month <= 12 and 1 <= day <= 31
 
 
-def _digits_alias(reference: str) -> str:
-    """The digits a payer keeps when retyping ("INV51204" -> "51204"), or "" when none apply."""
-    stripped = reference.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-    if stripped == reference or not stripped.isdigit() or not searchable(stripped):
-        return ""
-    return stripped
+_NOT_WORD = r"[\W_]+"
+_DATE = r"^(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])$"
+
+
+def _searchable_mask(texts: pd.Series) -> BoolArray:
+    """:func:`searchable` of each compact text, vectorised."""
+    length = texts.str.len().to_numpy()
+    digits_only = texts.str.isdigit().to_numpy(dtype=bool)
+    has_digit = texts.str.contains(r"\d", regex=True).to_numpy(dtype=bool)
+    date_like = texts.str.contains(_DATE, regex=True).to_numpy(dtype=bool)
+    mask: BoolArray = (
+        (length >= MIN_LENGTH) & has_digit
+        & (~digits_only | ((length >= MIN_DIGITS_ONLY) & ~date_like))
+    )  # fmt: skip
+    return mask
 
 
 @dataclass(frozen=True)
@@ -110,129 +121,179 @@ class LedgerReferences:
     compact: ObjArray  # code -> compact reference (sorted, so codes follow the text)
     names: ObjArray  # code -> the reference as the ledger writes it
     searchable: BoolArray  # code -> looked for inside free text
-    lookup: dict[str, tuple[int, ...]]  # compact text (or digits alias) -> codes it names
+    # compact text (or digits alias) -> its code, or -1 - k for the codes ``shared[k]`` (digits
+    # that several references end with: "INV-55119" and "PO 55119")
+    lookup: dict[str, int]
+    shared: list[tuple[int, ...]]
+    short: dict[str, int]  # the other references: only whole fields and check numbers name them
+    starts: frozenset[str]  # the first word of a searchable reference that starts with letters
     max_words: int
 
     @classmethod
     def of(cls, references: ObjArray) -> LedgerReferences:
         codes, uniques = pd.factorize(references)
-        spelled = np.asarray(uniques, dtype=object)
-        compacted = np.array([compact(str(u)) for u in spelled], dtype=object)
-        distinct = sorted(set(compacted.tolist()) - {""})
-        code_of = {text: code for code, text in enumerate(distinct)}
-        unique_code = np.array([code_of.get(c, -1) for c in compacted] + [-1], dtype=np.int64)
-        row_code = unique_code[codes]
-        names = filled(len(distinct), "")
+        spelled = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
+        compacted = spelled.str.upper().str.replace(_NOT_WORD, "", regex=True)
+        present = (compacted != "").to_numpy()
+        values = compacted.to_numpy(dtype=object)
+        distinct_u, inverse = np.unique(values[present].astype(str), return_inverse=True)
+        unique_code = np.full(len(values) + 1, -1, dtype=np.int64)
+        unique_code[np.flatnonzero(present)] = inverse
+        row_code = unique_code[np.where(codes < 0, len(values), codes)]
+        distinct = pd.Series(distinct_u.astype(object), dtype=object)
         # The smallest spelling of each compact reference: independent of row order.
-        for spelling, code in sorted(zip(spelled.tolist(), unique_code[:-1].tolist(), strict=True)):
-            if code >= 0 and not names[code]:
-                names[code] = spelling.strip()
-        is_searchable = np.array([searchable(text) for text in distinct], dtype=bool)
-        # A retyped reference's digits may belong to several references ("INV-55119" and
-        # "PO 55119"): it names all of them, and the passes' other tests tell them apart.
+        spellings = spelled.str.strip().to_numpy(dtype=object)[present]
+        spelling_codes = unique_code[:-1][present]
+        by_text = np.argsort(spellings.astype(str), kind="stable")
+        by_code = by_text[np.argsort(spelling_codes[by_text], kind="stable")]
+        names = filled(len(distinct), "")
+        names[spelling_codes[by_code[::-1]]] = spellings[by_code[::-1]]  # the first one wins
+        is_searchable = _searchable_mask(distinct)
+        lookup: dict[str, int] = dict(
+            zip(distinct[is_searchable].tolist(), np.flatnonzero(is_searchable).tolist(),
+                strict=True)
+        )  # fmt: skip
+        # A retyped reference keeps its digits: "INVOICE 51204" for "INV-51204".
+        alias = distinct.str.replace(r"^[A-Z]+", "", regex=True)
+        has_alias = (alias != distinct).to_numpy() & _searchable_mask(alias)
+        has_alias = has_alias & alias.str.isdigit().to_numpy(dtype=bool)
+        alias_code = np.flatnonzero(has_alias)
+        alias_text = alias.to_numpy(dtype=object)[alias_code]
+        taken = np.array([text in lookup for text in alias_text.tolist()], dtype=bool)
+        alone = ~pd.Series(alias_text).duplicated(keep=False).to_numpy() & ~taken
+        lookup.update(zip(alias_text[alone].tolist(), alias_code[alone].tolist(), strict=True))
         owners: dict[str, list[int]] = {}
-        for code, text in enumerate(distinct):
-            if is_searchable[code]:
-                owners.setdefault(text, []).append(code)
-            alias = _digits_alias(text)
-            if alias:
-                owners.setdefault(alias, []).append(code)
-        lookup = {text: tuple(codes) for text, codes in owners.items()}
-        spans = [len(words(n)) for n, ok in zip(names, is_searchable, strict=True) if ok]
+        for text, code in zip(alias_text[~alone].tolist(), alias_code[~alone].tolist(),
+                              strict=True):  # fmt: skip
+            owners.setdefault(text, [] if lookup.get(text) is None else [lookup[text]])
+            owners[text].append(code)
+        shared: list[tuple[int, ...]] = []
+        for text, own in sorted(owners.items()):
+            lookup[text] = -1 - len(shared)
+            shared.append(tuple(sorted(own)))
+        searchable_names = distinct[is_searchable]
+        first = searchable_names.str.extract(r"^([^\W\d_]+)", expand=False).dropna()
+        spans = pd.Series(names[is_searchable], dtype=object).str.count(r"[^\W\d_]+|\d+")
+        short = dict(
+            zip(distinct[~is_searchable].tolist(), np.flatnonzero(~is_searchable).tolist(),
+                strict=True)
+        )  # fmt: skip
         return cls(
-            row_code.astype(np.int64), np.array(distinct, dtype=object), names, is_searchable,
-            lookup, min(max(spans, default=1), MAX_WORDS),
+            row_code.astype(np.int64), distinct.to_numpy(dtype=object), names, is_searchable,
+            lookup, shared, short, frozenset(first.tolist()),
+            min(max(int(spans.max()) if len(spans) else 1, 1), MAX_WORDS),
         )  # fmt: skip
 
-    def named_in(self, text: str) -> list[int]:
-        """Codes of the searchable references ``text`` names, longest first, each once."""
-        found: list[tuple[int, int]] = []
-        lookup, most = self.lookup, self.max_words
-        tokens = words(text)
-        for i in range(len(tokens)):
+    def scan(self, text: str, *, tails: bool) -> tuple[list[int], list[str]]:
+        """The references ``text`` names, longest first, each once, as ``code * 2 + strong``
+        (:func:`decode`); and, when asked and it names none, its cut-off fragment candidates
+        (:data:`CUT_WORDS`).
+
+        A name with letters ("INV51204") is strong evidence, so is a number right after a
+        check word ("CHECK # 2396", looked up among short references too); digits alone
+        ("STAPLES 53502": a store number?) only ever agree, they never contradict.
+        """
+        lookup, shared, starts, most = self.lookup, self.shared, self.starts, self.max_words
+        tokens = _WORD.findall(text.upper())
+        found: dict[int, tuple[int, bool]] = {}
+        for i, first in enumerate(tokens):
+            if i and first.isdigit() and tokens[i - 1] in CHECK_WORDS:
+                code = self.short.get(first, lookup.get(first))
+                if code is not None and code >= 0:
+                    found[code] = (-len(first), True)
+            if not (first[0].isdigit() or first in starts):
+                continue
             run = ""
             for token in tokens[i : i + most]:
                 run += token
-                codes = lookup.get(run)
-                if codes is not None:
-                    found.extend((-len(run), code) for code in codes)
-        return list(dict.fromkeys(code for _, code in sorted(found)))
+                code = lookup.get(run)
+                if code is None:
+                    continue
+                strong = not run.isdigit()
+                for c in (code,) if code >= 0 else shared[-1 - code]:
+                    length, was_strong = found.get(c, (0, False))
+                    found[c] = (min(length, -len(run)), was_strong or strong)
+        if found:
+            order = sorted((length, code) for code, (length, _) in found.items())
+            return [code * 2 + found[code][1] for _, code in order], []
+        if not tails or not tokens:
+            return [], []
+        fragments = []
+        tail = ""
+        for token in reversed(tokens[-CUT_WORDS:]):
+            tail = token + tail
+            if len(tail) >= MIN_LENGTH and not tail.isalpha():  # words are letters or digits
+                fragments.append(tail)
+        return [], fragments
 
     def whole_field(self, text: str) -> list[int]:
-        """Codes of the reference a check number field holds whole, searchable or not."""
+        """The reference a check number field holds whole, searchable or not, as
+        ``code * 2 + 1`` (strong: :func:`decode`)."""
         compacted = compact(text)
-        if not compacted:
+        code = self.short.get(compacted, self.lookup.get(compacted)) if compacted else None
+        if code is None:
             return []
-        found = int(np.searchsorted(self.compact, compacted))
-        if found < len(self.compact) and self.compact[found] == compacted:
-            return [found]
-        return list(self.lookup.get(compacted, ()))
+        return [2 * c + 1 for c in ((code,) if code >= 0 else self.shared[-1 - code])]
+
+
+def decode(values: IntArray) -> tuple[IntArray, BoolArray]:
+    """(codes, strong) of ``code * 2 + strong`` values."""
+    return values >> 1, (values & 1).astype(bool)
+
+
+def _per_row(
+    values: ObjArray, found: list[list[Any]], size: int
+) -> tuple[IntArray, ObjArray]:
+    """(row, item) for each item found per distinct value, for every row holding the value;
+    ``found[k]`` belongs to the k-th value of ``pd.factorize(values)``."""
+    value_codes, _ = pd.factorize(values)
+    counts = np.array([len(f) for f in found] + [0], dtype=np.int64)
+    flat = np.empty(int(counts.sum()), dtype=object)
+    flat[:] = [item for items in found for item in items]
+    starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
+    value_codes = np.where(value_codes < 0, len(found), value_codes)
+    per_row = counts[value_codes]
+    row = np.repeat(np.arange(size, dtype=np.int64), per_row)
+    offset = np.arange(int(per_row.sum()), dtype=np.int64) - np.repeat(
+        np.cumsum(per_row) - per_row, per_row
+    )
+    items: ObjArray = flat[np.repeat(starts[value_codes], per_row) + offset]
+    return row, items
 
 
 def bank_names(
     ledger_refs: LedgerReferences,
+    descriptions: ObjArray,
     free_texts: Iterable[ObjArray],
     fields: Iterable[ObjArray],
-    size: int,
-) -> tuple[IntArray, IntArray, IntArray]:
-    """Every (bank row, code) named, rows in input order: ``free_texts`` are searched for word
-    runs, ``fields`` (check numbers) must hold a reference whole.
+) -> tuple[IntArray, IntArray, IntArray, ObjArray]:
+    """Every (bank row, code) named, rows in input order: ``descriptions`` and ``free_texts``
+    are searched for word runs, ``fields`` (check numbers) must hold a reference whole.
 
-    Returns (rows, codes, length of the compact match) with each (row, code) once.
+    Returns (rows, ``code * 2 + strong`` values: :func:`decode`) with each (row, value) once,
+    and (rows, fragments): the cut-off fragment candidates of descriptions that name nothing.
     """
-    rows: list[IntArray] = []
-    codes: list[IntArray] = []
-    for texts, whole in [(t, False) for t in free_texts] + [(f, True) for f in fields]:
-        value_codes, uniques = pd.factorize(texts)
-        found = [
-            (ledger_refs.whole_field(str(u)) if whole else ledger_refs.named_in(str(u)))
-            for u in uniques
-        ]
-        counts = np.array([len(f) for f in found] + [0], dtype=np.int64)
-        flat = np.array([c for f in found for c in f], dtype=np.int64)
-        starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
-        value_codes = np.where(value_codes < 0, len(uniques), value_codes)
-        per_row = counts[value_codes]
-        row = np.repeat(np.arange(size, dtype=np.int64), per_row)
-        offset = np.arange(int(per_row.sum()), dtype=np.int64) - np.repeat(
-            np.cumsum(per_row) - per_row, per_row
-        )
+    size = len(descriptions)
+    _, uniques = pd.factorize(descriptions)
+    scanned = [ledger_refs.scan(str(u), tails=True) for u in uniques]
+    row, code = _per_row(descriptions, [s[0] for s in scanned], size)
+    fragment_rows, fragments = _per_row(descriptions, [s[1] for s in scanned], size)
+    rows, codes = [row], [code]
+    for texts in free_texts:
+        _, uniques = pd.factorize(texts)
+        row, code = _per_row(texts, [ledger_refs.scan(str(u), tails=False)[0] for u in uniques],
+                             size)  # fmt: skip
         rows.append(row)
-        codes.append(flat[np.repeat(starts[value_codes], per_row) + offset])
-    if not rows:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty
-    pair_rows, pair_codes = unique_pairs(np.concatenate(rows), np.concatenate(codes))
-    lengths = np.array([len(ledger_refs.compact[c]) for c in pair_codes.tolist()], dtype=np.int64)
-    return pair_rows, pair_codes, lengths
-
-
-def cut_fragments(descriptions: ObjArray) -> tuple[IntArray, ObjArray]:
-    """(row, fragment) for the last 1..3 words of each description, compacted, that could be
-    the start of a searchable reference: 4+ characters with a digit."""
-    value_codes, uniques = pd.factorize(descriptions)
-    per_value: list[list[str]] = []
-    for text in uniques:
-        tokens = words(str(text))
-        tails = ["".join(tokens[-k:]) for k in range(1, min(CUT_WORDS, len(tokens)) + 1)]
-        per_value.append(
-            [
-                t
-                for t in dict.fromkeys(tails)
-                if len(t) >= MIN_LENGTH and any(c.isdigit() for c in t)
-            ]
-        )
-    counts = np.array([len(f) for f in per_value] + [0], dtype=np.int64)
-    flat = np.array([t for f in per_value for t in f], dtype=object)
-    starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
-    value_codes = np.where(value_codes < 0, len(uniques), value_codes)
-    per_row = counts[value_codes]
-    row = np.repeat(np.arange(len(descriptions), dtype=np.int64), per_row)
-    offset = np.arange(int(per_row.sum()), dtype=np.int64) - np.repeat(
-        np.cumsum(per_row) - per_row, per_row
+        codes.append(code)
+    for texts in fields:
+        _, uniques = pd.factorize(texts)
+        row, code = _per_row(texts, [ledger_refs.whole_field(str(u)) for u in uniques], size)
+        rows.append(row)
+        codes.append(code)
+    pair_rows, pair_codes = unique_pairs(
+        np.concatenate(rows), np.concatenate(codes).astype(np.int64)
     )
-    fragments: ObjArray = flat[np.repeat(starts[value_codes], per_row) + offset]
-    return row, fragments
+    return pair_rows, pair_codes, fragment_rows, fragments
 
 
 def cut_names(
@@ -309,7 +370,8 @@ def reference_evidence(
     bank: Side, ledger: Side, b: IntArray, lg: IntArray
 ) -> tuple[BoolArray, BoolArray]:
     """(agree, contradict) per candidate pair: the bank row names the ledger row's reference;
-    or it names references, the ledger row has one, and it is none of them."""
+    or it names references (one of them strongly: with letters, or a check number), the ledger
+    row has one, and it is none of them."""
     if len(b) == 0:
         nothing = np.zeros(0, dtype=bool)
         return nothing, nothing
@@ -324,7 +386,8 @@ def reference_evidence(
         width = int(max(int(codes.max(initial=0)), int(own.max(initial=0)))) + 1
         named = rows * width + codes
         agree[check] = np.isin(b[check] * width + own[check], named)
-    contradict = (primary >= 0) & (own >= 0) & ~agree
+    strong = bank.named_strong[b] if len(bank.named_strong) else np.zeros(len(b), dtype=bool)
+    contradict = strong & (own >= 0) & ~agree
     return agree, contradict
 
 
@@ -358,17 +421,17 @@ def learn(
     ledger_code = ledger_refs.row_code[ledger.input_row]
     to_position = np.empty(len(bank), dtype=np.int64)
     to_position[bank.input_row] = np.arange(len(bank), dtype=np.int64)
-    description = _column(bank_frame, "description")
-    rows, codes, lengths = bank_names(
+    rows, values, fragment_rows, fragments = bank_names(
         ledger_refs,
-        [description, _column(bank_frame, "counterparty"), _column(bank_frame, "reference"),
+        _column(bank_frame, "description"),
+        [_column(bank_frame, "counterparty"), _column(bank_frame, "reference"),
          _column(bank_frame, PAYMENT_DETAILS)],
         [_column(bank_frame, CHECK_NUMBER)],
-        len(bank),
     )  # fmt: skip
+    codes, strong = decode(values)
+    lengths = np.array([len(ledger_refs.compact[c]) for c in codes.tolist()], dtype=np.int64)
     rows = to_position[rows]
-    # Cut-off fragments only where the description names nothing whole.
-    fragment_rows, fragments = cut_fragments(description)
+    # Cut-off fragments only where nothing names a reference whole.
     fragment_rows = to_position[fragment_rows]
     named_whole = np.zeros(len(bank), dtype=bool)
     named_whole[rows] = True
@@ -382,19 +445,24 @@ def learn(
         cut_rows, cut_codes, cut_texts = _one_per_row(cut_rows, cut_codes, cut_texts)
     reference_cut = filled(len(bank), "")
     reference_cut[cut_rows] = cut_texts
+    cut_strong = np.array([not t.isdigit() for t in cut_texts.tolist()], dtype=bool)
     all_rows = np.concatenate([rows, cut_rows])
     all_codes = np.concatenate([codes, cut_codes])
     all_lengths = np.concatenate([lengths, np.zeros(len(cut_rows), dtype=np.int64)])
     order = np.lexsort((all_codes, -all_lengths, all_rows))
-    all_rows, all_codes = all_rows[order], all_codes[order]
-    first = np.r_[True, all_rows[1:] != all_rows[:-1]] if len(all_rows) else np.zeros(0, bool)
     named = np.full(len(bank), -1, dtype=np.int64)
-    named[all_rows[first]] = all_codes[first]
+    if len(all_rows):
+        sorted_rows = all_rows[order]
+        starts = np.r_[True, sorted_rows[1:] != sorted_rows[:-1]]
+        named[sorted_rows[starts]] = all_codes[order][starts]
+    named_strong = np.zeros(len(bank), dtype=bool)
+    named_strong[np.concatenate([rows[strong], cut_rows[cut_strong]])] = True
     pair_rows, pair_codes = unique_pairs(all_rows, all_codes)
     return (
         replace(
             bank, named_reference=named, named_pairs=(pair_rows, pair_codes),
-            reference_cut=reference_cut, reference_names=ledger_refs.names,
+            named_strong=named_strong, reference_cut=reference_cut,
+            reference_names=ledger_refs.names,
         ),
         replace(ledger, named_reference=ledger_code, reference_names=ledger_refs.names),
     )  # fmt: skip

@@ -34,15 +34,16 @@ WEIGHTS: dict[str, float] = {
 
 def pair_text_similarity(bank: Side, ledger: Side, b: IntArray, lg: IntArray) -> FloatArray:
     """rapidfuzz token_set_ratio (0..100, case and punctuation ignored) of ``bank.text[b]`` and
-    ``ledger.text[lg]``, computed once per distinct pair of texts on the texts already put
-    through rapidfuzz's ``default_process``."""
+    ``ledger.text[lg]``, computed once per distinct pair of texts on ``text_match``: the texts
+    put through rapidfuzz's ``default_process``, the bank's without bank boilerplate and with
+    words cut short completed (recon.engine.normalise.truncation_aware)."""
     if len(b) == 0:
         return np.zeros(0, dtype=np.float64)
-    width = len(ledger.text_clean)
+    width = len(ledger.text_match)
     pair_codes, pairs = pd.factorize(bank.text_code[b] * width + ledger.text_code[lg])
     pairs = np.asarray(pairs, dtype=np.int64)
     scores = process.cpdist(
-        list(bank.text_clean[pairs // width]), list(ledger.text_clean[pairs % width]),
+        list(bank.text_match[pairs // width]), list(ledger.text_match[pairs % width]),
         scorer=fuzz.token_set_ratio, processor=None, workers=2,
     )  # fmt: skip
     similarity: FloatArray = np.asarray(scores, dtype=np.float64)[pair_codes]

@@ -115,6 +115,10 @@ class MatchState:
     ledger_block: IntArray
     bank_state: SideState
     ledger_state: SideState
+    # The row's amount occurs once among its side's rows of its account and currency: a link
+    # between two such rows needs no other evidence to be confirmed.
+    bank_amount_unique: BoolArray
+    ledger_amount_unique: BoolArray
     links: list[LinkBatch] = field(default_factory=list)
     alternatives: list[AlternativeBatch] = field(default_factory=list)
     mismatches: list[tuple[IntArray, IntArray]] = field(default_factory=list)
@@ -141,6 +145,8 @@ class MatchState:
         return cls(
             bank, ledger, matching, bank_block, ledger_block,
             SideState.of(~bank.pending), SideState.of(np.ones(len(ledger), dtype=bool)),
+            _unique_in_block(bank_block, bank.amount),
+            _unique_in_block(ledger_block, ledger.amount),
         )  # fmt: skip
 
     def record(self, found: Found) -> None:
@@ -164,6 +170,13 @@ class MatchState:
         held_bank, held_ledger = found.held
         self.bank_state.held[held_bank] = True
         self.ledger_state.held[held_ledger] = True
+
+
+def _unique_in_block(block: IntArray, amount: IntArray) -> BoolArray:
+    """Whether each row's (block, amount) occurs once."""
+    codes, _ = pd.factorize(pd.MultiIndex.from_arrays([block, amount]))
+    unique: BoolArray = np.bincount(codes, minlength=len(codes))[codes] == 1
+    return unique
 
 
 def blocks(
