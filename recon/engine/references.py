@@ -7,27 +7,35 @@ upper case, letters and digits only, so "INV/2019/00001", "INV 2019 00001" and "
 are all "INV201900001".
 
 A bank row names a reference when a run of consecutive words of its description, counterparty,
-reference (``payment_meta.reference_number``), ``check_number`` or payment details
-(``payment_meta.reason``), compacted, equals it. Words split at anything but letters and
-digits and between letters and digits ("INV51204" is "INV" "51204"), so a match never starts or
-ends inside a word: "51204" is named by "PAYMENT 51204" and by "INV51204", never by "9951204".
-The lookup is one hash lookup per word run of each distinct text: never ledger rows x bank rows.
+reference (``payment_meta.reference_number``) or payment details (``payment_meta.reason``),
+compacted, equals it, or its ``check_number`` holds it whole. Words split at anything but
+letters and digits and between letters and digits ("INV51204" is "INV" "51204"), so a match
+never starts or ends inside a word: "51204" is named by "PAYMENT 51204" and by "INV51204",
+never by "9951204". The lookup is one hash lookup per run of words (starting at a digit or at a
+word some reference starts with) of each distinct text: never ledger rows x bank rows.
 
 A reference a payer retypes without its letters ("INVOICE 51204" for "INV-51204") is named by
-its digits when they are 5 or more and no other reference has the same digits.
+its digits when they are searchable on their own; digits several references end with
+("INV-55119", "PO 55119") name all of them.
 
-**Cut off**: banks truncate descriptions, often mid-reference ("... OFFICE DEPOT INV-73"). The
-last one to three words of a description, compacted, with 4+ characters and a digit, name the
-reference they are the start of when exactly one such reference is held by a ledger row of the
-bank row's account and currency within ``window`` days (searched per fragment length with the
-same keyed date-window join the passes use).
+**Strong and weak names**: a name with letters ("INV-51204"), a number right after a check word
+("CHECK # 2396", which may be short) and a ``check_number`` field are strong; a name of digits
+alone ("STAPLES 53502": a store number?) is weak. Any name agrees with the ledger row that holds
+it; only a bank row with a strong name contradicts a ledger row holding another reference.
 
-**Not searched** (they would name something in every other text): references of fewer than 4
-characters, without a digit (words), or all digits and fewer than 5 ("2019", "1042" in free
-text). Such references still link through the reference column (``reference`` codes) and
-through a whole ``check_number`` or ``reference`` field that equals them. A reference many
-ledger rows share (a payout id on each sale) is one code: a bank row naming it names all of
-those rows, which is what the aggregate passes group by.
+**Cut off**: banks truncate descriptions, often mid-reference ("... OFFICE DEPOT INV-73"). When
+a description names nothing whole, its last one to three words, compacted, with 4+ characters
+and a digit, name the reference they are the start of if exactly one such reference is held by
+a ledger row of the bank row's account and currency within the window (searched per fragment
+length with the same keyed date-window join the passes use; a fragment with more than
+``_CUT_CAP`` distinct (reference, day) candidates names none).
+
+**Not searched in free text** (they would name something in every other text): references of
+fewer than 4 characters, without a digit (words), all digits and fewer than 5 ("2019"), or a
+date (YYYYMMDD: trace numbers are full of them). Such references still link through the
+reference column (``reference`` codes), a check number, and after a check word. A reference
+many ledger rows share (a payout id on each sale, a payroll run) is one code: a bank row naming
+it names all of those rows, which is what the aggregate passes group by.
 
 API (arrays on :class:`recon.engine.normalise.Side`, one code space for both sides, codes ranked
 by the compact text so they never depend on row order):
@@ -35,12 +43,14 @@ by the compact text so they never depend on row order):
 - ``ledger.named_reference[i]``: the code of ledger row i's own reference, -1 none;
 - ``bank.named_reference[j]``: the code of the reference bank row j names, -1 none (the
   longest when it names several; all of them are in ``bank.named_pairs``);
-- ``bank.named_pairs``: (bank positions, codes), every reference every bank row names;
+- ``bank.named_pairs``: (bank positions, codes), every reference every bank row names, sorted
+  by position then code;
+- ``bank.named_strong[j]``: bank row j names a reference strongly (see above);
 - ``bank.reference_cut[j]``: the fragment ("INV73") when the reference was found cut off, "";
 - ``side.reference_names[code]``: the reference as the ledger writes it, for explanations.
 
 :func:`reference_evidence` tells, for candidate pairs, whether the bank row names the ledger
-row's reference (agreement) or names only other references while the ledger row has one
+row's reference (agreement) or, strongly, only other references while the ledger row has one
 (contradiction: never auto-confirmed, and scored below a pair without contradiction).
 """
 
