@@ -70,7 +70,7 @@ def test_references_in_any_format_are_found_inside_descriptions() -> None:
     links = links_of(run(bank, ledger))
     link = links[("B1", "L1")]
     assert link["status"] == "matched" and link["rule"] == "exact_reference"
-    assert "reference INV-51204 named by the bank transaction" in link["explanation"]
+    assert "reference INV-51204 named in the bank description" in link["explanation"]
 
 
 def test_a_retyped_reference_is_named_by_its_digits() -> None:
@@ -142,7 +142,7 @@ def test_a_check_number_after_a_check_word_decides_between_checks() -> None:
     bank = [bank_row("B1", -720_00, "2024-03-04", "CHECK # 2396")]
     links = links_of(run(bank, ledger))
     assert set(links) == {("B1", "L2")}
-    assert "reference 2396 named by the bank transaction" in links[("B1", "L2")]["explanation"]
+    assert "reference 2396 named in the bank description" in links[("B1", "L2")]["explanation"]
     # With only the other check to pair with, the link is never confirmed.
     links = links_of(run(bank, [ledger[0], ledger[1] | {"account": "2020"}]))
     assert links[("B1", "L1")]["status"] == "suggested"

@@ -240,7 +240,7 @@ def _per_distinct(keys: list[tuple[int, str]], text: Callable[[int, str], str]) 
 def reference_notes(
     bank: Side, ledger: Side, b: IntArray, lg: IntArray, equal: npt.NDArray[np.bool_]
 ) -> ObjArray:
-    """'; reference INV-51204 named by the bank transaction' (or how it was found cut off)
+    """'; reference INV-51204 named in the bank description' (or how it was found cut off)
     for links whose bank row names the ledger row's reference; "" for the others."""
     notes = filled(len(b), "")
     own = ledger.named_reference[lg] if len(ledger.named_reference) else np.full(len(lg), -1)
@@ -249,7 +249,8 @@ def reference_notes(
         return notes
     names = pd.Series(ledger.reference_names[own[named]], dtype=object)
     cut = pd.Series(bank.reference_cut[b[named]], dtype=object)
-    whole = "; reference " + names + " named by the bank transaction"
+    source = pd.Series(bank.reference_source[b[named]], dtype=object).replace("", "text")
+    whole = "; reference " + names + " named in the bank " + source
     shortened = "; reference cut off: '" + cut + "' is the start of " + names
     notes[named] = np.where(cut != "", shortened, whole).astype(object)
     return notes

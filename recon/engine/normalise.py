@@ -69,14 +69,15 @@ class Side:
     # References learned from the ledger (recon.engine.references, which fills these): the code
     # of the reference a row names (ledger: its own), every (position, code) a bank row names,
     # whether a bank row names one strongly (with letters or as a check number: only such a name
-    # contradicts), the cut-off fragment it was found by ("" if whole), and each code's ledger
-    # spelling.
+    # contradicts), the cut-off fragment it was found by ("" if whole), where it was found
+    # (references.SOURCES), and each code's ledger spelling.
     named_reference: IntArray
     named_pairs: tuple[IntArray, IntArray] = field(
         default=(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
     )
     named_strong: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     reference_cut: ObjArray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    reference_source: ObjArray = field(default_factory=lambda: np.zeros(0, dtype=object))
     reference_names: ObjArray = field(default_factory=lambda: np.zeros(0, dtype=object))
 
     def __len__(self) -> int:

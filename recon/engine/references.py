@@ -57,7 +57,7 @@ row's reference (agreement) or, strongly, only other references while the ledger
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -76,6 +76,10 @@ CUT_WORDS = 3  # last words of a description tried as a cut-off fragment
 CHECK_WORDS = frozenset({"CHECK", "CHK", "CHQ", "CHEQUE", "CK"})  # "CHECK # 2396"
 # Distinct (reference, day) candidates looked at per cut-off fragment: more is ambiguous anyway.
 _CUT_CAP = 32
+# Where a bank row's reference was found, as explanations say it ("named in the bank ..."):
+# the order of the texts and fields :func:`learn` searches, then a cut-off description.
+SOURCES = ("description", "counterparty", "reference number", "payment details",
+           "check number", "description, cut off")  # fmt: skip
 _WORD = re.compile(r"[^\W\d_]+|\d+")
 
 
@@ -273,37 +277,51 @@ def _per_row(
 
 def bank_names(
     ledger_refs: LedgerReferences,
-    descriptions: ObjArray,
-    free_texts: Iterable[ObjArray],
-    fields: Iterable[ObjArray],
-) -> tuple[IntArray, IntArray, IntArray, ObjArray]:
-    """Every (bank row, code) named, rows in input order: ``descriptions`` and ``free_texts``
+    texts: Sequence[ObjArray],
+    fields: Sequence[ObjArray],
+) -> tuple[IntArray, IntArray, IntArray, IntArray, ObjArray]:
+    """Every (bank row, code) named, rows in input order: ``texts`` (the description first)
     are searched for word runs, ``fields`` (check numbers) must hold a reference whole.
 
-    Returns (rows, ``code * 2 + strong`` values: :func:`decode`) with each (row, value) once,
-    and (rows, fragments): the cut-off fragment candidates of descriptions that name nothing.
+    Returns (rows, ``code * 2 + strong`` values: :func:`decode`, source: the index into
+    ``texts`` + ``fields`` of the first one naming it) with each (row, code) once, strong when
+    any source names it strongly; and (rows, fragments): the cut-off fragment candidates of
+    descriptions that name nothing.
     """
-    size = len(descriptions)
-    _, uniques = pd.factorize(descriptions)
+    size = len(texts[0])
+    _, uniques = pd.factorize(texts[0])
     scanned = [ledger_refs.scan(str(u), tails=True) for u in uniques]
-    row, code = _per_row(descriptions, [s[0] for s in scanned], size)
-    fragment_rows, fragments = _per_row(descriptions, [s[1] for s in scanned], size)
-    rows, codes = [row], [code]
-    for texts in free_texts:
-        _, uniques = pd.factorize(texts)
-        row, code = _per_row(texts, [ledger_refs.scan(str(u), tails=False)[0] for u in uniques],
-                             size)  # fmt: skip
+    row, value = _per_row(texts[0], [s[0] for s in scanned], size)
+    fragment_rows, fragments = _per_row(texts[0], [s[1] for s in scanned], size)
+    rows, values, sources = [row], [value], [np.zeros(len(row), dtype=np.int64)]
+    for source, column in enumerate([*texts[1:], *fields], start=1):
+        _, uniques = pd.factorize(column)
+        if source < len(texts):
+            found = [ledger_refs.scan(str(u), tails=False)[0] for u in uniques]
+        else:
+            found = [ledger_refs.whole_field(str(u)) for u in uniques]
+        row, value = _per_row(column, found, size)
         rows.append(row)
-        codes.append(code)
-    for texts in fields:
-        _, uniques = pd.factorize(texts)
-        row, code = _per_row(texts, [ledger_refs.whole_field(str(u)) for u in uniques], size)
-        rows.append(row)
-        codes.append(code)
-    pair_rows, pair_codes = unique_pairs(
-        np.concatenate(rows), np.concatenate(codes).astype(np.int64)
+        values.append(value)
+        sources.append(np.full(len(row), source, dtype=np.int64))
+    all_rows = np.concatenate(rows)
+    all_values = np.concatenate(values).astype(np.int64)
+    all_sources = np.concatenate(sources)
+    codes, strong = decode(all_values)
+    order = np.lexsort((all_sources, codes, all_rows))
+    all_rows, codes, strong, all_sources = (
+        all_rows[order], codes[order], strong[order], all_sources[order]
     )
-    return pair_rows, pair_codes, fragment_rows, fragments
+    first = np.r_[True, (all_rows[1:] != all_rows[:-1]) | (codes[1:] != codes[:-1])]
+    starts = np.flatnonzero(first[: len(all_rows)])
+    any_strong = (
+        np.maximum.reduceat(strong.astype(np.int64), starts)
+        if len(starts) else np.zeros(0, dtype=np.int64)
+    )  # fmt: skip
+    return (
+        all_rows[starts], codes[starts] * 2 + any_strong, all_sources[starts],
+        fragment_rows, fragments,
+    )  # fmt: skip
 
 
 def cut_names(
@@ -431,11 +449,10 @@ def learn(
     ledger_code = ledger_refs.row_code[ledger.input_row]
     to_position = np.empty(len(bank), dtype=np.int64)
     to_position[bank.input_row] = np.arange(len(bank), dtype=np.int64)
-    rows, values, fragment_rows, fragments = bank_names(
+    rows, values, sources, fragment_rows, fragments = bank_names(
         ledger_refs,
-        _column(bank_frame, "description"),
-        [_column(bank_frame, "counterparty"), _column(bank_frame, "reference"),
-         _column(bank_frame, PAYMENT_DETAILS)],
+        [_column(bank_frame, name) for name in ("description", "counterparty", "reference",
+                                                PAYMENT_DETAILS)],
         [_column(bank_frame, CHECK_NUMBER)],
     )  # fmt: skip
     codes, strong = decode(values)
@@ -460,11 +477,16 @@ def learn(
     all_codes = np.concatenate([codes, cut_codes])
     all_lengths = np.concatenate([lengths, np.zeros(len(cut_rows), dtype=np.int64)])
     order = np.lexsort((all_codes, -all_lengths, all_rows))
+    all_sources = np.concatenate([sources, np.full(len(cut_rows), len(SOURCES) - 1)])
     named = np.full(len(bank), -1, dtype=np.int64)
+    named_in = np.full(len(bank), -1, dtype=np.int64)
     if len(all_rows):
         sorted_rows = all_rows[order]
         starts = np.r_[True, sorted_rows[1:] != sorted_rows[:-1]]
         named[sorted_rows[starts]] = all_codes[order][starts]
+        named_in[sorted_rows[starts]] = all_sources[order][starts]
+    reference_source = filled(len(bank), "")
+    reference_source[named_in >= 0] = np.array(SOURCES, dtype=object)[named_in[named_in >= 0]]
     named_strong = np.zeros(len(bank), dtype=bool)
     named_strong[np.concatenate([rows[strong], cut_rows[cut_strong]])] = True
     pair_rows, pair_codes = unique_pairs(all_rows, all_codes)
@@ -472,6 +494,7 @@ def learn(
         replace(
             bank, named_reference=named, named_pairs=(pair_rows, pair_codes),
             named_strong=named_strong, reference_cut=reference_cut,
+            reference_source=reference_source,
             reference_names=ledger_refs.names,
         ),
         replace(ledger, named_reference=ledger_code, reference_names=ledger_refs.names),
