@@ -327,16 +327,18 @@ BANK_BOILERPLATE = frozenset(
 PREFIX_MIN = 3  # a bank word this long that starts a ledger word counts as that word
 
 
-_FILLER_PATTERN = r"\b(?:" + "|".join(sorted(w.lower() for w in _FILLER_WORDS)) + r")\b"
+_NOT_A_NAME = re.compile(
+    r"\S*\d\S*|\b(?:" + "|".join(sorted(w.lower() for w in _FILLER_WORDS)) + r")\b"
+)
 
 
 def without_numbers(texts: ObjArray) -> ObjArray:
     """Texts without their words that hold a digit (store numbers, trace ids and references say
     nothing about who the counterparty is; references are compared on their own) and without
-    filler words ("inc", "payment": every other text has them)."""
-    stripped = pd.Series(texts, dtype=object).str.replace(r"\S*\d\S*", "", regex=True)
-    stripped = stripped.str.replace(_FILLER_PATTERN, "", regex=True)
-    result: ObjArray = stripped.str.split().str.join(" ").to_numpy(dtype=object)
+    filler words ("inc", "payment": every other text has them). Left-over spaces stay: the
+    similarity splits at any run of them."""
+    sub = _NOT_A_NAME.sub
+    result: ObjArray = np.array([sub("", text) for text in texts.tolist()], dtype=object)
     return result
 
 
