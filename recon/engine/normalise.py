@@ -344,9 +344,10 @@ def without_numbers(texts: ObjArray) -> ObjArray:
 
 def truncation_aware(bank_texts: ObjArray, ledger_texts: ObjArray) -> ObjArray:
     """Bank texts (already lower case, words split by spaces) made comparable with ledger texts:
-    bank boilerplate dropped, and a letters-only word that no ledger text has but that starts
-    ledger words (a description cut at 18-32 characters: "blue shie") replaced by the most
-    common of those words ("shield"), so "WIRE TRF OUT BLUE SHIE" reads "blue shield".
+    bank boilerplate dropped (unless that leaves fewer than two words), and a letters-only word
+    that no ledger text has but that starts ledger words (a description cut at 18-32
+    characters: "blue shie") replaced by the most common of those words ("shield"), so
+    "WIRE TRF OUT BLUE SHIE" reads "blue shield".
 
     Work is per distinct word, and per text one dictionary look-up per word.
     """
@@ -368,12 +369,18 @@ def truncation_aware(bank_texts: ObjArray, ledger_texts: ObjArray) -> ObjArray:
             replacement[word] = best
     if not replacement:
         return bank_texts
-    result = np.array(
-        [" ".join(filter(None, (replacement.get(w, w) for w in text.split())))
-         for text in bank_texts.tolist()],
-        dtype=object,
-    )  # fmt: skip
+    result = np.array([_rewritten(text, replacement) for text in bank_texts.tolist()], dtype=object)
     return result
+
+
+def _rewritten(text: str, replacement: dict[str, str]) -> str:
+    """``text`` with its words replaced (boilerplate by ""), unless fewer than two words would
+    be left: "incoming wire fee" as just "fee" would be a subset of every fee's text."""
+    words = [replacement.get(w, w) for w in text.split()]
+    kept = [w for w in words if w]
+    if len(kept) < 2 and len(kept) < len(words):
+        return " ".join(w or o for w, o in zip(words, text.split(), strict=True))
+    return " ".join(kept)
 
 
 def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) -> tuple[Side, Side]:
