@@ -56,9 +56,9 @@ class Side:
     # punctuation); per row only the code: gathering a million strings is slow.
     texts: ObjArray
     text_clean: ObjArray  # each distinct text through rapidfuzz's default_process, once
-    # What text similarity compares (per distinct text): the bank's text_clean without bank
-    # boilerplate and with words cut short completed (:func:`truncation_aware`); the ledger's
-    # text_clean.
+    # What text similarity compares (per distinct text): the bank's text_clean without numbers,
+    # filler words and bank boilerplate, with words cut short completed (:func:`truncation_aware`);
+    # the ledger's text_clean.
     text_match: ObjArray
     reference: IntArray  # reference code (column, else extracted from the description), -1 none
     party: IntArray  # counterparty key code, -1 none
@@ -327,59 +327,49 @@ BANK_BOILERPLATE = frozenset(
 PREFIX_MIN = 3  # a bank word this long that starts a ledger word counts as that word
 
 
-_NOT_A_NAME = re.compile(
-    r"\S*\d\S*|\b(?:" + "|".join(sorted(w.lower() for w in _FILLER_WORDS)) + r")\b"
-)
+_FILLER_LOWER = frozenset(w.lower() for w in _FILLER_WORDS)
 
 
-def without_numbers(texts: ObjArray) -> ObjArray:
-    """Texts without their words that hold a digit (store numbers, trace ids and references say
-    nothing about who the counterparty is; references are compared on their own) and without
-    filler words ("inc", "payment": every other text has them). Left-over spaces stay: the
-    similarity splits at any run of them."""
-    sub = _NOT_A_NAME.sub
-    result: ObjArray = np.array([sub("", text) for text in texts.tolist()], dtype=object)
-    return result
+def truncation_aware(bank_texts: ObjArray, ledger_names: ObjArray) -> ObjArray:
+    """Bank texts (already lower case, words split by spaces) made comparable with ledger texts.
 
-
-def truncation_aware(bank_texts: ObjArray, ledger_texts: ObjArray) -> ObjArray:
-    """Bank texts (already lower case, words split by spaces) made comparable with ledger texts:
-    bank boilerplate dropped (unless that leaves fewer than two words), and a letters-only word
-    that no ledger text has but that starts ledger words (a description cut at 18-32
-    characters: "blue shie") replaced by the most common of those words ("shield"), so
-    "WIRE TRF OUT BLUE SHIE" reads "blue shield".
-
-    Work is per distinct word, and per text one dictionary look-up per word.
+    Dropped: words holding a digit (store numbers, trace ids and references say nothing about
+    who the counterparty is; references are weighed on their own), filler words ("inc",
+    "payment": every other text has them) and bank boilerplate (unless that leaves fewer than
+    two words: "incoming wire fee" as just "fee" would be a subset of every fee's text). A
+    letters-only word that no ledger counterparty name has but that starts words of them (a
+    description cut at 18-32 characters: "blue shie") is replaced by the most common of those
+    words ("shield"): "WIRE TRF OUT BLUE SHIE" reads "blue shield", a subset of "Blue Shield of
+    California". Work is per distinct word; per text, a look-up per word.
     """
-    counts = Counter(" ".join(ledger_texts.tolist()).split())
+    counts = Counter(" ".join(ledger_names.tolist()).split())
     vocabulary = sorted(w for w in counts if w.isalpha())
     boilerplate = {w.lower() for w in BANK_BOILERPLATE}
-    bank_words = set(" ".join(bank_texts.tolist()).split())
-    replacement: dict[str, str] = dict.fromkeys(bank_words & boilerplate, "")
-    for word in sorted(bank_words - boilerplate):
-        if len(word) < PREFIX_MIN or word in counts or not word.isalpha():
-            continue
-        at = bisect.bisect_left(vocabulary, word)
-        best, best_count = "", 0
-        while at < len(vocabulary) and vocabulary[at].startswith(word):
-            if counts[vocabulary[at]] > best_count:
-                best, best_count = vocabulary[at], counts[vocabulary[at]]
-            at += 1
-        if best:
-            replacement[word] = best
-    if not replacement:
-        return bank_texts
+    replacement: dict[str, str | None] = {}
+    for word in set(" ".join(bank_texts.tolist()).split()):
+        if word in boilerplate:
+            replacement[word] = ""  # dropped unless too little is left
+        elif word in _FILLER_LOWER or not word.isalpha():
+            replacement[word] = None  # dropped
+        elif len(word) >= PREFIX_MIN and word not in counts:
+            at = bisect.bisect_left(vocabulary, word)
+            best, best_count = "", 0
+            while at < len(vocabulary) and vocabulary[at].startswith(word):
+                if counts[vocabulary[at]] > best_count:
+                    best, best_count = vocabulary[at], counts[vocabulary[at]]
+                at += 1
+            if best:
+                replacement[word] = best
     result = np.array([_rewritten(text, replacement) for text in bank_texts.tolist()], dtype=object)
     return result
 
 
-def _rewritten(text: str, replacement: dict[str, str]) -> str:
-    """``text`` with its words replaced (boilerplate by ""), unless fewer than two words would
-    be left: "incoming wire fee" as just "fee" would be a subset of every fee's text."""
-    words = [replacement.get(w, w) for w in text.split()]
+def _rewritten(text: str, replacement: dict[str, str | None]) -> str:
+    words = [w for w in (replacement.get(w, w) for w in text.split()) if w is not None]
     kept = [w for w in words if w]
     if len(kept) < 2 and len(kept) < len(words):
-        return " ".join(w or o for w, o in zip(words, text.split(), strict=True))
+        original = [w for w in text.split() if replacement.get(w, w) is not None]
+        return " ".join(w or o for w, o in zip(words, original, strict=True))
     return " ".join(kept)
 
 
@@ -416,6 +406,7 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
         sorted_ids.append(ids[order])
 
     raw: dict[str, dict[str, ObjArray]] = {}
+    party_names: dict[str, ObjArray] = {}
     texts: dict[str, _Distinct] = {}
     # Key words per distinct description and counterparty: (words, codes into them) per side.
     key_words: dict[str, tuple[ObjArray, IntArray, ObjArray, IntArray]] = {}
@@ -425,6 +416,7 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
         cols["currency"] = _map_unique(cols["currency"], lambda c: c.strip().upper())
         description = _Distinct.of(cols["description"])
         counterparty = _Distinct.of(cols["counterparty"])
+        party_names[name] = counterparty.uniques
         cols["reference"] = _extract_references(description, cols["reference"], reference_pattern)
         texts[name] = _text_distinct(counterparty, description)
         key_words[name] = (
@@ -456,8 +448,9 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
         np.array([fuzz_utils.default_process(t) for t in texts[name].uniques], dtype=object)
         for name in ("bank", "ledger")
     ]
-    ledger_words = without_numbers(cleaned[1])
-    matched_texts = [without_numbers(truncation_aware(cleaned[0], ledger_words)), ledger_words]
+    names = np.array([fuzz_utils.default_process(str(n)) for n in party_names["ledger"]],
+                     dtype=object)  # fmt: skip
+    matched_texts = [truncation_aware(cleaned[0], names), cleaned[1]]
     sides = []
     for k, (frame, dates, alt_dates) in enumerate(
         ((bank, bank_dates, bank_authorized), (ledger, ledger_dates, ledger_dates))

@@ -62,6 +62,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from recon.engine import keys
@@ -80,6 +81,7 @@ _CUT_CAP = 32
 # the order of the texts and fields :func:`learn` searches, then a cut-off description.
 SOURCES = ("description", "counterparty", "reference number", "payment details",
            "check number", "description, cut off")  # fmt: skip
+_DIGIT = re.compile(r"\d")
 _WORD = re.compile(r"[^\W\d_]+|\d+")
 
 
@@ -110,20 +112,31 @@ def _looks_like_date(digits: str) -> bool:
     return 1 <= month <= 12 and 1 <= day <= 31
 
 
-_NOT_WORD = r"[\W_]+"
-_DATE = r"^(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])$"
+_NOT_WORD = re.compile(r"[\W_]+")
+# ASCII punctuation and spaces: str.translate drops them far faster than a regex.
+_ASCII_SEPARATORS = str.maketrans(
+    "", "", "".join(chr(c) for c in range(128) if not chr(c).isalnum())
+)
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def _searchable_mask(texts: pd.Series) -> BoolArray:
+def _compact_all(texts: list[str]) -> list[str]:
+    """:func:`compact` of each text."""
+    return [
+        t.upper().translate(_ASCII_SEPARATORS) if t.isascii() else _NOT_WORD.sub("", t.upper())
+        for t in texts
+    ]
+
+
+def _searchable_mask(texts: npt.NDArray[np.str_]) -> BoolArray:
     """:func:`searchable` of each compact text, vectorised."""
-    length = texts.str.len().to_numpy()
-    digits_only = texts.str.isdigit().to_numpy(dtype=bool)
-    has_digit = texts.str.contains(r"\d", regex=True).to_numpy(dtype=bool)
-    date_like = texts.str.contains(_DATE, regex=True).to_numpy(dtype=bool)
-    mask: BoolArray = (
-        (length >= MIN_LENGTH) & has_digit
-        & (~digits_only | ((length >= MIN_DIGITS_ONLY) & ~date_like))
-    )  # fmt: skip
+    length = np.strings.str_len(texts)
+    digits_only = np.strings.isdigit(texts)
+    has_digit = ~np.strings.isalpha(texts)  # compact texts hold letters and digits only
+    long_enough = length >= np.where(digits_only, MIN_DIGITS_ONLY, MIN_LENGTH)
+    mask: BoolArray = long_enough & has_digit
+    dates = np.flatnonzero(mask & digits_only & (length == 8))
+    mask[dates] = [not _looks_like_date(str(t)) for t in texts[dates]]
     return mask
 
 
@@ -141,38 +154,39 @@ class LedgerReferences:
     shared: list[tuple[int, ...]]
     short: dict[str, int]  # the other references: only whole fields and check numbers name them
     starts: frozenset[str]  # the first word of a searchable reference that starts with letters
-    max_words: int
+    longest: int  # compact characters of the longest searchable reference
 
     @classmethod
     def of(cls, references: ObjArray) -> LedgerReferences:
         codes, uniques = pd.factorize(references)
-        spelled = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
-        compacted = spelled.str.upper().str.replace(_NOT_WORD, "", regex=True)
-        present = (compacted != "").to_numpy()
-        values = compacted.to_numpy(dtype=object)
-        distinct_u, inverse = np.unique(values[present].astype(str), return_inverse=True)
-        unique_code = np.full(len(values) + 1, -1, dtype=np.int64)
-        unique_code[np.flatnonzero(present)] = inverse
-        row_code = unique_code[np.where(codes < 0, len(values), codes)]
-        distinct = pd.Series(distinct_u.astype(object), dtype=object)
+        spelled = [str(u).strip() for u in uniques]
+        values = np.array([*_compact_all(spelled), ""], dtype=str)
+        present = np.flatnonzero(values[:-1] != "")
+        distinct, inverse = np.unique(values[present], return_inverse=True)
+        unique_code = np.full(len(values), -1, dtype=np.int64)
+        unique_code[present] = inverse
+        row_code = unique_code[np.where(codes < 0, len(values) - 1, codes)]
         # The smallest spelling of each compact reference: independent of row order.
-        spellings = spelled.str.strip().to_numpy(dtype=object)[present]
-        spelling_codes = unique_code[:-1][present]
-        by_text = np.argsort(spellings.astype(str), kind="stable")
-        by_code = by_text[np.argsort(spelling_codes[by_text], kind="stable")]
+        spellings = np.array(spelled, dtype=object)[present]
+        spelling_codes = unique_code[present]
         names = filled(len(distinct), "")
-        names[spelling_codes[by_code[::-1]]] = spellings[by_code[::-1]]  # the first one wins
+        names[spelling_codes] = spellings
+        spelling_count = np.bincount(spelling_codes, minlength=len(distinct))
+        several = np.flatnonzero(spelling_count[spelling_codes] > 1)
+        for at in sorted(several.tolist(), key=lambda i: str(spellings[i]), reverse=True):
+            names[spelling_codes[at]] = spellings[at]  # the smallest spelling is set last
         is_searchable = _searchable_mask(distinct)
+        texts = distinct.astype(object)
         lookup: dict[str, int] = dict(
-            zip(distinct[is_searchable].tolist(), np.flatnonzero(is_searchable).tolist(),
+            zip(texts[is_searchable].tolist(), np.flatnonzero(is_searchable).tolist(),
                 strict=True)
         )  # fmt: skip
         # A retyped reference keeps its digits: "INVOICE 51204" for "INV-51204".
-        alias = distinct.str.replace(r"^[A-Z]+", "", regex=True)
-        has_alias = (alias != distinct).to_numpy() & _searchable_mask(alias)
-        has_alias = has_alias & alias.str.isdigit().to_numpy(dtype=bool)
+        alias = np.strings.lstrip(distinct, _LETTERS)
+        prefix_length = np.strings.str_len(distinct) - np.strings.str_len(alias)
+        has_alias = (prefix_length > 0) & np.strings.isdigit(alias) & _searchable_mask(alias)
         alias_code = np.flatnonzero(has_alias)
-        alias_text = alias.to_numpy(dtype=object)[alias_code]
+        alias_text = alias[alias_code].astype(object)
         taken = np.array([text in lookup for text in alias_text.tolist()], dtype=bool)
         alone = ~pd.Series(alias_text).duplicated(keep=False).to_numpy() & ~taken
         lookup.update(zip(alias_text[alone].tolist(), alias_code[alone].tolist(), strict=True))
@@ -185,17 +199,16 @@ class LedgerReferences:
         for text, own in sorted(owners.items()):
             lookup[text] = -1 - len(shared)
             shared.append(tuple(sorted(own)))
-        searchable_names = distinct[is_searchable]
-        first = searchable_names.str.extract(r"^([^\W\d_]+)", expand=False).dropna()
-        spans = pd.Series(names[is_searchable], dtype=object).str.count(r"[^\W\d_]+|\d+")
+        lettered = np.flatnonzero(is_searchable & (prefix_length > 0))
+        first = np.unique(np.strings.slice(distinct[lettered], prefix_length[lettered]))
         short = dict(
-            zip(distinct[~is_searchable].tolist(), np.flatnonzero(~is_searchable).tolist(),
+            zip(texts[~is_searchable].tolist(), np.flatnonzero(~is_searchable).tolist(),
                 strict=True)
         )  # fmt: skip
+        longest = int(np.strings.str_len(distinct[is_searchable]).max(initial=0))
         return cls(
-            row_code.astype(np.int64), distinct.to_numpy(dtype=object), names, is_searchable,
-            lookup, shared, short, frozenset(first.tolist()),
-            min(max(int(spans.max()) if len(spans) else 1, 1), MAX_WORDS),
+            row_code.astype(np.int64), texts, names, is_searchable, lookup, shared, short,
+            frozenset(first.tolist()), longest,
         )  # fmt: skip
 
     def scan(self, text: str, *, tails: bool) -> tuple[list[int], list[str]]:
@@ -207,7 +220,9 @@ class LedgerReferences:
         check word ("CHECK # 2396", looked up among short references too); digits alone
         ("STAPLES 53502": a store number?) only ever agree, they never contradict.
         """
-        lookup, shared, starts, most = self.lookup, self.shared, self.starts, self.max_words
+        if _DIGIT.search(text) is None:  # every name and fragment holds a digit
+            return [], []
+        lookup, shared, starts, longest = self.lookup, self.shared, self.starts, self.longest
         tokens = _WORD.findall(text.upper())
         found: dict[int, tuple[int, bool]] = {}
         for i, first in enumerate(tokens):
@@ -218,8 +233,10 @@ class LedgerReferences:
             if not (first[0].isdigit() or first in starts):
                 continue
             run = ""
-            for token in tokens[i : i + most]:
+            for token in tokens[i : i + MAX_WORDS]:
                 run += token
+                if len(run) > longest:
+                    break
                 code = lookup.get(run)
                 if code is None:
                     continue
