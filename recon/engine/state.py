@@ -202,13 +202,19 @@ def unconfirm_contradicted(bank: Side, ledger: Side, links: LinkBatch) -> LinkBa
     confirmed = links.status != Status.SUGGESTED.value
     # A group agrees when any member's reference is named: one transfer paying three invoices
     # often names only the first.
-    against = contradicts & confirmed & ~np.isin(links.match_id, links.match_id[agree])
+    against = contradicts & confirmed & ~_among(links.match_id, links.match_id[agree])
     if not against.any():
         return links
-    demoted = np.isin(links.match_id, links.match_id[against]) & confirmed
+    demoted = _among(links.match_id, links.match_id[against]) & confirmed
     status = links.status.copy()
     status[demoted] = Status.SUGGESTED.value
     notes = links.notes.copy()
     at = np.flatnonzero(against)
     notes[at] += explain.contradiction_notes(bank, ledger, links.bank[at], links.ledger[at])
     return replace(links, status=status, notes=notes)
+
+
+def _among(values: ObjArray, wanted: ObjArray) -> BoolArray:
+    """Which ``values`` are in ``wanted`` (a hash look-up: ids are strings)."""
+    among: BoolArray = pd.Series(values, dtype=object).isin(wanted).to_numpy(dtype=bool)
+    return among
