@@ -82,6 +82,7 @@ _CUT_CAP = 32
 SOURCES = ("description", "counterparty", "reference number", "payment details",
            "check number", "description, cut off")  # fmt: skip
 _DIGIT = re.compile(r"\d")
+_DIGITS = re.compile(r"\d+")
 _WORD = re.compile(r"[^\W\d_]+|\d+")
 
 
@@ -153,7 +154,7 @@ class LedgerReferences:
     lookup: dict[str, int]
     shared: list[tuple[int, ...]]
     short: dict[str, int]  # the other references: only whole fields and check numbers name them
-    starts: frozenset[str]  # the first word of a searchable reference that starts with letters
+    starts: frozenset[str]  # the words a name can start with
     longest: int  # compact characters of the longest searchable reference
 
     @classmethod
@@ -199,8 +200,14 @@ class LedgerReferences:
         for text, own in sorted(owners.items()):
             lookup[text] = -1 - len(shared)
             shared.append(tuple(sorted(own)))
-        lettered = np.flatnonzero(is_searchable & (prefix_length > 0))
-        first = np.unique(np.strings.slice(distinct[lettered], prefix_length[lettered]))
+        # The first word of each reference as written ("INV" of "INV-51204", "2025" of
+        # "2025-054121") and of its digits ("55119" of "PO 55119"): where a name can start.
+        first = {
+            found.group()
+            for name in names[is_searchable | has_alias].tolist()
+            for found in (_WORD.search(name.upper()), _DIGITS.search(name))
+            if found is not None
+        }
         short = dict(
             zip(texts[~is_searchable].tolist(), np.flatnonzero(~is_searchable).tolist(),
                 strict=True)
@@ -208,7 +215,7 @@ class LedgerReferences:
         longest = int(np.strings.str_len(distinct[is_searchable]).max(initial=0))
         return cls(
             row_code.astype(np.int64), texts, names, is_searchable, lookup, shared, short,
-            frozenset(first.tolist()), longest,
+            frozenset(first), longest,
         )  # fmt: skip
 
     def scan(self, text: str, *, tails: bool) -> tuple[list[int], list[str]]:
@@ -230,7 +237,7 @@ class LedgerReferences:
                 code = self.short.get(first, lookup.get(first))
                 if code is not None and code >= 0:
                     found[code] = (-len(first), True)
-            if not (first[0].isdigit() or first in starts):
+            if first not in starts:
                 continue
             run = ""
             for token in tokens[i : i + MAX_WORDS]:
