@@ -12,7 +12,7 @@ from test_engine import MATCHING, bank_row, ledger_row, links_of, run
 
 from recon.engine import references
 from recon.engine.scoring import pair_text_similarity
-from recon.engine.state import MatchState
+from recon.engine.state import LinkBatch, MatchState, unconfirm_contradicted
 
 
 def state_of(bank: list[dict[str, Any]], ledger: list[dict[str, Any]]) -> MatchState:
@@ -126,12 +126,32 @@ def test_contradicting_references_lose_and_are_never_confirmed() -> None:
     links = links_of(run(bank, ledger))
     assert ("B1", "L2") in links and links[("B1", "L2")]["status"] == "matched"
     assert ("B1", "L1") not in links
-    # Without L2 as a candidate (it is in another account), the contradicting pair is at most
-    # suggested, and says why.
-    links = links_of(run(bank, [ledger[0], ledger[1] | {"account": "2020"}]))
-    link = links[("B1", "L1")]
-    assert link["status"] == "suggested"
-    assert "names reference INV-51204, the ledger entry's is INV-66019" in link["explanation"]
+    # Without L2 as a candidate (it is in another account), the contradicting pair is not
+    # linked at all: both rows stay open.
+    result = run(bank, [ledger[0], ledger[1] | {"account": "2020"}])
+    assert ("B1", "L1") not in links_of(result)
+    assert "B1" in set(result.discrepancies["bank_transaction_id"])
+
+
+def test_a_group_with_a_contradicting_reference_is_only_suggested() -> None:
+    bank = [bank_row("B1", 300_00, "2024-03-05", "ACH CREDIT CONTOSO LTD INV-51204")]
+    ledger = [
+        ledger_row("L1", 100_00, "2024-03-04", "Receipt", "Contoso", "INV-66019"),
+        ledger_row("L2", 200_00, "2024-03-04", "Receipt", "Contoso", "INV-66020"),
+        ledger_row("L3", 50_00, "2024-03-04", "Receipt", "Other", "INV-51204", account="2020"),
+    ]
+    state = state_of(bank, ledger)
+    links = LinkBatch(
+        bank=np.array([0, 0]), ledger=np.array([0, 1]),
+        match_id=np.array(["g", "g"], dtype=object),
+        status=np.array(["matched", "matched"], dtype=object),
+        rule=np.array(["group", "group"], dtype=object), score=np.ones(2),
+        amount_difference=np.zeros(2, dtype=np.int64),
+        parts={}, notes=np.array(["", ""], dtype=object),
+    )  # fmt: skip
+    checked = unconfirm_contradicted(state.bank, state.ledger, links)
+    assert list(checked.status) == ["suggested", "suggested"]
+    assert "names reference INV-51204" in checked.notes[0]
 
 
 def test_a_check_number_after_a_check_word_decides_between_checks() -> None:
@@ -143,9 +163,8 @@ def test_a_check_number_after_a_check_word_decides_between_checks() -> None:
     links = links_of(run(bank, ledger))
     assert set(links) == {("B1", "L2")}
     assert "reference 2396 named in the bank description" in links[("B1", "L2")]["explanation"]
-    # With only the other check to pair with, the link is never confirmed.
-    links = links_of(run(bank, [ledger[0], ledger[1] | {"account": "2020"}]))
-    assert links[("B1", "L1")]["status"] == "suggested"
+    # With only the other check to pair with, there is no link.
+    assert links_of(run(bank, [ledger[0], ledger[1] | {"account": "2020"}])) == {}
 
 
 def test_digits_alone_never_contradict() -> None:

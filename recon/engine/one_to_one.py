@@ -31,6 +31,9 @@ def one_to_one(
     the account on both sides; amount and date alone make it ``suggested``. ``priority`` (1
     for the first rule, falling for later ones) is a score part.
     """
+    # A pair whose references contradict is no candidate: it loses to any other, and alone it
+    # leaves both rows open (groups with a contradiction are made suggested: MatchState.record).
+    parts = parts.take(~parts.reference_contradicts)
     if len(parts) == 0:
         return Found()
     bank, ledger = state.bank, state.ledger
