@@ -2,9 +2,9 @@
 
 A bank row and a ledger row of the same sign, account and currency, dated within the window,
 whose amounts differ by at most max(``amount``, ``percent`` of the bank amount) (limits
-inclusive) and whose texts agree (``min_text_similarity``) are linked as
-``matched_with_difference``, unless the two amounts are the same digits in another order (a
-keying error: left for the mismatch pass). Example: a 2,480.00 incoming wire for a 2,500.00
+inclusive) and whose texts agree (``min_text_similarity``) or whose bank row names the ledger
+row's reference are linked as ``matched_with_difference``, unless the two amounts are the
+same digits in another order (a keying error: left for the mismatch pass). Example: a 2,480.00 incoming wire for a 2,500.00
 invoice of the same customer (a 20.00 wire fee, within 1 percent).
 """
 
@@ -47,7 +47,7 @@ class DifferencePass:
         )  # fmt: skip
         parts = pair_parts(bank, ledger, b, lg)
         keep = same_sign(bank, ledger, parts)
-        keep &= parts.text >= config.min_text_similarity
+        keep &= (parts.text >= config.min_text_similarity) | parts.reference_equal
         kept = np.flatnonzero(keep)  # the digit test is Python: only for pairs still in play
         keep[kept] = ~np.array(
             [looks_like_keying_error(int(x), int(y)) for x, y in
