@@ -4,8 +4,9 @@ A bank row and a ledger row of the same sign, account and currency, dated within
 whose amounts differ by at most max(``amount``, ``percent`` of the bank amount) (limits
 inclusive) and whose texts agree (``min_text_similarity``) or whose bank row names the ledger
 row's reference are linked as ``matched_with_difference``, unless the two amounts are the
-same digits in another order (a keying error: left for the mismatch pass). Example: a 2,480.00 incoming wire for a 2,500.00
-invoice of the same customer (a 20.00 wire fee, within 1 percent).
+same digits in another order (a keying error: left for the mismatch pass). Example: a
+2,480.00 incoming wire for a 2,500.00 invoice of the same customer (a 20.00 wire fee, within
+1 percent).
 """
 
 from __future__ import annotations
