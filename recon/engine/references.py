@@ -378,22 +378,23 @@ def cut_names(
     l_day = triple % width + day0
     l_code = (triple // width) % len(ledger_refs.compact)
     l_block = triple // width // len(ledger_refs.compact)
-    ref_bytes = np.array([t.encode() for t in ledger_refs.compact.tolist()], dtype=object)
-    frag_bytes = np.array([f.encode() for f in fragments.tolist()], dtype=object)
-    frag_len = np.array([len(f) for f in frag_bytes.tolist()], dtype=np.int64)
-    ref_len = np.array([len(r) for r in ref_bytes.tolist()], dtype=np.int64)
+    compact_u = ledger_refs.compact.astype(str)
+    ref_len = np.strings.str_len(compact_u)
+    frag_u = fragments.astype(str)
+    frag_len = np.strings.str_len(frag_u)
     out_rows, out_codes, out_fragments = [], [], []
     for length in np.unique(frag_len).tolist():
         asking = np.flatnonzero(frag_len == length)
-        longer = np.flatnonzero(ref_len[l_code] > length)
+        # The references this long a fragment starts: found once per distinct reference.
+        codes_longer = np.flatnonzero(ref_len > length)
+        starts_one = np.isin(np.strings.slice(compact_u[codes_longer], length), frag_u[asking])
+        wanted = np.zeros(len(compact_u), dtype=bool)
+        wanted[codes_longer[starts_one]] = True
+        longer = np.flatnonzero(wanted[l_code])
         if len(longer) == 0:
             continue
-        prefix = np.array([r[:length] for r in ref_bytes[l_code[longer]].tolist()], dtype=object)
-        wanted = pd.Series(prefix).isin(frag_bytes[asking]).to_numpy()
-        longer, prefix = longer[wanted], prefix[wanted]
-        if len(longer) == 0:
-            continue
-        bank_key, ledger_key = keys.joint_codes(frag_bytes[asking], prefix)
+        prefix = np.strings.slice(compact_u[l_code[longer]], length)
+        bank_key, ledger_key = keys.joint_codes(frag_u[asking], prefix)
         key_width = keys.width(bank_key, ledger_key)
         bank_rows = fragment_rows[asking]
         b, at, counts = keyed_window_pairs_and_counts(
