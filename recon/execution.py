@@ -15,13 +15,15 @@ fails fails the run.
 from __future__ import annotations
 
 import logging
+import os
 import resource
+import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from multiprocessing import get_context
 from typing import TYPE_CHECKING, Any
@@ -53,7 +55,8 @@ class WorkerReport:
     partition: str
     rows: int
     seconds: float
-    peak_rss_kb: int
+    peak_rss_kb: int  # the worker process's peak so far
+    worker: str = ""  # host:pid of the worker process
     reused: bool = False
 
 
@@ -63,6 +66,7 @@ class PartitionedRun:
 
     result: MatchResult
     reports: list[WorkerReport]
+    seconds: dict[str, float] = field(default_factory=dict)  # split, workers, merge
 
     @property
     def reused(self) -> int:
@@ -87,9 +91,11 @@ def reconcile_with(
         started = time.perf_counter()
         whole = reconcile(bank, ledger, matching, as_of=as_of)
         report = WorkerReport("*/*", len(bank) + len(ledger), time.perf_counter() - started,
-                              _peak_rss_kb())
+                              _peak_rss_kb(), _worker_name())
         return PartitionedRun(whole, [report])
+    started = time.perf_counter()
     tasks = split(bank, ledger, matching, as_of=as_of)
+    seconds = {"split": time.perf_counter() - started}
     done: dict[str, tuple[PartitionResult, WorkerReport]] = {}
     if store_url is not None:
         from recon.store.db import create_store_engine
@@ -103,13 +109,14 @@ def reconcile_with(
         for task in tasks:
             if task.digest in found:
                 done[task.digest] = (replace(found[task.digest], key=task.key),
-                                     WorkerReport(task.name, task.rows, 0.0, 0, reused=True))
+                                     WorkerReport(task.name, task.rows, 0.0, 0, "", reused=True))
                 if on_partition is not None:
                     on_partition(task)
     todo = sorted((t for t in tasks if t.digest not in done), key=lambda t: (-t.rows, t.key))
     log.info("partitions", extra={"partitions": len(tasks), "committed_before": len(done),
                                   "executor": execution.executor})
     run = _run_processes if execution.executor == "processes" else _run_dask
+    started = time.perf_counter()
     for task, result, report in run(execution, todo, store_url):
         done[task.digest] = (result, report)
         log.info("partition done", extra={"partition": task.name, "rows": task.rows,
@@ -117,13 +124,21 @@ def reconcile_with(
                                           "peak_rss_mb": report.peak_rss_kb // 1024})
         if on_partition is not None:
             on_partition(task)
+    seconds["workers"] = time.perf_counter() - started
+    started = time.perf_counter()
     results = [done[t.digest] for t in tasks]
-    return PartitionedRun(merge([r for r, _ in results], bank, ledger),
-                          [report for _, report in results])
+    merged = merge([r for r, _ in results], bank, ledger)
+    seconds["merge"] = time.perf_counter() - started
+    log.info("partitions merged", extra={"seconds": {k: round(v, 3) for k, v in seconds.items()}})
+    return PartitionedRun(merged, [report for _, report in results], seconds)
 
 
 def _peak_rss_kb() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # Linux: KiB
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def work(task: PartitionTask, store_url: str | None) -> tuple[PartitionResult, WorkerReport]:
@@ -142,7 +157,7 @@ def work(task: PartitionTask, store_url: str | None) -> tuple[PartitionResult, W
             engine.dispose()
     fault_point("partition.committed")
     return result, WorkerReport(task.name, task.rows, time.perf_counter() - started,
-                                _peak_rss_kb())
+                                _peak_rss_kb(), _worker_name())
 
 
 Done = Iterator[tuple[PartitionTask, PartitionResult, WorkerReport]]

@@ -67,8 +67,11 @@ class PartitionResult:
 
 
 def frame_bytes(frame: pd.DataFrame) -> bytes:
-    """``frame`` as one Arrow IPC stream (its pandas dtypes travel in the schema metadata)."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    """``frame`` as one Arrow IPC stream (its pandas dtypes travel in the schema metadata).
+
+    One record batch, whatever chunks the frame's columns were in: the same rows give the same
+    bytes (a partition's digest depends on its content only)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False).combine_chunks()
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)

@@ -159,10 +159,18 @@ def test_recon_match_writes_the_same_bytes_on_every_executor(
     assert {"matches.csv", "discrepancies.csv", "summary.json"} <= set(local)
     assert any(name.endswith(".xlsx:xl/workbook.xml") for name in local)
     assert local["matches.csv"].count(b"\n") > 1000
-    for executor in ("processes", "dask"):
-        outputs = _match_outputs(match_files_in, tmp_path / executor,
-                                 ExecutionConfig(executor=executor, workers=2))  # fmt: skip
-        assert outputs == local, executor
+    processes = _match_outputs(match_files_in, tmp_path / "processes",
+                               ExecutionConfig(executor="processes", workers=2))  # fmt: skip
+    assert processes == local
+    from distributed import LocalCluster
+
+    # A scheduler already running, named by the environment (as on a cluster).
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:  # fmt: skip
+        monkeypatch.setenv("RECON_DASK_SCHEDULER", cluster.scheduler_address)
+        on_dask = _match_outputs(match_files_in, tmp_path / "dask",
+                                 ExecutionConfig(executor="dask"))  # fmt: skip
+    assert on_dask == local
 
 
 # --- recon run: PostgreSQL holds each partition's state -------------------------------------
@@ -286,3 +294,38 @@ def test_a_rerun_redoes_only_the_partition_that_did_not_commit(
             local_store.dispose()
     finally:
         store.dispose()
+
+
+# --- configuration and command line ---------------------------------------------------------
+
+
+def test_the_scheduler_address_comes_from_the_environment_first() -> None:
+    execution = ExecutionConfig(executor="dask", scheduler="tcp://from-config:8786")
+    assert execution.scheduler_address({}) == "tcp://from-config:8786"
+    assert execution.scheduler_address({"RECON_DASK_SCHEDULER": "tcp://env:8786"}) == (
+        "tcp://env:8786")
+    assert ExecutionConfig().scheduler_address({}) is None
+    assert parse_config({}, environ={}).execution.executor == "local"
+
+
+def test_a_scheduler_address_with_credentials_is_refused() -> None:
+    from recon.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="execution.scheduler"):
+        parse_config({"execution": {"scheduler": "tcp://user:pw@host:8786"}}, environ={})
+
+
+def test_the_command_line_checks_the_executor_options(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from recon.cli import cli
+
+    config = tmp_path / "config.yaml"
+    config.write_text("accounts: []\n")
+    wrong = CliRunner().invoke(cli, ["run", "--config", str(config), "--executor", "processes",
+                                     "--scheduler", "tcp://127.0.0.1:8786"])  # fmt: skip
+    assert wrong.exit_code == 2
+    assert "--scheduler needs --executor dask" in wrong.output
+    bad = CliRunner().invoke(cli, ["run", "--config", str(config), "--scheduler", "nowhere"])
+    assert bad.exit_code == 2
+    assert "--scheduler" in bad.output
