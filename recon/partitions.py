@@ -20,6 +20,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from recon.config import MatchingConfig
 from recon.frames import MatchResult
@@ -91,17 +92,15 @@ def rules_cross(matching: MatchingConfig) -> tuple[bool, bool]:
     return accounts, currencies
 
 
-def _keys(frame: pd.DataFrame, matching: MatchingConfig) -> pd.DataFrame:
+def _keys(frame: pd.DataFrame, matching: MatchingConfig) -> tuple[np.ndarray, np.ndarray]:
     """Each row's partition key, spelled as the engine spells its blocks (the account as text,
-    the currency stripped and in upper case)."""
+    the currency stripped and in upper case): (accounts, currencies)."""
     cross_accounts, cross_currencies = rules_cross(matching)
+    nothing = np.full(len(frame), "", dtype=object)
     account = frame["account"].fillna("").astype(str).to_numpy(dtype=object)
     currency = frame["currency"].fillna("").astype(str).str.strip().str.upper()
-    return pd.DataFrame({
-        "account": np.full(len(frame), "", dtype=object) if cross_accounts else account,
-        "currency": (np.full(len(frame), "", dtype=object) if cross_currencies
-                     else currency.to_numpy(dtype=object)),
-    })  # fmt: skip
+    return (nothing if cross_accounts else account,
+            nothing if cross_currencies else currency.to_numpy(dtype=object))
 
 
 def split(
@@ -113,16 +112,11 @@ def split(
     the same bytes and digest whatever order they were loaded in (the engine does not depend on
     row order).
     """
-    bank_keys, ledger_keys = _keys(bank, matching), _keys(ledger, matching)
-    keys = sorted(
-        set(zip(bank_keys["account"], bank_keys["currency"], strict=True))
-        | set(zip(ledger_keys["account"], ledger_keys["currency"], strict=True))
-    )
-    bank_groups = _groups(bank, bank_keys, "transaction_id")
-    ledger_groups = _groups(ledger, ledger_keys, "entry_id")
+    bank_groups = _groups(bank, _keys(bank, matching), "transaction_id")
+    ledger_groups = _groups(ledger, _keys(ledger, matching), "entry_id")
     matching_json = matching.model_dump_json()
     tasks = []
-    for key in keys:
+    for key in sorted(set(bank_groups) | set(ledger_groups)):
         bank_part = bank_groups.get(key, bank.iloc[:0])
         ledger_part = ledger_groups.get(key, ledger.iloc[:0])
         bank_data, ledger_data = frame_bytes(bank_part), frame_bytes(ledger_part)
@@ -141,23 +135,28 @@ def split(
 
 
 def _groups(
-    frame: pd.DataFrame, keys: pd.DataFrame, id_column: str
+    frame: pd.DataFrame, keys: tuple[np.ndarray, np.ndarray], id_column: str
 ) -> dict[PartitionKey, pd.DataFrame]:
+    """The rows of each key, in id order (codes, not Python loops over a million rows)."""
     if frame.empty:
         return {}
-    order = np.lexsort((
-        frame[id_column].astype(str).to_numpy(dtype=object).astype(str),
-        keys["currency"].to_numpy(dtype=str), keys["account"].to_numpy(dtype=str),
-    ))  # fmt: skip
-    ordered, ordered_keys = frame.iloc[order].reset_index(drop=True), keys.iloc[order]
-    pairs = list(zip(ordered_keys["account"], ordered_keys["currency"], strict=True))
-    groups: dict[PartitionKey, pd.DataFrame] = {}
-    start = 0
-    for end in range(1, len(pairs) + 1):
-        if end == len(pairs) or pairs[end] != pairs[start]:
-            groups[pairs[start]] = ordered.iloc[start:end].reset_index(drop=True)
-            start = end
-    return groups
+    account_code, accounts = pd.factorize(keys[0], sort=True)
+    currency_code, currencies = pd.factorize(keys[1], sort=True)
+    group = account_code.astype(np.int64) * len(currencies) + currency_code
+    ids = pa.array(frame[id_column].astype(str).to_numpy(dtype=object), type=pa.string())
+    order = pc.sort_indices(
+        pa.table({"group": group, "id": ids}),
+        sort_keys=[("group", "ascending"), ("id", "ascending")],
+    ).to_numpy()
+    ordered, grouped = frame.iloc[order].reset_index(drop=True), group[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    ends = np.r_[starts[1:], len(grouped)]
+    width = len(currencies)
+    return {
+        (str(accounts[grouped[a] // width]), str(currencies[grouped[a] % width])):
+            ordered.iloc[a:b].reset_index(drop=True)
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
+    }  # fmt: skip
 
 
 def reconcile_task(task: PartitionTask) -> PartitionResult:
@@ -207,18 +206,28 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(filled, ignore_index=True)
 
 
-def _positions(frame: pd.DataFrame, id_column: str) -> pd.Series:
-    """Each id's position in the engine's (date, id) order."""
+def _positions(frame: pd.DataFrame, id_column: str, wanted: pd.Series | None = None) -> pd.Series:
+    """Each id's rank in the engine's (date, id) order, for the ids in ``wanted`` (all when
+    None): the ranks of a subset keep the order of the whole."""
+    if wanted is not None:
+        frame = frame[frame[id_column].astype(str).isin(set(wanted.astype(str)))]
     days = pd.to_datetime(frame["date"]).to_numpy(dtype="datetime64[D]").astype(np.int64)
-    ids = frame[id_column].astype(str).to_numpy(dtype=object)
-    order = np.lexsort((ids.astype(str), days))
-    return pd.Series(np.arange(len(order), dtype=np.int64), index=ids[order])
+    ids = pa.array(frame[id_column].astype(str).to_numpy(dtype=object), type=pa.string())
+    order = pc.sort_indices(
+        pa.table({"day": days, "id": ids}), sort_keys=[("day", "ascending"), ("id", "ascending")]
+    ).to_numpy()
+    ranked = ids.take(pa.array(order)).to_numpy(zero_copy_only=False)
+    return pd.Series(np.arange(len(order), dtype=np.int64), index=ranked)
 
 
 def _alternatives_in_order(
     alternatives: pd.DataFrame, links: pd.DataFrame, bank: pd.DataFrame, ledger: pd.DataFrame
 ) -> pd.DataFrame:
-    bank_at, ledger_at = _positions(bank, "transaction_id"), _positions(ledger, "entry_id")
+    links = links[links["match_id"].astype(str).isin(set(alternatives["match_id"].astype(str)))]
+    bank_at = _positions(bank, "transaction_id", pd.concat(
+        [links["bank_transaction_id"], alternatives["bank_transaction_id"]]))
+    ledger_at = _positions(ledger, "entry_id", pd.concat(
+        [links["ledger_entry_id"], alternatives["ledger_entry_id"]]))
     # A link's winning pair: its first bank row and first ledger row (a group's lowest).
     winners = pd.DataFrame({
         "match_id": links["match_id"].to_numpy(dtype=object),
