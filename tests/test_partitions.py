@@ -311,7 +311,7 @@ def test_the_scheduler_address_comes_from_the_environment_first() -> None:
 def test_a_scheduler_address_with_credentials_is_refused() -> None:
     from recon.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="execution.scheduler"):
+    with pytest.raises(ConfigError, match=r"execution\.scheduler"):
         parse_config({"execution": {"scheduler": "tcp://user:pw@host:8786"}}, environ={})
 
 
