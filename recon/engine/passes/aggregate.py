@@ -1,0 +1,669 @@
+"""Aggregate passes: groups of any size found by a key, by sorting and prefix sums.
+
+Unlike the subset-sum search (``kind: groups``, 20 rows at most), these passes never choose
+among subsets: a key decides which rows belong together, and the only question is whether
+their sum is the bank amount. Each runs in O(n log n) over all open rows.
+
+- ``settlement``: the open ledger rows of one counterparty (or one description word) on a run
+  of consecutive sale days sum to one bank row whose text names that counterparty, paid
+  ``lag_min``..``lag_max`` business days after the last sale day. Example: Square's 214 sales of
+  Friday 2026-10-30 to Sunday 2026-11-01, 9,310.55 in all, and the "SQUARE INC" deposit of
+  9,068.42 on Monday 2026-11-02 (fee 242.13).
+- ``reference_totals``: every open ledger row carrying a reference that one bank row names sums
+  to it. Example: "STRIPE TRANSFER ST-Q4X9M2B7KD1P" and the 312 sales booked with reference
+  ST-Q4X9M2B7KD1P.
+- ``partial_payments``: one ledger row paid by consecutive bank rows of its reference or
+  counterparty within its window. Example: a 9,870.40 invoice paid as 4,000.00 and 5,870.40.
+
+In the first two, the ledger sum may exceed the bank amount by a processor's fee (within
+``fee_amount`` / ``fee_percent`` of the bank amount): when an open ledger row of the same key
+books exactly that fee, it joins the group (``matched``); otherwise the group is
+``matched_with_difference`` and the explanation names the fee. A bank row with two groups that
+fit equally well, or two bank rows claiming one ledger row, are left to later passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recon.config import FeeTolerance, PartialPayments, ReferenceTotals, SettlementTotals
+from recon.engine import explain
+from recon.engine.candidates import keyed_window_pairs
+from recon.engine.normalise import BoolArray, IntArray, Side, filled, key_word, name_words
+from recon.engine.scoring import (
+    allowed_difference,
+    pair_parts,
+    per_row_minor,
+    score_parts,
+    total_score,
+)
+from recon.engine.state import DayWindow, Found, LinkBatch, MatchState
+from recon.records import Status
+
+SETTLEMENT_RULE = "settlement"
+REFERENCE_RULE = "reference_total"
+PARTIAL_RULE = "partial_payment"
+# Rounds of a pass: the groups found in one leave the rows they took, which can make the
+# neighbouring day's sum (or a group that overlapped a taken one) fit in the next.
+_ROUNDS = 4
+_EMPTY = np.zeros(0, dtype=np.int64)
+# Fits a processor's usual fee rate is learned from (fewer: fees left as differences refused).
+_MIN_RATE_FITS = 3
+
+
+@dataclass
+class _Groups:
+    """Groups found so far: one entry per (bank row, ledger row) link, and per group its
+    status, amount difference (bank minus ledger) and explanation note."""
+
+    bank: list[IntArray]
+    ledger: list[IntArray]
+    status: list[str]
+    difference: list[int]
+    note: list[str]
+
+    @classmethod
+    def empty(cls) -> _Groups:
+        return cls([], [], [], [], [])
+
+    def add(self, bank: IntArray, ledger: IntArray, status: Status, difference: int,
+            note: str) -> None:  # fmt: skip
+        self.bank.append(bank)
+        self.ledger.append(ledger)
+        self.status.append(status.value)
+        self.difference.append(difference)
+        self.note.append(note)
+
+    def found(self, state: MatchState, rule: str) -> Found:
+        """The links, scored like the subset-sum groups: one match id and one amount part per
+        group."""
+        if not self.bank:
+            return Found()
+        bank, ledger = state.bank, state.ledger
+        sizes = np.array([max(len(b), len(lg)) for b, lg in zip(self.bank, self.ledger,
+                                                                 strict=True)])
+        at = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
+        b = np.concatenate([np.broadcast_to(x, (n,)) for x, n in zip(self.bank, sizes,
+                                                                       strict=True)])
+        lg = np.concatenate([np.broadcast_to(x, (n,)) for x, n in zip(self.ledger, sizes,
+                                                                        strict=True)])
+        b, lg = b.astype(np.int64), lg.astype(np.int64)
+        ids = np.array(
+            [explain.match_id(bank.ids[x], ledger.ids[y])
+             for x, y in zip(self.bank, self.ledger, strict=True)],
+            dtype=object,
+        )  # fmt: skip
+        difference = np.array(self.difference, dtype=np.int64)
+        totals = np.array(
+            [max(abs(int(ledger.amount[y].sum())), 1) for y in self.ledger], dtype=np.float64
+        )
+        values = score_parts(pair_parts(bank, ledger, b, lg), ledger, 0.0)
+        values["amount"] = (1.0 - np.minimum(np.abs(difference) / totals, 1.0))[at]
+        return Found(
+            links=LinkBatch(
+                bank=b,
+                ledger=lg,
+                match_id=ids[at],
+                status=np.array(self.status, dtype=object)[at],
+                rule=filled(len(b), rule),
+                score=total_score(values),
+                amount_difference=difference[at],
+                parts=values,
+                notes=np.array(self.note, dtype=object)[at],
+            )
+        )
+
+
+def _open(state: MatchState) -> tuple[BoolArray, BoolArray]:
+    bank_open = state.bank_state.free & ~state.bank_state.held
+    ledger_open = state.ledger_state.free & ~state.ledger_state.held
+    return bank_open.copy(), ledger_open.copy()
+
+
+def _fee_limit(side: Side, rows: IntArray, settings: FeeTolerance) -> IntArray:
+    """The largest fee allowed for each bank row: max(fee_amount, fee_percent of its amount)."""
+    absolute = per_row_minor(side, rows, settings.fee_amount)
+    return allowed_difference(side.amount[rows], absolute, settings.fee_percent)
+
+
+def _day_text(day: int) -> str:
+    return str(np.datetime64(day, "D"))
+
+
+def _fee_note(fee: int, currency: str, fee_row: bool) -> str:
+    if fee == 0:
+        return ""
+    where = "booked in the ledger" if fee_row else "the difference"
+    return f", fee {explain.money(fee, currency)} ({where})"
+
+
+def _segment_starts(keys: IntArray) -> IntArray:
+    """Per element of the sorted ``keys``: the index where its run of equal keys starts."""
+    if len(keys) == 0:
+        return _EMPTY
+    first = np.r_[True, keys[1:] != keys[:-1]]
+    starts: IntArray = np.maximum.accumulate(np.where(first, np.arange(len(keys)), 0))
+    return starts
+
+
+def _expand(starts: IntArray, stops: IntArray) -> tuple[IntArray, IntArray]:
+    """(range number, value) for every value of the ranges [starts[i], stops[i])."""
+    counts = np.maximum(stops - starts, 0)
+    rows = np.repeat(np.arange(len(starts), dtype=np.int64), counts)
+    offsets = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(
+        np.cumsum(counts) - counts, counts
+    )
+    return rows, np.repeat(starts, counts) + offsets
+
+
+def _choose(owner: IntArray, rank: IntArray) -> BoolArray:
+    """Per candidate: True when it is its owner's only candidate of the owner's best rank."""
+    if len(owner) == 0:
+        return np.zeros(0, dtype=bool)
+    best = pd.Series(rank).groupby(owner).transform("min").to_numpy()
+    at_best = rank == best
+    count = pd.Series(at_best.astype(np.int64)).groupby(owner).transform("sum").to_numpy()
+    chosen: BoolArray = at_best & (count == 1)
+    return chosen
+
+
+def _disjoint(members: list[IntArray], size: int) -> BoolArray:
+    """Per group: True when none of its rows is in another group too."""
+    if not members:
+        return np.zeros(0, dtype=bool)
+    counts = np.bincount(np.concatenate(members), minlength=size)
+    return np.array([bool((counts[m] == 1).all()) for m in members], dtype=bool)
+
+
+# ---------------------------------------------------------------------------------------------
+# Settlement totals
+
+
+@dataclass(frozen=True)
+class _Days:
+    """The open keyed ledger rows as day totals per series (block and key), in (series, day)
+    order: ``rows[row_start[i]:row_start[i + 1]]`` are day i's rows."""
+
+    rows: IntArray  # ledger positions in (series, date) order
+    series: IntArray  # per day
+    day: IntArray
+    row_start: IntArray  # len(days) + 1
+    prefix: IntArray  # len(days) + 1: prefix[i] = sum of days before i (all series)
+    first_of_series: IntArray  # per day: index of its series' first day
+
+    def total(self, first: IntArray, last: IntArray) -> IntArray:
+        result: IntArray = self.prefix[last + 1] - self.prefix[first]
+        return result
+
+
+def _days(rows: IntArray, series: IntArray, ledger: Side) -> _Days:
+    order = np.lexsort((rows, ledger.date[rows], series))
+    rows, series = rows[order], series[order]
+    dates = ledger.date[rows]
+    new_day = np.r_[True, (series[1:] != series[:-1]) | (dates[1:] != dates[:-1])]
+    starts = np.flatnonzero(new_day)
+    day_sum = np.add.reduceat(ledger.amount[rows], starts) if len(starts) else _EMPTY
+    day_series = series[starts]
+    return _Days(
+        rows=rows,
+        series=day_series,
+        day=dates[starts],
+        row_start=np.r_[starts, len(rows)].astype(np.int64),
+        prefix=np.r_[0, np.cumsum(day_sum)].astype(np.int64),
+        first_of_series=_segment_starts(day_series),
+    )
+
+
+@dataclass(frozen=True)
+class SettlementPass:
+    settings: SettlementTotals
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def window(self) -> DayWindow:
+        # Bank rows come lag_min..lag_max business days (at most two weekends more) after the
+        # last sale day, and the first sale day up to span_days before that.
+        weekends = 2 * (self.settings.lag_max // 5 + 1)
+        return DayWindow(0, self.settings.lag_max + weekends + self.settings.span_days)
+
+    def _max_days_back(self) -> int:
+        return self.settings.lag_max + 2 * (self.settings.lag_max // 5 + 1)
+
+    def run(self, state: MatchState) -> Found:
+        bank_open, ledger_open = _open(state)
+        groups = _Groups.empty()
+        fee_rates: dict[int, float] = {}
+        for _ in range(_ROUNDS):
+            if not self._round(state, bank_open, ledger_open, groups, fee_rates):
+                break
+        return groups.found(state, SETTLEMENT_RULE)
+
+    def _steady_fee(
+        self, days: _Days, b: IntArray, first: IntArray, last: IntArray, fee: IntArray,
+        fee_row: IntArray, fee_rates: dict[int, float],
+    ) -> BoolArray:  # fmt: skip
+        """Per candidate: False for a fee left as the difference unlike its processor's usual
+        rate (the median fee per sales total of the first round's fits, which needs
+        ``_MIN_RATE_FITS`` of them): a processor charges alike every day, so a run of days
+        that fits only at another rate is a coincidence within the tolerance."""
+        keep = np.ones(len(b), dtype=bool)
+        by_difference = np.flatnonzero((fee > 0) & (fee_row < 0))
+        if len(by_difference) == 0:
+            return keep
+        series = days.series[last[by_difference]]
+        total = days.total(first[by_difference], last[by_difference]).astype(np.float64)
+        rate = 100.0 * fee[by_difference] / np.maximum(np.abs(total), 1.0)
+        if not fee_rates:
+            medians = pd.Series(rate).groupby(series).agg(["median", "size"])
+            for code, median, size in medians.itertuples():
+                if size >= _MIN_RATE_FITS:
+                    fee_rates[int(code)] = float(median)
+        usual = np.array([fee_rates.get(int(x), np.nan) for x in series], dtype=np.float64)
+        spread = float(self.settings.fee_rate_spread)
+        keep[by_difference] = np.abs(rate - usual) <= spread  # NaN (no usual rate): False
+        return keep
+
+    def _keys(self, state: MatchState) -> IntArray:
+        return state.ledger.party if self.settings.key == "counterparty" else state.ledger.word
+
+    def _key_words(self, state: MatchState, rows: IntArray) -> dict[str, int]:
+        """The word each key code of ``rows`` stands for (from one row of each)."""
+        ledger, keys = state.ledger, self._keys(state)
+        codes, first = np.unique(keys[rows], return_index=True)
+        source = rows[first]
+        if self.settings.key == "counterparty":  # the text starts with the counterparty
+            words = [key_word(str(ledger.texts[c])) for c in ledger.text_code[source]]
+        else:
+            words = [key_word(str(d)) for d in ledger.description[source]]
+        allowed = {key_word(name) for name in self.settings.counterparties}
+        return {
+            w: int(c) for w, c in zip(words, codes.tolist(), strict=True)
+            if w and (not allowed or w in allowed)
+        }  # fmt: skip
+
+    def _round(
+        self, state: MatchState, bank_open: BoolArray, ledger_open: BoolArray, groups: _Groups,
+        fee_rates: dict[int, float],
+    ) -> bool:  # fmt: skip
+        settings, bank, ledger = self.settings, state.bank, state.ledger
+        keys = self._keys(state)
+        l_rows = np.flatnonzero(ledger_open & (keys >= 0))
+        b_rows = np.flatnonzero(bank_open)
+        if len(l_rows) == 0 or len(b_rows) == 0:
+            return False
+        words = self._key_words(state, l_rows)
+        if not words:
+            return False
+        l_rows = l_rows[np.isin(keys[l_rows], np.fromiter(words.values(), dtype=np.int64))]
+        width = int(keys.max()) + 1
+        series_of = state.ledger_block[l_rows] * width + keys[l_rows]
+        days = _days(l_rows, series_of, ledger)
+
+        # Which keys each open bank row's text (counterparty and description) names.
+        text_codes = np.unique(bank.text_code[b_rows])
+        named_t, named_k = [], []
+        for code in text_codes.tolist():
+            for word in name_words(str(bank.texts[code])):
+                key = words.get(word)
+                if key is not None:
+                    named_t.append(code)
+                    named_k.append(key)
+        if not named_t:
+            return False
+        named = pd.DataFrame({"text": named_t, "key": named_k})
+        pairs = pd.DataFrame({"bank": b_rows, "text": bank.text_code[b_rows]}).merge(
+            named, on="text"
+        )
+        pair_b = pairs["bank"].to_numpy(dtype=np.int64)
+        pair_series = state.bank_block[pair_b] * width + pairs["key"].to_numpy(dtype=np.int64)
+
+        # Last sale day: a day of that series lag_min..lag_max business days before the bank row.
+        composite_width = int(days.day.max()) + self._max_days_back() + 2
+        base = int(days.day.min()) - self._max_days_back() - 1
+        day_key = days.series * composite_width + (days.day - base)
+        bank_day = bank.date[pair_b]
+        low = np.searchsorted(
+            day_key, pair_series * composite_width + (bank_day - self._max_days_back() - base),
+            "left",
+        )
+        high = np.searchsorted(day_key, pair_series * composite_width + (bank_day - base), "right")
+        pair_at, last = _expand(low.astype(np.int64), high.astype(np.int64))
+        lag = np.busday_count(
+            days.day[last].astype("datetime64[D]"), bank_day[pair_at].astype("datetime64[D]")
+        )
+        keep = (lag >= settings.lag_min) & (lag <= settings.lag_max)
+        pair_at, last = pair_at[keep], last[keep]
+        # First sale day: any day of the series up to span_days before the last.
+        first_low = np.searchsorted(
+            day_key, days.series[last] * composite_width
+            + (days.day[last] - settings.span_days + 1 - base), "left",
+        )  # fmt: skip
+        first_low = np.maximum(first_low, days.first_of_series[last])
+        cand_at, first = _expand(first_low.astype(np.int64), last + 1)
+        last = last[cand_at]
+        pair_at = pair_at[cand_at]
+        b = pair_b[pair_at]
+        total = days.total(first, last)
+        count = days.row_start[last + 1] - days.row_start[first]
+        fee = total - bank.amount[b]
+        limit = _fee_limit(bank, b, settings)
+        fits = (
+            (count >= settings.min_rows) & (np.sign(total) == np.sign(bank.amount[b]))
+            & (fee >= 0) & (fee <= limit)
+        )  # fmt: skip
+        b, first, last, fee, count = b[fits], first[fits], last[fits], fee[fits], count[fits]
+        fee_row = self._fee_rows(state, days, l_rows, series_of, b, last, fee)
+        # A fee left as the difference: a processor's payout (money in) of a day's sales, not a
+        # few rows, and no fee row of the processor near the deposit (its fee is booked, so a
+        # sum that needs a difference is not this payout's).
+        booked = self._fee_row_near(state, l_rows, series_of, b, days.series[last], fee)
+        plausible = (fee == 0) | (fee_row >= 0) | (
+            (count >= settings.fee_min_rows) & (bank.amount[b] > 0) & ~booked
+        )
+        b, first, last, fee, fee_row = (
+            b[plausible], first[plausible], last[plausible], fee[plausible], fee_row[plausible]
+        )
+        rank = np.where(fee == 0, 0, np.where(fee_row >= 0, 1, 2))
+        chosen = _choose(b, rank)
+        b, first, last, fee, fee_row = (
+            b[chosen], first[chosen], last[chosen], fee[chosen], fee_row[chosen]
+        )
+        steady = self._steady_fee(days, b, first, last, fee, fee_row, fee_rates)
+        b, first, last, fee, fee_row = (
+            b[steady], first[steady], last[steady], fee[steady], fee_row[steady]
+        )
+        members = [
+            np.r_[days.rows[days.row_start[f]:days.row_start[t + 1]], [r] if r >= 0 else []]
+            .astype(np.int64)
+            for f, t, r in zip(first.tolist(), last.tolist(), fee_row.tolist(), strict=True)
+        ]
+        ok = _disjoint(members, len(ledger)) & _disjoint(
+            [np.array([x]) for x in b.tolist()], len(bank)
+        )
+        added = False
+        word_of = {code: word for word, code in words.items()}
+        for k in np.flatnonzero(ok).tolist():
+            bank_row, rows = int(b[k]), members[k]
+            has_fee_row = int(fee_row[k]) >= 0
+            difference = 0 if has_fee_row else -int(fee[k])
+            status = Status.MATCHED if difference == 0 else Status.MATCHED_WITH_DIFFERENCE
+            currency = str(bank.currency[bank_row])
+            word = word_of.get(int(keys[rows[0]]), "")
+            first_day, last_day = int(days.day[first[k]]), int(days.day[last[k]])
+            span = (
+                _day_text(first_day) if first_day == last_day
+                else f"{_day_text(first_day)} to {_day_text(last_day)}"
+            )  # fmt: skip
+            sales = len(rows) - int(has_fee_row)
+            sales_total = int(days.total(first[k : k + 1], last[k : k + 1])[0])
+            note = (
+                f"; {word} rows of {span} settled {_day_text(int(bank.date[bank_row]))}: "
+                f"{sales} rows sum to {explain.money(sales_total, currency)}"
+                f"{_fee_note(int(fee[k]), currency, has_fee_row)}"
+            )
+            groups.add(np.array([bank_row]), rows, status, difference, note)
+            bank_open[bank_row] = False
+            ledger_open[rows] = False
+            added = True
+        return added
+
+    def _fee_row_near(
+        self, state: MatchState, l_rows: IntArray, series_of: IntArray, b: IntArray,
+        series: IntArray, fee: IntArray,
+    ) -> BoolArray:  # fmt: skip
+        """Per candidate: whether an open money-out ledger row of its series within
+        fee_row_days of its bank row books about its fee (half to twice it: a refund of one
+        sale is far smaller)."""
+        ledger = state.ledger
+        negative = ledger.amount[l_rows] < 0
+        near = np.zeros(len(b), dtype=bool)
+        if not negative.any() or len(b) == 0:
+            return near
+        rows = l_rows[negative]
+        order = np.lexsort((ledger.date[rows], series_of[negative]))
+        rows, row_series = rows[order], series_of[negative][order]
+        width = int(max(ledger.date.max(), state.bank.date.max())) + self.settings.fee_row_days + 2
+        keys = row_series * width + ledger.date[rows]
+        day = state.bank.date[b]
+        low = np.searchsorted(keys, series * width + day - self.settings.fee_row_days, "left")
+        high = np.searchsorted(keys, series * width + day + self.settings.fee_row_days, "right")
+        at, row_at = _expand(low.astype(np.int64), high.astype(np.int64))
+        booked = -ledger.amount[rows[row_at]]
+        fits = (2 * booked >= fee[at]) & (booked <= 2 * fee[at])
+        near[at[fits]] = True
+        return near
+
+    def _fee_rows(
+        self, state: MatchState, days: _Days, l_rows: IntArray, series_of: IntArray,
+        b: IntArray, last: IntArray, fee: IntArray,
+    ) -> IntArray:  # fmt: skip
+        """Per candidate: an open ledger row of its series booking exactly its fee (amount
+        -fee) within fee_row_days of the bank row, outside its sale days; -1 when none."""
+        result = np.full(len(b), -1, dtype=np.int64)
+        ledger = state.ledger
+        negative = ledger.amount[l_rows] < 0
+        if not negative.any() or len(b) == 0:
+            return result
+        fee_rows = pd.DataFrame({
+            "series": series_of[negative], "amount": -ledger.amount[l_rows[negative]],
+            "row": l_rows[negative],
+        })  # fmt: skip
+        wanted = pd.DataFrame({
+            "series": days.series[last], "amount": fee, "at": np.arange(len(b)),
+        })  # fmt: skip
+        joined = wanted[wanted["amount"] > 0].merge(fee_rows, on=["series", "amount"])
+        if joined.empty:
+            return result
+        at = joined["at"].to_numpy(dtype=np.int64)
+        row = joined["row"].to_numpy(dtype=np.int64)
+        near = np.abs(ledger.date[row] - state.bank.date[b[at]]) <= self.settings.fee_row_days
+        after_sales = ledger.date[row] > days.day[last[at]]
+        at, row = at[near & after_sales], row[near & after_sales]
+        # One fee row per candidate (the first in position order) when several book the fee.
+        order = np.lexsort((row, at))
+        at, row = at[order], row[order]
+        keep = np.r_[True, at[1:] != at[:-1]] if len(at) else np.zeros(0, dtype=bool)
+        result[at[keep]] = row[keep]
+        return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Reference totals
+
+
+def _named_references(state: MatchState, bank_rows: IntArray) -> tuple[IntArray, IntArray]:
+    """(bank position, ledger reference code) for each reference an open bank row names."""
+    named = bank_rows[state.bank.reference[bank_rows] >= 0]
+    return named, state.bank.reference[named]
+
+
+def _ledger_references(state: MatchState) -> IntArray:
+    """Each ledger row's reference code, -1 for none."""
+    return state.ledger.reference
+
+
+@dataclass(frozen=True)
+class ReferenceTotalPass:
+    settings: ReferenceTotals
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def window(self) -> DayWindow:
+        return DayWindow(self.settings.days_before, self.settings.days_after)
+
+    def run(self, state: MatchState) -> Found:
+        settings, bank, ledger = self.settings, state.bank, state.ledger
+        bank_open, ledger_open = _open(state)
+        references = _ledger_references(state)
+        l_rows = np.flatnonzero(ledger_open & (references >= 0))
+        b, code = _named_references(state, np.flatnonzero(bank_open))
+        if len(l_rows) == 0 or len(b) == 0:
+            return Found()
+        width = int(max(references.max(initial=0), code.max(initial=0))) + 1
+        series = state.ledger_block[l_rows] * width + references[l_rows]
+        order = np.lexsort((l_rows, series))
+        rows, series = l_rows[order], series[order]
+        starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
+        ends = np.r_[starts[1:], len(rows)]
+        group_series = series[starts]
+        total = np.add.reduceat(ledger.amount[rows], starts)
+        dates = ledger.date[rows]
+        earliest, latest = np.minimum.reduceat(dates, starts), np.maximum.reduceat(dates, starts)
+        wanted = state.bank_block[b] * width + code
+        at = np.minimum(np.searchsorted(group_series, wanted), len(group_series) - 1)
+        known = group_series[at] == wanted
+        b, g = b[known], at[known]
+        day = bank.date[b]
+        fee = total[g] - bank.amount[b]
+        fits = (
+            (earliest[g] >= day - settings.days_after) & (latest[g] <= day + settings.days_before)
+            & (ends[g] - starts[g] >= settings.min_rows)
+            & (np.sign(total[g]) == np.sign(bank.amount[b]))
+            & (fee >= 0) & (fee <= _fee_limit(bank, b, settings))
+            & ((fee == 0) | (ends[g] - starts[g] >= settings.fee_min_rows))
+        )  # fmt: skip
+        b, g, fee = b[fits], g[fits], fee[fits]
+        rank = np.where(fee == 0, 0, 1)
+        chosen = _choose(b, rank)
+        b, g, fee = b[chosen], g[chosen], fee[chosen]
+        once = _choose(g, np.zeros(len(g), dtype=np.int64))  # one bank row per reference
+        groups = _Groups.empty()
+        for bank_row, group, group_fee in zip(
+            b[once].tolist(), g[once].tolist(), fee[once].tolist(), strict=True
+        ):
+            members = rows[starts[group] : ends[group]]
+            currency = str(bank.currency[bank_row])
+            fee_text = _fee_note(group_fee, currency, False)
+            note = (
+                f"; {self._reference_text(state, int(members[0]))}: {len(members)} rows sum to "
+                f"{explain.money(int(total[group]), currency)}{fee_text}"
+            )
+            status = Status.MATCHED if group_fee == 0 else Status.MATCHED_WITH_DIFFERENCE
+            groups.add(np.array([bank_row]), members, status, -group_fee, note)
+        return groups.found(state, REFERENCE_RULE)
+
+    @staticmethod
+    def _reference_text(state: MatchState, ledger_row: int) -> str:
+        return f"the reference of {state.ledger.ids[ledger_row]}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Partial payments
+
+
+@dataclass(frozen=True)
+class PartialPaymentPass:
+    settings: PartialPayments
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def window(self) -> DayWindow:
+        return DayWindow(self.settings.days_before, self.settings.days_after)
+
+    def run(self, state: MatchState) -> Found:
+        bank, ledger = state.bank, state.ledger
+        bank_open, ledger_open = _open(state)
+        groups = _Groups.empty()
+        keys = (
+            ("reference", ledger.reference, bank.reference),
+            ("counterparty", ledger.party, bank.party),
+            ("counterparty", ledger.party, bank.word),
+        )
+        for label, ledger_key, bank_key in keys:
+            self._by_key(state, label, ledger_key, bank_key, bank_open, ledger_open, groups)
+        return groups.found(state, PARTIAL_RULE)
+
+    def _by_key(
+        self, state: MatchState, label: str, ledger_key: IntArray, bank_key: IntArray,
+        bank_open: BoolArray, ledger_open: BoolArray, groups: _Groups,
+    ) -> None:  # fmt: skip
+        settings, bank, ledger = self.settings, state.bank, state.ledger
+        targets = np.flatnonzero(ledger_open & (ledger_key >= 0))
+        b_rows = np.flatnonzero(bank_open & (bank_key >= 0))
+        if len(targets) == 0 or len(b_rows) == 0:
+            return
+        width = int(max(ledger_key.max(), bank_key.max())) + 1
+        # The window from the ledger row's side: swap the roles of before and after.
+        t, b = keyed_window_pairs(
+            targets, state.ledger_block[targets] * width + ledger_key[targets],
+            ledger.date[targets], b_rows, state.bank_block[b_rows] * width + bank_key[b_rows],
+            bank.date[b_rows], days_before=settings.days_after,
+            days_after=settings.days_before, cap=2 * settings.max_parts,
+        )  # fmt: skip
+        if len(t) == 0:
+            return
+        order = np.lexsort((b, bank.date[b], t))
+        t, b = t[order], b[order]
+        pool_start = _segment_starts(t)
+        pool_end = np.r_[np.flatnonzero(t[1:] != t[:-1]) + 1, len(t)]
+        pool_end = pool_end[np.cumsum(np.r_[0, t[1:] != t[:-1]])]
+        prefix = np.r_[0, np.cumsum(bank.amount[b])]
+        # Runs of consecutive parts: from i, 2..max_parts parts within the pool.
+        run_first, run_last = _expand(
+            np.arange(len(t), dtype=np.int64) + 1,
+            np.minimum(np.arange(len(t)) + settings.max_parts, pool_end),
+        )
+        run_sum = prefix[run_last + 1] - prefix[run_first]
+        target = t[run_first]
+        exact = run_sum == ledger.amount[target]
+        run_first, run_last, target = run_first[exact], run_last[exact], target[exact]
+        chosen = _choose(target, np.zeros(len(target), dtype=np.int64))
+        run_first, run_last, target = run_first[chosen], run_last[chosen], target[chosen]
+        members = [b[f : last + 1] for f, last in zip(run_first.tolist(), run_last.tolist(),
+                                                       strict=True)]
+        ok = _disjoint(members, len(bank))
+        for k in np.flatnonzero(ok).tolist():
+            ledger_row, parts = int(target[k]), members[k]
+            currency = str(ledger.currency[ledger_row])
+            note = (
+                f"; paid in {len(parts)} parts by {label}: "
+                + " + ".join(explain.money(int(a), currency) for a in bank.amount[parts])
+            )
+            groups.add(parts, np.array([ledger_row]), Status.MATCHED, 0, note)
+            bank_open[parts] = False
+            ledger_open[ledger_row] = False
+        if settings.allow_remainder and label == "reference":
+            self._remainders(state, t, b, pool_start, pool_end, bank_open, ledger_open, groups)
+
+    def _remainders(
+        self, state: MatchState, t: IntArray, b: IntArray, pool_start: IntArray,
+        pool_end: IntArray, bank_open: BoolArray, ledger_open: BoolArray, groups: _Groups,
+    ) -> None:  # fmt: skip
+        """Bank rows naming an open ledger row's reference that together pay less than it:
+        suggested, the rest named open."""
+        bank, ledger = state.bank, state.ledger
+        still = ledger_open[t] & bank_open[b]
+        t, b = t[still], b[still]
+        if len(t) == 0:
+            return
+        starts = np.flatnonzero(np.r_[True, t[1:] != t[:-1]])
+        paid = np.add.reduceat(bank.amount[b], starts)
+        owed = ledger.amount[t[starts]]
+        part = (np.sign(paid) == np.sign(owed)) & (np.abs(paid) < np.abs(owed))
+        ends = np.r_[starts[1:], len(t)]
+        members = [b[starts[k] : ends[k]] for k in range(len(starts))]
+        ok = part & _disjoint(members, len(bank))
+        for k in np.flatnonzero(ok).tolist():
+            ledger_row, parts = int(t[starts[k]]), members[k]
+            currency = str(ledger.currency[ledger_row])
+            note = (
+                f"; partially paid: {explain.money(int(paid[k]), currency)} of "
+                f"{explain.money(int(owed[k]), currency)} in {len(parts)} part(s), "
+                f"{explain.money(int(owed[k] - paid[k]), currency)} open"
+            )
+            groups.add(parts, np.array([ledger_row]), Status.SUGGESTED, int(paid[k] - owed[k]),
+                       note)  # fmt: skip
+            bank_open[parts] = False
+            ledger_open[ledger_row] = False
