@@ -250,8 +250,9 @@ class SettlementPass:
     ) -> BoolArray:  # fmt: skip
         """Per candidate: False for a fee left as the difference unlike its processor's usual
         rate (the median fee per sales total of the first round's fits, which needs
-        ``_MIN_RATE_FITS`` of them): a processor charges alike every day, so a run of days
-        that fits only at another rate is a coincidence within the tolerance."""
+        ``_MIN_RATE_FITS`` of them, their middle half within ``fee_rate_spread``): a processor
+        charges alike every day, so a run of days that fits only at another rate is a
+        coincidence within the tolerance."""
         keep = np.ones(len(b), dtype=bool)
         by_difference = np.flatnonzero((fee > 0) & (fee_row < 0))
         if len(by_difference) == 0:
@@ -259,13 +260,19 @@ class SettlementPass:
         series = days.series[last[by_difference]]
         total = days.total(first[by_difference], last[by_difference]).astype(np.float64)
         rate = 100.0 * fee[by_difference] / np.maximum(np.abs(total), 1.0)
+        spread = float(self.settings.fee_rate_spread)
         if not fee_rates:
-            medians = pd.Series(rate).groupby(series).agg(["median", "size"])
-            for code, median, size in medians.itertuples():
-                if size >= _MIN_RATE_FITS:
+            by_series = pd.Series(rate).groupby(series)
+            quartiles = by_series.quantile([0.25, 0.75]).unstack()
+            usual_rates = pd.DataFrame({
+                "median": by_series.median(), "size": by_series.size(),
+                "spread": quartiles[0.75] - quartiles[0.25],
+            })  # fmt: skip
+            for code, median, size, scatter in usual_rates.itertuples():
+                # A processor's fits cluster at its rate; coincidences scatter over the tolerance.
+                if size >= _MIN_RATE_FITS and scatter <= spread:
                     fee_rates[int(code)] = float(median)
         usual = np.array([fee_rates.get(int(x), np.nan) for x in series], dtype=np.float64)
-        spread = float(self.settings.fee_rate_spread)
         keep[by_difference] = np.abs(rate - usual) <= spread  # NaN (no usual rate): False
         return keep
 
