@@ -263,7 +263,7 @@ class SettlementPass:
         spread = float(self.settings.fee_rate_spread)
         if not fee_rates:
             by_series = pd.Series(rate).groupby(series)
-            quartiles = by_series.quantile([0.25, 0.75]).unstack()
+            quartiles = by_series.quantile(np.array([0.25, 0.75])).unstack()
             usual_rates = pd.DataFrame({
                 "median": by_series.median(), "size": by_series.size(),
                 "spread": quartiles[0.75] - quartiles[0.25],
