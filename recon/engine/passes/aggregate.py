@@ -46,9 +46,6 @@ from recon.records import Status
 SETTLEMENT_RULE = "settlement"
 REFERENCE_RULE = "reference_total"
 PARTIAL_RULE = "partial_payment"
-# Rounds of a pass: the groups found in one leave the rows they took, which can make the
-# neighbouring day's sum (or a group that overlapped a taken one) fit in the next.
-_ROUNDS = 4
 _EMPTY = np.zeros(0, dtype=np.int64)
 # Fits a processor's usual fee rate is learned from (fewer: fees left as differences refused).
 _MIN_RATE_FITS = 3
@@ -238,15 +235,44 @@ class SettlementPass:
     def run(self, state: MatchState) -> Found:
         bank_open, ledger_open = _open(state)
         groups = _Groups.empty()
+        keys = self._keys(state)
+        keyed = np.flatnonzero(ledger_open & (keys >= 0))
+        words = self._key_words(state, keyed) if len(keyed) else {}
+        named = self._named(state, np.flatnonzero(bank_open), words)
+        if named.empty:
+            return Found()
         fee_rates: dict[int, float] = {}
-        for _ in range(_ROUNDS):
-            if not self._round(state, bank_open, ledger_open, groups, fee_rates):
-                break
+        # A payout's fee row, booked on its payout day, sits among the next payout's sales:
+        # that sum fits once the fee row has joined its own group. Rounds after the first
+        # look again only at the keys whose rows the last round took.
+        touched: set[int] | None = None
+        while touched is None or touched:
+            touched = self._round(
+                state, bank_open, ledger_open, groups, fee_rates, words, named, touched
+            )
         return groups.found(state, SETTLEMENT_RULE)
+
+    @staticmethod
+    def _named(state: MatchState, bank_rows: IntArray, words: dict[str, int]) -> pd.DataFrame:
+        """(bank position, key code) for each key word a bank row's text (counterparty and
+        description) names."""
+        bank = state.bank
+        text_codes = np.unique(bank.text_code[bank_rows])
+        named_t, named_k = [], []
+        for code in text_codes.tolist():
+            for word in name_words(str(bank.texts[code])):
+                key = words.get(word)
+                if key is not None:
+                    named_t.append(code)
+                    named_k.append(key)
+        named = pd.DataFrame({"text": named_t, "key": named_k}, dtype=np.int64)
+        return pd.DataFrame({"bank": bank_rows, "text": bank.text_code[bank_rows]}).merge(
+            named, on="text"
+        )[["bank", "key"]]
 
     def _steady_fee(
         self, days: _Days, b: IntArray, first: IntArray, last: IntArray, fee: IntArray,
-        fee_row: IntArray, fee_rates: dict[int, float],
+        fee_row: IntArray, fee_rates: dict[int, float], learn: bool,
     ) -> BoolArray:  # fmt: skip
         """Per candidate: False for a fee left as the difference unlike its processor's usual
         rate (the median fee per sales total of the first round's fits, which needs
@@ -261,7 +287,7 @@ class SettlementPass:
         total = days.total(first[by_difference], last[by_difference]).astype(np.float64)
         rate = 100.0 * fee[by_difference] / np.maximum(np.abs(total), 1.0)
         spread = float(self.settings.fee_rate_spread)
-        if not fee_rates:
+        if learn:
             by_series = pd.Series(rate).groupby(series)
             quartiles = by_series.quantile(np.array([0.25, 0.75])).unstack()
             usual_rates = pd.DataFrame({
@@ -296,39 +322,26 @@ class SettlementPass:
 
     def _round(
         self, state: MatchState, bank_open: BoolArray, ledger_open: BoolArray, groups: _Groups,
-        fee_rates: dict[int, float],
-    ) -> bool:  # fmt: skip
+        fee_rates: dict[int, float], words: dict[str, int], named: pd.DataFrame,
+        only: set[int] | None,
+    ) -> set[int]:  # fmt: skip
+        """One round over the open rows (of the keys in ``only``, when given); the keys whose
+        rows it grouped."""
         settings, bank, ledger = self.settings, state.bank, state.ledger
         keys = self._keys(state)
+        wanted = np.fromiter(words.values() if only is None else only, dtype=np.int64)
         l_rows = np.flatnonzero(ledger_open & (keys >= 0))
-        b_rows = np.flatnonzero(bank_open)
-        if len(l_rows) == 0 or len(b_rows) == 0:
-            return False
-        words = self._key_words(state, l_rows)
-        if not words:
-            return False
-        l_rows = l_rows[np.isin(keys[l_rows], np.fromiter(words.values(), dtype=np.int64))]
+        l_rows = l_rows[np.isin(keys[l_rows], wanted)]
+        pair_b = named["bank"].to_numpy(dtype=np.int64)
+        pair_key = named["key"].to_numpy(dtype=np.int64)
+        still = bank_open[pair_b] & np.isin(pair_key, wanted)
+        pair_b, pair_key = pair_b[still], pair_key[still]
+        if len(l_rows) == 0 or len(pair_b) == 0:
+            return set()
         width = int(keys.max()) + 1
         series_of = state.ledger_block[l_rows] * width + keys[l_rows]
         days = _days(l_rows, series_of, ledger)
-
-        # Which keys each open bank row's text (counterparty and description) names.
-        text_codes = np.unique(bank.text_code[b_rows])
-        named_t, named_k = [], []
-        for code in text_codes.tolist():
-            for word in name_words(str(bank.texts[code])):
-                key = words.get(word)
-                if key is not None:
-                    named_t.append(code)
-                    named_k.append(key)
-        if not named_t:
-            return False
-        named = pd.DataFrame({"text": named_t, "key": named_k})
-        pairs = pd.DataFrame({"bank": b_rows, "text": bank.text_code[b_rows]}).merge(
-            named, on="text"
-        )
-        pair_b = pairs["bank"].to_numpy(dtype=np.int64)
-        pair_series = state.bank_block[pair_b] * width + pairs["key"].to_numpy(dtype=np.int64)
+        pair_series = state.bank_block[pair_b] * width + pair_key
 
         # Last sale day: a day of that series lag_min..lag_max business days before the bank row.
         composite_width = int(days.day.max()) + self._max_days_back() + 2
@@ -381,7 +394,7 @@ class SettlementPass:
         b, first, last, fee, fee_row = (
             b[chosen], first[chosen], last[chosen], fee[chosen], fee_row[chosen]
         )
-        steady = self._steady_fee(days, b, first, last, fee, fee_row, fee_rates)
+        steady = self._steady_fee(days, b, first, last, fee, fee_row, fee_rates, only is None)
         b, first, last, fee, fee_row = (
             b[steady], first[steady], last[steady], fee[steady], fee_row[steady]
         )
@@ -393,7 +406,7 @@ class SettlementPass:
         ok = _disjoint(members, len(ledger)) & _disjoint(
             [np.array([x]) for x in b.tolist()], len(bank)
         )
-        added = False
+        added: set[int] = set()
         word_of = {code: word for word, code in words.items()}
         for k in np.flatnonzero(ok).tolist():
             bank_row, rows = int(b[k]), members[k]
@@ -417,7 +430,7 @@ class SettlementPass:
             groups.add(np.array([bank_row]), rows, status, difference, note)
             bank_open[bank_row] = False
             ledger_open[rows] = False
-            added = True
+            added.add(int(keys[rows[0]]))
         return added
 
     def _fee_row_near(
