@@ -242,13 +242,15 @@ class SettlementPass:
         if named.empty:
             return Found()
         fee_rates: dict[int, float] = {}
+        books_fees: set[int] = set()  # series with a fee row in some fit
         # A payout's fee row, booked on its payout day, sits among the next payout's sales:
         # that sum fits once the fee row has joined its own group. Rounds after the first
         # look again only at the keys whose rows the last round took.
         touched: set[int] | None = None
         while touched is None or touched:
             touched = self._round(
-                state, bank_open, ledger_open, groups, fee_rates, words, named, touched
+                state, bank_open, ledger_open, groups, fee_rates, books_fees, words, named,
+                touched,
             )
         return groups.found(state, SETTLEMENT_RULE)
 
@@ -322,8 +324,8 @@ class SettlementPass:
 
     def _round(
         self, state: MatchState, bank_open: BoolArray, ledger_open: BoolArray, groups: _Groups,
-        fee_rates: dict[int, float], words: dict[str, int], named: pd.DataFrame,
-        only: set[int] | None,
+        fee_rates: dict[int, float], books_fees: set[int], words: dict[str, int],
+        named: pd.DataFrame, only: set[int] | None,
     ) -> set[int]:  # fmt: skip
         """One round over the open rows (of the keys in ``only``, when given); the keys whose
         rows it grouped."""
@@ -379,17 +381,20 @@ class SettlementPass:
         )  # fmt: skip
         b, first, last, fee, count = b[fits], first[fits], last[fits], fee[fits], count[fits]
         fee_row = self._fee_rows(state, days, l_rows, series_of, b, last, fee)
-        # A fee left as the difference: a processor's payout (money in) of a day's sales, not a
-        # few rows, and no fee row of the processor near the deposit (its fee is booked, so a
-        # sum that needs a difference is not this payout's).
-        booked = self._fee_row_near(state, l_rows, series_of, b, days.series[last], fee)
-        plausible = (fee == 0) | (fee_row >= 0) | (
-            (count >= settings.fee_min_rows) & (bank.amount[b] > 0) & ~booked
-        )
-        b, first, last, fee, fee_row = (
-            b[plausible], first[plausible], last[plausible], fee[plausible], fee_row[plausible]
-        )
         rank = np.where(fee == 0, 0, np.where(fee_row >= 0, 1, 2))
+        # A fee left as the difference: a processor's payout (money in) of a day's sales, not a
+        # few rows, from a processor that does not book its fees (none of its fits has a fee
+        # row, in this round or before).
+        series = days.series[last]
+        books_fees.update(np.unique(series[rank == 1]).tolist())
+        plausible = (rank < 2) | (
+            (count >= settings.fee_min_rows) & (bank.amount[b] > 0)
+            & ~np.isin(series, np.fromiter(books_fees, dtype=np.int64, count=len(books_fees)))
+        )  # fmt: skip
+        b, first, last, fee, fee_row, rank = (
+            b[plausible], first[plausible], last[plausible], fee[plausible], fee_row[plausible],
+            rank[plausible],
+        )
         chosen = _choose(b, rank)
         b, first, last, fee, fee_row = (
             b[chosen], first[chosen], last[chosen], fee[chosen], fee_row[chosen]
@@ -432,32 +437,6 @@ class SettlementPass:
             ledger_open[rows] = False
             added.add(int(keys[rows[0]]))
         return added
-
-    def _fee_row_near(
-        self, state: MatchState, l_rows: IntArray, series_of: IntArray, b: IntArray,
-        series: IntArray, fee: IntArray,
-    ) -> BoolArray:  # fmt: skip
-        """Per candidate: whether an open money-out ledger row of its series within
-        fee_row_days of its bank row books about its fee (half to twice it: a refund of one
-        sale is far smaller)."""
-        ledger = state.ledger
-        negative = ledger.amount[l_rows] < 0
-        near = np.zeros(len(b), dtype=bool)
-        if not negative.any() or len(b) == 0:
-            return near
-        rows = l_rows[negative]
-        order = np.lexsort((ledger.date[rows], series_of[negative]))
-        rows, row_series = rows[order], series_of[negative][order]
-        width = int(max(ledger.date.max(), state.bank.date.max())) + self.settings.fee_row_days + 2
-        keys = row_series * width + ledger.date[rows]
-        day = state.bank.date[b]
-        low = np.searchsorted(keys, series * width + day - self.settings.fee_row_days, "left")
-        high = np.searchsorted(keys, series * width + day + self.settings.fee_row_days, "right")
-        at, row_at = _expand(low.astype(np.int64), high.astype(np.int64))
-        booked = -ledger.amount[rows[row_at]]
-        fits = (2 * booked >= fee[at]) & (booked <= 2 * fee[at])
-        near[at[fits]] = True
-        return near
 
     def _fee_rows(
         self, state: MatchState, days: _Days, l_rows: IntArray, series_of: IntArray,
