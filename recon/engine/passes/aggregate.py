@@ -34,6 +34,7 @@ from recon.engine import explain
 from recon.engine.candidates import keyed_window_pairs
 from recon.engine.normalise import BoolArray, IntArray, Side, filled, key_word, name_words
 from recon.engine.scoring import (
+    FloatArray,
     allowed_difference,
     pair_parts,
     per_row_minor,
@@ -272,35 +273,56 @@ class SettlementPass:
             named, on="text"
         )[["bank", "key"]]
 
+    def _rates(
+        self, days: _Days, first: IntArray, last: IntArray, fee: IntArray
+    ) -> tuple[IntArray, FloatArray]:
+        """Per candidate: its series and its fee in percent of its sales total."""
+        total = days.total(first, last).astype(np.float64)
+        rate: FloatArray = 100.0 * fee / np.maximum(np.abs(total), 1.0)
+        return days.series[last], rate
+
+    def _learn_rates(
+        self, days: _Days, first: IntArray, last: IntArray, fee: IntArray, rank: IntArray,
+        fee_rates: dict[int, float],
+    ) -> None:  # fmt: skip
+        """Each processor's usual fee rate: the median rate of its fits with the fee left as
+        the difference, when there are ``_MIN_RATE_FITS`` of them and their middle half lies
+        within ``fee_rate_spread`` (a processor's fits cluster at its rate; coincidences
+        within the tolerance scatter over it)."""
+        by_difference = rank == 2
+        if not by_difference.any():
+            return
+        series, rate = self._rates(
+            days, first[by_difference], last[by_difference], fee[by_difference]
+        )
+        by_series = pd.Series(rate).groupby(series)
+        quartiles = by_series.quantile(np.array([0.25, 0.75])).unstack()
+        usual_rates = pd.DataFrame({
+            "median": by_series.median(), "size": by_series.size(),
+            "spread": quartiles[0.75] - quartiles[0.25],
+        })  # fmt: skip
+        spread = float(self.settings.fee_rate_spread)
+        for code, median, size, scatter in usual_rates.itertuples():
+            if size >= _MIN_RATE_FITS and scatter <= spread:
+                fee_rates[int(code)] = float(median)
+
     def _steady_fee(
-        self, days: _Days, b: IntArray, first: IntArray, last: IntArray, fee: IntArray,
-        fee_row: IntArray, fee_rates: dict[int, float], learn: bool,
+        self, days: _Days, first: IntArray, last: IntArray, fee: IntArray, rank: IntArray,
+        fee_rates: dict[int, float],
     ) -> BoolArray:  # fmt: skip
-        """Per candidate: False for a fee left as the difference unlike its processor's usual
-        rate (the median fee per sales total of the first round's fits, which needs
-        ``_MIN_RATE_FITS`` of them, their middle half within ``fee_rate_spread``): a processor
+        """Per candidate: False for a fee left as the difference more than ``fee_rate_spread``
+        points from its processor's usual rate, or of a processor without one: a processor
         charges alike every day, so a run of days that fits only at another rate is a
         coincidence within the tolerance."""
-        keep = np.ones(len(b), dtype=bool)
-        by_difference = np.flatnonzero((fee > 0) & (fee_row < 0))
+        keep = np.ones(len(first), dtype=bool)
+        by_difference = np.flatnonzero(rank == 2)
         if len(by_difference) == 0:
             return keep
-        series = days.series[last[by_difference]]
-        total = days.total(first[by_difference], last[by_difference]).astype(np.float64)
-        rate = 100.0 * fee[by_difference] / np.maximum(np.abs(total), 1.0)
-        spread = float(self.settings.fee_rate_spread)
-        if learn:
-            by_series = pd.Series(rate).groupby(series)
-            quartiles = by_series.quantile(np.array([0.25, 0.75])).unstack()
-            usual_rates = pd.DataFrame({
-                "median": by_series.median(), "size": by_series.size(),
-                "spread": quartiles[0.75] - quartiles[0.25],
-            })  # fmt: skip
-            for code, median, size, scatter in usual_rates.itertuples():
-                # A processor's fits cluster at its rate; coincidences scatter over the tolerance.
-                if size >= _MIN_RATE_FITS and scatter <= spread:
-                    fee_rates[int(code)] = float(median)
+        series, rate = self._rates(
+            days, first[by_difference], last[by_difference], fee[by_difference]
+        )
         usual = np.array([fee_rates.get(int(x), np.nan) for x in series], dtype=np.float64)
+        spread = float(self.settings.fee_rate_spread)
         keep[by_difference] = np.abs(rate - usual) <= spread  # NaN (no usual rate): False
         return keep
 
@@ -395,13 +417,17 @@ class SettlementPass:
             b[plausible], first[plausible], last[plausible], fee[plausible], fee_row[plausible],
             rank[plausible],
         )
+        if only is None:  # the usual rates: from the first round's unambiguous fits
+            alone = _choose(b, rank)
+            self._learn_rates(days, first[alone], last[alone], fee[alone], rank[alone],
+                              fee_rates)  # fmt: skip
+        steady = self._steady_fee(days, first, last, fee, rank, fee_rates)
+        b, first, last, fee, fee_row, rank = (
+            b[steady], first[steady], last[steady], fee[steady], fee_row[steady], rank[steady]
+        )
         chosen = _choose(b, rank)
         b, first, last, fee, fee_row = (
             b[chosen], first[chosen], last[chosen], fee[chosen], fee_row[chosen]
-        )
-        steady = self._steady_fee(days, b, first, last, fee, fee_row, fee_rates, only is None)
-        b, first, last, fee, fee_row = (
-            b[steady], first[steady], last[steady], fee[steady], fee_row[steady]
         )
         members = [
             np.r_[days.rows[days.row_start[f]:days.row_start[t + 1]], [r] if r >= 0 else []]
