@@ -387,7 +387,7 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
     MatchRule(kind="reference", name="exact_reference", days_before=3, days_after=10),
     ReferenceTotals(name="reference_totals", fee_amount=Decimal("1.00"), fee_percent=Decimal("6")),
     SettlementTotals(
-        name="settlement_totals", lag_min=0, lag_max=3, min_rows=10, fee_amount=Decimal("1.00"),
+        name="settlement_totals", lag_min=0, lag_max=4, min_rows=10, fee_amount=Decimal("1.00"),
         fee_percent=Decimal("6"),
     ),
     SettlementTotals(name="batch_totals", key="description", lag_min=0, lag_max=1, min_rows=3),
