@@ -157,14 +157,27 @@ def _expand(starts: IntArray, stops: IntArray) -> tuple[IntArray, IntArray]:
     return rows, np.repeat(starts, counts) + offsets
 
 
-def _choose(owner: IntArray, rank: IntArray) -> BoolArray:
-    """Per candidate: True when it is its owner's only candidate of the owner's best rank."""
+def _choose(owner: IntArray, rank: IntArray, distance: FloatArray | None = None) -> BoolArray:
+    """Per candidate: True when it is its owner's only candidate of the owner's best rank;
+    among several, the one whose ``distance`` is under half the runner-up's (when given)."""
     if len(owner) == 0:
         return np.zeros(0, dtype=bool)
-    best = pd.Series(rank).groupby(owner).transform("min").to_numpy()
-    at_best = rank == best
-    count = pd.Series(at_best.astype(np.int64)).groupby(owner).transform("sum").to_numpy()
-    chosen: BoolArray = at_best & (count == 1)
+    if distance is None:
+        distance = np.zeros(len(owner), dtype=np.float64)
+    frame = pd.DataFrame({"owner": owner, "rank": rank, "distance": distance})
+    frame = frame.sort_values(["owner", "rank", "distance"], kind="stable")
+    first = ~frame["owner"].duplicated().to_numpy()
+    ordered_owner = frame["owner"].to_numpy()
+    ordered_rank = frame["rank"].to_numpy()
+    ordered_distance = frame["distance"].to_numpy()
+    # The runner-up: the next candidate of the same owner and rank, if any.
+    runner_up = np.r_[
+        (ordered_owner[1:] == ordered_owner[:-1]) & (ordered_rank[1:] == ordered_rank[:-1]), False
+    ]
+    next_distance = np.r_[ordered_distance[1:], np.inf]
+    clear = ~runner_up | (2 * ordered_distance < next_distance)
+    chosen = np.zeros(len(owner), dtype=bool)
+    chosen[frame.index.to_numpy()[first & clear]] = True
     return chosen
 
 
@@ -309,22 +322,25 @@ class SettlementPass:
     def _steady_fee(
         self, days: _Days, first: IntArray, last: IntArray, fee: IntArray, rank: IntArray,
         fee_rates: dict[int, float],
-    ) -> BoolArray:  # fmt: skip
+    ) -> tuple[BoolArray, FloatArray]:  # fmt: skip
         """Per candidate: False for a fee left as the difference more than ``fee_rate_spread``
-        points from its processor's usual rate, or of a processor without one: a processor
+        points from its processor's usual rate, or of a processor without one (a processor
         charges alike every day, so a run of days that fits only at another rate is a
-        coincidence within the tolerance."""
+        coincidence within the tolerance); and how far from that rate it is (0 for the
+        others)."""
         keep = np.ones(len(first), dtype=bool)
+        off_rate = np.zeros(len(first), dtype=np.float64)
         by_difference = np.flatnonzero(rank == 2)
         if len(by_difference) == 0:
-            return keep
+            return keep, off_rate
         series, rate = self._rates(
             days, first[by_difference], last[by_difference], fee[by_difference]
         )
         usual = np.array([fee_rates.get(int(x), np.nan) for x in series], dtype=np.float64)
         spread = float(self.settings.fee_rate_spread)
-        keep[by_difference] = np.abs(rate - usual) <= spread  # NaN (no usual rate): False
-        return keep
+        off_rate[by_difference] = np.abs(rate - usual)
+        keep[by_difference] = off_rate[by_difference] <= spread  # NaN (no usual rate): False
+        return keep, off_rate
 
     def _keys(self, state: MatchState) -> IntArray:
         return state.ledger.party if self.settings.key == "counterparty" else state.ledger.word
@@ -421,11 +437,11 @@ class SettlementPass:
             alone = _choose(b, rank)
             self._learn_rates(days, first[alone], last[alone], fee[alone], rank[alone],
                               fee_rates)  # fmt: skip
-        steady = self._steady_fee(days, first, last, fee, rank, fee_rates)
+        steady, off_rate = self._steady_fee(days, first, last, fee, rank, fee_rates)
         b, first, last, fee, fee_row, rank = (
             b[steady], first[steady], last[steady], fee[steady], fee_row[steady], rank[steady]
         )
-        chosen = _choose(b, rank)
+        chosen = _choose(b, rank, off_rate[steady])
         b, first, last, fee, fee_row = (
             b[chosen], first[chosen], last[chosen], fee[chosen], fee_row[chosen]
         )
