@@ -256,6 +256,7 @@ class SettlementPass:
         if named.empty:
             return Found()
         fee_rates: dict[int, float] = {}
+        usual_lags: dict[int, float] = {}  # series -> median business days to the payout
         books_fees: set[int] = set()  # series with a fee row in some fit
         # A payout's fee row, booked on its payout day, sits among the next payout's sales:
         # that sum fits once the fee row has joined its own group. Rounds after the first
@@ -263,8 +264,8 @@ class SettlementPass:
         touched: set[int] | None = None
         while touched is None or touched:
             touched = self._round(
-                state, bank_open, ledger_open, groups, fee_rates, books_fees, words, named,
-                touched,
+                state, bank_open, ledger_open, groups, fee_rates, usual_lags, books_fees, words,
+                named, touched,
             )
         return groups.found(state, SETTLEMENT_RULE)
 
@@ -362,8 +363,8 @@ class SettlementPass:
 
     def _round(
         self, state: MatchState, bank_open: BoolArray, ledger_open: BoolArray, groups: _Groups,
-        fee_rates: dict[int, float], books_fees: set[int], words: dict[str, int],
-        named: pd.DataFrame, only: set[int] | None,
+        fee_rates: dict[int, float], usual_lags: dict[int, float], books_fees: set[int],
+        words: dict[str, int], named: pd.DataFrame, only: set[int] | None,
     ) -> set[int]:  # fmt: skip
         """One round over the open rows (of the keys in ``only``, when given); the keys whose
         rows it grouped."""
@@ -433,15 +434,30 @@ class SettlementPass:
             b[plausible], first[plausible], last[plausible], fee[plausible], fee_row[plausible],
             rank[plausible],
         )
-        if only is None:  # the usual rates: from the first round's unambiguous fits
+        lag = np.busday_count(
+            days.day[last].astype("datetime64[D]"), bank.date[b].astype("datetime64[D]")
+        ).astype(np.int64)
+        if only is None:  # usual rates and lags: from the first round's unambiguous fits
             alone = _choose(b, rank)
             self._learn_rates(days, first[alone], last[alone], fee[alone], rank[alone],
                               fee_rates)  # fmt: skip
+            by_series = pd.Series(lag[alone]).groupby(days.series[last[alone]]).median()
+            usual_lags.update(
+                zip(by_series.index.to_numpy(dtype=np.int64).tolist(),
+                    by_series.to_numpy(dtype=np.float64).tolist(), strict=True)
+            )  # fmt: skip
         steady, off_rate = self._steady_fee(days, first, last, fee, rank, fee_rates)
-        b, first, last, fee, fee_row, rank = (
-            b[steady], first[steady], last[steady], fee[steady], fee_row[steady], rank[steady]
+        b, first, last, fee, fee_row, rank, lag = (
+            b[steady], first[steady], last[steady], fee[steady], fee_row[steady], rank[steady],
+            lag[steady],
         )
-        chosen = _choose(b, rank, off_rate[steady])
+        # Closeness to the processor's habits: its fee rate (in spreads) and its lag (days).
+        usual_lag = np.array(
+            [usual_lags.get(int(x), np.nan) for x in days.series[last]], dtype=np.float64
+        )
+        off_lag = np.nan_to_num(np.abs(lag - usual_lag), nan=0.0)
+        spread = max(float(settings.fee_rate_spread), 1e-9)
+        chosen = _choose(b, rank, off_rate[steady] / spread + off_lag)
         b, first, last, fee, fee_row = (
             b[chosen], first[chosen], last[chosen], fee[chosen], fee_row[chosen]
         )
