@@ -35,17 +35,20 @@ import pandas as pd
 
 from recon.config import Config
 from recon.errors import InputError, NothingCheckedError, RowProblem
-from recon.frames import BANK_COLUMNS
+from recon.frames import BANK_COLUMNS, CHECK_NUMBER, PAYMENT_DETAILS
 from recon.limits import YEARS, check_file_size
 from recon.logs import card_characters, mask_card_numbers, may_hold_card_number
 from recon.money import MoneyError, normalise_currency, parse_plain_decimal, plaid_amount_to_minor
 
 CSV_REQUIRED = ("transaction_id", "account_id", "date", "amount", "iso_currency_code", "name")
 _REFERENCE_CHARS = 200
+# Optional bank frame columns this reader fills (recon.frames): where references hide.
+_EXTRA_COLUMNS = (CHECK_NUMBER, PAYMENT_DETAILS)
 
 
 class _PaymentMeta(msgspec.Struct, gc=False):
     reference_number: str | None = None
+    reason: str | None = None  # the payer's remittance text (ACH addenda, SEPA remittance)
 
 
 class _Counterparty(msgspec.Struct, gc=False):
@@ -66,6 +69,7 @@ class Transaction(msgspec.Struct, gc=False):
     merchant_name: str | None = None
     counterparties: list[_Counterparty] | None = None
     payment_meta: _PaymentMeta | None = None
+    check_number: str | None = None
     pending: bool | None = None
     pending_transaction_id: str | None = None
 
@@ -90,7 +94,8 @@ Numbered = list[tuple[int, Transaction]]
 
 
 def read_bank_file(path: Path, config: Config) -> pd.DataFrame:
-    """The file's transactions as a bank frame (frames.BANK_COLUMNS); every bad row is listed."""
+    """The file's transactions as a bank frame (frames.BANK_COLUMNS, and the optional check_number
+    and payment_details); every bad row is listed."""
     # A million structs and their tuples would set off full collections again and again
     # (none of them can form a cycle): the collector waits until the frame is built.
     collecting = gc.isenabled()
@@ -243,7 +248,9 @@ def _read_csv(path: Path) -> tuple[Numbered, list[RowProblem]]:
                     iso_currency_code=record["iso_currency_code"] or None,
                     name=record["name"],
                     merchant_name=record.get("merchant_name") or None,
-                    payment_meta=_PaymentMeta(record.get("reference_number") or None),
+                    payment_meta=_PaymentMeta(record.get("reference_number") or None,
+                                              record.get("reason") or None),
+                    check_number=record.get("check_number") or None,
                     pending=(record.get("pending") or "").strip().lower() in ("true", "1"),
                     pending_transaction_id=record.get("pending_transaction_id") or None,
                 )))
@@ -281,7 +288,7 @@ def _unique(rows: Numbered, source: str, problems: list[RowProblem]) -> Numbered
 def _frame(rows: Numbered, config: Config, source: str,
            problems: list[RowProblem]) -> pd.DataFrame:
     ledger_account = {m.plaid_account_id: m.ledger_account for m in config.accounts}
-    columns: dict[str, list[Any]] = {name: [] for name in BANK_COLUMNS}
+    columns: dict[str, list[Any]] = {name: [] for name in (*BANK_COLUMNS, *_EXTRA_COLUMNS)}
     numbers: list[int] = []
     currencies: dict[str, str] = {}  # as sent -> checked ISO code (a handful of codes)
     for index, txn in rows:
@@ -310,16 +317,19 @@ def _frame(rows: Numbered, config: Config, source: str,
         columns["counterparty"].append(_counterparty(txn))
         reference = (txn.payment_meta.reference_number if txn.payment_meta else None) or ""
         columns["reference"].append(reference[:_REFERENCE_CHARS])
+        reason = (txn.payment_meta.reason if txn.payment_meta else None) or ""
+        columns[PAYMENT_DETAILS].append(reason[:_REFERENCE_CHARS])
+        columns[CHECK_NUMBER].append((txn.check_number or "")[:_REFERENCE_CHARS])
         columns["pending"].append(bool(txn.pending))
         columns["pending_transaction_id"].append(txn.pending_transaction_id or "")
-    for name in ("description", "counterparty", "reference"):
+    for name in ("description", "counterparty", "reference", PAYMENT_DETAILS):
         _mask_cards(columns[name])
     frame = pd.DataFrame({
         name: (pd.Series(values, dtype="int64") if name == "amount_minor"
                else pd.Series(values, dtype="bool") if name == "pending"
                else pd.Series(values, dtype="object"))
         for name, values in columns.items()
-    }, columns=list(BANK_COLUMNS))
+    }, columns=[*BANK_COLUMNS, *_EXTRA_COLUMNS])
     bad = np.zeros(len(frame), dtype=bool)
     for name in ("date", "authorized_date"):
         frame[name], wrong = _dates(frame[name], required=name == "date")

@@ -26,12 +26,14 @@ from recon.records import (
 __all__ = [
     "ALTERNATIVE_COLUMNS",
     "BANK_COLUMNS",
+    "CHECK_NUMBER",
     "DISCREPANCY_COLUMNS",
     "DISCREPANCY_KINDS",
     "LEDGER_COLUMNS",
     "LINK_COLUMNS",
     "LINK_STATUSES",
     "PARTNER_ONLY",
+    "PAYMENT_DETAILS",
     "MatchResult",
     "cell_date",
 ]
@@ -50,6 +52,12 @@ BANK_COLUMNS: Final = (
     "pending",  # bool; pending rows are reported, never auto-matched
     "pending_transaction_id",  # "" if none
 )
+
+# Optional in the bank frame (recon.bankfile fills them; a frame without them is read as ""):
+# Plaid's check_number, and payment_meta's reason (the payer's remittance text). The engine looks
+# for ledger references in them (recon.engine.references).
+CHECK_NUMBER: Final = "check_number"
+PAYMENT_DETAILS: Final = "payment_details"
 
 # Optional in both frames: True for a row loaded from before the window only as a possible
 # partner of rows in it. The engine links such rows with rows of the window, but reports no link

@@ -21,6 +21,7 @@ PASSING = [
     "erpnext_party_name_word_order",
     "erpnext_close_party_names_stay_suggested",
     "erpnext_transfer_received_amount",
+    "erpnext_fee_deducted_from_deposit",
     "lerian_tolerance_at_the_absolute_limit",
     "lerian_amount_outside_tolerance",
     "lerian_date_window_boundary_inclusive",
@@ -33,6 +34,7 @@ PASSING = [
     "odoo_partner_name_in_communication",
     "odoo_similar_communications",
     "odoo_exact_single_item_beats_a_group",
+    "odoo_invoice_number_in_label",
 ]
 
 CASES = load_cases(holdout=False)

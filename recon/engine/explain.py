@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Callable, Iterable
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from recon.engine.normalise import IntArray, ObjArray, Side, filled
@@ -136,6 +137,10 @@ def group_note(
     return note
 
 
+NO_EVIDENCE = (
+    "; suggested: only amount and date agree (texts differ, no shared reference, the amount "
+    "is not unique in the account)"
+)
 NO_LEDGER_MATCH = "no ledger entry matched"
 NO_BANK_MATCH = "no bank transaction matched"
 PENDING = "pending at the bank: reported, never matched until it posts"
@@ -230,3 +235,35 @@ def _per_distinct(keys: list[tuple[int, str]], text: Callable[[int, str], str]) 
             found = cache[key] = text(*key)
         out[i] = found
     return out
+
+
+def reference_notes(
+    bank: Side, ledger: Side, b: IntArray, lg: IntArray, equal: npt.NDArray[np.bool_]
+) -> ObjArray:
+    """'; reference INV-51204 named by the bank transaction' (or how it was found cut off)
+    for links whose bank row names the ledger row's reference; "" for the others."""
+    notes = filled(len(b), "")
+    own = ledger.named_reference[lg] if len(ledger.named_reference) else np.full(len(lg), -1)
+    named = np.flatnonzero(equal & (own >= 0))
+    if len(named) == 0:
+        return notes
+    names = pd.Series(ledger.reference_names[own[named]], dtype=object)
+    cut = pd.Series(bank.reference_cut[b[named]], dtype=object)
+    whole = "; reference " + names + " named by the bank transaction"
+    shortened = "; reference cut off: '" + cut + "' is the start of " + names
+    notes[named] = np.where(cut != "", shortened, whole).astype(object)
+    return notes
+
+
+def contradiction_notes(bank: Side, ledger: Side, b: IntArray, lg: IntArray) -> ObjArray:
+    """'; suggested: the bank transaction names INV-66019, the ledger entry is INV-51204'."""
+    if len(b) == 0:
+        return np.zeros(0, dtype=object)
+    bank_names = pd.Series(bank.reference_names[bank.named_reference[b]], dtype=object)
+    ledger_names = pd.Series(ledger.reference_names[ledger.named_reference[lg]], dtype=object)
+    text = (
+        "; suggested: the bank transaction names reference " + bank_names
+        + ", the ledger entry's is " + ledger_names
+    )  # fmt: skip
+    result: ObjArray = text.to_numpy(dtype=object)
+    return result

@@ -9,10 +9,12 @@ candidate joins compare integers, not strings.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -54,11 +56,28 @@ class Side:
     # punctuation); per row only the code: gathering a million strings is slow.
     texts: ObjArray
     text_clean: ObjArray  # each distinct text through rapidfuzz's default_process, once
+    # What text similarity compares (per distinct text): the bank's text_clean without bank
+    # boilerplate and with words cut short completed (:func:`truncation_aware`); the ledger's
+    # text_clean.
+    text_match: ObjArray
     reference: IntArray  # reference code (column, else extracted from the description), -1 none
     party: IntArray  # counterparty key code, -1 none
     word: IntArray  # first meaningful word of the description, same code space as party
     pending: BoolArray
     partner_only: BoolArray  # loaded from before the window only as a partner (PARTNER_ONLY)
+    input_row: IntArray  # the row's index in the frame it came from
+    # References learned from the ledger (recon.engine.references, which fills these): the code
+    # of the reference a row names (ledger: its own), every (position, code) a bank row names,
+    # whether a bank row names one strongly (with letters or as a check number: only such a name
+    # contradicts), the cut-off fragment it was found by ("" if whole), and each code's ledger
+    # spelling.
+    named_reference: IntArray
+    named_pairs: tuple[IntArray, IntArray] = field(
+        default=(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    )
+    named_strong: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    reference_cut: ObjArray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    reference_names: ObjArray = field(default_factory=lambda: np.zeros(0, dtype=object))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -301,6 +320,60 @@ def _text_distinct(counterparty: _Distinct, description: _Distinct) -> _Distinct
     return _Distinct(codes.astype(np.int64), texts)
 
 
+# Words banks add to every description of a kind (how the money moved, field labels of the ACH
+# and wire formats): they say nothing about who paid, and no ledger text carries them.
+BANK_BOILERPLATE = frozenset(
+    {"ACH", "WIRE", "TRF", "XFER", "TRANSFER", "OUT", "IN", "INCOMING", "OUTGOING", "DEBIT",
+     "CREDIT", "POS", "PURCHASE", "DES", "ID", "INDN", "CO", "ORIG", "NAME", "ENTRY", "DESCR",
+     "SEC", "CCD", "PPD", "WEB", "TEL", "IND", "TRACE", "FEDWIRE", "VIA", "REF", "SEPA", "CT",
+     "REMI", "ONLINE", "DEPOSIT", "CHECKCARD", "RECURRING", "PREAUTHORIZED", "BNF", "OBI",
+     "ORG", "TRN", "FROM", "TO", "BY"}
+)  # fmt: skip
+PREFIX_MIN = 3  # a bank word this long that starts a ledger word counts as that word
+
+
+def without_numbers(texts: ObjArray) -> ObjArray:
+    """Texts without their words that hold a digit: store numbers, trace ids and references say
+    nothing about who the counterparty is (references are compared on their own)."""
+    stripped = pd.Series(texts, dtype=object).str.replace(r"\S*\d\S*", "", regex=True)
+    result: ObjArray = stripped.str.split().str.join(" ").to_numpy(dtype=object)
+    return result
+
+
+def truncation_aware(bank_texts: ObjArray, ledger_texts: ObjArray) -> ObjArray:
+    """Bank texts (already lower case, words split by spaces) made comparable with ledger texts:
+    bank boilerplate dropped, and a letters-only word that no ledger text has but that starts
+    ledger words (a description cut at 18-32 characters: "blue shie") replaced by the most
+    common of those words ("shield"), so "WIRE TRF OUT BLUE SHIE" reads "blue shield".
+
+    Work is per distinct word, and per text one dictionary look-up per word.
+    """
+    counts = Counter(" ".join(ledger_texts.tolist()).split())
+    vocabulary = sorted(w for w in counts if w.isalpha())
+    boilerplate = {w.lower() for w in BANK_BOILERPLATE}
+    bank_words = set(" ".join(bank_texts.tolist()).split())
+    replacement: dict[str, str] = dict.fromkeys(bank_words & boilerplate, "")
+    for word in sorted(bank_words - boilerplate):
+        if len(word) < PREFIX_MIN or word in counts or not word.isalpha():
+            continue
+        at = bisect.bisect_left(vocabulary, word)
+        best, best_count = "", 0
+        while at < len(vocabulary) and vocabulary[at].startswith(word):
+            if counts[vocabulary[at]] > best_count:
+                best, best_count = vocabulary[at], counts[vocabulary[at]]
+            at += 1
+        if best:
+            replacement[word] = best
+    if not replacement:
+        return bank_texts
+    result = np.array(
+        [" ".join(filter(None, (replacement.get(w, w) for w in text.split())))
+         for text in bank_texts.tolist()],
+        dtype=object,
+    )  # fmt: skip
+    return result
+
+
 def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) -> tuple[Side, Side]:
     """Validate the column contracts and build both sides' arrays, each in (date, id) order.
 
@@ -370,6 +443,12 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
         authorized.isna().to_numpy(), bank_dates, _days(authorized.fillna(bank["date"]))
     ).astype(np.int64)
 
+    cleaned = [
+        np.array([fuzz_utils.default_process(t) for t in texts[name].uniques], dtype=object)
+        for name in ("bank", "ledger")
+    ]
+    ledger_words = without_numbers(cleaned[1])
+    matched_texts = [without_numbers(truncation_aware(cleaned[0], ledger_words)), ledger_words]
     sides = []
     for k, (frame, dates, alt_dates) in enumerate(
         ((bank, bank_dates, bank_authorized), (ledger, ledger_dates, ledger_dates))
@@ -377,7 +456,7 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
         order = orders[k]
         cols = raw["bank" if k == 0 else "ledger"]
         text = texts["bank" if k == 0 else "ledger"]
-        text_clean = np.array([fuzz_utils.default_process(t) for t in text.uniques], dtype=object)
+        text_clean = cleaned[k]
         pending = (
             frame["pending"].fillna(False).astype(bool).to_numpy()
             if k == 0
@@ -402,11 +481,15 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
                 text_code=text.codes[order],
                 texts=text.uniques,
                 text_clean=text_clean,
+                text_match=matched_texts[k],
                 reference=reference_codes[k][order],
                 party=party_codes[k][order],
                 word=word_codes[k][order],
                 pending=pending[order],
                 partner_only=partner_only[order],
+                input_row=order,
+                named_reference=np.full(len(order), NO_CODE, dtype=np.int64),
+                reference_cut=filled(len(order), ""),
             )
         )
     return sides[0], sides[1]

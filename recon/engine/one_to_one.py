@@ -13,6 +13,10 @@ from recon.engine.scoring import FloatArray, PairParts, score_parts, total_score
 from recon.engine.state import PART_NAMES, AlternativeBatch, Found, LinkBatch, MatchState
 from recon.records import Status
 
+# Text similarity (0..100) at which the texts of a link count as agreeing: below it, a link
+# needs a shared reference or an amount unique in its account to be confirmed.
+EVIDENCE_TEXT = 50.0
+
 
 def one_to_one(
     state: MatchState, parts: PairParts, *, priority: float, rule: str, status: Status
@@ -22,7 +26,10 @@ def one_to_one(
     A link gets ``status``; a ``matched`` link whose amounts differ becomes
     ``matched_with_difference``, and any link with another candidate of either of its rows
     scoring within ``ambiguity_margin`` of it becomes ``suggested``, with those candidates as
-    its alternatives. ``priority`` (1 for the first rule, falling for later ones) is a score part.
+    its alternatives. A link is only confirmed on positive evidence: the bank row names the
+    ledger row's reference, the texts agree (``EVIDENCE_TEXT``), or the amount is unique in
+    the account on both sides; amount and date alone make it ``suggested``. ``priority`` (1
+    for the first rule, falling for later ones) is a score part.
     """
     if len(parts) == 0:
         return Found()
@@ -47,9 +54,19 @@ def one_to_one(
     differs = parts.amount_delta[chosen] != 0
     statuses[(statuses == Status.MATCHED) & differs] = Status.MATCHED_WITH_DIFFERENCE.value
     statuses[ambiguous] = Status.SUGGESTED.value
+    # Amount and date alone among unrelated texts are coincidence, not agreement.
+    evidence = (
+        parts.reference_equal[chosen] | (parts.text[chosen] >= EVIDENCE_TEXT)
+        | (state.bank_amount_unique[b] & state.ledger_amount_unique[lg])
+    )  # fmt: skip
+    unsupported = ~evidence & ~ambiguous & (statuses != Status.SUGGESTED.value)
+    statuses[unsupported] = Status.SUGGESTED.value
     alt_counts = np.bincount(alt_winner, minlength=len(chosen))
-    notes = filled(len(chosen), "")
-    notes[ambiguous] = [explain.ambiguity_note(int(n), margin) for n in alt_counts[ambiguous]]
+    notes = explain.reference_notes(bank, ledger, b, lg, parts.reference_equal[chosen])
+    notes[unsupported] += explain.NO_EVIDENCE
+    notes[ambiguous] += np.array(
+        [explain.ambiguity_note(int(n), margin) for n in alt_counts[ambiguous]], dtype=object
+    )
     links = LinkBatch(
         bank=b,
         ledger=lg,

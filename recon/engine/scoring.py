@@ -16,6 +16,7 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 
 from recon.engine.normalise import BoolArray, IntArray, Side
+from recon.engine.references import reference_evidence
 from recon.money import currency_exponent
 
 FloatArray = npt.NDArray[np.float64]
@@ -33,15 +34,16 @@ WEIGHTS: dict[str, float] = {
 
 def pair_text_similarity(bank: Side, ledger: Side, b: IntArray, lg: IntArray) -> FloatArray:
     """rapidfuzz token_set_ratio (0..100, case and punctuation ignored) of ``bank.text[b]`` and
-    ``ledger.text[lg]``, computed once per distinct pair of texts on the texts already put
-    through rapidfuzz's ``default_process``."""
+    ``ledger.text[lg]``, computed once per distinct pair of texts on ``text_match``: the texts
+    put through rapidfuzz's ``default_process``, the bank's without bank boilerplate and with
+    words cut short completed (recon.engine.normalise.truncation_aware)."""
     if len(b) == 0:
         return np.zeros(0, dtype=np.float64)
-    width = len(ledger.text_clean)
+    width = len(ledger.text_match)
     pair_codes, pairs = pd.factorize(bank.text_code[b] * width + ledger.text_code[lg])
     pairs = np.asarray(pairs, dtype=np.int64)
     scores = process.cpdist(
-        list(bank.text_clean[pairs // width]), list(ledger.text_clean[pairs % width]),
+        list(bank.text_match[pairs // width]), list(ledger.text_match[pairs % width]),
         scorer=fuzz.token_set_ratio, processor=None, workers=2,
     )  # fmt: skip
     similarity: FloatArray = np.asarray(scores, dtype=np.float64)[pair_codes]
@@ -57,12 +59,14 @@ class PairParts:
     amount_delta: IntArray  # bank minus ledger, minor units
     date_delta: IntArray  # bank date (as the rule reads it) minus ledger date, days
     text: FloatArray  # 0..100
-    reference_equal: BoolArray
+    reference_equal: BoolArray  # the bank row names the ledger row's reference
+    # The bank row names other references than the ledger row's own: evidence against.
+    reference_contradicts: BoolArray
 
     def take(self, mask: BoolArray | IntArray) -> PairParts:
         return PairParts(
             self.bank[mask], self.ledger[mask], self.amount_delta[mask], self.date_delta[mask],
-            self.text[mask], self.reference_equal[mask],
+            self.text[mask], self.reference_equal[mask], self.reference_contradicts[mask],
         )  # fmt: skip
 
     def __len__(self) -> int:
@@ -74,13 +78,16 @@ def pair_parts(
 ) -> PairParts:
     bank_date = bank.authorized[b] if authorized else bank.date[b]
     reference = bank.reference[b]
+    named, contradicts = reference_evidence(bank, ledger, b, lg)
+    equal = named | ((reference >= 0) & (reference == ledger.reference[lg]))
     return PairParts(
         bank=b,
         ledger=lg,
         amount_delta=bank.amount[b] - ledger.amount[lg],
         date_delta=bank_date - ledger.date[lg],
         text=pair_text_similarity(bank, ledger, b, lg),
-        reference_equal=(reference >= 0) & (reference == ledger.reference[lg]),
+        reference_equal=equal,
+        reference_contradicts=contradicts & ~equal,
     )
 
 
@@ -97,7 +104,9 @@ def score_parts(parts: PairParts, ledger: Side, priority: float) -> dict[str, Fl
         "amount": 1.0 - np.minimum(np.abs(parts.amount_delta) / base, 1.0),
         "date": 1.0 / (1.0 + np.abs(parts.date_delta)),
         "text": parts.text / 100.0,
-        "reference": parts.reference_equal.astype(np.float64),
+        # 1 when the bank row names the ledger row's reference, -1 when it names another.
+        "reference": parts.reference_equal.astype(np.float64)
+        - parts.reference_contradicts.astype(np.float64),
         "priority": np.full(len(parts), priority, dtype=np.float64),
     }
 

@@ -9,14 +9,16 @@ way and a pass can be run and checked on a hand-built state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from recon.config import MatchingConfig
+from recon.config import MatchingConfig, MatchRule
+from recon.engine import explain, references
 from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, prepare
 from recon.engine.scoring import FloatArray
+from recon.records import Status
 
 # Score part names, in the order explanations list them.
 PART_NAMES = ("amount", "date", "text", "reference", "priority")
@@ -113,6 +115,10 @@ class MatchState:
     ledger_block: IntArray
     bank_state: SideState
     ledger_state: SideState
+    # The row's amount occurs once among its side's rows of its account and currency: a link
+    # between two such rows needs no other evidence to be confirmed.
+    bank_amount_unique: BoolArray
+    ledger_amount_unique: BoolArray
     links: list[LinkBatch] = field(default_factory=list)
     alternatives: list[AlternativeBatch] = field(default_factory=list)
     mismatches: list[tuple[IntArray, IntArray]] = field(default_factory=list)
@@ -123,6 +129,14 @@ class MatchState:
     ) -> MatchState:
         """Both frames as arrays in (date, id) order; every posted bank row and ledger row free."""
         bank_side, ledger_side = prepare(bank, ledger, matching.reference_pattern)
+        bank_block, ledger_block = blocks(bank_side, ledger_side, same_account=True,
+                                          same_currency=True)
+        rules = [p for p in matching.passes if isinstance(p, MatchRule)]
+        bank_side, ledger_side = references.learn(
+            bank, ledger, bank_side, ledger_side, bank_block, ledger_block,
+            days_before=max((r.days_before for r in rules), default=0),
+            days_after=max((r.days_after for r in rules), default=0),
+        )
         return cls.of(bank_side, ledger_side, matching)
 
     @classmethod
@@ -131,18 +145,21 @@ class MatchState:
         return cls(
             bank, ledger, matching, bank_block, ledger_block,
             SideState.of(~bank.pending), SideState.of(np.ones(len(ledger), dtype=bool)),
+            _unique_in_block(bank_block, bank.amount),
+            _unique_in_block(ledger_block, ledger.amount),
         )  # fmt: skip
 
     def record(self, found: Found) -> None:
         """Apply what a pass found: linked rows are no longer free and know their partner,
         mismatched rows are no longer free, held rows sit out the passes that follow."""
         if found.links is not None and len(found.links):
-            b, lg = found.links.bank, found.links.ledger
+            links = unconfirm_contradicted(self.bank, self.ledger, found.links)
+            b, lg = links.bank, links.ledger
             self.bank_state.free[b] = False
             self.ledger_state.free[lg] = False
             self.bank_state.partner[b] = lg
             self.ledger_state.partner[lg] = b
-            self.links.append(found.links)
+            self.links.append(links)
         if found.alternatives is not None and len(found.alternatives):
             self.alternatives.append(found.alternatives)
         b, lg = found.mismatches
@@ -153,6 +170,13 @@ class MatchState:
         held_bank, held_ledger = found.held
         self.bank_state.held[held_bank] = True
         self.ledger_state.held[held_ledger] = True
+
+
+def _unique_in_block(block: IntArray, amount: IntArray) -> BoolArray:
+    """Whether each row's (block, amount) occurs once."""
+    codes, _ = pd.factorize(pd.MultiIndex.from_arrays([block, amount]))
+    unique: BoolArray = np.bincount(codes, minlength=len(codes))[codes] == 1
+    return unique
 
 
 def blocks(
@@ -167,3 +191,24 @@ def blocks(
         return account * width + currency
 
     return code(bank), code(ledger)
+
+
+def unconfirm_contradicted(bank: Side, ledger: Side, links: LinkBatch) -> LinkBatch:
+    """``links`` with every link (all rows of its match id) that pairs a bank row naming one
+    reference with a ledger row holding another, and no row of the link agreeing, made
+    ``suggested``, saying why: contradicting references are never confirmed, whatever else
+    agrees (recon.engine.references)."""
+    agree, contradicts = references.reference_evidence(bank, ledger, links.bank, links.ledger)
+    confirmed = links.status != Status.SUGGESTED.value
+    # A group agrees when any member's reference is named: one transfer paying three invoices
+    # often names only the first.
+    against = contradicts & confirmed & ~np.isin(links.match_id, links.match_id[agree])
+    if not against.any():
+        return links
+    demoted = np.isin(links.match_id, links.match_id[against]) & confirmed
+    status = links.status.copy()
+    status[demoted] = Status.SUGGESTED.value
+    notes = links.notes.copy()
+    at = np.flatnonzero(against)
+    notes[at] += explain.contradiction_notes(bank, ledger, links.bank[at], links.ledger[at])
+    return replace(links, status=status, notes=notes)

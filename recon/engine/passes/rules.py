@@ -81,16 +81,7 @@ def candidates(
     )
     bank_date = bank.authorized if rule.bank_date == "authorized" else bank.date
     if rule.kind == "reference":
-        b_rows = b_rows[bank.reference[b_rows] >= 0]
-        l_rows = l_rows[ledger.reference[l_rows] >= 0]
-        width = keys.width(bank.reference, ledger.reference)
-        return keyed_window_pairs(
-            b_rows, keys.combine(bank_block[b_rows], bank.reference[b_rows], width),
-            bank_date[b_rows],
-            l_rows, keys.combine(ledger_block[l_rows], ledger.reference[l_rows], width),
-            ledger.date[l_rows], days_before=rule.days_before, days_after=rule.days_after,
-            cap=FAN_OUT_CAP,
-        )  # fmt: skip
+        return _reference_pairs(rule, bank, ledger, b_rows, l_rows, bank_block, ledger_block)
     if rule.kind == "amount":
         bank_amount, ledger_amount = keys.joint_codes(bank.amount[b_rows], ledger.amount[l_rows])
         width = keys.width(bank_amount, ledger_amount)
@@ -122,6 +113,59 @@ def candidates(
         l_rows, ledger_block[l_rows], ledger.date[l_rows], ledger.amount[l_rows],
         days_before=rule.days_before, days_after=rule.days_after, cap=FAN_OUT_CAP,
     )  # fmt: skip
+
+
+def _reference_pairs(
+    rule: MatchRule, bank: Side, ledger: Side, b_rows: IntArray, l_rows: IntArray,
+    bank_block: IntArray, ledger_block: IntArray,
+) -> tuple[IntArray, IntArray]:  # fmt: skip
+    """Pairs sharing a reference: the reference column (or the configured pattern) on both
+    sides, or a ledger reference the bank row names (recon.engine.references).
+
+    An exact rule also joins on the amount: a reference many rows share (a payroll run) would
+    otherwise fill the capped candidates with rows of other amounts.
+    """
+    bank_date = bank.authorized if rule.bank_date == "authorized" else bank.date
+    exact = rule.amount_tolerance == 0 and rule.amount_tolerance_percent == 0
+    named_b, named_code = bank.named_pairs
+    is_open = np.zeros(len(bank), dtype=bool)
+    is_open[b_rows] = True
+    keep = is_open[named_b]
+    named_b, named_code = named_b[keep], named_code[keep]
+    coded_b = b_rows[bank.reference[b_rows] >= 0]
+    coded_l = l_rows[ledger.reference[l_rows] >= 0]
+    named_l = l_rows[ledger.named_reference[l_rows] >= 0]
+    found_b, found_l = [], []
+    for b, b_code, lg, l_code in (
+        (coded_b, bank.reference[coded_b], coded_l, ledger.reference[coded_l]),
+        (named_b, named_code, named_l, ledger.named_reference[named_l]),
+    ):
+        width = keys.width(b_code, l_code)
+        b_key = keys.combine(bank_block[b], b_code, width)
+        l_key = keys.combine(ledger_block[lg], l_code, width)
+        if exact:
+            b_key, l_key = keys.joint_codes(
+                keys.combine(b_key, bank.amount[b] + 2**40, 2**41),
+                keys.combine(l_key, ledger.amount[lg] + 2**40, 2**41),
+            )
+        window = DayWindow(rule.days_before, rule.days_after)
+        pair_b, pair_l, counts = keyed_window_pairs_and_counts(
+            b, b_key, bank_date[b], lg, l_key, ledger.date[lg], cap=FAN_OUT_CAP,
+            bank_tie=bank.party[b], ledger_tie=ledger.party[lg],
+            days_before=window.before, days_after=window.after,
+        )  # fmt: skip
+        found_b.append(pair_b)
+        found_l.append(pair_l)
+        crowded = counts > FAN_OUT_CAP
+        if crowded.any():  # a payroll run: the capped candidates may miss the partner
+            l_crowded = np.isin(l_key, np.unique(b_key[crowded]))
+            wb, wl = _shared_word_pairs(
+                bank, b[crowded], b_key[crowded], bank_date[b[crowded]],
+                ledger, lg[l_crowded], l_key[l_crowded], window,
+            )  # fmt: skip
+            found_b.append(wb)
+            found_l.append(wl)
+    return unique_pairs(np.concatenate(found_b), np.concatenate(found_l))
 
 
 def satisfies(rule: MatchRule, parts: PairParts, bank: Side, ledger: Side) -> BoolArray:
