@@ -51,7 +51,8 @@ def test_payout_with_ids_groups_every_sale_carrying_the_payout_id() -> None:
     assert set(links["amount_difference_minor"]) == {-fee}
     assert links["match_id"].nunique() == 1
     explanation = links["explanation"].iloc[0]
-    assert "40 rows sum to" in explanation and "fee 41.20 (the difference)" in explanation
+    assert f"reference {payout}: 40 rows sum to" in explanation
+    assert "fee 41.20 (the difference)" in explanation
 
 
 def test_payout_by_day_over_a_weekend_with_the_fee_row_in_the_ledger() -> None:

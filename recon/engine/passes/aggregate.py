@@ -535,14 +535,18 @@ class SettlementPass:
 
 
 def _named_references(state: MatchState, bank_rows: IntArray) -> tuple[IntArray, IntArray]:
-    """(bank position, ledger reference code) for each reference an open bank row names."""
-    named = bank_rows[state.bank.reference[bank_rows] >= 0]
-    return named, state.bank.reference[named]
+    """(bank position, ledger reference code) for each reference an open bank row names (in
+    its texts, whole or cut off at the end; recon.engine.references)."""
+    named_b, named_code = state.bank.named_pairs
+    among = np.zeros(len(state.bank), dtype=bool)
+    among[bank_rows] = True
+    keep = among[named_b]
+    return named_b[keep].astype(np.int64), named_code[keep].astype(np.int64)
 
 
 def _ledger_references(state: MatchState) -> IntArray:
-    """Each ledger row's reference code, -1 for none."""
-    return state.ledger.reference
+    """Each ledger row's reference code (as :func:`_named_references` codes them), -1 none."""
+    return state.ledger.named_reference
 
 
 @dataclass(frozen=True)
@@ -558,13 +562,30 @@ class ReferenceTotalPass:
         return DayWindow(self.settings.days_before, self.settings.days_after)
 
     def run(self, state: MatchState) -> Found:
-        settings, bank, ledger = self.settings, state.bank, state.ledger
         bank_open, ledger_open = _open(state)
-        references = _ledger_references(state)
+        groups = _Groups.empty()
+        # The references the bank rows' texts name, then those the reference column and the
+        # reference pattern give (an id too long to be searched in free text).
+        self._by_source(state, _ledger_references(state),
+                        *_named_references(state, np.flatnonzero(bank_open)), bank_open,
+                        ledger_open, groups)  # fmt: skip
+        column = np.flatnonzero(bank_open & (state.bank.reference >= 0))
+        self._by_source(state, state.ledger.reference, column, state.bank.reference[column],
+                        bank_open, ledger_open, groups)  # fmt: skip
+        return groups.found(state, REFERENCE_RULE)
+
+    def _by_source(
+        self, state: MatchState, references: IntArray, b: IntArray, code: IntArray,
+        bank_open: BoolArray, ledger_open: BoolArray, groups: _Groups,
+    ) -> None:  # fmt: skip
+        """Groups of the ledger rows with one of ``references`` codes (per ledger row) that
+        bank row ``b[i]`` names by ``code[i]``."""
+        settings, bank, ledger = self.settings, state.bank, state.ledger
         l_rows = np.flatnonzero(ledger_open & (references >= 0))
-        b, code = _named_references(state, np.flatnonzero(bank_open))
+        keep = bank_open[b]
+        b, code = b[keep], code[keep]
         if len(l_rows) == 0 or len(b) == 0:
-            return Found()
+            return
         width = int(max(references.max(initial=0), code.max(initial=0))) + 1
         series = state.ledger_block[l_rows] * width + references[l_rows]
         order = np.lexsort((l_rows, series))
@@ -593,7 +614,6 @@ class ReferenceTotalPass:
         chosen = _choose(b, rank)
         b, g, fee = b[chosen], g[chosen], fee[chosen]
         once = _choose(g, np.zeros(len(g), dtype=np.int64))  # one bank row per reference
-        groups = _Groups.empty()
         for bank_row, group, group_fee in zip(
             b[once].tolist(), g[once].tolist(), fee[once].tolist(), strict=True
         ):
@@ -606,11 +626,15 @@ class ReferenceTotalPass:
             )
             status = Status.MATCHED if group_fee == 0 else Status.MATCHED_WITH_DIFFERENCE
             groups.add(np.array([bank_row]), members, status, -group_fee, note)
-        return groups.found(state, REFERENCE_RULE)
+            bank_open[bank_row] = False
+            ledger_open[members] = False
 
     @staticmethod
     def _reference_text(state: MatchState, ledger_row: int) -> str:
-        return f"the reference of {state.ledger.ids[ledger_row]}"
+        """'payout ST-Q4X9M2B7KD1P' (the reference as the ledger writes it), and the fragment
+        the bank row showed when it was cut off."""
+        ledger = state.ledger
+        return f"reference {ledger.reference_names[ledger.named_reference[ledger_row]]}"
 
 
 # ---------------------------------------------------------------------------------------------
