@@ -345,8 +345,9 @@ class ReferenceTotals(FeeTolerance):
 
 
 class PartialPayments(Frozen):
-    """One ledger row paid by several bank rows of its reference or counterparty within its
-    window (an invoice paid in parts). With ``allow_remainder``, bank rows naming the ledger
+    """One ledger row paid by 2..``max_parts`` bank rows naming its reference or counterparty
+    within its window (an invoice paid in parts): exactly one subset of its 2 x ``max_parts``
+    nearest such bank rows sums to it. With ``allow_remainder``, bank rows naming the ledger
     row's reference that pay less than all of it are linked as suggested, the rest named open;
     without it, only parts summing to the whole amount are linked."""
 

@@ -153,7 +153,9 @@ def test_partial_payments_pay_one_invoice_in_two_parts() -> None:
     assert set(links["bank_transaction_id"]) == {"B1", "B2"}
     assert set(links["ledger_entry_id"]) == {"L1"}
     assert set(links["status"]) == {"matched"}
-    assert "paid in 2 parts by counterparty: 4000.00 + 5870.40" in links["explanation"].iloc[0]
+    assert "paid in 2 parts naming its reference or counterparty: 4000.00 + 5870.40" in (
+        links["explanation"].iloc[0]
+    )
 
 
 def test_a_partial_remainder_is_suggested_only_when_allowed() -> None:

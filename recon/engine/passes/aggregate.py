@@ -12,8 +12,9 @@ their sum is the bank amount. Each runs in O(n log n) over all open rows.
 - ``reference_totals``: every open ledger row carrying a reference that one bank row names sums
   to it. Example: "STRIPE TRANSFER ST-Q4X9M2B7KD1P" and the 312 sales booked with reference
   ST-Q4X9M2B7KD1P.
-- ``partial_payments``: one ledger row paid by consecutive bank rows of its reference or
-  counterparty within its window. Example: a 9,870.40 invoice paid as 4,000.00 and 5,870.40.
+- ``partial_payments``: one ledger row paid by 2..``max_parts`` bank rows naming its reference
+  or counterparty within its window (exactly one such subset of its nearest bank rows sums to
+  it). Example: a 9,870.40 invoice paid as 4,000.00 and 5,870.40.
 
 In the first two, the ledger sum may exceed the bank amount by a processor's fee (within
 ``fee_amount`` / ``fee_percent`` of the bank amount): when an open ledger row of the same key
@@ -31,7 +32,8 @@ import pandas as pd
 
 from recon.config import FeeTolerance, PartialPayments, ReferenceTotals, SettlementTotals
 from recon.engine import explain
-from recon.engine.candidates import keyed_window_pairs
+from recon.engine.candidates import keyed_window_pairs, unique_pairs
+from recon.engine.groups import _popcount, _row_subset_sums
 from recon.engine.normalise import BoolArray, IntArray, Side, filled, key_word, name_words
 from recon.engine.scoring import (
     FloatArray,
@@ -50,6 +52,7 @@ PARTIAL_RULE = "partial_payment"
 _EMPTY = np.zeros(0, dtype=np.int64)
 # Fits a processor's usual fee rate is learned from (fewer: fees left as differences refused).
 _MIN_RATE_FITS = 3
+_POOLS_AT_ONCE = 512  # partial payment pools whose subset sums are held at once
 
 
 @dataclass
@@ -187,6 +190,15 @@ def _disjoint(members: list[IntArray], size: int) -> BoolArray:
         return np.zeros(0, dtype=bool)
     counts = np.bincount(np.concatenate(members), minlength=size)
     return np.array([bool((counts[m] == 1).all()) for m in members], dtype=bool)
+
+
+def _party_words(state: MatchState, rows: IntArray) -> dict[str, int]:
+    """The word each counterparty key code of ledger ``rows`` stands for (from one row of
+    each: its text starts with the counterparty)."""
+    ledger = state.ledger
+    codes, first = np.unique(ledger.party[rows], return_index=True)
+    words = [key_word(str(ledger.texts[c])) for c in ledger.text_code[rows[first]]]
+    return {w: int(c) for w, c in zip(words, codes.tolist(), strict=True) if w}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -657,70 +669,99 @@ class PartialPaymentPass:
         bank, ledger = state.bank, state.ledger
         bank_open, ledger_open = _open(state)
         groups = _Groups.empty()
-        keys = (
-            ("reference", ledger.reference, bank.reference),
-            ("counterparty", ledger.party, bank.party),
-            ("counterparty", ledger.party, bank.word),
-        )
-        for label, ledger_key, bank_key in keys:
-            self._by_key(state, label, ledger_key, bank_key, bank_open, ledger_open, groups)
+        b_rows = np.flatnonzero(bank_open)
+        column = b_rows[bank.reference[b_rows] >= 0]
+        parties = np.flatnonzero(ledger_open & (ledger.party >= 0))
+        words = _party_words(state, parties) if len(parties) else {}
+        named = SettlementPass._named(state, b_rows, words)
+        # Each ledger row's pool: the bank rows naming its reference (in their texts, or by
+        # the reference column) or its counterparty, whichever names it.
+        sources = (
+            (ledger.named_reference, *_named_references(state, b_rows)),
+            (ledger.reference, column, bank.reference[column]),
+            (ledger.party, named["bank"].to_numpy(dtype=np.int64),
+             named["key"].to_numpy(dtype=np.int64)),
+        )  # fmt: skip
+        pairs_t, pairs_b = [], []
+        for ledger_key, named_b, named_key in sources:
+            t, b = self._pairs(state, ledger_key, named_b, named_key, ledger_open)
+            pairs_t.append(t)
+            pairs_b.append(b)
+        t, b = unique_pairs(np.concatenate(pairs_t), np.concatenate(pairs_b))
+        self._runs(state, t, b, bank_open, ledger_open, groups)
         return groups.found(state, PARTIAL_RULE)
 
-    def _by_key(
-        self, state: MatchState, label: str, ledger_key: IntArray, bank_key: IntArray,
-        bank_open: BoolArray, ledger_open: BoolArray, groups: _Groups,
-    ) -> None:  # fmt: skip
+    def _pairs(
+        self, state: MatchState, ledger_key: IntArray, named_b: IntArray, named_key: IntArray,
+        ledger_open: BoolArray,
+    ) -> tuple[IntArray, IntArray]:  # fmt: skip
+        """(ledger row, bank row) pairs of one key within the window."""
         settings, bank, ledger = self.settings, state.bank, state.ledger
         targets = np.flatnonzero(ledger_open & (ledger_key >= 0))
-        b_rows = np.flatnonzero(bank_open & (bank_key >= 0))
-        if len(targets) == 0 or len(b_rows) == 0:
-            return
-        width = int(max(ledger_key.max(), bank_key.max())) + 1
+        if len(targets) == 0 or len(named_b) == 0:
+            return _EMPTY, _EMPTY
+        width = int(max(ledger_key.max(), named_key.max())) + 1
         # The window from the ledger row's side: swap the roles of before and after.
-        t, b = keyed_window_pairs(
+        return keyed_window_pairs(
             targets, state.ledger_block[targets] * width + ledger_key[targets],
-            ledger.date[targets], b_rows, state.bank_block[b_rows] * width + bank_key[b_rows],
-            bank.date[b_rows], days_before=settings.days_after,
+            ledger.date[targets], named_b, state.bank_block[named_b] * width + named_key,
+            bank.date[named_b], days_before=settings.days_after,
             days_after=settings.days_before, cap=2 * settings.max_parts,
         )  # fmt: skip
+
+    def _runs(
+        self, state: MatchState, t: IntArray, b: IntArray, bank_open: BoolArray,
+        ledger_open: BoolArray, groups: _Groups,
+    ) -> None:  # fmt: skip
+        """Each ledger row's pool (its 2 * max_parts nearest bank rows by key) holding exactly
+        one subset of 2..max_parts rows summing to it: those rows pay it."""
+        settings, bank, ledger = self.settings, state.bank, state.ledger
         if len(t) == 0:
             return
-        order = np.lexsort((b, bank.date[b], t))
+        order = np.lexsort((bank.date[b], b, t))
         t, b = t[order], b[order]
-        pool_start = _segment_starts(t)
-        pool_end = np.r_[np.flatnonzero(t[1:] != t[:-1]) + 1, len(t)]
-        pool_end = pool_end[np.cumsum(np.r_[0, t[1:] != t[:-1]])]
-        prefix = np.r_[0, np.cumsum(bank.amount[b])]
-        # Runs of consecutive parts: from i, 2..max_parts parts within the pool.
-        run_first, run_last = _expand(
-            np.arange(len(t), dtype=np.int64) + 1,
-            np.minimum(np.arange(len(t)) + settings.max_parts, pool_end),
-        )
-        run_sum = prefix[run_last + 1] - prefix[run_first]
-        target = t[run_first]
-        exact = run_sum == ledger.amount[target]
-        run_first, run_last, target = run_first[exact], run_last[exact], target[exact]
-        chosen = _choose(target, np.zeros(len(target), dtype=np.int64))
-        run_first, run_last, target = run_first[chosen], run_last[chosen], target[chosen]
-        members = [b[f : last + 1] for f, last in zip(run_first.tolist(), run_last.tolist(),
-                                                       strict=True)]
+        starts = np.flatnonzero(np.r_[True, t[1:] != t[:-1]])
+        sizes = np.diff(np.r_[starts, len(t)])
+        target_list: list[int] = []
+        members: list[IntArray] = []
+        # Pools of one size at once: every subset sum of each pool, its fits counted.
+        for n in range(2, int(sizes.max(initial=0)) + 1):
+            pools = starts[sizes == n]
+            for chunk in range(0, len(pools), _POOLS_AT_ONCE):
+                first = pools[chunk : chunk + _POOLS_AT_ONCE]
+                at = first[:, None] + np.arange(n)
+                sums = _row_subset_sums(bank.amount[b[at]])
+                parts = _popcount(np.arange(1 << n, dtype=np.int64))
+                fits = (sums == ledger.amount[t[first]][:, None]) & (parts >= 2) & (
+                    parts <= settings.max_parts
+                )
+                unique = np.flatnonzero(fits.sum(axis=1) == 1)
+                masks = np.argmax(fits[unique], axis=1)
+                for pool, mask in zip(unique.tolist(), masks.tolist(), strict=True):
+                    chosen_at = at[pool][(mask >> np.arange(n)) & 1 == 1]
+                    target_list.append(int(t[first[pool]]))
+                    members.append(b[chosen_at])
+        target = np.array(target_list, dtype=np.int64)
         ok = _disjoint(members, len(bank))
         for k in np.flatnonzero(ok).tolist():
             ledger_row, parts = int(target[k]), members[k]
             currency = str(ledger.currency[ledger_row])
             note = (
-                f"; paid in {len(parts)} parts by {label}: "
+                f"; paid in {len(parts)} parts naming its reference or counterparty: "
                 + " + ".join(explain.money(int(a), currency) for a in bank.amount[parts])
             )
             groups.add(parts, np.array([ledger_row]), Status.MATCHED, 0, note)
             bank_open[parts] = False
             ledger_open[ledger_row] = False
-        if settings.allow_remainder and label == "reference":
-            self._remainders(state, t, b, pool_start, pool_end, bank_open, ledger_open, groups)
+        if settings.allow_remainder:
+            named_b, named_code = _named_references(state, np.flatnonzero(bank_open))
+            t, b = self._pairs(state, ledger.named_reference, named_b, named_code, ledger_open)
+            t, b = unique_pairs(t, b)
+            self._remainders(state, t, b, bank_open, ledger_open, groups)
 
     def _remainders(
-        self, state: MatchState, t: IntArray, b: IntArray, pool_start: IntArray,
-        pool_end: IntArray, bank_open: BoolArray, ledger_open: BoolArray, groups: _Groups,
+        self, state: MatchState, t: IntArray, b: IntArray, bank_open: BoolArray,
+        ledger_open: BoolArray, groups: _Groups,
     ) -> None:  # fmt: skip
         """Bank rows naming an open ledger row's reference that together pay less than it:
         suggested, the rest named open."""
