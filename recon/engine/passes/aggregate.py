@@ -724,6 +724,7 @@ class PartialPaymentPass:
         sizes = np.diff(np.r_[starts, len(t)])
         target_list: list[int] = []
         members: list[IntArray] = []
+        sure: list[bool] = []  # the only subset that fits
         # Pools of one size at once: every subset sum of each pool, its fits counted.
         for n in range(2, int(sizes.max(initial=0)) + 1):
             pools = starts[sizes == n]
@@ -735,12 +736,16 @@ class PartialPaymentPass:
                 fits = (sums == ledger.amount[t[first]][:, None]) & (parts >= 2) & (
                     parts <= settings.max_parts
                 )
-                unique = np.flatnonzero(fits.sum(axis=1) == 1)
-                masks = np.argmax(fits[unique], axis=1)
-                for pool, mask in zip(unique.tolist(), masks.tolist(), strict=True):
-                    chosen_at = at[pool][(mask >> np.arange(n)) & 1 == 1]
-                    target_list.append(int(t[first[pool]]))
-                    members.append(b[chosen_at])
+                count = fits.sum(axis=1)
+                for pool in np.flatnonzero(count >= 1).tolist():
+                    masks = np.flatnonzero(fits[pool])
+                    row = int(t[first[pool]])
+                    mask, clear = self._nearest(masks, b[at[pool]], ledger.date[row], bank)
+                    if mask < 0:
+                        continue
+                    target_list.append(row)
+                    members.append(b[at[pool][(mask >> np.arange(n)) & 1 == 1]])
+                    sure.append(bool(count[pool] == 1) and clear)
         target = np.array(target_list, dtype=np.int64)
         ok = _disjoint(members, len(bank))
         for k in np.flatnonzero(ok).tolist():
@@ -750,7 +755,10 @@ class PartialPaymentPass:
                 f"; paid in {len(parts)} parts naming its reference or counterparty: "
                 + " + ".join(explain.money(int(a), currency) for a in bank.amount[parts])
             )
-            groups.add(parts, np.array([ledger_row]), Status.MATCHED, 0, note)
+            if not sure[k]:
+                note += "; suggested: another subset of the payer's rows fits too"
+            status = Status.MATCHED if sure[k] else Status.SUGGESTED
+            groups.add(parts, np.array([ledger_row]), status, 0, note)
             bank_open[parts] = False
             ledger_open[ledger_row] = False
         if settings.allow_remainder:
@@ -758,6 +766,21 @@ class PartialPaymentPass:
             t, b = self._pairs(state, ledger.named_reference, named_b, named_code, ledger_open)
             t, b = unique_pairs(t, b)
             self._remainders(state, t, b, bank_open, ledger_open, groups)
+
+    @staticmethod
+    def _nearest(masks: IntArray, rows: IntArray, day: int, bank: Side) -> tuple[int, bool]:
+        """Among fitting subsets (bit masks over ``rows``): the one of fewest parts, then
+        nearest in date to ``day``; and whether it is the only fit. (-1, False) when two tie."""
+        if len(masks) == 1:
+            return int(masks[0]), True
+        bits = (masks[:, None] >> np.arange(len(rows))) & 1
+        parts = bits.sum(axis=1)
+        distance = bits @ np.abs(bank.date[rows] - day)
+        order = np.lexsort((distance, parts))
+        best, second = order[0], order[1]
+        if parts[best] == parts[second] and distance[best] == distance[second]:
+            return -1, False
+        return int(masks[best]), False
 
     def _remainders(
         self, state: MatchState, t: IntArray, b: IntArray, bank_open: BoolArray,
