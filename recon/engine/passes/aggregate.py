@@ -192,6 +192,20 @@ def _disjoint(members: list[IntArray], size: int) -> BoolArray:
     return np.array([bool((counts[m] == 1).all()) for m in members], dtype=bool)
 
 
+_MIN_PREFIX = 4  # characters a cut-off word needs to name the key word it starts
+
+
+def _prefixes(words: dict[str, int]) -> dict[str, int]:
+    """Each proper prefix of 4+ characters of the key words, with the code of the one key word
+    it starts (-1 when it starts several)."""
+    prefixes: dict[str, int] = {}
+    for word, code in words.items():
+        for end in range(_MIN_PREFIX, len(word)):
+            prefix = word[:end]
+            prefixes[prefix] = code if prefixes.get(prefix, code) == code else -1
+    return prefixes
+
+
 def _party_words(state: MatchState, rows: IntArray) -> dict[str, int]:
     """The word each counterparty key code of ledger ``rows`` stands for (from one row of
     each: its text starts with the counterparty)."""
@@ -287,11 +301,16 @@ class SettlementPass:
         description) names."""
         bank = state.bank
         text_codes = np.unique(bank.text_code[bank_rows])
+        cut_off = _prefixes(words)
         named_t, named_k = [], []
         for code in text_codes.tolist():
             for word in name_words(str(bank.texts[code])):
                 key = words.get(word)
-                if key is not None:
+                if key is None and word.endswith("S"):  # MARGIES for Margie's
+                    key = words.get(word[:-1])
+                if key is None:  # a word cut short: COGSWEL for Cogswell
+                    key = cut_off.get(word)
+                if key is not None and key >= 0:
                     named_t.append(code)
                     named_k.append(key)
         named = pd.DataFrame({"text": named_t, "key": named_k}, dtype=np.int64)
