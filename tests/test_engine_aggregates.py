@@ -172,3 +172,19 @@ def test_a_partial_remainder_is_suggested_only_when_allowed() -> None:
     assert "partially paid: 4000.00 of 9870.40 in 1 part(s), 5870.40 open" in (
         links["explanation"].iloc[0]
     )
+
+
+def test_one_transfer_paying_the_invoices_it_names() -> None:
+    ledger = [
+        ledger_row("I1", 120_050, "2026-11-02", "Invoice INV-51204", "Initech LLC", "INV-51204"),
+        ledger_row("I2", 80_000, "2026-11-03", "Invoice INV-51290", "Initech LLC", "INV-51290"),
+        ledger_row("I3", 45_075, "2026-11-03", "Invoice INV-51311", "Initech LLC", "INV-51311"),
+    ]
+    bank = [bank_row("B1", 245_125, "2026-11-05",
+                     "ACH CREDIT INITECH LLC INV-51204 INV-51290 INV-51311")]  # fmt: skip
+    links = links_of(run(bank, ledger), "reference_total")
+    assert set(links["ledger_entry_id"]) == {"I1", "I2", "I3"}
+    assert set(links["status"]) == {"matched"}
+    assert "references INV-51204, INV-51290, INV-51311: 3 rows sum to 2451.25" in (
+        links["explanation"].iloc[0]
+    )

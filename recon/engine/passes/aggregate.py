@@ -632,6 +632,10 @@ class ReferenceTotalPass:
         known = group_series[at] == wanted
         b, g = b[known], at[known]
         day = bank.date[b]
+        in_window = (earliest[g] >= day - settings.days_after) & (
+            latest[g] <= day + settings.days_before
+        )
+        several_b, several_g = b[in_window], g[in_window]
         fee = total[g] - bank.amount[b]
         fits = (
             (earliest[g] >= day - settings.days_after) & (latest[g] <= day + settings.days_before)
@@ -657,6 +661,40 @@ class ReferenceTotalPass:
             )
             status = Status.MATCHED if group_fee == 0 else Status.MATCHED_WITH_DIFFERENCE
             groups.add(np.array([bank_row]), members, status, -group_fee, note)
+            bank_open[bank_row] = False
+            ledger_open[members] = False
+        # One bank row paying several references it names (a remittance of three invoices):
+        # the rows of all of them sum to it exactly.
+        still = bank_open[several_b] & ledger_open[rows[starts[several_g]]]
+        several_b, several_g = several_b[still], several_g[still]
+        if len(several_b) == 0:
+            return
+        several_b, several_g = unique_pairs(several_b, several_g)
+        first = np.flatnonzero(np.r_[True, several_b[1:] != several_b[:-1]])
+        count = np.diff(np.r_[first, len(several_b)])
+        paid = np.add.reduceat(total[several_g], first)
+        payer = several_b[first]
+        whole = (count >= 2) & (paid == bank.amount[payer])
+        ends_at = np.r_[first[1:], len(several_b)]
+        claimed = [several_g[first[k] : ends_at[k]] for k in np.flatnonzero(whole).tolist()]
+        alone = _disjoint(claimed, len(group_series))
+        for k, own in zip(np.flatnonzero(whole).tolist(), alone.tolist(), strict=True):
+            if not own:
+                continue
+            bank_row = int(payer[k])
+            members = np.concatenate(
+                [rows[starts[x] : ends[x]] for x in several_g[first[k] : ends_at[k]].tolist()]
+            )
+            currency = str(bank.currency[bank_row])
+            names = ", ".join(
+                self._reference_text(state, int(rows[starts[x]])).removeprefix("reference ")
+                for x in several_g[first[k] : ends_at[k]].tolist()
+            )
+            note = (
+                f"; references {names}: {len(members)} rows sum to "
+                f"{explain.money(int(paid[k]), currency)}"
+            )
+            groups.add(np.array([bank_row]), members, Status.MATCHED, 0, note)
             bank_open[bank_row] = False
             ledger_open[members] = False
 
