@@ -184,6 +184,16 @@ def _choose(owner: IntArray, rank: IntArray, distance: FloatArray | None = None)
     return chosen
 
 
+def _no_single_match(members: list[IntArray], amount: IntArray, ledger: Side) -> BoolArray:
+    """Per group: True unless one of its rows alone has the bank amount (that row is the
+    match, and the rest of the group sums to nothing: rows that cancel out)."""
+    return np.array(
+        [not bool((ledger.amount[m] == a).any()) for m, a in zip(members, amount.tolist(),
+                                                                  strict=True)],
+        dtype=bool,
+    )  # fmt: skip
+
+
 def _disjoint(members: list[IntArray], size: int) -> BoolArray:
     """Per group: True when none of its rows is in another group too."""
     if not members:
@@ -497,8 +507,10 @@ class SettlementPass:
             .astype(np.int64)
             for f, t, r in zip(first.tolist(), last.tolist(), fee_row.tolist(), strict=True)
         ]
-        ok = _disjoint(members, len(ledger)) & _disjoint(
-            [np.array([x]) for x in b.tolist()], len(bank)
+        ok = (
+            _disjoint(members, len(ledger))
+            & _disjoint([np.array([x]) for x in b.tolist()], len(bank))
+            & _no_single_match(members, bank.amount[b], ledger)
         )
         added: set[int] = set()
         word_of = {code: word for word, code in words.items()}
@@ -653,6 +665,8 @@ class ReferenceTotalPass:
             b[once].tolist(), g[once].tolist(), fee[once].tolist(), strict=True
         ):
             members = rows[starts[group] : ends[group]]
+            if not _no_single_match([members], bank.amount[[bank_row]], ledger)[0]:
+                continue
             currency = str(bank.currency[bank_row])
             fee_text = _fee_note(group_fee, currency, False)
             note = (
