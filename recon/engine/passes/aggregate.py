@@ -52,6 +52,8 @@ PARTIAL_RULE = "partial_payment"
 _EMPTY = np.zeros(0, dtype=np.int64)
 # Fits a processor's usual fee rate is learned from (fewer: fees left as differences refused).
 _MIN_RATE_FITS = 3
+# Deposits a dense window of candidates' fee rates needs (a few fall together by chance).
+_MIN_DENSE_FITS = 6
 _POOLS_AT_ONCE = 512  # partial payment pools whose subset sums are held at once
 
 
@@ -361,6 +363,43 @@ class SettlementPass:
             if size >= _MIN_RATE_FITS and scatter <= spread:
                 fee_rates[int(code)] = float(median)
 
+    def _learn_dense_rates(
+        self, days: _Days, b: IntArray, first: IntArray, last: IntArray, fee: IntArray,
+        rank: IntArray, fee_rates: dict[int, float],
+    ) -> None:  # fmt: skip
+        """The usual rate of a processor too small for unambiguous fits (a week of sales per
+        payout: several runs of days fit each deposit): the median of the densest window of
+        ``fee_rate_spread`` points among all its candidates' rates, when that window holds
+        candidates of at least half its deposits (``_MIN_DENSE_FITS`` at least). Its own
+        deposits cluster at its rate; coincidences scatter over the tolerance."""
+        by_difference = np.flatnonzero(rank == 2)
+        if len(by_difference) == 0:
+            return
+        series, rate = self._rates(
+            days, first[by_difference], last[by_difference], fee[by_difference]
+        )
+        deposit = b[by_difference]
+        spread = float(self.settings.fee_rate_spread)
+        order = np.lexsort((rate, series))
+        series, rate, deposit = series[order], rate[order], deposit[order]
+        starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
+        ends = np.r_[starts[1:], len(series)]
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            code = int(series[start])
+            if code in fee_rates:
+                continue
+            rates, deposits = rate[start:end], deposit[start:end]
+            # Window [rates[i], rates[i] + spread]: its candidates' distinct deposits.
+            stop = np.searchsorted(rates, rates + spread, "right")
+            best, best_count = -1, 0
+            for i, j in zip(range(len(rates)), stop.tolist(), strict=True):
+                count = len(np.unique(deposits[i:j]))
+                if count > best_count:
+                    best, best_count = i, count
+            needed = max(_MIN_DENSE_FITS, (len(np.unique(deposits)) + 1) // 2)
+            if best >= 0 and best_count >= needed:
+                fee_rates[code] = float(np.median(rates[best : int(stop[best])]))
+
     def _steady_fee(
         self, days: _Days, first: IntArray, last: IntArray, fee: IntArray, rank: IntArray,
         fee_rates: dict[int, float],
@@ -482,6 +521,7 @@ class SettlementPass:
             alone = _choose(b, rank)
             self._learn_rates(days, first[alone], last[alone], fee[alone], rank[alone],
                               fee_rates)  # fmt: skip
+            self._learn_dense_rates(days, b, first, last, fee, rank, fee_rates)
             by_series = pd.Series(lag[alone]).groupby(days.series[last[alone]]).median()
             usual_lags.update(
                 zip(by_series.index.to_numpy(dtype=np.int64).tolist(),
