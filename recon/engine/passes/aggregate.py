@@ -290,7 +290,9 @@ class SettlementPass:
         keys = self._keys(state)
         keyed = np.flatnonzero(ledger_open & (keys >= 0))
         words = self._key_words(state, keyed) if len(keyed) else {}
-        named = self._named(state, np.flatnonzero(bank_open), words)
+        named = self._named(
+            state, np.flatnonzero(bank_open), words, state.ledger_block[keyed], keys[keyed]
+        )
         if named.empty:
             return Found()
         fee_rates: dict[int, float] = {}
@@ -308,27 +310,51 @@ class SettlementPass:
         return groups.found(state, SETTLEMENT_RULE)
 
     @staticmethod
-    def _named(state: MatchState, bank_rows: IntArray, words: dict[str, int]) -> pd.DataFrame:
+    def _named(
+        state: MatchState, bank_rows: IntArray, words: dict[str, int], ledger_block: IntArray,
+        ledger_key: IntArray,
+    ) -> pd.DataFrame:  # fmt: skip
         """(bank position, key code) for each key word a bank row's text (counterparty and
-        description) names."""
+        description) names, among the keys of ledger rows in its block (``ledger_block`` and
+        ``ledger_key``: one entry per open keyed ledger row). A word cut short names the key
+        word it starts when that is the only one in the block, so a block's result never
+        depends on the other blocks (partitioned runs)."""
         bank = state.bank
-        text_codes = np.unique(bank.text_code[bank_rows])
-        cut_off = _prefixes(words)
-        named_t, named_k = [], []
-        for code in text_codes.tolist():
-            for word in name_words(str(bank.texts[code])):
-                key = words.get(word)
+        present = pd.DataFrame({"block": ledger_block, "key": ledger_key}).drop_duplicates()
+        word_of = {code: word for word, code in words.items()}
+        by_block: dict[int, dict[str, int]] = {}
+        for block, key in zip(present["block"].tolist(), present["key"].tolist(), strict=True):
+            if key in word_of:
+                by_block.setdefault(int(block), {})[word_of[key]] = int(key)
+        cut_off = {block: _prefixes(own) for block, own in by_block.items()}
+        pairs = pd.DataFrame(
+            {"text": bank.text_code[bank_rows], "block": state.bank_block[bank_rows]}
+        ).drop_duplicates()
+        tokens: dict[int, list[str]] = {}
+        named_t, named_b, named_k = [], [], []
+        for code, block in zip(pairs["text"].tolist(), pairs["block"].tolist(), strict=True):
+            own, starts = by_block.get(block), cut_off.get(block)
+            if own is None or starts is None:
+                continue
+            if code not in tokens:
+                tokens[code] = name_words(str(bank.texts[code]))
+            for word in tokens[code]:
+                key = own.get(word)
                 if key is None and word.endswith("S"):  # MARGIES for Margie's
-                    key = words.get(word[:-1])
+                    key = own.get(word[:-1])
                 if key is None:  # a word cut short: COGSWEL for Cogswell
-                    key = cut_off.get(word)
+                    key = starts.get(word)
                 if key is not None and key >= 0:
                     named_t.append(code)
+                    named_b.append(block)
                     named_k.append(key)
-        named = pd.DataFrame({"text": named_t, "key": named_k}, dtype=np.int64)
-        return pd.DataFrame({"bank": bank_rows, "text": bank.text_code[bank_rows]}).merge(
-            named, on="text"
-        )[["bank", "key"]]
+        named = pd.DataFrame(
+            {"text": named_t, "block": named_b, "key": named_k}, dtype=np.int64
+        ).drop_duplicates()
+        return pd.DataFrame(
+            {"bank": bank_rows, "text": bank.text_code[bank_rows],
+             "block": state.bank_block[bank_rows]}
+        ).merge(named, on=["text", "block"])[["bank", "key"]]  # fmt: skip
 
     def _rates(
         self, days: _Days, first: IntArray, last: IntArray, fee: IntArray
@@ -784,7 +810,9 @@ class PartialPaymentPass:
         column = b_rows[bank.reference[b_rows] >= 0]
         parties = np.flatnonzero(ledger_open & (ledger.party >= 0))
         words = _party_words(state, parties) if len(parties) else {}
-        named = SettlementPass._named(state, b_rows, words)
+        named = SettlementPass._named(
+            state, b_rows, words, state.ledger_block[parties], ledger.party[parties]
+        )
         # Each ledger row's pool: the bank rows naming its reference (in their texts, or by
         # the reference column) or its counterparty, whichever names it.
         sources = (
