@@ -306,13 +306,19 @@ def _reconcile(
             bank_rows=len(bank), ledger_rows=len(ledger.frame), ledger_rejected=len(ledger.rejected)
         )
         run_store.set_state(store, run_id, "matching", now=utc_now())
-        with timer("match", total=len(config.matching.passes), unit="passes") as stage:
+        partitioned = config.execution.executor != "local"
+        with timer("match", total=None if partitioned else len(config.matching.passes),
+                   unit="partitions" if partitioned else "passes") as stage:
             fault_point("pipeline.matching")
             stage.rows = len(bank) + len(ledger.frame)
-            result = reconcile(
-                bank, ledger.frame, config.matching, as_of=as_of,
-                on_pass=lambda _name, _done, _total: stage.advance(),
-            )  # fmt: skip
+            if partitioned:
+                result = _reconcile_partitioned(config, bank, ledger.frame, as_of=as_of,
+                                                counts=counts, on_partition=stage.advance)
+            else:
+                result = reconcile(
+                    bank, ledger.frame, config.matching, as_of=as_of,
+                    on_pass=lambda _name, _done, _total: stage.advance(),
+                )  # fmt: skip
             result = _apply_link_reviews(store, result, bank, ledger.frame, as_of)
             bank, ledger = _rows_reported(result, bank, ledger)
         run_store.set_state(store, run_id, "saving", now=utc_now())
@@ -334,6 +340,10 @@ def _reconcile(
                     result=result,
                     accounts=[m.ledger_account for m in config.accounts],
                 )
+                if partitioned:
+                    from recon.store.partitions import clear_night
+
+                    clear_night(connection, as_of)
             stage.done(rows=len(result.links) + len(result.discrepancies))
             # Everything the report needs from the store, read before the reporting step: that
             # step touches nothing but report files.
@@ -390,6 +400,30 @@ def _reconcile(
         summary_lines=_summary_lines(report, paths, sync_outcomes),
         counts=counts,
     )
+
+
+def _reconcile_partitioned(
+    config: Config,
+    bank: pd.DataFrame,
+    ledger: pd.DataFrame,
+    *,
+    as_of: date,
+    counts: RunCounts | None = None,
+    on_partition: Callable[[], None] | None = None,
+) -> MatchResult:
+    """The engine on config.execution's executor, by (account, currency) partition; each
+    partition's result is committed to the state store as its worker finishes it, and a re-run
+    takes the partitions an earlier attempt committed."""
+    from recon.execution import reconcile_with
+
+    done = reconcile_with(
+        config.execution, bank, ledger, config.matching, as_of=as_of,
+        store_url=config.state.database_url,
+        on_partition=None if on_partition is None else lambda _task: on_partition(),
+    )  # fmt: skip
+    if counts is not None:
+        counts.update(partitions=len(done.reports), partitions_committed_before=done.reused)
+    return done.result
 
 
 def check_every_account_has_bank_data(
@@ -1054,7 +1088,14 @@ def match_files(
     bank = bank[bank["date"] <= pd.Timestamp(as_of)]
     check_every_account_has_bank_data(config, bank, ledger.frame, since=None)
     with timer("match"):
-        result = reconcile(bank, ledger.frame, config.matching, as_of=as_of)
+        if config.execution.executor == "local":
+            result = reconcile(bank, ledger.frame, config.matching, as_of=as_of)
+        else:  # no state store here: the partitions' results stay in memory
+            from recon.execution import reconcile_with
+
+            result = reconcile_with(
+                config.execution, bank, ledger.frame, config.matching, as_of=as_of
+            ).result
     with timer("balances"):
         bank_balance = csv_column_balances(bank_path, config.accounts, as_of) | given
         books = books_balances(config, ledger.frame, as_of)

@@ -307,3 +307,20 @@ webhook_events = Table(
     # queued | folded | item_updated | unknown_item | ignored
     Column("outcome", String(20), nullable=False),
 )
+
+# A partitioned run's results, one row per partition, committed by the worker that reconciled it
+# (Arrow IPC bytes of the engine's three frames). Keyed by a hash of the partition's input rows,
+# configuration and as-of date: a re-run of the same night finds the partitions an interrupted
+# run committed and reconciles only the others. Work rows, not history: the run that saves the
+# night's results removes that night's rows in the same transaction.
+partition_results = Table(
+    "partition_results",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("as_of", Date, nullable=False, index=True),
+    Column("partition", String(300), nullable=False),  # "account/currency", for people
+    Column("links", LargeBinary, nullable=False),
+    Column("discrepancies", LargeBinary, nullable=False),
+    Column("alternatives", LargeBinary, nullable=False),
+    Column("committed_at", DateTime(timezone=True), nullable=False),
+)
