@@ -282,6 +282,83 @@ class MismatchRule(Frozen):
     min_text_similarity: float = Field(85.0, ge=0, le=100)
 
 
+class FeeTolerance(Frozen):
+    """How far a group's ledger sum may exceed its bank amount as a processor's fee: up to
+    max(``fee_amount``, ``fee_percent`` of the bank amount), inclusive. The fee is what the
+    ledger rows sum to minus what the bank shows (a payout arrives less its fee, a batch debit
+    leaves plus its fee); 0 means exact sums only."""
+
+    fee_amount: Money = Field(Decimal(0), description="absolute, in currency units")
+    fee_percent: Money = Field(Decimal(0), le=100, description="percent of the bank amount")
+    # A few rows summing near an amount is common by chance; a processor's day is many sales.
+    fee_min_rows: int = Field(
+        10, ge=1, description="rows a group needs for a fee left as the difference"
+    )
+
+
+class SettlementTotals(FeeTolerance):
+    """All open ledger rows of one counterparty (or one description word) from one run of sale
+    days sum to one bank row whose text names that counterparty: a card processor's payout of a
+    day's (or a weekend's) sales, a payroll provider's one debit for every employee's net pay.
+
+    The bank row is ``lag_min``..``lag_max`` business days (Monday to Friday) after the last
+    sale day; the sales of one payout span at most ``span_days`` calendar days.
+    """
+
+    kind: Literal["settlement"] = "settlement"
+    name: PassName
+    key: Literal["counterparty", "description"] = Field(
+        "counterparty", description="what the ledger rows of one group share"
+    )
+    counterparties: tuple[str, ...] = Field(
+        (), description="only these ledger counterparties (their first word); empty: any"
+    )
+    lag_min: WindowDays = 0
+    lag_max: WindowDays = 3
+    span_days: int = Field(7, ge=1, le=62)
+    min_rows: int = Field(2, ge=1)
+    fee_rate_spread: Money = Field(
+        Decimal("0.5"), le=100,
+        description="percentage points a fee left as the difference may stray from the "
+        "processor's usual rate (the median of its fits in this run)",
+    )
+    fee_row_days: WindowDays = Field(
+        3, description="a fee row of the ledger this many days from the bank row joins the group"
+    )
+
+    @model_validator(mode="after")
+    def _lags_ordered(self) -> SettlementTotals:
+        if self.lag_min > self.lag_max:
+            raise ValueError("lag_min is after lag_max")
+        return self
+
+
+class ReferenceTotals(FeeTolerance):
+    """All open ledger rows carrying a reference that one bank row names sum to it (a payout
+    id on the deposit and on each sale; the processor's fee row with the same id joins)."""
+
+    kind: Literal["reference_totals"] = "reference_totals"
+    name: PassName
+    days_before: WindowDays = Field(3, description="bank date earlier than ledger date")
+    days_after: WindowDays = Field(14, description="bank date later than ledger date")
+    min_rows: int = Field(2, ge=1)
+
+
+class PartialPayments(Frozen):
+    """One ledger row paid by 2..``max_parts`` bank rows naming its reference or counterparty
+    within its window (an invoice paid in parts): exactly one subset of its 2 x ``max_parts``
+    nearest such bank rows sums to it. With ``allow_remainder``, bank rows naming the ledger
+    row's reference that pay less than all of it are linked as suggested, the rest named open;
+    without it, only parts summing to the whole amount are linked."""
+
+    kind: Literal["partial_payments"] = "partial_payments"
+    name: PassName
+    days_before: WindowDays = Field(0, description="bank date earlier than ledger date")
+    days_after: WindowDays = Field(14, description="bank date later than ledger date")
+    max_parts: int = Field(6, ge=2, le=12)
+    allow_remainder: bool = False
+
+
 PASS_KINDS: Final = (
     "reference",
     "amount",
@@ -290,15 +367,31 @@ PASS_KINDS: Final = (
     "hold_duplicates",
     "difference",
     "mismatch",
+    "settlement",
+    "reference_totals",
+    "partial_payments",
 )
 PassSettings = Annotated[
-    MatchRule | GroupSearch | HoldDuplicates | DifferenceTolerance | MismatchRule,
+    MatchRule
+    | GroupSearch
+    | HoldDuplicates
+    | DifferenceTolerance
+    | MismatchRule
+    | SettlementTotals
+    | ReferenceTotals
+    | PartialPayments,
     Field(discriminator="kind"),
 ]
 
 # The passes config.yaml ships, in its order (a test holds the two equal).
 DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
     MatchRule(kind="reference", name="exact_reference", days_before=3, days_after=10),
+    ReferenceTotals(name="reference_totals", fee_amount=Decimal("1.00"), fee_percent=Decimal("6")),
+    SettlementTotals(
+        name="settlement_totals", lag_min=0, lag_max=4, min_rows=10, fee_amount=Decimal("1.00"),
+        fee_percent=Decimal("6"),
+    ),
+    SettlementTotals(name="batch_totals", key="description", lag_min=0, lag_max=1, min_rows=3),
     GroupSearch(name="reference_groups", reference_only=True),
     MatchRule(kind="amount", name="exact_amount", days_before=1, days_after=4),
     MatchRule(
@@ -319,6 +412,7 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
         status="suggested",
     ),
     HoldDuplicates(name="hold_duplicates"),
+    PartialPayments(name="partial_payments"),
     GroupSearch(name="groups"),
     DifferenceTolerance(name="difference"),
     MismatchRule(name="mismatch"),

@@ -228,6 +228,12 @@ def _first_word(text: str) -> str:
     return found.group(0) if found else ""
 
 
+def key_word(text: str) -> str:
+    """The first meaningful word of ``text`` (what party and word codes are made of), upper
+    case; "" when it has none."""
+    return _first_word(text)
+
+
 def name_words(text: str) -> list[str]:
     """Every distinct meaningful word of ``text`` (what names a person or a firm), sorted."""
     return sorted(set(_KEY_WORD.findall(text.upper())))

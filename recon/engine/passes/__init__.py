@@ -19,7 +19,11 @@ from recon.config import (
     MatchingConfig,
     MatchRule,
     MismatchRule,
+    PartialPayments,
+    ReferenceTotals,
+    SettlementTotals,
 )
+from recon.engine.passes.aggregate import PartialPaymentPass, ReferenceTotalPass, SettlementPass
 from recon.engine.passes.difference import DifferencePass
 from recon.engine.passes.duplicates import HoldDuplicatesPass
 from recon.engine.passes.groups import GroupPass
@@ -65,6 +69,12 @@ def build_passes(matching: MatchingConfig) -> list[Pass]:
                 passes.append(DifferencePass(settings))
             case MismatchRule():
                 passes.append(MismatchPass(settings))
+            case SettlementTotals():
+                passes.append(SettlementPass(settings))
+            case ReferenceTotals():
+                passes.append(ReferenceTotalPass(settings))
+            case PartialPayments():
+                passes.append(PartialPaymentPass(settings))
             case _:
                 assert_never(settings)
     return passes

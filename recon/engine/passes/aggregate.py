@@ -1,0 +1,953 @@
+"""Aggregate passes: groups of any size found by a key, by sorting and prefix sums.
+
+Unlike the subset-sum search (``kind: groups``, 20 rows at most), these passes never choose
+among subsets: a key decides which rows belong together, and the only question is whether
+their sum is the bank amount. Each runs in O(n log n) over all open rows.
+
+- ``settlement``: the open ledger rows of one counterparty (or one description word) on a run
+  of consecutive sale days sum to one bank row whose text names that counterparty, paid
+  ``lag_min``..``lag_max`` business days after the last sale day. Example: Square's 214 sales of
+  Friday 2026-10-30 to Sunday 2026-11-01, 9,310.55 in all, and the "SQUARE INC" deposit of
+  9,068.42 on Monday 2026-11-02 (fee 242.13).
+- ``reference_totals``: every open ledger row carrying a reference that one bank row names sums
+  to it. Example: "STRIPE TRANSFER ST-Q4X9M2B7KD1P" and the 312 sales booked with reference
+  ST-Q4X9M2B7KD1P.
+- ``partial_payments``: one ledger row paid by 2..``max_parts`` bank rows naming its reference
+  or counterparty within its window (exactly one such subset of its nearest bank rows sums to
+  it). Example: a 9,870.40 invoice paid as 4,000.00 and 5,870.40.
+
+In the first two, the ledger sum may exceed the bank amount by a processor's fee (within
+``fee_amount`` / ``fee_percent`` of the bank amount): when an open ledger row of the same key
+books exactly that fee, it joins the group (``matched``); otherwise the group is
+``matched_with_difference`` and the explanation names the fee. A bank row with two groups that
+fit equally well, or two bank rows claiming one ledger row, are left to later passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recon.config import FeeTolerance, PartialPayments, ReferenceTotals, SettlementTotals
+from recon.engine import explain
+from recon.engine.candidates import keyed_window_pairs, unique_pairs
+from recon.engine.groups import _popcount, _row_subset_sums
+from recon.engine.normalise import BoolArray, IntArray, Side, filled, key_word, name_words
+from recon.engine.scoring import (
+    FloatArray,
+    allowed_difference,
+    pair_parts,
+    per_row_minor,
+    score_parts,
+    total_score,
+)
+from recon.engine.state import DayWindow, Found, LinkBatch, MatchState
+from recon.records import Status
+
+SETTLEMENT_RULE = "settlement"
+REFERENCE_RULE = "reference_total"
+PARTIAL_RULE = "partial_payment"
+_EMPTY = np.zeros(0, dtype=np.int64)
+# Fits a processor's usual fee rate is learned from (fewer: fees left as differences refused).
+_MIN_RATE_FITS = 3
+# Deposits a dense window of candidates' fee rates needs (a few fall together by chance).
+_MIN_DENSE_FITS = 6
+_POOLS_AT_ONCE = 512  # partial payment pools whose subset sums are held at once
+
+
+@dataclass
+class _Groups:
+    """Groups found so far: one entry per (bank row, ledger row) link, and per group its
+    status, amount difference (bank minus ledger) and explanation note."""
+
+    bank: list[IntArray]
+    ledger: list[IntArray]
+    status: list[str]
+    difference: list[int]
+    note: list[str]
+
+    @classmethod
+    def empty(cls) -> _Groups:
+        return cls([], [], [], [], [])
+
+    def add(self, bank: IntArray, ledger: IntArray, status: Status, difference: int,
+            note: str) -> None:  # fmt: skip
+        self.bank.append(bank)
+        self.ledger.append(ledger)
+        self.status.append(status.value)
+        self.difference.append(difference)
+        self.note.append(note)
+
+    def found(self, state: MatchState, rule: str) -> Found:
+        """The links, scored like the subset-sum groups: one match id and one amount part per
+        group."""
+        if not self.bank:
+            return Found()
+        bank, ledger = state.bank, state.ledger
+        sizes = np.array([max(len(b), len(lg)) for b, lg in zip(self.bank, self.ledger,
+                                                                 strict=True)])
+        at = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
+        b = np.concatenate([np.broadcast_to(x, (n,)) for x, n in zip(self.bank, sizes,
+                                                                       strict=True)])
+        lg = np.concatenate([np.broadcast_to(x, (n,)) for x, n in zip(self.ledger, sizes,
+                                                                        strict=True)])
+        b, lg = b.astype(np.int64), lg.astype(np.int64)
+        ids = np.array(
+            [explain.match_id(bank.ids[x], ledger.ids[y])
+             for x, y in zip(self.bank, self.ledger, strict=True)],
+            dtype=object,
+        )  # fmt: skip
+        difference = np.array(self.difference, dtype=np.int64)
+        totals = np.array(
+            [max(abs(int(ledger.amount[y].sum())), 1) for y in self.ledger], dtype=np.float64
+        )
+        values = score_parts(pair_parts(bank, ledger, b, lg), ledger, 0.0)
+        values["amount"] = (1.0 - np.minimum(np.abs(difference) / totals, 1.0))[at]
+        return Found(
+            links=LinkBatch(
+                bank=b,
+                ledger=lg,
+                match_id=ids[at],
+                status=np.array(self.status, dtype=object)[at],
+                rule=filled(len(b), rule),
+                score=total_score(values),
+                amount_difference=difference[at],
+                parts=values,
+                notes=np.array(self.note, dtype=object)[at],
+            )
+        )
+
+
+def _open(state: MatchState) -> tuple[BoolArray, BoolArray]:
+    bank_open = state.bank_state.free & ~state.bank_state.held
+    ledger_open = state.ledger_state.free & ~state.ledger_state.held
+    return bank_open.copy(), ledger_open.copy()
+
+
+def _fee_limit(side: Side, rows: IntArray, settings: FeeTolerance) -> IntArray:
+    """The largest fee allowed for each bank row: max(fee_amount, fee_percent of its amount)."""
+    absolute = per_row_minor(side, rows, settings.fee_amount)
+    return allowed_difference(side.amount[rows], absolute, settings.fee_percent)
+
+
+def _day_text(day: int) -> str:
+    return str(np.datetime64(day, "D"))
+
+
+def _fee_note(fee: int, currency: str, fee_row: bool) -> str:
+    if fee == 0:
+        return ""
+    where = "booked in the ledger" if fee_row else "the difference"
+    return f", fee {explain.money(fee, currency)} ({where})"
+
+
+def _segment_starts(keys: IntArray) -> IntArray:
+    """Per element of the sorted ``keys``: the index where its run of equal keys starts."""
+    if len(keys) == 0:
+        return _EMPTY
+    first = np.r_[True, keys[1:] != keys[:-1]]
+    starts: IntArray = np.maximum.accumulate(np.where(first, np.arange(len(keys)), 0))
+    return starts
+
+
+def _expand(starts: IntArray, stops: IntArray) -> tuple[IntArray, IntArray]:
+    """(range number, value) for every value of the ranges [starts[i], stops[i])."""
+    counts = np.maximum(stops - starts, 0)
+    rows = np.repeat(np.arange(len(starts), dtype=np.int64), counts)
+    offsets = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(
+        np.cumsum(counts) - counts, counts
+    )
+    return rows, np.repeat(starts, counts) + offsets
+
+
+def _choose(owner: IntArray, rank: IntArray, distance: FloatArray | None = None) -> BoolArray:
+    """Per candidate: True when it is its owner's only candidate of the owner's best rank;
+    among several, the one whose ``distance`` is under half the runner-up's (when given)."""
+    if len(owner) == 0:
+        return np.zeros(0, dtype=bool)
+    if distance is None:
+        distance = np.zeros(len(owner), dtype=np.float64)
+    frame = pd.DataFrame({"owner": owner, "rank": rank, "distance": distance})
+    frame = frame.sort_values(["owner", "rank", "distance"], kind="stable")
+    first = ~frame["owner"].duplicated().to_numpy()
+    ordered_owner = frame["owner"].to_numpy()
+    ordered_rank = frame["rank"].to_numpy()
+    ordered_distance = frame["distance"].to_numpy()
+    # The runner-up: the next candidate of the same owner and rank, if any.
+    runner_up = np.r_[
+        (ordered_owner[1:] == ordered_owner[:-1]) & (ordered_rank[1:] == ordered_rank[:-1]), False
+    ]
+    next_distance = np.r_[ordered_distance[1:], np.inf]
+    clear = ~runner_up | (2 * ordered_distance < next_distance)
+    chosen = np.zeros(len(owner), dtype=bool)
+    chosen[frame.index.to_numpy()[first & clear]] = True
+    return chosen
+
+
+def _no_single_match(members: list[IntArray], amount: IntArray, ledger: Side) -> BoolArray:
+    """Per group: True unless one of its rows alone has the bank amount (that row is the
+    match, and the rest of the group sums to nothing: rows that cancel out)."""
+    return np.array(
+        [not bool((ledger.amount[m] == a).any()) for m, a in zip(members, amount.tolist(),
+                                                                  strict=True)],
+        dtype=bool,
+    )  # fmt: skip
+
+
+def _disjoint(members: list[IntArray], size: int) -> BoolArray:
+    """Per group: True when none of its rows is in another group too."""
+    if not members:
+        return np.zeros(0, dtype=bool)
+    counts = np.bincount(np.concatenate(members), minlength=size)
+    return np.array([bool((counts[m] == 1).all()) for m in members], dtype=bool)
+
+
+_MIN_PREFIX = 4  # characters a cut-off word needs to name the key word it starts
+
+
+def _prefixes(words: dict[str, int]) -> dict[str, int]:
+    """Each proper prefix of 4+ characters of the key words, with the code of the one key word
+    it starts (-1 when it starts several)."""
+    prefixes: dict[str, int] = {}
+    for word, code in words.items():
+        for end in range(_MIN_PREFIX, len(word)):
+            prefix = word[:end]
+            prefixes[prefix] = code if prefixes.get(prefix, code) == code else -1
+    return prefixes
+
+
+def _party_words(state: MatchState, rows: IntArray) -> dict[str, int]:
+    """The word each counterparty key code of ledger ``rows`` stands for (from one row of
+    each: its text starts with the counterparty)."""
+    ledger = state.ledger
+    codes, first = np.unique(ledger.party[rows], return_index=True)
+    words = [key_word(str(ledger.texts[c])) for c in ledger.text_code[rows[first]]]
+    return {w: int(c) for w, c in zip(words, codes.tolist(), strict=True) if w}
+
+
+# ---------------------------------------------------------------------------------------------
+# Settlement totals
+
+
+@dataclass(frozen=True)
+class _Days:
+    """The open keyed ledger rows as day totals per series (block and key), in (series, day)
+    order: ``rows[row_start[i]:row_start[i + 1]]`` are day i's rows."""
+
+    rows: IntArray  # ledger positions in (series, date) order
+    series: IntArray  # per day
+    day: IntArray
+    row_start: IntArray  # len(days) + 1
+    prefix: IntArray  # len(days) + 1: prefix[i] = sum of days before i (all series)
+    first_of_series: IntArray  # per day: index of its series' first day
+
+    def total(self, first: IntArray, last: IntArray) -> IntArray:
+        result: IntArray = self.prefix[last + 1] - self.prefix[first]
+        return result
+
+
+def _days(rows: IntArray, series: IntArray, ledger: Side) -> _Days:
+    order = np.lexsort((rows, ledger.date[rows], series))
+    rows, series = rows[order], series[order]
+    dates = ledger.date[rows]
+    new_day = np.r_[True, (series[1:] != series[:-1]) | (dates[1:] != dates[:-1])]
+    starts = np.flatnonzero(new_day)
+    day_sum = np.add.reduceat(ledger.amount[rows], starts) if len(starts) else _EMPTY
+    day_series = series[starts]
+    return _Days(
+        rows=rows,
+        series=day_series,
+        day=dates[starts],
+        row_start=np.r_[starts, len(rows)].astype(np.int64),
+        prefix=np.r_[0, np.cumsum(day_sum)].astype(np.int64),
+        first_of_series=_segment_starts(day_series),
+    )
+
+
+@dataclass(frozen=True)
+class SettlementPass:
+    settings: SettlementTotals
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def window(self) -> DayWindow:
+        # Bank rows come lag_min..lag_max business days (at most two weekends more) after the
+        # last sale day, and the first sale day up to span_days before that.
+        weekends = 2 * (self.settings.lag_max // 5 + 1)
+        return DayWindow(0, self.settings.lag_max + weekends + self.settings.span_days)
+
+    def _max_days_back(self) -> int:
+        return self.settings.lag_max + 2 * (self.settings.lag_max // 5 + 1)
+
+    def run(self, state: MatchState) -> Found:
+        bank_open, ledger_open = _open(state)
+        groups = _Groups.empty()
+        keys = self._keys(state)
+        keyed = np.flatnonzero(ledger_open & (keys >= 0))
+        words = self._key_words(state, keyed) if len(keyed) else {}
+        named = self._named(
+            state, np.flatnonzero(bank_open), words, state.ledger_block[keyed], keys[keyed]
+        )
+        if named.empty:
+            return Found()
+        fee_rates: dict[int, float] = {}
+        usual_lags: dict[int, float] = {}  # series -> median business days to the payout
+        books_fees: set[int] = set()  # series with a fee row in some fit
+        # A payout's fee row, booked on its payout day, sits among the next payout's sales:
+        # that sum fits once the fee row has joined its own group. Rounds after the first
+        # look again only at the keys whose rows the last round took.
+        touched: set[int] | None = None
+        while touched is None or touched:
+            touched = self._round(
+                state, bank_open, ledger_open, groups, fee_rates, usual_lags, books_fees, words,
+                named, touched,
+            )
+        return groups.found(state, SETTLEMENT_RULE)
+
+    @staticmethod
+    def _named(
+        state: MatchState, bank_rows: IntArray, words: dict[str, int], ledger_block: IntArray,
+        ledger_key: IntArray,
+    ) -> pd.DataFrame:  # fmt: skip
+        """(bank position, key code) for each key word a bank row's text (counterparty and
+        description) names, among the keys of ledger rows in its block (``ledger_block`` and
+        ``ledger_key``: one entry per open keyed ledger row). A word cut short names the key
+        word it starts when that is the only one in the block, so a block's result never
+        depends on the other blocks (partitioned runs)."""
+        bank = state.bank
+        present = pd.DataFrame({"block": ledger_block, "key": ledger_key}).drop_duplicates()
+        word_of = {code: word for word, code in words.items()}
+        by_block: dict[int, dict[str, int]] = {}
+        for block, key in zip(present["block"].tolist(), present["key"].tolist(), strict=True):
+            if key in word_of:
+                by_block.setdefault(int(block), {})[word_of[key]] = int(key)
+        cut_off = {block: _prefixes(own) for block, own in by_block.items()}
+        pairs = pd.DataFrame(
+            {"text": bank.text_code[bank_rows], "block": state.bank_block[bank_rows]}
+        ).drop_duplicates()
+        tokens: dict[int, list[str]] = {}
+        named_t, named_b, named_k = [], [], []
+        for code, block in zip(pairs["text"].tolist(), pairs["block"].tolist(), strict=True):
+            own, starts = by_block.get(block), cut_off.get(block)
+            if own is None or starts is None:
+                continue
+            if code not in tokens:
+                tokens[code] = name_words(str(bank.texts[code]))
+            for word in tokens[code]:
+                key = own.get(word)
+                if key is None and word.endswith("S"):  # MARGIES for Margie's
+                    key = own.get(word[:-1])
+                if key is None:  # a word cut short: COGSWEL for Cogswell
+                    key = starts.get(word)
+                if key is not None and key >= 0:
+                    named_t.append(code)
+                    named_b.append(block)
+                    named_k.append(key)
+        named = pd.DataFrame(
+            {"text": named_t, "block": named_b, "key": named_k}, dtype=np.int64
+        ).drop_duplicates()
+        return pd.DataFrame(
+            {"bank": bank_rows, "text": bank.text_code[bank_rows],
+             "block": state.bank_block[bank_rows]}
+        ).merge(named, on=["text", "block"])[["bank", "key"]]  # fmt: skip
+
+    def _rates(
+        self, days: _Days, first: IntArray, last: IntArray, fee: IntArray
+    ) -> tuple[IntArray, FloatArray]:
+        """Per candidate: its series and its fee in percent of its sales total."""
+        total = days.total(first, last).astype(np.float64)
+        rate: FloatArray = 100.0 * fee / np.maximum(np.abs(total), 1.0)
+        return days.series[last], rate
+
+    def _learn_rates(
+        self, days: _Days, first: IntArray, last: IntArray, fee: IntArray, rank: IntArray,
+        fee_rates: dict[int, float],
+    ) -> None:  # fmt: skip
+        """Each processor's usual fee rate: the median rate of its fits with the fee left as
+        the difference, when there are ``_MIN_RATE_FITS`` of them and their middle half lies
+        within ``fee_rate_spread`` (a processor's fits cluster at its rate; coincidences
+        within the tolerance scatter over it)."""
+        by_difference = rank == 2
+        if not by_difference.any():
+            return
+        series, rate = self._rates(
+            days, first[by_difference], last[by_difference], fee[by_difference]
+        )
+        by_series = pd.Series(rate).groupby(series)
+        quartiles = by_series.quantile(np.array([0.25, 0.75])).unstack()
+        usual_rates = pd.DataFrame({
+            "median": by_series.median(), "size": by_series.size(),
+            "spread": quartiles[0.75] - quartiles[0.25],
+        })  # fmt: skip
+        spread = float(self.settings.fee_rate_spread)
+        for code, median, size, scatter in usual_rates.itertuples():
+            if size >= _MIN_RATE_FITS and scatter <= spread:
+                fee_rates[int(code)] = float(median)
+
+    def _learn_dense_rates(
+        self, days: _Days, b: IntArray, first: IntArray, last: IntArray, fee: IntArray,
+        rank: IntArray, fee_rates: dict[int, float],
+    ) -> None:  # fmt: skip
+        """The usual rate of a processor too small for unambiguous fits (a week of sales per
+        payout: several runs of days fit each deposit): the median of the densest window of
+        ``fee_rate_spread`` points among all its candidates' rates, when that window holds
+        candidates of at least half its deposits (``_MIN_DENSE_FITS`` at least). Its own
+        deposits cluster at its rate; coincidences scatter over the tolerance."""
+        by_difference = np.flatnonzero(rank == 2)
+        if len(by_difference) == 0:
+            return
+        series, rate = self._rates(
+            days, first[by_difference], last[by_difference], fee[by_difference]
+        )
+        deposit = b[by_difference]
+        spread = float(self.settings.fee_rate_spread)
+        order = np.lexsort((rate, series))
+        series, rate, deposit = series[order], rate[order], deposit[order]
+        starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
+        ends = np.r_[starts[1:], len(series)]
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            code = int(series[start])
+            if code in fee_rates:
+                continue
+            rates, deposits = rate[start:end], deposit[start:end]
+            # Window [rates[i], rates[i] + spread]: its candidates' distinct deposits.
+            stop = np.searchsorted(rates, rates + spread, "right")
+            best, best_count = -1, 0
+            for i, j in zip(range(len(rates)), stop.tolist(), strict=True):
+                count = len(np.unique(deposits[i:j]))
+                if count > best_count:
+                    best, best_count = i, count
+            needed = max(_MIN_DENSE_FITS, (len(np.unique(deposits)) + 1) // 2)
+            if best >= 0 and best_count >= needed:
+                fee_rates[code] = float(np.median(rates[best : int(stop[best])]))
+
+    def _steady_fee(
+        self, days: _Days, first: IntArray, last: IntArray, fee: IntArray, rank: IntArray,
+        fee_rates: dict[int, float],
+    ) -> tuple[BoolArray, FloatArray]:  # fmt: skip
+        """Per candidate: False for a fee left as the difference more than ``fee_rate_spread``
+        points from its processor's usual rate, or of a processor without one (a processor
+        charges alike every day, so a run of days that fits only at another rate is a
+        coincidence within the tolerance); and how far from that rate it is (0 for the
+        others)."""
+        keep = np.ones(len(first), dtype=bool)
+        off_rate = np.zeros(len(first), dtype=np.float64)
+        by_difference = np.flatnonzero(rank == 2)
+        if len(by_difference) == 0:
+            return keep, off_rate
+        series, rate = self._rates(
+            days, first[by_difference], last[by_difference], fee[by_difference]
+        )
+        usual = np.array([fee_rates.get(int(x), np.nan) for x in series], dtype=np.float64)
+        spread = float(self.settings.fee_rate_spread)
+        off_rate[by_difference] = np.abs(rate - usual)
+        keep[by_difference] = off_rate[by_difference] <= spread  # NaN (no usual rate): False
+        return keep, off_rate
+
+    def _keys(self, state: MatchState) -> IntArray:
+        return state.ledger.party if self.settings.key == "counterparty" else state.ledger.word
+
+    def _key_words(self, state: MatchState, rows: IntArray) -> dict[str, int]:
+        """The word each key code of ``rows`` stands for (from one row of each)."""
+        ledger, keys = state.ledger, self._keys(state)
+        codes, first = np.unique(keys[rows], return_index=True)
+        source = rows[first]
+        if self.settings.key == "counterparty":  # the text starts with the counterparty
+            words = [key_word(str(ledger.texts[c])) for c in ledger.text_code[source]]
+        else:
+            words = [key_word(str(d)) for d in ledger.description[source]]
+        allowed = {key_word(name) for name in self.settings.counterparties}
+        return {
+            w: int(c) for w, c in zip(words, codes.tolist(), strict=True)
+            if w and (not allowed or w in allowed)
+        }  # fmt: skip
+
+    def _round(
+        self, state: MatchState, bank_open: BoolArray, ledger_open: BoolArray, groups: _Groups,
+        fee_rates: dict[int, float], usual_lags: dict[int, float], books_fees: set[int],
+        words: dict[str, int], named: pd.DataFrame, only: set[int] | None,
+    ) -> set[int]:  # fmt: skip
+        """One round over the open rows (of the keys in ``only``, when given); the keys whose
+        rows it grouped."""
+        settings, bank, ledger = self.settings, state.bank, state.ledger
+        keys = self._keys(state)
+        wanted = np.fromiter(words.values() if only is None else only, dtype=np.int64)
+        l_rows = np.flatnonzero(ledger_open & (keys >= 0))
+        l_rows = l_rows[np.isin(keys[l_rows], wanted)]
+        pair_b = named["bank"].to_numpy(dtype=np.int64)
+        pair_key = named["key"].to_numpy(dtype=np.int64)
+        still = bank_open[pair_b] & np.isin(pair_key, wanted)
+        pair_b, pair_key = pair_b[still], pair_key[still]
+        if len(l_rows) == 0 or len(pair_b) == 0:
+            return set()
+        width = int(keys.max()) + 1
+        series_of = state.ledger_block[l_rows] * width + keys[l_rows]
+        days = _days(l_rows, series_of, ledger)
+        pair_series = state.bank_block[pair_b] * width + pair_key
+
+        # Last sale day: a day of that series lag_min..lag_max business days before the bank row.
+        composite_width = int(days.day.max()) + self._max_days_back() + 2
+        base = int(days.day.min()) - self._max_days_back() - 1
+        day_key = days.series * composite_width + (days.day - base)
+        bank_day = bank.date[pair_b]
+        low = np.searchsorted(
+            day_key, pair_series * composite_width + (bank_day - self._max_days_back() - base),
+            "left",
+        )
+        high = np.searchsorted(day_key, pair_series * composite_width + (bank_day - base), "right")
+        pair_at, last = _expand(low.astype(np.int64), high.astype(np.int64))
+        lag = np.busday_count(
+            days.day[last].astype("datetime64[D]"), bank_day[pair_at].astype("datetime64[D]")
+        )
+        keep = (lag >= settings.lag_min) & (lag <= settings.lag_max)
+        pair_at, last = pair_at[keep], last[keep]
+        # First sale day: any day of the series up to span_days before the last.
+        first_low = np.searchsorted(
+            day_key, days.series[last] * composite_width
+            + (days.day[last] - settings.span_days + 1 - base), "left",
+        )  # fmt: skip
+        first_low = np.maximum(first_low, days.first_of_series[last])
+        cand_at, first = _expand(first_low.astype(np.int64), last + 1)
+        last = last[cand_at]
+        pair_at = pair_at[cand_at]
+        b = pair_b[pair_at]
+        total = days.total(first, last)
+        count = days.row_start[last + 1] - days.row_start[first]
+        fee = total - bank.amount[b]
+        limit = _fee_limit(bank, b, settings)
+        fits = (
+            (count >= settings.min_rows) & (np.sign(total) == np.sign(bank.amount[b]))
+            & (fee >= 0) & (fee <= limit)
+        )  # fmt: skip
+        b, first, last, fee, count = b[fits], first[fits], last[fits], fee[fits], count[fits]
+        fee_row = self._fee_rows(state, days, l_rows, series_of, b, last, fee)
+        rank = np.where(fee == 0, 0, np.where(fee_row >= 0, 1, 2))
+        # A fee left as the difference: a processor's payout (money in) of a day's sales, not a
+        # few rows, from a processor that does not book its fees (none of its fits has a fee
+        # row, in this round or before).
+        series = days.series[last]
+        books_fees.update(np.unique(series[rank == 1]).tolist())
+        plausible = (rank < 2) | (
+            (count >= settings.fee_min_rows) & (bank.amount[b] > 0)
+            & ~np.isin(series, np.fromiter(books_fees, dtype=np.int64, count=len(books_fees)))
+        )  # fmt: skip
+        b, first, last, fee, fee_row, rank = (
+            b[plausible], first[plausible], last[plausible], fee[plausible], fee_row[plausible],
+            rank[plausible],
+        )
+        lag = np.busday_count(
+            days.day[last].astype("datetime64[D]"), bank.date[b].astype("datetime64[D]")
+        ).astype(np.int64)
+        if only is None:  # usual rates and lags: from the first round's unambiguous fits
+            alone = _choose(b, rank)
+            self._learn_rates(days, first[alone], last[alone], fee[alone], rank[alone],
+                              fee_rates)  # fmt: skip
+            self._learn_dense_rates(days, b, first, last, fee, rank, fee_rates)
+            by_series = pd.Series(lag[alone]).groupby(days.series[last[alone]]).median()
+            usual_lags.update(
+                zip(by_series.index.to_numpy(dtype=np.int64).tolist(),
+                    by_series.to_numpy(dtype=np.float64).tolist(), strict=True)
+            )  # fmt: skip
+        steady, off_rate = self._steady_fee(days, first, last, fee, rank, fee_rates)
+        b, first, last, fee, fee_row, rank, lag = (
+            b[steady], first[steady], last[steady], fee[steady], fee_row[steady], rank[steady],
+            lag[steady],
+        )
+        # Closeness to the processor's habits: its fee rate (in spreads) and its lag (days).
+        usual_lag = np.array(
+            [usual_lags.get(int(x), np.nan) for x in days.series[last]], dtype=np.float64
+        )
+        off_lag = np.nan_to_num(np.abs(lag - usual_lag), nan=0.0)
+        spread = max(float(settings.fee_rate_spread), 1e-9)
+        chosen = _choose(b, rank, off_rate[steady] / spread + off_lag)
+        b, first, last, fee, fee_row = (
+            b[chosen], first[chosen], last[chosen], fee[chosen], fee_row[chosen]
+        )
+        members = [
+            np.r_[days.rows[days.row_start[f]:days.row_start[t + 1]], [r] if r >= 0 else []]
+            .astype(np.int64)
+            for f, t, r in zip(first.tolist(), last.tolist(), fee_row.tolist(), strict=True)
+        ]
+        ok = (
+            _disjoint(members, len(ledger))
+            & _disjoint([np.array([x]) for x in b.tolist()], len(bank))
+            & _no_single_match(members, bank.amount[b], ledger)
+        )
+        added: set[int] = set()
+        word_of = {code: word for word, code in words.items()}
+        for k in np.flatnonzero(ok).tolist():
+            bank_row, rows = int(b[k]), members[k]
+            has_fee_row = int(fee_row[k]) >= 0
+            difference = 0 if has_fee_row else -int(fee[k])
+            status = Status.MATCHED if difference == 0 else Status.MATCHED_WITH_DIFFERENCE
+            currency = str(bank.currency[bank_row])
+            word = word_of.get(int(keys[rows[0]]), "")
+            first_day, last_day = int(days.day[first[k]]), int(days.day[last[k]])
+            span = (
+                _day_text(first_day) if first_day == last_day
+                else f"{_day_text(first_day)} to {_day_text(last_day)}"
+            )  # fmt: skip
+            sales = len(rows) - int(has_fee_row)
+            sales_total = int(days.total(first[k : k + 1], last[k : k + 1])[0])
+            note = (
+                f"; {word} rows of {span} settled {_day_text(int(bank.date[bank_row]))}: "
+                f"{sales} rows sum to {explain.money(sales_total, currency)}"
+                f"{_fee_note(int(fee[k]), currency, has_fee_row)}"
+            )
+            groups.add(np.array([bank_row]), rows, status, difference, note)
+            bank_open[bank_row] = False
+            ledger_open[rows] = False
+            added.add(int(keys[rows[0]]))
+        return added
+
+    def _fee_rows(
+        self, state: MatchState, days: _Days, l_rows: IntArray, series_of: IntArray,
+        b: IntArray, last: IntArray, fee: IntArray,
+    ) -> IntArray:  # fmt: skip
+        """Per candidate: an open ledger row of its series booking exactly its fee (amount
+        -fee) within fee_row_days of the bank row, outside its sale days; -1 when none."""
+        result = np.full(len(b), -1, dtype=np.int64)
+        ledger = state.ledger
+        negative = ledger.amount[l_rows] < 0
+        if not negative.any() or len(b) == 0:
+            return result
+        fee_rows = pd.DataFrame({
+            "series": series_of[negative], "amount": -ledger.amount[l_rows[negative]],
+            "row": l_rows[negative],
+        })  # fmt: skip
+        wanted = pd.DataFrame({
+            "series": days.series[last], "amount": fee, "at": np.arange(len(b)),
+        })  # fmt: skip
+        joined = wanted[wanted["amount"] > 0].merge(fee_rows, on=["series", "amount"])
+        if joined.empty:
+            return result
+        at = joined["at"].to_numpy(dtype=np.int64)
+        row = joined["row"].to_numpy(dtype=np.int64)
+        near = np.abs(ledger.date[row] - state.bank.date[b[at]]) <= self.settings.fee_row_days
+        after_sales = ledger.date[row] > days.day[last[at]]
+        at, row = at[near & after_sales], row[near & after_sales]
+        # One fee row per candidate (the first in position order) when several book the fee.
+        order = np.lexsort((row, at))
+        at, row = at[order], row[order]
+        keep = np.r_[True, at[1:] != at[:-1]] if len(at) else np.zeros(0, dtype=bool)
+        result[at[keep]] = row[keep]
+        return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Reference totals
+
+
+def _named_references(state: MatchState, bank_rows: IntArray) -> tuple[IntArray, IntArray]:
+    """(bank position, ledger reference code) for each reference an open bank row names (in
+    its texts, whole or cut off at the end; recon.engine.references)."""
+    named_b, named_code = state.bank.named_pairs
+    among = np.zeros(len(state.bank), dtype=bool)
+    among[bank_rows] = True
+    keep = among[named_b]
+    return named_b[keep].astype(np.int64), named_code[keep].astype(np.int64)
+
+
+def _ledger_references(state: MatchState) -> IntArray:
+    """Each ledger row's reference code (as :func:`_named_references` codes them), -1 none."""
+    return state.ledger.named_reference
+
+
+@dataclass(frozen=True)
+class ReferenceTotalPass:
+    settings: ReferenceTotals
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def window(self) -> DayWindow:
+        return DayWindow(self.settings.days_before, self.settings.days_after)
+
+    def run(self, state: MatchState) -> Found:
+        bank_open, ledger_open = _open(state)
+        groups = _Groups.empty()
+        # The references the bank rows' texts name, then those the reference column and the
+        # reference pattern give (an id too long to be searched in free text).
+        self._by_source(state, _ledger_references(state),
+                        *_named_references(state, np.flatnonzero(bank_open)), bank_open,
+                        ledger_open, groups)  # fmt: skip
+        column = np.flatnonzero(bank_open & (state.bank.reference >= 0))
+        self._by_source(state, state.ledger.reference, column, state.bank.reference[column],
+                        bank_open, ledger_open, groups)  # fmt: skip
+        return groups.found(state, REFERENCE_RULE)
+
+    def _by_source(
+        self, state: MatchState, references: IntArray, b: IntArray, code: IntArray,
+        bank_open: BoolArray, ledger_open: BoolArray, groups: _Groups,
+    ) -> None:  # fmt: skip
+        """Groups of the ledger rows with one of ``references`` codes (per ledger row) that
+        bank row ``b[i]`` names by ``code[i]``."""
+        settings, bank, ledger = self.settings, state.bank, state.ledger
+        l_rows = np.flatnonzero(ledger_open & (references >= 0))
+        keep = bank_open[b]
+        b, code = b[keep], code[keep]
+        if len(l_rows) == 0 or len(b) == 0:
+            return
+        width = int(max(references.max(initial=0), code.max(initial=0))) + 1
+        series = state.ledger_block[l_rows] * width + references[l_rows]
+        order = np.lexsort((l_rows, series))
+        rows, series = l_rows[order], series[order]
+        starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
+        ends = np.r_[starts[1:], len(rows)]
+        group_series = series[starts]
+        total = np.add.reduceat(ledger.amount[rows], starts)
+        dates = ledger.date[rows]
+        earliest, latest = np.minimum.reduceat(dates, starts), np.maximum.reduceat(dates, starts)
+        wanted = state.bank_block[b] * width + code
+        at = np.minimum(np.searchsorted(group_series, wanted), len(group_series) - 1)
+        known = group_series[at] == wanted
+        b, g = b[known], at[known]
+        day = bank.date[b]
+        in_window = (earliest[g] >= day - settings.days_after) & (
+            latest[g] <= day + settings.days_before
+        )
+        several_b, several_g = b[in_window], g[in_window]
+        fee = total[g] - bank.amount[b]
+        fits = (
+            (earliest[g] >= day - settings.days_after) & (latest[g] <= day + settings.days_before)
+            & (ends[g] - starts[g] >= settings.min_rows)
+            & (np.sign(total[g]) == np.sign(bank.amount[b]))
+            & (fee >= 0) & (fee <= _fee_limit(bank, b, settings))
+            & ((fee == 0) | (ends[g] - starts[g] >= settings.fee_min_rows))
+        )  # fmt: skip
+        b, g, fee = b[fits], g[fits], fee[fits]
+        rank = np.where(fee == 0, 0, 1)
+        chosen = _choose(b, rank)
+        b, g, fee = b[chosen], g[chosen], fee[chosen]
+        once = _choose(g, np.zeros(len(g), dtype=np.int64))  # one bank row per reference
+        for bank_row, group, group_fee in zip(
+            b[once].tolist(), g[once].tolist(), fee[once].tolist(), strict=True
+        ):
+            members = rows[starts[group] : ends[group]]
+            if not _no_single_match([members], bank.amount[[bank_row]], ledger)[0]:
+                continue
+            currency = str(bank.currency[bank_row])
+            fee_text = _fee_note(group_fee, currency, False)
+            note = (
+                f"; {self._reference_text(state, int(members[0]))}: {len(members)} rows sum to "
+                f"{explain.money(int(total[group]), currency)}{fee_text}"
+            )
+            status = Status.MATCHED if group_fee == 0 else Status.MATCHED_WITH_DIFFERENCE
+            groups.add(np.array([bank_row]), members, status, -group_fee, note)
+            bank_open[bank_row] = False
+            ledger_open[members] = False
+        # One bank row paying several references it names (a remittance of three invoices):
+        # the rows of all of them sum to it exactly.
+        still = bank_open[several_b] & ledger_open[rows[starts[several_g]]]
+        several_b, several_g = several_b[still], several_g[still]
+        if len(several_b) == 0:
+            return
+        several_b, several_g = unique_pairs(several_b, several_g)
+        first = np.flatnonzero(np.r_[True, several_b[1:] != several_b[:-1]])
+        count = np.diff(np.r_[first, len(several_b)])
+        paid = np.add.reduceat(total[several_g], first)
+        payer = several_b[first]
+        whole = (count >= 2) & (paid == bank.amount[payer])
+        ends_at = np.r_[first[1:], len(several_b)]
+        claimed = [several_g[first[k] : ends_at[k]] for k in np.flatnonzero(whole).tolist()]
+        alone = _disjoint(claimed, len(group_series))
+        for k, own in zip(np.flatnonzero(whole).tolist(), alone.tolist(), strict=True):
+            if not own:
+                continue
+            bank_row = int(payer[k])
+            members = np.concatenate(
+                [rows[starts[x] : ends[x]] for x in several_g[first[k] : ends_at[k]].tolist()]
+            )
+            currency = str(bank.currency[bank_row])
+            names = ", ".join(
+                self._reference_text(state, int(rows[starts[x]])).removeprefix("reference ")
+                for x in several_g[first[k] : ends_at[k]].tolist()
+            )
+            note = (
+                f"; references {names}: {len(members)} rows sum to "
+                f"{explain.money(int(paid[k]), currency)}"
+            )
+            groups.add(np.array([bank_row]), members, Status.MATCHED, 0, note)
+            bank_open[bank_row] = False
+            ledger_open[members] = False
+
+    @staticmethod
+    def _reference_text(state: MatchState, ledger_row: int) -> str:
+        """'payout ST-Q4X9M2B7KD1P' (the reference as the ledger writes it), and the fragment
+        the bank row showed when it was cut off."""
+        ledger = state.ledger
+        return f"reference {ledger.reference_names[ledger.named_reference[ledger_row]]}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Partial payments
+
+
+@dataclass(frozen=True)
+class PartialPaymentPass:
+    settings: PartialPayments
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def window(self) -> DayWindow:
+        return DayWindow(self.settings.days_before, self.settings.days_after)
+
+    def run(self, state: MatchState) -> Found:
+        bank, ledger = state.bank, state.ledger
+        bank_open, ledger_open = _open(state)
+        groups = _Groups.empty()
+        b_rows = np.flatnonzero(bank_open)
+        column = b_rows[bank.reference[b_rows] >= 0]
+        parties = np.flatnonzero(ledger_open & (ledger.party >= 0))
+        words = _party_words(state, parties) if len(parties) else {}
+        named = SettlementPass._named(
+            state, b_rows, words, state.ledger_block[parties], ledger.party[parties]
+        )
+        # Each ledger row's pool: the bank rows naming its reference (in their texts, or by
+        # the reference column) or its counterparty, whichever names it.
+        sources = (
+            (ledger.named_reference, *_named_references(state, b_rows)),
+            (ledger.reference, column, bank.reference[column]),
+            (ledger.party, named["bank"].to_numpy(dtype=np.int64),
+             named["key"].to_numpy(dtype=np.int64)),
+        )  # fmt: skip
+        pairs_t, pairs_b = [], []
+        for ledger_key, named_b, named_key in sources:
+            t, b = self._pairs(state, ledger_key, named_b, named_key, ledger_open)
+            pairs_t.append(t)
+            pairs_b.append(b)
+        t, b = unique_pairs(np.concatenate(pairs_t), np.concatenate(pairs_b))
+        self._runs(state, t, b, bank_open, ledger_open, groups)
+        return groups.found(state, PARTIAL_RULE)
+
+    def _pairs(
+        self, state: MatchState, ledger_key: IntArray, named_b: IntArray, named_key: IntArray,
+        ledger_open: BoolArray,
+    ) -> tuple[IntArray, IntArray]:  # fmt: skip
+        """(ledger row, bank row) pairs of one key within the window."""
+        settings, bank, ledger = self.settings, state.bank, state.ledger
+        targets = np.flatnonzero(ledger_open & (ledger_key >= 0))
+        if len(targets) == 0 or len(named_b) == 0:
+            return _EMPTY, _EMPTY
+        width = int(max(ledger_key.max(), named_key.max())) + 1
+        # The window from the ledger row's side: swap the roles of before and after.
+        return keyed_window_pairs(
+            targets, state.ledger_block[targets] * width + ledger_key[targets],
+            ledger.date[targets], named_b, state.bank_block[named_b] * width + named_key,
+            bank.date[named_b], days_before=settings.days_after,
+            days_after=settings.days_before, cap=2 * settings.max_parts,
+        )  # fmt: skip
+
+    def _runs(
+        self, state: MatchState, t: IntArray, b: IntArray, bank_open: BoolArray,
+        ledger_open: BoolArray, groups: _Groups,
+    ) -> None:  # fmt: skip
+        """Each ledger row's pool (its 2 * max_parts nearest bank rows by key) holding exactly
+        one subset of 2..max_parts rows summing to it: those rows pay it."""
+        settings, bank, ledger = self.settings, state.bank, state.ledger
+        if len(t) == 0:
+            return
+        order = np.lexsort((bank.date[b], b, t))
+        t, b = t[order], b[order]
+        starts = np.flatnonzero(np.r_[True, t[1:] != t[:-1]])
+        sizes = np.diff(np.r_[starts, len(t)])
+        target_list: list[int] = []
+        members: list[IntArray] = []
+        sure: list[bool] = []  # the only subset that fits
+        # Pools of one size at once: every subset sum of each pool, its fits counted.
+        for n in range(2, int(sizes.max(initial=0)) + 1):
+            pools = starts[sizes == n]
+            for chunk in range(0, len(pools), _POOLS_AT_ONCE):
+                first = pools[chunk : chunk + _POOLS_AT_ONCE]
+                at = first[:, None] + np.arange(n)
+                sums = _row_subset_sums(bank.amount[b[at]])
+                parts = _popcount(np.arange(1 << n, dtype=np.int64))
+                fits = (sums == ledger.amount[t[first]][:, None]) & (parts >= 2) & (
+                    parts <= settings.max_parts
+                )
+                count = fits.sum(axis=1)
+                for pool in np.flatnonzero(count >= 1).tolist():
+                    masks = np.flatnonzero(fits[pool])
+                    row = int(t[first[pool]])
+                    mask, clear = self._nearest(masks, b[at[pool]], ledger.date[row], bank)
+                    if mask < 0:
+                        continue
+                    target_list.append(row)
+                    members.append(b[at[pool][(mask >> np.arange(n)) & 1 == 1]])
+                    sure.append(bool(count[pool] == 1) and clear)
+        target = np.array(target_list, dtype=np.int64)
+        ok = _disjoint(members, len(bank))
+        for k in np.flatnonzero(ok).tolist():
+            ledger_row, parts = int(target[k]), members[k]
+            currency = str(ledger.currency[ledger_row])
+            note = (
+                f"; paid in {len(parts)} parts naming its reference or counterparty: "
+                + " + ".join(explain.money(int(a), currency) for a in bank.amount[parts])
+            )
+            if not sure[k]:
+                note += "; suggested: another subset of the payer's rows fits too"
+            status = Status.MATCHED if sure[k] else Status.SUGGESTED
+            groups.add(parts, np.array([ledger_row]), status, 0, note)
+            bank_open[parts] = False
+            ledger_open[ledger_row] = False
+        if settings.allow_remainder:
+            named_b, named_code = _named_references(state, np.flatnonzero(bank_open))
+            t, b = self._pairs(state, ledger.named_reference, named_b, named_code, ledger_open)
+            t, b = unique_pairs(t, b)
+            self._remainders(state, t, b, bank_open, ledger_open, groups)
+
+    @staticmethod
+    def _nearest(masks: IntArray, rows: IntArray, day: int, bank: Side) -> tuple[int, bool]:
+        """Among fitting subsets (bit masks over ``rows``): the one of fewest parts, then
+        nearest in date to ``day``; and whether it is the only fit. (-1, False) when two tie."""
+        if len(masks) == 1:
+            return int(masks[0]), True
+        bits = (masks[:, None] >> np.arange(len(rows))) & 1
+        parts = bits.sum(axis=1)
+        distance = bits @ np.abs(bank.date[rows] - day)
+        order = np.lexsort((distance, parts))
+        best, second = order[0], order[1]
+        if parts[best] == parts[second] and distance[best] == distance[second]:
+            return -1, False
+        return int(masks[best]), False
+
+    def _remainders(
+        self, state: MatchState, t: IntArray, b: IntArray, bank_open: BoolArray,
+        ledger_open: BoolArray, groups: _Groups,
+    ) -> None:  # fmt: skip
+        """Bank rows naming an open ledger row's reference that together pay less than it:
+        suggested, the rest named open."""
+        bank, ledger = state.bank, state.ledger
+        still = ledger_open[t] & bank_open[b]
+        t, b = t[still], b[still]
+        if len(t) == 0:
+            return
+        starts = np.flatnonzero(np.r_[True, t[1:] != t[:-1]])
+        paid = np.add.reduceat(bank.amount[b], starts)
+        owed = ledger.amount[t[starts]]
+        part = (np.sign(paid) == np.sign(owed)) & (np.abs(paid) < np.abs(owed))
+        ends = np.r_[starts[1:], len(t)]
+        members = [b[starts[k] : ends[k]] for k in range(len(starts))]
+        ok = part & _disjoint(members, len(bank))
+        for k in np.flatnonzero(ok).tolist():
+            ledger_row, parts = int(t[starts[k]]), members[k]
+            currency = str(ledger.currency[ledger_row])
+            note = (
+                f"; partially paid: {explain.money(int(paid[k]), currency)} of "
+                f"{explain.money(int(owed[k]), currency)} in {len(parts)} part(s), "
+                f"{explain.money(int(owed[k] - paid[k]), currency)} open"
+            )
+            groups.add(parts, np.array([ledger_row]), Status.SUGGESTED, int(paid[k] - owed[k]),
+                       note)  # fmt: skip
+            bank_open[parts] = False
+            ledger_open[ledger_row] = False

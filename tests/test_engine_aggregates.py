@@ -1,0 +1,190 @@
+"""Golden tests of the aggregate passes (settlement totals, reference totals, partial payments),
+one per pattern of issue 14: groups of any size found by a key, not by a subset search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from recon.config import PartialPayments
+from tests.test_engine import MATCHING, bank_row, ledger_row, run, with_pass
+
+# 2026-10-30 is a Friday; 2026-11-02 a Monday.
+FRIDAY, SATURDAY, SUNDAY, MONDAY, TUESDAY = (
+    "2026-10-30", "2026-10-31", "2026-11-01", "2026-11-02", "2026-11-03",
+)  # fmt: skip
+
+
+def sales(
+    prefix: str, day: str, amounts: list[int], counterparty: str, reference: str = ""
+) -> list[dict[str, Any]]:
+    return [
+        ledger_row(f"{prefix}{i:03d}", amount, day, f"{counterparty} sale {i}", counterparty,
+                   reference or f"SO-{prefix}{i}")
+        for i, amount in enumerate(amounts)
+    ]  # fmt: skip
+
+
+def amounts(count: int, start: int) -> list[int]:
+    """Distinct, irregular sale amounts in cents."""
+    return [start + 137 * i + (i * i * 53) % 991 for i in range(count)]
+
+
+def links_of(result: Any, rule: str) -> pd.DataFrame:
+    frame: pd.DataFrame = result.links
+    return frame[frame["rule"] == rule]
+
+
+def test_payout_with_ids_groups_every_sale_carrying_the_payout_id() -> None:
+    payout = "ST-Q4X9M2B7KD1P"
+    sold = amounts(40, 2_000)
+    fee = 4_120
+    ledger = sales("S", FRIDAY, sold, "Stripe", payout)
+    ledger += [ledger_row("SX", 5_000, FRIDAY, "Stripe sale", "Stripe", "ST-OTHERPAYOUT")]
+    bank = [bank_row("B1", sum(sold) - fee, MONDAY, f"STRIPE TRANSFER {payout}", "Stripe",
+                     payout)]  # fmt: skip
+    result = run(bank, ledger)
+    links = links_of(result, "reference_total")
+    assert set(links["ledger_entry_id"]) == {row["entry_id"] for row in ledger[:40]}
+    assert set(links["status"]) == {"matched_with_difference"}
+    assert set(links["amount_difference_minor"]) == {-fee}
+    assert links["match_id"].nunique() == 1
+    explanation = links["explanation"].iloc[0]
+    assert f"reference {payout}: 40 rows sum to" in explanation
+    assert "fee 41.20 (the difference)" in explanation
+
+
+def test_payout_by_day_over_a_weekend_with_the_fee_row_in_the_ledger() -> None:
+    # Square pays Friday-to-Sunday's sales on Monday (Friday + 1 business day; the weekend's
+    # sales roll to Monday) and books its fee on the payout day: the fee row joins the group.
+    friday, saturday, sunday = amounts(6, 1_500), amounts(5, 2_500), amounts(4, 900)
+    total = sum(friday) + sum(saturday) + sum(sunday)
+    fee = 3_117
+    ledger = (
+        sales("F", FRIDAY, friday, "Square") + sales("A", SATURDAY, saturday, "Square")
+        + sales("U", SUNDAY, sunday, "Square")
+        + [ledger_row("FEE", -fee, MONDAY, "Square processing fees", "Square")]
+        + sales("T", TUESDAY, amounts(12, 700), "Square")  # the next payout's sales
+    )  # fmt: skip
+    bank = [bank_row("B1", total - fee, MONDAY, "SQUARE INC SQ261102 MA8XL69J", "Square")]
+    result = run(bank, ledger)
+    links = links_of(result, "settlement")
+    expected = {r["entry_id"] for r in ledger if r["entry_id"][0] in "FAU"}
+    assert set(links["ledger_entry_id"]) == expected  # the fee row too, Tuesday's sales not
+    assert set(links["status"]) == {"matched"}
+    assert set(links["amount_difference_minor"]) == {0}
+    # The fee row, dated on the payout day, falls within the run of days: the sum is exact.
+    assert f"SQUARE rows of {FRIDAY} to {MONDAY} settled {MONDAY}: 16 rows" in (
+        links["explanation"].iloc[0]
+    )
+
+
+def test_payouts_by_day_with_the_fee_as_the_difference_at_a_steady_rate() -> None:
+    # PayPal keeps 3.5% of each day's sales; nothing in the books but the sales.
+    days = ["2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05"]
+    ledger: list[dict[str, Any]] = []
+    bank = []
+    for k, day in enumerate(days):
+        sold = amounts(12, 1_000 + 300 * k)
+        ledger += sales(f"P{k}", day, sold, "PayPal")
+        paid = sum(sold) - sum(sold) * 35 // 1000
+        pay_day = str((pd.Timestamp(day) + pd.offsets.BDay(1)).date())
+        bank.append(bank_row(f"B{k}", paid, pay_day, f"PAYPAL DES:TRANSFER ID:{k}", "PayPal"))
+    result = run(bank, ledger)
+    links = links_of(result, "settlement")
+    assert len(links) == 48
+    assert set(links["status"]) == {"matched_with_difference"}
+    assert links["match_id"].nunique() == 4
+    for k in range(4):
+        own = links[links["bank_transaction_id"] == f"B{k}"]
+        assert set(own["ledger_entry_id"]) == {f"P{k}{i:03d}" for i in range(12)}
+        assert "(the difference)" in own["explanation"].iloc[0]
+
+
+def test_a_fee_far_from_the_processors_usual_rate_is_not_left_as_a_difference() -> None:
+    days = ["2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05", "2026-11-06", "2026-11-09"]
+    ledger: list[dict[str, Any]] = []
+    bank = []
+    for k, day in enumerate(days):
+        sold = amounts(12, 1_000 + 300 * k)
+        ledger += sales(f"P{k}", day, sold, "PayPal")
+        rate = 35 if k < 5 else 5  # the last deposit is 0.5% short: not PayPal's 3.5% fee
+        paid = sum(sold) - sum(sold) * rate // 1000
+        pay_day = str((pd.Timestamp(day) + pd.offsets.BDay(1)).date())
+        bank.append(bank_row(f"B{k}", paid, pay_day, f"PAYPAL DES:TRANSFER ID:{k}", "PayPal"))
+    links = links_of(run(bank, ledger), "settlement")
+    assert set(links["bank_transaction_id"]) == {"B0", "B1", "B2", "B3", "B4"}
+
+
+def test_payroll_batch_one_debit_for_every_employees_net_pay() -> None:
+    staff = ["Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra", "Barbara Liskov"]
+    pay = [245_012, 198_733, 310_470, 187_655, 264_120]
+    ledger = [
+        ledger_row(f"N{i}", -amount, "2026-11-13", f"Gusto net pay {name}", name, "PR-20261113")
+        for i, (name, amount) in enumerate(zip(staff, pay, strict=True))
+    ]
+    bank = [bank_row("B1", -sum(pay), "2026-11-13", "GUSTO DES:NET 261113 ID:8H2K CCD")]
+    links = links_of(run(bank, ledger), "settlement")
+    assert set(links["ledger_entry_id"]) == {f"N{i}" for i in range(5)}
+    assert set(links["status"]) == {"matched"}
+    assert "GUSTO rows of 2026-11-13 settled 2026-11-13: 5 rows" in links["explanation"].iloc[0]
+
+
+def test_a_decoy_day_whose_sum_does_not_match_stays_open() -> None:
+    sold = amounts(14, 1_800)
+    # 10% short: beyond the fee tolerance (6%), and no fee row in the books.
+    bank = [bank_row("B1", sum(sold) * 9 // 10, MONDAY, "SQUARE INC SQ261102", "Square")]
+    result = run(bank, sales("F", FRIDAY, sold, "Square"))
+    assert links_of(result, "settlement").empty
+    assert links_of(result, "reference_total").empty
+
+
+PARTS = [
+    bank_row("B1", 400_000, "2026-11-03", "ACH CREDIT ACME CORP INV-51204", "Acme Corp"),
+    bank_row("B2", 587_040, "2026-11-07", "ACH CREDIT ACME CORP INV-5", "Acme Corp"),
+]
+INVOICE = ledger_row("L1", 987_040, "2026-11-02", "Invoice INV-51204 Acme Corp", "Acme Corp",
+                     "INV-51204")  # fmt: skip
+
+
+def test_partial_payments_pay_one_invoice_in_two_parts() -> None:
+    links = links_of(run(PARTS, [INVOICE]), "partial_payment")
+    assert set(links["bank_transaction_id"]) == {"B1", "B2"}
+    assert set(links["ledger_entry_id"]) == {"L1"}
+    assert set(links["status"]) == {"matched"}
+    assert "paid in 2 parts naming its reference or counterparty: 4000.00 + 5870.40" in (
+        links["explanation"].iloc[0]
+    )
+
+
+def test_a_partial_remainder_is_suggested_only_when_allowed() -> None:
+    first_part_only = PARTS[:1]
+    refused = run(first_part_only, [INVOICE])
+    assert links_of(refused, "partial_payment").empty
+    matching = with_pass(MATCHING, "partial_payments", allow_remainder=True)
+    assert isinstance(
+        next(p for p in matching.passes if p.name == "partial_payments"), PartialPayments
+    )
+    allowed = run(first_part_only, [INVOICE], matching)
+    links = links_of(allowed, "partial_payment")
+    assert set(links["status"]) == {"suggested"}
+    assert "partially paid: 4000.00 of 9870.40 in 1 part(s), 5870.40 open" in (
+        links["explanation"].iloc[0]
+    )
+
+
+def test_one_transfer_paying_the_invoices_it_names() -> None:
+    ledger = [
+        ledger_row("I1", 120_050, "2026-11-02", "Invoice INV-51204", "Initech LLC", "INV-51204"),
+        ledger_row("I2", 80_000, "2026-11-03", "Invoice INV-51290", "Initech LLC", "INV-51290"),
+        ledger_row("I3", 45_075, "2026-11-03", "Invoice INV-51311", "Initech LLC", "INV-51311"),
+    ]
+    bank = [bank_row("B1", 245_125, "2026-11-05",
+                     "ACH CREDIT INITECH LLC INV-51204 INV-51290 INV-51311")]  # fmt: skip
+    links = links_of(run(bank, ledger), "reference_total")
+    assert set(links["ledger_entry_id"]) == {"I1", "I2", "I3"}
+    assert set(links["status"]) == {"matched"}
+    assert "references INV-51204, INV-51290, INV-51311: 3 rows sum to 2451.25" in (
+        links["explanation"].iloc[0]
+    )
