@@ -274,12 +274,15 @@ class DifferenceTolerance(Frozen):
 
 class MismatchRule(Frozen):
     """Same reference (or counterparty and alike texts) and date, different amount: reported as
-    an amount_mismatch naming both rows, not linked."""
+    an amount_mismatch naming both rows, not linked. Amounts one keying slip apart (transposed
+    digits, a dropped digit, a decimal shift) need less: the same reference or counterparty, or
+    texts ``slip_text_similarity`` alike."""
 
     kind: Literal["mismatch"] = "mismatch"
     name: PassName
     days_window: WindowDays = 5
     min_text_similarity: float = Field(85.0, ge=0, le=100)
+    slip_text_similarity: float = Field(50.0, ge=0, le=100)
 
 
 PASS_KINDS: Final = (

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from recon.config import DifferenceTolerance
 from recon.engine.candidates import FAN_OUT_CAP, date_band_pairs
 from recon.engine.one_to_one import one_to_one
 from recon.engine.scoring import allowed_difference, pair_parts, per_row_minor, same_sign
+from recon.engine.slips import keying_errors
 from recon.engine.state import DayWindow, Found, MatchState
 from recon.records import Status
 
@@ -48,20 +47,9 @@ class DifferencePass:
         parts = pair_parts(bank, ledger, b, lg)
         keep = same_sign(bank, ledger, parts)
         keep &= parts.text >= config.min_text_similarity
-        kept = np.flatnonzero(keep)  # the digit test is Python: only for pairs still in play
-        keep[kept] = ~np.array(
-            [looks_like_keying_error(int(x), int(y)) for x, y in
-             zip(bank.amount[b[kept]], ledger.amount[lg[kept]], strict=True)],
-            dtype=bool,
-        )  # fmt: skip
+        keep &= ~keying_errors(bank.amount[b], ledger.amount[lg], keep)
         return one_to_one(
             state, parts.take(keep), priority=0.0, rule=self.name,
             status=Status.MATCHED_WITH_DIFFERENCE,
         )  # fmt: skip
 
-
-def looks_like_keying_error(bank_amount: int, ledger_amount: int) -> bool:
-    """Same digits in another order (transposed digits): a typo, not a fee."""
-    return bank_amount != ledger_amount and sorted(str(abs(bank_amount))) == sorted(
-        str(abs(ledger_amount))
-    )

@@ -37,6 +37,7 @@ from recon.engine.scoring import (
     per_row_minor,
     same_sign,
 )
+from recon.engine.slips import keying_errors
 from recon.engine.state import DayWindow, Found, MatchState, blocks
 from recon.records import Status
 
@@ -141,6 +142,8 @@ def satisfies(rule: MatchRule, parts: PairParts, bank: Side, ledger: Side) -> Bo
         ok &= _regex_mask(rule.description_regex, bank.description[parts.bank])
     if rule.min_text_similarity is not None:
         ok &= parts.text >= rule.min_text_similarity
+    if rule.kind == "tolerance":  # the same digits reordered is a typo: the mismatch pass's
+        ok &= ~keying_errors(bank.amount[parts.bank], ledger.amount[parts.ledger], ok)
     return ok
 
 
