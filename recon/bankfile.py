@@ -4,8 +4,9 @@ Accepted: Plaid transaction JSON — a list of Transaction objects, an object wi
 ``transactions`` list (``/transactions/get``), or a ``/transactions/sync`` response (``added``
 and ``modified``; ``removed`` ids are dropped) — or a CSV whose header uses Plaid's field names:
 ``transaction_id, account_id, date, amount, iso_currency_code, name`` and optionally
-``authorized_date, merchant_name, reference_number, pending, pending_transaction_id``. Amounts
-keep Plaid's sign (positive = money out of the account), exactly as the API sends them.
+``authorized_date, merchant_name, reference_number, check_number, pending,
+pending_transaction_id``. Amounts keep Plaid's sign (positive = money out of the account), exactly
+as the API sends them. The frame has the optional column ``check_number`` besides BANK_COLUMNS.
 
 JSON is decoded by msgspec straight into typed structs holding only the fields recon uses (a
 Plaid transaction has some 40 more), amounts as exact Decimals from the number's text: a 1 GB
@@ -35,13 +36,14 @@ import pandas as pd
 
 from recon.config import Config
 from recon.errors import InputError, NothingCheckedError, RowProblem
-from recon.frames import BANK_COLUMNS
+from recon.frames import BANK_COLUMNS, CHECK_NUMBER
 from recon.limits import YEARS, check_file_size
 from recon.logs import card_characters, mask_card_numbers, may_hold_card_number
 from recon.money import MoneyError, normalise_currency, parse_plain_decimal, plaid_amount_to_minor
 
 CSV_REQUIRED = ("transaction_id", "account_id", "date", "amount", "iso_currency_code", "name")
 _REFERENCE_CHARS = 200
+_CHECK_CHARS = 32
 
 
 class _PaymentMeta(msgspec.Struct, gc=False):
@@ -66,6 +68,7 @@ class Transaction(msgspec.Struct, gc=False):
     merchant_name: str | None = None
     counterparties: list[_Counterparty] | None = None
     payment_meta: _PaymentMeta | None = None
+    check_number: str | None = None
     pending: bool | None = None
     pending_transaction_id: str | None = None
 
@@ -244,6 +247,7 @@ def _read_csv(path: Path) -> tuple[Numbered, list[RowProblem]]:
                     name=record["name"],
                     merchant_name=record.get("merchant_name") or None,
                     payment_meta=_PaymentMeta(record.get("reference_number") or None),
+                    check_number=record.get("check_number") or None,
                     pending=(record.get("pending") or "").strip().lower() in ("true", "1"),
                     pending_transaction_id=record.get("pending_transaction_id") or None,
                 )))
@@ -281,7 +285,7 @@ def _unique(rows: Numbered, source: str, problems: list[RowProblem]) -> Numbered
 def _frame(rows: Numbered, config: Config, source: str,
            problems: list[RowProblem]) -> pd.DataFrame:
     ledger_account = {m.plaid_account_id: m.ledger_account for m in config.accounts}
-    columns: dict[str, list[Any]] = {name: [] for name in BANK_COLUMNS}
+    columns: dict[str, list[Any]] = {name: [] for name in (*BANK_COLUMNS, CHECK_NUMBER)}
     numbers: list[int] = []
     currencies: dict[str, str] = {}  # as sent -> checked ISO code (a handful of codes)
     for index, txn in rows:
@@ -310,6 +314,7 @@ def _frame(rows: Numbered, config: Config, source: str,
         columns["counterparty"].append(_counterparty(txn))
         reference = (txn.payment_meta.reference_number if txn.payment_meta else None) or ""
         columns["reference"].append(reference[:_REFERENCE_CHARS])
+        columns[CHECK_NUMBER].append((txn.check_number or "")[:_CHECK_CHARS])
         columns["pending"].append(bool(txn.pending))
         columns["pending_transaction_id"].append(txn.pending_transaction_id or "")
     for name in ("description", "counterparty", "reference"):
@@ -319,7 +324,7 @@ def _frame(rows: Numbered, config: Config, source: str,
                else pd.Series(values, dtype="bool") if name == "pending"
                else pd.Series(values, dtype="object"))
         for name, values in columns.items()
-    }, columns=list(BANK_COLUMNS))
+    }, columns=[*BANK_COLUMNS, CHECK_NUMBER])
     bad = np.zeros(len(frame), dtype=bool)
     for name in ("date", "authorized_date"):
         frame[name], wrong = _dates(frame[name], required=name == "date")

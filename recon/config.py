@@ -285,8 +285,21 @@ class MismatchRule(Frozen):
     slip_text_similarity: float = Field(50.0, ge=0, le=100)
 
 
+class CheckRule(Frozen):
+    """A paid check: a bank row with a check number (Plaid's ``check_number``, or "CHECK 1043"
+    in its description) and a ledger row with the same number (its reference, or "Check 1043"
+    in its description), cleared up to ``days_after`` days after the ledger date. Same amount:
+    matched; another amount: an amount_mismatch naming both."""
+
+    kind: Literal["check"] = "check"
+    name: PassName
+    days_before: WindowDays = 3
+    days_after: WindowDays = 180
+
+
 PASS_KINDS: Final = (
     "reference",
+    "check",
     "amount",
     "tolerance",
     "groups",
@@ -295,13 +308,14 @@ PASS_KINDS: Final = (
     "mismatch",
 )
 PassSettings = Annotated[
-    MatchRule | GroupSearch | HoldDuplicates | DifferenceTolerance | MismatchRule,
+    MatchRule | CheckRule | GroupSearch | HoldDuplicates | DifferenceTolerance | MismatchRule,
     Field(discriminator="kind"),
 ]
 
 # The passes config.yaml ships, in its order (a test holds the two equal).
 DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
     MatchRule(kind="reference", name="exact_reference", days_before=3, days_after=10),
+    CheckRule(name="checks"),
     GroupSearch(name="reference_groups", reference_only=True),
     MatchRule(kind="amount", name="exact_amount", days_before=1, days_after=4),
     MatchRule(

@@ -26,6 +26,7 @@ from recon.records import (
 __all__ = [
     "ALTERNATIVE_COLUMNS",
     "BANK_COLUMNS",
+    "CHECK_NUMBER",
     "DISCREPANCY_COLUMNS",
     "DISCREPANCY_KINDS",
     "LEDGER_COLUMNS",
@@ -50,6 +51,10 @@ BANK_COLUMNS: Final = (
     "pending",  # bool; pending rows are reported, never auto-matched
     "pending_transaction_id",  # "" if none
 )
+
+# Optional in the bank frame: the check number Plaid sends (``check_number``), "" if none. The
+# engine also reads "CHECK 1043" / "CHK #1043" from the description.
+CHECK_NUMBER: Final = "check_number"
 
 # Optional in both frames: True for a row loaded from before the window only as a possible
 # partner of rows in it. The engine links such rows with rows of the window, but reports no link

@@ -19,8 +19,8 @@ def _repo_data() -> dict:
 def test_shipped_config_is_valid_and_frozen() -> None:
     config = load_config(REPO_CONFIG, environ={})
     assert config.plaid.environment == "emulator"
-    assert [p.name for p in config.matching.passes][:3] == [
-        "exact_reference", "reference_groups", "exact_amount"
+    assert [p.name for p in config.matching.passes][:4] == [
+        "exact_reference", "checks", "reference_groups", "exact_amount"
     ]
     with pytest.raises(ValidationError):  # frozen
         config.plaid.timeout_seconds = 1  # type: ignore[misc]
@@ -54,23 +54,26 @@ def test_shipped_matching_is_the_code_default() -> None:
 def test_matching_passes_name_their_kind_and_keep_their_shape() -> None:
     data = _repo_data()
     passes = data["matching"]["passes"]
+    exact = next(i for i, p in enumerate(passes) if p["name"] == "exact_amount")
     passes[0] = {"name": "no_kind"}
     passes[1]["kind"] = "payouts"
-    passes[2]["amount_tolerance"] = "0.10"  # an exact-amount rule with a tolerance
+    passes[exact]["amount_tolerance"] = "0.10"  # an exact-amount rule with a tolerance
     with pytest.raises(ConfigError) as excinfo:
         parse_config(data, environ={})
     problems = excinfo.value.problems
     assert any(p.startswith("matching.passes[0]: Unable to extract tag") for p in problems)
     assert any(p.startswith("matching.passes[1]: Input tag 'payouts'") for p in problems)
-    assert "matching.passes[2]: kind 'amount' compares amounts exactly: use kind 'tolerance'" in (
-        problems
+    assert (
+        f"matching.passes[{exact}]: kind 'amount' compares amounts exactly: use kind 'tolerance'"
+        in problems
     )
 
 
 def test_duplicate_pass_names_are_refused() -> None:
     data = _repo_data()
     passes = data["matching"]["passes"]
-    passes[3]["name"] = passes[4]["name"]
+    tolerance = next(p for p in passes if p["name"] == "tolerance")
+    tolerance["name"] = "fuzzy_text"
     with pytest.raises(ConfigError) as excinfo:
         parse_config(data, environ={})
     assert "matching: pass names must be unique: fuzzy_text" in excinfo.value.problems

@@ -39,8 +39,8 @@ def test_the_passes_run_in_config_order_and_rules_rank_by_their_place() -> None:
 
 
 def test_reach_days_is_the_widest_window_of_any_pass() -> None:
-    assert reach_days(MATCHING) == 14  # fuzzy_text: bank up to 14 days after the ledger
-    assert reach_days(with_pass(MATCHING, "mismatch", days_window=40)) == 40
+    assert reach_days(MATCHING) == 180  # checks: cleared up to 180 days after the ledger date
+    assert reach_days(with_pass(MATCHING, "mismatch", days_window=200)) == 200
     assert pass_named("groups").window == DayWindow(before=7, after=3)
 
 
@@ -191,9 +191,13 @@ def test_the_example_pass_alone_on_a_hand_built_state() -> None:
 
 
 def test_the_example_pass_in_the_pass_list() -> None:
-    without = reconcile(*(pd.DataFrame(rows) for rows in LATE_CHECK), MATCHING, as_of=AS_OF)
+    # The shipped config has a check pass of its own (kind check); the example stands in for it.
+    no_checks = MATCHING.model_copy(
+        update={"passes": tuple(p for p in MATCHING.passes if p.kind != "check")}
+    )
+    without = reconcile(*(pd.DataFrame(rows) for rows in LATE_CHECK), no_checks, as_of=AS_OF)
     assert without.links.empty
-    passes = build_passes(MATCHING)
+    passes = build_passes(no_checks)
     passes.insert(1, LateCheckPass(LateCheck(name="late_checks")))
     result = reconcile_with(passes, *LATE_CHECK)
     link = result.links.iloc[0]

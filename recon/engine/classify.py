@@ -221,6 +221,8 @@ def _mismatches(state: MatchState) -> OpenItems:
 def _mismatch_evidence(state: MatchState, b: int, lg: int) -> str:
     """What ties a mismatched pair, in words: the reference, the counterparty, or the texts."""
     bank, ledger = state.bank, state.ledger
+    if bank.check[b] >= 0 and bank.check[b] == ledger.check[lg]:
+        return f"same check number {bank.check[b]}"
     if bank.reference[b] >= 0 and bank.reference[b] == ledger.reference[lg]:
         return "same reference"
     if bank.party[b] >= 0 and bank.party[b] == ledger.party[lg]:

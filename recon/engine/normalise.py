@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pandas as pd
 from rapidfuzz import utils as fuzz_utils
 
-from recon.frames import BANK_COLUMNS, LEDGER_COLUMNS, PARTNER_ONLY
+from recon.frames import BANK_COLUMNS, CHECK_NUMBER, LEDGER_COLUMNS, PARTNER_ONLY
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -57,6 +57,8 @@ class Side:
     reference: IntArray  # reference code (column, else extracted from the description), -1 none
     party: IntArray  # counterparty key code, -1 none
     word: IntArray  # first meaningful word of the description, same code space as party
+    check: IntArray  # check number (leading zeros dropped), -1 none
+    check_said: BoolArray  # the row says it is a check (not only a number in its reference)
     pending: BoolArray
     partner_only: BoolArray  # loaded from before the window only as a partner (PARTNER_ONLY)
 
@@ -195,6 +197,53 @@ def _cannot_match(text: str) -> bool:
     return "INV" not in upper and "PO" not in upper and "REF" not in upper
 
 
+# A check number in a text: "CHECK 1043", "CHK #1043", "CHECK NO. 1043", "Check 1043 Acme".
+_CHECK_IN_TEXT = re.compile(
+    r"(?<![0-9A-Z])(?:CHECK|CHECK NO\.?|CHK|CHEQUE|CHQ)\s*#?\s*(\d{1,12})(?![0-9A-Z])",
+    re.IGNORECASE,
+)
+# A ledger reference that is a check number: "1043", "#1043", "CHK 1043".
+_CHECK_REFERENCE = re.compile(
+    r"\s*(?:(?:CHECK|CHECK NO\.?|CHK|CHEQUE|CHQ)\s*)?#?\s*(\d{1,12})\s*", re.IGNORECASE
+)
+
+
+def _check_number(text: str, *, whole: bool) -> int:
+    """The check number ``text`` names (all of it when ``whole``, else inside it), or -1."""
+    found = _CHECK_REFERENCE.fullmatch(text) if whole else _CHECK_IN_TEXT.search(text)
+    return int(found.group(1)) if found else NO_CODE
+
+
+def _check_numbers(
+    column: ObjArray | None, column_says_check: bool, description: _Distinct
+) -> tuple[IntArray, BoolArray]:
+    """Per row: the check number in ``column`` (a bank's check_number, or a ledger reference
+    that is only a number), else one the description names ("CHECK 1043"), else -1; and
+    whether the row says it is a check (``column_says_check``, a word like CHECK in the column,
+    or a number found in the description), not merely carries a number."""
+    size = len(description.codes)
+    numbers = np.full(size, NO_CODE, dtype=np.int64)
+    said = np.zeros(size, dtype=bool)
+    if column is not None:
+        codes, uniques = pd.factorize(column)
+        texts = [str(u) for u in uniques]
+        found = np.array([_check_number(t, whole=True) for t in texts] + [NO_CODE], dtype=np.int64)
+        worded = np.array(
+            [column_says_check or bool(_CHECK_IN_TEXT.search(t)) for t in texts] + [False],
+            dtype=bool,
+        )
+        numbers = found[codes]
+        said = worded[codes] & (numbers != NO_CODE)
+    in_text = np.array(
+        [_check_number(str(u), whole=False) for u in description.uniques] + [NO_CODE],
+        dtype=np.int64,
+    )[description.codes]
+    missing = numbers == NO_CODE
+    numbers[missing] = in_text[missing]
+    said |= (in_text != NO_CODE) & (in_text == numbers)
+    return numbers, said
+
+
 # The first word (split at anything but ASCII letters and digits) of 3+ characters that is neither
 # a filler word nor all digits; one regex search per distinct text instead of a Python loop.
 _FILLER_ALTERNATION = "|".join(sorted(_FILLER_WORDS, key=len, reverse=True))
@@ -331,12 +380,23 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
     texts: dict[str, _Distinct] = {}
     # Key words per distinct description and counterparty: (words, codes into them) per side.
     key_words: dict[str, tuple[ObjArray, IntArray, ObjArray, IntArray]] = {}
+    checks: dict[str, IntArray] = {}
+    check_said: dict[str, BoolArray] = {}
     for name, frame in (("bank", bank), ("ledger", ledger)):
         cols = {c: _strings(frame[c]) for c in ("account", "currency", "description",
                                                  "counterparty", "reference")}
         cols["currency"] = _map_unique(cols["currency"], lambda c: c.strip().upper())
         description = _Distinct.of(cols["description"])
         counterparty = _Distinct.of(cols["counterparty"])
+        if name == "bank":
+            check_column = (
+                _strings(frame[CHECK_NUMBER]) if CHECK_NUMBER in frame.columns else None
+            )
+            checks[name], check_said[name] = _check_numbers(check_column, True, description)
+        else:  # the ledger's check number is its reference, or one named in its description
+            checks[name], check_said[name] = _check_numbers(
+                cols["reference"], False, description
+            )
         cols["reference"] = _extract_references(description, cols["reference"], reference_pattern)
         texts[name] = _text_distinct(counterparty, description)
         key_words[name] = (
@@ -399,6 +459,8 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
                 reference=reference_codes[k][order],
                 party=party_codes[k][order],
                 word=word_codes[k][order],
+                check=checks["bank" if k == 0 else "ledger"][order],
+                check_said=check_said["bank" if k == 0 else "ledger"][order],
                 pending=pending[order],
                 partner_only=partner_only[order],
             )

@@ -104,6 +104,7 @@ bank_transactions = Table(
     Column("name", Text, nullable=False),
     Column("merchant_name", Text, nullable=True),
     Column("reference", String(200), nullable=True),
+    Column("check_number", String(32), nullable=True),  # Plaid's check_number (0004)
     Column("pending", Boolean, nullable=False),
     Column("pending_transaction_id", String(64), nullable=True),
     Column("removed_at", DateTime(timezone=True), nullable=True),  # tombstone
@@ -306,4 +307,22 @@ webhook_events = Table(
     Column("item_id", String(64), nullable=True),  # not a foreign key: unknown items are logged
     # queued | folded | item_updated | unknown_item | ignored
     Column("outcome", String(20), nullable=False),
+)
+
+
+# What confirmed links taught: the bank descriptor (recon.engine.payees.descriptor_key) of each
+# auto-confirmed or analyst-confirmed one-to-one link and its ledger counterparty, one row per
+# bank transaction (a later night's decision replaces it). The engine reads them grouped by
+# descriptor (recon.store.payees).
+payee_memory = Table(
+    "payee_memory",
+    metadata,
+    Column("bank_transaction_id", String(64), primary_key=True),
+    Column("descriptor", String(200), nullable=False),
+    Column("counterparty", String(200), nullable=False),
+    Column("ledger_entry_id", String(200), nullable=False),
+    Column("source", String(10), nullable=False),  # auto | analyst
+    Column("as_of", Date, nullable=False),
+    Column("run_id", String(36), nullable=False),
+    Index("ix_payee_memory_descriptor", "descriptor"),
 )
