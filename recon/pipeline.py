@@ -263,6 +263,7 @@ def _reconcile(
 ) -> RunOutcome:
     from recon.engine import reconcile
     from recon.store.ledger_snapshots import save_snapshot
+    from recon.store.payees import learn_payees, load_payee_memory
     from recon.store.results import save_reconciliation
 
     started = utc_now()
@@ -297,6 +298,8 @@ def _reconcile(
         run_store.set_state(store, run_id, "loading", now=utc_now())
         with timer("load") as stage:
             ledger, bank, books = _load_window(config, store, window)
+            with store.connect() as connection:
+                payees = load_payee_memory(connection)  # what earlier nights' links taught
             stage.done(rows=ledger.total_rows)
         if all(o.status == "ok" for o in sync_outcomes):
             # A bank whose sync failed already fails the run (exit 69, its alert) and leaves
@@ -311,7 +314,7 @@ def _reconcile(
             stage.rows = len(bank) + len(ledger.frame)
             result = reconcile(
                 bank, ledger.frame, config.matching, as_of=as_of,
-                on_pass=lambda _name, _done, _total: stage.advance(),
+                on_pass=lambda _name, _done, _total: stage.advance(), payees=payees,
             )  # fmt: skip
             result = _apply_link_reviews(store, result, bank, ledger.frame, as_of)
             bank, ledger = _rows_reported(result, bank, ledger)
@@ -334,6 +337,12 @@ def _reconcile(
                     result=result,
                     accounts=[m.ledger_account for m in config.accounts],
                 )
+                # In the results' transaction: a run that fails before this commit learns
+                # nothing, and one that commits learns exactly what it reported.
+                counts["payees_learned"] = learn_payees(
+                    connection, run_id=run_id, as_of=as_of, result=result, bank=bank,
+                    ledger=ledger.frame,
+                )  # fmt: skip
             stage.done(rows=len(result.links) + len(result.discrepancies))
             # Everything the report needs from the store, read before the reporting step: that
             # step touches nothing but report files.

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from recon.engine.normalise import IntArray, ObjArray, Side, filled
+from recon.engine.payees import PayeeMemory, descriptor_key
 from recon.engine.slips import Slip, slip_between
 from recon.money import format_minor
 
@@ -135,6 +136,14 @@ def group_note(
     if other_options:
         note += f"; {other_options} other subset(s) also fit"
     return note
+
+
+def learned_payee_note(payees: PayeeMemory, description: str) -> str:
+    """"; learned payee: 'GOOGLE *GSUI' is Google Workspace, from 14 confirmed links"."""
+    descriptor = descriptor_key(description)
+    payee = payees.payees[descriptor]
+    links = f"{payee.links} confirmed link{'s' if payee.links != 1 else ''}"
+    return f"; learned payee: '{descriptor}' is {payee.counterparty}, from {links}"
 
 
 NO_LEDGER_MATCH = "no ledger entry matched"

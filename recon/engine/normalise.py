@@ -19,6 +19,7 @@ import numpy.typing as npt
 import pandas as pd
 from rapidfuzz import utils as fuzz_utils
 
+from recon.engine.payees import PayeeMemory, counterparty_key, descriptor_key
 from recon.frames import BANK_COLUMNS, CHECK_NUMBER, LEDGER_COLUMNS, PARTNER_ONLY
 
 IntArray = npt.NDArray[np.int64]
@@ -61,6 +62,9 @@ class Side:
     check_said: BoolArray  # the row says it is a check (not only a number in its reference)
     pending: BoolArray
     partner_only: BoolArray  # loaded from before the window only as a partner (PARTNER_ONLY)
+    # Learned payees (recon.engine.payees), one code space for both sides, -1 none: the bank
+    # row's learned counterparty, the ledger row's counterparty. Equal codes: texts agree.
+    payee: IntArray
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -344,8 +348,37 @@ def _text_distinct(counterparty: _Distinct, description: _Distinct) -> _Distinct
     return _Distinct(codes.astype(np.int64), texts)
 
 
-def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) -> tuple[Side, Side]:
-    """Validate the column contracts and build both sides' arrays, each in (date, id) order.
+def _payee_codes(
+    bank_description: _Distinct, ledger_counterparty: _Distinct, payees: PayeeMemory | None
+) -> tuple[IntArray, IntArray]:
+    """Per row: the bank row's learned counterparty and the ledger row's counterparty, as
+    codes in one space (-1: nothing learned / no counterparty the memory knows)."""
+    none_bank = np.full(len(bank_description.codes), NO_CODE, dtype=np.int64)
+    none_ledger = np.full(len(ledger_counterparty.codes), NO_CODE, dtype=np.int64)
+    if not payees:
+        return none_bank, none_ledger
+    learned = [payees.payees.get(descriptor_key(str(u))) for u in bank_description.uniques]
+    names = sorted({counterparty_key(p.counterparty) for p in learned if p is not None})
+    known = {name: code for code, name in enumerate(names)}
+    bank_codes = np.array(
+        [known.get(counterparty_key(p.counterparty), NO_CODE) if p else NO_CODE
+         for p in learned] + [NO_CODE], dtype=np.int64,
+    )  # fmt: skip
+    ledger_codes = np.array(
+        [known.get(counterparty_key(str(u)), NO_CODE) for u in ledger_counterparty.uniques]
+        + [NO_CODE], dtype=np.int64,
+    )  # fmt: skip
+    return bank_codes[bank_description.codes], ledger_codes[ledger_counterparty.codes]
+
+
+def prepare(
+    bank: pd.DataFrame,
+    ledger: pd.DataFrame,
+    reference_pattern: str,
+    payees: PayeeMemory | None = None,
+) -> tuple[Side, Side]:
+    """Validate the column contracts and build both sides' arrays, each in (date, id) order;
+    ``payees`` (learned from earlier nights' confirmed links) gives ``payee``.
 
     The text work (factorising, regexes) runs on the rows in the order they came, and only its
     results are put in (date, id) order: strings visited in input order sit mostly in memory
@@ -378,6 +411,7 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
 
     raw: dict[str, dict[str, ObjArray]] = {}
     texts: dict[str, _Distinct] = {}
+    distinct: dict[str, tuple[_Distinct, _Distinct]] = {}  # (description, counterparty)
     # Key words per distinct description and counterparty: (words, codes into them) per side.
     key_words: dict[str, tuple[ObjArray, IntArray, ObjArray, IntArray]] = {}
     checks: dict[str, IntArray] = {}
@@ -388,6 +422,7 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
         cols["currency"] = _map_unique(cols["currency"], lambda c: c.strip().upper())
         description = _Distinct.of(cols["description"])
         counterparty = _Distinct.of(cols["counterparty"])
+        distinct[name] = (description, counterparty)
         if name == "bank":
             check_column = (
                 _strings(frame[CHECK_NUMBER]) if CHECK_NUMBER in frame.columns else None
@@ -418,6 +453,7 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
     # References are only ever compared for equality (and joined on).
     reference_codes = pair("reference", True, in_value_order=False)
     party_codes, word_codes = _party_and_word_codes(key_words["bank"], key_words["ledger"])
+    payee_codes = _payee_codes(distinct["bank"][0], distinct["ledger"][1], payees)
 
     authorized = pd.to_datetime(bank["authorized_date"])
     bank_authorized = np.where(
@@ -463,6 +499,7 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
                 check_said=check_said["bank" if k == 0 else "ledger"][order],
                 pending=pending[order],
                 partner_only=partner_only[order],
+                payee=payee_codes[k][order],
             )
         )
     return sides[0], sides[1]

@@ -50,6 +50,12 @@ def one_to_one(
     alt_counts = np.bincount(alt_winner, minlength=len(chosen))
     notes = filled(len(chosen), "")
     notes[ambiguous] = [explain.ambiguity_note(int(n), margin) for n in alt_counts[ambiguous]]
+    learned = np.flatnonzero(parts.learned[chosen])
+    if len(learned):
+        notes[learned] = [
+            explain.learned_payee_note(state.payees, str(text)) + str(note)
+            for text, note in zip(bank.description[b[learned]], notes[learned], strict=True)
+        ]
     links = LinkBatch(
         bank=b,
         ledger=lg,

@@ -56,13 +56,14 @@ class PairParts:
     ledger: IntArray
     amount_delta: IntArray  # bank minus ledger, minor units
     date_delta: IntArray  # bank date (as the rule reads it) minus ledger date, days
-    text: FloatArray  # 0..100
+    text: FloatArray  # 0..100; 100 where a learned payee agrees
     reference_equal: BoolArray
+    learned: BoolArray  # the bank descriptor's learned payee is the ledger row's counterparty
 
     def take(self, mask: BoolArray | IntArray) -> PairParts:
         return PairParts(
             self.bank[mask], self.ledger[mask], self.amount_delta[mask], self.date_delta[mask],
-            self.text[mask], self.reference_equal[mask],
+            self.text[mask], self.reference_equal[mask], self.learned[mask],
         )  # fmt: skip
 
     def __len__(self) -> int:
@@ -72,15 +73,19 @@ class PairParts:
 def pair_parts(
     bank: Side, ledger: Side, b: IntArray, lg: IntArray, *, authorized: bool = False
 ) -> PairParts:
+    """The parts of each pair; a learned payee that agrees counts as texts that agree (100)."""
     bank_date = bank.authorized[b] if authorized else bank.date[b]
     reference = bank.reference[b]
+    learned = (bank.payee[b] >= 0) & (bank.payee[b] == ledger.payee[lg])
+    text = pair_text_similarity(bank, ledger, b, lg)
     return PairParts(
         bank=b,
         ledger=lg,
         amount_delta=bank.amount[b] - ledger.amount[lg],
         date_delta=bank_date - ledger.date[lg],
-        text=pair_text_similarity(bank, ledger, b, lg),
+        text=np.where(learned, 100.0, text),
         reference_equal=(reference >= 0) & (reference == ledger.reference[lg]),
+        learned=learned,
     )
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from recon.config import MatchingConfig
 from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, prepare
+from recon.engine.payees import PayeeMemory
 from recon.engine.scoring import FloatArray
 
 # Score part names, in the order explanations list them.
@@ -113,24 +114,29 @@ class MatchState:
     ledger_block: IntArray
     bank_state: SideState
     ledger_state: SideState
+    payees: PayeeMemory = field(default_factory=PayeeMemory)
     links: list[LinkBatch] = field(default_factory=list)
     alternatives: list[AlternativeBatch] = field(default_factory=list)
     mismatches: list[tuple[IntArray, IntArray]] = field(default_factory=list)
 
     @classmethod
     def prepare(
-        cls, bank: pd.DataFrame, ledger: pd.DataFrame, matching: MatchingConfig
-    ) -> MatchState:
+        cls, bank: pd.DataFrame, ledger: pd.DataFrame, matching: MatchingConfig,
+        payees: PayeeMemory | None = None,
+    ) -> MatchState:  # fmt: skip
         """Both frames as arrays in (date, id) order; every posted bank row and ledger row free."""
-        bank_side, ledger_side = prepare(bank, ledger, matching.reference_pattern)
-        return cls.of(bank_side, ledger_side, matching)
+        bank_side, ledger_side = prepare(bank, ledger, matching.reference_pattern, payees)
+        return cls.of(bank_side, ledger_side, matching, payees)
 
     @classmethod
-    def of(cls, bank: Side, ledger: Side, matching: MatchingConfig) -> MatchState:
+    def of(
+        cls, bank: Side, ledger: Side, matching: MatchingConfig, payees: PayeeMemory | None = None
+    ) -> MatchState:
         bank_block, ledger_block = blocks(bank, ledger, same_account=True, same_currency=True)
         return cls(
             bank, ledger, matching, bank_block, ledger_block,
             SideState.of(~bank.pending), SideState.of(np.ones(len(ledger), dtype=bool)),
+            payees or PayeeMemory(),
         )  # fmt: skip
 
     def record(self, found: Found) -> None:
