@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 # A word holding a digit (an id, a date, a trace, check or card number, an amount), or
 # punctuation alone: "ACH DEBIT GOOGLE *GSUI 8812" and "... 9921" name one payee, and so do
 # "WIRE TRF OUT 3283 MOUSER" and "WIRE TRF OUT 1571 MOUSER".
-_NOISE_WORD = re.compile(r"^(?:\S*\d\S*|[^\w\s]+)$")
+_NOISE_WORDS = re.compile(r"(?<!\S)(?:\S*\d\S*|[^\w\s]+)(?!\S)")
+_LETTER = re.compile(r"[^\W\d_]")
 MAX_DESCRIPTOR_CHARS = 200
 
 
@@ -35,10 +36,12 @@ def descriptor_key(description: str) -> str:
     """The descriptor a bank description is remembered by: upper case, single spaces, without
     the words that hold digits (ids, dates, numbers) and the leading words that only name the
     channel: "ACH DEBIT GOOGLE *GSUI 8812" -> "GOOGLE *GSUI". "" when no letter is left."""
-    words = [w for w in description.upper().split() if not _NOISE_WORD.match(w)]
-    start = next((i for i, w in enumerate(words) if w not in _CHANNEL_WORDS), len(words))
+    words = _NOISE_WORDS.sub(" ", description.upper()).split()
+    start = 0
+    while start < len(words) and words[start] in _CHANNEL_WORDS:
+        start += 1
     text = " ".join(words[start:] if start < len(words) else words)
-    if not re.search(r"[^\W\d_]", text):  # no letter: nothing names a payee
+    if not _LETTER.search(text):  # no letter: nothing names a payee
         return ""
     return text[:MAX_DESCRIPTOR_CHARS]
 

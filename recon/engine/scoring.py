@@ -31,6 +31,10 @@ WEIGHTS: dict[str, float] = {
 }
 
 
+# Texts at least this alike agree without help (the lowest text floor the shipped rules use).
+TEXTS_ALIKE = 70.0
+
+
 def pair_text_similarity(bank: Side, ledger: Side, b: IntArray, lg: IntArray) -> FloatArray:
     """rapidfuzz token_set_ratio (0..100, case and punctuation ignored) of ``bank.text[b]`` and
     ``ledger.text[lg]``, computed once per distinct pair of texts on the texts already put
@@ -58,7 +62,9 @@ class PairParts:
     date_delta: IntArray  # bank date (as the rule reads it) minus ledger date, days
     text: FloatArray  # 0..100; 100 where a learned payee agrees
     reference_equal: BoolArray
-    learned: BoolArray  # the bank descriptor's learned payee is the ledger row's counterparty
+    # The bank descriptor's learned payee is the ledger row's counterparty and the texts alone
+    # are less than TEXTS_ALIKE alike: the memory supplied the agreement (explanations say so).
+    learned: BoolArray
 
     def take(self, mask: BoolArray | IntArray) -> PairParts:
         return PairParts(
@@ -77,15 +83,15 @@ def pair_parts(
     bank_date = bank.authorized[b] if authorized else bank.date[b]
     reference = bank.reference[b]
     learned = (bank.payee[b] >= 0) & (bank.payee[b] == ledger.payee[lg])
-    text = pair_text_similarity(bank, ledger, b, lg)
+    own_text = pair_text_similarity(bank, ledger, b, lg)
     return PairParts(
         bank=b,
         ledger=lg,
         amount_delta=bank.amount[b] - ledger.amount[lg],
         date_delta=bank_date - ledger.date[lg],
-        text=np.where(learned, 100.0, text),
+        text=np.where(learned, 100.0, own_text),
         reference_equal=(reference >= 0) & (reference == ledger.reference[lg]),
-        learned=learned,
+        learned=learned & (own_text < TEXTS_ALIKE),
     )
 
 
