@@ -228,7 +228,10 @@ def reference_candidates(rule: Any, state: MatchState) -> set[tuple[int, int]]:
             bank_day = bank.authorized[b] if rule.bank_date == "authorized" else bank.date[b]
             if not -rule.days_before <= bank_day - ledger.date[x] <= rule.days_after:
                 continue
-            base = bank.amount[b] if rule.percent_of == "bank" else ledger.amount[x]
+            base = {
+                "bank": abs(int(bank.amount[b])), "ledger": abs(int(ledger.amount[x])),
+                "larger": max(abs(int(bank.amount[b])), abs(int(ledger.amount[x]))),
+            }[rule.percent_of]  # fmt: skip
             allowed = max(
                 minor_tolerance(rule.amount_tolerance, str(bank.currency[b])),
                 int(abs(int(base)) * rule.amount_tolerance_percent / Decimal(100)),
@@ -242,6 +245,11 @@ def reference_candidates(rule: Any, state: MatchState) -> set[tuple[int, int]]:
             one = np.array([b], dtype=np.int64), np.array([x], dtype=np.int64)
             text = pair_text_similarity(bank, ledger, *one)[0]
             if rule.min_text_similarity is not None and text < rule.min_text_similarity:
+                continue
+            digits = sorted(str(abs(int(bank.amount[b])))), sorted(str(abs(int(ledger.amount[x]))))
+            if rule.kind == "tolerance" and bank.amount[b] != ledger.amount[x] and (
+                digits[0] == digits[1]
+            ):  # the same digits reordered: a keying slip, left to the mismatch pass
                 continue
             found.add((b, x))
     return found

@@ -1,9 +1,10 @@
 """The difference pass (``kind: difference``): a link whose amounts differ by a fee.
 
 A bank row and a ledger row of the same sign, account and currency, dated within the window,
-whose amounts differ by at most max(``amount``, ``percent`` of the bank amount) (limits
-inclusive) and whose texts agree (``min_text_similarity``) are linked as
-``matched_with_difference``, unless the two amounts are the same digits in another order (a
+whose amounts differ by at most max(``amount``, ``percent`` of the larger of the two amounts)
+(limits inclusive, in whole minor units rounded down: recon.engine.scoring states the rule)
+and whose texts agree (``min_text_similarity``) are linked as ``matched_with_difference``,
+unless the two amounts are the same digits in another order (a
 keying error: left for the mismatch pass). Example: a 2,480.00 incoming wire for a 2,500.00
 invoice of the same customer (a 20.00 wire fee, within 1 percent).
 """
@@ -15,7 +16,14 @@ from dataclasses import dataclass
 from recon.config import DifferenceTolerance
 from recon.engine.candidates import FAN_OUT_CAP, date_band_pairs
 from recon.engine.one_to_one import one_to_one
-from recon.engine.scoring import allowed_difference, pair_parts, per_row_minor, same_sign
+from recon.engine.scoring import (
+    allowed_difference,
+    pair_parts,
+    per_row_minor,
+    same_sign,
+    search_percent,
+    within_tolerance,
+)
 from recon.engine.slips import keying_errors
 from recon.engine.state import DayWindow, Found, MatchState
 from recon.records import Status
@@ -37,8 +45,9 @@ class DifferencePass:
         config, bank, ledger = self.settings, state.bank, state.ledger
         b_rows, l_rows = state.bank_state.open(), state.ledger_state.open()
         tolerance = allowed_difference(
-            bank.amount[b_rows], per_row_minor(bank, b_rows, config.amount), config.percent
-        )
+            bank.amount[b_rows], per_row_minor(bank, b_rows, config.amount),
+            search_percent(config.percent, config.percent_of),
+        )  # fmt: skip
         b, lg = date_band_pairs(
             b_rows, state.bank_block[b_rows], bank.date[b_rows], bank.amount[b_rows], tolerance,
             l_rows, state.ledger_block[l_rows], ledger.date[l_rows], ledger.amount[l_rows],
@@ -46,6 +55,10 @@ class DifferencePass:
         )  # fmt: skip
         parts = pair_parts(bank, ledger, b, lg)
         keep = same_sign(bank, ledger, parts)
+        keep &= within_tolerance(
+            bank.amount[b], ledger.amount[lg], per_row_minor(bank, b, config.amount),
+            config.percent, config.percent_of,
+        )  # fmt: skip
         keep &= parts.text >= config.min_text_similarity
         keep &= ~keying_errors(bank.amount[b], ledger.amount[lg], keep)
         return one_to_one(
