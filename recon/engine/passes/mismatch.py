@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from recon.config import MismatchRule
 from recon.engine import keys
@@ -105,6 +106,10 @@ def slip_pairs(
         width = keys.width(variant_code, target_code)
         variant_key = keys.combine(source_block[at], variant_code, width)
         target_key = keys.combine(target_block, target_code, width)
+        # Most variants are no amount the other side has: drop them (one hash pass) before
+        # the sorted window search.
+        known = pd.Series(variant_key, copy=False).isin(target_key).to_numpy()
+        at, kind, variant_key = at[known], kind[known], variant_key[known]
         # The variant rows are the queries (they may repeat a row: one per variant).
         queries = np.arange(len(at), dtype=np.int64)
         query, target_at = keyed_window_pairs(
