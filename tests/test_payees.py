@@ -130,3 +130,23 @@ def test_migration_0004_fills_check_numbers_of_stored_rows(store: Engine) -> Non
         )).all())  # fmt: skip
         assert numbers == {"T1": "1043", "T2": None}
         conn.execute(select(payee_memory)).all()  # the table is back
+
+
+def test_a_suggestion_an_analyst_accepted_teaches_as_analyst(store: Engine) -> None:
+    from datetime import UTC, datetime
+
+    from recon.store.reviews import ACCEPTED, LinkDecision, record_link_decisions
+
+    bank = pd.DataFrame({"transaction_id": ["B1"], "description": ["POS PURCHASE BLUE SHIE"]})
+    ledger = pd.DataFrame({"entry_id": ["L1"], "counterparty": ["Blue Shield of California"]})
+    with store.begin() as conn:
+        record_link_decisions(conn, [LinkDecision(
+            "m1", "B1", "L1", ACCEPTED, "pat", datetime(2024, 3, 2, tzinfo=UTC), "r0",
+            date(2024, 3, 1),
+        )])  # fmt: skip
+        # apply_link_decisions has made the accepted suggestion a matched link.
+        learn_payees(conn, run_id="r1", as_of=date(2024, 3, 2),
+                     result=_result(Status.MATCHED), bank=bank, ledger=ledger)
+    with store.connect() as conn:
+        rows = conn.execute(select(payee_memory.c.descriptor, payee_memory.c.source)).all()
+    assert rows == [("BLUE SHIE", "analyst")]
