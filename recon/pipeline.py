@@ -299,7 +299,7 @@ def _reconcile(
         with timer("load") as stage:
             ledger, bank, books = _load_window(config, store, window)
             with store.connect() as connection:
-                payees = load_payee_memory(connection)  # what earlier nights' links taught
+                payees = load_payee_memory(connection, before=as_of)  # earlier nights' links
             stage.done(rows=ledger.total_rows)
         if all(o.status == "ok" for o in sync_outcomes):
             # A bank whose sync failed already fails the run (exit 69, its alert) and leaves

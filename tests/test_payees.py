@@ -8,7 +8,7 @@ from datetime import date
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, func, select, text
 
 from recon.engine import reconcile
 from recon.engine.payees import LearnedPayee, PayeeMemory, descriptor_key
@@ -92,14 +92,35 @@ def test_the_store_learns_confirmed_links_and_unlearns_what_is_no_longer_confirm
                                result=_result(Status.MATCHED), bank=bank, ledger=ledger)
     assert learned == 1
     with store.connect() as conn:
-        assert load_payee_memory(conn).payees == {
+        assert load_payee_memory(conn, before=date(2024, 3, 2)).payees == {
             "GOOGLE *GSUI": LearnedPayee("Google Workspace", 1)
         }
+        assert len(load_payee_memory(conn, before=date(2024, 3, 1))) == 0  # not the night itself
+    for night in (2, 3):  # reported again, unchanged: nothing new is stored
+        with store.begin() as conn:
+            learn_payees(conn, run_id=f"r{night}", as_of=date(2024, 3, night),
+                         result=_result(Status.MATCHED), bank=bank, ledger=ledger)
     with store.begin() as conn:  # the next night the link is only suggested: forgotten
-        learn_payees(conn, run_id="r2", as_of=date(2024, 3, 2),
+        learn_payees(conn, run_id="r4", as_of=date(2024, 3, 4),
                      result=_result(Status.SUGGESTED), bank=bank, ledger=ledger)
     with store.connect() as conn:
-        assert len(load_payee_memory(conn)) == 0
+        assert len(load_payee_memory(conn, before=date(2024, 3, 4))) == 1
+        assert len(load_payee_memory(conn, before=date(2024, 3, 5))) == 0
+        stored = conn.execute(select(payee_memory.c.as_of, payee_memory.c.counterparty)
+                              .order_by(payee_memory.c.as_of)).all()  # fmt: skip
+    assert stored == [(date(2024, 3, 1), "Google Workspace"), (date(2024, 3, 4), None)]
+
+
+def test_a_rerun_of_a_night_reads_and_leaves_what_the_first_run_did(store: Engine) -> None:
+    bank = pd.DataFrame({"transaction_id": ["B1"], "description": ["ACH DEBIT GOOGLE *GSUI 1"]})
+    ledger = pd.DataFrame({"entry_id": ["L1"], "counterparty": ["Google Workspace"]})
+    for _ in range(2):
+        with store.begin() as conn:
+            assert len(load_payee_memory(conn, before=date(2024, 3, 1))) == 0
+            learn_payees(conn, run_id="r1", as_of=date(2024, 3, 1),
+                         result=_result(Status.MATCHED), bank=bank, ledger=ledger)
+    with store.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(payee_memory)).scalar_one() == 1
 
 
 def test_migration_0004_fills_check_numbers_of_stored_rows(store: Engine) -> None:

@@ -310,19 +310,20 @@ webhook_events = Table(
 )
 
 
-# What confirmed links taught: the bank descriptor (recon.engine.payees.descriptor_key) of each
-# auto-confirmed or analyst-confirmed one-to-one link and its ledger counterparty, one row per
-# bank transaction (a later night's decision replaces it). The engine reads them grouped by
-# descriptor (recon.store.payees).
+# What confirmed links taught, as a history of verdicts per bank transaction: a row when the
+# night of ``as_of`` found its verdict changed, i.e. the bank descriptor
+# (recon.engine.payees.descriptor_key) of its auto-confirmed or analyst-confirmed one-to-one link
+# and the ledger counterparty, or NULLs when it no longer teaches (the link was rejected). The
+# night of D reads the latest verdict before D per transaction (recon.store.payees), so a re-run
+# of a night sees what the first run saw.
 payee_memory = Table(
     "payee_memory",
     metadata,
     Column("bank_transaction_id", String(64), primary_key=True),
-    Column("descriptor", String(200), nullable=False),
-    Column("counterparty", String(200), nullable=False),
-    Column("ledger_entry_id", String(200), nullable=False),
-    Column("source", String(10), nullable=False),  # auto | analyst
-    Column("as_of", Date, nullable=False),
+    Column("as_of", Date, primary_key=True),
+    Column("descriptor", String(200), nullable=True),  # NULL: no longer teaches
+    Column("counterparty", String(200), nullable=True),
+    Column("ledger_entry_id", String(200), nullable=True),
+    Column("source", String(10), nullable=True),  # auto | analyst
     Column("run_id", String(36), nullable=False),
-    Index("ix_payee_memory_descriptor", "descriptor"),
 )

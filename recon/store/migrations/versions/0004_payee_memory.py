@@ -23,15 +23,14 @@ def upgrade() -> None:
     op.create_table(
         "payee_memory",
         sa.Column("bank_transaction_id", sa.String(length=64), nullable=False),
-        sa.Column("descriptor", sa.String(length=200), nullable=False),
-        sa.Column("counterparty", sa.String(length=200), nullable=False),
-        sa.Column("ledger_entry_id", sa.String(length=200), nullable=False),
-        sa.Column("source", sa.String(length=10), nullable=False),
         sa.Column("as_of", sa.Date(), nullable=False),
+        sa.Column("descriptor", sa.String(length=200), nullable=True),
+        sa.Column("counterparty", sa.String(length=200), nullable=True),
+        sa.Column("ledger_entry_id", sa.String(length=200), nullable=True),
+        sa.Column("source", sa.String(length=10), nullable=True),
         sa.Column("run_id", sa.String(length=36), nullable=False),
-        sa.PrimaryKeyConstraint("bank_transaction_id", name=op.f("pk_payee_memory")),
+        sa.PrimaryKeyConstraint("bank_transaction_id", "as_of", name=op.f("pk_payee_memory")),
     )
-    op.create_index("ix_payee_memory_descriptor", "payee_memory", ["descriptor"], unique=False)
     with op.batch_alter_table("bank_transactions") as batch:
         batch.add_column(sa.Column("check_number", sa.String(length=32), nullable=True))
     _fill_check_numbers()
@@ -71,5 +70,4 @@ def _fill_check_numbers() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("bank_transactions") as batch:
         batch.drop_column("check_number")
-    op.drop_index("ix_payee_memory_descriptor", table_name="payee_memory")
     op.drop_table("payee_memory")
