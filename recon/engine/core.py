@@ -1,11 +1,11 @@
 """reconcile(): prepare both sides, run the configured passes in order, classify what is left.
 
 Each pass works on what the passes before it left open (recon.engine.passes): with the shipped
-config, the rules one-to-one (exact reference, then payouts grouped by their shared reference,
-exact amount, tolerance, fuzzy text), then copies of linked rows held out, then groups by a
-subset-sum search, the difference pass (fees: matched_with_difference) and the mismatch pass
-(same payment, another amount). The rest is classified: pending, reversal, probable duplicate,
-unmatched, each with its nearest candidate.
+config, the rules one-to-one (exact reference, then checks by their number, payouts grouped by
+their shared reference, exact amount, tolerance, fuzzy text), then copies of linked rows held
+out, then groups by a subset-sum search, the difference pass (fees: matched_with_difference) and
+the mismatch pass (same payment, another amount, keying slips). The rest is classified: pending,
+reversal, probable duplicate, unmatched, each with its nearest candidate.
 """
 
 from __future__ import annotations
