@@ -142,3 +142,16 @@ def test_a_slip_pair_wins_over_another_amount_of_the_same_counterparty() -> None
     )  # fmt: skip
     mismatches = result.discrepancies[result.discrepancies["kind"] == "amount_mismatch"]
     assert mismatches["ledger_entry_id"].tolist() == ["L-slip"]
+
+
+def test_a_reversed_bank_row_is_a_reversal_not_a_slip() -> None:
+    result = run(
+        [
+            bank_row("B1", -4_779, "2024-03-03", "POS PURCHASE STAPLES 75475", ""),
+            bank_row("B2", 4_779, "2024-03-04", "REVERSAL POS PURCHASE STAPLES 75475", ""),
+        ],
+        [ledger_row("L1", 479, "2024-03-01", "Refund Staples", "Staples")],
+    )
+    kinds = dict(zip(result.discrepancies["bank_transaction_id"],
+                     result.discrepancies["kind"], strict=False))  # fmt: skip
+    assert kinds["B1"] == kinds["B2"] == "reversal"
