@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from recon.bankfile import read_bank_file
 from recon.config import Config
@@ -104,3 +105,31 @@ def test_the_bank_file_reader_keeps_plaid_check_number(tmp_path: Path, config: C
         f"T1,{account.plaid_account_id},2024-03-06,12.50,{account.currency},CHECK PAID,1043\n"
     )
     assert read_bank_file(csv_path, config)[CHECK_NUMBER].tolist() == ["1043"]
+
+
+@pytest.mark.parametrize(
+    ("bank_text", "ledger_reference", "ledger_text"),
+    [
+        ("CHECK 1043", "1043", "Rent"),
+        ("CHK #1043", "#1043", "Rent"),
+        ("CHECK NO. 1043", "CHK-001043", "Rent"),
+        ("CK 1043", "No. 1043", "Rent"),
+        ("CHQ:1043", "", "Cheque 1043 rent"),
+        ("DEBIT", "", "Check number 1043 rent"),  # the number from Plaid's check_number
+    ],
+)
+def test_check_number_formats(bank_text: str, ledger_reference: str, ledger_text: str) -> None:
+    bank = pd.DataFrame([bank_row("B1", -45_000, "2024-03-20", bank_text, "")])
+    bank[CHECK_NUMBER] = ["1043" if bank_text == "DEBIT" else ""]
+    ledger = pd.DataFrame([ledger_row("L1", -45_000, "2024-01-02", ledger_text, "Landlord",
+                                      ledger_reference)])  # fmt: skip
+    result = reconcile(bank, ledger, MATCHING, as_of=AS_OF)
+    assert links_of(result)[("B1", "L1")]["rule"] == "checks"
+
+
+def test_words_that_only_start_like_check_name_no_check() -> None:
+    result = run(
+        [bank_row("B1", -45_000, "2024-03-20", "CHECKING TRANSFER 1043", "")],
+        [ledger_row("L1", -45_000, "2023-12-02", "STOCK 1043", "Broker", "1043")],
+    )
+    assert result.links.empty

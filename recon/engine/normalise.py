@@ -201,14 +201,17 @@ def _cannot_match(text: str) -> bool:
     return "INV" not in upper and "PO" not in upper and "REF" not in upper
 
 
-# A check number in a text: "CHECK 1043", "CHK #1043", "CHECK NO. 1043", "Check 1043 Acme".
-_CHECK_IN_TEXT = re.compile(
-    r"(?<![0-9A-Z])(?:CHECK|CHECK NO\.?|CHK|CHEQUE|CHQ)\s*#?\s*(\d{1,12})(?![0-9A-Z])",
-    re.IGNORECASE,
+# The words a check number follows: CHECK, CHK, CK, CHEQUE, CHQ, optionally with NO / NUMBER /
+# NR and punctuation ("CHECK 1043", "CHK #1043", "CHK-001043", "Check No. 1043", "CHQ:1043").
+_CHECK_WORDS = (
+    r"(?:CHECK|CHK|CK|CHEQUE|CHQ)\.?(?:[\s#:./-]*(?:NO|NUMBER|NR|NUM)\b\.?)?[\s#:./-]*"
 )
-# A ledger reference that is a check number: "1043", "#1043", "CHK 1043".
+_CHECK_IN_TEXT = re.compile(
+    rf"(?<![0-9A-Z]){_CHECK_WORDS}(\d{{1,12}})(?![0-9A-Z])", re.IGNORECASE
+)
+# A ledger reference that is a check number: "1043", "#1043", "No. 1043", "CHK-1043".
 _CHECK_REFERENCE = re.compile(
-    r"\s*(?:(?:CHECK|CHECK NO\.?|CHK|CHEQUE|CHQ)\s*)?#?\s*(\d{1,12})\s*", re.IGNORECASE
+    rf"\s*(?:{_CHECK_WORDS}|(?:NO|NR)\.?\s*|#\s*)?(\d{{1,12}})\s*", re.IGNORECASE
 )
 
 
