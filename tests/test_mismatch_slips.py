@@ -155,3 +155,13 @@ def test_a_reversed_bank_row_is_a_reversal_not_a_slip() -> None:
     kinds = dict(zip(result.discrepancies["bank_transaction_id"],
                      result.discrepancies["kind"], strict=False))  # fmt: skip
     assert kinds["B1"] == kinds["B2"] == "reversal"
+
+
+def test_variants_among_wanted_amounts_are_the_unfiltered_ones_filtered() -> None:
+    amounts = np.array([123_450, -12_345, 110, 7], dtype=np.int64)
+    wanted = np.array([124_350, -1_234_500, 11, 70, 999], dtype=np.int64)
+    every = set(zip(*(a.tolist() for a in slip_variants(amounts)), strict=True))
+    some = set(zip(*(a.tolist() for a in slip_variants(amounts, wanted)), strict=True))
+    assert some == {v for v in every if v[1] in set(wanted.tolist())}
+    assert {v[1] for v in some} == {124_350, -1_234_500, 11, 70}
+    assert not slip_variants(amounts, np.zeros(0, dtype=np.int64))[0].size

@@ -52,14 +52,18 @@ def _digit_count(magnitude: IntArray) -> IntArray:
     return np.maximum(count, 1)
 
 
-def slip_variants(amount: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+def slip_variants(
+    amount: IntArray, wanted: IntArray | None = None
+) -> tuple[IntArray, IntArray, IntArray]:
     """Every amount one slip away from each of ``amount`` that the slip makes *from* it.
 
     Returns (index into ``amount``, variant with the amount's sign, Slip) for: each swap of two
     different neighbouring digits, each dropped digit, and the amount times 10 and 100. The
     other directions (a digit added, the amount divided by 10) are the same relation seen from
     the other amount: a caller that wants both directions also takes the variants of the other
-    side. Amounts of 17 or more digits have none (times 100 could overflow).
+    side. Amounts of 17 or more digits have none (times 100 could overflow). With ``wanted``
+    (signed amounts), only variants among them are returned: a million amounts have some
+    fifteen million variants, of which few are amounts the other side has.
     """
     magnitude = np.abs(amount).astype(np.int64)
     sign = np.sign(amount).astype(np.int64)
@@ -67,10 +71,20 @@ def slip_variants(amount: IntArray) -> tuple[IntArray, IntArray, IntArray]:
     usable = (magnitude > 0) & (digits < _MAX_DIGITS - 1)
     index_parts, value_parts, kind_parts = [], [], []
 
+    wanted_sorted = None if wanted is None else np.unique(wanted)
+
     def add(mask: IntArray | np.ndarray, values: IntArray, kind: Slip) -> None:
         at = np.flatnonzero(mask & usable)
+        signed = values[at] * sign[at]
+        if wanted_sorted is not None:
+            if len(wanted_sorted) == 0:
+                at, signed = at[:0], signed[:0]
+            else:
+                found = np.minimum(np.searchsorted(wanted_sorted, signed), len(wanted_sorted) - 1)
+                keep = wanted_sorted[found] == signed
+                at, signed = at[keep], signed[keep]
         index_parts.append(at)
-        value_parts.append(values[at] * sign[at])
+        value_parts.append(signed)
         kind_parts.append(np.full(len(at), int(kind), dtype=np.int64))
 
     for k in range(_MAX_DIGITS - 1):  # digit k counts from the right, k = 0 the last

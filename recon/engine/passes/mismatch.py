@@ -107,7 +107,9 @@ def slip_pairs(
         target = ledger if from_bank else bank
         source_block = (state.bank_block if from_bank else state.ledger_block)[source_rows]
         target_block = (state.ledger_block if from_bank else state.bank_block)[target_rows]
-        at, variant, kind = slip_variants(source.amount[source_rows])
+        at, variant, kind = slip_variants(
+            source.amount[source_rows], wanted=target.amount[target_rows]
+        )
         variant_code, target_code = keys.joint_codes(variant, target.amount[target_rows])
         width = keys.width(variant_code, target_code)
         variant_key = keys.combine(source_block[at], variant_code, width)
