@@ -216,6 +216,49 @@ def db_upgrade(config_path: Path | None) -> None:
     click.echo(f"{describe_url(config.state.database_url)}: at revision {current_revision(engine)}")
 
 
+def execution_options(func: F) -> F:
+    """--executor, --workers, --scheduler: override config.yaml's ``execution:`` section."""
+    for option in reversed((
+        click.option("--executor", type=click.Choice(["local", "processes", "dask"]),
+                     default=None, help="where the engine runs (default: execution.executor)"),
+        click.option("--workers", type=click.IntRange(1, 1024), default=None,
+                     help="worker processes of the pool or of a Dask LocalCluster"),
+        click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                     help="a running Dask scheduler (implies --executor dask; default: "
+                          "$RECON_DASK_SCHEDULER, execution.scheduler, else a LocalCluster)"),
+    )):  # fmt: skip
+        func = option(func)
+    return func
+
+
+def _with_execution(
+    config: Config, executor: str | None, workers: int | None, scheduler: str | None
+) -> Config:
+    from pydantic import ValidationError
+
+    from recon.config import ExecutionConfig
+
+    update: dict[str, Any] = {}
+    if executor is not None:
+        update["executor"] = executor
+    if workers is not None:
+        update["workers"] = workers
+    if scheduler is not None:
+        update["scheduler"] = scheduler
+        update.setdefault("executor", "dask")
+        if update["executor"] != "dask":
+            raise click.UsageError("--scheduler needs --executor dask")
+    if not update:
+        return config
+    try:
+        execution = ExecutionConfig.model_validate(config.execution.model_dump() | update)
+    except ValidationError as exc:
+        raise click.UsageError(
+            "; ".join(f"--{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+        ) from None
+    return config.model_copy(update={"execution": execution})
+
+
 @cli.command("run")
 @config_option
 @click.option(
@@ -224,12 +267,19 @@ def db_upgrade(config_path: Path | None) -> None:
     callback=_parse_date,
     help="reconcile up to this day (default: yesterday in the schedule's time zone)",
 )
+@execution_options
 @handle_errors
-def run_command(config_path: Path | None, as_of: date | None) -> None:
+def run_command(
+    config_path: Path | None,
+    as_of: date | None,
+    executor: str | None,
+    workers: int | None,
+    scheduler: str | None,
+) -> None:
     """The nightly job: sync, rotate tokens, load the ledger, match, save, report, alert."""
     from recon.pipeline import run
 
-    config = _load(config_path)
+    config = _with_execution(_load(config_path), executor, workers, scheduler)
     with _progress_display() as display:
         outcome = run(config, as_of=as_of, display=display)
     _print_outcome(outcome)
@@ -361,6 +411,7 @@ def backfill_command(
     help="the bank statement balance of ACCOUNT (ledger account or Plaid account id) at the "
     "as-of date, for the reconciliation statement; repeat per account",
 )
+@execution_options
 @handle_errors
 def match_command(
     config_path: Path | None,
@@ -369,12 +420,15 @@ def match_command(
     out_dir: Path,
     as_of: date | None,
     statement_balances: tuple[str, ...],
+    executor: str | None,
+    workers: int | None,
+    scheduler: str | None,
 ) -> None:
     """Reconcile two files, without Plaid or the state store; write matches.csv & co. into OUT."""
     from recon.pipeline import match_files
 
     outcome = match_files(
-        _load(config_path),
+        _with_execution(_load(config_path), executor, workers, scheduler),
         bank_path=bank_path,
         ledger_path=ledger_path,
         out_dir=out_dir,

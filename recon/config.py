@@ -592,6 +592,23 @@ class StateConfig(Frozen):
     log_file: Path | None = Path("var/log/recon.log")
 
 
+class ExecutionConfig(Frozen):
+    """Where the engine runs: in this process (``local``), or cut into (account, currency)
+    partitions on a local process pool (``processes``) or a Dask cluster (``dask``)."""
+
+    executor: Literal["local", "processes", "dask"] = "local"
+    workers: int = Field(2, ge=1, le=1024, description="processes, or a LocalCluster's workers")
+    # A running Dask scheduler (tcp://host:8786); unset: a LocalCluster of ``workers`` processes.
+    # The variable named by scheduler_env wins over this value.
+    scheduler: str | None = Field(None, pattern=r"^(tcp|tls|inproc|ucx)://[^\s@]+$")
+    scheduler_env: EnvName = "RECON_DASK_SCHEDULER"
+    retries: int = Field(2, ge=0, le=10, description="new tries of a partition whose worker died")
+
+    def scheduler_address(self, environ: Mapping[str, str] | None = None) -> str | None:
+        found = (os.environ if environ is None else environ).get(self.scheduler_env, "").strip()
+        return found or self.scheduler
+
+
 class Config(Frozen):
     plaid: PlaidConfig = PlaidConfig()
     secrets: SecretsConfig = SecretsConfig()
@@ -605,6 +622,7 @@ class Config(Frozen):
     statement: StatementConfig = StatementConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
     export: ExportConfig = ExportConfig()
+    execution: ExecutionConfig = ExecutionConfig()
 
     @model_validator(mode="after")
     def _unique_accounts(self) -> Config:
@@ -628,7 +646,9 @@ class Config(Frozen):
 
     def fingerprint(self) -> str:
         """A hash of the effective configuration, recorded on every run."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        # Where the engine runs changes no result: a night's hash is the same on any executor.
+        settings = self.model_dump(mode="json", exclude={"execution"})
+        canonical = json.dumps(settings, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def resolve_paths(self, base: Path) -> Config:

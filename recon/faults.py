@@ -10,6 +10,9 @@ matching; while writing the reports). It does nothing unless the environment var
 - ``sleep:SECONDS``: the process pauses there (to hold the lock while a test starts a rival run);
 - ``dberror``: the database driver fails there (SQLAlchemy's OperationalError), as when the
   state store goes away in the middle of a run.
+
+With ``RECON_FAULT_ONCE`` naming a file, the fault fires only while that file does not exist
+(it is created as the fault fires): a worker killed once, whose retry then goes through.
 """
 
 from __future__ import annotations
@@ -20,11 +23,18 @@ import time
 
 FAULT_POINT_ENV = "RECON_FAULT_POINT"
 FAULT_ACTION_ENV = "RECON_FAULT_ACTION"
+FAULT_ONCE_ENV = "RECON_FAULT_ONCE"
 
 
 def fault_point(name: str) -> None:
     if os.environ.get(FAULT_POINT_ENV) != name:
         return
+    once = os.environ.get(FAULT_ONCE_ENV)
+    if once:
+        try:
+            os.close(os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            return
     action = os.environ.get(FAULT_ACTION_ENV, "kill")
     if action.startswith("sleep:"):
         time.sleep(float(action.removeprefix("sleep:")))

@@ -41,6 +41,7 @@ from recon.store.db import create_store_engine, ensure_schema, open_store
 
 if TYPE_CHECKING:  # imported where used: most commands need only a few of them
     from recon.carry import CarryForward, SignOff
+    from recon.engine.payees import PayeeMemory
     from recon.errors import RowProblem
     from recon.export import ExportResult
     from recon.ledger.load import LedgerLoad
@@ -309,13 +310,20 @@ def _reconcile(
             bank_rows=len(bank), ledger_rows=len(ledger.frame), ledger_rejected=len(ledger.rejected)
         )
         run_store.set_state(store, run_id, "matching", now=utc_now())
-        with timer("match", total=len(config.matching.passes), unit="passes") as stage:
+        partitioned = config.execution.executor != "local"
+        with timer("match", total=None if partitioned else len(config.matching.passes),
+                   unit="partitions" if partitioned else "passes") as stage:
             fault_point("pipeline.matching")
             stage.rows = len(bank) + len(ledger.frame)
-            result = reconcile(
-                bank, ledger.frame, config.matching, as_of=as_of,
-                on_pass=lambda _name, _done, _total: stage.advance(), payees=payees,
-            )  # fmt: skip
+            if partitioned:
+                result = _reconcile_partitioned(config, bank, ledger.frame, as_of=as_of,
+                                                counts=counts, on_partition=stage.advance,
+                                                payees=payees)
+            else:
+                result = reconcile(
+                    bank, ledger.frame, config.matching, as_of=as_of,
+                    on_pass=lambda _name, _done, _total: stage.advance(), payees=payees,
+                )  # fmt: skip
             result = _apply_link_reviews(store, result, bank, ledger.frame, as_of)
             bank, ledger = _rows_reported(result, bank, ledger)
         run_store.set_state(store, run_id, "saving", now=utc_now())
@@ -343,6 +351,10 @@ def _reconcile(
                     connection, run_id=run_id, as_of=as_of, result=result, bank=bank,
                     ledger=ledger.frame,
                 )  # fmt: skip
+                if partitioned:
+                    from recon.store.partitions import clear_night
+
+                    clear_night(connection, as_of)
             stage.done(rows=len(result.links) + len(result.discrepancies))
             # Everything the report needs from the store, read before the reporting step: that
             # step touches nothing but report files.
@@ -399,6 +411,32 @@ def _reconcile(
         summary_lines=_summary_lines(report, paths, sync_outcomes),
         counts=counts,
     )
+
+
+def _reconcile_partitioned(
+    config: Config,
+    bank: pd.DataFrame,
+    ledger: pd.DataFrame,
+    *,
+    as_of: date,
+    counts: RunCounts | None = None,
+    on_partition: Callable[[], None] | None = None,
+    payees: PayeeMemory | None = None,
+) -> MatchResult:
+    """The engine on config.execution's executor, by (account, currency) partition; each
+    partition's result is committed to the state store as its worker finishes it, and a re-run
+    takes the partitions an earlier attempt committed."""
+    from recon.execution import reconcile_with
+
+    done = reconcile_with(
+        config.execution, bank, ledger, config.matching, as_of=as_of,
+        store_url=config.state.database_url,
+        on_partition=None if on_partition is None else lambda _task: on_partition(),
+        payees=payees,
+    )  # fmt: skip
+    if counts is not None:
+        counts.update(partitions=len(done.reports), partitions_committed_before=done.reused)
+    return done.result
 
 
 def check_every_account_has_bank_data(
@@ -1063,7 +1101,14 @@ def match_files(
     bank = bank[bank["date"] <= pd.Timestamp(as_of)]
     check_every_account_has_bank_data(config, bank, ledger.frame, since=None)
     with timer("match"):
-        result = reconcile(bank, ledger.frame, config.matching, as_of=as_of)
+        if config.execution.executor == "local":
+            result = reconcile(bank, ledger.frame, config.matching, as_of=as_of)
+        else:  # no state store here: the partitions' results stay in memory
+            from recon.execution import reconcile_with
+
+            result = reconcile_with(
+                config.execution, bank, ledger.frame, config.matching, as_of=as_of
+            ).result
     with timer("balances"):
         bank_balance = csv_column_balances(bank_path, config.accounts, as_of) | given
         books = books_balances(config, ledger.frame, as_of)

@@ -123,13 +123,13 @@ def test_a_rerun_of_a_night_reads_and_leaves_what_the_first_run_did(store: Engin
         assert conn.execute(select(func.count()).select_from(payee_memory)).scalar_one() == 1
 
 
-def test_migration_0004_fills_check_numbers_of_stored_rows(store: Engine) -> None:
+def test_migration_0005_fills_check_numbers_of_stored_rows(store: Engine) -> None:
     from alembic import command
 
     cfg = _alembic_config()
     with store.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0003_reports_review")
+        command.downgrade(cfg, "0004_partitions")
     with store.begin() as conn:
         conn.execute(text(
             "INSERT INTO items (item_id, status, created_at, updated_at) "

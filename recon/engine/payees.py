@@ -11,6 +11,7 @@ learned with several counterparties says nothing and is not used.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -91,3 +92,18 @@ class PayeeMemory:
 
     def __len__(self) -> int:
         return len(self.payees)
+
+    def to_json(self) -> str:
+        """The memory as JSON text, the same for the same memory (partitions carry it)."""
+        return json.dumps({
+            "payees": {d: [p.counterparty, p.links] for d, p in sorted(self.payees.items())},
+            "conflicting": sorted(self.conflicting),
+        }, sort_keys=True, ensure_ascii=False)  # fmt: skip
+
+    @classmethod
+    def from_json(cls, text: str) -> PayeeMemory:
+        data = json.loads(text)
+        return cls(
+            {d: LearnedPayee(str(c), int(n)) for d, (c, n) in data["payees"].items()},
+            frozenset(data["conflicting"]),
+        )

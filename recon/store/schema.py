@@ -104,7 +104,7 @@ bank_transactions = Table(
     Column("name", Text, nullable=False),
     Column("merchant_name", Text, nullable=True),
     Column("reference", String(200), nullable=True),
-    Column("check_number", String(32), nullable=True),  # Plaid's check_number (0004)
+    Column("check_number", String(32), nullable=True),  # Plaid's check_number (0005)
     Column("pending", Boolean, nullable=False),
     Column("pending_transaction_id", String(64), nullable=True),
     Column("removed_at", DateTime(timezone=True), nullable=True),  # tombstone
@@ -309,6 +309,22 @@ webhook_events = Table(
     Column("outcome", String(20), nullable=False),
 )
 
+# A partitioned run's results, one row per partition, committed by the worker that reconciled it
+# (Arrow IPC bytes of the engine's three frames). Keyed by a hash of the partition's input rows,
+# configuration and as-of date: a re-run of the same night finds the partitions an interrupted
+# run committed and reconciles only the others. Work rows, not history: the run that saves the
+# night's results removes that night's rows in the same transaction.
+partition_results = Table(
+    "partition_results",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("as_of", Date, nullable=False, index=True),
+    Column("partition", String(300), nullable=False),  # "account/currency", for people
+    Column("links", LargeBinary, nullable=False),
+    Column("discrepancies", LargeBinary, nullable=False),
+    Column("alternatives", LargeBinary, nullable=False),
+    Column("committed_at", DateTime(timezone=True), nullable=False),
+)
 
 # What confirmed links taught, as a history of verdicts per bank transaction: a row when the
 # night of ``as_of`` found its verdict changed, i.e. the bank descriptor

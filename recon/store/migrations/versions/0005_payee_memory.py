@@ -1,8 +1,8 @@
 """payee memory: what confirmed links taught (bank descriptor -> ledger counterparty); and
 bank_transactions.check_number (Plaid's check_number, read by the check pass)
 
-Revision ID: 0004_payee_memory
-Revises: 0003_reports_review
+Revision ID: 0005_payee_memory
+Revises: 0004_partitions
 Create Date: 2026-12-05 15:00:00
 """
 
@@ -13,8 +13,8 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_payee_memory"
-down_revision = "0003_reports_review"
+revision = "0005_payee_memory"
+down_revision = "0004_partitions"
 branch_labels = None
 depends_on = None
 
