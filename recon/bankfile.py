@@ -4,8 +4,9 @@ Accepted: Plaid transaction JSON — a list of Transaction objects, an object wi
 ``transactions`` list (``/transactions/get``), or a ``/transactions/sync`` response (``added``
 and ``modified``; ``removed`` ids are dropped) — or a CSV whose header uses Plaid's field names:
 ``transaction_id, account_id, date, amount, iso_currency_code, name`` and optionally
-``authorized_date, merchant_name, reference_number, pending, pending_transaction_id``. Amounts
-keep Plaid's sign (positive = money out of the account), exactly as the API sends them.
+``authorized_date, merchant_name, reference_number, check_number, pending,
+pending_transaction_id``. Amounts keep Plaid's sign (positive = money out of the account), exactly
+as the API sends them. The frame has the optional column ``check_number`` besides BANK_COLUMNS.
 
 JSON is decoded by msgspec straight into typed structs holding only the fields recon uses (a
 Plaid transaction has some 40 more), amounts as exact Decimals from the number's text: a 1 GB
@@ -44,6 +45,7 @@ CSV_REQUIRED = ("transaction_id", "account_id", "date", "amount", "iso_currency_
 _REFERENCE_CHARS = 200
 # Optional bank frame columns this reader fills (recon.frames): where references hide.
 _EXTRA_COLUMNS = (CHECK_NUMBER, PAYMENT_DETAILS)
+_CHECK_CHARS = 32
 
 
 class _PaymentMeta(msgspec.Struct, gc=False):
@@ -319,7 +321,7 @@ def _frame(rows: Numbered, config: Config, source: str,
         columns["reference"].append(reference[:_REFERENCE_CHARS])
         reason = (txn.payment_meta.reason if txn.payment_meta else None) or ""
         columns[PAYMENT_DETAILS].append(reason[:_REFERENCE_CHARS])
-        columns[CHECK_NUMBER].append((txn.check_number or "")[:_REFERENCE_CHARS])
+        columns[CHECK_NUMBER].append((txn.check_number or "")[:_CHECK_CHARS])
         columns["pending"].append(bool(txn.pending))
         columns["pending_transaction_id"].append(txn.pending_transaction_id or "")
     for name in ("description", "counterparty", "reference", PAYMENT_DETAILS):

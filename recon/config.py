@@ -201,7 +201,9 @@ class MatchRule(Frozen):
     status: Literal["matched", "matched_with_difference", "suggested"] = "matched"
     amount_tolerance: Money = Field(Decimal(0), description="absolute, in currency units")
     amount_tolerance_percent: Money = Field(Decimal(0), le=100)
-    percent_of: Literal["bank", "ledger"] = "bank"
+    # |bank - ledger| <= max(amount_tolerance, amount_tolerance_percent of the base), inclusive,
+    # in whole minor units rounded down; the base is the larger of the two amounts (or one side).
+    percent_of: Literal["bank", "ledger", "larger"] = "larger"
     days_before: WindowDays = Field(0, description="bank date earlier than ledger date")
     days_after: WindowDays = Field(3, description="bank date later than ledger date")
     bank_date: Literal["posted", "authorized"] = "posted"
@@ -244,6 +246,7 @@ class GroupSearch(Frozen):
     max_candidates: int = Field(24, ge=2, le=24)
     days_before: WindowDays = 7
     days_after: WindowDays = 3
+    # The sum may differ from the target by this much (inclusive; whole minor units, rounded down).
     amount_tolerance: Money = Decimal(0)
     # A work budget (half per direction), not a time limit: the same cut on any machine.
     max_subset_sums: int = Field(200_000_000, ge=1)
@@ -261,12 +264,14 @@ class HoldDuplicates(Frozen):
 
 class DifferenceTolerance(Frozen):
     """A pair outside the clean rules but within this is matched_with_difference (e.g. a fee):
-    amounts within max(``amount``, ``percent`` of the bank amount), texts alike."""
+    amounts within max(``amount``, ``percent`` of the larger amount) (inclusive, whole minor
+    units rounded down), texts alike."""
 
     kind: Literal["difference"] = "difference"
     name: PassName
     amount: Money = Decimal("5.00")
     percent: Money = Field(Decimal("1.0"), le=100)
+    percent_of: Literal["bank", "ledger", "larger"] = "larger"
     days_before: WindowDays = 1
     days_after: WindowDays = 5
     min_text_similarity: float = Field(70.0, ge=0, le=100)
@@ -274,12 +279,27 @@ class DifferenceTolerance(Frozen):
 
 class MismatchRule(Frozen):
     """Same reference (or counterparty and alike texts) and date, different amount: reported as
-    an amount_mismatch naming both rows, not linked."""
+    an amount_mismatch naming both rows, not linked. Amounts one keying slip apart (transposed
+    digits, a dropped digit, a decimal shift) need less: the same reference or counterparty, or
+    texts ``slip_text_similarity`` alike."""
 
     kind: Literal["mismatch"] = "mismatch"
     name: PassName
     days_window: WindowDays = 5
     min_text_similarity: float = Field(85.0, ge=0, le=100)
+    slip_text_similarity: float = Field(50.0, ge=0, le=100)
+
+
+class CheckRule(Frozen):
+    """A paid check: a bank row with a check number (Plaid's ``check_number``, or "CHECK 1043"
+    in its description) and a ledger row with the same number (its reference, or "Check 1043"
+    in its description), cleared up to ``days_after`` days after the ledger date. Same amount:
+    matched; another amount: an amount_mismatch naming both."""
+
+    kind: Literal["check"] = "check"
+    name: PassName
+    days_before: WindowDays = 3
+    days_after: WindowDays = 180
 
 
 class FeeTolerance(Frozen):
@@ -361,6 +381,7 @@ class PartialPayments(Frozen):
 
 PASS_KINDS: Final = (
     "reference",
+    "check",
     "amount",
     "tolerance",
     "groups",
@@ -373,6 +394,7 @@ PASS_KINDS: Final = (
 )
 PassSettings = Annotated[
     MatchRule
+    | CheckRule
     | GroupSearch
     | HoldDuplicates
     | DifferenceTolerance
@@ -392,6 +414,7 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
         fee_percent=Decimal("6"),
     ),
     SettlementTotals(name="batch_totals", key="description", lag_min=0, lag_max=1, min_rows=3),
+    CheckRule(name="checks"),
     GroupSearch(name="reference_groups", reference_only=True),
     MatchRule(kind="amount", name="exact_amount", days_before=1, days_after=4),
     MatchRule(

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from recon.config import ExecutionConfig, MatchingConfig
+from recon.engine.payees import PayeeMemory
 from recon.errors import ReconError
 from recon.faults import fault_point
 from recon.frames import MatchResult
@@ -82,6 +83,7 @@ def reconcile_with(
     as_of: date,
     store_url: str | None = None,
     on_partition: OnPartition | None = None,
+    payees: PayeeMemory | None = None,
 ) -> PartitionedRun:
     """Reconcile on ``execution.executor``; ``store_url`` keeps each partition's result in the
     state store as it is done (processes and dask)."""
@@ -89,12 +91,12 @@ def reconcile_with(
         from recon.engine import reconcile
 
         started = time.perf_counter()
-        whole = reconcile(bank, ledger, matching, as_of=as_of)
+        whole = reconcile(bank, ledger, matching, as_of=as_of, payees=payees)
         report = WorkerReport("*/*", len(bank) + len(ledger), time.perf_counter() - started,
                               _peak_rss_kb(), _worker_name())
         return PartitionedRun(whole, [report])
     started = time.perf_counter()
-    tasks = split(bank, ledger, matching, as_of=as_of)
+    tasks = split(bank, ledger, matching, as_of=as_of, payees=payees)
     seconds = {"split": time.perf_counter() - started}
     done: dict[str, tuple[PartitionResult, WorkerReport]] = {}
     if store_url is not None:

@@ -55,7 +55,8 @@ BANK_COLUMNS: Final = (
 
 # Optional in the bank frame (recon.bankfile fills them; a frame without them is read as ""):
 # Plaid's check_number, and payment_meta's reason (the payer's remittance text). The engine looks
-# for ledger references in them (recon.engine.references).
+# for ledger references in them (recon.engine.references); the check pass also reads "CHECK
+# 1043" / "CHK #1043" from the description.
 CHECK_NUMBER: Final = "check_number"
 PAYMENT_DETAILS: Final = "payment_details"
 

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recon.config import MatchingConfig
+from recon.engine.payees import PayeeMemory
 from recon.frames import MatchResult
 
 # A partition's key: (ledger account, currency); "" where a rule crosses it (one partition).
@@ -38,6 +39,7 @@ class PartitionTask:
     ledger: bytes
     matching_json: str
     as_of: date
+    payees_json: str  # the learned payees the engine reads (recon.engine.payees), as JSON
     digest: str  # hash of everything above: the partition's identity in the store
     rows: int  # bank + ledger rows, to order the biggest first
 
@@ -104,8 +106,9 @@ def _keys(frame: pd.DataFrame, matching: MatchingConfig) -> tuple[np.ndarray, np
 
 
 def split(
-    bank: pd.DataFrame, ledger: pd.DataFrame, matching: MatchingConfig, *, as_of: date
-) -> list[PartitionTask]:
+    bank: pd.DataFrame, ledger: pd.DataFrame, matching: MatchingConfig, *, as_of: date,
+    payees: PayeeMemory | None = None,
+) -> list[PartitionTask]:  # fmt: skip
     """One task per (account, currency) found on either side, in key order.
 
     Each partition's rows are put in id order before they are written, so the same rows give
@@ -115,6 +118,7 @@ def split(
     bank_groups = _groups(bank, _keys(bank, matching), "transaction_id")
     ledger_groups = _groups(ledger, _keys(ledger, matching), "entry_id")
     matching_json = matching.model_dump_json()
+    payees_json = (payees or PayeeMemory()).to_json()
     tasks = []
     for key in sorted(set(bank_groups) | set(ledger_groups)):
         bank_part = bank_groups.get(key, bank.iloc[:0])
@@ -123,13 +127,14 @@ def split(
         digest = hashlib.sha256()
         for part in (
             "\x1f".join(key).encode(), matching_json.encode(), as_of.isoformat().encode(),
-            bank_data, ledger_data,
+            payees_json.encode(), bank_data, ledger_data,
         ):  # fmt: skip
             digest.update(len(part).to_bytes(8, "big"))
             digest.update(part)
         tasks.append(PartitionTask(
             key=key, bank=bank_data, ledger=ledger_data, matching_json=matching_json,
-            as_of=as_of, digest=digest.hexdigest(), rows=len(bank_part) + len(ledger_part),
+            as_of=as_of, payees_json=payees_json, digest=digest.hexdigest(),
+            rows=len(bank_part) + len(ledger_part),
         ))  # fmt: skip
     return tasks
 
@@ -166,6 +171,7 @@ def reconcile_task(task: PartitionTask) -> PartitionResult:
     result = reconcile(
         bytes_frame(task.bank), bytes_frame(task.ledger),
         MatchingConfig.model_validate_json(task.matching_json), as_of=task.as_of,
+        payees=PayeeMemory.from_json(task.payees_json),
     )  # fmt: skip
     return PartitionResult.of(task.key, result)
 

@@ -41,6 +41,7 @@ from recon.store.db import create_store_engine, ensure_schema, open_store
 
 if TYPE_CHECKING:  # imported where used: most commands need only a few of them
     from recon.carry import CarryForward, SignOff
+    from recon.engine.payees import PayeeMemory
     from recon.errors import RowProblem
     from recon.export import ExportResult
     from recon.ledger.load import LedgerLoad
@@ -263,6 +264,7 @@ def _reconcile(
 ) -> RunOutcome:
     from recon.engine import reconcile
     from recon.store.ledger_snapshots import save_snapshot
+    from recon.store.payees import learn_payees, load_payee_memory
     from recon.store.results import save_reconciliation
 
     started = utc_now()
@@ -297,6 +299,8 @@ def _reconcile(
         run_store.set_state(store, run_id, "loading", now=utc_now())
         with timer("load") as stage:
             ledger, bank, books = _load_window(config, store, window)
+            with store.connect() as connection:
+                payees = load_payee_memory(connection, before=as_of)  # earlier nights' links
             stage.done(rows=ledger.total_rows)
         if all(o.status == "ok" for o in sync_outcomes):
             # A bank whose sync failed already fails the run (exit 69, its alert) and leaves
@@ -313,11 +317,12 @@ def _reconcile(
             stage.rows = len(bank) + len(ledger.frame)
             if partitioned:
                 result = _reconcile_partitioned(config, bank, ledger.frame, as_of=as_of,
-                                                counts=counts, on_partition=stage.advance)
+                                                counts=counts, on_partition=stage.advance,
+                                                payees=payees)
             else:
                 result = reconcile(
                     bank, ledger.frame, config.matching, as_of=as_of,
-                    on_pass=lambda _name, _done, _total: stage.advance(),
+                    on_pass=lambda _name, _done, _total: stage.advance(), payees=payees,
                 )  # fmt: skip
             result = _apply_link_reviews(store, result, bank, ledger.frame, as_of)
             bank, ledger = _rows_reported(result, bank, ledger)
@@ -340,6 +345,12 @@ def _reconcile(
                     result=result,
                     accounts=[m.ledger_account for m in config.accounts],
                 )
+                # In the results' transaction: a run that fails before this commit learns
+                # nothing, and one that commits learns exactly what it reported.
+                counts["payees_learned"] = learn_payees(
+                    connection, run_id=run_id, as_of=as_of, result=result, bank=bank,
+                    ledger=ledger.frame,
+                )  # fmt: skip
                 if partitioned:
                     from recon.store.partitions import clear_night
 
@@ -410,6 +421,7 @@ def _reconcile_partitioned(
     as_of: date,
     counts: RunCounts | None = None,
     on_partition: Callable[[], None] | None = None,
+    payees: PayeeMemory | None = None,
 ) -> MatchResult:
     """The engine on config.execution's executor, by (account, currency) partition; each
     partition's result is committed to the state store as its worker finishes it, and a re-run
@@ -420,6 +432,7 @@ def _reconcile_partitioned(
         config.execution, bank, ledger, config.matching, as_of=as_of,
         store_url=config.state.database_url,
         on_partition=None if on_partition is None else lambda _task: on_partition(),
+        payees=payees,
     )  # fmt: skip
     if counts is not None:
         counts.update(partitions=len(done.reports), partitions_committed_before=done.reused)

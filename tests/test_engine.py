@@ -321,7 +321,8 @@ def test_transposed_digits_are_an_amount_mismatch_naming_both() -> None:
     assert item["side"] == "both"
     assert (item["bank_transaction_id"], item["ledger_entry_id"]) == ("B1", "L1")
     assert item["explanation"] == (
-        "bank 1234.56 vs ledger 1243.56 (differs by 9.00), same counterparty, 1 day apart"
+        "bank 1234.56 vs ledger 1243.56 (differs by 9.00: transposed digits), same counterparty, "
+        "1 day apart"
     )
     assert len(result.discrepancies) == 1
 
@@ -595,7 +596,8 @@ def test_transposed_digits_found_through_the_reference_column() -> None:
     item = only_discrepancy(result, "amount_mismatch")
     assert (item["bank_transaction_id"], item["ledger_entry_id"]) == ("B1", "L1")
     assert item["explanation"] == (
-        "bank 2916.85 vs ledger 2196.85 (differs by 720.00), same reference, 1 day apart"
+        "bank 2916.85 vs ledger 2196.85 (differs by 720.00: transposed digits), same reference, "
+        "1 day apart"
     )
 
 

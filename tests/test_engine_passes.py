@@ -39,8 +39,8 @@ def test_the_passes_run_in_config_order_and_rules_rank_by_their_place() -> None:
 
 
 def test_reach_days_is_the_widest_window_of_any_pass() -> None:
-    assert reach_days(MATCHING) == 14  # fuzzy_text: bank up to 14 days after the ledger
-    assert reach_days(with_pass(MATCHING, "mismatch", days_window=40)) == 40
+    assert reach_days(MATCHING) == 180  # checks: cleared up to 180 days after the ledger date
+    assert reach_days(with_pass(MATCHING, "mismatch", days_window=200)) == 200
     assert pass_named("groups").window == DayWindow(before=7, after=3)
 
 
@@ -191,9 +191,13 @@ def test_the_example_pass_alone_on_a_hand_built_state() -> None:
 
 
 def test_the_example_pass_in_the_pass_list() -> None:
-    without = reconcile(*(pd.DataFrame(rows) for rows in LATE_CHECK), MATCHING, as_of=AS_OF)
+    # The shipped config has a check pass of its own (kind check); the example stands in for it.
+    no_checks = MATCHING.model_copy(
+        update={"passes": tuple(p for p in MATCHING.passes if p.kind != "check")}
+    )
+    without = reconcile(*(pd.DataFrame(rows) for rows in LATE_CHECK), no_checks, as_of=AS_OF)
     assert without.links.empty
-    passes = build_passes(MATCHING)
+    passes = build_passes(no_checks)
     passes.insert(1, LateCheckPass(LateCheck(name="late_checks")))
     result = reconcile_with(passes, *LATE_CHECK)
     link = result.links.iloc[0]
@@ -224,7 +228,10 @@ def reference_candidates(rule: Any, state: MatchState) -> set[tuple[int, int]]:
             bank_day = bank.authorized[b] if rule.bank_date == "authorized" else bank.date[b]
             if not -rule.days_before <= bank_day - ledger.date[x] <= rule.days_after:
                 continue
-            base = bank.amount[b] if rule.percent_of == "bank" else ledger.amount[x]
+            base = {
+                "bank": abs(int(bank.amount[b])), "ledger": abs(int(ledger.amount[x])),
+                "larger": max(abs(int(bank.amount[b])), abs(int(ledger.amount[x]))),
+            }[rule.percent_of]  # fmt: skip
             allowed = max(
                 minor_tolerance(rule.amount_tolerance, str(bank.currency[b])),
                 int(abs(int(base)) * rule.amount_tolerance_percent / Decimal(100)),
@@ -238,6 +245,11 @@ def reference_candidates(rule: Any, state: MatchState) -> set[tuple[int, int]]:
             one = np.array([b], dtype=np.int64), np.array([x], dtype=np.int64)
             text = pair_text_similarity(bank, ledger, *one)[0]
             if rule.min_text_similarity is not None and text < rule.min_text_similarity:
+                continue
+            digits = sorted(str(abs(int(bank.amount[b])))), sorted(str(abs(int(ledger.amount[x]))))
+            if rule.kind == "tolerance" and bank.amount[b] != ledger.amount[x] and (
+                digits[0] == digits[1]
+            ):  # the same digits reordered: a keying slip, left to the mismatch pass
                 continue
             found.add((b, x))
     return found

@@ -11,6 +11,7 @@ import pytest
 from bankworld.cases import Case, load_cases, run_case
 
 PASSING = [
+    "bci_check_number_two_months_later",
     "bci_date_lag_three_days",
     "bci_group_leaves_cancelling_pair_out",
     "bci_amount_one_cent_apart",

@@ -82,7 +82,8 @@ def test_a_rule_across_accounts_keeps_one_partition_per_currency(
 ) -> None:
     bank, ledger = frames
     data = yaml.safe_load((REPO / "config.yaml").read_text())
-    data["matching"]["passes"][2]["same_account"] = False
+    exact_amount = next(p for p in data["matching"]["passes"] if p["name"] == "exact_amount")
+    exact_amount["same_account"] = False
     matching = parse_config(data, environ={}).matching
     tasks = split(bank, ledger, matching, as_of=END)
     assert [t.key for t in tasks] == [("", "EUR"), ("", "JPY"), ("", "USD")]
@@ -329,3 +330,24 @@ def test_the_command_line_checks_the_executor_options(tmp_path: Path) -> None:
     bad = CliRunner().invoke(cli, ["run", "--config", str(config), "--scheduler", "nowhere"])
     assert bad.exit_code == 2
     assert "--scheduler" in bad.output
+
+
+def test_partitions_read_the_learned_payees_like_the_single_run(
+    frames: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    from recon.engine.payees import PayeeMemory, descriptor_key
+
+    bank, ledger = frames
+    matching = _matching()
+    # Teach every descriptor of the first hundred bank rows some ledger counterparty.
+    parties = ledger["counterparty"].astype(str).tolist()
+    memory = PayeeMemory.from_links(
+        (descriptor_key(str(d)), parties[i % len(parties)], 1)
+        for i, d in enumerate(bank["description"].head(100))
+    )
+    assert len(memory)
+    single = reconcile(bank, ledger, matching, as_of=END, payees=memory)
+    tasks = split(bank, ledger, matching, as_of=END, payees=memory)
+    assert PayeeMemory.from_json(tasks[0].payees_json) == memory
+    assert tasks[0].digest != split(bank, ledger, matching, as_of=END)[0].digest
+    _same(single, merge([reconcile_task(t) for t in tasks], bank, ledger))

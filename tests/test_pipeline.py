@@ -22,7 +22,7 @@ from recon.errors import ExitCode
 from recon.money import format_minor
 from recon.plaid.tokens import generate_key
 from recon.store.db import open_store
-from recon.store.schema import discrepancies, matches, runs
+from recon.store.schema import discrepancies, matches, payee_memory, runs
 from recon.synth import demo_items
 
 REPO = Path(__file__).resolve().parents[1]
@@ -460,3 +460,80 @@ def test_pairs_straddling_the_window_start_are_not_reported(tmp_path: Path, toke
         ).all()
     engine.dispose()
     assert new_open == []  # no new data arrived: nothing new can be open
+
+
+def _add_payee_rows(workdir: Path) -> None:
+    """A payee whose bank descriptor never resembles its ledger name: one link on 18 November
+    whose ledger text names the descriptor (night 1 confirms it), and one on 23/24 November
+    whose texts have nothing in common and whose amounts differ by 0.03 (night 2)."""
+    demo_dir = workdir / "demo"
+    fixtures_path = demo_dir / "plaid-fixtures.json"
+    fixtures = json.loads(fixtures_path.read_text())
+    item = fixtures["items"][0]
+    template = item["transactions"][0]
+    for tid, day, amount, name in (
+        ("payee-night-1", "2026-11-18", 412.37, "ACH DEBIT ZYXCO *QRPT 8812"),
+        ("payee-night-2", "2026-11-24", 287.16, "ACH DEBIT ZYXCO *QRPT 9921"),
+    ):
+        item["transactions"].append({**template, "transaction_id": tid, "date": day,
+                                     "amount": amount, "name": name, "merchant_name": None})
+    fixtures_path.write_text(json.dumps(fixtures))
+    ledger_path = demo_dir / "ledger.csv"
+    account = template["account_id"]
+    assert account == "dVzbVMLjrxTnLjX4G66XUp5GLklm4oiZy88yK"  # 1010-operating-usd
+    with ledger_path.open("a") as ledger:
+        ledger.write("PAYEE-1,2026-11-18,-412.37,USD,ZYXCO QRPT report subscription,,"
+                     "Qorpo Analytics,1010-operating-usd\n")
+        ledger.write("PAYEE-2,2026-11-23,-287.13,USD,Quarterly market report,,"
+                     "Qorpo Analytics,1010-operating-usd\n")
+
+
+def test_a_payee_learned_one_night_decides_the_next(tmp_path: Path, token_key: str) -> None:
+    workdir = tmp_path / "var"
+    config = _config(workdir)
+    prepare_demo_data(workdir, AS_OF)
+    _add_payee_rows(workdir)
+    link_demo_banks(config)
+    pipeline.run(config, as_of=AS_OF)
+    engine = open_store(config.state.database_url)
+    with engine.connect() as conn:
+        learned = conn.execute(
+            select(payee_memory.c.descriptor, payee_memory.c.counterparty,
+                   payee_memory.c.source)
+            .where(payee_memory.c.bank_transaction_id == "payee-night-1")
+        ).all()  # fmt: skip
+        assert learned == [("ZYXCO *QRPT", "Qorpo Analytics", "auto")]
+        # Every confirmed one-to-one link with a descriptor and a counterparty taught one row.
+        assert conn.execute(select(func.count()).select_from(payee_memory)).scalar_one() > 50
+    pipeline.run(config, as_of=AS_OF + timedelta(days=5))
+    with engine.connect() as conn:
+        link = conn.execute(
+            select(matches.c.status, matches.c.rule, matches.c.explanation)
+            .where(matches.c.bank_transaction_id == "payee-night-2")
+        ).one()  # fmt: skip
+    engine.dispose()
+    assert link.status == "matched_with_difference"
+    assert link.rule == "tolerance"
+    assert link.explanation.endswith(
+        "; learned payee: 'ZYXCO *QRPT' is Qorpo Analytics, from 1 confirmed link"
+    )
+
+
+def test_without_the_memory_the_second_night_leaves_the_pair_open(
+    tmp_path: Path, token_key: str
+) -> None:
+    """The control for the test above: night 2 alone does not link the pair."""
+    workdir = tmp_path / "var"
+    config = _config(workdir)
+    prepare_demo_data(workdir, AS_OF)
+    _add_payee_rows(workdir)
+    link_demo_banks(config)
+    pipeline.run(config, as_of=AS_OF + timedelta(days=5))
+    engine = open_store(config.state.database_url)
+    with engine.connect() as conn:
+        linked = conn.execute(
+            select(func.count()).select_from(matches)
+            .where(matches.c.bank_transaction_id == "payee-night-2")
+        ).scalar_one()  # fmt: skip
+    engine.dispose()
+    assert linked == 0

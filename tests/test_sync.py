@@ -13,7 +13,7 @@ from conftest import PLAID_CLIENT_ID, PLAID_SECRET
 from sqlalchemy import Engine, select
 
 from recon.config import Config, parse_config
-from recon.frames import BANK_COLUMNS
+from recon.frames import BANK_COLUMNS, CHECK_NUMBER
 from recon.money import plaid_amount_to_minor
 from recon.plaid.client import PlaidCallError, PlaidGateway, make_gateway
 from recon.plaid.emulator import Emulator, EmulatorServer, Fault
@@ -364,9 +364,13 @@ def test_bank_window_has_the_contract_columns_and_types(
     emulator.add_transaction("item-a", {"amount": Decimal("5.00"), "pending": True,
                                         "date": "2024-05-30", "authorized_date": "2024-05-29"})
     emulator.add_transaction("item-a", {"amount": Decimal("6.00"), "date": "2024-07-01"})
+    emulator.add_transaction("item-a", {"amount": Decimal("7.00"), "date": "2024-05-30",
+                                        "name": "CHECK PAID", "check_number": "1043"})
     sync_all(linked, gateway, vault, config, now=NOW)
     window = load_bank_window(linked, date(2024, 5, 1), date(2024, 5, 31), config)
-    assert tuple(window.columns) == BANK_COLUMNS
+    assert tuple(window.columns) == (*BANK_COLUMNS, CHECK_NUMBER)
+    assert window.loc[window["description"] == "CHECK PAID", CHECK_NUMBER].tolist() == ["1043"]
+    window = window[window["description"] != "CHECK PAID"]
     assert str(window["amount_minor"].dtype) == "int64"
     assert str(window["date"].dtype) == "datetime64[ns]"
     assert str(window["authorized_date"].dtype) == "datetime64[ns]"
@@ -379,7 +383,8 @@ def test_bank_window_has_the_contract_columns_and_types(
     assert set(load_bank_window(linked, date(2024, 5, 1), date(2024, 5, 31), only_a)["account"]
                ) == {"1010-op"}
     empty = load_bank_window(linked, date(2020, 1, 1), date(2020, 1, 2), config)
-    assert tuple(empty.columns) == BANK_COLUMNS and str(empty["amount_minor"].dtype) == "int64"
+    assert tuple(empty.columns) == (*BANK_COLUMNS, CHECK_NUMBER)
+    assert str(empty["amount_minor"].dtype) == "int64"
 
 
 def test_account_balances_are_minor_units_per_ledger_account(

@@ -207,7 +207,7 @@ def _mismatches(state: MatchState) -> OpenItems:
             int(bank.amount[x]),
             int(ledger.amount[y]),
             str(bank.currency[x]),
-            bool(bank.reference[x] >= 0 and bank.reference[x] == ledger.reference[y]),
+            _mismatch_evidence(state, x, y),
             int(bank.date[x] - ledger.date[y]),
         )
         for x, y in zip(b.tolist(), lg.tolist(), strict=True)
@@ -216,6 +216,18 @@ def _mismatches(state: MatchState) -> OpenItems:
         ItemSide.BOTH, b, filled(len(b), Kind.AMOUNT_MISMATCH.value),
         np.array(texts, dtype=object), ledger.ids[lg], other_rows=lg,
     )  # fmt: skip
+
+
+def _mismatch_evidence(state: MatchState, b: int, lg: int) -> str:
+    """What ties a mismatched pair, in words: the reference, the counterparty, or the texts."""
+    bank, ledger = state.bank, state.ledger
+    if bank.check[b] >= 0 and bank.check[b] == ledger.check[lg]:
+        return f"same check number {bank.check[b]}"
+    if bank.reference[b] >= 0 and bank.reference[b] == ledger.reference[lg]:
+        return "same reference"
+    if bank.party[b] >= 0 and bank.party[b] == ledger.party[lg]:
+        return "same counterparty"
+    return "alike texts"
 
 
 def _positions_of(rows: IntArray, found: IntArray) -> IntArray:

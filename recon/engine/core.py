@@ -1,11 +1,11 @@
 """reconcile(): prepare both sides, run the configured passes in order, classify what is left.
 
 Each pass works on what the passes before it left open (recon.engine.passes): with the shipped
-config, the rules one-to-one (exact reference, then payouts grouped by their shared reference,
-exact amount, tolerance, fuzzy text), then copies of linked rows held out, then groups by a
-subset-sum search, the difference pass (fees: matched_with_difference) and the mismatch pass
-(same payment, another amount). The rest is classified: pending, reversal, probable duplicate,
-unmatched, each with its nearest candidate.
+config, the rules one-to-one (exact reference, then checks by their number, payouts grouped by
+their shared reference, exact amount, tolerance, fuzzy text), then copies of linked rows held
+out, then groups by a subset-sum search, the difference pass (fees: matched_with_difference) and
+the mismatch pass (same payment, another amount, keying slips). The rest is classified: pending,
+reversal, probable duplicate, unmatched, each with its nearest candidate.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from recon.config import MatchingConfig
 from recon.engine.classify import classify
 from recon.engine.output import match_result
 from recon.engine.passes import build_passes
+from recon.engine.payees import PayeeMemory
 from recon.engine.state import MatchState
 from recon.frames import MatchResult
 
@@ -30,13 +31,16 @@ def reconcile(
     *,
     as_of: dt.date,
     on_pass: Callable[[str, int, int], None] | None = None,
+    payees: PayeeMemory | None = None,
 ) -> MatchResult:
     """Match bank transactions to ledger entries; explain every link and every open item.
 
     Pure and deterministic: the same rows in any order give identical frames. ``on_pass`` is
     called after each pass with (pass name, passes done, passes in all), e.g. for a progress bar.
+    ``payees``: what earlier nights' confirmed links taught (recon.engine.payees); a bank row
+    whose descriptor names the ledger row's counterparty counts as texts that agree.
     """
-    state = MatchState.prepare(bank, ledger, matching)
+    state = MatchState.prepare(bank, ledger, matching, payees)
     passes = build_passes(matching)
     for done, step in enumerate(passes, start=1):
         state.record(step.run(state))

@@ -11,6 +11,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from recon.engine.normalise import IntArray, ObjArray, Side, filled
+from recon.engine.payees import PayeeMemory, descriptor_key
+from recon.engine.slips import Slip, slip_between
 from recon.money import format_minor
 
 ID_LENGTH = 16
@@ -141,18 +143,34 @@ NO_EVIDENCE = (
     "; suggested: only amount and date agree (texts differ, no shared reference, the amount "
     "is not unique in the account)"
 )
+
+
+def learned_payee_note(payees: PayeeMemory, description: str) -> str:
+    """"; learned payee: 'GOOGLE *GSUI' is Google Workspace, from 14 confirmed links"."""
+    descriptor = descriptor_key(description)
+    payee = payees.payees[descriptor]
+    links = f"{payee.links} confirmed link{'s' if payee.links != 1 else ''}"
+    return f"; learned payee: '{descriptor}' is {payee.counterparty}, from {links}"
+
+
 NO_LEDGER_MATCH = "no ledger entry matched"
 NO_BANK_MATCH = "no bank transaction matched"
 PENDING = "pending at the bank: reported, never matched until it posts"
 
 
 def mismatch_text(
-    bank_minor: int, ledger_minor: int, currency: str, same_reference: bool, days: int
+    bank_minor: int, ledger_minor: int, currency: str, evidence: str, days: int
 ) -> str:
+    """'bank 1234.56 vs ledger 1243.56 (differs by 9.00: transposed digits), same reference, ...'
+
+    ``evidence`` says what ties the two rows ("same reference", "same counterparty", "alike
+    texts"); the keying slip, when the amounts are one slip apart, follows the difference.
+    """
+    slip = slip_between(bank_minor, ledger_minor)
     return (
         f"bank {money(bank_minor, currency)} vs ledger {money(ledger_minor, currency)} (differs "
-        f"by {money(abs(bank_minor - ledger_minor), currency)}), same "
-        f"{'reference' if same_reference else 'counterparty'}, {apart_text(days)}"
+        f"by {money(abs(bank_minor - ledger_minor), currency)}"
+        f"{': ' + slip.words if slip != Slip.NONE else ''}), {evidence}, {apart_text(days)}"
     )
 
 

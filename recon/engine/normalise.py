@@ -21,7 +21,8 @@ import numpy.typing as npt
 import pandas as pd
 from rapidfuzz import utils as fuzz_utils
 
-from recon.frames import BANK_COLUMNS, LEDGER_COLUMNS, PARTNER_ONLY
+from recon.engine.payees import PayeeMemory, counterparty_key, descriptor_key
+from recon.frames import BANK_COLUMNS, CHECK_NUMBER, LEDGER_COLUMNS, PARTNER_ONLY
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -63,6 +64,8 @@ class Side:
     reference: IntArray  # reference code (column, else extracted from the description), -1 none
     party: IntArray  # counterparty key code, -1 none
     word: IntArray  # first meaningful word of the description, same code space as party
+    check: IntArray  # check number (leading zeros dropped), -1 none
+    check_said: BoolArray  # the row says it is a check (not only a number in its reference)
     pending: BoolArray
     partner_only: BoolArray  # loaded from before the window only as a partner (PARTNER_ONLY)
     input_row: IntArray  # the row's index in the frame it came from
@@ -79,6 +82,9 @@ class Side:
     reference_cut: ObjArray = field(default_factory=lambda: np.zeros(0, dtype=object))
     reference_source: ObjArray = field(default_factory=lambda: np.zeros(0, dtype=object))
     reference_names: ObjArray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    # Learned payees (recon.engine.payees), one code space for both sides, -1 none: the bank
+    # row's learned counterparty, the ledger row's counterparty. Equal codes: texts agree.
+    payee: IntArray
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -213,6 +219,56 @@ def _cannot_match(text: str) -> bool:
         return False
     upper = text.upper()
     return "INV" not in upper and "PO" not in upper and "REF" not in upper
+
+
+# The words a check number follows: CHECK, CHK, CK, CHEQUE, CHQ, optionally with NO / NUMBER /
+# NR and punctuation ("CHECK 1043", "CHK #1043", "CHK-001043", "Check No. 1043", "CHQ:1043").
+_CHECK_WORDS = (
+    r"(?:CHECK|CHK|CK|CHEQUE|CHQ)\.?(?:[\s#:./-]*(?:NO|NUMBER|NR|NUM)\b\.?)?[\s#:./-]*"
+)
+_CHECK_IN_TEXT = re.compile(
+    rf"(?<![0-9A-Z]){_CHECK_WORDS}(\d{{1,12}})(?![0-9A-Z])", re.IGNORECASE
+)
+# A ledger reference that is a check number: "1043", "#1043", "No. 1043", "CHK-1043".
+_CHECK_REFERENCE = re.compile(
+    rf"\s*(?:{_CHECK_WORDS}|(?:NO|NR)\.?\s*|#\s*)?(\d{{1,12}})\s*", re.IGNORECASE
+)
+
+
+def _check_number(text: str, *, whole: bool) -> int:
+    """The check number ``text`` names (all of it when ``whole``, else inside it), or -1."""
+    found = _CHECK_REFERENCE.fullmatch(text) if whole else _CHECK_IN_TEXT.search(text)
+    return int(found.group(1)) if found else NO_CODE
+
+
+def _check_numbers(
+    column: ObjArray | None, column_says_check: bool, description: _Distinct
+) -> tuple[IntArray, BoolArray]:
+    """Per row: the check number in ``column`` (a bank's check_number, or a ledger reference
+    that is only a number), else one the description names ("CHECK 1043"), else -1; and
+    whether the row says it is a check (``column_says_check``, a word like CHECK in the column,
+    or a number found in the description), not merely carries a number."""
+    size = len(description.codes)
+    numbers = np.full(size, NO_CODE, dtype=np.int64)
+    said = np.zeros(size, dtype=bool)
+    if column is not None:
+        codes, uniques = pd.factorize(column)
+        texts = [str(u) for u in uniques]
+        found = np.array([_check_number(t, whole=True) for t in texts] + [NO_CODE], dtype=np.int64)
+        worded = np.array(
+            [column_says_check or bool(_CHECK_IN_TEXT.search(t)) for t in texts] + [False],
+            dtype=bool,
+        )
+        numbers = found[codes]
+        said = worded[codes] & (numbers != NO_CODE)
+    in_text = np.array(
+        [_check_number(str(u), whole=False) for u in description.uniques] + [NO_CODE],
+        dtype=np.int64,
+    )[description.codes]
+    missing = numbers == NO_CODE
+    numbers[missing] = in_text[missing]
+    said |= (in_text != NO_CODE) & (in_text == numbers)
+    return numbers, said
 
 
 # The first word (split at anything but ASCII letters and digits) of 3+ characters that is neither
@@ -379,8 +435,37 @@ def _rewritten(text: str, replacement: dict[str, str | None]) -> str:
     return " ".join(kept)
 
 
-def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) -> tuple[Side, Side]:
-    """Validate the column contracts and build both sides' arrays, each in (date, id) order.
+def _payee_codes(
+    bank_description: _Distinct, ledger_counterparty: _Distinct, payees: PayeeMemory | None
+) -> tuple[IntArray, IntArray]:
+    """Per row: the bank row's learned counterparty and the ledger row's counterparty, as
+    codes in one space (-1: nothing learned / no counterparty the memory knows)."""
+    none_bank = np.full(len(bank_description.codes), NO_CODE, dtype=np.int64)
+    none_ledger = np.full(len(ledger_counterparty.codes), NO_CODE, dtype=np.int64)
+    if not payees:
+        return none_bank, none_ledger
+    learned = [payees.payees.get(descriptor_key(str(u))) for u in bank_description.uniques]
+    names = sorted({counterparty_key(p.counterparty) for p in learned if p is not None})
+    known = {name: code for code, name in enumerate(names)}
+    bank_codes = np.array(
+        [known.get(counterparty_key(p.counterparty), NO_CODE) if p else NO_CODE
+         for p in learned] + [NO_CODE], dtype=np.int64,
+    )  # fmt: skip
+    ledger_codes = np.array(
+        [known.get(counterparty_key(str(u)), NO_CODE) for u in ledger_counterparty.uniques]
+        + [NO_CODE], dtype=np.int64,
+    )  # fmt: skip
+    return bank_codes[bank_description.codes], ledger_codes[ledger_counterparty.codes]
+
+
+def prepare(
+    bank: pd.DataFrame,
+    ledger: pd.DataFrame,
+    reference_pattern: str,
+    payees: PayeeMemory | None = None,
+) -> tuple[Side, Side]:
+    """Validate the column contracts and build both sides' arrays, each in (date, id) order;
+    ``payees`` (learned from earlier nights' confirmed links) gives ``payee``.
 
     The text work (factorising, regexes) runs on the rows in the order they came, and only its
     results are put in (date, id) order: strings visited in input order sit mostly in memory
@@ -414,8 +499,11 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
     raw: dict[str, dict[str, ObjArray]] = {}
     party_names: dict[str, ObjArray] = {}
     texts: dict[str, _Distinct] = {}
+    distinct: dict[str, tuple[_Distinct, _Distinct]] = {}  # (description, counterparty)
     # Key words per distinct description and counterparty: (words, codes into them) per side.
     key_words: dict[str, tuple[ObjArray, IntArray, ObjArray, IntArray]] = {}
+    checks: dict[str, IntArray] = {}
+    check_said: dict[str, BoolArray] = {}
     for name, frame in (("bank", bank), ("ledger", ledger)):
         cols = {c: _strings(frame[c]) for c in ("account", "currency", "description",
                                                  "counterparty", "reference")}
@@ -423,6 +511,16 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
         description = _Distinct.of(cols["description"])
         counterparty = _Distinct.of(cols["counterparty"])
         party_names[name] = counterparty.uniques
+        distinct[name] = (description, counterparty)
+        if name == "bank":
+            check_column = (
+                _strings(frame[CHECK_NUMBER]) if CHECK_NUMBER in frame.columns else None
+            )
+            checks[name], check_said[name] = _check_numbers(check_column, True, description)
+        else:  # the ledger's check number is its reference, or one named in its description
+            checks[name], check_said[name] = _check_numbers(
+                cols["reference"], False, description
+            )
         cols["reference"] = _extract_references(description, cols["reference"], reference_pattern)
         texts[name] = _text_distinct(counterparty, description)
         key_words[name] = (
@@ -444,6 +542,7 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
     # References are only ever compared for equality (and joined on).
     reference_codes = pair("reference", True, in_value_order=False)
     party_codes, word_codes = _party_and_word_codes(key_words["bank"], key_words["ledger"])
+    payee_codes = _payee_codes(distinct["bank"][0], distinct["ledger"][1], payees)
 
     authorized = pd.to_datetime(bank["authorized_date"])
     bank_authorized = np.where(
@@ -493,11 +592,14 @@ def prepare(bank: pd.DataFrame, ledger: pd.DataFrame, reference_pattern: str) ->
                 reference=reference_codes[k][order],
                 party=party_codes[k][order],
                 word=word_codes[k][order],
+                check=checks["bank" if k == 0 else "ledger"][order],
+                check_said=check_said["bank" if k == 0 else "ledger"][order],
                 pending=pending[order],
                 partner_only=partner_only[order],
                 input_row=order,
                 named_reference=np.full(len(order), NO_CODE, dtype=np.int64),
                 reference_cut=filled(len(order), ""),
+                payee=payee_codes[k][order],
             )
         )
     return sides[0], sides[1]

@@ -66,6 +66,12 @@ def one_to_one(
     statuses[unsupported] = Status.SUGGESTED.value
     alt_counts = np.bincount(alt_winner, minlength=len(chosen))
     notes = explain.reference_notes(bank, ledger, b, lg, parts.reference_equal[chosen])
+    learned = np.flatnonzero(parts.learned[chosen])
+    if len(learned):
+        notes[learned] = [
+            explain.learned_payee_note(state.payees, str(text)) + str(note)
+            for text, note in zip(bank.description[b[learned]], notes[learned], strict=True)
+        ]
     notes[unsupported] += explain.NO_EVIDENCE
     notes[ambiguous] += np.array(
         [explain.ambiguity_note(int(n), margin) for n in alt_counts[ambiguous]], dtype=object

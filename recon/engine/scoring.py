@@ -8,7 +8,8 @@ reference equality and rule priority.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +31,10 @@ WEIGHTS: dict[str, float] = {
     "reference": 0.10,
     "priority": 0.15,
 }
+
+
+# Texts at least this alike agree without help (the lowest text floor the shipped rules use).
+TEXTS_ALIKE = 70.0
 
 
 def pair_text_similarity(bank: Side, ledger: Side, b: IntArray, lg: IntArray) -> FloatArray:
@@ -58,15 +63,19 @@ class PairParts:
     ledger: IntArray
     amount_delta: IntArray  # bank minus ledger, minor units
     date_delta: IntArray  # bank date (as the rule reads it) minus ledger date, days
-    text: FloatArray  # 0..100
+    text: FloatArray  # 0..100; 100 where a learned payee agrees
     reference_equal: BoolArray  # the bank row names the ledger row's reference
     # The bank row names other references than the ledger row's own: evidence against.
     reference_contradicts: BoolArray
+    # The bank descriptor's learned payee is the ledger row's counterparty and the texts alone
+    # are less than TEXTS_ALIKE alike: the memory supplied the agreement (explanations say so).
+    learned: BoolArray
 
     def take(self, mask: BoolArray | IntArray) -> PairParts:
         return PairParts(
             self.bank[mask], self.ledger[mask], self.amount_delta[mask], self.date_delta[mask],
             self.text[mask], self.reference_equal[mask], self.reference_contradicts[mask],
+            self.learned[mask],
         )  # fmt: skip
 
     def __len__(self) -> int:
@@ -76,18 +85,22 @@ class PairParts:
 def pair_parts(
     bank: Side, ledger: Side, b: IntArray, lg: IntArray, *, authorized: bool = False
 ) -> PairParts:
+    """The parts of each pair; a learned payee that agrees counts as texts that agree (100)."""
     bank_date = bank.authorized[b] if authorized else bank.date[b]
     reference = bank.reference[b]
     named, contradicts = reference_evidence(bank, ledger, b, lg)
     equal = named | ((reference >= 0) & (reference == ledger.reference[lg]))
+    learned = (bank.payee[b] >= 0) & (bank.payee[b] == ledger.payee[lg])
+    own_text = pair_text_similarity(bank, ledger, b, lg)
     return PairParts(
         bank=b,
         ledger=lg,
         amount_delta=bank.amount[b] - ledger.amount[lg],
         date_delta=bank_date - ledger.date[lg],
-        text=pair_text_similarity(bank, ledger, b, lg),
+        text=np.where(learned, 100.0, own_text),
         reference_equal=equal,
         reference_contradicts=contradicts & ~equal,
+        learned=learned & (own_text < TEXTS_ALIKE),
     )
 
 
@@ -119,6 +132,20 @@ def total_score(parts: dict[str, FloatArray]) -> FloatArray:
     return rounded
 
 
+# Tolerances (every pass that allows a difference: kind tolerance, difference; groups use the
+# absolute part alone). One rule, stated once:
+#
+#     |bank - ledger| <= max(absolute, percent / 100 * base)        (limits inclusive)
+#
+# with base = the larger of |bank| and |ledger| (``percent_of: larger``, the default; ``bank``
+# or ``ledger`` take that side instead), and both limits in whole minor units of the
+# currency, rounded down: 0.05 is 5 cents in USD and 0 yen in JPY; 0.1 percent of 999.00 USD
+# is 0.99. "Whichever is larger": the absolute limit covers small amounts, the percent large
+# ones. Example: with 0.05 and 0.1 percent, 1,000.00 against 1,001.00 is in (1.00 of 1,001.00
+# allowed), 1,000.00 against 1,001.02 is out (1.01 allowed, rounded down from 1.00102).
+PercentOf = Literal["bank", "ledger", "larger"]
+
+
 def minor_tolerance(amount: Decimal, currency: str) -> int:
     """An absolute tolerance in the currency's minor units, rounded down (0.05 JPY -> 0)."""
     return int(amount.scaleb(currency_exponent(currency)).to_integral_value(rounding="ROUND_FLOOR"))
@@ -127,10 +154,10 @@ def minor_tolerance(amount: Decimal, currency: str) -> int:
 def allowed_difference(
     base_amount: IntArray, absolute_minor: IntArray, percent: Decimal
 ) -> IntArray:
-    """max(absolute, percent of |base|) in minor units, exact integer arithmetic."""
+    """max(absolute, percent of |base|, rounded down) in minor units, exact integer arithmetic."""
     numerator, denominator = (percent / 100).as_integer_ratio()
     magnitude = np.abs(base_amount)
-    if numerator and int(magnitude.max(initial=0)) * numerator < 2**62:
+    if numerator and max(int(magnitude.max(initial=0)), 1) * numerator < 2**62:
         by_percent = magnitude * numerator // denominator
     elif numerator:  # enormous amounts: Python integers, still exact
         by_percent = np.array(
@@ -155,3 +182,39 @@ def per_row_minor(side: Side, rows: IntArray, amount: Decimal) -> IntArray:
     for code, value in lookup.items():
         table[code] = value
     return table[codes]
+
+
+def tolerance_base(
+    bank_amount: IntArray, ledger_amount: IntArray, percent_of: PercentOf
+) -> IntArray:
+    """The amount a percent tolerance is a percent of: |bank|, |ledger| or the larger."""
+    if percent_of == "bank":
+        return np.abs(bank_amount)
+    if percent_of == "ledger":
+        return np.abs(ledger_amount)
+    larger: IntArray = np.maximum(np.abs(bank_amount), np.abs(ledger_amount))
+    return larger
+
+
+def within_tolerance(
+    bank_amount: IntArray, ledger_amount: IntArray, absolute_minor: IntArray, percent: Decimal,
+    percent_of: PercentOf,
+) -> BoolArray:  # fmt: skip
+    """|bank - ledger| <= max(absolute, percent of the base), per pair (the rule above)."""
+    allowed = allowed_difference(
+        tolerance_base(bank_amount, ledger_amount, percent_of), absolute_minor, percent
+    )
+    inside: BoolArray = np.abs(bank_amount - ledger_amount) <= allowed
+    return inside
+
+
+def search_percent(percent: Decimal, percent_of: PercentOf) -> Decimal:
+    """A percent of the bank amount whose band holds every ledger amount the tolerance can
+    allow: a candidate search by the bank amount alone misses none (then the pairs are judged
+    by :func:`within_tolerance`). A percent p of a ledger amount up to |bank| / (1 - p)."""
+    if percent_of == "bank" or percent == 0:
+        return percent
+    if percent >= 100:
+        return Decimal(10_000)
+    widened = percent * 100 / (100 - percent)
+    return widened.quantize(Decimal("0.0001"), rounding=ROUND_CEILING) + Decimal("0.0001")

@@ -17,6 +17,7 @@ import pandas as pd
 from recon.config import MatchingConfig, MatchRule
 from recon.engine import explain, references
 from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, prepare
+from recon.engine.payees import PayeeMemory
 from recon.engine.scoring import FloatArray
 from recon.records import Status
 
@@ -119,16 +120,18 @@ class MatchState:
     # between two such rows needs no other evidence to be confirmed.
     bank_amount_unique: BoolArray
     ledger_amount_unique: BoolArray
+    payees: PayeeMemory = field(default_factory=PayeeMemory)
     links: list[LinkBatch] = field(default_factory=list)
     alternatives: list[AlternativeBatch] = field(default_factory=list)
     mismatches: list[tuple[IntArray, IntArray]] = field(default_factory=list)
 
     @classmethod
     def prepare(
-        cls, bank: pd.DataFrame, ledger: pd.DataFrame, matching: MatchingConfig
-    ) -> MatchState:
+        cls, bank: pd.DataFrame, ledger: pd.DataFrame, matching: MatchingConfig,
+        payees: PayeeMemory | None = None,
+    ) -> MatchState:  # fmt: skip
         """Both frames as arrays in (date, id) order; every posted bank row and ledger row free."""
-        bank_side, ledger_side = prepare(bank, ledger, matching.reference_pattern)
+        bank_side, ledger_side = prepare(bank, ledger, matching.reference_pattern, payees)
         bank_block, ledger_block = blocks(bank_side, ledger_side, same_account=True,
                                           same_currency=True)
         rules = [p for p in matching.passes if isinstance(p, MatchRule)]
@@ -137,16 +140,19 @@ class MatchState:
             days_before=max((r.days_before for r in rules), default=0),
             days_after=max((r.days_after for r in rules), default=0),
         )
-        return cls.of(bank_side, ledger_side, matching)
+        return cls.of(bank_side, ledger_side, matching, payees)
 
     @classmethod
-    def of(cls, bank: Side, ledger: Side, matching: MatchingConfig) -> MatchState:
+    def of(
+        cls, bank: Side, ledger: Side, matching: MatchingConfig, payees: PayeeMemory | None = None
+    ) -> MatchState:
         bank_block, ledger_block = blocks(bank, ledger, same_account=True, same_currency=True)
         return cls(
             bank, ledger, matching, bank_block, ledger_block,
             SideState.of(~bank.pending), SideState.of(np.ones(len(ledger), dtype=bool)),
             _unique_in_block(bank_block, bank.amount),
             _unique_in_block(ledger_block, ledger.amount),
+            payees or PayeeMemory(),
         )  # fmt: skip
 
     def record(self, found: Found) -> None:

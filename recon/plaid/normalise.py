@@ -5,7 +5,7 @@ The mapping (shared with the emulator and the synthetic data generator):
 - ``name`` -> description (stored as ``name``);
 - counterparty = ``merchant_name``, else the first ``counterparties[].name``, else "" (stored in
   the ``merchant_name`` column, which is what the bank frame's ``counterparty`` reads);
-- ``payment_meta.reference_number`` -> reference;
+- ``payment_meta.reference_number`` -> reference; ``check_number`` as it is;
 - ``amount`` -> ``amount_minor`` through :func:`recon.money.plaid_amount_to_minor` (the one sign
   flip: house sign + = money in);
 - ``pending`` and ``pending_transaction_id`` as they are.
@@ -54,6 +54,11 @@ def reference_of(txn: Mapping[str, Any]) -> str:
     return ""
 
 
+def _check_number(txn: Mapping[str, Any]) -> str | None:
+    number = txn.get("check_number")
+    return str(number)[:32] if isinstance(number, (str, int)) and str(number) else None
+
+
 def transaction_to_row(txn: Mapping[str, Any], *, item_id: str) -> dict[str, Any]:
     """The bank_transactions columns of one Plaid transaction (the store adds timestamps)."""
     transaction_id = txn.get("transaction_id")
@@ -97,6 +102,7 @@ def transaction_to_row(txn: Mapping[str, Any], *, item_id: str) -> dict[str, Any
         "name": mask_card_numbers(name if isinstance(name, str) else ""),
         "merchant_name": mask_card_numbers(counterparty_of(txn)) or None,
         "reference": mask_card_numbers(reference)[:200] or None,
+        "check_number": _check_number(txn),
         "pending": bool(txn.get("pending")),
         "pending_transaction_id": txn.get("pending_transaction_id") or None,
         "raw_json": raw_json(txn),

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, Row, Table, and_, func, select, updat
 from sqlalchemy.dialects import postgresql, sqlite
 
 from recon.config import Config
-from recon.frames import BANK_COLUMNS
+from recon.frames import BANK_COLUMNS, CHECK_NUMBER
 from recon.money import MoneyError, to_minor
 from recon.store.schema import (
     account_balance_snapshots,
@@ -270,13 +270,17 @@ def _text(value: Any, limit: int) -> str | None:
 # --- bank transactions -----------------------------------------------------------------------
 
 
+_OPTIONAL_COLUMNS = frozenset({"removed_at", "check_number"})
+
+
 def upsert_bank_transactions(
     conn: Connection, rows: Sequence[Mapping[str, Any]], *, now: datetime
 ) -> int:
     """Insert or update rows keyed by transaction_id (first_seen_at is kept on update).
 
-    Each row carries the bank_transactions columns except first_seen_at/updated_at, plus an
-    optional ``removed_at`` (a row added and removed within one update is stored tombstoned).
+    Each row carries the bank_transactions columns except first_seen_at/updated_at; ``removed_at``
+    (a row added and removed within one update is stored tombstoned) and ``check_number`` are
+    optional.
     """
     if not rows:
         return 0
@@ -305,7 +309,7 @@ def upsert_bank_transactions(
         for row in chunk:
             values = template.copy()
             for index, name, convert in varying:
-                value = row.get(name) if name == "removed_at" else row[name]
+                value = row.get(name) if name in _OPTIONAL_COLUMNS else row[name]
                 values[index] = value if convert is None or value is None else convert(value)
             params.append(
                 tuple(values) if compiled.positional else dict(zip(names, values, strict=True)))
@@ -395,8 +399,9 @@ def set_cursor(conn: Connection, item_id: str, cursor: str, *, now: datetime) ->
 def load_bank_window(engine: Engine, start: date, end: date, config: Config) -> pd.DataFrame:
     """Live bank rows dated start..end (inclusive) of the accounts mapped in config.accounts.
 
-    Columns are exactly :data:`recon.frames.BANK_COLUMNS`; tombstoned rows are excluded, pending
-    rows are included with ``pending=True``. Sorted by date, then transaction_id.
+    Columns are :data:`recon.frames.BANK_COLUMNS` and CHECK_NUMBER; tombstoned rows are
+    excluded, pending rows are included with ``pending=True``. Sorted by date, then
+    transaction_id.
     """
     ledger_account = {m.plaid_account_id: m.ledger_account for m in config.accounts}
     t = bank_transactions
@@ -406,7 +411,7 @@ def load_bank_window(engine: Engine, start: date, end: date, config: Config) -> 
             select(
                 t.c.transaction_id, t.c.account_id, t.c.currency, t.c.amount_minor, t.c.date,
                 t.c.authorized_date, t.c.name, t.c.merchant_name, t.c.reference, t.c.pending,
-                t.c.pending_transaction_id,
+                t.c.pending_transaction_id, t.c.check_number,
             )
             .where(
                 t.c.account_id.in_(sorted(ledger_account)),
@@ -441,6 +446,7 @@ def bank_frame_from_rows(rows: Sequence[Mapping[str, Any]], config: Config) -> p
             "reference": row["reference"] or "",
             "pending": bool(row["pending"]),
             "pending_transaction_id": row["pending_transaction_id"] or "",
+            CHECK_NUMBER: row.get("check_number") or "",
         }
         for row in rows
         if row["account_id"] in ledger_account
@@ -453,7 +459,7 @@ def _bank_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         return [record[name] for record in records]
 
     data: dict[str, pd.Series[Any]] = {}
-    for name in BANK_COLUMNS:
+    for name in (*BANK_COLUMNS, CHECK_NUMBER):
         if name == "amount_minor":
             data[name] = pd.Series(column(name), dtype="int64")
         elif name in ("date", "authorized_date"):
@@ -462,7 +468,7 @@ def _bank_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             data[name] = pd.Series(column(name), dtype="bool")
         else:
             data[name] = pd.Series(column(name), dtype="object")
-    return pd.DataFrame(data, columns=list(BANK_COLUMNS))
+    return pd.DataFrame(data, columns=[*BANK_COLUMNS, CHECK_NUMBER])
 
 
 def account_balances(

@@ -104,6 +104,7 @@ bank_transactions = Table(
     Column("name", Text, nullable=False),
     Column("merchant_name", Text, nullable=True),
     Column("reference", String(200), nullable=True),
+    Column("check_number", String(32), nullable=True),  # Plaid's check_number (0005)
     Column("pending", Boolean, nullable=False),
     Column("pending_transaction_id", String(64), nullable=True),
     Column("removed_at", DateTime(timezone=True), nullable=True),  # tombstone
@@ -323,4 +324,22 @@ partition_results = Table(
     Column("discrepancies", LargeBinary, nullable=False),
     Column("alternatives", LargeBinary, nullable=False),
     Column("committed_at", DateTime(timezone=True), nullable=False),
+)
+
+# What confirmed links taught, as a history of verdicts per bank transaction: a row when the
+# night of ``as_of`` found its verdict changed, i.e. the bank descriptor
+# (recon.engine.payees.descriptor_key) of its auto-confirmed or analyst-confirmed one-to-one link
+# and the ledger counterparty, or NULLs when it no longer teaches (the link was rejected). The
+# night of D reads the latest verdict before D per transaction (recon.store.payees), so a re-run
+# of a night sees what the first run saw.
+payee_memory = Table(
+    "payee_memory",
+    metadata,
+    Column("bank_transaction_id", String(64), primary_key=True),
+    Column("as_of", Date, primary_key=True),
+    Column("descriptor", String(200), nullable=True),  # NULL: no longer teaches
+    Column("counterparty", String(200), nullable=True),
+    Column("ledger_entry_id", String(200), nullable=True),
+    Column("source", String(10), nullable=True),  # auto | analyst
+    Column("run_id", String(36), nullable=False),
 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Protocol, assert_never
 
 from recon.config import (
+    CheckRule,
     DifferenceTolerance,
     GroupSearch,
     HoldDuplicates,
@@ -24,6 +25,7 @@ from recon.config import (
     SettlementTotals,
 )
 from recon.engine.passes.aggregate import PartialPaymentPass, ReferenceTotalPass, SettlementPass
+from recon.engine.passes.checks import CheckPass
 from recon.engine.passes.difference import DifferencePass
 from recon.engine.passes.duplicates import HoldDuplicatesPass
 from recon.engine.passes.groups import GroupPass
@@ -61,6 +63,8 @@ def build_passes(matching: MatchingConfig) -> list[Pass]:
             case MatchRule():
                 passes.append(RulePass(settings, 1.0 - rank / rules))
                 rank += 1
+            case CheckRule():
+                passes.append(CheckPass(settings))
             case GroupSearch():
                 passes.append(GroupPass(settings))
             case HoldDuplicates():

@@ -1,24 +1,30 @@
 """The difference pass (``kind: difference``): a link whose amounts differ by a fee.
 
 A bank row and a ledger row of the same sign, account and currency, dated within the window,
-whose amounts differ by at most max(``amount``, ``percent`` of the bank amount) (limits
-inclusive) and whose texts agree (``min_text_similarity``) or whose bank row names the ledger
-row's reference are linked as ``matched_with_difference``, unless the two amounts are the
-same digits in another order (a keying error: left for the mismatch pass). Example: a
-2,480.00 incoming wire for a 2,500.00 invoice of the same customer (a 20.00 wire fee, within
-1 percent).
+whose amounts differ by at most max(``amount``, ``percent`` of the larger of the two amounts)
+(limits inclusive, in whole minor units rounded down: recon.engine.scoring states the rule)
+and whose texts agree (``min_text_similarity``) or whose bank row names the ledger row's
+reference are linked as ``matched_with_difference``, unless the two amounts are one keying
+slip apart (left for the mismatch pass). Example: a 2,480.00 incoming wire for a 2,500.00
+invoice of the same customer (a 20.00 wire fee, within 1 percent).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from recon.config import DifferenceTolerance
 from recon.engine.candidates import FAN_OUT_CAP, date_band_pairs
 from recon.engine.one_to_one import one_to_one
-from recon.engine.scoring import allowed_difference, pair_parts, per_row_minor, same_sign
+from recon.engine.scoring import (
+    allowed_difference,
+    pair_parts,
+    per_row_minor,
+    same_sign,
+    search_percent,
+    within_tolerance,
+)
+from recon.engine.slips import keying_errors
 from recon.engine.state import DayWindow, Found, MatchState
 from recon.records import Status
 
@@ -39,8 +45,9 @@ class DifferencePass:
         config, bank, ledger = self.settings, state.bank, state.ledger
         b_rows, l_rows = state.bank_state.open(), state.ledger_state.open()
         tolerance = allowed_difference(
-            bank.amount[b_rows], per_row_minor(bank, b_rows, config.amount), config.percent
-        )
+            bank.amount[b_rows], per_row_minor(bank, b_rows, config.amount),
+            search_percent(config.percent, config.percent_of),
+        )  # fmt: skip
         b, lg = date_band_pairs(
             b_rows, state.bank_block[b_rows], bank.date[b_rows], bank.amount[b_rows], tolerance,
             l_rows, state.ledger_block[l_rows], ledger.date[l_rows], ledger.amount[l_rows],
@@ -48,21 +55,14 @@ class DifferencePass:
         )  # fmt: skip
         parts = pair_parts(bank, ledger, b, lg)
         keep = same_sign(bank, ledger, parts)
-        keep &= (parts.text >= config.min_text_similarity) | parts.reference_equal
-        kept = np.flatnonzero(keep)  # the digit test is Python: only for pairs still in play
-        keep[kept] = ~np.array(
-            [looks_like_keying_error(int(x), int(y)) for x, y in
-             zip(bank.amount[b[kept]], ledger.amount[lg[kept]], strict=True)],
-            dtype=bool,
+        keep &= within_tolerance(
+            bank.amount[b], ledger.amount[lg], per_row_minor(bank, b, config.amount),
+            config.percent, config.percent_of,
         )  # fmt: skip
+        keep &= (parts.text >= config.min_text_similarity) | parts.reference_equal
+        keep &= ~keying_errors(bank.amount[b], ledger.amount[lg], keep)
         return one_to_one(
             state, parts.take(keep), priority=0.0, rule=self.name,
             status=Status.MATCHED_WITH_DIFFERENCE,
         )  # fmt: skip
 
-
-def looks_like_keying_error(bank_amount: int, ledger_amount: int) -> bool:
-    """Same digits in another order (transposed digits): a typo, not a fee."""
-    return bank_amount != ledger_amount and sorted(str(abs(bank_amount))) == sorted(
-        str(abs(ledger_amount))
-    )

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -36,7 +35,10 @@ from recon.engine.scoring import (
     pair_parts,
     per_row_minor,
     same_sign,
+    search_percent,
+    within_tolerance,
 )
+from recon.engine.slips import keying_errors
 from recon.engine.state import DayWindow, Found, MatchState, blocks
 from recon.records import Status
 
@@ -106,7 +108,7 @@ def candidates(
     tolerance = allowed_difference(
         bank.amount[b_rows],
         per_row_minor(bank, b_rows, rule.amount_tolerance),
-        _percent_superset(rule),
+        search_percent(rule.amount_tolerance_percent, rule.percent_of),
     )
     return date_band_pairs(
         b_rows, bank_block[b_rows], bank_date[b_rows], bank.amount[b_rows], tolerance,
@@ -169,15 +171,16 @@ def _reference_pairs(
 
 
 def satisfies(rule: MatchRule, parts: PairParts, bank: Side, ledger: Side) -> BoolArray:
-    """Which candidate pairs pass the rule's tests: amount within tolerance (inclusive), same
+    """Which candidate pairs pass the rule's tests: amount within tolerance (recon.engine.scoring
+    states the rule: inclusive, percent of the larger side by default, the larger limit), same
     sign, dates within the window, the same reference for ``reference`` rules, the description
     regex and the text similarity floor when the rule sets them."""
-    base = bank.amount[parts.bank] if rule.percent_of == "bank" else ledger.amount[parts.ledger]
-    allowed = allowed_difference(
-        base, per_row_minor(bank, parts.bank, rule.amount_tolerance),
-        rule.amount_tolerance_percent,
+    ok = within_tolerance(
+        bank.amount[parts.bank], ledger.amount[parts.ledger],
+        per_row_minor(bank, parts.bank, rule.amount_tolerance), rule.amount_tolerance_percent,
+        rule.percent_of,
     )  # fmt: skip
-    ok = (np.abs(parts.amount_delta) <= allowed) & same_sign(bank, ledger, parts)
+    ok &= same_sign(bank, ledger, parts)
     ok &= (parts.date_delta >= -rule.days_before) & (parts.date_delta <= rule.days_after)
     if rule.kind == "reference":
         ok &= parts.reference_equal
@@ -185,17 +188,9 @@ def satisfies(rule: MatchRule, parts: PairParts, bank: Side, ledger: Side) -> Bo
         ok &= _regex_mask(rule.description_regex, bank.description[parts.bank])
     if rule.min_text_similarity is not None:
         ok &= parts.text >= rule.min_text_similarity
+    if rule.kind == "tolerance":  # the same digits reordered is a typo: the mismatch pass's
+        ok &= ~keying_errors(bank.amount[parts.bank], ledger.amount[parts.ledger], ok)
     return ok
-
-
-def _percent_superset(rule: MatchRule) -> Decimal:
-    """A percent of the bank amount that covers ``percent of the ledger amount``."""
-    percent = rule.amount_tolerance_percent
-    if rule.percent_of == "bank" or percent == 0:
-        return percent
-    if percent >= 100:
-        return Decimal(10_000)
-    return percent * 100 / (100 - percent) + Decimal("0.0001")
 
 
 def _regex_mask(pattern: str, texts: ObjArray) -> BoolArray:
