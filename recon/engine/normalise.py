@@ -69,6 +69,9 @@ class Side:
     pending: BoolArray
     partner_only: BoolArray  # loaded from before the window only as a partner (PARTNER_ONLY)
     input_row: IntArray  # the row's index in the frame it came from
+    # Learned payees (recon.engine.payees), one code space for both sides, -1 none: the bank
+    # row's learned counterparty, the ledger row's counterparty. Equal codes: texts agree.
+    payee: IntArray
     # References learned from the ledger (recon.engine.references, which fills these): the code
     # of the reference a row names (ledger: its own), every (position, code) a bank row names,
     # whether a bank row names one strongly (with letters or as a check number: only such a name
@@ -82,9 +85,6 @@ class Side:
     reference_cut: ObjArray = field(default_factory=lambda: np.zeros(0, dtype=object))
     reference_source: ObjArray = field(default_factory=lambda: np.zeros(0, dtype=object))
     reference_names: ObjArray = field(default_factory=lambda: np.zeros(0, dtype=object))
-    # Learned payees (recon.engine.payees), one code space for both sides, -1 none: the bank
-    # row's learned counterparty, the ledger row's counterparty. Equal codes: texts agree.
-    payee: IntArray
 
     def __len__(self) -> int:
         return len(self.ids)
