@@ -213,8 +213,9 @@ def dask_client(execution: ExecutionConfig) -> Iterator[Client]:
         with client:
             yield client
         return
+    # The status server (dashboard, /health) takes a free port: two runs never fight over 8787.
     with LocalCluster(n_workers=execution.workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
         yield client
 
 

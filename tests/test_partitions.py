@@ -167,7 +167,7 @@ def test_recon_match_writes_the_same_bytes_on_every_executor(
 
     # A scheduler already running, named by the environment (as on a cluster).
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster:  # fmt: skip
+                      dashboard_address="127.0.0.1:0") as cluster:  # fmt: skip
         monkeypatch.setenv("RECON_DASK_SCHEDULER", cluster.scheduler_address)
         on_dask = _match_outputs(match_files_in, tmp_path / "dask",
                                  ExecutionConfig(executor="dask"))  # fmt: skip
