@@ -36,7 +36,7 @@ def test_a_check_cleared_months_later_matches_by_its_number() -> None:
     assert link["status"] == "matched"
     assert link["rule"] == "checks"
     assert link["explanation"].startswith("rule checks: same amount, bank 109 days after ledger")
-    assert link["explanation"].endswith("; check number 1036")
+    assert "; check number 1036" in link["explanation"]
     assert only_discrepancy(result, "unmatched_ledger")["ledger_entry_id"] == "L2"
 
 
