@@ -188,3 +188,18 @@ def test_one_transfer_paying_the_invoices_it_names() -> None:
     assert "references INV-51204, INV-51290, INV-51311: 3 rows sum to 2451.25" in (
         links["explanation"].iloc[0]
     )
+
+
+def test_a_payer_cut_to_three_letters_at_the_end_of_the_text_names_it() -> None:
+    bank = [
+        bank_row("B1", 100_000, "2026-11-02", "SEPA CT KOWALSKI SP Z"),
+        bank_row("B2", 172_071, "2026-11-05", "SEPA CREDIT TRANSFER KOW"),
+    ]
+    ledger = [ledger_row("L1", 272_071, "2026-11-02", "Receipt RF56 5390 0764 40",
+                         "Kowalski Sp. z o.o.", "RF56 5390 0764 40")]  # fmt: skip
+    links = links_of(run(bank, ledger), "partial_payment")
+    assert set(links["bank_transaction_id"]) == {"B1", "B2"}
+    assert set(links["status"]) == {"matched"}
+    # Three letters inside the text are not taken for a cut name.
+    inside = [bank[0], bank_row("B2", 172_071, "2026-11-05", "SEPA KOW CREDIT TRANSFER")]
+    assert links_of(run(inside, ledger), "partial_payment").empty

@@ -54,6 +54,9 @@ _EMPTY = np.zeros(0, dtype=np.int64)
 _MIN_RATE_FITS = 3
 # Deposits a dense window of candidates' fee rates needs (a few fall together by chance).
 _MIN_DENSE_FITS = 6
+# A payer's name cut where the bank text ends names it from this many characters on ("KOW" for
+# Kowalski) in partial payments, where the parts must also sum exactly to the ledger row.
+_MIN_PREFIX_AT_END = 3
 _POOLS_AT_ONCE = 512  # partial payment pools whose subset sums are held at once
 
 
@@ -207,15 +210,21 @@ def _disjoint(members: list[IntArray], size: int) -> BoolArray:
 _MIN_PREFIX = 4  # characters a cut-off word needs to name the key word it starts
 
 
-def _prefixes(words: dict[str, int]) -> dict[str, int]:
-    """Each proper prefix of 4+ characters of the key words, with the code of the one key word
-    it starts (-1 when it starts several)."""
+def _prefixes(words: dict[str, int], shortest: int = _MIN_PREFIX) -> dict[str, int]:
+    """Each proper prefix of ``shortest``+ characters of the key words, with the code of the one
+    key word it starts (-1 when it starts several)."""
     prefixes: dict[str, int] = {}
     for word, code in words.items():
-        for end in range(_MIN_PREFIX, len(word)):
+        for end in range(shortest, len(word)):
             prefix = word[:end]
             prefixes[prefix] = code if prefixes.get(prefix, code) == code else -1
     return prefixes
+
+
+def _last_token(text: str) -> str:
+    """The text's last whitespace-separated token, upper case ("" for an empty text)."""
+    tokens = text.upper().split()
+    return tokens[-1] if tokens else ""
 
 
 def _party_words(state: MatchState, rows: IntArray) -> dict[str, int]:
@@ -312,13 +321,14 @@ class SettlementPass:
     @staticmethod
     def _named(
         state: MatchState, bank_rows: IntArray, words: dict[str, int], ledger_block: IntArray,
-        ledger_key: IntArray,
+        ledger_key: IntArray, shortest_at_end: int = _MIN_PREFIX,
     ) -> pd.DataFrame:  # fmt: skip
         """(bank position, key code) for each key word a bank row's text (counterparty and
         description) names, among the keys of ledger rows in its block (``ledger_block`` and
         ``ledger_key``: one entry per open keyed ledger row). A word cut short names the key
         word it starts when that is the only one in the block, so a block's result never
-        depends on the other blocks (partitioned runs)."""
+        depends on the other blocks (partitioned runs). The text's last word, where a bank cuts
+        it, may be as short as ``shortest_at_end`` characters ("SEPA CREDIT TRANSFER KOW")."""
         bank = state.bank
         present = pd.DataFrame({"block": ledger_block, "key": ledger_key}).drop_duplicates()
         word_of = {code: word for word, code in words.items()}
@@ -327,6 +337,10 @@ class SettlementPass:
             if key in word_of:
                 by_block.setdefault(int(block), {})[word_of[key]] = int(key)
         cut_off = {block: _prefixes(own) for block, own in by_block.items()}
+        cut_at_end = (
+            {block: _prefixes(own, shortest_at_end) for block, own in by_block.items()}
+            if shortest_at_end < _MIN_PREFIX else cut_off
+        )  # fmt: skip
         pairs = pd.DataFrame(
             {"text": bank.text_code[bank_rows], "block": state.bank_block[bank_rows]}
         ).drop_duplicates()
@@ -338,12 +352,15 @@ class SettlementPass:
                 continue
             if code not in tokens:
                 tokens[code] = name_words(str(bank.texts[code]))
+            tail = _last_token(str(bank.texts[code]))
             for word in tokens[code]:
                 key = own.get(word)
                 if key is None and word.endswith("S"):  # MARGIES for Margie's
                     key = own.get(word[:-1])
                 if key is None:  # a word cut short: COGSWEL for Cogswell
                     key = starts.get(word)
+                if key is None and word == tail:  # cut short where the text ends: KOW
+                    key = cut_at_end[block].get(word)
                 if key is not None and key >= 0:
                     named_t.append(code)
                     named_b.append(block)
@@ -811,7 +828,8 @@ class PartialPaymentPass:
         parties = np.flatnonzero(ledger_open & (ledger.party >= 0))
         words = _party_words(state, parties) if len(parties) else {}
         named = SettlementPass._named(
-            state, b_rows, words, state.ledger_block[parties], ledger.party[parties]
+            state, b_rows, words, state.ledger_block[parties], ledger.party[parties],
+            shortest_at_end=_MIN_PREFIX_AT_END,
         )
         # Each ledger row's pool: the bank rows naming its reference (in their texts, or by
         # the reference column) or its counterparty, whichever names it.
