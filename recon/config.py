@@ -345,6 +345,10 @@ class SettlementTotals(FeeTolerance):
     fee_row_days: WindowDays = Field(
         3, description="a fee row of the ledger this many days from the bank row joins the group"
     )
+    deposits_only: bool = Field(
+        False, description="only bank rows paying money in (a customer's remittance), not "
+        "debits whose rows sum to them by chance",
+    )
 
     @model_validator(mode="after")
     def _lags_ordered(self) -> SettlementTotals:
@@ -414,6 +418,10 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
         fee_percent=Decimal("6"),
     ),
     SettlementTotals(name="batch_totals", key="description", lag_min=0, lag_max=1, min_rows=3),
+    SettlementTotals(
+        name="remittance_totals", lag_min=0, lag_max=3, span_days=4, min_rows=2,
+        deposits_only=True,
+    ),
     CheckRule(name="checks"),
     GroupSearch(name="reference_groups", reference_only=True),
     MatchRule(kind="amount", name="exact_amount", days_before=1, days_after=4),

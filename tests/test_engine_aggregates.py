@@ -203,3 +203,26 @@ def test_a_payer_cut_to_three_letters_at_the_end_of_the_text_names_it() -> None:
     # Three letters inside the text are not taken for a cut name.
     inside = [bank[0], bank_row("B2", 172_071, "2026-11-05", "SEPA KOW CREDIT TRANSFER")]
     assert links_of(run(inside, ledger), "partial_payment").empty
+
+
+def test_one_transfer_paying_a_customers_open_rows_of_a_few_days() -> None:
+    ledger = [
+        ledger_row("R1", 86_000, "2026-11-02", "Payment received INV/2025/01940",
+                   "Bakker Techniek B.V.", "INV/2025/01940"),
+        ledger_row("R2", 59_000, "2026-11-03", "Payment received RF64 5390 0764 90",
+                   "Bakker Techniek B.V.", "RF64 5390 0764 90"),
+        ledger_row("R3", 190_000, "2026-11-03", "Payment received RF37 5390 0764 91",
+                   "Bakker Techniek B.V.", "RF37 5390 0764 91"),
+    ]  # fmt: skip
+    bank = [bank_row("B1", 335_000, "2026-11-04",
+                     "SEPA CREDIT BAKKER TECHNIEK BV END TO END REMIT 3 INV")]  # fmt: skip
+    links = links_of(run(bank, ledger), "settlement")
+    assert set(links["ledger_entry_id"]) == {"R1", "R2", "R3"}
+    assert set(links["status"]) == {"matched"}
+    # The same rows as debits summing to one card payment: not a remittance.
+    debits = [ledger_row(f"D{i}", -r["amount_minor"], "2026-11-03", "Fuel - Chevron", "Chevron")
+              for i, r in enumerate(ledger)]  # fmt: skip
+    card = [bank_row("B2", -335_000, "2026-11-04", "CHEVRON 1890778", "Chevron")]
+    assert links_of(run(card, debits), "settlement").empty
+    any_sign = with_pass(MATCHING, "remittance_totals", deposits_only=False)
+    assert len(links_of(run(card, debits, any_sign), "settlement")) == 3

@@ -299,8 +299,9 @@ class SettlementPass:
         keys = self._keys(state)
         keyed = np.flatnonzero(ledger_open & (keys >= 0))
         words = self._key_words(state, keyed) if len(keyed) else {}
+        payers = bank_open & (state.bank.amount > 0) if self.settings.deposits_only else bank_open
         named = self._named(
-            state, np.flatnonzero(bank_open), words, state.ledger_block[keyed], keys[keyed]
+            state, np.flatnonzero(payers), words, state.ledger_block[keyed], keys[keyed]
         )
         if named.empty:
             return Found()
