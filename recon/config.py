@@ -426,6 +426,7 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
         days_before=2,
         days_after=5,
     ),
+    MatchRule(kind="reference", name="late_reference", days_before=14, days_after=10),
     MatchRule(
         kind="amount",
         name="fuzzy_text",
