@@ -431,7 +431,7 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
         kind="amount",
         name="fuzzy_text",
         min_text_similarity=80,
-        days_before=5,
+        days_before=14,
         days_after=14,
         status="suggested",
     ),
