@@ -430,7 +430,7 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
     MatchRule(
         kind="amount",
         name="fuzzy_text",
-        min_text_similarity=80,
+        min_text_similarity=75,
         days_before=14,
         days_after=14,
         status="suggested",
