@@ -9,6 +9,7 @@ from typing import Any, Literal
 import hypothesis.strategies as st
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from test_engine import AS_OF, MATCHING, bank_row, ledger_row, with_pass
 
@@ -35,7 +36,7 @@ def test_the_passes_run_in_config_order_and_rules_rank_by_their_place() -> None:
     passes = build_passes(MATCHING)
     assert [p.name for p in passes] == [p.name for p in MATCHING.passes]
     priorities = [p.priority for p in passes if hasattr(p, "priority")]
-    assert priorities == [1.0, 0.75, 0.5, 0.25]
+    assert priorities == pytest.approx([1.0, 0.8, 0.6, 0.4, 0.2])
 
 
 def test_reach_days_is_the_widest_window_of_any_pass() -> None:
@@ -255,7 +256,7 @@ def reference_candidates(rule: Any, state: MatchState) -> set[tuple[int, int]]:
     return found
 
 
-RULES = ("exact_reference", "exact_amount", "tolerance", "fuzzy_text")
+RULES = ("exact_reference", "exact_amount", "tolerance", "late_reference", "fuzzy_text")
 
 
 @st.composite
