@@ -58,6 +58,8 @@ _MIN_DENSE_FITS = 6
 # Kowalski) in partial payments, where the parts must also sum exactly to the ledger row.
 _MIN_PREFIX_AT_END = 3
 _POOLS_AT_ONCE = 512  # partial payment pools whose subset sums are held at once
+# Settlement candidates are built for this many (bank row, key) pairs at once.
+_PAIRS_PER_SLICE = 50_000
 
 
 @dataclass
@@ -163,6 +165,11 @@ def _expand(starts: IntArray, stops: IntArray) -> tuple[IntArray, IntArray]:
         np.cumsum(counts) - counts, counts
     )
     return rows, np.repeat(starts, counts) + offsets
+
+
+def _slices(size: int, step: int) -> list[slice]:
+    """``range(size)`` cut into slices of at most ``step`` (one empty slice for size 0)."""
+    return [slice(start, start + step) for start in range(0, max(size, 1), step)]
 
 
 def _choose(owner: IntArray, rank: IntArray, distance: FloatArray | None = None) -> BoolArray:
@@ -518,31 +525,14 @@ class SettlementPass:
             "left",
         )
         high = np.searchsorted(day_key, pair_series * composite_width + (bank_day - base), "right")
-        pair_at, last = _expand(low.astype(np.int64), high.astype(np.int64))
-        lag = np.busday_count(
-            days.day[last].astype("datetime64[D]"), bank_day[pair_at].astype("datetime64[D]")
-        )
-        keep = (lag >= settings.lag_min) & (lag <= settings.lag_max)
-        pair_at, last = pair_at[keep], last[keep]
-        # First sale day: any day of the series up to span_days before the last.
-        first_low = np.searchsorted(
-            day_key, days.series[last] * composite_width
-            + (days.day[last] - settings.span_days + 1 - base), "left",
-        )  # fmt: skip
-        first_low = np.maximum(first_low, days.first_of_series[last])
-        cand_at, first = _expand(first_low.astype(np.int64), last + 1)
-        last = last[cand_at]
-        pair_at = pair_at[cand_at]
-        b = pair_b[pair_at]
-        total = days.total(first, last)
-        count = days.row_start[last + 1] - days.row_start[first]
-        fee = total - bank.amount[b]
-        limit = _fee_limit(bank, b, settings)
-        fits = (
-            (count >= settings.min_rows) & (np.sign(total) == np.sign(bank.amount[b]))
-            & (fee >= 0) & (fee <= limit)
-        )  # fmt: skip
-        b, first, last, fee, count = b[fits], first[fits], last[fits], fee[fits], count[fits]
+        # Every (bank row, last day, first day) candidate, built a slice of bank rows at a time:
+        # a bank row naming a busy counterparty has dozens, and only the few that fit are kept.
+        found = [
+            self._fits(state, days, day_key, composite_width, base, pair_b[part],
+                       low[part], high[part])
+            for part in _slices(len(pair_b), _PAIRS_PER_SLICE)
+        ]  # fmt: skip
+        b, first, last, fee, count = (np.concatenate(arrays) for arrays in zip(*found, strict=True))
         fee_row = self._fee_rows(state, days, l_rows, series_of, b, last, fee)
         rank = np.where(fee == 0, 0, np.where(fee_row >= 0, 1, 2))
         # A fee left as the difference: a processor's payout (money in) of a day's sales, not a
@@ -622,6 +612,40 @@ class SettlementPass:
             ledger_open[rows] = False
             added.add(int(keys[rows[0]]))
         return added
+
+    def _fits(
+        self, state: MatchState, days: _Days, day_key: IntArray, composite_width: int,
+        base: int, pair_b: IntArray, low: IntArray, high: IntArray,
+    ) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray]:  # fmt: skip
+        """(bank row, first day, last day, fee, rows) of each run of sale days whose total fits
+        its bank row: ``low``..``high`` are each bank row's possible last days (in
+        ``day_key`` order)."""
+        settings, bank = self.settings, state.bank
+        pair_at, last = _expand(low.astype(np.int64), high.astype(np.int64))
+        lag = np.busday_count(
+            days.day[last].astype("datetime64[D]"),
+            bank.date[pair_b[pair_at]].astype("datetime64[D]"),
+        )
+        keep = (lag >= settings.lag_min) & (lag <= settings.lag_max)
+        pair_at, last = pair_at[keep], last[keep]
+        # First sale day: any day of the series up to span_days before the last.
+        first_low = np.searchsorted(
+            day_key, days.series[last] * composite_width
+            + (days.day[last] - settings.span_days + 1 - base), "left",
+        )  # fmt: skip
+        first_low = np.maximum(first_low, days.first_of_series[last])
+        cand_at, first = _expand(first_low.astype(np.int64), last + 1)
+        last = last[cand_at]
+        b = pair_b[pair_at[cand_at]]
+        total = days.total(first, last)
+        count = days.row_start[last + 1] - days.row_start[first]
+        fee = total - bank.amount[b]
+        limit = _fee_limit(bank, b, settings)
+        fits = (
+            (count >= settings.min_rows) & (np.sign(total) == np.sign(bank.amount[b]))
+            & (fee >= 0) & (fee <= limit)
+        )  # fmt: skip
+        return b[fits], first[fits], last[fits], fee[fits], count[fits]
 
     def _fee_rows(
         self, state: MatchState, days: _Days, l_rows: IntArray, series_of: IntArray,
