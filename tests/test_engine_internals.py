@@ -310,3 +310,15 @@ def test_keyed_window_pairs_are_every_pair_with_one_key_inside_the_window(
     got = list(zip(b.tolist(), lg.tolist(), strict=True))
     assert len(got) == len(set(got))
     assert set(got) == expected
+
+
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(-3, 3)), max_size=40))
+def test_amount_unique_in_block_is_a_count_of_one(rows: list[tuple[int, int]]) -> None:
+    from collections import Counter
+
+    from recon.engine.state import _unique_in_block
+
+    block = np.array([b for b, _ in rows], dtype=np.int64)
+    amount = np.array([a for _, a in rows], dtype=np.int64)
+    counts = Counter(rows)
+    assert _unique_in_block(block, amount).tolist() == [counts[row] == 1 for row in rows]

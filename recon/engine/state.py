@@ -180,8 +180,15 @@ class MatchState:
 
 def _unique_in_block(block: IntArray, amount: IntArray) -> BoolArray:
     """Whether each row's (block, amount) occurs once."""
-    codes, _ = pd.factorize(pd.MultiIndex.from_arrays([block, amount]))
-    unique: BoolArray = np.bincount(codes, minlength=len(codes))[codes] == 1
+    order = np.lexsort((amount, block))
+    same_as_next = (block[order][1:] == block[order][:-1]) & (
+        amount[order][1:] == amount[order][:-1]
+    )
+    repeated = np.zeros(len(order), dtype=bool)
+    repeated[1:] |= same_as_next
+    repeated[:-1] |= same_as_next
+    unique: BoolArray = np.empty(len(order), dtype=bool)
+    unique[order] = ~repeated
     return unique
 
 
