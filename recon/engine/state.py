@@ -140,18 +140,11 @@ class MatchState:
             days_before=max((r.days_before for r in rules), default=0),
             days_after=max((r.days_after for r in rules), default=0),
         )
-        return cls.of(bank_side, ledger_side, matching, payees)
-
-    @classmethod
-    def of(
-        cls, bank: Side, ledger: Side, matching: MatchingConfig, payees: PayeeMemory | None = None
-    ) -> MatchState:
-        bank_block, ledger_block = blocks(bank, ledger, same_account=True, same_currency=True)
         return cls(
-            bank, ledger, matching, bank_block, ledger_block,
-            SideState.of(~bank.pending), SideState.of(np.ones(len(ledger), dtype=bool)),
-            _unique_in_block(bank_block, bank.amount),
-            _unique_in_block(ledger_block, ledger.amount),
+            bank_side, ledger_side, matching, bank_block, ledger_block,
+            SideState.of(~bank_side.pending), SideState.of(np.ones(len(ledger_side), dtype=bool)),
+            _unique_in_block(bank_block, bank_side.amount),
+            _unique_in_block(ledger_block, ledger_side.amount),
             payees or PayeeMemory(),
         )  # fmt: skip
 
