@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -52,6 +53,13 @@ def postgres_admin_url() -> str:
 @pytest.fixture
 def postgres_schema_url(postgres_admin_url: str) -> Iterator[str]:
     """A fresh, empty PostgreSQL schema per test (search_path set through the URL options)."""
+    with fresh_postgres_schema(postgres_admin_url) as url:
+        yield url
+
+
+@contextmanager
+def fresh_postgres_schema(postgres_admin_url: str) -> Iterator[str]:
+    """The URL of a new, empty schema, dropped afterwards."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(normalise_url(postgres_admin_url))
     with admin.begin() as conn:

@@ -28,6 +28,7 @@ from recon.plaid.tokens import generate_key
 from recon.store.db import open_store
 from recon.store.schema import discrepancies, matches, partition_results, runs
 from recon.synth import SynthAccount, demo_accounts, generate
+from tests.conftest import fresh_postgres_schema
 
 REPO = Path(__file__).resolve().parents[1]
 AS_OF = date(2026, 11, 20)
@@ -201,21 +202,8 @@ def _demo(workdir: Path, database_url: str, executor: str) -> Config:
 @pytest.fixture
 def second_postgres_url(postgres_admin_url: str) -> Iterator[str]:
     """Another fresh schema: a second store beside ``postgres_schema_url``."""
-    import uuid
-
-    from sqlalchemy import create_engine, text
-
-    from recon.store.db import normalise_url
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_url(postgres_admin_url))
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in postgres_admin_url else "?"
-    yield f"{normalise_url(postgres_admin_url)}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with fresh_postgres_schema(postgres_admin_url) as url:
+        yield url
 
 
 def _stored(engine: Engine) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
