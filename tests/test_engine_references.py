@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import hypothesis.strategies as st
 import numpy as np
 import pandas as pd
+from hypothesis import given, settings
 from test_engine import MATCHING, bank_row, ledger_row, links_of, run
 
 from recon.engine import references
+from recon.engine.normalise import name_word_pairs, name_words
 from recon.engine.scoring import pair_text_similarity
 from recon.engine.state import LinkBatch, MatchState, unconfirm_contradicted
 
@@ -223,3 +226,36 @@ def test_a_payee_cut_short_agrees_with_the_ledger_name() -> None:
     links = links_of(run(bank, ledger))
     assert links[("B1", "L1")]["status"] == "matched"
     assert links[("B2", "L3")]["status"] == "matched"
+
+
+# Words the texts below are made of: references in several formats, their digits, check
+# words, filler, separators, and non-ASCII text (whose case and digit rules differ).
+_LEDGER_REFERENCES = ["INV-51204", "PO 55119", "INV-55119", "AR-3310", "INV/2019/00001",
+                      "RF18 5390 0754", "1043", "ST-Q4X9M2B7KD1P", "20250107", "98765"]
+_PIECES = ["INV", "51204", "PO", "55119", "AR", "3310", "2019", "00001", "RF18", "5390", "0754",
+           "CHECK", "CHK", "#", "1043", "ST", "Q4X9M2B7KD1P", "Q4X9", "98765", "987", "inv",
+           "ACME", "Müller", "ß", "²", "٣", "ﬁ", "\x00", "-", "/", " ", "", "INV51204", "51"]
+
+
+@given(st.lists(st.lists(st.sampled_from(_PIECES), max_size=9).map(" ".join), max_size=40),
+       st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_scanning_all_texts_at_once_finds_what_scanning_each_finds(
+    texts: list[str], tails: bool
+) -> None:
+    refs = references.LedgerReferences.of(np.array(_LEDGER_REFERENCES, dtype=object))
+    found = refs.scan_all(texts, tails=tails)
+    for k, text in enumerate(texts):
+        names, fragments = refs.scan(text, tails=tails)
+        assert sorted(found.names[found.name_text == k].tolist()) == sorted(names)
+        assert found.fragments[found.fragment_text == k].tolist() == fragments
+
+
+@given(st.lists(st.lists(st.sampled_from(
+    [*_PIECES, "THE", "Inc", "co-op", "PAYMENTS", "ıbm", "Acme", "a_b"]), max_size=8).map(" ".join),
+    max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_name_words_of_all_texts_at_once_are_each_texts_name_words(texts: list[str]) -> None:
+    text, word, words = name_word_pairs(texts)
+    for k, one in enumerate(texts):
+        assert sorted(words[word[text == k]].tolist()) == name_words(one)

@@ -15,10 +15,13 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from rapidfuzz import utils as fuzz_utils
 
 from recon.engine.payees import PayeeMemory, counterparty_key, descriptor_key
@@ -88,6 +91,12 @@ class Side:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @cached_property
+    def text_words(self) -> tuple[IntArray, IntArray, ObjArray]:
+        """:func:`name_words` of each distinct text as (text code, word code, words), each
+        (text, word) once: computed once, for the passes that look for names in texts."""
+        return name_word_pairs([str(t) for t in self.texts])
 
 
 def filled(length: int, text: str) -> ObjArray:
@@ -273,6 +282,7 @@ def _check_numbers(
 
 # The first word (split at anything but ASCII letters and digits) of 3+ characters that is neither
 # a filler word nor all digits; one regex search per distinct text instead of a Python loop.
+_FILLER_ARRAY = pa.array(sorted(_FILLER_WORDS), type=pa.string())
 _FILLER_ALTERNATION = "|".join(sorted(_FILLER_WORDS, key=len, reverse=True))
 _KEY_WORD = re.compile(
     rf"(?<![0-9A-Z])(?!(?:{_FILLER_ALTERNATION})(?![0-9A-Z]))(?![0-9]+(?![0-9A-Z]))[0-9A-Z]{{3,}}"
@@ -293,6 +303,45 @@ def key_word(text: str) -> str:
 def name_words(text: str) -> list[str]:
     """Every distinct meaningful word of ``text`` (what names a person or a firm), sorted."""
     return sorted(set(_KEY_WORD.findall(text.upper())))
+
+
+_KEY_RUN = re.compile(r"[0-9A-Z]+|\x00")  # runs of ASCII upper-case letters and digits, and NUL
+
+
+def name_word_pairs(texts: list[str]) -> tuple[IntArray, IntArray, ObjArray]:
+    """:func:`name_words` of each of ``texts``, flat: (text index, word code, words) with each
+    (text, word) once, in (text, word code) order.
+
+    A key word is a whole run of ASCII letters and digits (of the upper-case text) of 3+
+    characters that is neither a filler word nor all digits, so one regex pass over all texts
+    joined by NUL splits them all; the filters run column-wise (pyarrow). Texts holding a NUL
+    themselves go through :func:`name_words`.
+    """
+    joined = [t if "\x00" not in t else "" for t in texts]
+    pieces = pa.array(_KEY_RUN.findall("\x00".join(joined).upper()), type=pa.string())
+    joint = np.asarray(pc.equal(pieces, "\x00").to_numpy(zero_copy_only=False), dtype=bool)
+    owner = np.cumsum(joint)[~joint].astype(np.int64)
+    runs = pieces.filter(pa.array(~joint))
+    word = np.asarray(
+        pc.and_(
+            pc.and_(pc.greater_equal(pc.utf8_length(runs), 3),
+                    pc.invert(pc.ascii_is_decimal(runs))),
+            pc.invert(pc.is_in(runs, value_set=_FILLER_ARRAY)),
+        ).to_numpy(zero_copy_only=False), dtype=bool,
+    )  # fmt: skip
+    owners = [owner[word]]
+    words: list[ObjArray] = [np.asarray(runs.filter(pa.array(word)).to_numpy(zero_copy_only=False),
+                                        dtype=object)]  # fmt: skip
+    with_nul = [k for k, t in enumerate(texts) if "\x00" in t]
+    for k in with_nul:
+        found = name_words(texts[k])
+        owners.append(np.full(len(found), k, dtype=np.int64))
+        words.append(np.array(found, dtype=object))
+    all_owners = np.concatenate(owners)
+    codes, uniques = pd.factorize(np.concatenate(words))
+    width = max(len(uniques), 1)
+    pair = np.unique(all_owners * width + codes)
+    return pair // width, pair % width, np.asarray(uniques, dtype=object)
 
 
 def _sorted_factorize(values: ObjArray) -> tuple[IntArray, ObjArray]:

@@ -59,11 +59,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from recon.engine import keys
 from recon.engine.candidates import keyed_window_pairs_and_counts, unique_pairs
@@ -139,6 +141,139 @@ def _searchable_mask(texts: npt.NDArray[np.str_]) -> BoolArray:
     dates = np.flatnonzero(mask & digits_only & (length == 8))
     mask[dates] = [not _looks_like_date(str(t)) for t in texts[dates]]
     return mask
+
+
+_ASCII_TOKEN = re.compile(r"[A-Z]+|[0-9]+|\x00")  # the words of upper-case ASCII, and NUL
+_EMPTY = np.zeros(0, dtype=np.int64)
+_MISSING = np.iinfo(np.int64).min  # not a key of the lookup (its values may be negative)
+
+
+def _numpy(array: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.generic]:
+    return np.asarray(array.to_numpy(zero_copy_only=False))
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """What :meth:`LedgerReferences.scan_all` found, texts as indexes into the texts scanned:
+    (text, ``code * 2 + strong``) for each reference a text names, each once, and (text,
+    fragment) for its cut-off candidates, shortest first; both in text order."""
+
+    name_text: IntArray
+    names: IntArray
+    fragment_text: IntArray
+    fragments: ObjArray
+
+    @classmethod
+    def empty(cls) -> Scanned:
+        return cls(_EMPTY, _EMPTY, _EMPTY, np.zeros(0, dtype=object))
+
+    @classmethod
+    def of_lists(cls, names: list[list[int]], fragments: list[list[str]]) -> Scanned:
+        """From :meth:`LedgerReferences.scan` results, one per text."""
+        fragment_array: ObjArray = np.empty(sum(len(f) for f in fragments), dtype=object)
+        fragment_array[:] = [f for found in fragments for f in found]
+        return cls(
+            np.repeat(np.arange(len(names), dtype=np.int64), [len(n) for n in names]),
+            np.array([n for found in names for n in found], dtype=np.int64),
+            np.repeat(np.arange(len(fragments), dtype=np.int64), [len(f) for f in fragments]),
+            fragment_array,
+        )
+
+    def renumbered(self, texts: IntArray) -> Scanned:
+        """Text k renumbered ``texts[k]``."""
+        return Scanned(texts[self.name_text], self.names, texts[self.fragment_text],
+                       self.fragments)  # fmt: skip
+
+    @classmethod
+    def merged(cls, parts: list[Scanned]) -> Scanned:
+        """All of ``parts`` (of distinct texts), in text order."""
+        name_text = np.concatenate([p.name_text for p in parts])
+        names = np.concatenate([p.names for p in parts])
+        fragment_text = np.concatenate([p.fragment_text for p in parts])
+        fragments: ObjArray = np.concatenate([p.fragments for p in parts])
+        by_name = np.lexsort((names, name_text))
+        by_fragment = np.argsort(fragment_text, kind="stable")
+        return cls(name_text[by_name], names[by_name], fragment_text[by_fragment],
+                   fragments[by_fragment])  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _LookupTables:
+    """:class:`LedgerReferences`' look-ups as arrays, for :meth:`LedgerReferences.scan_all`."""
+
+    keys: pa.Array  # the lookup's texts
+    values: IntArray  # their codes (negative: shared)
+    check_keys: pa.Array  # what a number after a check word may be: short references first
+    check_values: IntArray
+    starts: pa.Array
+    check_words: pa.Array
+    shared_start: IntArray  # shared[k] is shared_codes[shared_start[k]:shared_start[k + 1]]
+    shared_codes: IntArray
+
+    @classmethod
+    def of(cls, refs: LedgerReferences) -> _LookupTables:
+        checks = {**refs.lookup, **refs.short}
+        sizes = np.array([len(s) for s in refs.shared], dtype=np.int64)
+        return cls(
+            keys=pa.array(list(refs.lookup), type=pa.string()),
+            values=np.fromiter(refs.lookup.values(), dtype=np.int64, count=len(refs.lookup)),
+            check_keys=pa.array(list(checks), type=pa.string()),
+            check_values=np.fromiter(checks.values(), dtype=np.int64, count=len(checks)),
+            starts=pa.array(sorted(refs.starts), type=pa.string()),
+            check_words=pa.array(sorted(CHECK_WORDS), type=pa.string()),
+            # One more than needed: rows with no shared value index it too (masked out).
+            shared_start=np.r_[0, np.cumsum(sizes), sizes.sum()].astype(np.int64),
+            shared_codes=np.array([c for s in refs.shared for c in s], dtype=np.int64),
+        )
+
+    def lookup(self, texts: pa.Array) -> IntArray:
+        """Each text's lookup value, :data:`_MISSING` when it has none."""
+        at = _numpy(pc.index_in(texts, value_set=self.keys).fill_null(-1)).astype(np.int64)
+        value: IntArray = np.where(at >= 0, self.values[np.maximum(at, 0)], _MISSING)
+        return value
+
+    def check_lookup(self, texts: pa.Array) -> IntArray:
+        """The code a number after a check word names (short references first), -1 none."""
+        if len(texts) == 0:
+            return _EMPTY
+        at = _numpy(pc.index_in(texts, value_set=self.check_keys).fill_null(-1)).astype(np.int64)
+        code = np.where(at >= 0, self.check_values[np.maximum(at, 0)], -1)
+        result: IntArray = np.maximum(code, -1)  # shared digits name none of them here
+        return result
+
+    def width(self, values: IntArray) -> IntArray:
+        """How many codes each lookup value stands for."""
+        shared = np.maximum(-1 - values, 0)
+        result: IntArray = np.where(
+            values >= 0, 1, self.shared_start[shared + 1] - self.shared_start[shared]
+        )
+        return result
+
+    def expand(self, owner: IntArray, values: IntArray) -> tuple[IntArray, IntArray]:
+        """(owner, code) for each code each lookup value stands for, in value order."""
+        widths = self.width(values)
+        at = np.repeat(np.arange(len(values), dtype=np.int64), widths)
+        offset = np.arange(len(at), dtype=np.int64) - np.repeat(np.cumsum(widths) - widths, widths)
+        value = values[at]
+        shared = np.maximum(-1 - value, 0)
+        codes = np.where(
+            value >= 0, value,
+            self.shared_codes[np.minimum(self.shared_start[shared] + offset,
+                                         max(len(self.shared_codes) - 1, 0))]
+            if len(self.shared_codes) else value,
+        )  # fmt: skip
+        return owner[at], codes.astype(np.int64)
+
+
+def _strongest(text: IntArray, code: IntArray, strong: BoolArray) -> tuple[IntArray, IntArray]:
+    """(text, ``code * 2 + strong``) for each distinct (text, code), strong when any is."""
+    if len(text) == 0:
+        return _EMPTY, _EMPTY
+    order = np.lexsort((code, text))
+    text, code, strong = text[order], code[order], strong[order]
+    first = np.flatnonzero(np.r_[True, (text[1:] != text[:-1]) | (code[1:] != code[:-1])])
+    any_strong = np.maximum.reduceat(strong.astype(np.int64), first)
+    return text[first], code[first] * 2 + any_strong
 
 
 @dataclass(frozen=True)
@@ -264,6 +399,122 @@ class LedgerReferences:
                 fragments.append(tail)
         return [], fragments
 
+    def scan_all(self, texts: list[str], *, tails: bool) -> Scanned:
+        """:meth:`scan` of each of ``texts``, as flat arrays.
+
+        ASCII texts (nearly all) are scanned together: one regex pass splits all of them into
+        words, and the runs of words are joined and looked up column-wise (pyarrow), a word
+        count at a time, instead of a Python loop per text. Other texts go through
+        :meth:`scan` (Unicode case and digit rules).
+        """
+        plain = np.array(
+            [t.isascii() and "\x00" not in t and _DIGIT.search(t) is not None for t in texts],
+            dtype=bool,
+        )
+        at_plain = np.flatnonzero(plain)
+        parts = [self._scan_ascii([texts[k] for k in at_plain.tolist()], tails=tails)]
+        parts[0] = parts[0].renumbered(at_plain)
+        other = np.flatnonzero(~plain)
+        if len(other):
+            found = [self.scan(texts[k], tails=tails) for k in other.tolist()]
+            parts.append(Scanned.of_lists([f[0] for f in found], [f[1] for f in found])
+                         .renumbered(other))  # fmt: skip
+        return Scanned.merged(parts)
+
+    @cached_property
+    def _tables(self) -> _LookupTables:
+        return _LookupTables.of(self)
+
+    def _scan_ascii(self, texts: list[str], *, tails: bool) -> Scanned:
+        """:meth:`scan_all` of ASCII texts holding a digit and no NUL character."""
+        if not texts:
+            return Scanned.empty()
+        tables = self._tables
+        pieces = pa.array(_ASCII_TOKEN.findall("\x00".join(texts).upper()), type=pa.string())
+        joint = np.asarray(pc.equal(pieces, "\x00").to_numpy(zero_copy_only=False), dtype=bool)
+        owner = np.cumsum(joint)[~joint].astype(np.int64)  # the text each word is of
+        tokens = pieces.filter(pa.array(~joint))
+        size = len(tokens)
+        length = np.asarray(pc.utf8_length(tokens).to_numpy(zero_copy_only=False), dtype=np.int64)
+        digits = np.asarray(pc.ascii_is_decimal(tokens).to_numpy(zero_copy_only=False), dtype=bool)
+        found_text, found_code, found_strong = [], [], []
+        # A number right after a check word, looked up among short references too.
+        after = np.flatnonzero(digits[1:] & (owner[1:] == owner[:-1])) + 1
+        check_word = np.asarray(
+            pc.is_in(tokens.take(pa.array(after - 1)), value_set=tables.check_words)
+            .to_numpy(zero_copy_only=False), dtype=bool,
+        )  # fmt: skip
+        after = after[check_word]
+        code = tables.check_lookup(tokens.take(pa.array(after)))
+        hit = code >= 0
+        found_text.append(owner[after[hit]])
+        found_code.append(code[hit])
+        found_strong.append(np.ones(int(hit.sum()), dtype=bool))
+        # Runs of 1..MAX_WORDS words starting at a word a name can start with.
+        start = np.flatnonzero(np.asarray(
+            pc.is_in(tokens, value_set=tables.starts).to_numpy(zero_copy_only=False), dtype=bool,
+        ))  # fmt: skip
+        run = tokens.take(pa.array(start))
+        run_length = length[start]
+        run_digits = digits[start]
+        for extra in range(MAX_WORDS):
+            if extra:
+                nxt = start + extra
+                same = nxt < size
+                same[same] = owner[nxt[same]] == owner[start[same]]
+                start, nxt = start[same], nxt[same]
+                run = pc.binary_join_element_wise(
+                    run.filter(pa.array(same)), tokens.take(pa.array(nxt)), ""
+                )
+                run_length = run_length[same] + length[nxt]
+                run_digits = run_digits[same] & digits[nxt]
+            short_enough = run_length <= self.longest
+            if not short_enough.all():
+                start, run_length, run_digits = (
+                    start[short_enough], run_length[short_enough], run_digits[short_enough]
+                )
+                run = run.filter(pa.array(short_enough))
+            if len(start) == 0:
+                break
+            value = tables.lookup(run)
+            hits = np.flatnonzero(value != _MISSING)
+            texts_hit, codes = tables.expand(owner[start[hits]], value[hits])
+            found_text.append(texts_hit)
+            found_code.append(codes)
+            found_strong.append(np.repeat(~run_digits[hits], tables.width(value[hits])))
+        name_text, names = _strongest(
+            np.concatenate(found_text), np.concatenate(found_code), np.concatenate(found_strong)
+        )
+        if not tails:
+            return Scanned(name_text, names, _EMPTY, np.zeros(0, dtype=object))
+        # Cut-off fragments: the last 1..CUT_WORDS words of texts that name nothing.
+        last = np.r_[np.flatnonzero(owner[1:] != owner[:-1]), size - 1] if size else _EMPTY
+        last = last[~np.isin(owner[last], name_text)]
+        tail = tokens.take(pa.array(last))
+        tail_length = length[last]
+        tail_digits = digits[last]
+        first = last
+        fragment_text, fragments, order = [], [], []
+        for words_back in range(CUT_WORDS):
+            if words_back:
+                first = first - 1
+                same = first >= 0
+                same[same] = owner[first[same]] == owner[last[same]]
+                last, first = last[same], first[same]
+                tail = pc.binary_join_element_wise(
+                    tokens.take(pa.array(first)), tail.filter(pa.array(same)), ""
+                )
+                tail_length = tail_length[same] + length[first]
+                tail_digits = tail_digits[same] | digits[first]
+            kept = np.flatnonzero((tail_length >= MIN_LENGTH) & tail_digits)
+            fragment_text.append(owner[last[kept]])
+            fragments.append(np.asarray(tail.take(pa.array(kept)).to_pylist(), dtype=object))
+            order.append(np.full(len(kept), words_back, dtype=np.int64))
+        text_of = np.concatenate(fragment_text)
+        by_text = np.lexsort((np.concatenate(order), text_of))
+        all_fragments: ObjArray = np.concatenate(fragments)[by_text]
+        return Scanned(name_text, names, text_of[by_text], all_fragments)
+
     def whole_field(self, text: str) -> list[int]:
         """The reference a check number field holds whole, searchable or not, as
         ``code * 2 + 1`` (strong: :func:`decode`)."""
@@ -280,23 +531,22 @@ def decode(values: IntArray) -> tuple[IntArray, BoolArray]:
 
 
 def _per_row(
-    values: ObjArray, found: list[list[Any]], size: int
-) -> tuple[IntArray, ObjArray]:
-    """(row, item) for each item found per distinct value, for every row holding the value;
-    ``found[k]`` belongs to the k-th value of ``pd.factorize(values)``."""
-    value_codes, _ = pd.factorize(values)
-    counts = np.array([len(f) for f in found] + [0], dtype=np.int64)
-    flat = np.empty(int(counts.sum()), dtype=object)
-    flat[:] = [item for items in found for item in items]
+    values: ObjArray, owner: IntArray, items: npt.NDArray[np.generic]
+) -> tuple[IntArray, npt.NDArray[np.generic]]:
+    """(row, item) for each item found per distinct value, for every row holding the value,
+    rows in order; ``items[i]`` belongs to the ``owner[i]``-th value of ``pd.factorize(values)``
+    (``owner`` ascending)."""
+    value_codes, uniques = pd.factorize(values)
+    counts = np.bincount(owner, minlength=len(uniques) + 1).astype(np.int64)
+    counts[len(uniques):] = 0  # the trailing count: rows with a missing value
     starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
-    value_codes = np.where(value_codes < 0, len(found), value_codes)
+    value_codes = np.where(value_codes < 0, len(uniques), value_codes)
     per_row = counts[value_codes]
-    row = np.repeat(np.arange(size, dtype=np.int64), per_row)
+    row = np.repeat(np.arange(len(values), dtype=np.int64), per_row)
     offset = np.arange(int(per_row.sum()), dtype=np.int64) - np.repeat(
         np.cumsum(per_row) - per_row, per_row
     )
-    items: ObjArray = flat[np.repeat(starts[value_codes], per_row) + offset]
-    return row, items
+    return row, items[np.repeat(starts[value_codes], per_row) + offset]
 
 
 def bank_names(
@@ -312,19 +562,22 @@ def bank_names(
     any source names it strongly; and (rows, fragments): the cut-off fragment candidates of
     descriptions that name nothing.
     """
-    size = len(texts[0])
     _, uniques = pd.factorize(texts[0])
-    scanned = [ledger_refs.scan(str(u), tails=True) for u in uniques]
-    row, value = _per_row(texts[0], [s[0] for s in scanned], size)
-    fragment_rows, fragments = _per_row(texts[0], [s[1] for s in scanned], size)
+    scanned = ledger_refs.scan_all([str(u) for u in uniques], tails=True)
+    row, value = _per_row(texts[0], scanned.name_text, scanned.names)
+    fragment_rows, fragment_items = _per_row(texts[0], scanned.fragment_text, scanned.fragments)
+    fragments: ObjArray = fragment_items.astype(object, copy=False)
     rows, values, sources = [row], [value], [np.zeros(len(row), dtype=np.int64)]
     for source, column in enumerate([*texts[1:], *fields], start=1):
         _, uniques = pd.factorize(column)
         if source < len(texts):
-            found = [ledger_refs.scan(str(u), tails=False)[0] for u in uniques]
+            found = ledger_refs.scan_all([str(u) for u in uniques], tails=False)
+            owner, items = found.name_text, found.names
         else:
-            found = [ledger_refs.whole_field(str(u)) for u in uniques]
-        row, value = _per_row(column, found, size)
+            lists = [ledger_refs.whole_field(str(u)) for u in uniques]
+            owner = np.repeat(np.arange(len(lists), dtype=np.int64), [len(f) for f in lists])
+            items = np.array([v for found_here in lists for v in found_here], dtype=np.int64)
+        row, value = _per_row(column, owner, items)
         rows.append(row)
         values.append(value)
         sources.append(np.full(len(row), source, dtype=np.int64))

@@ -34,7 +34,7 @@ from recon.config import FeeTolerance, PartialPayments, ReferenceTotals, Settlem
 from recon.engine import explain
 from recon.engine.candidates import keyed_window_pairs, unique_pairs
 from recon.engine.groups import _popcount, _row_subset_sums
-from recon.engine.normalise import BoolArray, IntArray, Side, filled, key_word, name_words
+from recon.engine.normalise import BoolArray, IntArray, Side, filled, key_word
 from recon.engine.scoring import (
     FloatArray,
     allowed_difference,
@@ -344,42 +344,64 @@ class SettlementPass:
         for block, key in zip(present["block"].tolist(), present["key"].tolist(), strict=True):
             if key in word_of:
                 by_block.setdefault(int(block), {})[word_of[key]] = int(key)
-        cut_off = {block: _prefixes(own) for block, own in by_block.items()}
-        cut_at_end = (
-            {block: _prefixes(own, shortest_at_end) for block, own in by_block.items()}
-            if shortest_at_end < _MIN_PREFIX else cut_off
-        )  # fmt: skip
-        pairs = pd.DataFrame(
-            {"text": bank.text_code[bank_rows], "block": state.bank_block[bank_rows]}
-        ).drop_duplicates()
-        tokens: dict[int, list[str]] = {}
-        named_t, named_b, named_k = [], [], []
-        for code, block in zip(pairs["text"].tolist(), pairs["block"].tolist(), strict=True):
-            own, starts = by_block.get(block), cut_off.get(block)
-            if own is None or starts is None:
-                continue
-            if code not in tokens:
-                tokens[code] = name_words(str(bank.texts[code]))
-            tail = _last_token(str(bank.texts[code]))
-            for word in tokens[code]:
-                key = own.get(word)
-                if key is None and word.endswith("S"):  # MARGIES for Margie's
-                    key = own.get(word[:-1])
-                if key is None:  # a word cut short: COGSWEL for Cogswell
-                    key = starts.get(word)
-                if key is None and word == tail:  # cut short where the text ends: KOW
-                    key = cut_at_end[block].get(word)
-                if key is not None and key >= 0:
-                    named_t.append(code)
-                    named_b.append(block)
-                    named_k.append(key)
-        named = pd.DataFrame(
-            {"text": named_t, "block": named_b, "key": named_k}, dtype=np.int64
-        ).drop_duplicates()
-        return pd.DataFrame(
-            {"bank": bank_rows, "text": bank.text_code[bank_rows],
-             "block": state.bank_block[bank_rows]}
-        ).merge(named, on=["text", "block"])[["bank", "key"]]  # fmt: skip
+        # What each word of a text may stand for, per block, by kind: the key word itself, its
+        # plural ("MARGIES"), a word cut short ("COGSWEL"), one cut short where the text ends
+        # ("KOW"); a text's word takes its first kind found (a cut-short word starting two key
+        # words stands for none).
+        table_block: list[int] = []
+        table_word: list[str] = []
+        table_kind: list[int] = []
+        table_key: list[int] = []
+        for block, own in by_block.items():
+            kinds: list[dict[str, int]] = [
+                own, {word + "S": key for word, key in own.items()}, _prefixes(own),
+            ]
+            if shortest_at_end < _MIN_PREFIX:
+                kinds.append(_prefixes(own, shortest_at_end))
+            for kind, entries in enumerate(kinds):
+                table_block.extend([block] * len(entries))
+                table_word.extend(entries)
+                table_kind.extend([kind] * len(entries))
+                table_key.extend(entries.values())
+        text_of = bank.text_code[bank_rows]
+        block_of = state.bank_block[bank_rows]
+        text_code, word_code, word_text = bank.text_words
+        known = pd.Index(word_text).get_indexer(pd.Index(table_word, dtype=object))
+        table = pd.DataFrame({
+            "block": np.array(table_block, dtype=np.int64),
+            "word": known,
+            "kind": np.array(table_kind, dtype=np.int64),
+            "key": np.array(table_key, dtype=np.int64),
+        })  # fmt: skip
+        table = table[table["word"] >= 0]
+        # The (text, block) pairs of the bank rows in blocks with keys, and their words.
+        has_keys = np.isin(block_of, table["block"].to_numpy())
+        width = int(state.bank_block.max(initial=0)) + 1
+        pairs = np.unique(text_of[has_keys] * width + block_of[has_keys])
+        pair_text, pair_block = pairs // width, pairs % width
+        word_start = np.searchsorted(text_code, np.arange(len(bank.texts) + 1))
+        at, word_at = _expand(word_start[pair_text], word_start[pair_text + 1])
+        text_words = pd.DataFrame({
+            "text": pair_text[at], "block": pair_block[at], "word": word_code[word_at],
+        })  # fmt: skip
+        found = text_words.merge(table, on=["block", "word"])
+        found = found.sort_values(["text", "block", "word", "kind"], kind="stable")
+        found = found[~found.duplicated(["text", "block", "word"])]
+        last_kind = found["kind"].to_numpy() == 3
+        if last_kind.any():  # cut short where the text ends: only the text's last word
+            at_end = np.array([
+                str(word_text[w]) == _last_token(str(bank.texts[t]))
+                for t, w in zip(found["text"].to_numpy()[last_kind].tolist(),
+                                found["word"].to_numpy()[last_kind].tolist(), strict=True)
+            ], dtype=bool)  # fmt: skip
+            keep = np.ones(len(found), dtype=bool)
+            keep[np.flatnonzero(last_kind)[~at_end]] = False
+            found = found[keep]
+        named = found[found["key"] >= 0][["text", "block", "key"]].drop_duplicates()
+        result = pd.DataFrame({"bank": bank_rows, "text": text_of, "block": block_of}).merge(
+            named, on=["text", "block"]
+        )[["bank", "key"]]
+        return result.sort_values(["bank", "key"], kind="stable", ignore_index=True)
 
     def _rates(
         self, days: _Days, first: IntArray, last: IntArray, fee: IntArray
