@@ -10,6 +10,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from recon.engine import sets
 from recon.engine.assign import assign
 from recon.engine.candidates import keyed_window_pairs
 from recon.engine.explain import match_id, pair_match_ids
@@ -322,3 +323,14 @@ def test_amount_unique_in_block_is_a_count_of_one(rows: list[tuple[int, int]]) -
     amount = np.array([a for _, a in rows], dtype=np.int64)
     counts = Counter(rows)
     assert _unique_in_block(block, amount).tolist() == [counts[row] == 1 for row in rows]
+
+
+_INTS = st.lists(st.integers(-(2**40), 2**40) | st.integers(-3, 3), max_size=60)
+
+
+@given(_INTS, _INTS)
+@settings(max_examples=200, deadline=None)
+def test_sorted_set_operations_agree_with_numpy(values: list[int], among: list[int]) -> None:
+    left, right = np.array(values, dtype=np.int64), np.array(among, dtype=np.int64)
+    assert sets.unique(left).tolist() == np.unique(left).tolist()
+    assert sets.isin(left, right).tolist() == np.isin(left, right).tolist()

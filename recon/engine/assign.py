@@ -15,6 +15,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 
+from recon.engine import sets
 from recon.engine.normalise import BoolArray, IntArray, sort_order
 from recon.engine.scoring import FloatArray
 
@@ -238,7 +239,7 @@ def _greedy(bank: IntArray, ledger: IntArray, score: FloatArray) -> IntArray:
         first_for_ledger[np.unique(at_ledger, return_index=True)[1]] = True
         taken = alive[first_for_bank & first_for_ledger]
         picked.append(taken)
-        gone = np.isin(at_bank, bank[taken]) | np.isin(at_ledger, ledger[taken])
+        gone = sets.isin(at_bank, bank[taken]) | sets.isin(at_ledger, ledger[taken])
         alive = alive[~gone]
     # A chain of ever better pairs yields one pair a round: finish such a rest one by one.
     used_bank: set[int] = set()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recon.engine import explain
+from recon.engine import explain, sets
 from recon.engine.assign import assign
 from recon.engine.candidates import keyed_window_pairs, order_by
 from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, filled
@@ -232,7 +232,7 @@ def _mismatch_evidence(state: MatchState, b: int, lg: int) -> str:
 
 def _positions_of(rows: IntArray, found: IntArray) -> IntArray:
     """Indices into ``rows`` of the rows in ``found``."""
-    positions: IntArray = np.flatnonzero(np.isin(rows, found))
+    positions: IntArray = np.flatnonzero(sets.isin(rows, found))
     return positions
 
 

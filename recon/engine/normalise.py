@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rapidfuzz import utils as fuzz_utils
 
+from recon.engine import sets
 from recon.engine.payees import PayeeMemory, counterparty_key, descriptor_key
 from recon.frames import BANK_COLUMNS, CHECK_NUMBER, LEDGER_COLUMNS, PARTNER_ONLY
 
@@ -340,7 +341,7 @@ def name_word_pairs(texts: list[str]) -> tuple[IntArray, IntArray, ObjArray]:
     all_owners = np.concatenate(owners)
     codes, uniques = pd.factorize(np.concatenate(words))
     width = max(len(uniques), 1)
-    pair = np.unique(all_owners * width + codes)
+    pair = sets.unique(all_owners * width + codes)
     return pair // width, pair % width, np.asarray(uniques, dtype=object)
 
 

@@ -67,7 +67,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recon.engine import keys
+from recon.engine import keys, sets
 from recon.engine.candidates import keyed_window_pairs_and_counts, unique_pairs
 from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, filled
 from recon.frames import CHECK_NUMBER, PAYMENT_DETAILS
@@ -489,7 +489,7 @@ class LedgerReferences:
             return Scanned(name_text, names, _EMPTY, np.zeros(0, dtype=object))
         # Cut-off fragments: the last 1..CUT_WORDS words of texts that name nothing.
         last = np.r_[np.flatnonzero(owner[1:] != owner[:-1]), size - 1] if size else _EMPTY
-        last = last[~np.isin(owner[last], name_text)]
+        last = last[~sets.isin(owner[last], name_text)]
         tail = tokens.take(pa.array(last))
         tail_length = length[last]
         tail_digits = digits[last]
@@ -627,7 +627,7 @@ def cut_names(
     triple = (ledger_block[held] * len(ledger_refs.compact) + ledger_code[held]) * width + (
         ledger_date[held] - day0
     )
-    triple = np.unique(triple)
+    triple = sets.unique(triple)
     l_day = triple % width + day0
     l_code = (triple // width) % len(ledger_refs.compact)
     l_block = triple // width // len(ledger_refs.compact)
@@ -691,7 +691,7 @@ def reference_evidence(
     if len(check):
         width = int(max(int(codes.max(initial=0)), int(own.max(initial=0)))) + 1
         named = rows * width + codes
-        agree[check] = np.isin(b[check] * width + own[check], named)
+        agree[check] = sets.isin(b[check] * width + own[check], named)
     strong = bank.named_strong[b] if len(bank.named_strong) else np.zeros(len(b), dtype=bool)
     contradict = strong & (own >= 0) & ~agree
     return agree, contradict

@@ -16,6 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 from rapidfuzz import fuzz, process
 
+from recon.engine import sets
 from recon.engine.normalise import BoolArray, IntArray, Side
 from recon.engine.references import reference_evidence
 from recon.money import currency_exponent
@@ -175,7 +176,7 @@ def per_row_minor(side: Side, rows: IntArray, amount: Decimal) -> IntArray:
         return np.zeros(0, dtype=np.int64)
     codes = side.currency_code[rows]
     lookup: dict[int, int] = {}
-    for code in np.unique(codes):
+    for code in sets.unique(codes).tolist():
         first = rows[np.flatnonzero(codes == code)[0]]
         lookup[int(code)] = minor_tolerance(amount, str(side.currency[first]))
     table = np.zeros(int(codes.max()) + 1, dtype=np.int64)

@@ -19,6 +19,7 @@ from enum import IntEnum
 
 import numpy as np
 
+from recon.engine import sets
 from recon.engine.normalise import BoolArray, IntArray
 
 _MAX_DIGITS = 18  # int64 minor units hold 18 full digits
@@ -71,7 +72,7 @@ def slip_variants(
     usable = (magnitude > 0) & (digits < _MAX_DIGITS - 1)
     index_parts, value_parts, kind_parts = [], [], []
 
-    wanted_sorted = None if wanted is None else np.unique(wanted)
+    wanted_sorted = None if wanted is None else sets.unique(wanted)
 
     def add(mask: IntArray | np.ndarray, values: IntArray, kind: Slip) -> None:
         at = np.flatnonzero(mask & usable)

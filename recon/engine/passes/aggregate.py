@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from recon.config import FeeTolerance, PartialPayments, ReferenceTotals, SettlementTotals
-from recon.engine import explain
+from recon.engine import explain, sets
 from recon.engine.candidates import keyed_window_pairs, unique_pairs
 from recon.engine.groups import _popcount, _row_subset_sums
 from recon.engine.normalise import BoolArray, IntArray, Side, filled, key_word
@@ -375,9 +375,9 @@ class SettlementPass:
         })  # fmt: skip
         table = table[table["word"] >= 0]
         # The (text, block) pairs of the bank rows in blocks with keys, and their words.
-        has_keys = np.isin(block_of, table["block"].to_numpy())
+        has_keys = sets.isin(block_of, table["block"].to_numpy(dtype=np.int64))
         width = int(state.bank_block.max(initial=0)) + 1
-        pairs = np.unique(text_of[has_keys] * width + block_of[has_keys])
+        pairs = sets.unique(text_of[has_keys] * width + block_of[has_keys])
         pair_text, pair_block = pairs // width, pairs % width
         word_start = np.searchsorted(text_code, np.arange(len(bank.texts) + 1))
         at, word_at = _expand(word_start[pair_text], word_start[pair_text + 1])
@@ -525,10 +525,10 @@ class SettlementPass:
         keys = self._keys(state)
         wanted = np.fromiter(words.values() if only is None else only, dtype=np.int64)
         l_rows = np.flatnonzero(ledger_open & (keys >= 0))
-        l_rows = l_rows[np.isin(keys[l_rows], wanted)]
+        l_rows = l_rows[sets.isin(keys[l_rows], wanted)]
         pair_b = named["bank"].to_numpy(dtype=np.int64)
         pair_key = named["key"].to_numpy(dtype=np.int64)
-        still = bank_open[pair_b] & np.isin(pair_key, wanted)
+        still = bank_open[pair_b] & sets.isin(pair_key, wanted)
         pair_b, pair_key = pair_b[still], pair_key[still]
         if len(l_rows) == 0 or len(pair_b) == 0:
             return set()
@@ -561,10 +561,10 @@ class SettlementPass:
         # few rows, from a processor that does not book its fees (none of its fits has a fee
         # row, in this round or before).
         series = days.series[last]
-        books_fees.update(np.unique(series[rank == 1]).tolist())
+        books_fees.update(sets.unique(series[rank == 1]).tolist())
         plausible = (rank < 2) | (
             (count >= settings.fee_min_rows) & (bank.amount[b] > 0)
-            & ~np.isin(series, np.fromiter(books_fees, dtype=np.int64, count=len(books_fees)))
+            & ~sets.isin(series, np.fromiter(books_fees, dtype=np.int64, count=len(books_fees)))
         )  # fmt: skip
         b, first, last, fee, fee_row, rank = (
             b[plausible], first[plausible], last[plausible], fee[plausible], fee_row[plausible],

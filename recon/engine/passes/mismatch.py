@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from recon.config import MismatchRule
-from recon.engine import keys
+from recon.engine import keys, sets
 from recon.engine.assign import assign
 from recon.engine.candidates import FAN_OUT_CAP, keyed_window_pairs, unique_pairs
 from recon.engine.classify import reversals
@@ -71,7 +71,7 @@ class MismatchPass:
         # A bank row its own reversal cancels is a reversal, not a slip of some ledger row.
         out, back = reversals(bank, b_rows, state.bank_block, state.matching.reversal_window_days)
         slip_b, slip_l, slip_kind = slip_pairs(
-            state, np.setdiff1d(b_rows, np.concatenate([out, back])), l_rows, config.days_window
+            state, _without(b_rows, np.concatenate([out, back])), l_rows, config.days_window
         )
         pair_b, pair_l = unique_pairs(
             np.concatenate([*found_b, slip_b]), np.concatenate([*found_l, slip_l])
@@ -152,3 +152,10 @@ def _kinds_of(
     found = (at < len(slip_code)) & (slip_code[np.minimum(at, len(slip_code) - 1)] == pair_code)
     kinds[found] = slip_kind[at[found]]
     return kinds
+
+
+def _without(rows: IntArray, dropped: IntArray) -> IntArray:
+    """``np.setdiff1d(rows, dropped)``: the distinct rows not dropped, ascending."""
+    distinct = sets.unique(rows)
+    kept: IntArray = distinct[~sets.isin(distinct, dropped)]
+    return kept

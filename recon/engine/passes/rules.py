@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from recon.config import MatchRule
-from recon.engine import keys
+from recon.engine import keys, sets
 from recon.engine.candidates import (
     FAN_OUT_CAP,
     date_band_pairs,
@@ -99,7 +99,7 @@ def candidates(
         if not crowded.any():
             return b, lg
         # A crowded amount (payroll) may lose its partner to the cap: also pair by name word.
-        ledger_crowded = np.isin(ledger_key, np.unique(bank_key[crowded]))
+        ledger_crowded = sets.isin(ledger_key, bank_key[crowded])
         wb, wl = _shared_word_pairs(
             bank, b_rows[crowded], bank_key[crowded], bank_date[b_rows[crowded]],
             ledger, l_rows[ledger_crowded], ledger_key[ledger_crowded], window,
@@ -160,7 +160,7 @@ def _reference_pairs(
         found_l.append(pair_l)
         crowded = counts > FAN_OUT_CAP
         if crowded.any():  # a payroll run: the capped candidates may miss the partner
-            l_crowded = np.isin(l_key, np.unique(b_key[crowded]))
+            l_crowded = sets.isin(l_key, b_key[crowded])
             wb, wl = _shared_word_pairs(
                 bank, b[crowded], b_key[crowded], bank_date[b[crowded]],
                 ledger, lg[l_crowded], l_key[l_crowded], window,
