@@ -331,18 +331,17 @@ def name_word_pairs(texts: list[str]) -> tuple[IntArray, IntArray, ObjArray]:
         ).to_numpy(zero_copy_only=False), dtype=bool,
     )  # fmt: skip
     owners = [owner[word]]
-    words: list[ObjArray] = [np.asarray(runs.filter(pa.array(word)).to_numpy(zero_copy_only=False),
-                                        dtype=object)]  # fmt: skip
-    with_nul = [k for k, t in enumerate(texts) if "\x00" in t]
-    for k in with_nul:
+    words = [runs.filter(pa.array(word))]
+    for k in [k for k, t in enumerate(texts) if "\x00" in t]:
         found = name_words(texts[k])
         owners.append(np.full(len(found), k, dtype=np.int64))
-        words.append(np.array(found, dtype=object))
-    all_owners = np.concatenate(owners)
-    codes, uniques = pd.factorize(np.concatenate(words))
+        words.append(pa.array(found, type=pa.string()))
+    encoded = pa.concat_arrays(words).dictionary_encode()
+    codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    uniques = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
     width = max(len(uniques), 1)
-    pair = sets.unique(all_owners * width + codes)
-    return pair // width, pair % width, np.asarray(uniques, dtype=object)
+    pair = sets.unique(np.concatenate(owners) * width + codes)
+    return pair // width, pair % width, uniques
 
 
 def _sorted_factorize(values: ObjArray) -> tuple[IntArray, ObjArray]:

@@ -408,7 +408,7 @@ class LedgerReferences:
         :meth:`scan` (Unicode case and digit rules).
         """
         plain = np.array(
-            [t.isascii() and "\x00" not in t and _DIGIT.search(t) is not None for t in texts],
+            [t.isascii() and "\x00" not in t for t in texts],
             dtype=bool,
         )
         at_plain = np.flatnonzero(plain)
@@ -426,7 +426,7 @@ class LedgerReferences:
         return _LookupTables.of(self)
 
     def _scan_ascii(self, texts: list[str], *, tails: bool) -> Scanned:
-        """:meth:`scan_all` of ASCII texts holding a digit and no NUL character."""
+        """:meth:`scan_all` of ASCII texts without a NUL character."""
         if not texts:
             return Scanned.empty()
         tables = self._tables
@@ -457,6 +457,8 @@ class LedgerReferences:
         run = tokens.take(pa.array(start))
         run_length = length[start]
         run_digits = digits[start]
+        # Every run first (each extends the one before it), then one look-up of them all.
+        runs, run_owner, run_weak = [], [], []
         for extra in range(MAX_WORDS):
             if extra:
                 nxt = start + extra
@@ -476,12 +478,18 @@ class LedgerReferences:
                 run = run.filter(pa.array(short_enough))
             if len(start) == 0:
                 break
-            value = tables.lookup(run)
+            runs.append(run)
+            run_owner.append(owner[start])
+            run_weak.append(run_digits)
+        if runs:
+            value = tables.lookup(pa.concat_arrays(runs))
             hits = np.flatnonzero(value != _MISSING)
-            texts_hit, codes = tables.expand(owner[start[hits]], value[hits])
+            texts_hit, codes = tables.expand(np.concatenate(run_owner)[hits], value[hits])
             found_text.append(texts_hit)
             found_code.append(codes)
-            found_strong.append(np.repeat(~run_digits[hits], tables.width(value[hits])))
+            found_strong.append(
+                np.repeat(~np.concatenate(run_weak)[hits], tables.width(value[hits]))
+            )
         name_text, names = _strongest(
             np.concatenate(found_text), np.concatenate(found_code), np.concatenate(found_strong)
         )

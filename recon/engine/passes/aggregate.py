@@ -657,17 +657,19 @@ class SettlementPass:
         )  # fmt: skip
         first_low = np.maximum(first_low, days.first_of_series[last])
         cand_at, first = _expand(first_low.astype(np.int64), last + 1)
+        # Per bank row once, per candidate by index: most candidates fail the fee test, so
+        # the row counts and signs are only looked at for those that pass it.
+        amount = bank.amount[pair_b]
+        limit = _fee_limit(bank, pair_b, settings)
+        at = pair_at[cand_at]
         last = last[cand_at]
-        b = pair_b[pair_at[cand_at]]
         total = days.total(first, last)
+        fee = total - amount[at]
+        near = np.flatnonzero((fee >= 0) & (fee <= limit[at]))
+        at, first, last, total, fee = at[near], first[near], last[near], total[near], fee[near]
         count = days.row_start[last + 1] - days.row_start[first]
-        fee = total - bank.amount[b]
-        limit = _fee_limit(bank, b, settings)
-        fits = (
-            (count >= settings.min_rows) & (np.sign(total) == np.sign(bank.amount[b]))
-            & (fee >= 0) & (fee <= limit)
-        )  # fmt: skip
-        return b[fits], first[fits], last[fits], fee[fits], count[fits]
+        fits = (count >= settings.min_rows) & (np.sign(total) == np.sign(amount[at]))
+        return pair_b[at[fits]], first[fits], last[fits], fee[fits], count[fits]
 
     def _fee_rows(
         self, state: MatchState, days: _Days, l_rows: IntArray, series_of: IntArray,
