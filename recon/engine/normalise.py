@@ -283,7 +283,7 @@ def _check_numbers(
 
 # The first word (split at anything but ASCII letters and digits) of 3+ characters that is neither
 # a filler word nor all digits; one regex search per distinct text instead of a Python loop.
-_FILLER_ARRAY = pa.array(sorted(_FILLER_WORDS), type=pa.string())
+_FILLER_ARRAY = pa.array(sorted(_FILLER_WORDS), type=pa.large_string())
 _FILLER_ALTERNATION = "|".join(sorted(_FILLER_WORDS, key=len, reverse=True))
 _KEY_WORD = re.compile(
     rf"(?<![0-9A-Z])(?!(?:{_FILLER_ALTERNATION})(?![0-9A-Z]))(?![0-9]+(?![0-9A-Z]))[0-9A-Z]{{3,}}"
@@ -306,7 +306,57 @@ def name_words(text: str) -> list[str]:
     return sorted(set(_KEY_WORD.findall(text.upper())))
 
 
-_KEY_RUN = re.compile(r"[0-9A-Z]+|\x00")  # runs of ASCII upper-case letters and digits, and NUL
+# Byte classes of ASCII text for :func:`ascii_words`: 0 separates words, and a word is a run of
+# bytes of one class. LETTERS_DIGITS splits letters from digits ("INV51204" is "INV" "51204");
+# ALNUM keeps them together.
+_BYTE = np.arange(256)
+_IS_LETTER = ((_BYTE >= 65) & (_BYTE <= 90)) | ((_BYTE >= 97) & (_BYTE <= 122))
+_IS_DIGIT = (_BYTE >= 48) & (_BYTE <= 57)
+LETTERS_DIGITS = np.where(_IS_LETTER, 1, np.where(_IS_DIGIT, 2, 0)).astype(np.uint8)
+ALNUM = (_IS_LETTER | _IS_DIGIT).astype(np.uint8)
+_UPPER = np.where((_BYTE >= 97) & (_BYTE <= 122), _BYTE - 32, _BYTE).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Words:
+    """The words of several texts, in order: ``words[i]`` (upper case) is of text ``owner[i]``."""
+
+    owner: IntArray
+    words: pa.Array
+    length: IntArray
+    digits: BoolArray  # all digits
+
+
+def ascii_words(texts: list[str], classes: npt.NDArray[np.uint8]) -> Words:
+    """The words of ASCII ``texts``: runs of bytes of one non-zero class (``classes``, per byte
+    value), upper case. Works on the texts' bytes with numpy, never on a Python string per
+    word."""
+    array = pa.array(texts, type=pa.large_string())
+    _, offset_buffer, data_buffer = array.buffers()
+    offsets = np.frombuffer(offset_buffer, dtype=np.int64)[: len(texts) + 1]
+    if data_buffer is None or offsets[-1] == offsets[0]:
+        empty = np.zeros(0, dtype=np.int64)
+        return Words(empty, pa.array([], type=pa.large_string()), empty, empty.astype(bool))
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    offsets = offsets - offsets[0]
+    kind = classes[data]
+    text_start = np.zeros(len(data) + 1, dtype=bool)
+    text_start[offsets] = True
+    changes = np.r_[True, kind[1:] != kind[:-1]] | text_start[:-1]
+    in_word = kind != 0
+    starts = np.flatnonzero(in_word & changes)
+    # Each word's last byte: the next byte is of another class or text.
+    ends = np.flatnonzero(in_word & np.r_[changes[1:], True]) + 1
+    length = (ends - starts).astype(np.int64)
+    word_offsets = np.r_[0, np.cumsum(length)].astype(np.int64)
+    # Every byte of a word class is in exactly one word: they are the words' bytes, in order.
+    words = pa.LargeStringArray.from_buffers(
+        len(starts), pa.py_buffer(word_offsets), pa.py_buffer(_UPPER[data[in_word]])
+    )
+    first_word = np.searchsorted(starts, offsets)
+    owner = np.repeat(np.arange(len(texts), dtype=np.int64), np.diff(first_word))
+    digits = np.asarray(pc.ascii_is_decimal(words).to_numpy(zero_copy_only=False), dtype=bool)
+    return Words(owner, words, length, digits)
 
 
 def name_word_pairs(texts: list[str]) -> tuple[IntArray, IntArray, ObjArray]:
@@ -314,28 +364,22 @@ def name_word_pairs(texts: list[str]) -> tuple[IntArray, IntArray, ObjArray]:
     (text, word) once, in (text, word code) order.
 
     A key word is a whole run of ASCII letters and digits (of the upper-case text) of 3+
-    characters that is neither a filler word nor all digits, so one regex pass over all texts
-    joined by NUL splits them all; the filters run column-wise (pyarrow). Texts holding a NUL
-    themselves go through :func:`name_words`.
+    characters that is neither a filler word nor all digits: ASCII texts are split by
+    :func:`ascii_words` and filtered column-wise (upper case can make ASCII letters of other
+    characters: "ﬁ" is "FI", so other texts go through :func:`name_words`).
     """
-    joined = [t if "\x00" not in t else "" for t in texts]
-    pieces = pa.array(_KEY_RUN.findall("\x00".join(joined).upper()), type=pa.string())
-    joint = np.asarray(pc.equal(pieces, "\x00").to_numpy(zero_copy_only=False), dtype=bool)
-    owner = np.cumsum(joint)[~joint].astype(np.int64)
-    runs = pieces.filter(pa.array(~joint))
-    word = np.asarray(
-        pc.and_(
-            pc.and_(pc.greater_equal(pc.utf8_length(runs), 3),
-                    pc.invert(pc.ascii_is_decimal(runs))),
-            pc.invert(pc.is_in(runs, value_set=_FILLER_ARRAY)),
-        ).to_numpy(zero_copy_only=False), dtype=bool,
+    plain = np.array([t.isascii() for t in texts], dtype=bool)
+    at_plain = np.flatnonzero(plain)
+    found = ascii_words([texts[k] for k in at_plain.tolist()], ALNUM)
+    word = (found.length >= 3) & ~found.digits & ~np.asarray(
+        pc.is_in(found.words, value_set=_FILLER_ARRAY).to_numpy(zero_copy_only=False), dtype=bool
     )  # fmt: skip
-    owners = [owner[word]]
-    words = [runs.filter(pa.array(word))]
-    for k in [k for k, t in enumerate(texts) if "\x00" in t]:
-        found = name_words(texts[k])
-        owners.append(np.full(len(found), k, dtype=np.int64))
-        words.append(pa.array(found, type=pa.string()))
+    owners = [at_plain[found.owner[word]]]
+    words = [found.words.filter(pa.array(word))]
+    for k in np.flatnonzero(~plain).tolist():
+        named = name_words(texts[k])
+        owners.append(np.full(len(named), k, dtype=np.int64))
+        words.append(pa.array(named, type=pa.large_string()))
     encoded = pa.concat_arrays(words).dictionary_encode()
     codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
     uniques = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)

@@ -69,7 +69,15 @@ import pyarrow.compute as pc
 
 from recon.engine import keys, sets
 from recon.engine.candidates import keyed_window_pairs_and_counts, unique_pairs
-from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, filled
+from recon.engine.normalise import (
+    LETTERS_DIGITS,
+    BoolArray,
+    IntArray,
+    ObjArray,
+    Side,
+    ascii_words,
+    filled,
+)
 from recon.frames import CHECK_NUMBER, PAYMENT_DETAILS
 
 MIN_LENGTH = 4  # compact characters a searched reference (or a cut-off fragment) needs at least
@@ -143,8 +151,8 @@ def _searchable_mask(texts: npt.NDArray[np.str_]) -> BoolArray:
     return mask
 
 
-_ASCII_TOKEN = re.compile(r"[A-Z]+|[0-9]+|\x00")  # the words of upper-case ASCII, and NUL
 _EMPTY = np.zeros(0, dtype=np.int64)
+_NOTHING = pa.scalar("", type=pa.large_string())  # what joins the words of a run
 _MISSING = np.iinfo(np.int64).min  # not a key of the lookup (its values may be negative)
 
 
@@ -215,12 +223,12 @@ class _LookupTables:
         checks = {**refs.lookup, **refs.short}
         sizes = np.array([len(s) for s in refs.shared], dtype=np.int64)
         return cls(
-            keys=pa.array(list(refs.lookup), type=pa.string()),
+            keys=pa.array(list(refs.lookup), type=pa.large_string()),
             values=np.fromiter(refs.lookup.values(), dtype=np.int64, count=len(refs.lookup)),
-            check_keys=pa.array(list(checks), type=pa.string()),
+            check_keys=pa.array(list(checks), type=pa.large_string()),
             check_values=np.fromiter(checks.values(), dtype=np.int64, count=len(checks)),
-            starts=pa.array(sorted(refs.starts), type=pa.string()),
-            check_words=pa.array(sorted(CHECK_WORDS), type=pa.string()),
+            starts=pa.array(sorted(refs.starts), type=pa.large_string()),
+            check_words=pa.array(sorted(CHECK_WORDS), type=pa.large_string()),
             # One more than needed: rows with no shared value index it too (masked out).
             shared_start=np.r_[0, np.cumsum(sizes), sizes.sum()].astype(np.int64),
             shared_codes=np.array([c for s in refs.shared for c in s], dtype=np.int64),
@@ -402,15 +410,12 @@ class LedgerReferences:
     def scan_all(self, texts: list[str], *, tails: bool) -> Scanned:
         """:meth:`scan` of each of ``texts``, as flat arrays.
 
-        ASCII texts (nearly all) are scanned together: one regex pass splits all of them into
-        words, and the runs of words are joined and looked up column-wise (pyarrow), a word
-        count at a time, instead of a Python loop per text. Other texts go through
-        :meth:`scan` (Unicode case and digit rules).
+        ASCII texts (nearly all) are scanned together: their bytes are split into words at once
+        (:func:`recon.engine.normalise.ascii_words`), and the runs of words are joined and
+        looked up column-wise (pyarrow) instead of by a Python loop per text. Other texts go
+        through :meth:`scan` (Unicode case and digit rules).
         """
-        plain = np.array(
-            [t.isascii() and "\x00" not in t for t in texts],
-            dtype=bool,
-        )
+        plain = np.array([t.isascii() for t in texts], dtype=bool)
         at_plain = np.flatnonzero(plain)
         parts = [self._scan_ascii([texts[k] for k in at_plain.tolist()], tails=tails)]
         parts[0] = parts[0].renumbered(at_plain)
@@ -426,17 +431,13 @@ class LedgerReferences:
         return _LookupTables.of(self)
 
     def _scan_ascii(self, texts: list[str], *, tails: bool) -> Scanned:
-        """:meth:`scan_all` of ASCII texts without a NUL character."""
+        """:meth:`scan_all` of ASCII texts."""
         if not texts:
             return Scanned.empty()
         tables = self._tables
-        pieces = pa.array(_ASCII_TOKEN.findall("\x00".join(texts).upper()), type=pa.string())
-        joint = np.asarray(pc.equal(pieces, "\x00").to_numpy(zero_copy_only=False), dtype=bool)
-        owner = np.cumsum(joint)[~joint].astype(np.int64)  # the text each word is of
-        tokens = pieces.filter(pa.array(~joint))
+        split = ascii_words(texts, LETTERS_DIGITS)
+        owner, tokens, length, digits = split.owner, split.words, split.length, split.digits
         size = len(tokens)
-        length = np.asarray(pc.utf8_length(tokens).to_numpy(zero_copy_only=False), dtype=np.int64)
-        digits = np.asarray(pc.ascii_is_decimal(tokens).to_numpy(zero_copy_only=False), dtype=bool)
         found_text, found_code, found_strong = [], [], []
         # A number right after a check word, looked up among short references too.
         after = np.flatnonzero(digits[1:] & (owner[1:] == owner[:-1])) + 1
@@ -466,7 +467,7 @@ class LedgerReferences:
                 same[same] = owner[nxt[same]] == owner[start[same]]
                 start, nxt = start[same], nxt[same]
                 run = pc.binary_join_element_wise(
-                    run.filter(pa.array(same)), tokens.take(pa.array(nxt)), ""
+                    run.filter(pa.array(same)), tokens.take(pa.array(nxt)), _NOTHING
                 )
                 run_length = run_length[same] + length[nxt]
                 run_digits = run_digits[same] & digits[nxt]
@@ -510,7 +511,7 @@ class LedgerReferences:
                 same[same] = owner[first[same]] == owner[last[same]]
                 last, first = last[same], first[same]
                 tail = pc.binary_join_element_wise(
-                    tokens.take(pa.array(first)), tail.filter(pa.array(same)), ""
+                    tokens.take(pa.array(first)), tail.filter(pa.array(same)), _NOTHING
                 )
                 tail_length = tail_length[same] + length[first]
                 tail_digits = tail_digits[same] | digits[first]
