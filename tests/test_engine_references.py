@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from test_engine import MATCHING, bank_row, ledger_row, links_of, run
 
 from recon.engine import references
-from recon.engine.normalise import name_word_pairs, name_words
+from recon.engine.normalise import name_word_pairs, name_words, truncation_aware
 from recon.engine.scoring import pair_text_similarity
 from recon.engine.state import LinkBatch, MatchState, unconfirm_contradicted
 
@@ -259,3 +259,17 @@ def test_name_words_of_all_texts_at_once_are_each_texts_name_words(texts: list[s
     text, word, words = name_word_pairs(texts)
     for k, one in enumerate(texts):
         assert sorted(words[word[text == k]].tolist()) == name_words(one)
+
+
+@given(st.lists(st.lists(st.sampled_from(
+    ["wire", "trf", "out", "blue", "shie", "shield", "inc", "fee", "x1", "123", "acme", "co",
+     "müll", "a\tb", "\x00", "", " ", "california", "of"]), max_size=7).map(" ".join),
+    max_size=30))
+@settings(max_examples=300, deadline=None)
+def test_texts_rewritten_at_once_read_as_each_rewritten_alone(texts: list[str]) -> None:
+    names = np.array(["blue shield of california", "acme corp", "müller", "shields"],
+                     dtype=object)  # fmt: skip
+    rewritten = truncation_aware(np.array(texts, dtype=object), names)
+    # A dropped non-ASCII word (it holds a digit) sends each text down the per-text path.
+    alone = truncation_aware(np.array([f"{t} \u00e91" for t in texts], dtype=object), names)
+    assert rewritten.tolist() == alone.tolist()

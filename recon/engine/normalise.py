@@ -327,10 +327,10 @@ class Words:
     digits: BoolArray  # all digits
 
 
-def ascii_words(texts: list[str], classes: npt.NDArray[np.uint8]) -> Words:
+def ascii_words(texts: list[str], classes: npt.NDArray[np.uint8], *, upper: bool = True) -> Words:
     """The words of ASCII ``texts``: runs of bytes of one non-zero class (``classes``, per byte
-    value), upper case. Works on the texts' bytes with numpy, never on a Python string per
-    word."""
+    value), upper case unless told. Works on the texts' bytes with numpy, never on a Python
+    string per word."""
     array = pa.array(texts, type=pa.large_string())
     _, offset_buffer, data_buffer = array.buffers()
     offsets = np.frombuffer(offset_buffer, dtype=np.int64)[: len(texts) + 1]
@@ -351,8 +351,9 @@ def ascii_words(texts: list[str], classes: npt.NDArray[np.uint8]) -> Words:
     word_offsets = np.r_[0, np.cumsum(length)].astype(np.int64)
     # Every byte of a word class is in exactly one word: they are the words' bytes, in order.
     words = pa.LargeStringArray.from_buffers(
-        len(starts), pa.py_buffer(word_offsets), pa.py_buffer(_UPPER[data[in_word]])
-    )
+        len(starts), pa.py_buffer(word_offsets),
+        pa.py_buffer(_UPPER[data[in_word]] if upper else data[in_word]),
+    )  # fmt: skip
     first_word = np.searchsorted(starts, offsets)
     owner = np.repeat(np.arange(len(texts), dtype=np.int64), np.diff(first_word))
     digits = np.asarray(pc.ascii_is_decimal(words).to_numpy(zero_copy_only=False), dtype=bool)
@@ -500,13 +501,14 @@ def truncation_aware(bank_texts: ObjArray, ledger_names: ObjArray) -> ObjArray:
     counts = Counter(" ".join(ledger_names.tolist()).split())
     vocabulary = sorted(w for w in counts if w.isalpha())
     boilerplate = {w.lower() for w in BANK_BOILERPLATE}
-    replacement: dict[str, str | None] = {}
-    for word in set(" ".join(bank_texts.tolist()).split()):
+
+    def replaced(word: str) -> str | None:
+        """The word as compared: "" for boilerplate, None when dropped, else what it reads."""
         if word in boilerplate:
-            replacement[word] = ""  # dropped unless too little is left
-        elif word in _FILLER_LOWER or not word.isalpha():
-            replacement[word] = None  # dropped
-        elif len(word) >= PREFIX_MIN and word not in counts:
+            return ""  # dropped unless too little is left
+        if word in _FILLER_LOWER or not word.isalpha():
+            return None
+        if len(word) >= PREFIX_MIN and word not in counts:
             at = bisect.bisect_left(vocabulary, word)
             best, best_count = "", 0
             while at < len(vocabulary) and vocabulary[at].startswith(word):
@@ -514,9 +516,57 @@ def truncation_aware(bank_texts: ObjArray, ledger_names: ObjArray) -> ObjArray:
                     best, best_count = vocabulary[at], counts[vocabulary[at]]
                 at += 1
             if best:
-                replacement[word] = best
-    result = np.array([_rewritten(text, replacement) for text in bank_texts.tolist()], dtype=object)
+                return best
+        return word
+
+    texts = bank_texts.tolist()
+    plain = np.array([t.isascii() for t in texts], dtype=bool)
+    result = filled(len(texts), "")
+    at_plain = np.flatnonzero(plain)
+    result[at_plain] = _rewritten_ascii([texts[k] for k in at_plain.tolist()], replaced)
+    others = np.flatnonzero(~plain).tolist()
+    replacement = {
+        word: replaced(word) for word in set(" ".join(texts[k] for k in others).split())
+    }  # fmt: skip
+    for k in others:
+        result[k] = _rewritten(texts[k], replacement)
     return result
+
+
+# What str.split() splits ASCII text at (it counts \x1c-\x1f as whitespace too).
+_NOT_SPACE = np.array([0 if chr(b).isspace() else 1 for b in range(256)], dtype=np.uint8)
+
+
+def _rewritten_ascii(texts: list[str], replaced: Callable[[str], str | None]) -> ObjArray:
+    """:func:`_rewritten` of each ASCII text, ``replaced`` called once per distinct word: the
+    words split on the texts' bytes (:func:`ascii_words`), each text's kept words joined by
+    pyarrow."""
+    split = ascii_words(texts, _NOT_SPACE, upper=False)
+    encoded = split.words.dictionary_encode()
+    codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    mapped = [replaced(w) for w in encoded.dictionary.to_pylist()]
+    # Per distinct word: 0 kept (as it reads), 1 boilerplate, 2 dropped.
+    kind = np.array([2 if m is None else 1 if m == "" else 0 for m in mapped], dtype=np.int64)
+    shown = pa.array(
+        [m if m else w for w, m in zip(encoded.dictionary.to_pylist(), mapped, strict=True)],
+        type=pa.large_string(),
+    )
+    word_kind = kind[codes]
+    size = len(texts)
+    owner = split.owner
+    kept = np.bincount(owner[word_kind == 0], minlength=size)
+    listed = np.bincount(owner[word_kind != 2], minlength=size)
+    # Boilerplate stays when dropping it would leave fewer than two words.
+    restore = (kept < 2) & (kept < listed)
+    chosen = np.flatnonzero((word_kind == 0) | ((word_kind == 1) & restore[owner]))
+    counts = np.bincount(owner[chosen], minlength=size)
+    offsets = pa.array(np.r_[0, np.cumsum(counts)].astype(np.int64), type=pa.int64())
+    lists = pa.LargeListArray.from_arrays(offsets, shown.take(pa.array(codes[chosen])))
+    joined: ObjArray = np.asarray(
+        pc.binary_join(lists, pa.scalar(" ", type=pa.large_string()))
+        .to_numpy(zero_copy_only=False), dtype=object,
+    )  # fmt: skip
+    return joined
 
 
 def _rewritten(text: str, replacement: dict[str, str | None]) -> str:
