@@ -540,18 +540,17 @@ def decode(values: IntArray) -> tuple[IntArray, BoolArray]:
 
 
 def _per_row(
-    values: ObjArray, owner: IntArray, items: npt.NDArray[np.generic]
+    value_codes: IntArray, distinct: int, owner: IntArray, items: npt.NDArray[np.generic]
 ) -> tuple[IntArray, npt.NDArray[np.generic]]:
     """(row, item) for each item found per distinct value, for every row holding the value,
-    rows in order; ``items[i]`` belongs to the ``owner[i]``-th value of ``pd.factorize(values)``
-    (``owner`` ascending)."""
-    value_codes, uniques = pd.factorize(values)
-    counts = np.bincount(owner, minlength=len(uniques) + 1).astype(np.int64)
-    counts[len(uniques):] = 0  # the trailing count: rows with a missing value
+    rows in order; ``value_codes`` are the rows' codes of ``pd.factorize`` (``distinct``
+    values, -1 missing) and ``items[i]`` belongs to value ``owner[i]`` (``owner`` ascending)."""
+    counts = np.bincount(owner, minlength=distinct + 1).astype(np.int64)
+    counts[distinct:] = 0  # the trailing count: rows with a missing value
     starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
-    value_codes = np.where(value_codes < 0, len(uniques), value_codes)
+    value_codes = np.where(value_codes < 0, distinct, value_codes)
     per_row = counts[value_codes]
-    row = np.repeat(np.arange(len(values), dtype=np.int64), per_row)
+    row = np.repeat(np.arange(len(value_codes), dtype=np.int64), per_row)
     offset = np.arange(int(per_row.sum()), dtype=np.int64) - np.repeat(
         np.cumsum(per_row) - per_row, per_row
     )
@@ -571,14 +570,16 @@ def bank_names(
     any source names it strongly; and (rows, fragments): the cut-off fragment candidates of
     descriptions that name nothing.
     """
-    _, uniques = pd.factorize(texts[0])
+    codes, uniques = pd.factorize(texts[0])
     scanned = ledger_refs.scan_all([str(u) for u in uniques], tails=True)
-    row, value = _per_row(texts[0], scanned.name_text, scanned.names)
-    fragment_rows, fragment_items = _per_row(texts[0], scanned.fragment_text, scanned.fragments)
+    row, value = _per_row(codes, len(uniques), scanned.name_text, scanned.names)
+    fragment_rows, fragment_items = _per_row(
+        codes, len(uniques), scanned.fragment_text, scanned.fragments
+    )
     fragments: ObjArray = fragment_items.astype(object, copy=False)
     rows, values, sources = [row], [value], [np.zeros(len(row), dtype=np.int64)]
     for source, column in enumerate([*texts[1:], *fields], start=1):
-        _, uniques = pd.factorize(column)
+        codes, uniques = pd.factorize(column)
         if source < len(texts):
             found = ledger_refs.scan_all([str(u) for u in uniques], tails=False)
             owner, items = found.name_text, found.names
@@ -586,7 +587,7 @@ def bank_names(
             lists = [ledger_refs.whole_field(str(u)) for u in uniques]
             owner = np.repeat(np.arange(len(lists), dtype=np.int64), [len(f) for f in lists])
             items = np.array([v for found_here in lists for v in found_here], dtype=np.int64)
-        row, value = _per_row(column, owner, items)
+        row, value = _per_row(codes, len(uniques), owner, items)
         rows.append(row)
         values.append(value)
         sources.append(np.full(len(row), source, dtype=np.int64))
