@@ -129,7 +129,7 @@ def reconcile_with(
     seconds["workers"] = time.perf_counter() - started
     started = time.perf_counter()
     results = [done[t.digest] for t in tasks]
-    merged = merge([r for r, _ in results], bank, ledger)
+    merged = merge([r for r, _ in results])
     seconds["merge"] = time.perf_counter() - started
     log.info("partitions merged", extra={"seconds": {k: round(v, 3) for k, v in seconds.items()}})
     return PartitionedRun(merged, [report for _, report in results], seconds)
