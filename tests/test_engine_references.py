@@ -274,3 +274,9 @@ def test_texts_rewritten_at_once_read_as_each_rewritten_alone(texts: list[str]) 
     # A dropped non-ASCII word (it holds a digit) sends each text down the per-text path.
     alone = truncation_aware(np.array([f"{t} \u00e91" for t in texts], dtype=object), names)
     assert rewritten.tolist() == alone.tolist()
+
+
+def test_a_ledger_without_references_names_none_in_any_text() -> None:
+    refs = references.LedgerReferences.of(np.array(["", ""], dtype=object))
+    found = refs.scan_all(["CHECK 1043 INV-51204", "PO 55119", ""], tails=False)
+    assert found.names.tolist() == []

@@ -236,14 +236,16 @@ class _LookupTables:
 
     def lookup(self, texts: pa.Array) -> IntArray:
         """Each text's lookup value, :data:`_MISSING` when it has none."""
+        if len(self.values) == 0:
+            return np.full(len(texts), _MISSING, dtype=np.int64)
         at = _numpy(pc.index_in(texts, value_set=self.keys).fill_null(-1)).astype(np.int64)
         value: IntArray = np.where(at >= 0, self.values[np.maximum(at, 0)], _MISSING)
         return value
 
     def check_lookup(self, texts: pa.Array) -> IntArray:
         """The code a number after a check word names (short references first), -1 none."""
-        if len(texts) == 0:
-            return _EMPTY
+        if len(self.check_values) == 0:
+            return np.full(len(texts), -1, dtype=np.int64)
         at = _numpy(pc.index_in(texts, value_set=self.check_keys).fill_null(-1)).astype(np.int64)
         code = np.where(at >= 0, self.check_values[np.maximum(at, 0)], -1)
         result: IntArray = np.maximum(code, -1)  # shared digits name none of them here
