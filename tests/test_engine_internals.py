@@ -18,6 +18,7 @@ from recon.engine.groups import _fit_possible, _subset_sums, fitting_subsets
 from recon.engine.normalise import (
     DEFAULT_REFERENCE_PATTERN,
     _cannot_match,
+    _default_pattern_groups,
     _sorted_factorize,
     id_order,
 )
@@ -334,3 +335,19 @@ def test_sorted_set_operations_agree_with_numpy(values: list[int], among: list[i
     left, right = np.array(values, dtype=np.int64), np.array(among, dtype=np.int64)
     assert sets.unique(left).tolist() == np.unique(left).tolist()
     assert sets.isin(left, right).tolist() == np.isin(left, right).tolist()
+
+
+_REFERENCE_PIECES = ["INV", "inv", "Invoice", "PO", "po#", "REF:", "ref -", "\v", "\x1c", " ", "-",
+                     "#", ":", "12", "A1-", "ABC", "x", "é", "ſ", "K", "ı", "2025-0001", "_", "\t"]
+
+
+@given(st.lists(st.lists(st.sampled_from(_REFERENCE_PIECES), max_size=8).map("".join),
+                max_size=30))
+@settings(max_examples=300, deadline=None)
+def test_references_found_at_once_are_what_pythons_re_finds(texts: list[str]) -> None:
+    pattern = re.compile(DEFAULT_REFERENCE_PATTERN, re.IGNORECASE)
+    expected = []
+    for text in texts:
+        found = pattern.search(text)
+        expected.append(found.group(1).upper() if found and found.group(1) else "")
+    assert _default_pattern_groups(texts).tolist() == expected

@@ -211,10 +211,48 @@ def _extract_references(description: _Distinct, reference: ObjArray, pattern: st
         found = compiled.search(text)
         return found.group(1).upper() if found and found.group(1) else ""
 
-    result = _map_unique(reference, normalise)
+    if skippable:  # the shipped pattern: all texts searched at once
+        codes, uniques = pd.factorize(reference)
+        stripped = np.array([str(u).strip().upper() for u in uniques] + [""], dtype=object)
+        found = _default_pattern_groups(stripped.tolist())
+        result: ObjArray = np.where(found == "", stripped, found)[codes]
+    else:
+        result = _map_unique(reference, normalise)
     missing = np.flatnonzero(result == "")
     if len(missing):
-        result[missing] = description.map(extract, missing)
+        if skippable:
+            needed = np.flatnonzero(
+                np.bincount(description.codes[missing], minlength=len(description.uniques))
+            )
+            mapped = filled(len(description.uniques), "")
+            mapped[needed] = _default_pattern_groups(description.uniques[needed].tolist())
+            result[missing] = mapped[description.codes[missing]]
+        else:
+            result[missing] = description.map(extract, missing)
+    return result
+
+
+# DEFAULT_REFERENCE_PATTERN for RE2 (pyarrow), case-insensitive. On ASCII text without the
+# whitespace only Python counts as \s (\v, \x1c-\x1f) it finds what Python's re finds.
+_DEFAULT_PATTERN_RE2 = "(?i)" + DEFAULT_REFERENCE_PATTERN.replace("([A-Z0-9]", "(?P<ref>[A-Z0-9]")
+_PYTHON_ONLY_SPACE = "[\x0b\x1c-\x1f]"
+
+
+def _default_pattern_groups(texts: list[str]) -> ObjArray:
+    """The first group of DEFAULT_REFERENCE_PATTERN in each text, upper case ("" none): one
+    pyarrow (RE2) extraction for all texts it reads alike, Python's re for the others."""
+    array = pa.array(texts, type=pa.large_string())
+    found = pc.struct_field(pc.extract_regex(array, _DEFAULT_PATTERN_RE2), [0])
+    result: ObjArray = np.asarray(
+        pc.utf8_upper(found).fill_null("").to_numpy(zero_copy_only=False), dtype=object
+    )
+    odd = pc.or_(
+        pc.invert(pc.string_is_ascii(array)), pc.match_substring_regex(array, _PYTHON_ONLY_SPACE)
+    )  # fmt: skip
+    compiled = re.compile(DEFAULT_REFERENCE_PATTERN, re.IGNORECASE)
+    for k in np.flatnonzero(np.asarray(odd.to_numpy(zero_copy_only=False), dtype=bool)).tolist():
+        match = compiled.search(texts[k])
+        result[k] = match.group(1).upper() if match and match.group(1) else ""
     return result
 
 
