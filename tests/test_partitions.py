@@ -376,3 +376,58 @@ def test_partitions_read_the_learned_payees_like_the_single_run(
     assert PayeeMemory.from_json(tasks[0].payees_json) == memory
     assert tasks[0].digest != split(bank, ledger, matching, as_of=END)[0].digest
     _same(single, merge([reconcile_task(t) for t in tasks]))
+
+
+def test_workers_read_their_bank_rows_from_the_store_and_refuse_changed_ones(
+    tmp_path: Path, token_key: str
+) -> None:
+    """With a state store, a partition's bank rows stay out of its task: the worker reads them
+    (the night's window, its accounts and currency) and checks they are the rows the run cut."""
+    from sqlalchemy import update
+
+    from recon.execution import work
+    from recon.ledger import load_ledger
+    from recon.partitions import BankSource
+    from recon.store.bank import BankWindow, load_bank_rows
+    from recon.store.partitions import BankRowsChanged
+    from recon.store.schema import bank_transactions
+
+    data = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = demo_config(parse_config(data, environ={}).resolve_paths(REPO), tmp_path)
+    prepare_demo_data(tmp_path, AS_OF)
+    link_demo_banks(config)
+    pipeline.sync(config)
+    url = config.state.database_url
+    # Carried items and partner-only rows included: the rules travel with the window.
+    window = BankWindow(AS_OF - timedelta(days=40), AS_OF, AS_OF - timedelta(days=30),
+                        AS_OF - timedelta(days=25), frozenset())  # fmt: skip
+    store = open_store(url)
+    try:
+        bank = load_bank_rows(store, window, config.accounts)
+        carried = frozenset(bank["transaction_id"].iloc[:3])
+        window = BankWindow(window.start, window.end, window.context_start, window.window_start,
+                            carried)  # fmt: skip
+        bank = load_bank_rows(store, window, config.accounts)
+        assert bank["partner_only"].any() and set(carried) <= set(bank["transaction_id"])
+        ledger = load_ledger(config.ledger, config.accounts, window_start=window.start,
+                             window_end=AS_OF).frame  # fmt: skip
+        matching = config.matching
+        source = BankSource(window.to_json(), tuple(config.accounts))
+        tasks = split(bank, ledger, matching, as_of=AS_OF, bank_source=source)
+        shipped = split(bank, ledger, matching, as_of=AS_OF)
+        assert len(tasks) == 3 and all(t.bank == b"" and t.bank_query for t in tasks)
+        assert [t.digest for t in tasks] == [t.digest for t in shipped]
+        results = [work(task, url)[0] for task in tasks]
+        _same(merge([reconcile_task(t) for t in shipped]), merge(results))
+        _same(reconcile(bank, ledger, matching, as_of=AS_OF), merge(results))
+
+        changed = bank[bank["account"] == tasks[-1].key[0]]["transaction_id"].iloc[0]
+        with store.begin() as conn:
+            conn.execute(update(bank_transactions)
+                         .where(bank_transactions.c.transaction_id == changed)
+                         .values(amount_minor=bank_transactions.c.amount_minor + 1))  # fmt: skip
+        with pytest.raises(BankRowsChanged, match=f"partition {tasks[-1].name}: the bank rows"):
+            work(tasks[-1], url)
+        work(tasks[0], url)  # the other partitions' rows are as they were
+    finally:
+        store.dispose()
