@@ -12,7 +12,9 @@ compacted, equals it, or its ``check_number`` holds it whole. Words split at any
 letters and digits and between letters and digits ("INV51204" is "INV" "51204"), so a match
 never starts or ends inside a word: "51204" is named by "PAYMENT 51204" and by "INV51204",
 never by "9951204". The lookup is one hash lookup per run of words (starting at a digit or at a
-word some reference starts with) of each distinct text: never ledger rows x bank rows.
+word some reference starts with) of each distinct text: never ledger rows x bank rows. The runs
+of all texts are built and looked up column-wise at once (:meth:`LedgerReferences.scan_all`);
+:meth:`LedgerReferences.scan` is the same for one text.
 
 A reference a payer retypes without its letters ("INVOICE 51204" for "INV-51204") is named by
 its digits when they are searchable on their own; digits several references end with
