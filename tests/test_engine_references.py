@@ -13,13 +13,7 @@ from hypothesis import given, settings
 from test_engine import MATCHING, bank_row, ledger_row, links_of, run
 
 from recon.engine import references
-from recon.engine.normalise import (
-    first_key_words,
-    key_word,
-    name_word_pairs,
-    name_words,
-    truncation_aware,
-)
+from recon.engine.normalise import name_word_pairs, name_words, truncation_aware
 from recon.engine.scoring import pair_text_similarity
 from recon.engine.state import LinkBatch, MatchState, unconfirm_contradicted
 
@@ -266,7 +260,6 @@ def test_name_words_of_all_texts_at_once_are_each_texts_name_words(texts: list[s
     text, word, words = name_word_pairs(texts)
     for k, one in enumerate(texts):
         assert sorted(words[word[text == k]].tolist()) == name_words(one)
-    assert first_key_words(texts).tolist() == [key_word(one) for one in texts]
 
 
 @given(st.lists(st.lists(st.sampled_from(

@@ -398,33 +398,6 @@ def ascii_words(texts: list[str], classes: npt.NDArray[np.uint8], *, upper: bool
     return Words(owner, words, length, digits)
 
 
-def _key_word_mask(found: Words) -> BoolArray:
-    """Which of ``found`` (:func:`ascii_words` with ALNUM) are key words: 3+ characters,
-    neither all digits nor a filler word."""
-    filler = np.asarray(
-        pc.is_in(found.words, value_set=_FILLER_ARRAY).to_numpy(zero_copy_only=False), dtype=bool
-    )
-    mask: BoolArray = (found.length >= 3) & ~found.digits & ~filler
-    return mask
-
-
-def first_key_words(texts: list[str]) -> ObjArray:
-    """:func:`key_word` of each text: ASCII texts split at once by :func:`ascii_words`."""
-    plain = np.array([t.isascii() for t in texts], dtype=bool)
-    at_plain = np.flatnonzero(plain)
-    found = ascii_words([texts[k] for k in at_plain.tolist()], ALNUM)
-    key = np.flatnonzero(_key_word_mask(found))
-    owner = found.owner[key]
-    first = key[np.r_[True, owner[1:] != owner[:-1]]] if len(key) else key
-    result = filled(len(texts), "")
-    result[at_plain[found.owner[first]]] = np.asarray(
-        found.words.take(pa.array(first)).to_numpy(zero_copy_only=False), dtype=object
-    )
-    for k in np.flatnonzero(~plain).tolist():
-        result[k] = _first_word(texts[k])
-    return result
-
-
 def name_word_pairs(texts: list[str]) -> tuple[IntArray, IntArray, ObjArray]:
     """:func:`name_words` of each of ``texts``, flat: (text index, word code, words) with each
     (text, word) once, in (text, word code) order.
@@ -437,7 +410,9 @@ def name_word_pairs(texts: list[str]) -> tuple[IntArray, IntArray, ObjArray]:
     plain = np.array([t.isascii() for t in texts], dtype=bool)
     at_plain = np.flatnonzero(plain)
     found = ascii_words([texts[k] for k in at_plain.tolist()], ALNUM)
-    word = _key_word_mask(found)
+    word = (found.length >= 3) & ~found.digits & ~np.asarray(
+        pc.is_in(found.words, value_set=_FILLER_ARRAY).to_numpy(zero_copy_only=False), dtype=bool
+    )  # fmt: skip
     owners = [at_plain[found.owner[word]]]
     words = [found.words.filter(pa.array(word))]
     for k in np.flatnonzero(~plain).tolist():
@@ -730,9 +705,9 @@ def prepare(
         cols["reference"] = _extract_references(description, cols["reference"], reference_pattern)
         texts[name] = _text_distinct(counterparty, description)
         key_words[name] = (
-            first_key_words(description.uniques.tolist()),
+            np.array([_first_word(u) for u in description.uniques], dtype=object),
             description.codes,
-            first_key_words(counterparty.uniques.tolist()),
+            np.array([_first_word(u) for u in counterparty.uniques], dtype=object),
             counterparty.codes,
         )
         raw[name] = cols
