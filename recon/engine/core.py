@@ -22,7 +22,7 @@ import pandas as pd
 from recon.config import MatchingConfig
 from recon.engine.classify import classify
 from recon.engine.output import match_result
-from recon.engine.partitions import Partition, cut, merge
+from recon.engine.partitions import cut, merge
 from recon.engine.passes import build_passes
 from recon.engine.payees import PayeeMemory
 from recon.engine.state import MatchState
@@ -45,14 +45,13 @@ def reconcile(
     ``payees``: what earlier nights' confirmed links taught (recon.engine.payees); a bank row
     whose descriptor names the ledger row's counterparty counts as texts that agree.
     """
-    partitions = cut(bank, ledger, matching, id_order=False)
-    if not partitions:
-        partitions = [Partition(("", ""), bank, ledger)]
     keys, states = [], []
-    while partitions:  # a partition's frames are let go once its arrays are built
-        partition = partitions.pop(0)
+    # One partition's frames at a time: each is let go once its arrays are built.
+    for partition in cut(bank, ledger, matching, id_order=False):
         keys.append(partition.key)
         states.append(MatchState.prepare(partition.bank, partition.ledger, matching, payees))
+    if not states:  # no rows at all
+        keys, states = [("", "")], [MatchState.prepare(bank, ledger, matching, payees)]
     passes = build_passes(matching)
     for done, step in enumerate(passes, start=1):
         for state in states:

@@ -15,9 +15,11 @@ other in key order.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,6 +29,7 @@ from recon.frames import MatchResult
 
 # A partition's key: (ledger account, currency); "" where a rule crosses it.
 PartitionKey = tuple[str, str]
+IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -61,24 +64,33 @@ def _keys(frame: pd.DataFrame, matching: MatchingConfig) -> tuple[np.ndarray, np
 
 def cut(
     bank: pd.DataFrame, ledger: pd.DataFrame, matching: MatchingConfig, *, id_order: bool = True
-) -> list[Partition]:
+) -> Iterator[Partition]:
     """One partition per (account, currency) found on either side, in key order, each side's
     rows in id order (``id_order``: the same rows make the same partition bytes whatever order
     they were loaded in), else in the order given (the engine does not depend on row order; a
-    side all of one partition is then passed on as it is)."""
+    side all of one partition is then passed on as it is). Each partition's frames are made as
+    it is taken, so a caller that lets go of one holds only the next."""
     bank_groups = _groups(bank, _keys(bank, matching), "transaction_id" if id_order else None)
     ledger_groups = _groups(ledger, _keys(ledger, matching), "entry_id" if id_order else None)
-    return [
-        Partition(key, bank_groups.get(key, bank.iloc[:0]), ledger_groups.get(key, ledger.iloc[:0]))
-        for key in sorted(set(bank_groups) | set(ledger_groups))
-    ]
+    for key in sorted(set(bank_groups) | set(ledger_groups)):
+        yield Partition(key, _rows(bank, bank_groups, key), _rows(ledger, ledger_groups, key))
+
+
+def _rows(
+    frame: pd.DataFrame, groups: dict[PartitionKey, IntArray | None], key: PartitionKey
+) -> pd.DataFrame:
+    """``frame``'s rows of ``key`` (see :func:`_groups`)."""
+    if key not in groups:
+        return frame.iloc[:0]
+    positions = groups[key]
+    return frame if positions is None else frame.iloc[positions].reset_index(drop=True)
 
 
 def _groups(
     frame: pd.DataFrame, keys: tuple[np.ndarray, np.ndarray], id_column: str | None
-) -> dict[PartitionKey, pd.DataFrame]:
-    """The rows of each key, in ``id_column`` order or else as given (codes, not Python loops
-    over a million rows)."""
+) -> dict[PartitionKey, IntArray | None]:
+    """The positions of each key's rows, in ``id_column`` order or else as given (None: all
+    rows, as given); codes, not Python loops over a million rows."""
     if frame.empty:
         return {}
     account_code, accounts = pd.factorize(keys[0], sort=True)
@@ -86,7 +98,7 @@ def _groups(
     group = account_code.astype(np.int64) * len(currencies) + currency_code
     if id_column is None:
         if len(accounts) * len(currencies) == 1:
-            return {(str(accounts[0]), str(currencies[0])): frame}
+            return {(str(accounts[0]), str(currencies[0])): None}
         order = np.argsort(group, kind="stable")
     else:
         ids = pa.array(frame[id_column].astype(str).to_numpy(dtype=object), type=pa.string())
@@ -99,8 +111,7 @@ def _groups(
     ends = np.r_[starts[1:], len(grouped)]
     width = len(currencies)
     return {
-        (str(accounts[grouped[a] // width]), str(currencies[grouped[a] % width])):
-            frame.iloc[order[a:b]].reset_index(drop=True)
+        (str(accounts[grouped[a] // width]), str(currencies[grouped[a] % width])): order[a:b]
         for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
     }  # fmt: skip
 
