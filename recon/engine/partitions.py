@@ -15,7 +15,6 @@ other in key order.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,14 +33,32 @@ IntArray = npt.NDArray[np.int64]
 
 @dataclass(frozen=True)
 class Partition:
+    """One partition's rows of the frames it was cut from; :attr:`bank` and :attr:`ledger` are
+    made when asked for (a copy each time), so a caller taking one partition after another
+    holds one partition's copy at a time."""
+
     key: PartitionKey
-    bank: pd.DataFrame
-    ledger: pd.DataFrame
+    _bank: pd.DataFrame
+    _ledger: pd.DataFrame
+    _bank_rows: IntArray | None  # positions in _bank; None: all its rows as they are
+    _ledger_rows: IntArray | None
 
     @property
     def name(self) -> str:
         account, currency = self.key
         return f"{account or '*'}/{currency or '*'}"
+
+    @property
+    def bank(self) -> pd.DataFrame:
+        return _rows(self._bank, self._bank_rows)
+
+    @property
+    def ledger(self) -> pd.DataFrame:
+        return _rows(self._ledger, self._ledger_rows)
+
+
+def _rows(frame: pd.DataFrame, positions: IntArray | None) -> pd.DataFrame:
+    return frame if positions is None else frame.iloc[positions].reset_index(drop=True)
 
 
 def rules_cross(matching: MatchingConfig) -> tuple[bool, bool]:
@@ -64,26 +81,18 @@ def _keys(frame: pd.DataFrame, matching: MatchingConfig) -> tuple[np.ndarray, np
 
 def cut(
     bank: pd.DataFrame, ledger: pd.DataFrame, matching: MatchingConfig, *, id_order: bool = True
-) -> Iterator[Partition]:
+) -> list[Partition]:
     """One partition per (account, currency) found on either side, in key order, each side's
     rows in id order (``id_order``: the same rows make the same partition bytes whatever order
     they were loaded in), else in the order given (the engine does not depend on row order; a
-    side all of one partition is then passed on as it is). Each partition's frames are made as
-    it is taken, so a caller that lets go of one holds only the next."""
+    side all of one partition is then passed on as it is)."""
     bank_groups = _groups(bank, _keys(bank, matching), "transaction_id" if id_order else None)
     ledger_groups = _groups(ledger, _keys(ledger, matching), "entry_id" if id_order else None)
-    for key in sorted(set(bank_groups) | set(ledger_groups)):
-        yield Partition(key, _rows(bank, bank_groups, key), _rows(ledger, ledger_groups, key))
-
-
-def _rows(
-    frame: pd.DataFrame, groups: dict[PartitionKey, IntArray | None], key: PartitionKey
-) -> pd.DataFrame:
-    """``frame``'s rows of ``key`` (see :func:`_groups`)."""
-    if key not in groups:
-        return frame.iloc[:0]
-    positions = groups[key]
-    return frame if positions is None else frame.iloc[positions].reset_index(drop=True)
+    none = np.zeros(0, dtype=np.int64)
+    return [
+        Partition(key, bank, ledger, bank_groups.get(key, none), ledger_groups.get(key, none))
+        for key in sorted(set(bank_groups) | set(ledger_groups))
+    ]
 
 
 def _groups(
