@@ -88,6 +88,14 @@ def reversals(
     return o[chosen], i[chosen]
 
 
+def unreversed(state: MatchState, rows: IntArray) -> IntArray:
+    """The bank ``rows`` that no opposite bank row among them cancels (a debit and its
+    reversal): the passes that link another amount leave reversals to the classification."""
+    out, back = reversals(state.bank, rows, state.bank_block, state.matching.reversal_window_days)
+    kept: IntArray = np.setdiff1d(rows, np.concatenate([out, back]))
+    return kept
+
+
 def duplicates(
     side: Side, rows: IntArray, linked: BoolArray, block: IntArray, window_days: int
 ) -> tuple[IntArray, IntArray]:

@@ -5,7 +5,8 @@ whose amounts differ by at most max(``amount``, ``percent`` of the larger of the
 (limits inclusive, in whole minor units rounded down: recon.engine.scoring states the rule)
 and whose texts agree (``min_text_similarity``) or whose bank row names the ledger row's
 reference are linked as ``matched_with_difference``, unless the two amounts are one keying
-slip apart (left for the mismatch pass). Example: a 2,480.00 incoming wire for a 2,500.00
+slip apart (left for the mismatch pass) or the bank row is cancelled by an opposite bank row
+of the same size (a reversal, reported as such). Example: a 2,480.00 incoming wire for a 2,500.00
 invoice of the same customer (a 20.00 wire fee, within 1 percent).
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from recon.config import DifferenceTolerance
 from recon.engine.candidates import FAN_OUT_CAP, date_band_pairs
+from recon.engine.classify import unreversed
 from recon.engine.one_to_one import one_to_one
 from recon.engine.scoring import (
     allowed_difference,
@@ -43,7 +45,8 @@ class DifferencePass:
 
     def run(self, state: MatchState) -> Found:
         config, bank, ledger = self.settings, state.bank, state.ledger
-        b_rows, l_rows = state.bank_state.open(), state.ledger_state.open()
+        # A debit its own reversal cancels is a reversal, not a payment less a fee.
+        b_rows, l_rows = unreversed(state, state.bank_state.open()), state.ledger_state.open()
         tolerance = allowed_difference(
             bank.amount[b_rows], per_row_minor(bank, b_rows, config.amount),
             search_percent(config.percent, config.percent_of),

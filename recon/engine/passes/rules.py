@@ -27,6 +27,7 @@ from recon.engine.candidates import (
     keyed_window_pairs_and_counts,
     unique_pairs,
 )
+from recon.engine.classify import unreversed
 from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, name_words
 from recon.engine.one_to_one import one_to_one
 from recon.engine.scoring import (
@@ -63,9 +64,10 @@ class RulePass:
 
     def run(self, state: MatchState) -> Found:
         bank, ledger = state.bank, state.ledger
-        b, lg = candidates(
-            self.rule, bank, ledger, state.bank_state.open(), state.ledger_state.open()
-        )
+        b_rows = state.bank_state.open()
+        if self.rule.kind == "tolerance":  # another amount: a reversed debit is a reversal
+            b_rows = unreversed(state, b_rows)
+        b, lg = candidates(self.rule, bank, ledger, b_rows, state.ledger_state.open())
         parts = pair_parts(bank, ledger, b, lg, authorized=self.rule.bank_date == "authorized")
         parts = parts.take(satisfies(self.rule, parts, bank, ledger))
         return one_to_one(
