@@ -34,9 +34,8 @@ from recon.config import FeeTolerance, PartialPayments, ReferenceTotals, Settlem
 from recon.engine import explain, references
 from recon.engine.candidates import keyed_window_pairs, unique_pairs
 from recon.engine.classify import unreversed
-from recon.engine.passes.parts import nearest, possible_parts, two_part_fits
-from recon.engine.groups import _popcount, _row_subset_sums
 from recon.engine.normalise import BoolArray, IntArray, Side, filled, key_word, name_words
+from recon.engine.passes.parts import nearest, possible_parts, subset_fits, two_part_fits
 from recon.engine.scoring import (
     FloatArray,
     allowed_difference,
@@ -916,9 +915,9 @@ class PartialPaymentPass:
             t, b = self._pairs(state, ledger_key, named_b, named_key, ledger_open, _WIDE_POOL)
             pairs_t.append(t)
             pairs_b.append(b)
-        t, b = possible_parts(state, *unique_pairs(np.concatenate(pairs_t),
-                                                   np.concatenate(pairs_b)))  # fmt: skip
-        near_t, near_b = nearest(state, t, b, 2 * self.settings.max_parts)
+        t, b = unique_pairs(np.concatenate(pairs_t), np.concatenate(pairs_b))
+        t, b = possible_parts(t, b, ledger.amount, bank.amount)
+        near_t, near_b = nearest(t, b, ledger.date, bank.date, 2 * self.settings.max_parts)
         self._runs(state, near_t, near_b, bank_open, ledger_open, groups, wide=(t, b))
         if self.settings.allow_remainder:
             self._allow_remainder(state, bank_open, ledger_open, groups)
@@ -954,7 +953,7 @@ class PartialPaymentPass:
         best of them (recon.engine.passes.parts) is its payment, sure when it is the only one.
         A ledger row that lost a bank row to another's claim looks again among the rows left
         (two invoices of one payer, each paid with a round 2,000.00 part on the same day)."""
-        settings, bank, ledger = self.settings, state.bank, state.ledger
+        bank, ledger = state.bank, state.ledger
         for _ in range(_PARTIAL_ROUNDS):
             target, members, sure = self._candidates(state, t, b, *wide)
             if len(target) == 0:
@@ -987,38 +986,13 @@ class PartialPaymentPass:
         self, state: MatchState, t: IntArray, b: IntArray, wide_t: IntArray, wide_b: IntArray
     ) -> tuple[IntArray, list[IntArray], BoolArray]:
         """Per ledger row with a fitting subset: (ledger row, its chosen parts, whether sure)."""
-        settings, bank, ledger = self.settings, state.bank, state.ledger
-        target_list: list[int] = []
-        members: list[IntArray] = []
-        sure: list[bool] = []  # the only subset that fits
-        if len(t):
-            order = np.lexsort((bank.date[b], b, t))
-            t, b = t[order], b[order]
-            starts = np.flatnonzero(np.r_[True, t[1:] != t[:-1]])
-            sizes = np.diff(np.r_[starts, len(t)])
-        else:
-            starts = sizes = _EMPTY
-        # Pools of one size at once: every subset sum of each pool, its fits counted.
-        for n in range(2, int(sizes.max(initial=0)) + 1):
-            pools = starts[sizes == n]
-            for chunk in range(0, len(pools), _POOLS_AT_ONCE):
-                first = pools[chunk : chunk + _POOLS_AT_ONCE]
-                at = first[:, None] + np.arange(n)
-                sums = _row_subset_sums(bank.amount[b[at]])
-                parts = _popcount(np.arange(1 << n, dtype=np.int64))
-                fits = (sums == ledger.amount[t[first]][:, None]) & (parts >= 2) & (
-                    parts <= settings.max_parts
-                )
-                count = fits.sum(axis=1)
-                for pool in np.flatnonzero(count >= 1).tolist():
-                    masks = np.flatnonzero(fits[pool])
-                    row = int(t[first[pool]])
-                    mask, clear = self._nearest(masks, b[at[pool]], ledger.date[row], bank)
-                    target_list.append(row)
-                    members.append(b[at[pool][(mask >> np.arange(n)) & 1 == 1]])
-                    sure.append(bool(count[pool] == 1) and clear)
-        self._two_parts(state, wide_t, wide_b, target_list, members, sure)
-        return np.array(target_list, dtype=np.int64), members, np.array(sure, dtype=bool)
+        bank, ledger = state.bank, state.ledger
+        target, members, sure = subset_fits(
+            t, b, ledger.amount, bank.amount, ledger.date, bank.date, self.settings.max_parts
+        )
+        target_list, sure_list = target.tolist(), sure.tolist()
+        self._two_parts(state, wide_t, wide_b, target_list, members, sure_list)
+        return np.array(target_list, dtype=np.int64), members, np.array(sure_list, dtype=bool)
 
     def _allow_remainder(
         self, state: MatchState, bank_open: BoolArray, ledger_open: BoolArray, groups: _Groups
@@ -1039,14 +1013,12 @@ class PartialPaymentPass:
         where one does: most parts naming its reference, then nearest in date (then the
         first); sure when it is the only pair, or names the reference in more parts than any
         other pair."""
-        target, first, second = two_part_fits(state, t, b)
+        target, first, second = two_part_fits(t, b, state.ledger.amount, state.bank.amount)
         if len(target) == 0:
             return
         bank, ledger = state.bank, state.ledger
-        named = sum(
-            references.reference_evidence(bank, ledger, rows, target)[0].astype(np.int64)
-            for rows in (first, second)
-        )
+        named = (references.reference_evidence(bank, ledger, first, target)[0].astype(np.int64)
+                 + references.reference_evidence(bank, ledger, second, target)[0])  # fmt: skip
         distance = (np.abs(bank.date[first] - ledger.date[target])
                     + np.abs(bank.date[second] - ledger.date[target]))  # fmt: skip
         order = np.lexsort((second, first, distance, -named, target))
@@ -1066,19 +1038,6 @@ class PartialPaymentPass:
                 target_list.append(row)
                 members.append(pair)
                 sure.append(only)
-
-    @staticmethod
-    def _nearest(masks: IntArray, rows: IntArray, day: int, bank: Side) -> tuple[int, bool]:
-        """Among fitting subsets (bit masks over ``rows``): the one of fewest parts, then
-        nearest in date to ``day`` (of two alike, the first: rows that tie are alike, two
-        round parts of one payer on one day); and whether it is the only fit."""
-        if len(masks) == 1:
-            return int(masks[0]), True
-        bits = (masks[:, None] >> np.arange(len(rows))) & 1
-        parts = bits.sum(axis=1)
-        distance = bits @ np.abs(bank.date[rows] - day)
-        order = np.lexsort((distance, parts))
-        return int(masks[order[0]]), False
 
     def _remainders(
         self, state: MatchState, t: IntArray, b: IntArray, bank_open: BoolArray,

@@ -1,8 +1,8 @@
 """Which ledger counterparties a bank row's text names, as evidence against an amount-only link.
 
 A bank text that names a counterparty of the ledger ("ACH CREDIT GRAPHIC DESIGN I", "SEPA CT
-COSTA SIST": a key word of one counterparty of the account, whole or cut off where the text
-ends, 4 letters at least; the aggregate passes' reading, ``SettlementPass._named``) says who paid. A ledger row of
+COSTA SIST": a key word of one counterparty of the account, whole or cut off, 4 letters at
+least; the aggregate passes' reading, ``SettlementPass._named``) says who paid. A ledger row of
 another counterparty with the same amount is then a coincidence (a round 4,000.00 part of one
 customer's invoice and another customer's 4,000.00 receipt), unless something else ties the
 two: the same reference, or texts that agree.

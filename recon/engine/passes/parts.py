@@ -1,11 +1,16 @@
-"""The search of the partial payments pass (``kind: partial_payments``) over a payer's rows.
+"""Searching a pool of rows for the few that sum to one row of the other side.
 
-A ledger row's pool is every open bank row naming its reference or its counterparty within
-its window. Only rows of the ledger row's sign and smaller than it can be parts. Two parts
-are found by a join over the whole pool (each row's complement looked up among the others:
-O(pool) per ledger row), so a busy payer with dozens of rows in the window still has its
-invoice paid in two parts found; subsets of three or more parts are searched among the
-``2 * max_parts`` rows nearest the ledger date (every subset sum of a small pool).
+Used by the partial payments pass (one ledger row, the bank rows naming its reference or its
+payer: an invoice paid in parts) and the remittances pass (one bank row, the ledger rows of
+the payer it names: a transfer paying several invoices). Both sides are given as amounts and
+dates indexed by position, so one search serves both directions: ``t`` is the row paid or
+paying (the target), ``p`` a row of its pool (a part).
+
+Only rows of the target's sign and smaller than it can be parts. Two parts are found by a join
+over the whole pool (each part's complement looked up among the others: O(pool) per target),
+so a busy payer with dozens of rows in the window still has its two parts found; subsets of
+three or more parts are searched among the ``2 * max_parts`` rows nearest the target's date
+(every subset sum of a small pool).
 """
 
 from __future__ import annotations
@@ -13,42 +18,89 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recon.engine.normalise import IntArray
-from recon.engine.state import MatchState
+from recon.engine.groups import _popcount, _row_subset_sums
+from recon.engine.normalise import BoolArray, IntArray
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+_POOLS_AT_ONCE = 512  # pools whose subset sums are held at once
 
 
-def possible_parts(state: MatchState, t: IntArray, b: IntArray) -> tuple[IntArray, IntArray]:
-    """The (ledger row, bank row) pairs whose bank row can be a part of the ledger row: the
-    same sign, and less than all of it."""
-    bank_amount, owed = state.bank.amount[b], state.ledger.amount[t]
-    keep = (np.sign(bank_amount) == np.sign(owed)) & (np.abs(bank_amount) < np.abs(owed))
-    return t[keep], b[keep]
+def possible_parts(
+    t: IntArray, p: IntArray, target_amount: IntArray, part_amount: IntArray
+) -> tuple[IntArray, IntArray]:
+    """The (target, part) pairs whose part can be a part of the target: the same sign, and
+    less than all of it."""
+    amount, whole = part_amount[p], target_amount[t]
+    keep = (np.sign(amount) == np.sign(whole)) & (np.abs(amount) < np.abs(whole))
+    return t[keep], p[keep]
 
 
-def nearest(state: MatchState, t: IntArray, b: IntArray, size: int) -> tuple[IntArray, IntArray]:
-    """Per ledger row, its ``size`` bank rows nearest in date (then in position)."""
+def nearest(
+    t: IntArray, p: IntArray, target_date: IntArray, part_date: IntArray, size: int
+) -> tuple[IntArray, IntArray]:
+    """Per target, its ``size`` parts nearest in date (then in position), in (target, part
+    date, part) order."""
     if len(t) == 0:
-        return t, b
-    distance = np.abs(state.bank.date[b] - state.ledger.date[t])
-    order = np.lexsort((b, distance, t))
-    t, b = t[order], b[order]
+        return t, p
+    distance = np.abs(part_date[p] - target_date[t])
+    order = np.lexsort((p, distance, t))
+    t, p = t[order], p[order]
     starts = np.flatnonzero(np.r_[True, t[1:] != t[:-1]])
     rank = np.arange(len(t)) - np.repeat(starts, np.diff(np.r_[starts, len(t)]))
     keep = rank < size
-    return t[keep], b[keep]
+    t, p = t[keep], p[keep]
+    order = np.lexsort((p, part_date[p], t))
+    return t[order], p[order]
 
 
-def two_part_fits(state: MatchState, t: IntArray, b: IntArray) -> tuple[IntArray, IntArray,
-                                                                        IntArray]:
-    """(ledger row, first bank row, second bank row) for every two rows of a ledger row's pool
-    (``t``, ``b``: unique pairs) that sum to it exactly, the first row the lower position."""
-    empty = np.zeros(0, dtype=np.int64)
+def two_part_fits(
+    t: IntArray, p: IntArray, target_amount: IntArray, part_amount: IntArray
+) -> tuple[IntArray, IntArray, IntArray]:
+    """(target, first part, second part) for every two parts of a target's pool (``t``, ``p``:
+    unique pairs) that sum to it exactly, the first part the lower position."""
     if len(t) == 0:
-        return empty, empty, empty
-    amount = state.bank.amount[b]
-    pool = pd.DataFrame({"t": t, "b": b, "amount": amount})
-    wanted = pd.DataFrame({"t": t, "first": b, "amount": state.ledger.amount[t] - amount})
+        return _EMPTY, _EMPTY, _EMPTY
+    amount = part_amount[p]
+    pool = pd.DataFrame({"t": t, "p": p, "amount": amount})
+    wanted = pd.DataFrame({"t": t, "first": p, "amount": target_amount[t] - amount})
     fits = wanted.merge(pool, on=["t", "amount"])
-    fits = fits[fits["first"].to_numpy() < fits["b"].to_numpy()]
+    fits = fits[fits["first"].to_numpy() < fits["p"].to_numpy()]
     return (fits["t"].to_numpy(dtype=np.int64), fits["first"].to_numpy(dtype=np.int64),
-            fits["b"].to_numpy(dtype=np.int64))  # fmt: skip
+            fits["p"].to_numpy(dtype=np.int64))  # fmt: skip
+
+
+def subset_fits(
+    t: IntArray, p: IntArray, target_amount: IntArray, part_amount: IntArray,
+    target_date: IntArray, part_date: IntArray, max_parts: int,
+) -> tuple[IntArray, list[IntArray], BoolArray]:  # fmt: skip
+    """Per target whose pool (``t``, ``p`` in (target, ...) order, a few parts each) holds a
+    subset of 2..max_parts parts summing to it: (target, the subset of fewest parts, then
+    nearest in date, then first; whether it is the only fitting subset)."""
+    targets: list[int] = []
+    members: list[IntArray] = []
+    only: list[bool] = []
+    if len(t) == 0:
+        return _EMPTY, members, np.zeros(0, dtype=bool)
+    starts = np.flatnonzero(np.r_[True, t[1:] != t[:-1]])
+    sizes = np.diff(np.r_[starts, len(t)])
+    for n in range(2, int(sizes.max(initial=0)) + 1):
+        pools = starts[sizes == n]
+        parts = _popcount(np.arange(1 << n, dtype=np.int64))
+        for chunk in range(0, len(pools), _POOLS_AT_ONCE):
+            first = pools[chunk : chunk + _POOLS_AT_ONCE]
+            at = first[:, None] + np.arange(n)
+            sums = _row_subset_sums(part_amount[p[at]])
+            fits = (sums == target_amount[t[first]][:, None]) & (parts >= 2) & (
+                parts <= max_parts
+            )
+            count = fits.sum(axis=1)
+            for pool in np.flatnonzero(count >= 1).tolist():
+                masks = np.flatnonzero(fits[pool])
+                rows = p[at[pool]]
+                bits = (masks[:, None] >> np.arange(n)) & 1
+                distance = bits @ np.abs(part_date[rows] - target_date[t[first[pool]]])
+                best = masks[np.lexsort((masks, distance, bits.sum(axis=1)))[0]]
+                targets.append(int(t[first[pool]]))
+                members.append(rows[(best >> np.arange(n)) & 1 == 1])
+                only.append(bool(count[pool] == 1))
+    return np.array(targets, dtype=np.int64), members, np.array(only, dtype=bool)
