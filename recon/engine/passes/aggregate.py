@@ -35,7 +35,13 @@ from recon.engine import explain, references
 from recon.engine.candidates import keyed_window_pairs, unique_pairs
 from recon.engine.classify import unreversed
 from recon.engine.normalise import BoolArray, IntArray, Side, filled, key_word, name_words
-from recon.engine.passes.parts import nearest, possible_parts, subset_fits, two_part_fits
+from recon.engine.passes.parts import (
+    anchored_three_part_fits,
+    nearest,
+    possible_parts,
+    subset_fits,
+    two_part_fits,
+)
 from recon.engine.scoring import (
     FloatArray,
     allowed_difference,
@@ -992,7 +998,44 @@ class PartialPaymentPass:
         )
         target_list, sure_list = target.tolist(), sure.tolist()
         self._two_parts(state, wide_t, wide_b, target_list, members, sure_list)
+        self._three_parts(state, wide_t, wide_b, target_list, members, sure_list)
         return np.array(target_list, dtype=np.int64), members, np.array(sure_list, dtype=bool)
+
+    @staticmethod
+    def _three_parts(
+        state: MatchState, t: IntArray, b: IntArray, target_list: list[int],
+        members: list[IntArray], sure: list[bool],
+    ) -> None:  # fmt: skip
+        """For a ledger row nothing else fits: three rows of its whole pool summing to it, one
+        of them naming its reference (a payer's first transfer names the invoice; the bank cut
+        the text of the later ones). The most parts naming the reference, then nearest in date,
+        then the first; sure when it is the only such triple."""
+        bank, ledger = state.bank, state.ledger
+        open_target = ~np.isin(t, np.array(target_list, dtype=np.int64))
+        t, b = t[open_target], b[open_target]
+        anchor = references.reference_evidence(bank, ledger, b, t)[0]
+        target, *parts = anchored_three_part_fits(t, b, anchor, ledger.amount, bank.amount)
+        if len(target) == 0:
+            return
+        # A triple is found once per part naming the reference: one of each.
+        rows = np.sort(np.stack(parts, axis=1), axis=1)
+        triples = pd.DataFrame({"t": target, "a": rows[:, 0], "b": rows[:, 1], "c": rows[:, 2]})
+        distinct = triples.drop_duplicates().to_numpy(dtype=np.int64)
+        target, rows = distinct[:, 0], distinct[:, 1:]
+        named = sum(
+            (references.reference_evidence(bank, ledger, rows[:, k], target)[0]
+             .astype(np.int64) for k in range(3)),
+            np.zeros(len(target), dtype=np.int64),
+        )  # fmt: skip
+        distance = np.abs(bank.date[rows] - ledger.date[target][:, None]).sum(axis=1)
+        order = np.lexsort((rows[:, 2], rows[:, 1], rows[:, 0], distance, -named, target))
+        target, rows, named = target[order], rows[order], named[order]
+        starts = np.flatnonzero(np.r_[True, target[1:] != target[:-1]])
+        count = np.diff(np.r_[starts, len(target)])
+        for start, n in zip(starts.tolist(), count.tolist(), strict=True):
+            target_list.append(int(target[start]))
+            members.append(rows[start].copy())
+            sure.append(n == 1 or bool(named[start] > named[start + 1]))
 
     def _allow_remainder(
         self, state: MatchState, bank_open: BoolArray, ledger_open: BoolArray, groups: _Groups

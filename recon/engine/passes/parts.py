@@ -104,3 +104,28 @@ def subset_fits(
                 members.append(rows[(best >> np.arange(n)) & 1 == 1])
                 only.append(bool(count[pool] == 1))
     return np.array(targets, dtype=np.int64), members, np.array(only, dtype=bool)
+
+
+def anchored_three_part_fits(
+    t: IntArray, p: IntArray, anchor: BoolArray, target_amount: IntArray,
+    part_amount: IntArray,
+) -> tuple[IntArray, IntArray, IntArray, IntArray]:  # fmt: skip
+    """(target, anchor part, second part, third part) for every three distinct parts of a
+    target's pool (``t``, ``p``: unique pairs) summing to it, one of them an anchor (per pair:
+    ``anchor``, e.g. the part names the target's reference), the other two in position order.
+    The anchor makes a wide pool safe: O(anchors x pool) per target, and few chance fits."""
+    if not anchor.any():
+        return _EMPTY, _EMPTY, _EMPTY, _EMPTY
+    at = np.flatnonzero(anchor)
+    anchors = pd.DataFrame({"t": t[at], "anchor": p[at],
+                            "left": target_amount[t[at]] - part_amount[p[at]]})  # fmt: skip
+    pool = pd.DataFrame({"t": t, "second": p, "amount": part_amount[p]})
+    seconds = anchors.merge(pool, on="t")
+    seconds = seconds[seconds["second"].to_numpy() != seconds["anchor"].to_numpy()]
+    seconds = seconds.assign(amount=seconds["left"] - seconds["amount"])
+    fits = seconds.merge(pool.rename(columns={"second": "third"}), on=["t", "amount"])
+    third, second = fits["third"].to_numpy(dtype=np.int64), fits["second"].to_numpy(dtype=np.int64)
+    fits = fits[(second < third) & (third != fits["anchor"].to_numpy())]
+    columns = ("t", "anchor", "second", "third")
+    found = tuple(fits[c].to_numpy(dtype=np.int64) for c in columns)
+    return found[0], found[1], found[2], found[3]
