@@ -383,6 +383,21 @@ class PartialPayments(Frozen):
     allow_remainder: bool = False
 
 
+class Remittances(Frozen):
+    """One bank row paying 2..``max_parts`` ledger rows (a transfer paying several invoices):
+    the open ledger rows of the counterparty it names, or carrying references it names, within
+    the window, that sum to it exactly (two or three among all of them, more among the
+    2 x ``max_parts`` nearest). Confirmed when the only fit and unlikely by chance
+    (``max_chance_fits``), or naming more of the invoices than any other fit; else suggested."""
+
+    kind: Literal["remittances"] = "remittances"
+    name: PassName
+    days_before: WindowDays = Field(1, description="bank date earlier than ledger date")
+    days_after: WindowDays = Field(6, description="bank date later than ledger date")
+    max_parts: int = Field(6, ge=2, le=12)
+    max_chance_fits: float = Field(0.05, ge=0)
+
+
 PASS_KINDS: Final = (
     "reference",
     "check",
@@ -395,6 +410,7 @@ PASS_KINDS: Final = (
     "settlement",
     "reference_totals",
     "partial_payments",
+    "remittances",
 )
 PassSettings = Annotated[
     MatchRule
@@ -405,7 +421,8 @@ PassSettings = Annotated[
     | MismatchRule
     | SettlementTotals
     | ReferenceTotals
-    | PartialPayments,
+    | PartialPayments
+    | Remittances,
     Field(discriminator="kind"),
 ]
 
@@ -445,6 +462,7 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
     ),
     HoldDuplicates(name="hold_duplicates"),
     PartialPayments(name="partial_payments"),
+    Remittances(name="remittances"),
     GroupSearch(name="groups"),
     DifferenceTolerance(name="difference"),
     MismatchRule(name="mismatch"),

@@ -312,3 +312,59 @@ def test_a_debit_and_its_reversal_are_no_parts_of_an_invoice() -> None:
     kinds = dict(zip(result.discrepancies["bank_transaction_id"],
                      result.discrepancies["kind"], strict=False))  # fmt: skip
     assert kinds["V1"] == kinds["V2"] == "reversal"
+
+
+BAKKER = "Bakker Techniek B.V."
+
+
+def test_a_transfer_pays_three_of_its_payers_invoices_among_its_other_open_rows() -> None:
+    # Bakker's fourth open receipt of those days (1,234.56, paid by another transfer not yet
+    # in the bank) keeps "all of its rows" from summing: the three that do are found.
+    ledger = [
+        ledger_row("I1", 86_000, "2026-11-02", "Payment received INV/2026/01940", BAKKER,
+                   "INV/2026/01940"),
+        ledger_row("I2", 59_000, "2026-11-03", "Payment received RF64 5390 0764 90", BAKKER,
+                   "RF64 5390 0764 90"),
+        ledger_row("I3", 190_000, "2026-11-03", "Receipt RF37 5390 0764 91", BAKKER,
+                   "RF37 5390 0764 91"),
+        ledger_row("I4", 123_456, "2026-11-03", "Receipt RF12 5390 0764 99", BAKKER,
+                   "RF12 5390 0764 99"),
+    ]  # fmt: skip
+    bank = [bank_row("B1", 335_000, "2026-11-05",
+                     "SEPA CREDIT BAKKER TECHNIEK BV END TO END REMIT 3 INV RF64 5390 0764 90")]
+    result = run(bank, ledger)
+    links = links_of(result, "remittance")
+    assert set(links["ledger_entry_id"]) == {"I1", "I2", "I3"}
+    assert set(links["status"]) == {"matched"}
+    assert "pays 3 ledger rows of the payer or references it names: 860.00 + 590.00 + 1900.00" in (
+        links["explanation"].iloc[0]
+    )
+    assert "I4" not in set(result.links["ledger_entry_id"])
+
+
+def test_a_transfer_naming_no_invoice_pays_two_of_its_payers_rows() -> None:
+    # Garcia's third receipt, booked the same day, is not paid by it: not all of the days' rows.
+    ledger = [
+        ledger_row("I1", 48_502, "2026-11-04", "Receipt INV/2026/01939", "Garcia Robotica S.L.",
+                   "INV/2026/01939"),
+        ledger_row("I2", 154_169, "2026-11-03", "Payment received INV/2026/01938",
+                   "Garcia Robotica S.L.", "INV/2026/01938"),
+        ledger_row("I3", 79_847, "2026-11-04", "Payment received INV/2026/01937",
+                   "Garcia Robotica S.L.", "INV/2026/01937"),
+    ]  # fmt: skip
+    bank = [bank_row("B1", 234_016, "2026-11-05", "SEPA CREDIT GARCIA ROBOTICA SL END TO END")]
+    links = links_of(run(bank, ledger), "remittance")
+    assert set(links["ledger_entry_id"]) == {"I2", "I3"}
+    assert set(links["status"]) == {"matched"}
+
+
+def test_a_transfer_of_another_payer_pays_nothing_of_this_one() -> None:
+    ledger = [
+        ledger_row("I1", 86_000, "2026-11-02", "Payment received INV/2026/01940", BAKKER,
+                   "INV/2026/01940"),
+        ledger_row("I2", 59_000, "2026-11-03", "Payment received INV/2026/01941", BAKKER,
+                   "INV/2026/01941"),
+    ]  # fmt: skip
+    bank = [bank_row("B1", 145_000, "2026-11-05", "SEPA CREDIT NOVAK SRO END TO END")]
+    result = run(bank, [*ledger, ledger_row("N1", 1, "2026-11-01", "Novak", "Novak s.r.o.")])
+    assert links_of(result, "remittance").empty

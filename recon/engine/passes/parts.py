@@ -129,3 +129,37 @@ def anchored_three_part_fits(
     columns = ("t", "anchor", "second", "third")
     found = tuple(fits[c].to_numpy(dtype=np.int64) for c in columns)
     return found[0], found[1], found[2], found[3]
+
+
+def resolve_claims(
+    target: IntArray, members: list[IntArray], sure: BoolArray, named: IntArray,
+    target_date: IntArray, part_count: int,
+) -> tuple[BoolArray, BoolArray]:  # fmt: skip
+    """Which of the targets' chosen parts to take when several targets claim one part: the
+    claim with more parts naming its target's reference (``named``) wins, then a sure claim,
+    then the earlier target; and which stay sure (a claim that had a rival only when it names
+    the reference in more parts than every rival)."""
+    ok = np.zeros(len(members), dtype=bool)
+    if not members:
+        return ok, sure
+    sizes = np.array([len(m) for m in members], dtype=np.int64)
+    claim = np.repeat(np.arange(len(members), dtype=np.int64), sizes)
+    rows = np.concatenate(members)
+    counts = np.bincount(rows, minlength=part_count)
+    contested = np.zeros(len(members), dtype=bool)
+    contested[claim[counts[rows] > 1]] = True
+    taken = np.zeros(part_count, dtype=bool)
+    taken_targets: set[int] = set()
+    for k in np.lexsort((target, target_date[target], ~sure, -named)).tolist():
+        if taken[members[k]].any() or int(target[k]) in taken_targets:
+            continue
+        ok[k] = True
+        taken[members[k]] = True
+        taken_targets.add(int(target[k]))
+    rival_named = np.full(len(members), -1, dtype=np.int64)
+    for k in np.flatnonzero(contested).tolist():
+        rivals = np.unique(claim[np.isin(rows, members[k])])
+        rivals = rivals[rivals != k]
+        if len(rivals):
+            rival_named[k] = int(named[rivals].max())
+    return ok, sure & (~contested | (named > rival_named))
