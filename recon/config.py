@@ -275,6 +275,10 @@ class DifferenceTolerance(Frozen):
     days_before: WindowDays = 1
     days_after: WindowDays = 5
     min_text_similarity: float = Field(70.0, ge=0, le=100)
+    # Only money in that arrived short (a fee deducted by the sender's or an intermediary bank).
+    deducted_only: bool = False
+    # The bank row naming the ledger row's counterparty counts as texts alike.
+    named_party: bool = False
 
 
 class MismatchRule(Frozen):
@@ -465,6 +469,10 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
     Remittances(name="remittances"),
     GroupSearch(name="groups"),
     DifferenceTolerance(name="difference"),
+    DifferenceTolerance(
+        name="deducted_fees", amount=Decimal("50.00"), percent=Decimal("3.0"),
+        deducted_only=True, named_party=True,
+    ),
     MismatchRule(name="mismatch"),
 )
 _REPLACED_KEYS: Final = ("rules", "groups", "difference", "mismatch")

@@ -8,6 +8,12 @@ reference are linked as ``matched_with_difference``, unless the two amounts are 
 slip apart (left for the mismatch pass) or the bank row is cancelled by an opposite bank row
 of the same size (a reversal, reported as such). Example: a 2,480.00 incoming wire for a 2,500.00
 invoice of the same customer (a 20.00 wire fee, within 1 percent).
+
+With ``deducted_only``, only money in that arrived short is linked (a wire fee deducted by the
+sender's or an intermediary bank); with ``named_party``, a bank row naming the ledger row's
+counterparty (recon.engine.passes.names) counts as alike texts: "INCOMING WIRE COGSWELL COGS"
+for the 2,500.00 invoice of Cogswell Cogs, 2,473.00 received (27.00 deducted). Such a link is
+confirmed only on the usual evidence (reference named, texts agree, unique amount).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from recon.config import DifferenceTolerance
 from recon.engine.candidates import FAN_OUT_CAP, date_band_pairs
 from recon.engine.classify import unreversed
 from recon.engine.one_to_one import one_to_one
+from recon.engine.passes.names import names_party
 from recon.engine.scoring import (
     allowed_difference,
     pair_parts,
@@ -62,7 +69,12 @@ class DifferencePass:
             bank.amount[b], ledger.amount[lg], per_row_minor(bank, b, config.amount),
             config.percent, config.percent_of,
         )  # fmt: skip
-        keep &= (parts.text >= config.min_text_similarity) | parts.reference_equal
+        alike = (parts.text >= config.min_text_similarity) | parts.reference_equal
+        if config.named_party:
+            alike |= names_party(state, parts.bank, parts.ledger)
+        keep &= alike
+        if config.deducted_only:  # money in that arrived short
+            keep &= (ledger.amount[parts.ledger] > 0) & (parts.amount_delta < 0)
         keep &= ~keying_errors(bank.amount[b], ledger.amount[lg], keep)
         return one_to_one(
             state, parts.take(keep), priority=0.0, rule=self.name,

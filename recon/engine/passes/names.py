@@ -62,11 +62,9 @@ def _specific(
     return specific
 
 
-def names_another_party(state: MatchState, b: IntArray, lg: IntArray) -> BoolArray:
-    """Per pair: the bank row names some counterparty of the ledger, and not the ledger row's."""
+def names_party(state: MatchState, b: IntArray, lg: IntArray) -> BoolArray:
+    """Per pair: the bank row names the ledger row's counterparty."""
     named_b, named_party = named_parties(state)
-    names_any = np.zeros(len(state.bank), dtype=bool)
-    names_any[named_b] = True
     party = state.ledger.party[lg]
     if len(named_b) == 0:
         return np.zeros(len(b), dtype=bool)
@@ -74,6 +72,14 @@ def names_another_party(state: MatchState, b: IntArray, lg: IntArray) -> BoolArr
     known = np.sort(named_b * width + named_party)
     wanted = b * width + np.maximum(party, 0)
     at = np.minimum(np.searchsorted(known, wanted), len(known) - 1)
-    names_own = (party >= 0) & (known[at] == wanted)
-    result: BoolArray = names_any[b] & ~names_own
+    result: BoolArray = (party >= 0) & (known[at] == wanted)
+    return result
+
+
+def names_another_party(state: MatchState, b: IntArray, lg: IntArray) -> BoolArray:
+    """Per pair: the bank row names some counterparty of the ledger, and not the ledger row's."""
+    named_b, _ = named_parties(state)
+    names_any = np.zeros(len(state.bank), dtype=bool)
+    names_any[named_b] = True
+    result: BoolArray = names_any[b] & ~names_party(state, b, lg)
     return result
