@@ -392,7 +392,8 @@ class Remittances(Frozen):
     the open ledger rows of the counterparty it names, or carrying references it names, within
     the window, that sum to it exactly (two or three among all of them, more among the
     2 x ``max_parts`` nearest). Confirmed when the only fit and unlikely by chance
-    (``max_chance_fits``), or naming more of the invoices than any other fit; else suggested."""
+    (``max_chance_fits``), or naming more of the invoices than any other fit, and naming an
+    invoice or holding at most one round amount; else suggested. ``deposits_only``: money in."""
 
     kind: Literal["remittances"] = "remittances"
     name: PassName
@@ -400,6 +401,7 @@ class Remittances(Frozen):
     days_after: WindowDays = Field(6, description="bank date later than ledger date")
     max_parts: int = Field(6, ge=2, le=12)
     max_chance_fits: float = Field(0.05, ge=0)
+    deposits_only: bool = True
 
 
 PASS_KINDS: Final = (

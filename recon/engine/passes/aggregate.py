@@ -26,6 +26,7 @@ fit equally well, or two bank rows claiming one ledger row, are left to later pa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,7 @@ from recon.engine.passes.parts import (
     anchored_three_part_fits,
     nearest,
     possible_parts,
+    round_counts,
     subset_fits,
     two_part_fits,
 )
@@ -964,6 +966,7 @@ class PartialPaymentPass:
             target, members, sure = self._candidates(state, t, b, *wide)
             if len(target) == 0:
                 break
+            sure &= self._specific(state, target, members)
             ok, sure = _claims(state, target, members, sure)
             for k in np.flatnonzero(ok).tolist():
                 ledger_row, parts = int(target[k]), members[k]
@@ -987,6 +990,21 @@ class PartialPaymentPass:
             wide_t, wide_b = wide
             keep = again[wide_t] & ledger_open[wide_t] & bank_open[wide_b]
             wide = (wide_t[keep], wide_b[keep])
+
+    @staticmethod
+    def _specific(state: MatchState, target: IntArray, members: list[IntArray]) -> BoolArray:
+        """Per chosen set: a part names the invoice, or at most one part is round (two round
+        parts of 2,000.00 and 3,000.00 fit many invoices of a payer by chance)."""
+        bank = state.bank
+        sizes = np.array([len(m) for m in members], dtype=np.int64)
+        agree = references.reference_evidence(
+            bank, state.ledger, np.concatenate(members), np.repeat(target, sizes)
+        )[0]
+        named = np.bincount(np.repeat(np.arange(len(members)), sizes), weights=agree,
+                            minlength=len(members))  # fmt: skip
+        hundred = per_row_minor(bank, np.arange(len(bank)), Decimal(100))
+        specific: BoolArray = (named > 0) | (round_counts(members, bank.amount, hundred) <= 1)
+        return specific
 
     def _candidates(
         self, state: MatchState, t: IntArray, b: IntArray, wide_t: IntArray, wide_b: IntArray

@@ -163,3 +163,19 @@ def resolve_claims(
         if len(rivals):
             rival_named[k] = int(named[rivals].max())
     return ok, sure & (~contested | (named > rival_named))
+
+
+def round_counts(members: list[IntArray], amount: IntArray, hundred: IntArray) -> IntArray:
+    """Per chosen set: how many of its parts are round (a multiple of ``hundred``, 100.00 in
+    each part's currency). Round amounts recur (4,000.00 paid on account by many payers): a set
+    of several round parts fits many targets by chance."""
+    if not members:
+        return _EMPTY
+    sizes = np.array([len(m) for m in members], dtype=np.int64)
+    rows = np.concatenate(members)
+    is_round = (amount[rows] % np.maximum(hundred[rows], 1)) == 0
+    claim = np.repeat(np.arange(len(members), dtype=np.int64), sizes)
+    counts: IntArray = np.bincount(claim, weights=is_round, minlength=len(members)).astype(
+        np.int64
+    )
+    return counts

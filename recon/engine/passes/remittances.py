@@ -11,12 +11,16 @@ receipts of 860.00, 590.00 and 1,900.00, among its other open receipts of the we
 The search is recon.engine.passes.parts's: two invoices among all of the payer's rows in the
 window, three when one of them is named, more among the rows nearest the transfer's date. A
 fit is confirmed when it is the only one and unlikely by chance (``max_chance_fits``), or
-names more of the invoices than any other; otherwise suggested.
+names more of the invoices than any other, and it names an invoice or has at most one round
+amount (a multiple of 100.00: round amounts recur, and several of them sum to many a
+transfer); otherwise suggested. With ``deposits_only`` (shipped), only money in: card
+purchases of one merchant can sum to another of its debits by chance.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -34,9 +38,11 @@ from recon.engine.passes.parts import (
     nearest,
     possible_parts,
     resolve_claims,
+    round_counts,
     subset_fits,
     two_part_fits,
 )
+from recon.engine.scoring import per_row_minor
 from recon.engine.state import DayWindow, Found, MatchState
 from recon.records import Status
 
@@ -63,6 +69,8 @@ class RemittancePass:
         bank_open, ledger_open = _open(state)
         groups = _Groups.empty()
         payers = unreversed(state, np.flatnonzero(bank_open))
+        if self.settings.deposits_only:
+            payers = payers[bank.amount[payers] > 0]
         t, p = self._pools(state, payers, ledger_open)
         t, p = possible_parts(t, p, bank.amount, ledger.amount)
         for _ in range(_ROUNDS):
@@ -118,6 +126,10 @@ class RemittancePass:
         if len(target) == 0:
             return False, lost
         named = self._named(state, target, members)
+        # Several round invoices (1,300.00 + 1,700.00) sum to many transfers: not sure unless
+        # an invoice is named.
+        hundred = per_row_minor(ledger, np.arange(len(ledger)), Decimal(100))
+        sure &= (named > 0) | (round_counts(members, ledger.amount, hundred) <= 1)
         ok, sure = resolve_claims(target, members, sure, named, bank.date, len(ledger))
         for k in np.flatnonzero(ok).tolist():
             bank_row, rows = int(target[k]), members[k]
