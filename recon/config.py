@@ -472,7 +472,7 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
     GroupSearch(name="groups"),
     DifferenceTolerance(name="difference"),
     DifferenceTolerance(
-        name="deducted_fees", amount=Decimal("50.00"), percent=Decimal("3.0"),
+        name="deducted_fees", amount=Decimal("50.00"), percent=Decimal("0.5"),
         deducted_only=True, named_party=True,
     ),
     MismatchRule(name="mismatch"),

@@ -299,7 +299,8 @@ def test_rule_candidates_are_what_plain_loops_accept(
 
 
 def test_a_wire_fee_deducted_beyond_one_percent_from_the_payer_the_bank_names() -> None:
-    # 27.00 short on 1,800.00 (1.5%: beyond the difference pass's 1 percent), texts unalike
+    # 27.00 short on 1,800.00 (1.5%: beyond the difference pass's 1 percent; within 50.00),
+    # texts unalike
     # ("INCOMING WIRE GEKKO AND CO" against "Receipt INV-57221"), the payer named.
     result = run(
         [bank_row("B1", 177_300, "2024-03-12", "INCOMING WIRE GEKKO AND CO REF 20240312-87830")],

@@ -35,6 +35,7 @@ from recon.config import FeeTolerance, PartialPayments, ReferenceTotals, Settlem
 from recon.engine import explain, references
 from recon.engine.candidates import keyed_window_pairs, unique_pairs
 from recon.engine.classify import unreversed
+from recon.engine.groups import MAX_SUGGESTED_OPTIONS
 from recon.engine.normalise import BoolArray, IntArray, Side, filled, key_word, name_words
 from recon.engine.passes.parts import (
     anchored_three_part_fits,
@@ -1017,7 +1018,9 @@ class PartialPaymentPass:
         target_list, sure_list = target.tolist(), sure.tolist()
         self._two_parts(state, wide_t, wide_b, target_list, members, sure_list)
         self._three_parts(state, wide_t, wide_b, target_list, members, sure_list)
-        return np.array(target_list, dtype=np.int64), members, np.array(sure_list, dtype=bool)
+        kept = [k for k, m in enumerate(members) if len(m)]
+        target = np.array([target_list[k] for k in kept], dtype=np.int64)
+        return target, [members[k] for k in kept], np.array([sure_list[k] for k in kept])
 
     @staticmethod
     def _three_parts(
@@ -1051,6 +1054,8 @@ class PartialPaymentPass:
         starts = np.flatnonzero(np.r_[True, target[1:] != target[:-1]])
         count = np.diff(np.r_[starts, len(target)])
         for start, n in zip(starts.tolist(), count.tolist(), strict=True):
+            if n > MAX_SUGGESTED_OPTIONS:
+                continue
             target_list.append(int(target[start]))
             members.append(rows[start].copy())
             sure.append(n == 1 or bool(named[start] > named[start + 1]))
@@ -1090,6 +1095,10 @@ class PartialPaymentPass:
         at = {row: k for k, row in enumerate(target_list)}
         for start, n in zip(starts.tolist(), count.tolist(), strict=True):
             row = int(target[start])
+            if n > MAX_SUGGESTED_OPTIONS:  # look-alike rows: a guess would mostly be wrong
+                if row in at:
+                    members[at[row]] = _EMPTY
+                continue
             pair = np.array([first[start], second[start]], dtype=np.int64)
             # The only pair, or the only one naming the reference so often.
             only = n == 1 or named[start] > named[start + 1]

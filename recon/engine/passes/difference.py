@@ -4,7 +4,8 @@ A bank row and a ledger row of the same sign, account and currency, dated within
 whose amounts differ by at most max(``amount``, ``percent`` of the larger of the two amounts)
 (limits inclusive, in whole minor units rounded down: recon.engine.scoring states the rule)
 and whose texts agree (``min_text_similarity``) or whose bank row names the ledger row's
-reference are linked as ``matched_with_difference``, unless the two amounts are one keying
+reference are linked as ``matched_with_difference``, unless the bank row names another
+counterparty and not the reference (it pays someone else), the two amounts are one keying
 slip apart (left for the mismatch pass) or the bank row is cancelled by an opposite bank row
 of the same size (a reversal, reported as such). Example: a 2,480.00 incoming wire for a 2,500.00
 invoice of the same customer (a 20.00 wire fee, within 1 percent).
@@ -24,7 +25,7 @@ from recon.config import DifferenceTolerance
 from recon.engine.candidates import FAN_OUT_CAP, date_band_pairs
 from recon.engine.classify import unreversed
 from recon.engine.one_to_one import one_to_one
-from recon.engine.passes.names import names_party
+from recon.engine.passes.names import names_another_party, names_party
 from recon.engine.scoring import (
     allowed_difference,
     pair_parts,
@@ -72,6 +73,8 @@ class DifferencePass:
         alike = (parts.text >= config.min_text_similarity) | parts.reference_equal
         if config.named_party:
             alike |= names_party(state, parts.bank, parts.ledger)
+        # A bank row naming another counterparty (and not the reference) pays someone else.
+        alike &= parts.reference_equal | ~names_another_party(state, parts.bank, parts.ledger)
         keep &= alike
         if config.deducted_only:  # money in that arrived short
             keep &= (ledger.amount[parts.ledger] > 0) & (parts.amount_delta < 0)

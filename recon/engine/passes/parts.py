@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recon.engine.groups import _popcount, _row_subset_sums
+from recon.engine.groups import MAX_SUGGESTED_OPTIONS, _popcount, _row_subset_sums
 from recon.engine.normalise import BoolArray, IntArray
 
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -74,8 +74,9 @@ def subset_fits(
     target_date: IntArray, part_date: IntArray, max_parts: int,
 ) -> tuple[IntArray, list[IntArray], BoolArray]:  # fmt: skip
     """Per target whose pool (``t``, ``p`` in (target, ...) order, a few parts each) holds a
-    subset of 2..max_parts parts summing to it: (target, the subset of fewest parts, then
-    nearest in date, then first; whether it is the only fitting subset)."""
+    subset of 2..max_parts parts summing to it, and not more than ``MAX_SUGGESTED_OPTIONS``
+    such subsets: (target, the subset of fewest parts, then nearest in date, then first;
+    whether it is the only fitting subset)."""
     targets: list[int] = []
     members: list[IntArray] = []
     only: list[bool] = []
@@ -94,7 +95,8 @@ def subset_fits(
                 parts <= max_parts
             )
             count = fits.sum(axis=1)
-            for pool in np.flatnonzero(count >= 1).tolist():
+            # Many fits (look-alike rows): a guess would mostly be wrong; left open.
+            for pool in np.flatnonzero((count >= 1) & (count <= MAX_SUGGESTED_OPTIONS)).tolist():
                 masks = np.flatnonzero(fits[pool])
                 rows = p[at[pool]]
                 bits = (masks[:, None] >> np.arange(n)) & 1

@@ -29,7 +29,7 @@ from recon.config import Remittances
 from recon.engine import explain, references
 from recon.engine.candidates import keyed_window_pairs, unique_pairs
 from recon.engine.classify import unreversed
-from recon.engine.groups import expected_chance_fits
+from recon.engine.groups import MAX_SUGGESTED_OPTIONS, expected_chance_fits
 from recon.engine.normalise import BoolArray, IntArray
 from recon.engine.passes.aggregate import _Groups, _open
 from recon.engine.passes.names import named_parties
@@ -217,6 +217,10 @@ class RemittancePass:
         count = np.diff(np.r_[starts, len(target)])
         for start, n in zip(starts.tolist(), count.tolist(), strict=True):
             row = int(target[start])
+            if n > MAX_SUGGESTED_OPTIONS:  # look-alike rows: a guess would mostly be wrong
+                if replace:
+                    choice.pop(row, None)
+                continue
             if row in choice and not replace:
                 continue
             choice[row] = (parts[start].copy(), n == 1 or bool(named[start] > named[start + 1]))
