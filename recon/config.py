@@ -248,7 +248,8 @@ class GroupSearch(Frozen):
     days_after: WindowDays = 3
     # The sum may differ from the target by this much (inclusive; whole minor units, rounded down).
     amount_tolerance: Money = Decimal(0)
-    # A work budget (half per direction), not a time limit: the same cut on any machine.
+    # A work budget per (account, currency) partition (half per direction), not a time limit:
+    # the same cut on any machine.
     max_subset_sums: int = Field(200_000_000, ge=1)
     # A unique fit this likely by chance is only suggested (a shared reference is evidence).
     max_chance_fits: float = Field(0.05, ge=0)

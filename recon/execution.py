@@ -35,7 +35,14 @@ from recon.engine.payees import PayeeMemory
 from recon.errors import ReconError
 from recon.faults import fault_point
 from recon.frames import MatchResult
-from recon.partitions import PartitionResult, PartitionTask, merge, reconcile_task, split
+from recon.partitions import (
+    BankSource,
+    PartitionResult,
+    PartitionTask,
+    merge,
+    reconcile_task,
+    split,
+)
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -84,9 +91,11 @@ def reconcile_with(
     store_url: str | None = None,
     on_partition: OnPartition | None = None,
     payees: PayeeMemory | None = None,
+    bank_source: BankSource | None = None,
 ) -> PartitionedRun:
     """Reconcile on ``execution.executor``; ``store_url`` keeps each partition's result in the
-    state store as it is done (processes and dask)."""
+    state store as it is done (processes and dask). ``bank_source`` (with ``store_url``: the
+    store ``bank`` was loaded from) has each worker read its partition's bank rows there."""
     if execution.executor == "local":
         from recon.engine import reconcile
 
@@ -96,7 +105,8 @@ def reconcile_with(
                               _peak_rss_kb(), _worker_name())
         return PartitionedRun(whole, [report])
     started = time.perf_counter()
-    tasks = split(bank, ledger, matching, as_of=as_of, payees=payees)
+    tasks = split(bank, ledger, matching, as_of=as_of, payees=payees,
+                  bank_source=bank_source if store_url is not None else None)
     seconds = {"split": time.perf_counter() - started}
     done: dict[str, tuple[PartitionResult, WorkerReport]] = {}
     if store_url is not None:
@@ -129,7 +139,7 @@ def reconcile_with(
     seconds["workers"] = time.perf_counter() - started
     started = time.perf_counter()
     results = [done[t.digest] for t in tasks]
-    merged = merge([r for r, _ in results], bank, ledger)
+    merged = merge([r for r, _ in results])
     seconds["merge"] = time.perf_counter() - started
     log.info("partitions merged", extra={"seconds": {k: round(v, 3) for k, v in seconds.items()}})
     return PartitionedRun(merged, [report for _, report in results], seconds)
@@ -144,16 +154,21 @@ def _worker_name() -> str:
 
 
 def work(task: PartitionTask, store_url: str | None) -> tuple[PartitionResult, WorkerReport]:
-    """One partition in a worker: reconcile it, commit it (one transaction), report."""
+    """One partition in a worker: read its bank rows from the store (where the task says so),
+    reconcile it, commit it (one transaction), report."""
     started = time.perf_counter()
-    fault_point("partition.reconciling")
-    result = reconcile_task(task)
-    if store_url is not None:
+    if store_url is None:
+        fault_point("partition.reconciling")
+        result = reconcile_task(task)
+    else:
         from recon.store.db import create_store_engine
-        from recon.store.partitions import commit_partition
+        from recon.store.partitions import commit_partition, read_bank_rows
 
         engine = create_store_engine(store_url)
         try:
+            task = read_bank_rows(engine, task)
+            fault_point("partition.reconciling")
+            result = reconcile_task(task)
             commit_partition(engine, task, result, now=datetime.now(UTC))
         finally:
             engine.dispose()

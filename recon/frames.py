@@ -97,3 +97,19 @@ class MatchResult:
     links: pd.DataFrame  # LINK_COLUMNS (recon.records.Link)
     discrepancies: pd.DataFrame  # DISCREPANCY_COLUMNS (recon.records.Discrepancy)
     alternatives: pd.DataFrame  # ALTERNATIVE_COLUMNS (recon.records.Alternative)
+
+
+def keep_recent_or_carried(
+    frame: pd.DataFrame, id_column: str, carried: frozenset[str], since: pd.Timestamp
+) -> pd.DataFrame:
+    """Rows dated ``since`` or later, and older rows that are carried open items."""
+    keep = (frame["date"] >= since) | frame[id_column].isin(carried)
+    return frame[keep].reset_index(drop=True)
+
+
+def mark_partners(
+    frame: pd.DataFrame, id_column: str, carried: frozenset[str], window_start: date
+) -> pd.DataFrame:
+    """PARTNER_ONLY: rows dated before the window that are not carried open items."""
+    early = (frame["date"] < pd.Timestamp(window_start)) & ~frame[id_column].isin(carried)
+    return frame.assign(**{PARTNER_ONLY: early.to_numpy(dtype=bool)})

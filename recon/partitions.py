@@ -1,11 +1,10 @@
-"""A run's rows cut into partitions the engine reconciles one by one, and the results merged.
+"""A run's partitions as tasks for workers, and their results merged.
 
-Matching never crosses a ledger account or a currency (every pass blocks on both unless a rule
-says ``same_account: false`` / ``same_currency: false``), so the rows of one (account, currency)
-are a reconciliation of their own. A partition is never cut by date: a pass window could cross
-the cut. :func:`merge` puts the partitions' results together in the order the single run gives,
-so the merged :class:`recon.frames.MatchResult` equals ``reconcile`` on all rows, frame for
-frame (ids are content hashes, so they need no renumbering).
+The engine reconciles each (ledger account, currency) partition on its own
+(:mod:`recon.engine.partitions`), so a worker given one partition's rows gives that
+partition's part of what ``reconcile`` gives for all rows, and :func:`merge` of every
+partition's result equals ``reconcile`` on all rows, frame for frame (ids are content hashes,
+so they need no renumbering).
 
 Frames travel between processes and machines as Arrow IPC bytes (:func:`frame_bytes`), never as
 pickled objects. Pure: no I/O, no clock.
@@ -14,20 +13,18 @@ pickled objects. Pure: no I/O, no clock.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import date
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from recon.config import MatchingConfig
+from recon.config import AccountMapping, MatchingConfig
+from recon.engine.partitions import PartitionKey, cut
+from recon.engine.partitions import merge as merge_results
 from recon.engine.payees import PayeeMemory
 from recon.frames import MatchResult
-
-# A partition's key: (ledger account, currency); "" where a rule crosses it (one partition).
-PartitionKey = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -35,13 +32,17 @@ class PartitionTask:
     """What a worker needs to reconcile one partition: Arrow IPC bytes and plain values."""
 
     key: PartitionKey
-    bank: bytes
+    bank: bytes  # b"" when the worker reads its bank rows from the store (bank_query)
     ledger: bytes
     matching_json: str
     as_of: date
     payees_json: str  # the learned payees the engine reads (recon.engine.payees), as JSON
     digest: str  # hash of everything above: the partition's identity in the store
     rows: int  # bank + ledger rows, to order the biggest first
+    # Where the worker reads the bank rows (recon.store.partitions.read_bank_rows), as JSON:
+    # the night's BankWindow and the partition's account mappings; "" when they are in ``bank``.
+    bank_query: str = ""
+    bank_sha256: str = ""  # of the bank rows' bytes the coordinator cut: the worker checks it
 
     @property
     def name(self) -> str:
@@ -87,85 +88,62 @@ def bytes_frame(data: bytes) -> pd.DataFrame:
     return frame
 
 
-def rules_cross(matching: MatchingConfig) -> tuple[bool, bool]:
-    """(a rule links across accounts, a rule links across currencies)."""
-    accounts = any(getattr(p, "same_account", True) is False for p in matching.passes)
-    currencies = any(getattr(p, "same_currency", True) is False for p in matching.passes)
-    return accounts, currencies
+@dataclass(frozen=True)
+class BankSource:
+    """The state store's bank rows that ``bank`` was loaded from (recon.store.bank.BankWindow
+    and the account mappings, as JSON): workers read their partition's rows there themselves."""
 
+    window_json: str
+    accounts: tuple[AccountMapping, ...]
 
-def _keys(frame: pd.DataFrame, matching: MatchingConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's partition key, spelled as the engine spells its blocks (the account as text,
-    the currency stripped and in upper case): (accounts, currencies)."""
-    cross_accounts, cross_currencies = rules_cross(matching)
-    nothing = np.full(len(frame), "", dtype=object)
-    account = frame["account"].fillna("").astype(str).to_numpy(dtype=object)
-    currency = frame["currency"].fillna("").astype(str).str.strip().str.upper()
-    return (nothing if cross_accounts else account,
-            nothing if cross_currencies else currency.to_numpy(dtype=object))
+    def query(self, key: PartitionKey) -> str:
+        """The JSON a worker reads partition ``key``'s bank rows by: the window, and the
+        mappings of the partition's ledger account (all of them where a rule crosses accounts)."""
+        account = key[0]
+        mappings = [m.model_dump(mode="json") for m in self.accounts
+                    if not account or m.ledger_account == account]  # fmt: skip
+        return json.dumps({"window": json.loads(self.window_json), "accounts": mappings})
 
 
 def split(
     bank: pd.DataFrame, ledger: pd.DataFrame, matching: MatchingConfig, *, as_of: date,
-    payees: PayeeMemory | None = None,
+    payees: PayeeMemory | None = None, bank_source: BankSource | None = None,
 ) -> list[PartitionTask]:  # fmt: skip
     """One task per (account, currency) found on either side, in key order.
 
-    Each partition's rows are put in id order before they are written, so the same rows give
-    the same bytes and digest whatever order they were loaded in (the engine does not depend on
-    row order).
+    Each partition's rows are in id order (:func:`recon.engine.partitions.cut`), so the same
+    rows give the same bytes and digest whatever order they were loaded in. With
+    ``bank_source``, a partition's bank rows stay out of its task: the worker reads them from
+    the state store and checks they are the rows cut here.
     """
-    bank_groups = _groups(bank, _keys(bank, matching), "transaction_id")
-    ledger_groups = _groups(ledger, _keys(ledger, matching), "entry_id")
     matching_json = matching.model_dump_json()
     payees_json = (payees or PayeeMemory()).to_json()
     tasks = []
-    for key in sorted(set(bank_groups) | set(ledger_groups)):
-        bank_part = bank_groups.get(key, bank.iloc[:0])
-        ledger_part = ledger_groups.get(key, ledger.iloc[:0])
-        bank_data, ledger_data = frame_bytes(bank_part), frame_bytes(ledger_part)
+    for partition in cut(bank, ledger, matching):
+        bank_data, ledger_data = frame_bytes(partition.bank), frame_bytes(partition.ledger)
+        query = "" if bank_source is None or not len(partition.bank) else bank_source.query(
+            partition.key)
         digest = hashlib.sha256()
         for part in (
-            "\x1f".join(key).encode(), matching_json.encode(), as_of.isoformat().encode(),
-            payees_json.encode(), bank_data, ledger_data,
+            "\x1f".join(partition.key).encode(), matching_json.encode(),
+            as_of.isoformat().encode(), payees_json.encode(), bank_data, ledger_data,
         ):  # fmt: skip
             digest.update(len(part).to_bytes(8, "big"))
             digest.update(part)
         tasks.append(PartitionTask(
-            key=key, bank=bank_data, ledger=ledger_data, matching_json=matching_json,
-            as_of=as_of, payees_json=payees_json, digest=digest.hexdigest(),
-            rows=len(bank_part) + len(ledger_part),
+            key=partition.key, bank=b"" if query else bank_data, ledger=ledger_data,
+            matching_json=matching_json, as_of=as_of, payees_json=payees_json,
+            digest=digest.hexdigest(), rows=len(partition.bank) + len(partition.ledger),
+            bank_query=query, bank_sha256=hashlib.sha256(bank_data).hexdigest() if query else "",
         ))  # fmt: skip
     return tasks
 
 
-def _groups(
-    frame: pd.DataFrame, keys: tuple[np.ndarray, np.ndarray], id_column: str
-) -> dict[PartitionKey, pd.DataFrame]:
-    """The rows of each key, in id order (codes, not Python loops over a million rows)."""
-    if frame.empty:
-        return {}
-    account_code, accounts = pd.factorize(keys[0], sort=True)
-    currency_code, currencies = pd.factorize(keys[1], sort=True)
-    group = account_code.astype(np.int64) * len(currencies) + currency_code
-    ids = pa.array(frame[id_column].astype(str).to_numpy(dtype=object), type=pa.string())
-    order = pc.sort_indices(
-        pa.table({"group": group, "id": ids}),
-        sort_keys=[("group", "ascending"), ("id", "ascending")],
-    ).to_numpy()
-    ordered, grouped = frame.iloc[order].reset_index(drop=True), group[order]
-    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
-    ends = np.r_[starts[1:], len(grouped)]
-    width = len(currencies)
-    return {
-        (str(accounts[grouped[a] // width]), str(currencies[grouped[a] % width])):
-            ordered.iloc[a:b].reset_index(drop=True)
-        for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
-    }  # fmt: skip
-
-
 def reconcile_task(task: PartitionTask) -> PartitionResult:
-    """Reconcile one partition with the unchanged engine."""
+    """Reconcile one partition with the unchanged engine (its bank rows in the task: a worker
+    reads them from the store first where ``bank_query`` says so)."""
+    if task.bank_query:
+        raise ValueError(f"partition {task.name}: its bank rows are still to be read")
     from recon.engine import reconcile
 
     result = reconcile(
@@ -176,98 +154,6 @@ def reconcile_task(task: PartitionTask) -> PartitionResult:
     return PartitionResult.of(task.key, result)
 
 
-def merge(
-    results: list[PartitionResult], bank: pd.DataFrame, ledger: pd.DataFrame
-) -> MatchResult:
-    """The partitions' results as the single run gives them.
-
-    Links and open items are ordered by account and currency first, so the partitions' frames
-    in key order follow each other. Alternatives are ordered by their winning link's rows and
-    then their own, in the engine's (date, id) order over all rows: that order is rebuilt from
-    ``bank`` and ``ledger`` (the rows the partitions were cut from).
-    """
-    ordered = sorted(results, key=lambda r: r.key)
-    frames = [r.frames() for r in ordered]
-    links = _concat([f.links for f in frames])
-    discrepancies = _concat([f.discrepancies for f in frames])
-    alternatives = _concat([f.alternatives for f in frames])
-    if any("" in r.key for r in ordered) and len(ordered) > 1:
-        # A partition holds several accounts (or currencies): the partitions interleave.
-        links = _links_in_order(links, bank, ledger)
-        discrepancies = _sorted(discrepancies, ["account", "currency", "kind", "date",
-                                                "discrepancy_id"])
-    if len(alternatives):
-        alternatives = _alternatives_in_order(alternatives, links, bank, ledger)
-    return MatchResult(links=links, discrepancies=discrepancies, alternatives=alternatives)
-
-
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """The frames one after the other; empty ones left out (their columns may have another
-    dtype than filled ones: the single run's frame has the filled one's)."""
-    filled = [f for f in frames if len(f)]
-    if not filled:
-        return frames[0]
-    if len(filled) == 1:
-        return filled[0]
-    return pd.concat(filled, ignore_index=True)
-
-
-def _positions(frame: pd.DataFrame, id_column: str, wanted: pd.Series | None = None) -> pd.Series:
-    """Each id's rank in the engine's (date, id) order, for the ids in ``wanted`` (all when
-    None): the ranks of a subset keep the order of the whole."""
-    if wanted is not None:
-        frame = frame[frame[id_column].astype(str).isin(set(wanted.astype(str)))]
-    days = pd.to_datetime(frame["date"]).to_numpy(dtype="datetime64[D]").astype(np.int64)
-    ids = pa.array(frame[id_column].astype(str).to_numpy(dtype=object), type=pa.string())
-    order = pc.sort_indices(
-        pa.table({"day": days, "id": ids}), sort_keys=[("day", "ascending"), ("id", "ascending")]
-    ).to_numpy()
-    ranked = ids.take(pa.array(order)).to_numpy(zero_copy_only=False)
-    return pd.Series(np.arange(len(order), dtype=np.int64), index=ranked)
-
-
-def _alternatives_in_order(
-    alternatives: pd.DataFrame, links: pd.DataFrame, bank: pd.DataFrame, ledger: pd.DataFrame
-) -> pd.DataFrame:
-    links = links[links["match_id"].astype(str).isin(set(alternatives["match_id"].astype(str)))]
-    bank_at = _positions(bank, "transaction_id", pd.concat(
-        [links["bank_transaction_id"], alternatives["bank_transaction_id"]]))
-    ledger_at = _positions(ledger, "entry_id", pd.concat(
-        [links["ledger_entry_id"], alternatives["ledger_entry_id"]]))
-    # A link's winning pair: its first bank row and first ledger row (a group's lowest).
-    winners = pd.DataFrame({
-        "match_id": links["match_id"].to_numpy(dtype=object),
-        "bank": bank_at.reindex(links["bank_transaction_id"].astype(str)).to_numpy(),
-        "ledger": ledger_at.reindex(links["ledger_entry_id"].astype(str)).to_numpy(),
-    }).groupby("match_id").min()  # fmt: skip
-    match_ids = alternatives["match_id"].astype(str)
-    keys = [
-        winners["bank"].reindex(match_ids).to_numpy(dtype=np.int64),
-        winners["ledger"].reindex(match_ids).to_numpy(dtype=np.int64),
-        bank_at.reindex(alternatives["bank_transaction_id"].astype(str)).to_numpy(dtype=np.int64),
-        ledger_at.reindex(alternatives["ledger_entry_id"].astype(str)).to_numpy(dtype=np.int64),
-    ]
-    order = np.lexsort(keys[::-1])
-    return alternatives.iloc[order].reset_index(drop=True)
-
-
-def _links_in_order(links: pd.DataFrame, bank: pd.DataFrame, ledger: pd.DataFrame) -> pd.DataFrame:
-    """Links by account, currency, then bank and ledger row in (date, id) order."""
-    if not len(links):
-        return links
-    bank_at, ledger_at = _positions(bank, "transaction_id"), _positions(ledger, "entry_id")
-    keys = [
-        pd.factorize(links["account"].to_numpy(), sort=True)[0],
-        pd.factorize(links["currency"].to_numpy(), sort=True)[0],
-        bank_at.reindex(links["bank_transaction_id"].astype(str)).to_numpy(dtype=np.int64),
-        ledger_at.reindex(links["ledger_entry_id"].astype(str)).to_numpy(dtype=np.int64),
-    ]
-    return links.iloc[np.lexsort(keys[::-1])].reset_index(drop=True)
-
-
-def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Sorted by ``keys`` (first = most significant), as the engine sorts its open items."""
-    if not len(frame):
-        return frame
-    codes = [pd.factorize(frame[key].to_numpy(), sort=True)[0] for key in reversed(keys)]
-    return frame.iloc[np.lexsort(codes)].reset_index(drop=True)
+def merge(results: list[PartitionResult]) -> MatchResult:
+    """The partitions' results as :func:`recon.engine.reconcile` gives them for all rows."""
+    return merge_results([(r.key, r.frames()) for r in results])

@@ -33,7 +33,7 @@ from recon.errors import (
     store_unavailable_message,
 )
 from recon.faults import fault_point
-from recon.frames import PARTNER_ONLY, MatchResult
+from recon.frames import PARTNER_ONLY, MatchResult, keep_recent_or_carried, mark_partners
 from recon.logs import Redactor, set_run_id
 from recon.progress import ProgressDisplay, Stage, Stages
 from recon.store import runs as run_store
@@ -52,6 +52,7 @@ if TYPE_CHECKING:  # imported where used: most commands need only a few of them
     from recon.plaid.sync import SyncOutcome
     from recon.plaid.tokens import TokenVault
     from recon.reporting.model import Balance, Report, ReportInputs
+    from recon.store.bank import BankWindow
     from recon.webhooks.worker import JobResult
 
 log = logging.getLogger("recon.pipeline")
@@ -298,7 +299,7 @@ def _reconcile(
             )
         run_store.set_state(store, run_id, "loading", now=utc_now())
         with timer("load") as stage:
-            ledger, bank, books = _load_window(config, store, window)
+            ledger, bank, bank_window, books = _load_window(config, store, window)
             with store.connect() as connection:
                 payees = load_payee_memory(connection, before=as_of)  # earlier nights' links
             stage.done(rows=ledger.total_rows)
@@ -318,7 +319,7 @@ def _reconcile(
             if partitioned:
                 result = _reconcile_partitioned(config, bank, ledger.frame, as_of=as_of,
                                                 counts=counts, on_partition=stage.advance,
-                                                payees=payees)
+                                                payees=payees, bank_window=bank_window)
             else:
                 result = reconcile(
                     bank, ledger.frame, config.matching, as_of=as_of,
@@ -422,17 +423,22 @@ def _reconcile_partitioned(
     counts: RunCounts | None = None,
     on_partition: Callable[[], None] | None = None,
     payees: PayeeMemory | None = None,
+    bank_window: BankWindow | None = None,
 ) -> MatchResult:
     """The engine on config.execution's executor, by (account, currency) partition; each
     partition's result is committed to the state store as its worker finishes it, and a re-run
-    takes the partitions an earlier attempt committed."""
+    takes the partitions an earlier attempt committed. ``bank_window``: ``bank`` is the store's
+    rows of that window, and each worker reads its partition's rows there itself."""
     from recon.execution import reconcile_with
+    from recon.partitions import BankSource
 
+    source = None if bank_window is None else BankSource(bank_window.to_json(),
+                                                         tuple(config.accounts))
     done = reconcile_with(
         config.execution, bank, ledger, config.matching, as_of=as_of,
         store_url=config.state.database_url,
         on_partition=None if on_partition is None else lambda _task: on_partition(),
-        payees=payees,
+        payees=payees, bank_source=source,
     )  # fmt: skip
     if counts is not None:
         counts.update(partitions=len(done.reports), partitions_committed_before=done.reused)
@@ -462,7 +468,7 @@ def check_every_account_has_bank_data(
 
 def _load_window(
     config: Config, store: Engine, window: tuple[date, date]
-) -> tuple[LedgerLoad, pd.DataFrame, dict[str, Balance]]:
+) -> tuple[LedgerLoad, pd.DataFrame, BankWindow, dict[str, Balance]]:
     """The ledger and bank rows of the window, plus the rows of discrepancies still open from
     before it (so an old item stays open, ages, and can still match late data), plus the rows
     of the ``reach_days`` before it, marked PARTNER_ONLY: a bank row on the window's first day
@@ -474,7 +480,7 @@ def _load_window(
     from recon.balances import books_balances, earliest_opening
     from recon.engine import reach_days
     from recon.ledger import load_ledger
-    from recon.store.bank import load_bank_window
+    from recon.store.bank import BankWindow, load_bank_rows
     from recon.store.results import carried_items
 
     with store.connect() as connection:
@@ -489,38 +495,21 @@ def _load_window(
         config.ledger, config.accounts, window_start=ledger_start, window_end=window[1]
     )
     books = books_balances(config, ledger.frame, window[1])
-    bank = load_bank_window(store, start, window[1], config)
-    since = pd.Timestamp(context_start)
+    bank_window = BankWindow(start, window[1], context_start, window[0],
+                             carried.bank_transaction_ids)  # fmt: skip
+    bank = load_bank_rows(store, bank_window, config.accounts)
     if ledger_start < context_start:
         ledger = replace(
             ledger,
-            frame=_keep(
+            frame=keep_recent_or_carried(
                 ledger.frame, "entry_id", carried.ledger_entry_ids, pd.Timestamp(context_start)
             ),
         )
-    if start < context_start:
-        bank = _keep(bank, "transaction_id", carried.bank_transaction_ids, since)
-    bank = _mark_partners(bank, "transaction_id", carried.bank_transaction_ids, window[0])
     ledger = replace(
         ledger,
-        frame=_mark_partners(ledger.frame, "entry_id", carried.ledger_entry_ids, window[0]),
+        frame=mark_partners(ledger.frame, "entry_id", carried.ledger_entry_ids, window[0]),
     )
-    return ledger, bank, books
-
-
-def _keep(
-    frame: pd.DataFrame, id_column: str, carried: frozenset[str], since: pd.Timestamp
-) -> pd.DataFrame:
-    keep = (frame["date"] >= since) | frame[id_column].isin(carried)
-    return frame[keep].reset_index(drop=True)
-
-
-def _mark_partners(
-    frame: pd.DataFrame, id_column: str, carried: frozenset[str], window_start: date
-) -> pd.DataFrame:
-    """PARTNER_ONLY: rows dated before the window that are not carried open items."""
-    early = (frame["date"] < pd.Timestamp(window_start)) & ~frame[id_column].isin(carried)
-    return frame.assign(**{PARTNER_ONLY: early.to_numpy(dtype=bool)})
+    return ledger, bank, bank_window, books
 
 
 def _rows_reported(

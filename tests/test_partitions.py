@@ -17,7 +17,14 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import OperationalError
 
 from recon import pipeline
-from recon.config import Config, ExecutionConfig, MatchingConfig, parse_config
+from recon.config import (
+    Config,
+    ExecutionConfig,
+    GroupSearch,
+    MatchingConfig,
+    load_config,
+    parse_config,
+)
 from recon.demo import demo_config, link_demo_banks, prepare_demo_data
 from recon.engine import reconcile
 from recon.errors import ExitCode
@@ -28,6 +35,8 @@ from recon.plaid.tokens import generate_key
 from recon.store.db import open_store
 from recon.store.schema import discrepancies, matches, partition_results, runs
 from recon.synth import SynthAccount, demo_accounts, generate
+from tests.bankworld import build
+from tests.bankworld.run import RunOutput, run_recon
 from tests.conftest import fresh_postgres_schema
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,7 +75,35 @@ def test_partitions_merge_into_the_single_run(frames: tuple[pd.DataFrame, pd.Dat
         (a.ledger_account, a.currency) for a in ACCOUNTS
     )
     assert len(single.alternatives) and len(single.discrepancies)
-    _same(single, merge([reconcile_task(t) for t in reversed(tasks)], bank, ledger))
+    _same(single, merge([reconcile_task(t) for t in reversed(tasks)]))
+
+
+@pytest.fixture(scope="module")
+def bankworld(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunOutput]:
+    """Four accounts in USD, EUR and JPY of data recon did not generate (tests/bankworld): a
+    reference, a truncated word or a payout of one account also appears near another's."""
+    folder = tmp_path_factory.mktemp("bankworld")
+    build(5000, folder, "default")
+    return folder, run_recon(folder)
+
+
+@pytest.mark.parametrize("subset_sums", [None, 2000])
+def test_each_partition_alone_gives_its_part_of_the_whole_run(
+    bankworld: tuple[Path, RunOutput], subset_sums: int | None
+) -> None:
+    """Nothing learned from one partition's rows (references, words cut short, the group
+    search's work budget: 2,000 sums runs out) decides another partition's links."""
+    folder, world = bankworld
+    matching = load_config(folder / "config.yaml").matching
+    if subset_sums is not None:
+        matching = matching.model_copy(update={"passes": tuple(
+            p.model_copy(update={"max_subset_sums": subset_sums})
+            if isinstance(p, GroupSearch) else p for p in matching.passes
+        )})  # fmt: skip
+    whole = reconcile(world.bank, world.ledger, matching, as_of=world.as_of)
+    tasks = split(world.bank, world.ledger, matching, as_of=world.as_of)
+    assert len(tasks) == 4 and len(whole.alternatives)
+    _same(whole, merge([reconcile_task(t) for t in tasks]))
 
 
 def test_the_same_rows_in_another_order_make_the_same_partitions(
@@ -89,7 +126,7 @@ def test_a_rule_across_accounts_keeps_one_partition_per_currency(
     tasks = split(bank, ledger, matching, as_of=END)
     assert [t.key for t in tasks] == [("", "EUR"), ("", "JPY"), ("", "USD")]
     _same(reconcile(bank, ledger, matching, as_of=END),
-          merge([reconcile_task(t) for t in tasks], bank, ledger))
+          merge([reconcile_task(t) for t in tasks]))
 
 
 @pytest.mark.parametrize("executor", ["processes", "dask"])
@@ -338,4 +375,59 @@ def test_partitions_read_the_learned_payees_like_the_single_run(
     tasks = split(bank, ledger, matching, as_of=END, payees=memory)
     assert PayeeMemory.from_json(tasks[0].payees_json) == memory
     assert tasks[0].digest != split(bank, ledger, matching, as_of=END)[0].digest
-    _same(single, merge([reconcile_task(t) for t in tasks], bank, ledger))
+    _same(single, merge([reconcile_task(t) for t in tasks]))
+
+
+def test_workers_read_their_bank_rows_from_the_store_and_refuse_changed_ones(
+    tmp_path: Path, token_key: str
+) -> None:
+    """With a state store, a partition's bank rows stay out of its task: the worker reads them
+    (the night's window, its accounts and currency) and checks they are the rows the run cut."""
+    from sqlalchemy import update
+
+    from recon.execution import work
+    from recon.ledger import load_ledger
+    from recon.partitions import BankSource
+    from recon.store.bank import BankWindow, load_bank_rows
+    from recon.store.partitions import BankRowsChanged
+    from recon.store.schema import bank_transactions
+
+    data = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = demo_config(parse_config(data, environ={}).resolve_paths(REPO), tmp_path)
+    prepare_demo_data(tmp_path, AS_OF)
+    link_demo_banks(config)
+    pipeline.sync(config)
+    url = config.state.database_url
+    # Carried items and partner-only rows included: the rules travel with the window.
+    window = BankWindow(AS_OF - timedelta(days=40), AS_OF, AS_OF - timedelta(days=30),
+                        AS_OF - timedelta(days=25), frozenset())  # fmt: skip
+    store = open_store(url)
+    try:
+        bank = load_bank_rows(store, window, config.accounts)
+        carried = frozenset(bank["transaction_id"].iloc[:3])
+        window = BankWindow(window.start, window.end, window.context_start, window.window_start,
+                            carried)  # fmt: skip
+        bank = load_bank_rows(store, window, config.accounts)
+        assert bank["partner_only"].any() and set(carried) <= set(bank["transaction_id"])
+        ledger = load_ledger(config.ledger, config.accounts, window_start=window.start,
+                             window_end=AS_OF).frame  # fmt: skip
+        matching = config.matching
+        source = BankSource(window.to_json(), tuple(config.accounts))
+        tasks = split(bank, ledger, matching, as_of=AS_OF, bank_source=source)
+        shipped = split(bank, ledger, matching, as_of=AS_OF)
+        assert len(tasks) == 3 and all(t.bank == b"" and t.bank_query for t in tasks)
+        assert [t.digest for t in tasks] == [t.digest for t in shipped]
+        results = [work(task, url)[0] for task in tasks]
+        _same(merge([reconcile_task(t) for t in shipped]), merge(results))
+        _same(reconcile(bank, ledger, matching, as_of=AS_OF), merge(results))
+
+        changed = bank[bank["account"] == tasks[-1].key[0]]["transaction_id"].iloc[0]
+        with store.begin() as conn:
+            conn.execute(update(bank_transactions)
+                         .where(bank_transactions.c.transaction_id == changed)
+                         .values(amount_minor=bank_transactions.c.amount_minor + 1))  # fmt: skip
+        with pytest.raises(BankRowsChanged, match=f"partition {tasks[-1].name}: the bank rows"):
+            work(tasks[-1], url)
+        work(tasks[0], url)  # the other partitions' rows are as they were
+    finally:
+        store.dispose()

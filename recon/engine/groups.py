@@ -10,7 +10,8 @@ could not be shown unique. Every subset of 2 to ``max_group_size`` rows whose su
 units (meet in the middle: two halves of 2**(n/2) sums), so it is exact; pools without any fit
 (most of them) are told in batches first (at most 2**12 sums per pool) and never searched one
 by one. It stops taking new targets when its one-by-one searches have enumerated
-``max_subset_sums`` sums: a work budget, so the result is the same on any machine.
+``max_subset_sums`` sums: a work budget (the engine runs per (account, currency) partition, so
+one budget per partition), so the result is the same on any machine.
 
 A target is grouped when exactly one subset fits; targets with a few fitting subsets become
 suggestions, and those with many (dense pools of look-alike sales) stay open rather than be

@@ -9,6 +9,7 @@ which SQLite and PostgreSQL both support. Nothing is deleted: removed transactio
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,8 +21,8 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, Row, Table, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from recon.config import Config
-from recon.frames import BANK_COLUMNS, CHECK_NUMBER
+from recon.config import AccountMapping, Config
+from recon.frames import BANK_COLUMNS, CHECK_NUMBER, keep_recent_or_carried, mark_partners
 from recon.money import MoneyError, to_minor
 from recon.store.schema import (
     account_balance_snapshots,
@@ -396,6 +397,48 @@ def set_cursor(conn: Connection, item_id: str, cursor: str, *, now: datetime) ->
 # --- reading for the engine ------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class BankWindow:
+    """The bank rows a night matches: live rows dated ``start``..``end``, where rows before
+    ``context_start`` are kept only when they are ``carried`` open items, and rows before
+    ``window_start`` that are not carried are marked PARTNER_ONLY (recon.pipeline explains why).
+    Plain values: it travels to partition workers as JSON."""
+
+    start: date
+    end: date
+    context_start: date
+    window_start: date
+    carried: frozenset[str]
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "start": self.start.isoformat(), "end": self.end.isoformat(),
+            "context_start": self.context_start.isoformat(),
+            "window_start": self.window_start.isoformat(), "carried": sorted(self.carried),
+        })  # fmt: skip
+
+    @classmethod
+    def from_json(cls, text: str) -> BankWindow:
+        data = json.loads(text)
+        return cls(
+            date.fromisoformat(data["start"]), date.fromisoformat(data["end"]),
+            date.fromisoformat(data["context_start"]), date.fromisoformat(data["window_start"]),
+            frozenset(data["carried"]),
+        )  # fmt: skip
+
+
+def load_bank_rows(
+    engine: Engine, window: BankWindow, accounts: Sequence[AccountMapping]
+) -> pd.DataFrame:
+    """The night's bank frame of ``accounts``: :func:`load_bank_window`, then the carried and
+    partner-only rules of ``window``."""
+    bank = _load_bank_window(engine, window.start, window.end, accounts)
+    if window.start < window.context_start:
+        bank = keep_recent_or_carried(bank, "transaction_id", window.carried,
+                                      pd.Timestamp(window.context_start))  # fmt: skip
+    return mark_partners(bank, "transaction_id", window.carried, window.window_start)
+
+
 def load_bank_window(engine: Engine, start: date, end: date, config: Config) -> pd.DataFrame:
     """Live bank rows dated start..end (inclusive) of the accounts mapped in config.accounts.
 
@@ -403,7 +446,13 @@ def load_bank_window(engine: Engine, start: date, end: date, config: Config) -> 
     excluded, pending rows are included with ``pending=True``. Sorted by date, then
     transaction_id.
     """
-    ledger_account = {m.plaid_account_id: m.ledger_account for m in config.accounts}
+    return _load_bank_window(engine, start, end, config.accounts)
+
+
+def _load_bank_window(
+    engine: Engine, start: date, end: date, accounts: Sequence[AccountMapping]
+) -> pd.DataFrame:
+    ledger_account = {m.plaid_account_id: m.ledger_account for m in accounts}
     t = bank_transactions
     records: list[dict[str, Any]] = []
     if ledger_account:
@@ -423,7 +472,7 @@ def load_bank_window(engine: Engine, start: date, end: date, config: Config) -> 
         )
         with engine.connect() as conn:
             records = [dict(row._mapping) for row in conn.execute(query)]
-    return bank_frame_from_rows(records, config)
+    return _bank_frame_from_rows(records, accounts)
 
 
 def bank_frame_from_rows(rows: Sequence[Mapping[str, Any]], config: Config) -> pd.DataFrame:
@@ -431,7 +480,13 @@ def bank_frame_from_rows(rows: Sequence[Mapping[str, Any]], config: Config) -> p
 
     Rows of accounts not mapped in config.accounts are dropped.
     """
-    ledger_account = {m.plaid_account_id: m.ledger_account for m in config.accounts}
+    return _bank_frame_from_rows(rows, config.accounts)
+
+
+def _bank_frame_from_rows(
+    rows: Sequence[Mapping[str, Any]], accounts: Sequence[AccountMapping]
+) -> pd.DataFrame:
+    ledger_account = {m.plaid_account_id: m.ledger_account for m in accounts}
     records = [
         {
             "transaction_id": row["transaction_id"],

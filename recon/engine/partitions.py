@@ -1,0 +1,138 @@
+"""The rows cut into (ledger account, currency) partitions, and the partitions' results merged.
+
+Matching never crosses a ledger account or a currency (every pass blocks on both unless a rule
+says ``same_account: false`` / ``same_currency: false``), so the rows of one (account, currency)
+are a reconciliation of their own. The engine reconciles each partition on its own, learning
+nothing from the others (references, completed words, search budgets are all per partition):
+so a partition's result is the same whether it is reconciled with the others in one process
+(:func:`recon.engine.reconcile`) or alone on another machine (:mod:`recon.execution`). A
+partition is never cut by date: a pass window could cross the cut.
+
+:func:`cut` gives each partition's rows in id order (the same rows give the same partition
+whatever order they were loaded in); :func:`merge` puts the partitions' results one after the
+other in key order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recon.config import MatchingConfig
+from recon.frames import MatchResult
+
+# A partition's key: (ledger account, currency); "" where a rule crosses it.
+PartitionKey = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Partition:
+    key: PartitionKey
+    bank: pd.DataFrame
+    ledger: pd.DataFrame
+
+    @property
+    def name(self) -> str:
+        account, currency = self.key
+        return f"{account or '*'}/{currency or '*'}"
+
+
+def rules_cross(matching: MatchingConfig) -> tuple[bool, bool]:
+    """(a rule links across accounts, a rule links across currencies)."""
+    accounts = any(getattr(p, "same_account", True) is False for p in matching.passes)
+    currencies = any(getattr(p, "same_currency", True) is False for p in matching.passes)
+    return accounts, currencies
+
+
+def _keys(frame: pd.DataFrame, matching: MatchingConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's partition key, spelled as the engine spells its blocks (the account as text,
+    the currency stripped and in upper case): (accounts, currencies)."""
+    cross_accounts, cross_currencies = rules_cross(matching)
+    nothing = np.full(len(frame), "", dtype=object)
+    account = frame["account"].fillna("").astype(str).to_numpy(dtype=object)
+    currency = frame["currency"].fillna("").astype(str).str.strip().str.upper()
+    return (nothing if cross_accounts else account,
+            nothing if cross_currencies else currency.to_numpy(dtype=object))
+
+
+def cut(
+    bank: pd.DataFrame, ledger: pd.DataFrame, matching: MatchingConfig, *, id_order: bool = True
+) -> list[Partition]:
+    """One partition per (account, currency) found on either side, in key order, each side's
+    rows in id order (``id_order``: the same rows make the same partition bytes whatever order
+    they were loaded in), else in the order given (the engine does not depend on row order; a
+    side all of one partition is then passed on as it is)."""
+    bank_groups = _groups(bank, _keys(bank, matching), "transaction_id" if id_order else None)
+    ledger_groups = _groups(ledger, _keys(ledger, matching), "entry_id" if id_order else None)
+    return [
+        Partition(key, bank_groups.get(key, bank.iloc[:0]), ledger_groups.get(key, ledger.iloc[:0]))
+        for key in sorted(set(bank_groups) | set(ledger_groups))
+    ]
+
+
+def _groups(
+    frame: pd.DataFrame, keys: tuple[np.ndarray, np.ndarray], id_column: str | None
+) -> dict[PartitionKey, pd.DataFrame]:
+    """The rows of each key, in ``id_column`` order or else as given (codes, not Python loops
+    over a million rows)."""
+    if frame.empty:
+        return {}
+    account_code, accounts = pd.factorize(keys[0], sort=True)
+    currency_code, currencies = pd.factorize(keys[1], sort=True)
+    group = account_code.astype(np.int64) * len(currencies) + currency_code
+    if id_column is None:
+        if len(accounts) * len(currencies) == 1:
+            return {(str(accounts[0]), str(currencies[0])): frame}
+        order = np.argsort(group, kind="stable")
+    else:
+        ids = pa.array(frame[id_column].astype(str).to_numpy(dtype=object), type=pa.string())
+        order = pc.sort_indices(
+            pa.table({"group": group, "id": ids}),
+            sort_keys=[("group", "ascending"), ("id", "ascending")],
+        ).to_numpy()
+    grouped = group[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    ends = np.r_[starts[1:], len(grouped)]
+    width = len(currencies)
+    return {
+        (str(accounts[grouped[a] // width]), str(currencies[grouped[a] % width])):
+            frame.iloc[order[a:b]].reset_index(drop=True)
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
+    }  # fmt: skip
+
+
+def merge(results: list[tuple[PartitionKey, MatchResult]]) -> MatchResult:
+    """The partitions' results one after the other in key order. Links and open items are
+    ordered by account and currency first, so this is their order over all rows; where a rule
+    crosses accounts (key ("", currency)), open items are sorted again as the engine sorts them."""
+    ordered = sorted(results, key=lambda r: r[0])
+    frames = [result for _, result in ordered]
+    discrepancies = _concat([f.discrepancies for f in frames])
+    if len(ordered) > 1 and any("" in key for key, _ in ordered):
+        discrepancies = _sorted(discrepancies, ["account", "currency", "kind", "date",
+                                                "discrepancy_id"])
+    return MatchResult(links=_concat([f.links for f in frames]), discrepancies=discrepancies,
+                       alternatives=_concat([f.alternatives for f in frames]))
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The frames one after the other; empty ones left out (their columns may have another
+    dtype than filled ones)."""
+    filled = [f for f in frames if len(f)]
+    if not filled:
+        return frames[0]
+    if len(filled) == 1:
+        return filled[0]
+    return pd.concat(filled, ignore_index=True)
+
+
+def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Sorted by ``keys`` (first = most significant), as the engine sorts its open items."""
+    if not len(frame):
+        return frame
+    codes = [pd.factorize(frame[key].to_numpy(), sort=True)[0] for key in reversed(keys)]
+    return frame.iloc[np.lexsort(codes)].reset_index(drop=True)
