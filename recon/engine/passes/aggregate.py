@@ -35,7 +35,6 @@ from recon.config import FeeTolerance, PartialPayments, ReferenceTotals, Settlem
 from recon.engine import explain, references
 from recon.engine.candidates import keyed_window_pairs, unique_pairs
 from recon.engine.classify import unreversed
-from recon.engine.groups import MAX_SUGGESTED_OPTIONS
 from recon.engine.normalise import BoolArray, IntArray, Side, filled, key_word, name_words
 from recon.engine.passes.parts import (
     anchored_three_part_fits,
@@ -1054,8 +1053,6 @@ class PartialPaymentPass:
         starts = np.flatnonzero(np.r_[True, target[1:] != target[:-1]])
         count = np.diff(np.r_[starts, len(target)])
         for start, n in zip(starts.tolist(), count.tolist(), strict=True):
-            if n > MAX_SUGGESTED_OPTIONS:
-                continue
             target_list.append(int(target[start]))
             members.append(rows[start].copy())
             sure.append(n == 1 or bool(named[start] > named[start + 1]))
@@ -1095,10 +1092,6 @@ class PartialPaymentPass:
         at = {row: k for k, row in enumerate(target_list)}
         for start, n in zip(starts.tolist(), count.tolist(), strict=True):
             row = int(target[start])
-            if n > MAX_SUGGESTED_OPTIONS:  # look-alike rows: a guess would mostly be wrong
-                if row in at:
-                    members[at[row]] = _EMPTY
-                continue
             pair = np.array([first[start], second[start]], dtype=np.int64)
             # The only pair, or the only one naming the reference so often.
             only = n == 1 or named[start] > named[start + 1]
