@@ -293,6 +293,8 @@ class MismatchRule(Frozen):
     days_window: WindowDays = 5
     min_text_similarity: float = Field(85.0, ge=0, le=100)
     slip_text_similarity: float = Field(50.0, ge=0, le=100)
+    # Only pairs one keying slip apart: specific enough to run before the subset searches.
+    slips_only: bool = False
 
 
 class CheckRule(Frozen):
@@ -468,6 +470,7 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
         status="suggested",
     ),
     HoldDuplicates(name="hold_duplicates"),
+    MismatchRule(name="keying_slips", slips_only=True),
     PartialPayments(name="partial_payments"),
     Remittances(name="remittances"),
     GroupSearch(name="groups"),

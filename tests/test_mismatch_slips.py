@@ -210,3 +210,23 @@ def test_variants_among_wanted_amounts_are_the_unfiltered_ones_filtered() -> Non
     assert some == {v for v in every if v[1] in set(wanted.tolist())}
     assert {v[1] for v in some} == {124_350, -1_234_500, 11, 70}
     assert not slip_variants(amounts, np.zeros(0, dtype=np.int64))[0].size
+
+
+def test_a_keying_slip_is_reported_before_a_remittance_could_take_the_mistyped_row() -> None:
+    # The ledger booked 1,243.50 for Initech's 1,234.50 transfer; Initech's 1,500.00 transfer
+    # equals 1,243.50 + 256.50, a set the remittances pass would otherwise link.
+    result = run(
+        [
+            bank_row("B1", 123_450, "2024-03-12", "ACH CREDIT INITECH LLC"),
+            bank_row("B2", 150_000, "2024-03-13", "ACH CREDIT INITECH LLC"),
+        ],
+        [
+            ledger_row("L1", 124_350, "2024-03-11", "Receipt", "Initech LLC"),
+            ledger_row("L2", 25_650, "2024-03-11", "Receipt", "Initech LLC"),
+            ledger_row("L3", 30_000, "2024-03-11", "Receipt", "Initech LLC"),  # not all the day's
+        ],
+    )
+    mismatches = result.discrepancies[result.discrepancies["kind"] == "amount_mismatch"]
+    assert list(zip(mismatches["bank_transaction_id"], mismatches["ledger_entry_id"],
+                    strict=True)) == [("B1", "L1")]  # fmt: skip
+    assert "L1" not in set(result.links["ledger_entry_id"])

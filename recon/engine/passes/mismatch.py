@@ -12,7 +12,9 @@ first) and not linked when their amounts differ and either
   amounts are one slip from a given one), so weaker text than above is enough.
 
 A bank row that an opposite open bank row of the same size cancels (a reversal) is never a
-mismatch: it is reported as a reversal.
+mismatch: it is reported as a reversal. With ``slips_only``, only the keying slips: specific
+enough to run before the subset searches, which could otherwise make the mistyped ledger row
+part of a group that sums by chance.
 
 The explanation names both amounts and the slip. Example: a 1,234.50 payment to ACME and the
 ledger's 1,243.50 for it ("transposed digits"); a 2,732.51 receipt booked as 27,325.10
@@ -60,7 +62,7 @@ class MismatchPass:
         b_rows = unreversed(state, b_rows)
         found_b, found_l = [], []
         # Same reference, or the same counterparty key (then the texts must be alike).
-        for bank_key, ledger_key in (
+        for bank_key, ledger_key in () if config.slips_only else (
             (bank.reference, ledger.reference), (bank.party, ledger.party),
         ):  # fmt: skip
             br = b_rows[bank_key[b_rows] >= 0]
@@ -85,6 +87,8 @@ class MismatchPass:
         slip_evidence = (
             parts.reference_equal | same_party | (parts.text >= config.slip_text_similarity)
         )
+        if config.slips_only:
+            any_amount = np.zeros(len(any_amount), dtype=bool)
         keep &= any_amount | ((slip != Slip.NONE) & slip_evidence)
         parts = parts.take(keep)
         slip = slip[keep]
