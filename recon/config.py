@@ -470,9 +470,9 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
         status="suggested",
     ),
     HoldDuplicates(name="hold_duplicates"),
-    MismatchRule(name="keying_slips", slips_only=True),
     PartialPayments(name="partial_payments"),
     Remittances(name="remittances"),
+    MismatchRule(name="keying_slips", slips_only=True),
     GroupSearch(name="groups"),
     DifferenceTolerance(name="difference"),
     DifferenceTolerance(
