@@ -276,6 +276,10 @@ class DifferenceTolerance(Frozen):
     days_before: WindowDays = 1
     days_after: WindowDays = 5
     min_text_similarity: float = Field(70.0, ge=0, le=100)
+    # Only money in that arrived short (a fee deducted by the sender's or an intermediary bank).
+    deducted_only: bool = False
+    # The bank row naming the ledger row's counterparty counts as texts alike.
+    named_party: bool = False
 
 
 class MismatchRule(Frozen):
@@ -289,6 +293,8 @@ class MismatchRule(Frozen):
     days_window: WindowDays = 5
     min_text_similarity: float = Field(85.0, ge=0, le=100)
     slip_text_similarity: float = Field(50.0, ge=0, le=100)
+    # Only pairs one keying slip apart: specific enough to run before the subset searches.
+    slips_only: bool = False
 
 
 class CheckRule(Frozen):
@@ -384,6 +390,23 @@ class PartialPayments(Frozen):
     allow_remainder: bool = False
 
 
+class Remittances(Frozen):
+    """One bank row paying 2..``max_parts`` ledger rows (a transfer paying several invoices):
+    the open ledger rows of the counterparty it names, or carrying references it names, within
+    the window, that sum to it exactly (two or three among all of them, more among the
+    2 x ``max_parts`` nearest). Confirmed when the only fit and unlikely by chance
+    (``max_chance_fits``), or naming more of the invoices than any other fit, and naming an
+    invoice or holding at most one round amount; else suggested. ``deposits_only``: money in."""
+
+    kind: Literal["remittances"] = "remittances"
+    name: PassName
+    days_before: WindowDays = Field(1, description="bank date earlier than ledger date")
+    days_after: WindowDays = Field(6, description="bank date later than ledger date")
+    max_parts: int = Field(6, ge=2, le=12)
+    max_chance_fits: float = Field(0.05, ge=0)
+    deposits_only: bool = True
+
+
 PASS_KINDS: Final = (
     "reference",
     "check",
@@ -396,6 +419,7 @@ PASS_KINDS: Final = (
     "settlement",
     "reference_totals",
     "partial_payments",
+    "remittances",
 )
 PassSettings = Annotated[
     MatchRule
@@ -406,7 +430,8 @@ PassSettings = Annotated[
     | MismatchRule
     | SettlementTotals
     | ReferenceTotals
-    | PartialPayments,
+    | PartialPayments
+    | Remittances,
     Field(discriminator="kind"),
 ]
 
@@ -446,8 +471,14 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
     ),
     HoldDuplicates(name="hold_duplicates"),
     PartialPayments(name="partial_payments"),
+    Remittances(name="remittances"),
+    MismatchRule(name="keying_slips", slips_only=True),
     GroupSearch(name="groups"),
     DifferenceTolerance(name="difference"),
+    DifferenceTolerance(
+        name="deducted_fees", amount=Decimal("50.00"), percent=Decimal("0.5"),
+        deducted_only=True, named_party=True,
+    ),
     MismatchRule(name="mismatch"),
 )
 _REPLACED_KEYS: Final = ("rules", "groups", "difference", "mismatch")

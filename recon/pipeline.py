@@ -323,7 +323,8 @@ def _reconcile(
             else:
                 result = reconcile(
                     bank, ledger.frame, config.matching, as_of=as_of,
-                    on_pass=lambda _name, _done, _total: stage.advance(), payees=payees,
+                    on_pass=lambda _name, _done, total: stage.advance(total=total),
+                    payees=payees,
                 )  # fmt: skip
             result = _apply_link_reviews(store, result, bank, ledger.frame, as_of)
             bank, ledger = _rows_reported(result, bank, ledger)

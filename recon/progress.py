@@ -94,8 +94,11 @@ class ProgressDisplay:
             self._progress.remove_task(old)
         self._tasks[key] = self._progress.add_task(label, total=total, detail=detail)
 
-    def advance(self, key: str, steps: int, detail: str) -> None:
-        self._progress.update(self._tasks[key], advance=steps, detail=detail)
+    def advance(self, key: str, steps: int, detail: str, total: int | None = None) -> None:
+        if total is None:
+            self._progress.update(self._tasks[key], advance=steps, detail=detail)
+        else:
+            self._progress.update(self._tasks[key], advance=steps, detail=detail, total=total)
 
     def complete(self, key: str, detail: str) -> None:
         task = self._tasks[key]
@@ -127,12 +130,13 @@ class Stage:
             text = f"{self.steps:,} {self.unit}" + (f", {text}" if text else "")
         return text
 
-    def advance(self, *, steps: int = 1, rows: int = 0) -> None:
-        """``steps`` more of the stage's unit done (pages, formats), handling ``rows`` rows."""
+    def advance(self, *, steps: int = 1, rows: int = 0, total: int | None = None) -> None:
+        """``steps`` more of the stage's unit done (pages, formats), handling ``rows`` rows;
+        ``total``: the steps in all, when only known now."""
         self.steps += steps
         self.rows += rows
         if self._display is not None:
-            self._display.advance(self.name, steps, self._detail())
+            self._display.advance(self.name, steps, self._detail(), total)
 
     def done(self, *, rows: int | None = None) -> None:
         """The stage is complete; ``rows`` sets its row count when it is only known now."""

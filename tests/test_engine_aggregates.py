@@ -226,3 +226,145 @@ def test_one_transfer_paying_a_customers_open_rows_of_a_few_days() -> None:
     assert links_of(run(card, debits), "settlement").empty
     any_sign = with_pass(MATCHING, "remittance_totals", deposits_only=False)
     assert len(links_of(run(card, debits, any_sign), "settlement")) == 3
+
+
+def busy_payer(count: int) -> list[dict[str, Any]]:
+    """A payer's other open transfers of the fortnight, none two of which sum to 9,870.40."""
+    return [
+        bank_row(f"X{i:02d}", 41_117 + 7_919 * i, f"2026-11-{2 + i % 4:02d}",
+                 "ACH CREDIT ACME CORP")
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def test_partial_payments_find_two_parts_among_a_busy_payers_many_transfers() -> None:
+    # 24 other open transfers of the payer in the invoice's first days: the second part is not
+    # among the invoice's twelve nearest rows, and is found all the same.
+    bank = [
+        *busy_payer(24),
+        bank_row("B1", 400_000, "2026-11-03", "ACH CREDIT ACME CORP"),
+        bank_row("B2", 587_040, "2026-11-07", "ACH CREDIT ACME CO"),
+    ]
+    links = links_of(run(bank, [INVOICE]), "partial_payment")
+    assert set(links["bank_transaction_id"]) == {"B1", "B2"}
+    assert set(links["status"]) == {"matched"}
+
+
+def test_partial_payments_find_three_parts_one_naming_the_invoice_in_a_wide_pool() -> None:
+    bank = [
+        *busy_payer(24),
+        bank_row("P1", 400_000, "2026-11-02", "ACH CREDIT ACME CORP INV-51204"),
+        bank_row("P2", 300_000, "2026-11-07", "ACH CREDIT ACME CO"),
+        bank_row("P3", 287_040, "2026-11-12", "ACH CREDIT ACM"),
+    ]
+    links = links_of(run(bank, [INVOICE]), "partial_payment")
+    assert set(links["bank_transaction_id"]) == {"P1", "P2", "P3"}
+    assert set(links["status"]) == {"matched"}
+
+
+def test_two_invoices_each_paid_with_a_round_part_of_the_same_day() -> None:
+    # Either 2,000.00 transfer completes either invoice: both invoices are paid, one 2,000.00
+    # each (the rows are alike, so which one is a guess: suggested).
+    bank = [
+        bank_row("R1", 200_000, "2026-11-02", "ACH CREDIT ACME CORP"),
+        bank_row("R2", 200_000, "2026-11-02", "ACH CREDIT ACME CORP"),
+        bank_row("A2", 528_579, "2026-11-05", "ACH CREDIT ACME CO"),
+        bank_row("B2", 343_494, "2026-11-06", "ACH CREDIT ACME C"),
+    ]
+    ledger = [
+        ledger_row("LA", 728_579, "2026-11-02", "Invoice INV-55371", "Acme Corp", "INV-55371"),
+        ledger_row("LB", 543_494, "2026-11-02", "Invoice INV-55358", "Acme Corp", "INV-55358"),
+    ]
+    links = links_of(run(bank, ledger), "partial_payment")
+    by_invoice = links.groupby("ledger_entry_id")["bank_transaction_id"].agg(set).to_dict()
+    assert by_invoice["LA"] - {"R1", "R2"} == {"A2"} and len(by_invoice["LA"]) == 2
+    assert by_invoice["LB"] - {"R1", "R2"} == {"B2"} and len(by_invoice["LB"]) == 2
+    assert by_invoice["LA"] & by_invoice["LB"] == set()
+
+
+def test_a_part_is_not_taken_by_another_payers_receipt_of_the_same_round_amount() -> None:
+    # Globex's 4,000.00 receipt (texts unlike, no reference) would take the round part by
+    # amount alone; the bank text names Acme Corp, so the part is left for Acme's invoice.
+    other = ledger_row("G1", 400_000, "2026-11-02", "Receipt INV-60001 Globex", "Globex Corp",
+                       "INV-60001")  # fmt: skip
+    parts = [
+        bank_row("B1", 400_000, "2026-11-03", "ACH CREDIT ACME CORP"),
+        bank_row("B2", 587_040, "2026-11-07", "ACH CREDIT ACME CORP INV-51204"),
+    ]
+    result = run(parts, [INVOICE, other])
+    links = links_of(result, "partial_payment")
+    assert set(links["bank_transaction_id"]) == {"B1", "B2"}
+    assert "G1" not in set(result.links["ledger_entry_id"])
+
+
+def test_a_debit_and_its_reversal_are_no_parts_of_an_invoice() -> None:
+    # The reversal's credit has the second part's amount: without it, the invoice would have
+    # two fits, and only a suggestion.
+    bank = [
+        *PARTS,
+        bank_row("V1", -587_040, "2026-11-04", "ACH DEBIT ACME CORP"),
+        bank_row("V2", 587_040, "2026-11-05", "ACH REVERSAL ACME CORP"),
+    ]
+    result = run(bank, [INVOICE])
+    links = links_of(result, "partial_payment")
+    assert set(links["bank_transaction_id"]) == {"B1", "B2"}
+    assert set(links["status"]) == {"matched"}
+    kinds = dict(zip(result.discrepancies["bank_transaction_id"],
+                     result.discrepancies["kind"], strict=False))  # fmt: skip
+    assert kinds["V1"] == kinds["V2"] == "reversal"
+
+
+BAKKER = "Bakker Techniek B.V."
+
+
+def test_a_transfer_pays_three_of_its_payers_invoices_among_its_other_open_rows() -> None:
+    # Bakker's fourth open receipt of those days (1,234.56, paid by another transfer not yet
+    # in the bank) keeps "all of its rows" from summing: the three that do are found.
+    ledger = [
+        ledger_row("I1", 86_000, "2026-11-02", "Payment received INV/2026/01940", BAKKER,
+                   "INV/2026/01940"),
+        ledger_row("I2", 59_000, "2026-11-03", "Payment received RF64 5390 0764 90", BAKKER,
+                   "RF64 5390 0764 90"),
+        ledger_row("I3", 190_000, "2026-11-03", "Receipt RF37 5390 0764 91", BAKKER,
+                   "RF37 5390 0764 91"),
+        ledger_row("I4", 123_456, "2026-11-03", "Receipt RF12 5390 0764 99", BAKKER,
+                   "RF12 5390 0764 99"),
+    ]  # fmt: skip
+    bank = [bank_row("B1", 335_000, "2026-11-05",
+                     "SEPA CREDIT BAKKER TECHNIEK BV END TO END REMIT 3 INV RF64 5390 0764 90")]
+    result = run(bank, ledger)
+    links = links_of(result, "remittance")
+    assert set(links["ledger_entry_id"]) == {"I1", "I2", "I3"}
+    assert set(links["status"]) == {"matched"}
+    assert "pays 3 ledger rows of the payer or references it names: 860.00 + 590.00 + 1900.00" in (
+        links["explanation"].iloc[0]
+    )
+    assert "I4" not in set(result.links["ledger_entry_id"])
+
+
+def test_a_transfer_naming_no_invoice_pays_two_of_its_payers_rows() -> None:
+    # Garcia's third receipt, booked the same day, is not paid by it: not all of the days' rows.
+    ledger = [
+        ledger_row("I1", 48_502, "2026-11-04", "Receipt INV/2026/01939", "Garcia Robotica S.L.",
+                   "INV/2026/01939"),
+        ledger_row("I2", 154_169, "2026-11-03", "Payment received INV/2026/01938",
+                   "Garcia Robotica S.L.", "INV/2026/01938"),
+        ledger_row("I3", 79_847, "2026-11-04", "Payment received INV/2026/01937",
+                   "Garcia Robotica S.L.", "INV/2026/01937"),
+    ]  # fmt: skip
+    bank = [bank_row("B1", 234_016, "2026-11-05", "SEPA CREDIT GARCIA ROBOTICA SL END TO END")]
+    links = links_of(run(bank, ledger), "remittance")
+    assert set(links["ledger_entry_id"]) == {"I2", "I3"}
+    assert set(links["status"]) == {"matched"}
+
+
+def test_a_transfer_of_another_payer_pays_nothing_of_this_one() -> None:
+    ledger = [
+        ledger_row("I1", 86_000, "2026-11-02", "Payment received INV/2026/01940", BAKKER,
+                   "INV/2026/01940"),
+        ledger_row("I2", 59_000, "2026-11-03", "Payment received INV/2026/01941", BAKKER,
+                   "INV/2026/01941"),
+    ]  # fmt: skip
+    bank = [bank_row("B1", 145_000, "2026-11-05", "SEPA CREDIT NOVAK SRO END TO END")]
+    result = run(bank, [*ledger, ledger_row("N1", 1, "2026-11-01", "Novak", "Novak s.r.o.")])
+    assert links_of(result, "remittance").empty

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
-from test_engine import AS_OF, MATCHING, bank_row, ledger_row, with_pass
+from test_engine import AS_OF, MATCHING, bank_row, ledger_row, links_of, run, with_pass
 
 from recon.config import Frozen, PassName
 from recon.engine import DayWindow, Found, MatchState, build_passes, keys, reach_days, reconcile
@@ -296,3 +296,35 @@ def test_rule_candidates_are_what_plain_loops_accept(
     parts = parts.take(satisfies(rule, parts, state.bank, state.ledger))
     fast = set(zip(parts.bank.tolist(), parts.ledger.tolist(), strict=True))
     assert fast == reference_candidates(rule, state)
+
+
+def test_a_wire_fee_deducted_beyond_one_percent_from_the_payer_the_bank_names() -> None:
+    # 27.00 short on 1,800.00 (1.5%: beyond the difference pass's 1 percent; within 50.00),
+    # texts unalike
+    # ("INCOMING WIRE GEKKO AND CO" against "Receipt INV-57221"), the payer named.
+    result = run(
+        [bank_row("B1", 177_300, "2024-03-12", "INCOMING WIRE GEKKO AND CO REF 20240312-87830")],
+        [ledger_row("L1", 180_000, "2024-03-12", "Receipt INV-57221", "Gekko and Co",
+                    "INV-57221")],
+    )  # fmt: skip
+    link = links_of(result)[("B1", "L1")]
+    assert link["rule"] == "deducted_fees"
+    assert link["amount_difference_minor"] == -2_700
+
+
+def test_money_out_short_of_its_ledger_row_is_no_deducted_fee() -> None:
+    result = run(
+        [bank_row("B1", -177_300, "2024-03-12", "WIRE TRF OUT GEKKO AND CO")],
+        [ledger_row("L1", -180_000, "2024-03-12", "Payment INV-57221", "Gekko and Co")],
+    )
+    assert "deducted_fees" not in set(result.links["rule"])
+
+
+def test_a_deducted_fee_needs_the_payer_named() -> None:
+    result = run(
+        [bank_row("B1", 177_300, "2024-03-12", "INCOMING WIRE INITECH LLC")],
+        [ledger_row("L1", 180_000, "2024-03-12", "Receipt INV-57221", "Gekko and Co",
+                    "INV-57221"),
+         ledger_row("L2", 5_000, "2024-03-01", "Receipt", "Initech LLC")],
+    )  # fmt: skip
+    assert result.links.empty

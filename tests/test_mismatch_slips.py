@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from recon.engine.slips import Slip, slip_between, slip_variants
-from tests.test_engine import bank_row, ledger_row, links_of, only_discrepancy, run
+from tests.test_engine import (
+    MATCHING,
+    bank_row,
+    ledger_row,
+    links_of,
+    only_discrepancy,
+    run,
+)
 
 
 @pytest.mark.parametrize(
@@ -157,6 +164,51 @@ def test_a_reversed_bank_row_is_a_reversal_not_a_slip() -> None:
     assert kinds["B1"] == kinds["B2"] == "reversal"
 
 
+def test_a_reversed_bank_row_is_a_reversal_not_another_amount_of_its_payee() -> None:
+    # The payee's open ledger row (another amount, the same counterparty and alike texts) would
+    # be an amount mismatch with the debit, were the debit not cancelled by its reversal.
+    result = run(
+        [
+            bank_row("B1", -29_669, "2024-03-03", "ACH DEBIT ACME SUPPLY 4411", "Acme Supply"),
+            bank_row("B2", 29_669, "2024-03-05", "ACH REVERSAL ACME SUPPLY 4411", "Acme Supply"),
+        ],
+        [ledger_row("L1", -82_962, "2024-03-01", "Acme Supply", "Acme Supply")],
+    )
+    kinds = dict(zip(result.discrepancies["bank_transaction_id"],
+                     result.discrepancies["kind"], strict=False))  # fmt: skip
+    assert kinds["B1"] == kinds["B2"] == "reversal"
+    assert "amount_mismatch" not in set(result.discrepancies["kind"])
+
+
+@pytest.mark.parametrize("ledger_amount", [-29_700, -29_790])  # within tolerance; a fee
+def test_a_reversed_bank_row_is_not_linked_with_another_amount(ledger_amount: int) -> None:
+    # 0.31 and 1.21 from the debit, the same payee: the tolerance and difference passes would
+    # link them, were the debit not cancelled by its reversal.
+    result = run(
+        [
+            bank_row("B1", -29_669, "2024-03-03", "ACH DEBIT ACME SUPPLY 4411", "Acme Supply"),
+            bank_row("B2", 29_669, "2024-03-05", "ACH REVERSAL ACME SUPPLY 4411", "Acme Supply"),
+        ],
+        [ledger_row("L1", ledger_amount, "2024-03-02", "Acme Supply", "Acme Supply")],
+    )
+    assert result.links.empty
+    kinds = dict(zip(result.discrepancies["bank_transaction_id"],
+                     result.discrepancies["kind"], strict=False))  # fmt: skip
+    assert kinds["B1"] == kinds["B2"] == "reversal"
+
+
+def test_an_exact_amount_still_links_a_debit_that_is_returned() -> None:
+    # The books paid it: the debit links; the return stays open.
+    result = run(
+        [
+            bank_row("B1", -29_669, "2024-03-03", "ACH DEBIT ACME SUPPLY 4411", "Acme Supply"),
+            bank_row("B2", 29_669, "2024-03-05", "ACH RETURN R01 ACME SUPPLY", "Acme Supply"),
+        ],
+        [ledger_row("L1", -29_669, "2024-03-03", "Acme Supply", "Acme Supply")],
+    )
+    assert set(links_of(result)) == {("B1", "L1")}
+
+
 def test_variants_among_wanted_amounts_are_the_unfiltered_ones_filtered() -> None:
     amounts = np.array([123_450, -12_345, 110, 7], dtype=np.int64)
     wanted = np.array([124_350, -1_234_500, 11, 70, 999], dtype=np.int64)
@@ -165,3 +217,24 @@ def test_variants_among_wanted_amounts_are_the_unfiltered_ones_filtered() -> Non
     assert some == {v for v in every if v[1] in set(wanted.tolist())}
     assert {v[1] for v in some} == {124_350, -1_234_500, 11, 70}
     assert not slip_variants(amounts, np.zeros(0, dtype=np.int64))[0].size
+
+
+def test_the_keying_slips_pass_reports_slips_only() -> None:
+    # keying_slips runs before the subset search: a slip (1,234.50 booked as 1,243.50) is
+    # reported there; another amount of the same payee (1,300.00) waits for the mismatch pass.
+    bank = [
+        bank_row("B1", 123_450, "2024-03-12", "ACH CREDIT INITECH LLC", "Initech"),
+        bank_row("B2", 120_000, "2024-03-12", "ACH CREDIT GLOBEX CORP", "Globex"),
+    ]
+    ledger = [
+        ledger_row("L1", 124_350, "2024-03-11", "Initech payment", "Initech"),
+        ledger_row("L2", 130_000, "2024-03-11", "Globex payment", "Globex"),
+    ]
+    slips_only = MATCHING.model_copy(update={"passes": tuple(
+        p for p in MATCHING.passes if p.name != "mismatch")})  # fmt: skip
+    reported = run(bank, ledger, slips_only).discrepancies
+    mismatches = reported[reported["kind"] == "amount_mismatch"]
+    assert list(zip(mismatches["bank_transaction_id"], mismatches["ledger_entry_id"],
+                    strict=True)) == [("B1", "L1")]  # fmt: skip
+    every = run(bank, ledger).discrepancies
+    assert set(every.loc[every["kind"] == "amount_mismatch", "ledger_entry_id"]) == {"L1", "L2"}

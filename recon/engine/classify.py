@@ -10,7 +10,15 @@ import numpy as np
 from recon.engine import explain, sets
 from recon.engine.assign import assign
 from recon.engine.candidates import keyed_window_pairs, order_by
-from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, filled
+from recon.engine.normalise import (
+    BANK_BOILERPLATE,
+    BoolArray,
+    IntArray,
+    ObjArray,
+    Side,
+    filled,
+    name_words,
+)
 from recon.engine.state import MatchState
 from recon.records import ItemSide, Kind
 
@@ -86,6 +94,52 @@ def reversals(
     score = 1.0 / (1.0 + np.abs(bank.date[o] - bank.date[i]).astype(np.float64))
     chosen = assign(o, i, score)
     return o[chosen], i[chosen]
+
+
+def returns(
+    bank: Side, rows: IntArray, linked: BoolArray, block: IntArray, window_days: int
+) -> tuple[IntArray, IntArray]:
+    """(open money-in row, linked money-out row) pairs: a credit of a linked debit's size within
+    the window (business days) whose text shares a name with it (an ACH return of a payment
+    the books hold: "ACH RETURN R01 ACME SUPPLY" after "ACH DEBIT ACME SUPPLY"), one debit per
+    credit, the nearest in date."""
+    credits = rows[bank.amount[rows] > 0]
+    debits = np.flatnonzero(linked & (bank.amount < 0))
+    empty = np.zeros(0, dtype=np.int64)
+    if len(credits) == 0 or len(debits) == 0:
+        return empty, empty
+    size = np.abs(bank.amount)
+    modulus = int(size.max(initial=0)) + 1
+    if (int(block.max(initial=0)) + 1) * modulus >= 2**62:
+        raise ValueError("amounts too large for the return search")
+    c, d = keyed_window_pairs(
+        credits, block[credits] * modulus + size[credits], bank.date[credits],
+        debits, block[debits] * modulus + size[debits], bank.date[debits],
+        days_before=0, days_after=window_days + 2 * (window_days // 5 + 1), cap=_NEAREST_CAP,
+    )  # fmt: skip
+    # Returns come within so many business days: weekends do not count.
+    business = np.busday_count(
+        bank.date[d].astype("datetime64[D]"), bank.date[c].astype("datetime64[D]")
+    )
+    c, d = c[business <= window_days], d[business <= window_days]
+    words = {code: set(name_words(str(bank.texts[code]))) - BANK_BOILERPLATE
+             for code in np.unique(bank.text_code[np.r_[c, d]]).tolist()}  # fmt: skip
+    named = np.array([bool(words[x] & words[y]) for x, y in
+                      zip(bank.text_code[c].tolist(), bank.text_code[d].tolist(), strict=True)],
+                     dtype=bool)  # fmt: skip
+    c, d = c[named], d[named]
+    order = np.lexsort((d, bank.date[c] - bank.date[d], c))
+    c, d = c[order], d[order]
+    first = np.r_[True, c[1:] != c[:-1]] if len(c) else np.zeros(0, dtype=bool)
+    return c[first], d[first]
+
+
+def unreversed(state: MatchState, rows: IntArray) -> IntArray:
+    """The bank ``rows`` that no opposite bank row among them cancels (a debit and its
+    reversal): the passes that link another amount leave reversals to the classification."""
+    out, back = reversals(state.bank, rows, state.bank_block, state.matching.reversal_window_days)
+    kept: IntArray = np.setdiff1d(rows, np.concatenate([out, back]))
+    return kept
 
 
 def duplicates(
@@ -168,6 +222,19 @@ def classify(state: MatchState) -> tuple[OpenItems, OpenItems, OpenItems]:
         bank_why[i] = explain.reversal_text(
             str(bank.ids[other]), int(bank.amount[other]), str(bank.currency[b]),
             int(bank.date[b] - bank.date[other]),
+        )  # fmt: skip
+    # A credit returning a debit the books hold (the debit is linked): a reversal too.
+    returned, debit = returns(bank, left_bank[~np.isin(left_bank, out) & ~np.isin(left_bank, back)],
+                              bank_partner >= 0, state.bank_block,
+                              matching.reversal_window_days)  # fmt: skip
+    debit_of = dict(zip(returned.tolist(), debit.tolist(), strict=True))
+    for i in _positions_of(bank_rows, returned).tolist():
+        b = int(bank_rows[i])
+        other = debit_of[b]
+        bank_kind[i] = Kind.REVERSAL.value
+        bank_why[i] = explain.return_text(
+            str(bank.ids[other]), int(bank.amount[other]), str(bank.currency[b]),
+            int(bank.date[b] - bank.date[other]), str(ledger.ids[bank_partner[other]]),
         )  # fmt: skip
     pending = bank.pending[bank_rows]
     bank_kind[pending] = Kind.PENDING.value

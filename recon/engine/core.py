@@ -22,8 +22,8 @@ import pandas as pd
 from recon.config import MatchingConfig
 from recon.engine.classify import classify
 from recon.engine.output import match_result
-from recon.engine.partitions import Partition, cut, merge
-from recon.engine.passes import build_passes
+from recon.engine.partitions import cut, merge
+from recon.engine.passes import Pass, build_passes
 from recon.engine.payees import PayeeMemory
 from recon.engine.state import MatchState
 from recon.frames import MatchResult
@@ -41,25 +41,42 @@ def reconcile(
     """Match bank transactions to ledger entries; explain every link and every open item.
 
     Pure and deterministic: the same rows in any order give identical frames. ``on_pass`` is
-    called after each pass with (pass name, passes done, passes in all), e.g. for a progress bar.
-    ``payees``: what earlier nights' confirmed links taught (recon.engine.payees); a bank row
-    whose descriptor names the ledger row's counterparty counts as texts that agree.
+    called after each pass of each partition with (pass name, steps done, steps in all: passes
+    times partitions), e.g. for a progress bar. ``payees``: what earlier nights' confirmed links
+    taught (recon.engine.payees); a bank row whose descriptor names the ledger row's
+    counterparty counts as texts that agree.
     """
     partitions = cut(bank, ledger, matching, id_order=False)
-    if not partitions:
-        partitions = [Partition(("", ""), bank, ledger)]
-    keys, states = [], []
-    while partitions:  # a partition's frames are let go once its arrays are built
-        partition = partitions.pop(0)
-        keys.append(partition.key)
-        states.append(MatchState.prepare(partition.bank, partition.ledger, matching, payees))
     passes = build_passes(matching)
+    steps = len(passes) * max(len(partitions), 1)
+    if len(partitions) <= 1:
+        return _reconcile_partition(bank, ledger, matching, as_of, payees, passes,
+                                    _progress(on_pass, 0, steps))  # fmt: skip
+    # One partition after another: only one partition's arrays are held at a time.
+    results = [
+        (p.key, _reconcile_partition(p.bank, p.ledger, matching, as_of, payees, passes,
+                                     _progress(on_pass, i * len(passes), steps)))
+        for i, p in enumerate(partitions)
+    ]  # fmt: skip
+    return merge(results)
+
+
+def _reconcile_partition(
+    bank: pd.DataFrame, ledger: pd.DataFrame, matching: MatchingConfig, as_of: dt.date,
+    payees: PayeeMemory | None, passes: list[Pass], on_pass: Callable[[str, int], None],
+) -> MatchResult:  # fmt: skip
+    state = MatchState.prepare(bank, ledger, matching, payees)
     for done, step in enumerate(passes, start=1):
-        for state in states:
-            state.record(step.run(state))
-        if on_pass is not None:
-            on_pass(step.name, done, len(passes))
-    if len(states) == 1:
-        return match_result(states[0], classify(states[0]), as_of)
-    return merge([(key, match_result(state, classify(state), as_of))
-                  for key, state in zip(keys, states, strict=True)])
+        state.record(step.run(state))
+        on_pass(step.name, done)
+    return match_result(state, classify(state), as_of)
+
+
+def _progress(
+    on_pass: Callable[[str, int, int], None] | None, before: int, steps: int
+) -> Callable[[str, int], None]:
+    """A partition's pass callback: its passes counted after the ``before`` steps of the
+    partitions before it."""
+    if on_pass is None:
+        return lambda _name, _done: None
+    return lambda name, done: on_pass(name, before + done, steps)

@@ -181,6 +181,13 @@ def reversal_text(other_id: str, other_minor: int, currency: str, days: int) -> 
     )
 
 
+def return_text(debit_id: str, debit_minor: int, currency: str, days: int, partner_id: str) -> str:
+    return (
+        f"returns bank transaction {debit_id} ({money(debit_minor, currency)}, "
+        f"{apart_text(days)}), which is matched with {partner_id}"
+    )
+
+
 def duplicate_text(label: str, twin_id: str, days: int, partner_id: str) -> str:
     return (
         f"same amount, counterparty and description as {label} {twin_id} "

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,18 +28,37 @@ from recon.frames import MatchResult
 
 # A partition's key: (ledger account, currency); "" where a rule crosses it.
 PartitionKey = tuple[str, str]
+IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
 class Partition:
+    """One partition's rows of the frames it was cut from; :attr:`bank` and :attr:`ledger` are
+    made when asked for (a copy each time), so a caller taking one partition after another
+    holds one partition's copy at a time."""
+
     key: PartitionKey
-    bank: pd.DataFrame
-    ledger: pd.DataFrame
+    _bank: pd.DataFrame
+    _ledger: pd.DataFrame
+    _bank_rows: IntArray | None  # positions in _bank; None: all its rows as they are
+    _ledger_rows: IntArray | None
 
     @property
     def name(self) -> str:
         account, currency = self.key
         return f"{account or '*'}/{currency or '*'}"
+
+    @property
+    def bank(self) -> pd.DataFrame:
+        return _rows(self._bank, self._bank_rows)
+
+    @property
+    def ledger(self) -> pd.DataFrame:
+        return _rows(self._ledger, self._ledger_rows)
+
+
+def _rows(frame: pd.DataFrame, positions: IntArray | None) -> pd.DataFrame:
+    return frame if positions is None else frame.iloc[positions].reset_index(drop=True)
 
 
 def rules_cross(matching: MatchingConfig) -> tuple[bool, bool]:
@@ -68,17 +88,18 @@ def cut(
     side all of one partition is then passed on as it is)."""
     bank_groups = _groups(bank, _keys(bank, matching), "transaction_id" if id_order else None)
     ledger_groups = _groups(ledger, _keys(ledger, matching), "entry_id" if id_order else None)
+    none = np.zeros(0, dtype=np.int64)
     return [
-        Partition(key, bank_groups.get(key, bank.iloc[:0]), ledger_groups.get(key, ledger.iloc[:0]))
+        Partition(key, bank, ledger, bank_groups.get(key, none), ledger_groups.get(key, none))
         for key in sorted(set(bank_groups) | set(ledger_groups))
     ]
 
 
 def _groups(
     frame: pd.DataFrame, keys: tuple[np.ndarray, np.ndarray], id_column: str | None
-) -> dict[PartitionKey, pd.DataFrame]:
-    """The rows of each key, in ``id_column`` order or else as given (codes, not Python loops
-    over a million rows)."""
+) -> dict[PartitionKey, IntArray | None]:
+    """The positions of each key's rows, in ``id_column`` order or else as given (None: all
+    rows, as given); codes, not Python loops over a million rows."""
     if frame.empty:
         return {}
     account_code, accounts = pd.factorize(keys[0], sort=True)
@@ -86,7 +107,7 @@ def _groups(
     group = account_code.astype(np.int64) * len(currencies) + currency_code
     if id_column is None:
         if len(accounts) * len(currencies) == 1:
-            return {(str(accounts[0]), str(currencies[0])): frame}
+            return {(str(accounts[0]), str(currencies[0])): None}
         order = np.argsort(group, kind="stable")
     else:
         ids = pa.array(frame[id_column].astype(str).to_numpy(dtype=object), type=pa.string())
@@ -99,8 +120,7 @@ def _groups(
     ends = np.r_[starts[1:], len(grouped)]
     width = len(currencies)
     return {
-        (str(accounts[grouped[a] // width]), str(currencies[grouped[a] % width])):
-            frame.iloc[order[a:b]].reset_index(drop=True)
+        (str(accounts[grouped[a] // width]), str(currencies[grouped[a] % width])): order[a:b]
         for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
     }  # fmt: skip
 

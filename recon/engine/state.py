@@ -124,6 +124,8 @@ class MatchState:
     links: list[LinkBatch] = field(default_factory=list)
     alternatives: list[AlternativeBatch] = field(default_factory=list)
     mismatches: list[tuple[IntArray, IntArray]] = field(default_factory=list)
+    # (bank position, ledger counterparty code) a bank text names: recon.engine.passes.names.
+    named_parties: tuple[IntArray, IntArray] | None = None
 
     @classmethod
     def prepare(

@@ -22,6 +22,7 @@ from recon.config import (
     MismatchRule,
     PartialPayments,
     ReferenceTotals,
+    Remittances,
     SettlementTotals,
 )
 from recon.engine.passes.aggregate import PartialPaymentPass, ReferenceTotalPass, SettlementPass
@@ -30,6 +31,7 @@ from recon.engine.passes.difference import DifferencePass
 from recon.engine.passes.duplicates import HoldDuplicatesPass
 from recon.engine.passes.groups import GroupPass
 from recon.engine.passes.mismatch import MismatchPass
+from recon.engine.passes.remittances import RemittancePass
 from recon.engine.passes.rules import RulePass
 from recon.engine.state import DayWindow, Found, MatchState
 
@@ -79,6 +81,8 @@ def build_passes(matching: MatchingConfig) -> list[Pass]:
                 passes.append(ReferenceTotalPass(settings))
             case PartialPayments():
                 passes.append(PartialPaymentPass(settings))
+            case Remittances():
+                passes.append(RemittancePass(settings))
             case _:
                 assert_never(settings)
     return passes

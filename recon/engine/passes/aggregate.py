@@ -26,15 +26,24 @@ fit equally well, or two bank rows claiming one ledger row, are left to later pa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 
 from recon.config import FeeTolerance, PartialPayments, ReferenceTotals, SettlementTotals
-from recon.engine import explain, sets
+from recon.engine import explain, references, sets
 from recon.engine.candidates import keyed_window_pairs, unique_pairs
-from recon.engine.groups import _popcount, _row_subset_sums
+from recon.engine.classify import unreversed
 from recon.engine.normalise import BoolArray, IntArray, Side, filled, key_word
+from recon.engine.passes.parts import (
+    anchored_three_part_fits,
+    nearest,
+    possible_parts,
+    round_counts,
+    subset_fits,
+    two_part_fits,
+)
 from recon.engine.scoring import (
     FloatArray,
     allowed_difference,
@@ -58,6 +67,10 @@ _MIN_DENSE_FITS = 6
 # Kowalski) in partial payments, where the parts must also sum exactly to the ledger row.
 _MIN_PREFIX_AT_END = 3
 _POOLS_AT_ONCE = 512  # partial payment pools whose subset sums are held at once
+# Bank rows per ledger row (the nearest) among which two parts of a partial payment are sought.
+_WIDE_POOL = 64
+# Rounds of the partial payments search: ledger rows that lost a claim look again.
+_PARTIAL_ROUNDS = 3
 # Settlement candidates are built for this many (bank row, key) pairs at once.
 _PAIRS_PER_SLICE = 50_000
 
@@ -705,6 +718,46 @@ class SettlementPass:
         return result
 
 
+def _claims(
+    state: MatchState, target: IntArray, members: list[IntArray], sure: BoolArray
+) -> tuple[BoolArray, BoolArray]:
+    """Which partial payments to make, and which stay sure, when several ledger rows claim one
+    bank row: the claim with more parts naming its ledger row's reference wins (the parts of
+    one invoice name it; another invoice of the same payer merely sums alike), then a sure
+    claim, then the earlier ledger row. A claim that had a rival is only sure when it names
+    its reference in more parts than every rival."""
+    if not members:
+        return np.zeros(0, dtype=bool), sure
+    sizes = np.array([len(m) for m in members], dtype=np.int64)
+    claim = np.repeat(np.arange(len(members), dtype=np.int64), sizes)
+    rows = np.concatenate(members)
+    agree, _ = references.reference_evidence(state.bank, state.ledger, rows, target[claim])
+    named = np.bincount(claim, weights=agree, minlength=len(members)).astype(np.int64)
+    counts = np.bincount(rows, minlength=len(state.bank))
+    contested = np.zeros(len(members), dtype=bool)
+    contested[claim[counts[rows] > 1]] = True
+    order = np.lexsort((state.ledger.date[target], ~sure, -named))
+    taken_bank = np.zeros(len(state.bank), dtype=bool)
+    taken_ledger: set[int] = set()
+    ok = np.zeros(len(members), dtype=bool)
+    for k in order.tolist():
+        parts, row = members[k], int(target[k])
+        if taken_bank[parts].any() or row in taken_ledger:
+            continue
+        ok[k] = True
+        taken_bank[parts] = True
+        taken_ledger.add(row)
+    # A contested claim stays sure only when no rival names its reference as often.
+    rival_named = np.zeros(len(members), dtype=np.int64)
+    for k in np.flatnonzero(contested).tolist():
+        rival_named[k] = max(
+            (int(named[j]) for j in np.unique(claim[np.isin(rows, members[k])]).tolist()
+             if j != k), default=-1,
+        )  # fmt: skip
+    still_sure = sure & (~contested | (named > rival_named))
+    return ok, still_sure
+
+
 # ---------------------------------------------------------------------------------------------
 # Reference totals
 
@@ -872,7 +925,8 @@ class PartialPaymentPass:
         bank, ledger = state.bank, state.ledger
         bank_open, ledger_open = _open(state)
         groups = _Groups.empty()
-        b_rows = np.flatnonzero(bank_open)
+        # A debit and its reversal sum to nothing: they pay no invoice.
+        b_rows = unreversed(state, np.flatnonzero(bank_open))
         column = b_rows[bank.reference[b_rows] >= 0]
         parties = np.flatnonzero(ledger_open & (ledger.party >= 0))
         words = _party_words(state, parties) if len(parties) else {}
@@ -890,18 +944,23 @@ class PartialPaymentPass:
         )  # fmt: skip
         pairs_t, pairs_b = [], []
         for ledger_key, named_b, named_key in sources:
-            t, b = self._pairs(state, ledger_key, named_b, named_key, ledger_open)
+            t, b = self._pairs(state, ledger_key, named_b, named_key, ledger_open, _WIDE_POOL)
             pairs_t.append(t)
             pairs_b.append(b)
         t, b = unique_pairs(np.concatenate(pairs_t), np.concatenate(pairs_b))
-        self._runs(state, t, b, bank_open, ledger_open, groups)
+        t, b = possible_parts(t, b, ledger.amount, bank.amount)
+        near_t, near_b = nearest(t, b, ledger.date, bank.date, 2 * self.settings.max_parts)
+        self._runs(state, near_t, near_b, bank_open, ledger_open, groups, wide=(t, b))
+        if self.settings.allow_remainder:
+            self._allow_remainder(state, bank_open, ledger_open, groups)
         return groups.found(state, PARTIAL_RULE)
 
     def _pairs(
         self, state: MatchState, ledger_key: IntArray, named_b: IntArray, named_key: IntArray,
-        ledger_open: BoolArray,
+        ledger_open: BoolArray, cap: int,
     ) -> tuple[IntArray, IntArray]:  # fmt: skip
-        """(ledger row, bank row) pairs of one key within the window."""
+        """(ledger row, bank row) pairs of one key within the window, at most ``cap`` bank rows
+        per ledger row (the nearest)."""
         settings, bank, ledger = self.settings, state.bank, state.ledger
         targets = np.flatnonzero(ledger_open & (ledger_key >= 0))
         if len(targets) == 0 or len(named_b) == 0:
@@ -912,81 +971,160 @@ class PartialPaymentPass:
             targets, state.ledger_block[targets] * width + ledger_key[targets],
             ledger.date[targets], named_b, state.bank_block[named_b] * width + named_key,
             bank.date[named_b], days_before=settings.days_after,
-            days_after=settings.days_before, cap=2 * settings.max_parts,
+            days_after=settings.days_before, cap=cap,
         )  # fmt: skip
 
     def _runs(
         self, state: MatchState, t: IntArray, b: IntArray, bank_open: BoolArray,
         ledger_open: BoolArray, groups: _Groups,
+        wide: tuple[IntArray, IntArray] = (_EMPTY, _EMPTY),
     ) -> None:  # fmt: skip
         """Each ledger row's pool (its 2 * max_parts nearest bank rows by key) holding exactly
-        one subset of 2..max_parts rows summing to it: those rows pay it."""
-        settings, bank, ledger = self.settings, state.bank, state.ledger
-        if len(t) == 0:
-            return
-        order = np.lexsort((bank.date[b], b, t))
-        t, b = t[order], b[order]
-        starts = np.flatnonzero(np.r_[True, t[1:] != t[:-1]])
-        sizes = np.diff(np.r_[starts, len(t)])
-        target_list: list[int] = []
-        members: list[IntArray] = []
-        sure: list[bool] = []  # the only subset that fits
-        # Pools of one size at once: every subset sum of each pool, its fits counted.
-        for n in range(2, int(sizes.max(initial=0)) + 1):
-            pools = starts[sizes == n]
-            for chunk in range(0, len(pools), _POOLS_AT_ONCE):
-                first = pools[chunk : chunk + _POOLS_AT_ONCE]
-                at = first[:, None] + np.arange(n)
-                sums = _row_subset_sums(bank.amount[b[at]])
-                parts = _popcount(np.arange(1 << n, dtype=np.int64))
-                fits = (sums == ledger.amount[t[first]][:, None]) & (parts >= 2) & (
-                    parts <= settings.max_parts
+        one subset of 2..max_parts rows summing to it: those rows pay it. Two parts are looked
+        for in its whole pool (``wide``: (ledger row, bank row) pairs) too: when some fit, the
+        best of them (recon.engine.passes.parts) is its payment, sure when it is the only one.
+        A ledger row that lost a bank row to another's claim looks again among the rows left
+        (two invoices of one payer, each paid with a round 2,000.00 part on the same day)."""
+        bank, ledger = state.bank, state.ledger
+        for _ in range(_PARTIAL_ROUNDS):
+            target, members, sure = self._candidates(state, t, b, *wide)
+            if len(target) == 0:
+                break
+            sure &= self._specific(state, target, members)
+            ok, sure = _claims(state, target, members, sure)
+            for k in np.flatnonzero(ok).tolist():
+                ledger_row, parts = int(target[k]), members[k]
+                currency = str(ledger.currency[ledger_row])
+                note = (
+                    f"; paid in {len(parts)} parts naming its reference or counterparty: "
+                    + " + ".join(explain.money(int(a), currency) for a in bank.amount[parts])
                 )
-                count = fits.sum(axis=1)
-                for pool in np.flatnonzero(count >= 1).tolist():
-                    masks = np.flatnonzero(fits[pool])
-                    row = int(t[first[pool]])
-                    mask, clear = self._nearest(masks, b[at[pool]], ledger.date[row], bank)
-                    if mask < 0:
-                        continue
-                    target_list.append(row)
-                    members.append(b[at[pool][(mask >> np.arange(n)) & 1 == 1]])
-                    sure.append(bool(count[pool] == 1) and clear)
-        target = np.array(target_list, dtype=np.int64)
-        ok = _disjoint(members, len(bank))
-        for k in np.flatnonzero(ok).tolist():
-            ledger_row, parts = int(target[k]), members[k]
-            currency = str(ledger.currency[ledger_row])
-            note = (
-                f"; paid in {len(parts)} parts naming its reference or counterparty: "
-                + " + ".join(explain.money(int(a), currency) for a in bank.amount[parts])
-            )
-            if not sure[k]:
-                note += "; suggested: another subset of the payer's rows fits too"
-            status = Status.MATCHED if sure[k] else Status.SUGGESTED
-            groups.add(parts, np.array([ledger_row]), status, 0, note)
-            bank_open[parts] = False
-            ledger_open[ledger_row] = False
-        if settings.allow_remainder:
-            named_b, named_code = _named_references(state, np.flatnonzero(bank_open))
-            t, b = self._pairs(state, ledger.named_reference, named_b, named_code, ledger_open)
-            t, b = unique_pairs(t, b)
-            self._remainders(state, t, b, bank_open, ledger_open, groups)
+                if not sure[k]:
+                    note += "; suggested: another subset of the payer's rows fits too"
+                status = Status.MATCHED if sure[k] else Status.SUGGESTED
+                groups.add(parts, np.array([ledger_row]), status, 0, note)
+                bank_open[parts] = False
+                ledger_open[ledger_row] = False
+            again = np.zeros(len(ledger), dtype=bool)
+            again[target[~ok]] = True
+            if not again.any():
+                break
+            keep = again[t] & ledger_open[t] & bank_open[b]
+            t, b = t[keep], b[keep]
+            wide_t, wide_b = wide
+            keep = again[wide_t] & ledger_open[wide_t] & bank_open[wide_b]
+            wide = (wide_t[keep], wide_b[keep])
 
     @staticmethod
-    def _nearest(masks: IntArray, rows: IntArray, day: int, bank: Side) -> tuple[int, bool]:
-        """Among fitting subsets (bit masks over ``rows``): the one of fewest parts, then
-        nearest in date to ``day``; and whether it is the only fit. (-1, False) when two tie."""
-        if len(masks) == 1:
-            return int(masks[0]), True
-        bits = (masks[:, None] >> np.arange(len(rows))) & 1
-        parts = bits.sum(axis=1)
-        distance = bits @ np.abs(bank.date[rows] - day)
-        order = np.lexsort((distance, parts))
-        best, second = order[0], order[1]
-        if parts[best] == parts[second] and distance[best] == distance[second]:
-            return -1, False
-        return int(masks[best]), False
+    def _specific(state: MatchState, target: IntArray, members: list[IntArray]) -> BoolArray:
+        """Per chosen set: a part names the invoice, or at most one part is round (two round
+        parts of 2,000.00 and 3,000.00 fit many invoices of a payer by chance)."""
+        bank = state.bank
+        sizes = np.array([len(m) for m in members], dtype=np.int64)
+        agree = references.reference_evidence(
+            bank, state.ledger, np.concatenate(members), np.repeat(target, sizes)
+        )[0]
+        named = np.bincount(np.repeat(np.arange(len(members)), sizes), weights=agree,
+                            minlength=len(members))  # fmt: skip
+        hundred = per_row_minor(bank, np.arange(len(bank)), Decimal(100))
+        specific: BoolArray = (named > 0) | (round_counts(members, bank.amount, hundred) <= 1)
+        return specific
+
+    def _candidates(
+        self, state: MatchState, t: IntArray, b: IntArray, wide_t: IntArray, wide_b: IntArray
+    ) -> tuple[IntArray, list[IntArray], BoolArray]:
+        """Per ledger row with a fitting subset: (ledger row, its chosen parts, whether sure)."""
+        bank, ledger = state.bank, state.ledger
+        target, members, sure = subset_fits(
+            t, b, ledger.amount, bank.amount, ledger.date, bank.date, self.settings.max_parts
+        )
+        target_list, sure_list = target.tolist(), sure.tolist()
+        self._two_parts(state, wide_t, wide_b, target_list, members, sure_list)
+        self._three_parts(state, wide_t, wide_b, target_list, members, sure_list)
+        kept = [k for k, m in enumerate(members) if len(m)]
+        target = np.array([target_list[k] for k in kept], dtype=np.int64)
+        return target, [members[k] for k in kept], np.array([sure_list[k] for k in kept])
+
+    @staticmethod
+    def _three_parts(
+        state: MatchState, t: IntArray, b: IntArray, target_list: list[int],
+        members: list[IntArray], sure: list[bool],
+    ) -> None:  # fmt: skip
+        """For a ledger row nothing else fits: three rows of its whole pool summing to it, one
+        of them naming its reference (a payer's first transfer names the invoice; the bank cut
+        the text of the later ones). The most parts naming the reference, then nearest in date,
+        then the first; sure when it is the only such triple."""
+        bank, ledger = state.bank, state.ledger
+        open_target = ~np.isin(t, np.array(target_list, dtype=np.int64))
+        t, b = t[open_target], b[open_target]
+        anchor = references.reference_evidence(bank, ledger, b, t)[0]
+        target, *parts = anchored_three_part_fits(t, b, anchor, ledger.amount, bank.amount)
+        if len(target) == 0:
+            return
+        # A triple is found once per part naming the reference: one of each.
+        rows = np.sort(np.stack(parts, axis=1), axis=1)
+        triples = pd.DataFrame({"t": target, "a": rows[:, 0], "b": rows[:, 1], "c": rows[:, 2]})
+        distinct = triples.drop_duplicates().to_numpy(dtype=np.int64)
+        target, rows = distinct[:, 0], distinct[:, 1:]
+        named = sum(
+            (references.reference_evidence(bank, ledger, rows[:, k], target)[0]
+             .astype(np.int64) for k in range(3)),
+            np.zeros(len(target), dtype=np.int64),
+        )  # fmt: skip
+        distance = np.abs(bank.date[rows] - ledger.date[target][:, None]).sum(axis=1)
+        order = np.lexsort((rows[:, 2], rows[:, 1], rows[:, 0], distance, -named, target))
+        target, rows, named = target[order], rows[order], named[order]
+        starts = np.flatnonzero(np.r_[True, target[1:] != target[:-1]])
+        count = np.diff(np.r_[starts, len(target)])
+        for start, n in zip(starts.tolist(), count.tolist(), strict=True):
+            target_list.append(int(target[start]))
+            members.append(rows[start].copy())
+            sure.append(n == 1 or bool(named[start] > named[start + 1]))
+
+    def _allow_remainder(
+        self, state: MatchState, bank_open: BoolArray, ledger_open: BoolArray, groups: _Groups
+    ) -> None:
+        """Bank rows naming a ledger row's reference that pay less than it (allow_remainder)."""
+        named_b, named_code = _named_references(state, np.flatnonzero(bank_open))
+        t, b = self._pairs(state, state.ledger.named_reference, named_b, named_code,
+                           ledger_open, 2 * self.settings.max_parts)  # fmt: skip
+        t, b = unique_pairs(t, b)
+        self._remainders(state, t, b, bank_open, ledger_open, groups)
+
+    @staticmethod
+    def _two_parts(
+        state: MatchState, t: IntArray, b: IntArray, target_list: list[int],
+        members: list[IntArray], sure: list[bool],
+    ) -> None:  # fmt: skip
+        """Replace each ledger row's choice by the best pair of its whole pool that pays it,
+        where one does: most parts naming its reference, then nearest in date (then the
+        first); sure when it is the only pair, or names the reference in more parts than any
+        other pair."""
+        target, first, second = two_part_fits(t, b, state.ledger.amount, state.bank.amount)
+        if len(target) == 0:
+            return
+        bank, ledger = state.bank, state.ledger
+        named = (references.reference_evidence(bank, ledger, first, target)[0].astype(np.int64)
+                 + references.reference_evidence(bank, ledger, second, target)[0])  # fmt: skip
+        distance = (np.abs(bank.date[first] - ledger.date[target])
+                    + np.abs(bank.date[second] - ledger.date[target]))  # fmt: skip
+        order = np.lexsort((second, first, distance, -named, target))
+        target, first, second = target[order], first[order], second[order]
+        named, distance = named[order], distance[order]
+        starts = np.flatnonzero(np.r_[True, target[1:] != target[:-1]])
+        count = np.diff(np.r_[starts, len(target)])
+        at = {row: k for k, row in enumerate(target_list)}
+        for start, n in zip(starts.tolist(), count.tolist(), strict=True):
+            row = int(target[start])
+            pair = np.array([first[start], second[start]], dtype=np.int64)
+            # The only pair, or the only one naming the reference so often.
+            only = n == 1 or named[start] > named[start + 1]
+            if row in at:
+                members[at[row]], sure[at[row]] = pair, only
+            else:
+                target_list.append(row)
+                members.append(pair)
+                sure.append(only)
 
     def _remainders(
         self, state: MatchState, t: IntArray, b: IntArray, bank_open: BoolArray,

@@ -4,9 +4,17 @@ A bank row and a ledger row of the same sign, account and currency, dated within
 whose amounts differ by at most max(``amount``, ``percent`` of the larger of the two amounts)
 (limits inclusive, in whole minor units rounded down: recon.engine.scoring states the rule)
 and whose texts agree (``min_text_similarity``) or whose bank row names the ledger row's
-reference are linked as ``matched_with_difference``, unless the two amounts are one keying
-slip apart (left for the mismatch pass). Example: a 2,480.00 incoming wire for a 2,500.00
+reference are linked as ``matched_with_difference``, unless the bank row names another
+counterparty and not the reference (it pays someone else), the two amounts are one keying
+slip apart (left for the mismatch pass) or the bank row is cancelled by an opposite bank row
+of the same size (a reversal, reported as such). Example: a 2,480.00 incoming wire for a 2,500.00
 invoice of the same customer (a 20.00 wire fee, within 1 percent).
+
+With ``deducted_only``, only money in that arrived short is linked (a wire fee deducted by the
+sender's or an intermediary bank); with ``named_party``, a bank row naming the ledger row's
+counterparty (recon.engine.passes.names) counts as alike texts: "INCOMING WIRE COGSWELL COGS"
+for the 2,500.00 invoice of Cogswell Cogs, 2,473.00 received (27.00 deducted). Such a link is
+confirmed only on the usual evidence (reference named, texts agree, unique amount).
 """
 
 from __future__ import annotations
@@ -15,7 +23,9 @@ from dataclasses import dataclass
 
 from recon.config import DifferenceTolerance
 from recon.engine.candidates import FAN_OUT_CAP, date_band_pairs
+from recon.engine.classify import unreversed
 from recon.engine.one_to_one import one_to_one
+from recon.engine.passes.names import names_another_party, names_party
 from recon.engine.scoring import (
     allowed_difference,
     pair_parts,
@@ -43,7 +53,8 @@ class DifferencePass:
 
     def run(self, state: MatchState) -> Found:
         config, bank, ledger = self.settings, state.bank, state.ledger
-        b_rows, l_rows = state.bank_state.open(), state.ledger_state.open()
+        # A debit its own reversal cancels is a reversal, not a payment less a fee.
+        b_rows, l_rows = unreversed(state, state.bank_state.open()), state.ledger_state.open()
         tolerance = allowed_difference(
             bank.amount[b_rows], per_row_minor(bank, b_rows, config.amount),
             search_percent(config.percent, config.percent_of),
@@ -59,7 +70,14 @@ class DifferencePass:
             bank.amount[b], ledger.amount[lg], per_row_minor(bank, b, config.amount),
             config.percent, config.percent_of,
         )  # fmt: skip
-        keep &= (parts.text >= config.min_text_similarity) | parts.reference_equal
+        alike = (parts.text >= config.min_text_similarity) | parts.reference_equal
+        if config.named_party:
+            alike |= names_party(state, parts.bank, parts.ledger)
+        # A bank row naming another counterparty (and not the reference) pays someone else.
+        alike &= parts.reference_equal | ~names_another_party(state, parts.bank, parts.ledger)
+        keep &= alike
+        if config.deducted_only:  # money in that arrived short
+            keep &= (ledger.amount[parts.ledger] > 0) & (parts.amount_delta < 0)
         keep &= ~keying_errors(bank.amount[b], ledger.amount[lg], keep)
         return one_to_one(
             state, parts.take(keep), priority=0.0, rule=self.name,

@@ -9,8 +9,12 @@ first) and not linked when their amounts differ and either
 - the amounts are one keying slip apart (:mod:`recon.engine.slips`: transposed digits, a dropped
   digit, a decimal shift) and the rows agree on who was paid: the same reference, the same
   counterparty key, or texts at least ``slip_text_similarity`` alike. A slip is specific (few
-  amounts are one slip from a given one), so weaker text than above is enough. A bank row that
-  an opposite bank row of the same size cancels (a reversal) is never a slip.
+  amounts are one slip from a given one), so weaker text than above is enough.
+
+A bank row that an opposite open bank row of the same size cancels (a reversal) is never a
+mismatch: it is reported as a reversal. With ``slips_only``, only the keying slips: specific
+enough to run before the subset searches, which could otherwise make the mistyped ledger row
+part of a group that sums by chance.
 
 The explanation names both amounts and the slip. Example: a 1,234.50 payment to ACME and the
 ledger's 1,243.50 for it ("transposed digits"); a 2,732.51 receipt booked as 27,325.10
@@ -25,10 +29,10 @@ import numpy as np
 import pandas as pd
 
 from recon.config import MismatchRule
-from recon.engine import keys, sets
+from recon.engine import keys
 from recon.engine.assign import assign
 from recon.engine.candidates import FAN_OUT_CAP, keyed_window_pairs, unique_pairs
-from recon.engine.classify import reversals
+from recon.engine.classify import unreversed
 from recon.engine.normalise import IntArray
 from recon.engine.scoring import pair_parts, same_sign, score_parts, total_score
 from recon.engine.slips import Slip, slip_variants
@@ -53,9 +57,12 @@ class MismatchPass:
     def run(self, state: MatchState) -> Found:
         config, bank, ledger = self.settings, state.bank, state.ledger
         b_rows, l_rows = state.bank_state.open(), state.ledger_state.open()
+        # A bank row its own reversal cancels is a reversal, not the payment of some ledger row
+        # booked with another amount (nor a slip of one).
+        b_rows = unreversed(state, b_rows)
         found_b, found_l = [], []
         # Same reference, or the same counterparty key (then the texts must be alike).
-        for bank_key, ledger_key in (
+        for bank_key, ledger_key in () if config.slips_only else (
             (bank.reference, ledger.reference), (bank.party, ledger.party),
         ):  # fmt: skip
             br = b_rows[bank_key[b_rows] >= 0]
@@ -68,11 +75,7 @@ class MismatchPass:
             )  # fmt: skip
             found_b.append(b)
             found_l.append(lg)
-        # A bank row its own reversal cancels is a reversal, not a slip of some ledger row.
-        out, back = reversals(bank, b_rows, state.bank_block, state.matching.reversal_window_days)
-        slip_b, slip_l, slip_kind = slip_pairs(
-            state, _without(b_rows, np.concatenate([out, back])), l_rows, config.days_window
-        )
+        slip_b, slip_l, slip_kind = slip_pairs(state, b_rows, l_rows, config.days_window)
         pair_b, pair_l = unique_pairs(
             np.concatenate([*found_b, slip_b]), np.concatenate([*found_l, slip_l])
         )
@@ -84,6 +87,8 @@ class MismatchPass:
         slip_evidence = (
             parts.reference_equal | same_party | (parts.text >= config.slip_text_similarity)
         )
+        if config.slips_only:
+            any_amount = np.zeros(len(any_amount), dtype=bool)
         keep &= any_amount | ((slip != Slip.NONE) & slip_evidence)
         parts = parts.take(keep)
         slip = slip[keep]
@@ -153,9 +158,3 @@ def _kinds_of(
     kinds[found] = slip_kind[at[found]]
     return kinds
 
-
-def _without(rows: IntArray, dropped: IntArray) -> IntArray:
-    """``np.setdiff1d(rows, dropped)``: the distinct rows not dropped, ascending."""
-    distinct = sets.unique(rows)
-    kept: IntArray = distinct[~sets.isin(distinct, dropped)]
-    return kept

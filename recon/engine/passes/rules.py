@@ -27,8 +27,10 @@ from recon.engine.candidates import (
     keyed_window_pairs_and_counts,
     unique_pairs,
 )
+from recon.engine.classify import unreversed
 from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, name_words
-from recon.engine.one_to_one import one_to_one
+from recon.engine.one_to_one import EVIDENCE_TEXT, one_to_one
+from recon.engine.passes.names import names_another_party
 from recon.engine.scoring import (
     PairParts,
     allowed_difference,
@@ -63,15 +65,30 @@ class RulePass:
 
     def run(self, state: MatchState) -> Found:
         bank, ledger = state.bank, state.ledger
-        b, lg = candidates(
-            self.rule, bank, ledger, state.bank_state.open(), state.ledger_state.open()
-        )
+        b_rows = state.bank_state.open()
+        if self.rule.kind == "tolerance":  # another amount: a reversed debit is a reversal
+            b_rows = unreversed(state, b_rows)
+        b, lg = candidates(self.rule, bank, ledger, b_rows, state.ledger_state.open())
         parts = pair_parts(bank, ledger, b, lg, authorized=self.rule.bank_date == "authorized")
         parts = parts.take(satisfies(self.rule, parts, bank, ledger))
+        if self.rule.kind == "amount":
+            parts = parts.take(~_another_party(state, parts))
         return one_to_one(
             state, parts, priority=self.priority, rule=self.rule.name,
             status=Status(self.rule.status),
         )  # fmt: skip
+
+
+def _another_party(state: MatchState, parts: PairParts) -> BoolArray:
+    """Pairs whose bank row names another counterparty than the ledger row's, with nothing
+    else tying them (no shared reference, texts that do not agree): the same amount is then a
+    coincidence, and the bank row is left for what its text names."""
+    weak = ~parts.reference_equal & (parts.text < EVIDENCE_TEXT)
+    against = np.zeros(len(parts), dtype=bool)
+    if weak.any():
+        at = np.flatnonzero(weak)
+        against[at] = names_another_party(state, parts.bank[at], parts.ledger[at])
+    return against
 
 
 def candidates(

@@ -1,0 +1,183 @@
+"""Searching a pool of rows for the few that sum to one row of the other side.
+
+Used by the partial payments pass (one ledger row, the bank rows naming its reference or its
+payer: an invoice paid in parts) and the remittances pass (one bank row, the ledger rows of
+the payer it names: a transfer paying several invoices). Both sides are given as amounts and
+dates indexed by position, so one search serves both directions: ``t`` is the row paid or
+paying (the target), ``p`` a row of its pool (a part).
+
+Only rows of the target's sign and smaller than it can be parts. Two parts are found by a join
+over the whole pool (each part's complement looked up among the others: O(pool) per target),
+so a busy payer with dozens of rows in the window still has its two parts found; subsets of
+three or more parts are searched among the ``2 * max_parts`` rows nearest the target's date
+(every subset sum of a small pool).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recon.engine.groups import MAX_SUGGESTED_OPTIONS, _popcount, _row_subset_sums
+from recon.engine.normalise import BoolArray, IntArray
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+_POOLS_AT_ONCE = 512  # pools whose subset sums are held at once
+
+
+def possible_parts(
+    t: IntArray, p: IntArray, target_amount: IntArray, part_amount: IntArray
+) -> tuple[IntArray, IntArray]:
+    """The (target, part) pairs whose part can be a part of the target: the same sign, and
+    less than all of it."""
+    amount, whole = part_amount[p], target_amount[t]
+    keep = (np.sign(amount) == np.sign(whole)) & (np.abs(amount) < np.abs(whole))
+    return t[keep], p[keep]
+
+
+def nearest(
+    t: IntArray, p: IntArray, target_date: IntArray, part_date: IntArray, size: int
+) -> tuple[IntArray, IntArray]:
+    """Per target, its ``size`` parts nearest in date (then in position), in (target, part
+    date, part) order."""
+    if len(t) == 0:
+        return t, p
+    distance = np.abs(part_date[p] - target_date[t])
+    order = np.lexsort((p, distance, t))
+    t, p = t[order], p[order]
+    starts = np.flatnonzero(np.r_[True, t[1:] != t[:-1]])
+    rank = np.arange(len(t)) - np.repeat(starts, np.diff(np.r_[starts, len(t)]))
+    keep = rank < size
+    t, p = t[keep], p[keep]
+    order = np.lexsort((p, part_date[p], t))
+    return t[order], p[order]
+
+
+def two_part_fits(
+    t: IntArray, p: IntArray, target_amount: IntArray, part_amount: IntArray
+) -> tuple[IntArray, IntArray, IntArray]:
+    """(target, first part, second part) for every two parts of a target's pool (``t``, ``p``:
+    unique pairs) that sum to it exactly, the first part the lower position."""
+    if len(t) == 0:
+        return _EMPTY, _EMPTY, _EMPTY
+    amount = part_amount[p]
+    pool = pd.DataFrame({"t": t, "p": p, "amount": amount})
+    wanted = pd.DataFrame({"t": t, "first": p, "amount": target_amount[t] - amount})
+    fits = wanted.merge(pool, on=["t", "amount"])
+    fits = fits[fits["first"].to_numpy() < fits["p"].to_numpy()]
+    return (fits["t"].to_numpy(dtype=np.int64), fits["first"].to_numpy(dtype=np.int64),
+            fits["p"].to_numpy(dtype=np.int64))  # fmt: skip
+
+
+def subset_fits(
+    t: IntArray, p: IntArray, target_amount: IntArray, part_amount: IntArray,
+    target_date: IntArray, part_date: IntArray, max_parts: int,
+) -> tuple[IntArray, list[IntArray], BoolArray]:  # fmt: skip
+    """Per target whose pool (``t``, ``p`` in (target, ...) order, a few parts each) holds a
+    subset of 2..max_parts parts summing to it, and not more than ``MAX_SUGGESTED_OPTIONS``
+    such subsets: (target, the subset of fewest parts, then nearest in date, then first;
+    whether it is the only fitting subset)."""
+    targets: list[int] = []
+    members: list[IntArray] = []
+    only: list[bool] = []
+    if len(t) == 0:
+        return _EMPTY, members, np.zeros(0, dtype=bool)
+    starts = np.flatnonzero(np.r_[True, t[1:] != t[:-1]])
+    sizes = np.diff(np.r_[starts, len(t)])
+    for n in range(2, int(sizes.max(initial=0)) + 1):
+        pools = starts[sizes == n]
+        parts = _popcount(np.arange(1 << n, dtype=np.int64))
+        for chunk in range(0, len(pools), _POOLS_AT_ONCE):
+            first = pools[chunk : chunk + _POOLS_AT_ONCE]
+            at = first[:, None] + np.arange(n)
+            sums = _row_subset_sums(part_amount[p[at]])
+            fits = (sums == target_amount[t[first]][:, None]) & (parts >= 2) & (
+                parts <= max_parts
+            )
+            count = fits.sum(axis=1)
+            # Many fits (look-alike rows): a guess would mostly be wrong; left open.
+            for pool in np.flatnonzero((count >= 1) & (count <= MAX_SUGGESTED_OPTIONS)).tolist():
+                masks = np.flatnonzero(fits[pool])
+                rows = p[at[pool]]
+                bits = (masks[:, None] >> np.arange(n)) & 1
+                distance = bits @ np.abs(part_date[rows] - target_date[t[first[pool]]])
+                best = masks[np.lexsort((masks, distance, bits.sum(axis=1)))[0]]
+                targets.append(int(t[first[pool]]))
+                members.append(rows[(best >> np.arange(n)) & 1 == 1])
+                only.append(bool(count[pool] == 1))
+    return np.array(targets, dtype=np.int64), members, np.array(only, dtype=bool)
+
+
+def anchored_three_part_fits(
+    t: IntArray, p: IntArray, anchor: BoolArray, target_amount: IntArray,
+    part_amount: IntArray,
+) -> tuple[IntArray, IntArray, IntArray, IntArray]:  # fmt: skip
+    """(target, anchor part, second part, third part) for every three distinct parts of a
+    target's pool (``t``, ``p``: unique pairs) summing to it, one of them an anchor (per pair:
+    ``anchor``, e.g. the part names the target's reference), the other two in position order.
+    The anchor makes a wide pool safe: O(anchors x pool) per target, and few chance fits."""
+    if not anchor.any():
+        return _EMPTY, _EMPTY, _EMPTY, _EMPTY
+    at = np.flatnonzero(anchor)
+    anchors = pd.DataFrame({"t": t[at], "anchor": p[at],
+                            "left": target_amount[t[at]] - part_amount[p[at]]})  # fmt: skip
+    pool = pd.DataFrame({"t": t, "second": p, "amount": part_amount[p]})
+    seconds = anchors.merge(pool, on="t")
+    seconds = seconds[seconds["second"].to_numpy() != seconds["anchor"].to_numpy()]
+    seconds = seconds.assign(amount=seconds["left"] - seconds["amount"])
+    fits = seconds.merge(pool.rename(columns={"second": "third"}), on=["t", "amount"])
+    third, second = fits["third"].to_numpy(dtype=np.int64), fits["second"].to_numpy(dtype=np.int64)
+    fits = fits[(second < third) & (third != fits["anchor"].to_numpy())]
+    columns = ("t", "anchor", "second", "third")
+    found = tuple(fits[c].to_numpy(dtype=np.int64) for c in columns)
+    return found[0], found[1], found[2], found[3]
+
+
+def resolve_claims(
+    target: IntArray, members: list[IntArray], sure: BoolArray, named: IntArray,
+    target_date: IntArray, part_count: int,
+) -> tuple[BoolArray, BoolArray]:  # fmt: skip
+    """Which of the targets' chosen parts to take when several targets claim one part: the
+    claim with more parts naming its target's reference (``named``) wins, then a sure claim,
+    then the earlier target; and which stay sure (a claim that had a rival only when it names
+    the reference in more parts than every rival)."""
+    ok = np.zeros(len(members), dtype=bool)
+    if not members:
+        return ok, sure
+    sizes = np.array([len(m) for m in members], dtype=np.int64)
+    claim = np.repeat(np.arange(len(members), dtype=np.int64), sizes)
+    rows = np.concatenate(members)
+    counts = np.bincount(rows, minlength=part_count)
+    contested = np.zeros(len(members), dtype=bool)
+    contested[claim[counts[rows] > 1]] = True
+    taken = np.zeros(part_count, dtype=bool)
+    taken_targets: set[int] = set()
+    for k in np.lexsort((target, target_date[target], ~sure, -named)).tolist():
+        if taken[members[k]].any() or int(target[k]) in taken_targets:
+            continue
+        ok[k] = True
+        taken[members[k]] = True
+        taken_targets.add(int(target[k]))
+    rival_named = np.full(len(members), -1, dtype=np.int64)
+    for k in np.flatnonzero(contested).tolist():
+        rivals = np.unique(claim[np.isin(rows, members[k])])
+        rivals = rivals[rivals != k]
+        if len(rivals):
+            rival_named[k] = int(named[rivals].max())
+    return ok, sure & (~contested | (named > rival_named))
+
+
+def round_counts(members: list[IntArray], amount: IntArray, hundred: IntArray) -> IntArray:
+    """Per chosen set: how many of its parts are round (a multiple of ``hundred``, 100.00 in
+    each part's currency). Round amounts recur (4,000.00 paid on account by many payers): a set
+    of several round parts fits many targets by chance."""
+    if not members:
+        return _EMPTY
+    sizes = np.array([len(m) for m in members], dtype=np.int64)
+    rows = np.concatenate(members)
+    is_round = (amount[rows] % np.maximum(hundred[rows], 1)) == 0
+    claim = np.repeat(np.arange(len(members), dtype=np.int64), sizes)
+    counts: IntArray = np.bincount(claim, weights=is_round, minlength=len(members)).astype(
+        np.int64
+    )
+    return counts
