@@ -17,7 +17,7 @@ from recon.config import Frozen, PassName
 from recon.engine import DayWindow, Found, MatchState, build_passes, keys, reach_days, reconcile
 from recon.engine.candidates import FAN_OUT_CAP, keyed_window_pairs
 from recon.engine.classify import classify
-from recon.engine.one_to_one import one_to_one
+from recon.engine.one_to_one import one_to_one, shares_name
 from recon.engine.output import match_result
 from recon.engine.scoring import pair_parts
 from recon.frames import PARTNER_ONLY, MatchResult
@@ -248,8 +248,10 @@ def reference_candidates(rule: Any, state: MatchState) -> set[tuple[int, int]]:
             if rule.min_text_similarity is not None and text < rule.min_text_similarity:
                 continue
             digits = sorted(str(abs(int(bank.amount[b])))), sorted(str(abs(int(ledger.amount[x]))))
-            if rule.kind == "tolerance" and bank.amount[b] != ledger.amount[x] and (
-                digits[0] == digits[1]
+            if (
+                rule.kind == "tolerance"
+                and bank.amount[b] != ledger.amount[x]
+                and (digits[0] == digits[1])
             ):  # the same digits reordered: a keying slip, left to the mismatch pass
                 continue
             found.add((b, x))
@@ -328,3 +330,91 @@ def test_a_deducted_fee_needs_the_payer_named() -> None:
          ledger_row("L2", 5_000, "2024-03-01", "Receipt", "Initech LLC")],
     )  # fmt: skip
     assert result.links.empty
+
+
+# -- one-to-one decisions: evidence first, names cut short, guesses left open ------------------
+
+
+def test_a_row_without_evidence_never_takes_the_partner_a_name_gives_another() -> None:
+    # Two net-pay rows of one amount. The nameless debit's window reaches only Patterson's row;
+    # assigning for the most pairs would give it Patterson and push the debit naming Patterson
+    # onto Jimenez. The name decides first; the nameless debit is left open.
+    state = state_of(
+        [
+            bank_row("NAMED", -370_000, "2024-03-15", "PAYROLL DIR DEP PATTERSON"),
+            bank_row("NAMELESS", -370_000, "2024-03-19", "ACME ROBOTICS PAYROLL"),
+        ],
+        [
+            ledger_row("PATTERSON", -370_000, "2024-03-15", "Net pay Patterson, Mary",
+                       "Mary Patterson"),
+            ledger_row("JIMENEZ", -370_000, "2024-03-13", "Net pay Jimenez, Ashley",
+                       "Ashley Jimenez"),
+        ],
+    )  # fmt: skip
+    found = pass_named("exact_amount").run(state)
+    assert found.links is not None
+    pairs = {(state.bank.ids[b], state.ledger.ids[x])
+             for b, x in zip(found.links.bank, found.links.ledger, strict=True)}  # fmt: skip
+    assert pairs == {("NAMED", "PATTERSON")}
+
+
+def test_a_name_the_bank_cut_short_is_shared_and_found_among_a_crowded_amount() -> None:
+    names = ["Jordan, William", "Ramos, Joshua", "Lee, Charles", "Young, Mark", "White, Brian",
+             "Griffin, Jason", "Watson, Mark", "Jones, Timothy", "Hall, Eric", "Cruz, Eric"]
+    ledger = [ledger_row(f"L{i}", -370_000, "2024-03-15", f"Net pay {name}",
+                         " ".join(reversed(name.split(", "))))
+              for i, name in enumerate(names)]  # fmt: skip
+    bank = [bank_row(f"B{i}", -370_000, "2024-03-15",
+                     f"ACH ORIG PAYROLL INDN:{name.replace(',', '').upper()}")
+            for i, name in enumerate(names) if i]  # fmt: skip
+    bank.append(bank_row("CUT", -370_000, "2024-03-15", "ACH ORIG PAYROLL INDN:JOR"))
+    assert len(bank) > FAN_OUT_CAP  # a crowded amount: candidates are capped, then joined by name
+    state = state_of(bank, ledger)
+    cut = int(np.flatnonzero(state.bank.ids == "CUT")[0])
+    jordan, ramos = (int(np.flatnonzero(state.ledger.ids == i)[0]) for i in ("L0", "L1"))
+    shared = shares_name(state.bank, state.ledger, np.array([cut, cut]), np.array([jordan, ramos]))
+    assert shared.tolist() == [True, False]  # "JOR" starts JORDAN; nothing of Ramos, Joshua
+    links = links_of(run(bank, ledger))
+    assert ("CUT", "L0") in links
+    assert all(links.get((f"B{i}", f"L{i}")) for i in range(1, len(names)))
+
+
+def test_a_whole_name_shared_is_evidence_a_filler_word_is_not() -> None:
+    state = state_of(
+        [bank_row("B", -2_500, "2024-03-15", "PAYROLL DIR DEP PATTERSON"),
+         bank_row("FEE", -2_500, "2024-03-15", "WIRE TRANSFER FEE")],
+        [ledger_row("L", -2_500, "2024-03-15", "Net pay Patterson, Mary", "Mary Patterson"),
+         ledger_row("W", -2_500, "2024-03-15", "Wire fee Sysco Foods", "First Platypus Bank")],
+    )  # fmt: skip
+    b = np.array([0, 0, 1, 1])
+    x = np.array([0, 1, 0, 1])
+    order = [(state.bank.ids[i], state.ledger.ids[j]) for i, j in zip(b, x, strict=True)]
+    shared = dict(zip(order, shares_name(state.bank, state.ledger, b, x).tolist(), strict=True))
+    assert shared == {("B", "L"): True, ("B", "W"): False, ("FEE", "L"): False,
+                      ("FEE", "W"): False}  # fmt: skip
+
+
+def test_an_amount_only_guess_among_look_alikes_is_left_open() -> None:
+    # Three debits of one amount whose texts name no employee, three employees paid it that
+    # day: any link would be a guess (right one time in three), so none is made.
+    names = ["Lee, Charles", "Young, Mark", "White, Brian"]
+    ledger = [ledger_row(f"L{i}", -370_000, "2024-03-15", f"Net pay {name}",
+                         " ".join(reversed(name.split(", "))))
+              for i, name in enumerate(names)]  # fmt: skip
+    bank = [bank_row(f"B{i}", -370_000, "2024-03-15", "ACME ROBOTICS PAYROLL") for i in range(3)]
+    result = run(bank, ledger)
+    assert result.links.empty
+    kinds = result.discrepancies["kind"].value_counts().to_dict()
+    assert kinds == {"unmatched_bank": 3, "unmatched_ledger": 3}
+
+
+def test_an_amount_only_link_with_one_alternative_is_still_suggested() -> None:
+    ledger = [
+        ledger_row("L0", -370_000, "2024-03-15", "Net pay Lee, Charles", "Charles Lee"),
+        ledger_row("L1", -370_000, "2024-03-15", "Net pay Young, Mark", "Mark Young"),
+    ]
+    bank = [bank_row("B0", -370_000, "2024-03-15", "ACME ROBOTICS PAYROLL")]
+    links = run(bank, ledger).links
+    assert len(links) == 1 and links["status"].tolist() == ["suggested"]
+    lone = run(bank, ledger[:1]).links
+    assert lone["ledger_entry_id"].tolist() == ["L0"]

@@ -3,13 +3,22 @@ one-to-one assignment, and suggest (rather than confirm) a link whose runner-up 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pandas as pd
 
 from recon.engine import explain
 from recon.engine.assign import assign
 from recon.engine.candidates import unique_pairs
-from recon.engine.normalise import IntArray, filled
-from recon.engine.scoring import FloatArray, PairParts, score_parts, total_score
+from recon.engine.normalise import BoolArray, IntArray, Side, filled, name_words
+from recon.engine.scoring import (
+    TEXTS_ALIKE,
+    FloatArray,
+    PairParts,
+    score_parts,
+    total_score,
+)
 from recon.engine.state import PART_NAMES, AlternativeBatch, Found, LinkBatch, MatchState
 from recon.records import Status
 
@@ -39,12 +48,16 @@ def one_to_one(
     bank, ledger = state.bank, state.ledger
     part_values = score_parts(parts, ledger, priority)
     score = total_score(part_values)
-    chosen = np.flatnonzero(assign(parts.bank, parts.ledger, score))
+    margin = state.matching.ambiguity_margin
+    chosen_mask, evident = _evidence_first(parts, score, bank, ledger)
+    chosen = np.flatnonzero(chosen_mask)
+    chosen = chosen[~_guesses(parts, chosen, evident, score, margin)]
+    if len(chosen) == 0:
+        return Found()
     b, lg = parts.bank[chosen], parts.ledger[chosen]
     ids = np.array(explain.pair_match_ids(bank.ids[b], ledger.ids[lg]), dtype=object)
 
     # Ambiguity guard: any other candidate of either row within the margin of the winner.
-    margin = state.matching.ambiguity_margin
     bank_alt, bank_alt_w = _runners_up(parts.bank, len(bank), chosen, score, margin)
     ledger_alt, ledger_alt_w = _runners_up(parts.ledger, len(ledger), chosen, score, margin)
     alt_winner, alt_rows = unique_pairs(
@@ -96,6 +109,113 @@ def one_to_one(
         winner_ledger=lg[alt_winner],
     )
     return Found(links=links, alternatives=alternatives)
+
+
+def _evidence_first(
+    parts: PairParts, score: FloatArray, bank: Side, ledger: Side
+) -> tuple[BoolArray, BoolArray]:
+    """The chosen pairs, and which pairs have evidence of their own (the reference named,
+    texts alike, or a name shared: :func:`shares_name`): first the best assignment of the pairs
+    with evidence, then the best of the other pairs among the rows left.
+
+    Assignment prefers more pairs to better ones, so in one round a row with nothing to tell
+    its partner (a payroll debit whose text names no employee) would take the ledger row that
+    another bank row names, and push that row onto a stranger of the same amount.
+    """
+    evident = parts.reference_equal | (parts.text >= TEXTS_ALIKE)
+    weak = np.flatnonzero(~evident)
+    evident[weak] = shares_name(bank, ledger, parts.bank[weak], parts.ledger[weak])
+    chosen = np.zeros(len(parts), dtype=bool)
+    first = np.flatnonzero(evident)
+    chosen[first[assign(parts.bank[first], parts.ledger[first], score[first])]] = True
+    bank_taken = np.zeros(len(bank), dtype=bool)
+    bank_taken[parts.bank[chosen]] = True
+    ledger_taken = np.zeros(len(ledger), dtype=bool)
+    ledger_taken[parts.ledger[chosen]] = True
+    rest = np.flatnonzero(~evident & ~bank_taken[parts.bank] & ~ledger_taken[parts.ledger])
+    chosen[rest[assign(parts.bank[rest], parts.ledger[rest], score[rest])]] = True
+    return chosen, evident
+
+
+# A link resting on amount and date alone with this many other candidates as close is a guess.
+GUESS_ALTERNATIVES = 2
+
+
+def _guesses(
+    parts: PairParts, chosen: IntArray, evident: BoolArray, score: FloatArray, margin: float
+) -> BoolArray:
+    """Per chosen pair: a guess, to be left open. Nothing ties its rows (no reference named,
+    no name shared, texts unalike) and at least ``GUESS_ALTERNATIVES`` other candidates of its
+    rows score within the margin: one of a day's many payroll debits of one amount whose text
+    names no employee. Such a link is wrong far more often than right, and the rows are
+    better reported open than as a suggestion the analyst would have to undo."""
+    weak = ~evident[chosen] & (parts.text[chosen] < EVIDENCE_TEXT)
+    if not weak.any():
+        return weak
+    bank_alt, bank_w = _runners_up(parts.bank, int(parts.bank.max()) + 1, chosen, score, margin)
+    ledger_alt, ledger_w = _runners_up(
+        parts.ledger, int(parts.ledger.max()) + 1, chosen, score, margin
+    )
+    # Distinct other pairs per winner: a pair sharing both rows counts once.
+    winners, _ = unique_pairs(
+        np.concatenate([bank_w, ledger_w]), np.concatenate([bank_alt, ledger_alt])
+    )
+    counts = np.bincount(winners, minlength=len(chosen))
+    guess: BoolArray = weak & (counts >= GUESS_ALTERNATIVES)
+    return guess
+
+
+# A name word both texts hold ("PATTERSON"), at least this long: shorter words are initials,
+# currency codes and abbreviations that many unrelated texts share.
+_NAME_WORD = 4
+# A bank text cut off inside a name ("PAYROLL INDN:JOR") names who starts with its last word.
+_CUT_NAME = 3
+
+
+def shares_name(bank: Side, ledger: Side, b: IntArray, lg: IntArray) -> BoolArray:
+    """Per pair: the bank text holds a name word of the ledger text (4 letters or more), or ends
+    in the start of one (3 letters or more, cut off by the bank). Fuzzy similarity of a short
+    name within a long text is low ("PAYROLL DIR DEP PATTERSON" against "Net pay Patterson,
+    Mary"), yet the name is what tells the same amounts paid the same day apart."""
+    if len(b) == 0:
+        return np.zeros(0, dtype=bool)
+    width = len(ledger.texts)
+    pair_codes, pairs = pd.factorize(bank.text_code[b] * width + ledger.text_code[lg])
+    pairs = np.asarray(pairs, dtype=np.int64)
+    bank_words: dict[int, tuple[frozenset[str], str]] = {}
+    ledger_words: dict[int, frozenset[str]] = {}
+    found = np.zeros(len(pairs), dtype=bool)
+    for i, (bank_code, ledger_code) in enumerate(
+        zip((pairs // width).tolist(), (pairs % width).tolist(), strict=True)
+    ):
+        if bank_code not in bank_words:
+            text = str(bank.texts[bank_code]).upper()
+            words = [w for w in name_words(text) if len(w) >= _NAME_WORD and not w.isdigit()]
+            bank_words[bank_code] = (frozenset(words), cut_word(text))
+        if ledger_code not in ledger_words:
+            ledger_words[ledger_code] = frozenset(name_words(str(ledger.texts[ledger_code])))
+        own, cut = bank_words[bank_code]
+        theirs = ledger_words[ledger_code]
+        found[i] = bool(own & theirs) or (
+            bool(cut) and any(w.startswith(cut) and w != cut for w in theirs)
+        )
+    result: BoolArray = found[pair_codes]
+    return result
+
+
+_LAST_WORD = re.compile(r"(?<![0-9A-Z])[A-Z]+$")
+
+
+def cut_word(text: str) -> str:
+    """The letters a text ends in (a name the bank may have cut short), upper case; "" when
+    shorter than a cut name can be."""
+    found = _LAST_WORD.search(text.upper())
+    return found.group(0) if found and len(found.group(0)) >= _CUT_NAME else ""
+
+
+def word_starts(words: list[str]) -> list[str]:
+    """Every start of each word that a cut name could be (3 letters up to one short of it)."""
+    return [w[:k] for w in words for k in range(_CUT_NAME, len(w)) if w[:k].isalpha()]
 
 
 def _runners_up(

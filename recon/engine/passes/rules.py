@@ -13,6 +13,7 @@ days 1 before, 4 after) links a 100.00 deposit on 3 March with a 100.00 receipt 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +30,7 @@ from recon.engine.candidates import (
 )
 from recon.engine.classify import unreversed
 from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, name_words
-from recon.engine.one_to_one import EVIDENCE_TEXT, one_to_one
+from recon.engine.one_to_one import EVIDENCE_TEXT, cut_word, one_to_one, word_starts
 from recon.engine.passes.names import names_another_party
 from recon.engine.scoring import (
     PairParts,
@@ -224,10 +225,25 @@ def _word_keys(words: list[str]) -> list[str]:
     return words + [f"{a} {b}" for i, a in enumerate(words) for b in words[i + 1 :]]
 
 
-def _word_rows(side: Side, rows: IntArray) -> tuple[IntArray, ObjArray]:
-    """(index into ``rows``, key) for every name word and word pair of each row's text."""
+def _bank_keys(text: str) -> list[str]:
+    """A bank text's name words and word pairs, and the name it may end cut short in."""
+    cut = cut_word(text)
+    return _word_keys(name_words(text)) + ([f"^{cut}"] if cut else [])
+
+
+def _ledger_keys(text: str) -> list[str]:
+    """A ledger text's name words and word pairs, and every start of a name word that a bank
+    text cut short could end in ("JOR" of JORDAN)."""
+    words = name_words(text)
+    return _word_keys(words) + [f"^{start}" for start in word_starts(words[:_MAX_WORDS])]
+
+
+def _word_rows(
+    side: Side, rows: IntArray, keys_of: Callable[[str], list[str]]
+) -> tuple[IntArray, ObjArray]:
+    """(index into ``rows``, key) for every key ``keys_of`` gives each row's text."""
     codes, uniques = pd.factorize(side.text_code[rows])
-    words = [_word_keys(name_words(text)) for text in side.texts[uniques]]
+    words = [keys_of(str(text)) for text in side.texts[uniques]]
     counts = np.array([len(w) for w in words], dtype=np.int64)
     flat = np.array([w for ws in words for w in ws], dtype=object)
     starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
@@ -244,9 +260,10 @@ def _shared_word_pairs(
     bank: Side, b_rows: IntArray, bank_key: IntArray, bank_date: IntArray,
     ledger: Side, l_rows: IntArray, ledger_key: IntArray, window: DayWindow,
 ) -> tuple[IntArray, IntArray]:  # fmt: skip
-    """Pairs with equal key, inside the window, whose texts share a name word or word pair."""
-    bi, bw = _word_rows(bank, b_rows)
-    li, lw = _word_rows(ledger, l_rows)
+    """Pairs with equal key, inside the window, whose texts share a name word or word pair, or
+    whose bank text ends in the start of a name word of the ledger text (cut short)."""
+    bi, bw = _word_rows(bank, b_rows, _bank_keys)
+    li, lw = _word_rows(ledger, l_rows, _ledger_keys)
     bank_word, ledger_word = keys.joint_codes(bw, lw)
     width = keys.width(bank_word, ledger_word)
     return keyed_window_pairs(
