@@ -359,8 +359,18 @@ def test_a_row_without_evidence_never_takes_the_partner_a_name_gives_another() -
 
 
 def test_a_name_the_bank_cut_short_is_shared_and_found_among_a_crowded_amount() -> None:
-    names = ["Jordan, William", "Ramos, Joshua", "Lee, Charles", "Young, Mark", "White, Brian",
-             "Griffin, Jason", "Watson, Mark", "Jones, Timothy", "Hall, Eric", "Cruz, Eric"]
+    names = [
+        "Jordan, William",
+        "Ramos, Joshua",
+        "Lee, Charles",
+        "Young, Mark",
+        "White, Brian",
+        "Griffin, Jason",
+        "Watson, Mark",
+        "Jones, Timothy",
+        "Hall, Eric",
+        "Cruz, Eric",
+    ]
     ledger = [ledger_row(f"L{i}", -370_000, "2024-03-15", f"Net pay {name}",
                          " ".join(reversed(name.split(", "))))
               for i, name in enumerate(names)]  # fmt: skip
@@ -418,3 +428,23 @@ def test_an_amount_only_link_with_one_alternative_is_still_suggested() -> None:
     assert len(links) == 1 and links["status"].tolist() == ["suggested"]
     lone = run(bank, ledger[:1]).links
     assert lone["ledger_entry_id"].tolist() == ["L0"]
+
+
+def test_the_swipe_day_tells_two_charges_of_one_subscription_apart() -> None:
+    # Two Google Cloud plans at one price, billed on the 1st and the 2nd, both posted on the 2nd:
+    # the ledger books each on its billing (swipe) day, which Plaid gives as authorized_date.
+    # (Rows sort by date and id: the one swiped on the 1st comes second, so a tie would pair
+    # it with the 2nd's ledger row.)
+    text = "Google Cloud subscription Mar 2024"
+    bank = [
+        bank_row("A-SWIPED-2ND", -4_900, "2024-03-02", "GOOGLE *CLOUD KEH2X8", "Google Cloud"),
+        bank_row("B-SWIPED-1ST", -4_900, "2024-03-02", "GOOGLE *CLOUD KEH2X8", "Google Cloud"),
+    ]
+    bank[0]["authorized_date"] = pd.Timestamp("2024-03-02")
+    bank[1]["authorized_date"] = pd.Timestamp("2024-03-01")
+    ledger = [
+        ledger_row("L1", -4_900, "2024-03-01", text, "Google Cloud"),
+        ledger_row("L2", -4_900, "2024-03-02", text, "Google Cloud"),
+    ]
+    links = links_of(run(bank, ledger))
+    assert set(links) == {("B-SWIPED-1ST", "L1"), ("A-SWIPED-2ND", "L2")}

@@ -64,6 +64,9 @@ class PairParts:
     ledger: IntArray
     amount_delta: IntArray  # bank minus ledger, minor units
     date_delta: IntArray  # bank date (as the rule reads it) minus ledger date, days
+    # Days from the ledger date to the nearer of the bank's posted and authorized dates: what
+    # the date score reads (a card purchase is booked on its swipe day, posted a day or two on).
+    nearest_days: IntArray
     text: FloatArray  # 0..100; 100 where a learned payee agrees
     reference_equal: BoolArray  # the bank row names the ledger row's reference
     # The bank row names other references than the ledger row's own: evidence against.
@@ -75,8 +78,8 @@ class PairParts:
     def take(self, mask: BoolArray | IntArray) -> PairParts:
         return PairParts(
             self.bank[mask], self.ledger[mask], self.amount_delta[mask], self.date_delta[mask],
-            self.text[mask], self.reference_equal[mask], self.reference_contradicts[mask],
-            self.learned[mask],
+            self.nearest_days[mask], self.text[mask], self.reference_equal[mask],
+            self.reference_contradicts[mask], self.learned[mask],
         )  # fmt: skip
 
     def __len__(self) -> int:
@@ -98,6 +101,9 @@ def pair_parts(
         ledger=lg,
         amount_delta=bank.amount[b] - ledger.amount[lg],
         date_delta=bank_date - ledger.date[lg],
+        nearest_days=np.minimum(
+            np.abs(bank.date[b] - ledger.date[lg]), np.abs(bank.authorized[b] - ledger.date[lg])
+        ),
         text=np.where(learned, 100.0, own_text),
         reference_equal=equal,
         reference_contradicts=contradicts & ~equal,
@@ -116,7 +122,7 @@ def score_parts(parts: PairParts, ledger: Side, priority: float) -> dict[str, Fl
     base = np.maximum(np.abs(ledger.amount[parts.ledger]), 1).astype(np.float64)
     return {
         "amount": 1.0 - np.minimum(np.abs(parts.amount_delta) / base, 1.0),
-        "date": 1.0 / (1.0 + np.abs(parts.date_delta)),
+        "date": 1.0 / (1.0 + parts.nearest_days.astype(np.float64)),
         "text": parts.text / 100.0,
         # 1 when the bank row names the ledger row's reference, -1 when it names another.
         "reference": parts.reference_equal.astype(np.float64)
