@@ -253,6 +253,9 @@ class GroupSearch(Frozen):
     max_subset_sums: int = Field(200_000_000, ge=1)
     # A unique fit this likely by chance is only suggested (a shared reference is evidence).
     max_chance_fits: float = Field(0.05, ge=0)
+    # A fit likely by chance (above max_chance_fits) of more rows than this is no suggestion:
+    # the more rows, the more subsets of a pool sum to an amount; the rows stay open.
+    max_chance_rows: int = Field(64, ge=2)
 
 
 class HoldDuplicates(Frozen):

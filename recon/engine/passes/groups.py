@@ -47,6 +47,11 @@ class GroupPass:
             state.bank, state.ledger, bank_open, ledger_open, state.bank_block,
             state.ledger_block, self.settings,
         )  # fmt: skip
+        chance_rows = self.settings.max_chance_rows
+        groups = [
+            g for g in groups
+            if len(g.members) <= chance_rows or g.chance_fits <= self.settings.max_chance_fits
+        ]  # fmt: skip
         return self._found(state, groups) if groups else Found()
 
     def _found(self, state: MatchState, groups: list[Group]) -> Found:
