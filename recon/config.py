@@ -476,7 +476,7 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
     PartialPayments(name="partial_payments"),
     Remittances(name="remittances"),
     MismatchRule(name="keying_slips", slips_only=True),
-    GroupSearch(name="groups"),
+    GroupSearch(name="groups", max_chance_rows=6),
     DifferenceTolerance(name="difference"),
     DifferenceTolerance(
         name="deducted_fees", amount=Decimal("50.00"), percent=Decimal("0.5"),
