@@ -39,6 +39,10 @@ def one_to_one(
     ledger row's reference, the texts agree (``EVIDENCE_TEXT``), or the amount is unique in
     the account on both sides; amount and date alone make it ``suggested``. ``priority`` (1
     for the first rule, falling for later ones) is a score part.
+
+    Pairs with evidence of their own are assigned before the others (:func:`_evidence_first`),
+    and a link on amount and date alone among several look-alikes is not made
+    (:func:`_guesses`).
     """
     # A pair whose references contradict is no candidate: it loses to any other, and alone it
     # leaves both rows open (groups with a contradiction are made suggested: MatchState.record).
