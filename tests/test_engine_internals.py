@@ -18,6 +18,8 @@ from recon.engine.groups import _fit_possible, _subset_sums, fitting_subsets
 from recon.engine.normalise import (
     DEFAULT_REFERENCE_PATTERN,
     _cannot_match,
+    _check_number,
+    _check_numbers_in,
     _default_pattern_groups,
     _sorted_factorize,
     id_order,
@@ -351,3 +353,26 @@ def test_references_found_at_once_are_what_pythons_re_finds(texts: list[str]) ->
         found = pattern.search(text)
         expected.append(found.group(1).upper() if found and found.group(1) else "")
     assert _default_pattern_groups(texts).tolist() == expected
+
+
+_CHECK_PIECES = ["CHECK", "check", "Chk", "CK", "ck", "CHEQUE", "CHQ", "chq.", "No.", "NO", "nr",
+                 "NUMBER", "num", "#", ":", ".", "/", "-", " ", "\t", "\v", "\x1c", "\x1f", "\n",
+                 "1043", "0", "1234567890123", "7", "A", "x", "_", "é", "\u212a", "\u0660",
+                 "\u00a0", "CHECKNO", "NUMBERS"]
+
+
+@given(st.lists(st.lists(st.sampled_from(_CHECK_PIECES), max_size=8).map("".join), max_size=30))
+@settings(max_examples=400, deadline=None)
+def test_check_numbers_found_at_once_are_what_pythons_re_finds(texts: list[str]) -> None:
+    for whole in (True, False):
+        expected = [_check_number(text, whole=whole) for text in texts]
+        assert _check_numbers_in(texts, whole=whole).tolist() == expected
+
+
+def test_check_numbers_of_texts_pythons_re_reads_otherwise_are_found() -> None:
+    # Kelvin sign (case-folds to k), Arabic-Indic digits and \x1c (whitespace to Python only).
+    texts = ["CHEC\u212a 12", "CHK \u0661\u0662", "CHK\x1c77", "chq\v5", "nothing 12", "CK-9"]
+    assert _check_numbers_in(texts, whole=False).tolist() == [12, 12, 77, 5, -1, 9]
+    assert _check_numbers_in(["\x1c#12\v", "CHECK\u00a012", "12 X"], whole=True).tolist() == [
+        12, 12, -1,
+    ]
