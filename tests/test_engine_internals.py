@@ -24,6 +24,7 @@ from recon.engine.normalise import (
     _sorted_factorize,
     id_order,
 )
+from recon.engine.passes.aggregate import _Days, _segment_starts
 
 
 def _best(bank: list[int], ledger: list[int], score: list[float]) -> tuple[int, float]:
@@ -376,3 +377,34 @@ def test_check_numbers_of_texts_pythons_re_reads_otherwise_are_found() -> None:
     assert _check_numbers_in(["\x1c#12\v", "CHECK\u00a012", "12 X"], whole=True).tolist() == [
         12, 12, -1,
     ]
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 2), st.integers(-40, 40)), min_size=1, max_size=25),
+    st.lists(st.tuples(st.integers(0, 24), st.integers(0, 24), st.integers(-60, 60),
+                       st.integers(-3, 12)), max_size=40),
+)
+@settings(max_examples=400, deadline=None)
+def test_first_days_within_the_fee_are_those_trying_every_first_day_finds(
+    day_sums: list[tuple[int, int]], queries: list[tuple[int, int, int, int]]
+) -> None:
+    """Series of days (some rising, some falling, some mixed, some flat) and queries of a last
+    day, the days before it to try, an amount and a fee limit."""
+    series = np.array(sorted(s for s, _ in day_sums), dtype=np.int64)
+    sums = np.array([v for _, v in day_sums], dtype=np.int64)
+    size = len(series)
+    days = _Days(rows=np.arange(size, dtype=np.int64), series=series,
+                 day=np.arange(size, dtype=np.int64), row_start=np.arange(size + 1),
+                 prefix=np.r_[0, np.cumsum(sums)].astype(np.int64),
+                 first_of_series=_segment_starts(series))  # fmt: skip
+    last = np.array([q[0] % size for q in queries], dtype=np.int64)
+    back = np.array([q[1] for q in queries], dtype=np.int64)
+    first_low = np.maximum(last - back, days.first_of_series[last]) if len(queries) else last
+    amount = np.array([q[2] for q in queries], dtype=np.int64)
+    limit = np.array([q[3] for q in queries], dtype=np.int64)
+    expected = [
+        (i, f) for i in range(len(queries)) for f in range(int(first_low[i]), int(last[i]) + 1)
+        if 0 <= int(days.total(np.array([f]), last[i : i + 1])[0]) - amount[i] <= limit[i]
+    ]
+    query, first = days.firsts_within(first_low, last, amount, limit)
+    assert list(zip(query.tolist(), first.tolist(), strict=True)) == expected
