@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,7 @@ from recon.engine.normalise import (
     _sorted_factorize,
     id_order,
 )
+from recon.engine.output import _texts
 from recon.engine.passes.aggregate import _Days, _segment_starts
 
 
@@ -408,3 +410,30 @@ def test_first_days_within_the_fee_are_those_trying_every_first_day_finds(
     ]
     query, first = days.firsts_within(first_low, last, amount, limit)
     assert list(zip(query.tolist(), first.tolist(), strict=True)) == expected
+
+
+_CELLS = st.one_of(st.text(max_size=6), st.none(), st.just(float("nan")), st.integers(0, 9),
+                   st.just("\udc80"), st.just("é\x00"))
+
+
+def _objects(values: list[object]) -> np.ndarray:
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+@given(st.integers(0, 6).flatmap(
+    lambda rows: st.lists(st.lists(_CELLS, min_size=rows, max_size=rows), min_size=1, max_size=4)
+))
+@settings(max_examples=300, deadline=None)
+def test_text_columns_made_by_pyarrow_are_what_pandas_makes(columns: list[list[object]]) -> None:
+    arrays = {f"c{i}": _objects(values) for i, values in enumerate(columns)}
+    try:
+        expected = pd.DataFrame(arrays)
+    except UnicodeEncodeError:  # a lone surrogate: pandas cannot make the column either way
+        with pytest.raises(UnicodeEncodeError):
+            pd.DataFrame(_texts(arrays))
+        return
+    made = pd.DataFrame(_texts(arrays))
+    assert made.dtypes.tolist() == expected.dtypes.tolist()
+    assert made.equals(expected)
