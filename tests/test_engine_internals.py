@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,10 +19,14 @@ from recon.engine.groups import _fit_possible, _subset_sums, fitting_subsets
 from recon.engine.normalise import (
     DEFAULT_REFERENCE_PATTERN,
     _cannot_match,
+    _check_number,
+    _check_numbers_in,
     _default_pattern_groups,
     _sorted_factorize,
     id_order,
 )
+from recon.engine.output import _texts
+from recon.engine.passes.aggregate import _Days, _segment_starts
 
 
 def _best(bank: list[int], ledger: list[int], score: list[float]) -> tuple[int, float]:
@@ -351,3 +356,84 @@ def test_references_found_at_once_are_what_pythons_re_finds(texts: list[str]) ->
         found = pattern.search(text)
         expected.append(found.group(1).upper() if found and found.group(1) else "")
     assert _default_pattern_groups(texts).tolist() == expected
+
+
+_CHECK_PIECES = ["CHECK", "check", "Chk", "CK", "ck", "CHEQUE", "CHQ", "chq.", "No.", "NO", "nr",
+                 "NUMBER", "num", "#", ":", ".", "/", "-", " ", "\t", "\v", "\x1c", "\x1f", "\n",
+                 "1043", "0", "1234567890123", "7", "A", "x", "_", "é", "\u212a", "\u0660",
+                 "\u00a0", "CHECKNO", "NUMBERS"]
+
+
+@given(st.lists(st.lists(st.sampled_from(_CHECK_PIECES), max_size=8).map("".join), max_size=30))
+@settings(max_examples=400, deadline=None)
+def test_check_numbers_found_at_once_are_what_pythons_re_finds(texts: list[str]) -> None:
+    for whole in (True, False):
+        expected = [_check_number(text, whole=whole) for text in texts]
+        assert _check_numbers_in(texts, whole=whole).tolist() == expected
+
+
+def test_check_numbers_of_texts_pythons_re_reads_otherwise_are_found() -> None:
+    # Kelvin sign (case-folds to k), Arabic-Indic digits and \x1c (whitespace to Python only).
+    texts = ["CHEC\u212a 12", "CHK \u0661\u0662", "CHK\x1c77", "chq\v5", "nothing 12", "CK-9"]
+    assert _check_numbers_in(texts, whole=False).tolist() == [12, 12, 77, 5, -1, 9]
+    assert _check_numbers_in(["\x1c#12\v", "CHECK\u00a012", "12 X"], whole=True).tolist() == [
+        12, 12, -1,
+    ]
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 2), st.integers(-40, 40)), min_size=1, max_size=25),
+    st.lists(st.tuples(st.integers(0, 24), st.integers(0, 24), st.integers(-60, 60),
+                       st.integers(-3, 12)), max_size=40),
+)
+@settings(max_examples=400, deadline=None)
+def test_first_days_within_the_fee_are_those_trying_every_first_day_finds(
+    day_sums: list[tuple[int, int]], queries: list[tuple[int, int, int, int]]
+) -> None:
+    """Series of days (some rising, some falling, some mixed, some flat) and queries of a last
+    day, the days before it to try, an amount and a fee limit."""
+    series = np.array(sorted(s for s, _ in day_sums), dtype=np.int64)
+    sums = np.array([v for _, v in day_sums], dtype=np.int64)
+    size = len(series)
+    days = _Days(rows=np.arange(size, dtype=np.int64), series=series,
+                 day=np.arange(size, dtype=np.int64), row_start=np.arange(size + 1),
+                 prefix=np.r_[0, np.cumsum(sums)].astype(np.int64),
+                 first_of_series=_segment_starts(series))  # fmt: skip
+    last = np.array([q[0] % size for q in queries], dtype=np.int64)
+    back = np.array([q[1] for q in queries], dtype=np.int64)
+    first_low = np.maximum(last - back, days.first_of_series[last]) if len(queries) else last
+    amount = np.array([q[2] for q in queries], dtype=np.int64)
+    limit = np.array([q[3] for q in queries], dtype=np.int64)
+    expected = [
+        (i, f) for i in range(len(queries)) for f in range(int(first_low[i]), int(last[i]) + 1)
+        if 0 <= int(days.total(np.array([f]), last[i : i + 1])[0]) - amount[i] <= limit[i]
+    ]
+    query, first = days.firsts_within(first_low, last, amount, limit)
+    assert list(zip(query.tolist(), first.tolist(), strict=True)) == expected
+
+
+_CELLS = st.one_of(st.text(max_size=6), st.none(), st.just(float("nan")), st.integers(0, 9),
+                   st.just("\udc80"), st.just("é\x00"))
+
+
+def _objects(values: list[object]) -> np.ndarray:
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+@given(st.integers(0, 6).flatmap(
+    lambda rows: st.lists(st.lists(_CELLS, min_size=rows, max_size=rows), min_size=1, max_size=4)
+))
+@settings(max_examples=300, deadline=None)
+def test_text_columns_made_by_pyarrow_are_what_pandas_makes(columns: list[list[object]]) -> None:
+    arrays = {f"c{i}": _objects(values) for i, values in enumerate(columns)}
+    try:
+        expected = pd.DataFrame(arrays)
+    except UnicodeEncodeError:  # a lone surrogate: pandas cannot make the column either way
+        with pytest.raises(UnicodeEncodeError):
+            pd.DataFrame(_texts(arrays))
+        return
+    made = pd.DataFrame(_texts(arrays))
+    assert made.dtypes.tolist() == expected.dtypes.tolist()
+    assert made.equals(expected)

@@ -289,6 +289,39 @@ def _check_number(text: str, *, whole: bool) -> int:
     return int(found.group(1)) if found else NO_CODE
 
 
+# RE2 (pyarrow) forms of the check patterns, without the look-arounds RE2 lacks: on ASCII text
+# without the whitespace only Python counts as \s, every text _CHECK_IN_TEXT finds a number in
+# matches _MAY_NAME_CHECK, and _WHOLE_CHECK matches exactly the texts _CHECK_REFERENCE does.
+_CHECK_WORDS_RE2 = (
+    r"(?:CHECK|CHK|CK|CHEQUE|CHQ)\.?(?:[\s#:./-]*(?:NO|NUMBER|NR|NUM)\b\.?)?[\s#:./-]*"
+)
+_MAY_NAME_CHECK = rf"(?i){_CHECK_WORDS_RE2}[0-9]"
+_WHOLE_CHECK = rf"(?i)^\s*(?:{_CHECK_WORDS_RE2}|(?:NO|NR)\.?\s*|#\s*)?[0-9]{{1,12}}\s*$"
+
+
+def _may_match(texts: list[str], re2_pattern: str) -> IntArray:
+    """The positions of ``texts`` a check pattern may match: those ``re2_pattern`` matches, and
+    every text RE2 would read otherwise than Python's re (non-ASCII, \\v, \\x1c-\\x1f)."""
+    try:
+        array = pa.array(texts, type=pa.large_string())
+    except UnicodeEncodeError:  # a lone surrogate: not UTF-8, so every text goes to Python
+        return np.arange(len(texts), dtype=np.int64)
+    may = pc.or_(
+        pc.or_(pc.invert(pc.string_is_ascii(array)),
+               pc.match_substring_regex(array, _PYTHON_ONLY_SPACE)),
+        pc.match_substring_regex(array, re2_pattern),
+    )  # fmt: skip
+    return np.flatnonzero(np.asarray(may.to_numpy(zero_copy_only=False), dtype=bool))
+
+
+def _check_numbers_in(texts: list[str], *, whole: bool) -> IntArray:
+    """:func:`_check_number` of each text; the search only where a check can be."""
+    found = np.full(len(texts), NO_CODE, dtype=np.int64)
+    for k in _may_match(texts, _WHOLE_CHECK if whole else _MAY_NAME_CHECK).tolist():
+        found[k] = _check_number(texts[k], whole=whole)
+    return found
+
+
 def _check_numbers(
     column: ObjArray | None, column_says_check: bool, description: _Distinct
 ) -> tuple[IntArray, BoolArray]:
@@ -302,17 +335,16 @@ def _check_numbers(
     if column is not None:
         codes, uniques = pd.factorize(column)
         texts = [str(u) for u in uniques]
-        found = np.array([_check_number(t, whole=True) for t in texts] + [NO_CODE], dtype=np.int64)
-        worded = np.array(
-            [column_says_check or bool(_CHECK_IN_TEXT.search(t)) for t in texts] + [False],
-            dtype=bool,
-        )
+        found = np.r_[_check_numbers_in(texts, whole=True), NO_CODE]
+        # Whether the column says check matters only where it holds a check number.
+        worded = np.zeros(len(texts) + 1, dtype=bool)
+        for k in np.flatnonzero(found != NO_CODE).tolist():
+            worded[k] = column_says_check or bool(_CHECK_IN_TEXT.search(texts[k]))
         numbers = found[codes]
         said = worded[codes] & (numbers != NO_CODE)
-    in_text = np.array(
-        [_check_number(str(u), whole=False) for u in description.uniques] + [NO_CODE],
-        dtype=np.int64,
-    )[description.codes]
+    in_text = np.r_[
+        _check_numbers_in([str(u) for u in description.uniques], whole=False), NO_CODE
+    ][description.codes]
     missing = numbers == NO_CODE
     numbers[missing] = in_text[missing]
     said |= (in_text != NO_CODE) & (in_text == numbers)

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from numpy.typing import NDArray
 
 from recon.engine import explain
@@ -29,6 +30,27 @@ from recon.records import (
 
 _EPOCH = dt.date(1970, 1, 1)
 ScalarT = TypeVar("ScalarT", bound=np.generic)
+# The dtype pandas gives a column of str objects (pyarrow-backed "str" in pandas 3).
+_TEXT_DTYPE = pd.Series(np.array([""], dtype=object)).dtype
+
+
+def _texts(columns: dict[str, np.ndarray]) -> dict[str, object]:
+    """The columns, those of str objects as the pandas text arrays they would become, each
+    made by one pyarrow call (pandas looks at every value first, in Python)."""
+    if not (isinstance(_TEXT_DTYPE, pd.StringDtype) and _TEXT_DTYPE.storage == "pyarrow"):
+        return dict(columns)
+    result: dict[str, object] = {}
+    for name, values in columns.items():
+        result[name] = values
+        if values.dtype != object:
+            continue
+        try:
+            arrow = pa.array(values, type=pa.large_string())
+        except (pa.ArrowException, TypeError, ValueError):  # not all str: pandas decides
+            continue
+        if arrow.null_count < len(arrow):  # empty or all None: pandas keeps it object
+            result[name] = pd.array(arrow, dtype=_TEXT_DTYPE)
+    return result
 
 
 def match_result(state: MatchState, items: tuple[OpenItems, ...], as_of: dt.date) -> MatchResult:
@@ -87,7 +109,7 @@ def _among(values: np.ndarray, kept: set[str]) -> BoolArray:
 
 
 def _frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
-    frame = pd.DataFrame(columns, columns=list(LINK_COLUMNS))
+    frame = pd.DataFrame(_texts(columns), columns=list(LINK_COLUMNS))
     return frame.astype({
         "score": "float64", "amount_difference_minor": "int64", "date_difference_days": "int64",
     })  # fmt: skip
@@ -109,7 +131,8 @@ def _alternatives_frame(state: MatchState, kept_ids: set[str] | None) -> pd.Data
             "ledger_entry_id": state.ledger.ids[lg[order]],
             "score": _cat([x.score for x in batches])[order],
         }
-    return pd.DataFrame(columns, columns=list(ALTERNATIVE_COLUMNS)).astype({"score": "float64"})
+    frame = pd.DataFrame(_texts(columns), columns=list(ALTERNATIVE_COLUMNS))
+    return frame.astype({"score": "float64"})
 
 
 def _discrepancy_frame(
@@ -167,7 +190,7 @@ def _discrepancy_columns(state: MatchState, found: OpenItems, as_of: dt.date) ->
         "explanation": found.explanation[at],
         "nearest_candidate": found.nearest_id[at],
     }
-    return pd.DataFrame(columns, columns=list(DISCREPANCY_COLUMNS))
+    return pd.DataFrame(_texts(columns), columns=list(DISCREPANCY_COLUMNS))
 
 
 def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

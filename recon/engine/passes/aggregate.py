@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -275,6 +276,63 @@ class _Days:
     def total(self, first: IntArray, last: IntArray) -> IntArray:
         result: IntArray = self.prefix[last + 1] - self.prefix[first]
         return result
+
+    @cached_property
+    def _monotone(self) -> tuple[tuple[IntArray, IntArray, IntArray], ...]:
+        """For ``prefix`` and its negation: (run per day, its run's first day, key). Runs are
+        days of one series whose day totals are >= 0 (for the negation: <= 0) but maybe the
+        last, so the value never falls within a run; the key is the value moved per run to
+        rise over all days (a run's keys above those of the runs before it)."""
+        size = len(self.series)
+        found = []
+        for value in (self.prefix, -self.prefix):
+            step = np.diff(value)
+            new_run = np.r_[True, (step[:-1] < 0) | (self.series[1:] != self.series[:-1])]
+            run = np.cumsum(new_run) - 1
+            starts = np.flatnonzero(new_run)
+            ends = np.r_[starts[1:], size] - 1
+            width = value[ends] - value[starts] + 1
+            base = np.r_[0, np.cumsum(width)[:-1]].astype(np.int64)
+            shift = (base - value[starts])[run]
+            found.append((run.astype(np.int64), starts[run].astype(np.int64), value[:size] + shift))
+        return tuple(found)
+
+    def firsts_within(
+        self, first_low: IntArray, last: IntArray, amount: IntArray, limit: IntArray
+    ) -> tuple[IntArray, IntArray]:
+        """(query, first day) of every first day in ``first_low[i]..last[i]`` whose run to
+        ``last[i]`` totals ``amount[i]`` to ``amount[i] + limit[i]``, in (query, first day)
+        order. Where ``prefix`` only rises or only falls over a query's days, its firsts are
+        one range, found by binary search on a key; the other queries try every first day."""
+        if len(last) == 0 or len(self.series) == 0:
+            return _EMPTY, _EMPTY
+        # total(f, last) = prefix[last + 1] - prefix[f], in amount..amount + limit
+        highest = self.prefix[last + 1] - amount
+        lowest = highest - limit
+        start = np.minimum(first_low, last)
+        left = np.ones(len(last), dtype=bool)
+        queries, firsts = [], []
+        for sign, (run, run_start, key) in zip((1, -1), self._monotone, strict=True):
+            fast = np.flatnonzero(left & (run[start] == run[last]))
+            left[fast] = False
+            # sign * prefix[f] within [low, high]: the value is sign * prefix, moved by shift
+            low, high = (lowest[fast], highest[fast]) if sign == 1 else (-highest[fast],
+                                                                          -lowest[fast])
+            shift = key[run_start[last[fast]]] - sign * self.prefix[run_start[last[fast]]]
+            begin = np.maximum(np.searchsorted(key, low + shift, "left"), first_low[fast])
+            end = np.minimum(np.searchsorted(key, high + shift, "right"), last[fast] + 1)
+            at, first = _expand(begin.astype(np.int64), end.astype(np.int64))
+            queries.append(fast[at])
+            firsts.append(first)
+        slow = np.flatnonzero(left)
+        at, first = _expand(first_low[slow], last[slow] + 1)
+        at = slow[at]
+        total = self.prefix[last[at] + 1] - self.prefix[first]
+        within = (total >= amount[at]) & (total - amount[at] <= limit[at])
+        query = np.concatenate([*queries, at[within]]).astype(np.int64)
+        first = np.concatenate([*firsts, first[within]]).astype(np.int64)
+        order = np.lexsort((first, query))
+        return query[order], first[order]
 
 
 def _days(rows: IntArray, series: IntArray, ledger: Side) -> _Days:
@@ -669,11 +727,13 @@ class SettlementPass:
             + (days.day[last] - settings.span_days + 1 - base), "left",
         )  # fmt: skip
         first_low = np.maximum(first_low, days.first_of_series[last])
-        cand_at, first = _expand(first_low.astype(np.int64), last + 1)
         # Per bank row once, per candidate by index: most candidates fail the fee test, so
         # the row counts and signs are only looked at for those that pass it.
         amount = bank.amount[pair_b]
         limit = _fee_limit(bank, pair_b, settings)
+        cand_at, first = days.firsts_within(
+            first_low.astype(np.int64), last, amount[pair_at], limit[pair_at]
+        )
         at = pair_at[cand_at]
         last = last[cand_at]
         total = days.total(first, last)
