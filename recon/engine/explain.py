@@ -81,10 +81,16 @@ def link_explanations(
         return np.zeros(0, dtype=object)
     amount_words = filled(n, "same amount")
     differs = np.flatnonzero(amount_delta != 0)
-    amount_words[differs] = [
-        amount_text(int(d), str(c))
-        for d, c in zip(amount_delta[differs], currency[differs], strict=True)
-    ]
+    if len(differs):  # each distinct (difference, currency) worded once
+        currency_codes, currencies = pd.factorize(currency[differs])
+        pair_codes, pairs = pd.factorize(amount_delta[differs] * len(currencies) + currency_codes)
+        pairs = np.asarray(pairs, dtype=np.int64)
+        worded = [
+            amount_text(int(d), str(currencies[c]))
+            for d, c in zip((pairs // len(currencies)).tolist(),
+                            (pairs % len(currencies)).tolist(), strict=True)
+        ]  # fmt: skip
+        amount_words[differs] = np.array(worded, dtype=object)[pair_codes]
     date_codes, date_uniques = pd.factorize(date_delta)
     date_words = np.array([days_text(int(d)) for d in date_uniques] + [""], dtype=object)[
         date_codes

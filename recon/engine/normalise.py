@@ -99,6 +99,14 @@ class Side:
         (text, word) once: computed once, for the passes that look for names in texts."""
         return name_word_pairs([str(t) for t in self.texts])
 
+    @cached_property
+    def text_word_index(self) -> tuple[pd.Index, IntArray]:
+        """The words of :attr:`text_words` as an index (to look words up), and where each
+        text's words start in it (text ``t``'s are ``text_start[t]:text_start[t + 1]``)."""
+        text_code, _, words = self.text_words
+        starts: IntArray = np.searchsorted(text_code, np.arange(len(self.texts) + 1))
+        return pd.Index(words), starts.astype(np.int64)
+
 
 def filled(length: int, text: str) -> ObjArray:
     """An object array holding the one ``text`` object ``length`` times.

@@ -436,43 +436,47 @@ class SettlementPass:
                 table_key.extend(entries.values())
         text_of = bank.text_code[bank_rows]
         block_of = state.bank_block[bank_rows]
-        text_code, word_code, word_text = bank.text_words
-        known = pd.Index(word_text).get_indexer(pd.Index(table_word, dtype=object))
-        table = pd.DataFrame({
-            "block": np.array(table_block, dtype=np.int64),
-            "word": known,
-            "kind": np.array(table_kind, dtype=np.int64),
-            "key": np.array(table_key, dtype=np.int64),
-        })  # fmt: skip
-        table = table[table["word"] >= 0]
+        _, word_code, word_text = bank.text_words
+        word_index, word_start = bank.text_word_index
+        known = word_index.get_indexer(pd.Index(table_word, dtype=object))
+        listed = known >= 0
+        # Per (block, word): the entry of its first kind ((block, word, kind) are distinct).
+        words_in_all = max(len(word_text), 1)
+        entry = np.array(table_block, dtype=np.int64)[listed] * words_in_all + known[listed]
+        entry_kind = np.array(table_kind, dtype=np.int64)[listed]
+        entry_key = np.array(table_key, dtype=np.int64)[listed]
+        order = np.lexsort((entry_kind, entry))
+        entry, entry_kind, entry_key = entry[order], entry_kind[order], entry_key[order]
+        first = np.r_[True, entry[1:] != entry[:-1]] if len(entry) else np.zeros(0, dtype=bool)
+        entry, entry_kind, entry_key = entry[first], entry_kind[first], entry_key[first]
         # The (text, block) pairs of the bank rows in blocks with keys, and their words.
-        has_keys = sets.isin(block_of, table["block"].to_numpy(dtype=np.int64))
+        has_keys = sets.isin(block_of, entry // words_in_all)
         width = int(state.bank_block.max(initial=0)) + 1
         pairs = sets.unique(text_of[has_keys] * width + block_of[has_keys])
         pair_text, pair_block = pairs // width, pairs % width
-        word_start = np.searchsorted(text_code, np.arange(len(bank.texts) + 1))
         at, word_at = _expand(word_start[pair_text], word_start[pair_text + 1])
-        text_words = pd.DataFrame({
-            "text": pair_text[at], "block": pair_block[at], "word": word_code[word_at],
-        })  # fmt: skip
-        found = text_words.merge(table, on=["block", "word"])
-        found = found.sort_values(["text", "block", "word", "kind"], kind="stable")
-        found = found[~found.duplicated(["text", "block", "word"])]
-        last_kind = found["kind"].to_numpy() == 3
-        if last_kind.any():  # cut short where the text ends: only the text's last word
-            at_end = np.array([
+        wanted = pair_block[at] * words_in_all + word_code[word_at]
+        hit = np.minimum(np.searchsorted(entry, wanted), max(len(entry) - 1, 0))
+        found = np.flatnonzero(entry[hit] == wanted) if len(entry) else _EMPTY
+        text, word = pair_text[at[found]], word_code[word_at[found]]
+        block, kind, key = pair_block[at[found]], entry_kind[hit[found]], entry_key[hit[found]]
+        keep = key >= 0
+        last_kind = np.flatnonzero(keep & (kind == 3))
+        if len(last_kind):  # cut short where the text ends: only the text's last word
+            keep[last_kind] = [
                 str(word_text[w]) == _last_token(str(bank.texts[t]))
-                for t, w in zip(found["text"].to_numpy()[last_kind].tolist(),
-                                found["word"].to_numpy()[last_kind].tolist(), strict=True)
-            ], dtype=bool)  # fmt: skip
-            keep = np.ones(len(found), dtype=bool)
-            keep[np.flatnonzero(last_kind)[~at_end]] = False
-            found = found[keep]
-        named = found[found["key"] >= 0][["text", "block", "key"]].drop_duplicates()
-        result = pd.DataFrame({"bank": bank_rows, "text": text_of, "block": block_of}).merge(
-            named, on=["text", "block"]
-        )[["bank", "key"]]
-        return result.sort_values(["bank", "key"], kind="stable", ignore_index=True)
+                for t, w in zip(text[last_kind].tolist(), word[last_kind].tolist(), strict=True)
+            ]  # fmt: skip
+        # Each (text, block, key) once, then every bank row of the (text, block).
+        keys_in_all = int(key.max(initial=0)) + 1
+        named = sets.unique((text[keep] * width + block[keep]) * keys_in_all + key[keep])
+        named_pair, named_key = named // keys_in_all, named % keys_in_all
+        row_pair = text_of * width + block_of
+        row, named_at = _expand(np.searchsorted(named_pair, row_pair, "left"),
+                                np.searchsorted(named_pair, row_pair, "right"))  # fmt: skip
+        b, k = bank_rows[row], named_key[named_at]
+        order = np.lexsort((k, b))
+        return pd.DataFrame({"bank": b[order], "key": k[order]})
 
     def _rates(
         self, days: _Days, first: IntArray, last: IntArray, fee: IntArray
