@@ -459,17 +459,20 @@ class SettlementPass:
         hit = np.minimum(np.searchsorted(entry, wanted), max(len(entry) - 1, 0))
         found = np.flatnonzero(entry[hit] == wanted) if len(entry) else _EMPTY
         text, word = pair_text[at[found]], word_code[word_at[found]]
-        block, kind, key = pair_block[at[found]], entry_kind[hit[found]], entry_key[hit[found]]
-        keep = key >= 0
-        last_kind = np.flatnonzero(keep & (kind == 3))
+        text_block, word_kind = pair_block[at[found]], entry_kind[hit[found]]
+        word_key = entry_key[hit[found]]
+        keep = word_key >= 0
+        last_kind = np.flatnonzero(keep & (word_kind == 3))
         if len(last_kind):  # cut short where the text ends: only the text's last word
             keep[last_kind] = [
                 str(word_text[w]) == _last_token(str(bank.texts[t]))
                 for t, w in zip(text[last_kind].tolist(), word[last_kind].tolist(), strict=True)
             ]  # fmt: skip
         # Each (text, block, key) once, then every bank row of the (text, block).
-        keys_in_all = int(key.max(initial=0)) + 1
-        named = sets.unique((text[keep] * width + block[keep]) * keys_in_all + key[keep])
+        keys_in_all = int(word_key.max(initial=0)) + 1
+        named = sets.unique(
+            (text[keep] * width + text_block[keep]) * keys_in_all + word_key[keep]
+        )
         named_pair, named_key = named // keys_in_all, named % keys_in_all
         row_pair = text_of * width + block_of
         row, named_at = _expand(np.searchsorted(named_pair, row_pair, "left"),
