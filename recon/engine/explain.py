@@ -80,6 +80,7 @@ def link_explanations(
     if n == 0:
         return np.zeros(0, dtype=object)
     amount_words = filled(n, "same amount")
+    amount_codes = np.zeros(n, dtype=np.int64)  # equal codes: equal words
     differs = np.flatnonzero(amount_delta != 0)
     if len(differs):  # each distinct (difference, currency) worded once
         currency_codes, currencies = pd.factorize(currency[differs])
@@ -91,33 +92,44 @@ def link_explanations(
                             (pairs % len(currencies)).tolist(), strict=True)
         ]  # fmt: skip
         amount_words[differs] = np.array(worded, dtype=object)[pair_codes]
+        amount_codes[differs] = pair_codes + 1
     date_codes, date_uniques = pd.factorize(date_delta)
     date_words = np.array([days_text(int(d)) for d in date_uniques] + [""], dtype=object)[
         date_codes
     ]
-    # Links repeat a few thousand distinct explanations (rule, amount and date words, rounded
-    # parts, note): build each once and map it back to every link that has it.
+    # The rounded parts, each distinct combination written once.
     hundredths = {
         name: np.clip(np.rint(values * 100), 0, 100).astype(np.int64)
         for name, values in parts.items()
     }
+    combination = np.zeros(n, dtype=np.int64)
+    for values in hundredths.values():
+        combination = combination * 101 + values
+    score_codes, combinations = pd.factorize(combination)
+    score_texts = []
+    for combined in np.asarray(combinations, dtype=np.int64).tolist():
+        digits = []
+        for _ in hundredths:
+            combined, value = divmod(combined, 101)
+            digits.append(value)
+        score_texts.append(", ".join(
+            f"{'rule priority' if name == 'priority' else name} {_HUNDREDTHS[value]}"
+            for name, value in zip(hundredths, reversed(digits), strict=True)
+        ))  # fmt: skip
+    # Links repeat a few thousand distinct explanations (rule, amount and date words, rounded
+    # parts, note): build each once and map it back to every link that has it.
     key = np.zeros(n, dtype=np.int64)
     for codes in (
-        pd.factorize(rule)[0], pd.factorize(amount_words)[0], date_codes,
-        pd.factorize(notes)[0], *hundredths.values(),
+        pd.factorize(rule)[0], amount_codes, date_codes, pd.factorize(notes)[0], score_codes,
     ):  # fmt: skip
         key, _ = pd.factorize(key * (int(codes.max(initial=0)) + 2) + codes + 1)
         key = key.astype(np.int64)
     _, first = np.unique(key, return_index=True)
-    texts = []
-    for i in first.tolist():
-        scores = ", ".join(
-            f"{'rule priority' if name == 'priority' else name} {_HUNDREDTHS[values[i]]}"
-            for name, values in hundredths.items()
-        )
-        texts.append(
-            f"rule {rule[i]}: {amount_words[i]}, {date_words[i]}; score parts {scores}{notes[i]}"
-        )
+    texts = [
+        f"rule {rule[i]}: {amount_words[i]}, {date_words[i]}; score parts "
+        f"{score_texts[score_codes[i]]}{notes[i]}"
+        for i in first.tolist()
+    ]
     result: ObjArray = np.array(texts, dtype=object)[key]
     return result
 

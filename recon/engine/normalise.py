@@ -100,6 +100,12 @@ class Side:
         return name_word_pairs([str(t) for t in self.texts])
 
     @cached_property
+    def text_keys(self) -> dict[Callable[[str], list[str]], dict[int, list[str]]]:
+        """Per function of a text (join keys: recon.engine.passes.rules), its value for each
+        distinct text code asked for so far: texts recur from pass to pass."""
+        return {}
+
+    @cached_property
     def text_word_index(self) -> tuple[pd.Index, IntArray]:
         """The words of :attr:`text_words` as an index (to look words up), and where each
         text's words start in it (text ``t``'s are ``text_start[t]:text_start[t + 1]``)."""

@@ -243,7 +243,13 @@ def _word_rows(
 ) -> tuple[IntArray, ObjArray]:
     """(index into ``rows``, key) for every key ``keys_of`` gives each row's text."""
     codes, uniques = pd.factorize(side.text_code[rows])
-    words = [keys_of(str(text)) for text in side.texts[uniques]]
+    known = side.text_keys.setdefault(keys_of, {})
+    words = []
+    for code in uniques.tolist():
+        keys = known.get(code)
+        if keys is None:
+            keys = known[code] = keys_of(str(side.texts[code]))
+        words.append(keys)
     counts = np.array([len(w) for w in words], dtype=np.int64)
     flat = np.array([w for ws in words for w in ws], dtype=object)
     starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
