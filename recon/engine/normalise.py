@@ -144,16 +144,49 @@ def id_order(ids: ObjArray) -> IntArray:
     """
     if len(ids) < 2 or bool((ids[1:] >= ids[:-1]).all()):  # already in order (ledger exports)
         return np.arange(len(ids), dtype=np.int64)
-    encoded = [str(i).encode("utf-8", "surrogatepass") for i in ids]
-    width = max(8, -(-max(len(e) for e in encoded) // 8) * 8)
-    words = np.array(encoded, dtype=f"S{width}").view(">u8").reshape(len(ids), width // 8)
-    first = words[:, 0].astype(np.uint64)
+    first = _first_eight_bytes(ids)
+    words = _id_words(ids) if first is None else None
+    if words is not None:
+        first = words[:, 0].astype(np.uint64)
+    assert first is not None
     order: IntArray = np.argsort(first, kind="stable").astype(np.int64)
     ordered = first[order]
     if bool((ordered[1:] != ordered[:-1]).all()):  # random ids: the first 8 bytes decide
         return order
+    if words is None:
+        words = _id_words(ids)
     order = np.lexsort(words.T[::-1].astype(np.uint64)).astype(np.int64)
     return order
+
+
+def _id_words(ids: ObjArray) -> npt.NDArray[np.uint64]:
+    """Each id's UTF-8 bytes, zero-padded, as big-endian 64-bit words (one row per id)."""
+    encoded = [str(i).encode("utf-8", "surrogatepass") for i in ids]
+    width = max(8, -(-max(len(e) for e in encoded) // 8) * 8)
+    words: npt.NDArray[np.uint64] = (
+        np.array(encoded, dtype=f"S{width}").view(">u8").reshape(len(ids), width // 8)
+    )
+    return words
+
+
+def _first_eight_bytes(ids: ObjArray) -> npt.NDArray[np.uint64] | None:
+    """The first 8 UTF-8 bytes of each id (zero-padded) as a big-endian number, read from one
+    pyarrow array of them; None when pyarrow cannot encode them (a lone surrogate)."""
+    try:
+        array = pa.array(ids, type=pa.large_string())
+    except (pa.ArrowException, UnicodeEncodeError):
+        return None
+    _, offset_buffer, data_buffer = array.buffers()
+    if data_buffer is None or data_buffer.size == 0 or array.null_count:
+        return None
+    offsets = np.frombuffer(offset_buffer, dtype=np.int64)[: len(ids) + 1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8)
+    value = np.zeros(len(ids), dtype=np.uint64)
+    for k in range(8):
+        at = offsets[:-1] + k
+        byte = np.where(at < offsets[1:], data[np.minimum(at, len(data) - 1)], 0)
+        value = (value << np.uint64(8)) | byte.astype(np.uint64)
+    return value
 
 
 def sort_order(columns: list[IntArray], *, stable: bool = True) -> IntArray:
