@@ -654,7 +654,10 @@ def cut_names(
         asking = np.flatnonzero(frag_len == length)
         # The references this long a fragment starts: found once per distinct reference.
         codes_longer = np.flatnonzero(ref_len > length)
-        starts_one = np.isin(np.strings.slice(compact_u[codes_longer], length), frag_u[asking])
+        starts_one = np.asarray(pc.is_in(
+            pa.array(np.strings.slice(compact_u[codes_longer], length)),
+            value_set=pa.array(frag_u[asking]),
+        ).to_numpy(zero_copy_only=False), dtype=bool)  # fmt: skip
         wanted = np.zeros(len(compact_u), dtype=bool)
         wanted[codes_longer[starts_one]] = True
         longer = np.flatnonzero(wanted[l_code])
