@@ -24,6 +24,7 @@ from recon.engine.normalise import (
     _default_pattern_groups,
     _sorted_factorize,
     id_order,
+    text_column,
 )
 from recon.engine.output import _texts
 from recon.engine.passes.aggregate import _Days, _segment_starts
@@ -157,6 +158,18 @@ def test_id_order_sorts_like_python(ids: list[str]) -> None:
     order = id_order(np.array(ids, dtype=object))
     assert [ids[i] for i in order] == sorted(ids)
     assert sorted(order.tolist()) == list(range(len(ids)))
+
+
+@pytest.mark.parametrize("values", [
+    ["a", None, np.nan, "b"], [None, None], [], ["x", 1.5, 2], ["a", pd.NA, pd.NaT],
+])  # fmt: skip
+def test_text_column_reads_missing_values_as_empty_and_others_as_their_str(
+    values: list[object],
+) -> None:
+    column = pd.Series(values, dtype=object)
+    expected = column.fillna("").astype(str).tolist()
+    assert text_column(column).tolist() == expected
+    assert text_column(column.astype("string")).tolist() == expected
 
 
 def test_id_order_keeps_equal_ids_in_input_order() -> None:

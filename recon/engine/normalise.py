@@ -130,9 +130,15 @@ def _days(values: pd.Series) -> IntArray:
     return dates.astype(np.int64)
 
 
-def _strings(values: pd.Series) -> ObjArray:
+def text_column(values: pd.Series) -> ObjArray:
+    """A column as str objects, missing values as ""."""
     if isinstance(values.dtype, pd.StringDtype):  # already text: skip fillna + astype
         return values.to_numpy(dtype=object, na_value="")
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in (
+        "string", "empty",
+    ):  # str objects and missing values: no round trip through a text dtype
+        present = values.fillna("") if bool(values.isna().any()) else values
+        return present.to_numpy(dtype=object, copy=True)
     return values.fillna("").astype(str).to_numpy(dtype=object)
 
 
@@ -745,7 +751,7 @@ def prepare(
     for name, frame, id_column, dates in (
         ("bank", bank, "transaction_id", bank_dates), ("ledger", ledger, "entry_id", ledger_dates)
     ):
-        ids = _strings(frame[id_column])
+        ids = text_column(frame[id_column])
         order = id_order(ids)
         by_id = ids[order]
         if len(ids) > 1 and bool((by_id[1:] == by_id[:-1]).any()):
@@ -765,7 +771,7 @@ def prepare(
     checks: dict[str, IntArray] = {}
     check_said: dict[str, BoolArray] = {}
     for name, frame in (("bank", bank), ("ledger", ledger)):
-        cols = {c: _strings(frame[c]) for c in ("account", "currency", "description",
+        cols = {c: text_column(frame[c]) for c in ("account", "currency", "description",
                                                  "counterparty", "reference")}
         cols["currency"] = _map_unique(cols["currency"], lambda c: c.strip().upper())
         description = _Distinct.of(cols["description"])
@@ -774,7 +780,7 @@ def prepare(
         distinct[name] = (description, counterparty)
         if name == "bank":
             check_column = (
-                _strings(frame[CHECK_NUMBER]) if CHECK_NUMBER in frame.columns else None
+                text_column(frame[CHECK_NUMBER]) if CHECK_NUMBER in frame.columns else None
             )
             checks[name], check_said[name] = _check_numbers(check_column, True, description)
         else:  # the ledger's check number is its reference, or one named in its description

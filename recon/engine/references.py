@@ -79,6 +79,7 @@ from recon.engine.normalise import (
     Side,
     ascii_words,
     filled,
+    text_column,
 )
 from recon.frames import CHECK_NUMBER, PAYMENT_DETAILS
 
@@ -717,10 +718,7 @@ def reference_evidence(
 def _column(frame: pd.DataFrame, name: str) -> ObjArray:
     if name not in frame.columns:
         return filled(len(frame), "")
-    values = frame[name]
-    if isinstance(values.dtype, pd.StringDtype):
-        return values.to_numpy(dtype=object, na_value="")
-    return values.fillna("").astype(str).to_numpy(dtype=object)
+    return text_column(frame[name])
 
 
 def learn(
