@@ -450,3 +450,18 @@ def test_text_columns_made_by_pyarrow_are_what_pandas_makes(columns: list[list[o
     made = pd.DataFrame(_texts(arrays))
     assert made.dtypes.tolist() == expected.dtypes.tolist()
     assert made.equals(expected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(-5, 5), st.integers(-(2**40), 2**40), st.booleans()),
+                max_size=40))  # fmt: skip
+def test_order_is_the_stable_lexsort_order(rows: list[tuple[int, int, bool]]) -> None:
+    columns = [np.array([r[k] for r in rows], dtype=dtype)
+               for k, dtype in ((0, np.int64), (1, np.int64), (2, bool))]  # fmt: skip
+    assert sets.order(*columns).tolist() == np.lexsort(columns[::-1]).tolist()
+    assert sets.order(columns[0]).tolist() == np.argsort(columns[0], kind="stable").tolist()
+
+
+def test_order_falls_back_to_lexsort_when_the_columns_do_not_fit_in_one_integer() -> None:
+    wide = np.array([2**62, -(2**62), 0, 2**62], dtype=np.int64)
+    assert sets.order(wide, np.array([1, 0, 0, 0])).tolist() == [1, 2, 3, 0]

@@ -188,7 +188,7 @@ def _local_rank(label: IntArray, node: IntArray) -> IntArray:
     """0, 1, 2... for the distinct nodes of each label, in node order (a dense rank per label)."""
     if len(node) == 0:
         return np.zeros(0, dtype=np.int64)
-    order = sort_order([label, node], stable=False)  # equal keys get one rank, in any order
+    order = sort_order([label, node])  # equal keys get one rank, in any order
     sorted_label, sorted_node = label[order], node[order]
     new_label = np.r_[True, sorted_label[1:] != sorted_label[:-1]]
     new_node = new_label | np.r_[True, sorted_node[1:] != sorted_node[:-1]]

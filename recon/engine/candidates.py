@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from recon.engine import sets
 from recon.engine.normalise import IntArray
 
 # Candidates kept per bank row per search: bounds memory when many rows share an amount.
@@ -54,10 +55,8 @@ def order_by(key: IntArray, tie: IntArray, position: IntArray) -> IntArray:
     (both ascending: ties all zero, or dates of rows in position order), one stable sort of
     ``key`` gives the same order at a third of the work."""
     if bool((tie[1:] >= tie[:-1]).all()) and bool((position[1:] >= position[:-1]).all()):
-        by_key: IntArray = np.argsort(key, kind="stable")
-        return by_key
-    order: IntArray = np.lexsort((position, tie, key))
-    return order
+        return sets.order(key)
+    return sets.order(key, tie, position)
 
 
 def _cap_ranges(
@@ -142,7 +141,7 @@ def keyed_window_pairs_and_counts(
     own = composite(bank_g, bank_date)
     # Queries in ascending order make searchsorted walk the sorted side forwards (several times
     # faster than random probes); shifting every date by one constant keeps that order.
-    query_order = np.argsort(own, kind="stable")
+    query_order = sets.order(own)
     day = bank_date[query_order]
     group = bank_g[query_order]
 
@@ -194,7 +193,7 @@ def band_pairs(
     if len(groups) * span >= _MAX_COMPOSITE:
         raise ValueError("amounts too large for the amount-band search")
     ledger_comp = ledger_g * span + (ledger_amount - floor)
-    order = np.argsort(ledger_comp, kind="stable")
+    order = sets.order(ledger_comp)
     sorted_comp = ledger_comp[order]
     base = bank_g * span - floor
     lo = np.searchsorted(sorted_comp, base + bank_amount - bank_tolerance, "left")

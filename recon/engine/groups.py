@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recon.config import GroupSearch
+from recon.engine import sets
 from recon.engine.candidates import keyed_window_pairs, unique_pairs
 from recon.engine.normalise import BoolArray, IntArray, Side
 from recon.engine.scoring import per_row_minor
@@ -134,7 +135,7 @@ def fitting_subsets(
     first, second = amounts[:split], amounts[split:]
     sums_a, masks_a = _subset_sums(first)
     sums_b, masks_b = _subset_sums(second)
-    order = np.argsort(sums_b, kind="stable")
+    order = sets.order(sums_b)
     sums_b, masks_b = sums_b[order], masks_b[order]
     lo = np.searchsorted(sums_b, target - tolerance - sums_a, "left")
     hi = np.searchsorted(sums_b, target + tolerance - sums_a, "right")

@@ -10,7 +10,6 @@ candidate joins compare integers, not strings.
 from __future__ import annotations
 
 import bisect
-import math
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -195,22 +194,10 @@ def _first_eight_bytes(ids: ObjArray) -> npt.NDArray[np.uint64] | None:
     return value
 
 
-def sort_order(columns: list[IntArray], *, stable: bool = True) -> IntArray:
+def sort_order(columns: list[IntArray]) -> IntArray:
     """The order that sorts rows by ``columns`` (most significant first), as ``np.lexsort`` of
-    them reversed would; ``stable=False`` when the order of equal rows does not matter.
-
-    Non-negative columns whose value ranges multiply below 2**62 become one composite int64
-    key: one sort of it is several times faster than a lexsort of the columns.
-    """
-    widths = [int(column.max(initial=0)) + 1 for column in columns]
-    if min(int(column.min(initial=0)) for column in columns) < 0 or math.prod(widths) >= 2**62:
-        lexsorted: IntArray = np.lexsort(columns[::-1])
-        return lexsorted
-    composite = columns[0].astype(np.int64)
-    for column, width in zip(columns[1:], widths[1:], strict=True):
-        composite = composite * width + column
-    order: IntArray = np.argsort(composite, kind="stable" if stable else "quicksort")
-    return order
+    them reversed would (:func:`recon.engine.sets.order`)."""
+    return sets.order(*columns)
 
 
 def _map_unique(values: ObjArray, function: Callable[[str], str]) -> ObjArray:
@@ -758,7 +745,7 @@ def prepare(
             raise ValueError(f"{name} frame has duplicate {id_column} values")
         # (date, id) order: rows that can pair (same days) sit near each other, so gathering
         # a candidate's fields touches nearby memory instead of all of a million-row column.
-        order = order[np.argsort(dates[order], kind="stable")]
+        order = order[sets.order(dates[order])]
         orders.append(order)
         sorted_ids.append(ids[order])
 

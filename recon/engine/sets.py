@@ -31,3 +31,32 @@ def isin(values: IntArray, among: IntArray) -> BoolArray:
     at = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
     found: BoolArray = ordered[at] == values
     return found
+
+
+def order(*columns: npt.NDArray[np.integer] | BoolArray) -> IntArray:
+    """``np.lexsort(columns[::-1])``: the stable order that sorts rows by ``columns`` (integer
+    or bool, most significant first), ties in row order.
+
+    When the columns' value ranges and the row number fit in 63 bits together, they are packed
+    into one int64, row number last, and sorted by value: numpy's vectorised sort of one int64
+    array is several times faster than a stable argsort or a lexsort, and the row number makes
+    every value distinct, so the order is the stable one.
+    """
+    size = len(columns[0])
+    if size < 2:
+        return np.arange(size, dtype=np.int64)
+    row_bits = (size - 1).bit_length()
+    lows = [int(c.min()) for c in columns]
+    widths = [(int(c.max()) - low).bit_length() for c, low in zip(columns, lows, strict=True)]
+    if row_bits + sum(widths) > 62:
+        lexsorted: IntArray = np.lexsort(columns[::-1]).astype(np.int64)
+        return lexsorted
+    packed = np.zeros(size, dtype=np.int64)
+    for column, low, width in zip(columns, lows, widths, strict=True):
+        packed <<= width
+        packed |= column.astype(np.int64) - low
+    packed <<= row_bits
+    packed |= np.arange(size, dtype=np.int64)
+    packed.sort()
+    packed &= (1 << row_bits) - 1
+    return packed

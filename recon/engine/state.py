@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from recon.config import MatchingConfig, MatchRule
-from recon.engine import explain, references
+from recon.engine import explain, references, sets
 from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, prepare
 from recon.engine.payees import PayeeMemory
 from recon.engine.scoring import FloatArray
@@ -175,7 +175,7 @@ class MatchState:
 
 def _unique_in_block(block: IntArray, amount: IntArray) -> BoolArray:
     """Whether each row's (block, amount) occurs once."""
-    order = np.lexsort((amount, block))
+    order = sets.order(block, amount)
     same_as_next = (block[order][1:] == block[order][:-1]) & (
         amount[order][1:] == amount[order][:-1]
     )
