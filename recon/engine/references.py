@@ -220,6 +220,11 @@ class _LookupTables:
     check_words: pa.Array
     shared_start: IntArray  # shared[k] is shared_codes[shared_start[k]:shared_start[k + 1]]
     shared_codes: IntArray
+    # The same look-ups as Python sets and dicts: for a few texts, looking each up in these is
+    # cheaper than pyarrow hashing every key of a table again (it does on every call).
+    key_map: dict[str, int]
+    check_map: dict[str, int]
+    start_set: frozenset[str]
 
     @classmethod
     def of(cls, refs: LedgerReferences) -> _LookupTables:
@@ -235,12 +240,16 @@ class _LookupTables:
             # One more than needed: rows with no shared value index it too (masked out).
             shared_start=np.r_[0, np.cumsum(sizes), sizes.sum()].astype(np.int64),
             shared_codes=np.array([c for s in refs.shared for c in s], dtype=np.int64),
+            key_map=refs.lookup, check_map=checks, start_set=refs.starts,
         )
 
     def lookup(self, texts: pa.Array) -> IntArray:
         """Each text's lookup value, :data:`_MISSING` when it has none."""
         if len(self.values) == 0:
             return np.full(len(texts), _MISSING, dtype=np.int64)
+        if len(texts) < len(self.keys):
+            found = [self.key_map.get(t, _MISSING) for t in texts.to_pylist()]
+            return np.array(found, dtype=np.int64)
         at = _numpy(pc.index_in(texts, value_set=self.keys).fill_null(-1)).astype(np.int64)
         value: IntArray = np.where(at >= 0, self.values[np.maximum(at, 0)], _MISSING)
         return value
@@ -249,10 +258,21 @@ class _LookupTables:
         """The code a number after a check word names (short references first), -1 none."""
         if len(self.check_values) == 0:
             return np.full(len(texts), -1, dtype=np.int64)
+        if len(texts) < len(self.check_keys):
+            found = [self.check_map.get(t, -1) for t in texts.to_pylist()]
+            return np.maximum(np.array(found, dtype=np.int64), -1)
         at = _numpy(pc.index_in(texts, value_set=self.check_keys).fill_null(-1)).astype(np.int64)
         code = np.where(at >= 0, self.check_values[np.maximum(at, 0)], -1)
         result: IntArray = np.maximum(code, -1)  # shared digits name none of them here
         return result
+
+    def starts_at(self, words: pa.Array) -> BoolArray:
+        """Which ``words`` a name can start with."""
+        if len(words) < len(self.starts):
+            return np.array([w in self.start_set for w in words.to_pylist()], dtype=bool)
+        return np.asarray(
+            pc.is_in(words, value_set=self.starts).to_numpy(zero_copy_only=False), dtype=bool
+        )
 
     def width(self, values: IntArray) -> IntArray:
         """How many codes each lookup value stands for."""
@@ -457,9 +477,7 @@ class LedgerReferences:
         found_code.append(code[hit])
         found_strong.append(np.ones(int(hit.sum()), dtype=bool))
         # Runs of 1..MAX_WORDS words starting at a word a name can start with.
-        start = np.flatnonzero(np.asarray(
-            pc.is_in(tokens, value_set=tables.starts).to_numpy(zero_copy_only=False), dtype=bool,
-        ))  # fmt: skip
+        start = np.flatnonzero(tables.starts_at(tokens))
         run = tokens.take(pa.array(start))
         run_length = length[start]
         run_digits = digits[start]
