@@ -23,6 +23,7 @@ from recon.engine.normalise import (
     _check_numbers_in,
     _default_pattern_groups,
     _sorted_factorize,
+    few_texts_column,
     id_order,
     text_column,
 )
@@ -170,6 +171,8 @@ def test_text_column_reads_missing_values_as_empty_and_others_as_their_str(
     expected = column.fillna("").astype(str).tolist()
     assert text_column(column).tolist() == expected
     assert text_column(column.astype("string")).tolist() == expected
+    assert few_texts_column(column).tolist() == expected
+    assert few_texts_column(column.astype("string")).tolist() == expected
 
 
 def test_id_order_keeps_equal_ids_in_input_order() -> None:

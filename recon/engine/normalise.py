@@ -141,6 +141,18 @@ def text_column(values: pd.Series) -> ObjArray:
     return values.fillna("").astype(str).to_numpy(dtype=object)
 
 
+def few_texts_column(values: pd.Series) -> ObjArray:
+    """:func:`text_column` of a column of a few distinct texts (accounts, currencies): a pyarrow
+    text column is factorised where it is (no Python object per row) and each row takes its
+    text's one str object."""
+    if not isinstance(values.dtype, pd.StringDtype):
+        return text_column(values)
+    codes, uniques = pd.factorize(values)
+    texts = np.array([*(str(u) for u in uniques), ""], dtype=object)
+    column: ObjArray = texts[codes]  # code -1 (missing) picks the trailing ""
+    return column
+
+
 def id_order(ids: ObjArray) -> IntArray:
     """The stable order that sorts ``ids`` (str) like ``sorted``, fast for a million ids.
 
@@ -758,8 +770,9 @@ def prepare(
     checks: dict[str, IntArray] = {}
     check_said: dict[str, BoolArray] = {}
     for name, frame in (("bank", bank), ("ledger", ledger)):
-        cols = {c: text_column(frame[c]) for c in ("account", "currency", "description",
-                                                 "counterparty", "reference")}
+        cols = {c: few_texts_column(frame[c]) for c in ("account", "currency")}
+        cols.update({c: text_column(frame[c]) for c in ("description", "counterparty",
+                                                        "reference")})  # fmt: skip
         cols["currency"] = _map_unique(cols["currency"], lambda c: c.strip().upper())
         description = _Distinct.of(cols["description"])
         counterparty = _Distinct.of(cols["counterparty"])
