@@ -2,7 +2,8 @@
 
 numpy's ``np.unique`` (values only) and ``np.isin`` hash their input; on a million int64 keys
 with many distinct values that hash table is slower than a sort by two orders of magnitude.
-These give the same results by one sort and a binary search.
+These give the same results by one sort and a binary search, or, for values of a small range
+(codes), by one flag per value of the range.
 """
 
 from __future__ import annotations
@@ -16,9 +17,16 @@ BoolArray = npt.NDArray[np.bool_]
 
 def unique(values: IntArray) -> IntArray:
     """``np.unique(values)``: the distinct values, ascending."""
+    if len(values) < 2:
+        return np.sort(values)
+    low = int(values.min())
+    span = int(values.max()) - low + 1
+    if span <= 4 * len(values):
+        present = np.zeros(span, dtype=bool)
+        present[values - low] = True
+        distinct_codes: IntArray = np.flatnonzero(present) + low
+        return distinct_codes
     ordered: IntArray = np.sort(values)
-    if len(ordered) < 2:
-        return ordered
     distinct: IntArray = ordered[np.r_[True, ordered[1:] != ordered[:-1]]]
     return distinct
 
@@ -27,6 +35,14 @@ def isin(values: IntArray, among: IntArray) -> BoolArray:
     """``np.isin(values, among)``: whether each of ``values`` is one of ``among``."""
     if len(values) == 0 or len(among) == 0:
         return np.zeros(len(values), dtype=bool)
+    low = min(int(values.min()), int(among.min()))
+    span = max(int(values.max()), int(among.max())) - low + 1
+    if span <= 4 * (len(values) + len(among)):
+        # Codes of a small range: one flag per value of the range, no sort.
+        table = np.zeros(span, dtype=bool)
+        table[among - low] = True
+        flagged: BoolArray = table[values - low]
+        return flagged
     ordered = np.sort(among)
     at = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
     found: BoolArray = ordered[at] == values
