@@ -368,3 +368,66 @@ def test_a_transfer_of_another_payer_pays_nothing_of_this_one() -> None:
     bank = [bank_row("B1", 145_000, "2026-11-05", "SEPA CREDIT NOVAK SRO END TO END")]
     result = run(bank, [*ledger, ledger_row("N1", 1, "2026-11-01", "Novak", "Novak s.r.o.")])
     assert links_of(result, "remittance").empty
+
+
+CUSTOMERS = ["Adventure Works", "Los Pollos Hermanos", "Northwind Traders", "Initech LLC",
+             "Wayne Enterprises", "Tyrell Corporation"]  # fmt: skip
+
+
+def checks_received(
+    day: str, cents: list[int], first_invoice: int = 57_620
+) -> list[dict[str, Any]]:
+    """One customer check receipt per amount, booked on ``day`` (no bank row names them)."""
+    return [
+        ledger_row(f"C{i}", amount, day,
+                   f"Check received {CUSTOMERS[i % 6]} INV-{first_invoice + i}",
+                   CUSTOMERS[i % 6], f"INV-{first_invoice + i}")
+        for i, amount in enumerate(cents)
+    ]  # fmt: skip
+
+
+def test_a_deposit_naming_nobody_groups_the_checks_of_one_day() -> None:
+    # Three of Thursday's four checks paid in on Friday as one remote deposit; the fourth waits
+    # for a later deposit and stays open.
+    cents = [51_234, 38_017, 90_355, 12_071]
+    ledger = checks_received("2026-10-29", cents)
+    bank = [bank_row("B1", sum(cents[:3]), FRIDAY, "REMOTE DEPOSIT CAPTURE")]
+    result = run(bank, ledger)
+    links = links_of(result, "group")
+    assert set(links["ledger_entry_id"]) == {"C0", "C1", "C2"}
+    assert set(links["status"]) == {"matched"}
+    assert "receipts booked on 2026-10-29 described 'CHECK ...'" in links["explanation"].iloc[0]
+    assert "C3" not in set(result.links["ledger_entry_id"])
+
+
+def test_a_deposit_of_checks_with_two_fitting_subsets_is_only_suggested() -> None:
+    # 700.00 is 400.00 + 300.00, or 400.00 + 250.00 + 50.00.
+    ledger = checks_received("2026-10-29", [40_000, 30_000, 25_000, 5_000])
+    result = run([bank_row("B1", 70_000, FRIDAY, "DEPOSIT")], ledger)
+    links = links_of(result, "group")
+    assert set(links["ledger_entry_id"]) == {"C0", "C1"}
+    assert set(links["status"]) == {"suggested"}
+    assert "1 other subset(s) also fit" in links["explanation"].iloc[0]
+    assert set(result.alternatives["ledger_entry_id"]) == {"C0", "C2", "C3"}
+
+
+def test_a_deposit_naming_a_customer_is_no_deposit_of_other_customers_checks() -> None:
+    cents = [51_234, 38_017, 90_355]
+    ledger = checks_received("2026-10-29", cents)
+    bank = [bank_row("B1", sum(cents[:2]), FRIDAY, "ACH DEPOSIT NORTHWIND TRADERS")]
+    assert links_of(run(bank, ledger), "group").empty
+
+
+def test_money_out_naming_nobody_is_not_grouped_with_one_days_payments() -> None:
+    cents = [-6_692, -1_084, -4_633, -3_148]
+    ledger = [ledger_row(f"M{i}", amount, "2026-10-29", "Meals - DoorDash")
+              for i, amount in enumerate(cents)]  # fmt: skip
+    bank = [bank_row("B1", sum(cents[:3]), FRIDAY, "ONLINE PAYMENT TO")]
+    assert links_of(run(bank, ledger), "group").empty
+
+
+def test_a_deposit_among_more_checks_of_its_day_than_can_be_told_apart_stays_open() -> None:
+    cents = amounts(25, 20_000)
+    ledger = checks_received("2026-10-29", cents)
+    result = run([bank_row("B1", cents[3] + cents[17], FRIDAY, "DEPOSIT")], ledger)
+    assert links_of(result, "group").empty

@@ -430,3 +430,132 @@ def _search(
         final = len(still) == len(waiting)
         waiting = still
     return groups
+
+
+@dataclass(frozen=True)
+class DayPools:
+    """Open ledger rows pooled by (block, booking day, first description word): ``rows`` in
+    pool order, pool ``p`` being ``rows[starts[p]:starts[p + 1]]``."""
+
+    rows: IntArray
+    starts: IntArray
+    block: IntArray  # per pool
+    date: IntArray  # per pool
+
+
+def _day_pools(ledger: Side, rows: IntArray, block: IntArray, largest: int) -> DayPools:
+    """Pools of 2..``largest`` rows sharing block, booking day and first word."""
+    rows = rows[ledger.word[rows] >= 0]
+    order = np.lexsort((rows, ledger.word[rows], ledger.date[rows], block[rows]))
+    rows = rows[order]
+    key_changes = (
+        (np.diff(block[rows]) != 0) | (np.diff(ledger.date[rows]) != 0)
+        | (np.diff(ledger.word[rows]) != 0)
+    )  # fmt: skip
+    bounds = np.flatnonzero(np.r_[True, key_changes, True])
+    starts, sizes = bounds[:-1], np.diff(bounds)
+    keep = (sizes >= 2) & (sizes <= largest)
+    starts, sizes = starts[keep], sizes[keep]
+    members = np.repeat(starts, sizes) + (np.arange(int(sizes.sum())) - np.repeat(
+        np.cumsum(sizes) - sizes, sizes))
+    kept = rows[members]
+    new_starts = np.cumsum(sizes) - sizes
+    return DayPools(kept, new_starts, block[kept[new_starts]], ledger.date[kept[new_starts]])
+
+
+def find_day_groups(
+    bank: Side,
+    ledger: Side,
+    bank_free: BoolArray,
+    ledger_free: BoolArray,
+    bank_block: IntArray,
+    ledger_block: IntArray,
+    config: GroupSearch,
+) -> list[Group]:
+    """Deposits naming nobody, each the sum of several ledger receipts of one day and one kind.
+
+    A bank deposit (money in; ``bank_free`` holds the open ones that name no counterparty in
+    their text) that names no party, payee, reference or check number of the ledger
+    (``DEPOSIT``, ``REMOTE DEPOSIT CAPTURE``: several customers' checks paid in at once) is
+    searched against pools of open ledger receipts that share a booking day in the group
+    window and the first word of their description (``Check received ...``). A deposit is
+    grouped when exactly one subset of all its pools fits; with 2 to ``MAX_SUGGESTED_OPTIONS``
+    fits it is suggested with the others as alternatives. Pools larger than ``max_candidates``
+    wait: among so many look-alike receipts a fit says little, but the groups of a round may
+    shrink them for the next. Targets are taken fewest fits first, then in position order; a
+    fit whose rows an earlier target took is dropped.
+    """
+    names_party = np.isin(bank.party, ledger.party[ledger.party >= 0])
+    names_reference = np.isin(bank.reference, ledger.reference[ledger.reference >= 0])
+    targets = np.flatnonzero(
+        bank_free & ~names_party & ~names_reference & (bank.payee < 0)
+        & (bank.named_reference < 0) & (bank.check < 0) & (bank.amount > 0)
+    )  # fmt: skip
+    if len(targets) == 0:
+        return []
+    groups: list[Group] = []
+    while True:
+        targets = targets[bank_free[targets]]
+        receipts = np.flatnonzero(ledger_free & (ledger.amount > 0))
+        pools = _day_pools(ledger, receipts, ledger_block, config.max_candidates)
+        # (target, pool) pairs: same block, the pool's day within the window of the target's.
+        t, p = keyed_window_pairs(
+            targets, bank_block[targets], bank.date[targets],
+            np.arange(len(pools.starts), dtype=np.int64), pools.block, pools.date,
+            days_before=config.days_before, days_after=config.days_after,
+            cap=len(pools.starts),
+        )  # fmt: skip
+        found = _day_search(bank, ledger, t, p, pools, bank_free, ledger_free, config)
+        if not found:
+            return groups
+        groups += found
+
+
+def _day_search(
+    bank: Side, ledger: Side, t: IntArray, p: IntArray, pools: DayPools, bank_free: BoolArray,
+    ledger_free: BoolArray, config: GroupSearch,
+) -> list[Group]:  # fmt: skip
+    """The fits of each (target, pool) pair, resolved per target as :func:`find_day_groups`
+    says."""
+    if len(t) == 0:
+        return []
+    sizes = np.diff(np.r_[pools.starts, len(pools.rows)])
+    # One searchable pool per pair, its rows laid end to end, for the batched bound checks.
+    pair_sizes = sizes[p]
+    pair_starts = np.cumsum(pair_sizes) - pair_sizes
+    within = np.arange(int(pair_sizes.sum())) - np.repeat(pair_starts, pair_sizes)
+    members = pools.rows[np.repeat(pools.starts[p], pair_sizes) + within]
+    amounts = ledger.amount[members]
+    goal = bank.amount[t]
+    tolerance = per_row_minor(bank, t, config.amount_tolerance)
+    possible = _reachable(amounts, pair_starts, goal, tolerance)
+    possible &= _fit_possible(
+        amounts, pair_starts, goal, tolerance, config.max_group_size, possible
+    )
+    fits_of: dict[int, list[tuple[IntArray, float]]] = {}
+    for pair in np.flatnonzero(possible).tolist():
+        start, stop = int(pair_starts[pair]), int(pair_starts[pair] + pair_sizes[pair])
+        pool_rows = members[start:stop]
+        found = fitting_subsets(
+            ledger.amount[pool_rows], int(goal[pair]), int(tolerance[pair]),
+            config.max_group_size,
+        )  # fmt: skip
+        chance = expected_chance_fits(ledger.amount[pool_rows], int(goal[pair]),
+                                      int(tolerance[pair]))
+        fits_of.setdefault(int(t[pair]), []).extend(
+            (np.sort(pool_rows[f]), chance) for f in found
+        )
+    groups: list[Group] = []
+    order = sorted(fits_of, key=lambda row: (len(fits_of[row]), row))
+    for row in order:
+        fits = fits_of[row]
+        if len(fits) > MAX_SUGGESTED_OPTIONS or not bank_free[row]:
+            continue
+        free = [(rows, chance) for rows, chance in fits if ledger_free[rows].all()]
+        if not free:
+            continue
+        chosen, chance = free[0]
+        bank_free[row] = False
+        ledger_free[chosen] = False
+        groups.append(Group(True, row, chosen, tuple(rows for rows, _ in free[1:]), chance))
+    return groups

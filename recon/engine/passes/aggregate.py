@@ -151,10 +151,6 @@ def _fee_limit(side: Side, rows: IntArray, settings: FeeTolerance) -> IntArray:
     return allowed_difference(side.amount[rows], absolute, settings.fee_percent)
 
 
-def _day_text(day: int) -> str:
-    return str(np.datetime64(day, "D"))
-
-
 def _fee_note(fee: int, currency: str, fee_row: bool) -> str:
     if fee == 0:
         return ""
@@ -690,13 +686,13 @@ class SettlementPass:
             word = word_of.get(int(keys[rows[0]]), "")
             first_day, last_day = int(days.day[first[k]]), int(days.day[last[k]])
             span = (
-                _day_text(first_day) if first_day == last_day
-                else f"{_day_text(first_day)} to {_day_text(last_day)}"
+                explain.day_text(first_day) if first_day == last_day
+                else f"{explain.day_text(first_day)} to {explain.day_text(last_day)}"
             )  # fmt: skip
             sales = len(rows) - int(has_fee_row)
             sales_total = int(days.total(first[k : k + 1], last[k : k + 1])[0])
             note = (
-                f"; {word} rows of {span} settled {_day_text(int(bank.date[bank_row]))}: "
+                f"; {word} rows of {span} settled {explain.day_text(int(bank.date[bank_row]))}: "
                 f"{sales} rows sum to {explain.money(sales_total, currency)}"
                 f"{_fee_note(int(fee[k]), currency, has_fee_row)}"
             )

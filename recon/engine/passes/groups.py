@@ -19,8 +19,9 @@ import numpy as np
 
 from recon.config import GroupSearch
 from recon.engine import explain
-from recon.engine.groups import Group, find_groups
-from recon.engine.normalise import IntArray, filled
+from recon.engine.groups import Group, find_day_groups, find_groups
+from recon.engine.normalise import IntArray, filled, key_word
+from recon.engine.passes.names import named_parties
 from recon.engine.scoring import pair_parts, score_parts, total_score
 from recon.engine.state import AlternativeBatch, DayWindow, Found, LinkBatch, MatchState
 from recon.records import Status
@@ -43,7 +44,11 @@ class GroupPass:
     def run(self, state: MatchState) -> Found:
         bank_open = state.bank_state.free & ~state.bank_state.held
         ledger_open = state.ledger_state.free & ~state.ledger_state.held
-        groups = find_groups(
+        find = find_groups
+        if self.settings.pools == "booking_day":
+            find = find_day_groups
+            bank_open[named_parties(state)[0]] = False  # a deposit naming a customer is theirs
+        groups = find(
             state.bank, state.ledger, bank_open, ledger_open, state.bank_block,
             state.ledger_block, self.settings,
         )  # fmt: skip
@@ -53,6 +58,15 @@ class GroupPass:
             if len(g.members) <= chance_rows or g.chance_fits <= self.settings.max_chance_fits
         ]  # fmt: skip
         return self._found(state, groups) if groups else Found()
+
+    def _pool_key(self, state: MatchState, group: Group) -> str:
+        """What pooled a booking-day group's rows: their day and first word."""
+        if self.settings.pools != "booking_day":
+            return ""
+        first = int(group.members[0])
+        day = explain.day_text(int(state.ledger.date[first]))
+        word = key_word(str(state.ledger.description[first]))
+        return f"receipts booked on {day} described '{word} ...'"
 
     def _found(self, state: MatchState, groups: list[Group]) -> Found:
         """Each group's links (one match id), scored and explained together."""
@@ -83,7 +97,7 @@ class GroupPass:
             notes.append(
                 explain.group_note(
                     size, len(bank_rows), len(ledger_rows), bank_sum, currency, chance,
-                    len(group.options),
+                    len(group.options), self._pool_key(state, group),
                 )
             )
             for option in group.options:
