@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from recon.config import PartialPayments
@@ -431,3 +432,52 @@ def test_a_deposit_among_more_checks_of_its_day_than_can_be_told_apart_stays_ope
     ledger = checks_received("2026-10-29", cents)
     result = run([bank_row("B1", cents[3] + cents[17], FRIDAY, "DEPOSIT")], ledger)
     assert links_of(result, "group").empty
+
+
+def card_purchases(day: str, count: int) -> list[dict[str, Any]]:
+    """Bank rows of everyday card spending (nothing in the books): what makes a feed busy."""
+    stamp = day.replace("-", "")
+    return [bank_row(f"K{stamp}{i:02d}", -(1_013 + 71 * i), day, f"COFFEE {i:02d}")
+            for i in range(count)]  # fmt: skip
+
+
+def test_a_payout_after_a_bank_holiday_is_one_business_day_late_not_two() -> None:
+    # PayPal keeps 3.5% and pays each day's sales one business day later; weekend and holiday
+    # sales roll to the next business day. Monday 16 February 2026 is a bank holiday (the feed
+    # shows it: only card purchases post, as on a weekend): Friday's sales are paid on Tuesday,
+    # and Saturday's to Tuesday's on Wednesday. Sunday and Monday's sales happen to sum to
+    # Tuesday's deposit at 3.6%: counted as a business day, Monday would make that run look
+    # on time and Friday's late.
+    holiday = ["2026-02-16"]
+    ledger: list[dict[str, Any]] = []
+    bank: list[dict[str, Any]] = []
+    days = [str(d) for d in np.arange(np.datetime64("2026-02-02"), np.datetime64("2026-02-19"))]
+    sold_on: dict[str, list[int]] = {}
+    for k, day in enumerate(days):
+        working = bool(np.is_busday(np.datetime64(day), holidays=holiday))
+        bank += card_purchases(day, 60 if working else 15)
+        sold_on[day] = amounts(12 if np.is_busday(np.datetime64(day)) else 5, 1_000 + 97 * k)
+    friday_paid = sum(sold_on["2026-02-13"]) * 965 // 1000
+    # Sunday + Monday at 3.6%: Monday's last sale makes up the sum.
+    want = friday_paid * 1000 // 964
+    sold_on["2026-02-16"][-1] += want - sum(sold_on["2026-02-15"]) - sum(sold_on["2026-02-16"])
+    paid_on: dict[str, list[str]] = {}
+    for day in days:
+        rolled = np.busday_offset(np.datetime64(day), 0, roll="forward", holidays=holiday)
+        pay_day = str(np.busday_offset(rolled, 1, holidays=holiday))
+        paid_on.setdefault(pay_day, []).append(day)
+    for pay_day, sale_days in paid_on.items():
+        if pay_day > days[-1]:
+            continue
+        total = sum(sum(sold_on[d]) for d in sale_days)
+        bank.append(bank_row(f"P{pay_day}", total * 965 // 1000, pay_day,
+                             f"PAYPAL TRANSFER {pay_day}", "PayPal"))  # fmt: skip
+    for day in days:
+        ledger += sales(f"S{day}-", day, sold_on[day], "PayPal")
+    links = links_of(run(bank, ledger), "settlement")
+    tuesday = links[links["bank_transaction_id"] == "P2026-02-17"]
+    assert set(tuesday["ledger_entry_id"]) == {f"S2026-02-13-{i:03d}" for i in range(12)}
+    wednesday = links[links["bank_transaction_id"] == "P2026-02-18"]
+    assert {e.rsplit("-", 1)[0] for e in wednesday["ledger_entry_id"]} == {
+        "S2026-02-14", "S2026-02-15", "S2026-02-16", "S2026-02-17"
+    }
