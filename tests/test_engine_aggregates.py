@@ -397,7 +397,7 @@ def test_a_deposit_naming_nobody_groups_the_checks_of_one_day() -> None:
     links = links_of(result, "group")
     assert set(links["ledger_entry_id"]) == {"C0", "C1", "C2"}
     assert set(links["status"]) == {"matched"}
-    assert "receipts booked on 2026-10-29 described 'CHECK ...'" in links["explanation"].iloc[0]
+    assert "ledger rows booked on 2026-10-29 described 'CHECK ...'" in links["explanation"].iloc[0]
     assert "C3" not in set(result.links["ledger_entry_id"])
 
 
@@ -481,3 +481,31 @@ def test_a_payout_after_a_bank_holiday_is_one_business_day_late_not_two() -> Non
     assert {e.rsplit("-", 1)[0] for e in wednesday["ledger_entry_id"]} == {
         "S2026-02-14", "S2026-02-15", "S2026-02-16", "S2026-02-17"
     }
+
+
+def test_a_debit_naming_nobody_that_all_of_a_days_rows_of_one_kind_sum_to() -> None:
+    # The payroll provider's debit names neither the provider the books know nor any employee:
+    # the day's "Net pay ..." rows, all of them, sum to it exactly.
+    staff = ["Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra", "Barbara Liskov"]
+    pay = [245_012, 198_733, 310_470, 187_655, 264_120]
+    ledger = [
+        ledger_row(f"N{i}", -amount, "2026-11-12", f"Net pay {name}", name, "PR-20261112")
+        for i, (name, amount) in enumerate(zip(staff, pay, strict=True))
+    ]
+    ledger.append(ledger_row("R1", -120_000, "2026-11-12", "Rent November", "Acme Realty"))
+    bank = [bank_row("B1", -sum(pay), "2026-11-13", "ADP WAGE PAY 261113 XX4821")]
+    links = links_of(run(bank, ledger), "group")
+    assert set(links["ledger_entry_id"]) == {f"N{i}" for i in range(5)}
+    assert set(links["status"]) == {"matched"}
+    assert "all 5 ledger rows booked on 2026-11-12 described 'NET ...'" in (
+        links["explanation"].iloc[0]
+    )
+
+
+def test_a_day_whose_rows_of_one_kind_sum_to_two_debits_naming_nobody_is_left_open() -> None:
+    pay = [245_012, 198_733, 310_470]
+    ledger = [ledger_row(f"N{i}", -amount, "2026-11-12", f"Net pay {i}")
+              for i, amount in enumerate(pay)]  # fmt: skip
+    bank = [bank_row("B1", -sum(pay), "2026-11-13", "ADP WAGE PAY 261113 XX4821"),
+            bank_row("B2", -sum(pay), "2026-11-13", "WITHDRAWAL")]  # fmt: skip
+    assert links_of(run(bank, ledger), "group").empty

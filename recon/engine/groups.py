@@ -25,10 +25,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from recon.config import GroupSearch
+from recon.engine import explain
 from recon.engine.candidates import keyed_window_pairs, unique_pairs
-from recon.engine.normalise import BoolArray, IntArray, Side
+from recon.engine.normalise import BoolArray, IntArray, Side, key_word
 from recon.engine.scoring import per_row_minor
 
 _HALF = 20  # 2**20 subset sums per half at most
@@ -48,6 +50,9 @@ class Group:
     # Subsets of the pool expected to fit by chance alone (0 for same-reference pools, whose
     # shared reference is the evidence).
     chance_fits: float = 0.0
+    # What pooled the members when that was not a shared party or reference (the explanation
+    # says it): "ledger rows booked on 2026-10-29 described 'CHECK ...'".
+    pool: str = ""
 
 
 _TABLE_BITS = 12  # pools up to this size: every subset sum at once, no halves
@@ -472,35 +477,40 @@ def find_day_groups(
     ledger_block: IntArray,
     config: GroupSearch,
 ) -> list[Group]:
-    """Deposits naming nobody, each the sum of several ledger receipts of one day and one kind.
+    """Bank rows naming nobody, each the sum of ledger rows of one booking day and one kind.
 
-    A bank deposit (money in; ``bank_free`` holds the open ones that name no counterparty in
-    their text) that names no party, payee, reference or check number of the ledger
-    (``DEPOSIT``, ``REMOTE DEPOSIT CAPTURE``: several customers' checks paid in at once) is
-    searched against pools of open ledger receipts that share a booking day in the group
-    window and the first word of their description (``Check received ...``). A deposit is
-    grouped when exactly one subset of all its pools fits; with 2 to ``MAX_SUGGESTED_OPTIONS``
-    fits it is suggested with the others as alternatives. Pools larger than ``max_candidates``
-    wait: among so many look-alike receipts a fit says little, but the groups of a round may
-    shrink them for the next. Targets are taken fewest fits first, then in position order; a
-    fit whose rows an earlier target took is dropped.
+    A bank row (``bank_free`` holds the open ones that name no counterparty in their text) that
+    names no party, payee, reference or check number of the ledger is searched against pools
+    of open ledger rows that share a booking day in the group window and the first word of
+    their description. First whole pools: a bank row that all of one pool's rows (3 at least,
+    any number) sum to exactly, the only such pool in its window and it the only such bank row
+    of that pool, is grouped with them (a payroll provider's one debit for every employee's
+    "Net pay ..." row of the day). Then subsets, for deposits (money in: ``DEPOSIT``, ``REMOTE
+    DEPOSIT CAPTURE``, several customers' checks paid in at once) among pools of receipts: a
+    deposit is grouped when exactly one subset of all its pools fits; with 2 to
+    ``MAX_SUGGESTED_OPTIONS`` fits it is suggested with the others as alternatives. Pools
+    larger than ``max_candidates`` wait: among so many look-alike receipts a fit says little,
+    but the groups of a round may shrink them for the next. Targets are taken fewest fits
+    first, then in position order; a fit whose rows an earlier target took is dropped.
     """
     names_party = np.isin(bank.party, ledger.party[ledger.party >= 0])
     names_reference = np.isin(bank.reference, ledger.reference[ledger.reference >= 0])
     targets = np.flatnonzero(
         bank_free & ~names_party & ~names_reference & (bank.payee < 0)
-        & (bank.named_reference < 0) & (bank.check < 0) & (bank.amount > 0)
+        & (bank.named_reference < 0) & (bank.check < 0)
     )  # fmt: skip
     if len(targets) == 0:
         return []
-    groups: list[Group] = []
+    groups = _whole_pools(bank, ledger, targets, bank_free, ledger_free, bank_block,
+                          ledger_block, config)  # fmt: skip
+    deposits = targets[bank.amount[targets] > 0]
     while True:
-        targets = targets[bank_free[targets]]
+        deposits = deposits[bank_free[deposits]]
         receipts = np.flatnonzero(ledger_free & (ledger.amount > 0))
         pools = _day_pools(ledger, receipts, ledger_block, config.max_candidates)
         # (target, pool) pairs: same block, the pool's day within the window of the target's.
         t, p = keyed_window_pairs(
-            targets, bank_block[targets], bank.date[targets],
+            deposits, bank_block[deposits], bank.date[deposits],
             np.arange(len(pools.starts), dtype=np.int64), pools.block, pools.date,
             days_before=config.days_before, days_after=config.days_after,
             cap=len(pools.starts),
@@ -509,6 +519,51 @@ def find_day_groups(
         if not found:
             return groups
         groups += found
+
+
+_WHOLE_POOL_ROWS = 3  # fewer rows summing to an amount could be chance
+
+
+def _whole_pools(
+    bank: Side, ledger: Side, targets: IntArray, bank_free: BoolArray, ledger_free: BoolArray,
+    bank_block: IntArray, ledger_block: IntArray, config: GroupSearch,
+) -> list[Group]:  # fmt: skip
+    """Targets that all rows of one (day, first word) pool sum to exactly, one to one."""
+    rows = np.flatnonzero(ledger_free)
+    pools = _day_pools(ledger, rows, ledger_block, len(rows))
+    sizes = np.diff(np.r_[pools.starts, len(pools.rows)])
+    whole = np.flatnonzero(sizes >= _WHOLE_POOL_ROWS)
+    if len(whole) == 0:
+        return []
+    totals = np.add.reduceat(ledger.amount[pools.rows], pools.starts)[whole]
+    # One code per (block, amount) on both sides: equal codes, equal amounts in one block.
+    codes, _ = pd.factorize(pd.MultiIndex.from_arrays([
+        np.r_[bank_block[targets], pools.block[whole]], np.r_[bank.amount[targets], totals],
+    ]))  # fmt: skip
+    t, w = keyed_window_pairs(
+        targets, codes[: len(targets)].astype(np.int64), bank.date[targets],
+        np.arange(len(whole), dtype=np.int64), codes[len(targets) :].astype(np.int64),
+        pools.date[whole], days_before=config.days_before, days_after=config.days_after,
+        cap=len(whole),
+    )  # fmt: skip
+    once = (np.bincount(t, minlength=len(bank))[t] == 1) & (
+        np.bincount(w, minlength=len(whole))[w] == 1
+    )
+    groups = []
+    for row, pool in zip(t[once].tolist(), whole[w[once]].tolist(), strict=True):
+        members = np.sort(pools.rows[pools.starts[pool] : pools.starts[pool] + sizes[pool]])
+        bank_free[row] = False
+        ledger_free[members] = False
+        groups.append(Group(True, row, members, (), 0.0, _pool_text(ledger, members, whole=True)))
+    return groups
+
+
+def _pool_text(ledger: Side, members: IntArray, whole: bool = False) -> str:
+    first = int(members[0])
+    day = explain.day_text(int(ledger.date[first]))
+    word = key_word(str(ledger.description[first]))
+    rows = f"all {len(members)} ledger rows" if whole else "ledger rows"
+    return f"{rows} booked on {day} described '{word} ...'"
 
 
 def _day_search(
@@ -557,5 +612,6 @@ def _day_search(
         chosen, chance = free[0]
         bank_free[row] = False
         ledger_free[chosen] = False
-        groups.append(Group(True, row, chosen, tuple(rows for rows, _ in free[1:]), chance))
+        options = tuple(rows for rows, _ in free[1:])
+        groups.append(Group(True, row, chosen, options, chance, _pool_text(ledger, chosen)))
     return groups

@@ -20,7 +20,7 @@ import numpy as np
 from recon.config import GroupSearch
 from recon.engine import explain
 from recon.engine.groups import Group, find_day_groups, find_groups
-from recon.engine.normalise import IntArray, filled, key_word
+from recon.engine.normalise import IntArray, filled
 from recon.engine.passes.names import named_parties
 from recon.engine.scoring import pair_parts, score_parts, total_score
 from recon.engine.state import AlternativeBatch, DayWindow, Found, LinkBatch, MatchState
@@ -59,15 +59,6 @@ class GroupPass:
         ]  # fmt: skip
         return self._found(state, groups) if groups else Found()
 
-    def _pool_key(self, state: MatchState, group: Group) -> str:
-        """What pooled a booking-day group's rows: their day and first word."""
-        if self.settings.pools != "booking_day":
-            return ""
-        first = int(group.members[0])
-        day = explain.day_text(int(state.ledger.date[first]))
-        word = key_word(str(state.ledger.description[first]))
-        return f"receipts booked on {day} described '{word} ...'"
-
     def _found(self, state: MatchState, groups: list[Group]) -> Found:
         """Each group's links (one match id), scored and explained together."""
         bank, ledger = state.bank, state.ledger
@@ -97,7 +88,7 @@ class GroupPass:
             notes.append(
                 explain.group_note(
                     size, len(bank_rows), len(ledger_rows), bank_sum, currency, chance,
-                    len(group.options), self._pool_key(state, group),
+                    len(group.options), group.pool,
                 )
             )
             for option in group.options:
