@@ -41,6 +41,7 @@ from recon.engine.passes.parts import (
     anchored_three_part_fits,
     nearest,
     possible_parts,
+    resolve_claims,
     round_counts,
     subset_fits,
     two_part_fits,
@@ -809,10 +810,9 @@ def _claims(
     state: MatchState, target: IntArray, members: list[IntArray], sure: BoolArray
 ) -> tuple[BoolArray, BoolArray]:
     """Which partial payments to make, and which stay sure, when several ledger rows claim one
-    bank row: the claim with more parts naming its ledger row's reference wins (the parts of
-    one invoice name it; another invoice of the same payer merely sums alike), then a sure
-    claim, then the earlier ledger row. A claim that had a rival is only sure when it names
-    its reference in more parts than every rival."""
+    bank row: :func:`~recon.engine.passes.parts.resolve_claims`, counting the parts that name
+    their ledger row's reference (the parts of one invoice name it; another invoice of the same
+    payer merely sums alike)."""
     if not members:
         return np.zeros(0, dtype=bool), sure
     sizes = np.array([len(m) for m in members], dtype=np.int64)
@@ -820,29 +820,7 @@ def _claims(
     rows = np.concatenate(members)
     agree, _ = references.reference_evidence(state.bank, state.ledger, rows, target[claim])
     named = np.bincount(claim, weights=agree, minlength=len(members)).astype(np.int64)
-    counts = np.bincount(rows, minlength=len(state.bank))
-    contested = np.zeros(len(members), dtype=bool)
-    contested[claim[counts[rows] > 1]] = True
-    order = np.lexsort((state.ledger.date[target], ~sure, -named))
-    taken_bank = np.zeros(len(state.bank), dtype=bool)
-    taken_ledger: set[int] = set()
-    ok = np.zeros(len(members), dtype=bool)
-    for k in order.tolist():
-        parts, row = members[k], int(target[k])
-        if taken_bank[parts].any() or row in taken_ledger:
-            continue
-        ok[k] = True
-        taken_bank[parts] = True
-        taken_ledger.add(row)
-    # A contested claim stays sure only when no rival names its reference as often.
-    rival_named = np.zeros(len(members), dtype=np.int64)
-    for k in np.flatnonzero(contested).tolist():
-        rival_named[k] = max(
-            (int(named[j]) for j in np.unique(claim[np.isin(rows, members[k])]).tolist()
-             if j != k), default=-1,
-        )  # fmt: skip
-    still_sure = sure & (~contested | (named > rival_named))
-    return ok, still_sure
+    return resolve_claims(target, members, sure, named, state.ledger.date, len(state.bank))
 
 
 # ---------------------------------------------------------------------------------------------
