@@ -509,3 +509,15 @@ def test_a_day_whose_rows_of_one_kind_sum_to_two_debits_naming_nobody_is_left_op
     bank = [bank_row("B1", -sum(pay), "2026-11-13", "ADP WAGE PAY 261113 XX4821"),
             bank_row("B2", -sum(pay), "2026-11-13", "WITHDRAWAL")]  # fmt: skip
     assert links_of(run(bank, ledger), "group").empty
+
+
+def test_a_deposit_of_two_checks_among_too_many_for_a_subset_search_is_suggested() -> None:
+    # 30 checks of 100.00 to 9,100.00: few pairs sum near any one amount.
+    cents = np.random.default_rng(7).integers(10_000, 910_000, 30).tolist()
+    ledger = checks_received("2026-10-29", cents)
+    result = run([bank_row("B1", cents[3] + cents[17], FRIDAY, "DEPOSIT")], ledger)
+    links = links_of(result, "group")
+    assert set(links["ledger_entry_id"]) == {"C3", "C17"}
+    assert set(links["status"]) == {"suggested"}
+    assert ("2 of the 30 ledger rows booked on 2026-10-29 described 'CHECK ...'; suggested: in a "
+            "pool this large only pairs are searched") in links["explanation"].iloc[0]

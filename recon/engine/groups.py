@@ -53,6 +53,9 @@ class Group:
     # What pooled the members when that was not a shared party or reference (the explanation
     # says it): "ledger rows booked on 2026-10-29 described 'CHECK ...'".
     pool: str = ""
+    # False: the fit was sought among part of the subsets only (pairs of a large pool), so it
+    # is never auto-confirmed.
+    searched_all: bool = True
 
 
 _TABLE_BITS = 12  # pools up to this size: every subset sum at once, no halves
@@ -517,11 +520,70 @@ def find_day_groups(
         )  # fmt: skip
         found = _day_search(bank, ledger, t, p, pools, bank_free, ledger_free, config)
         if not found:
-            return groups
+            break
         groups += found
+    return groups + _pairs_in_large_pools(
+        bank, ledger, deposits[bank_free[deposits]], bank_free, ledger_free, bank_block,
+        ledger_block, config,
+    )  # fmt: skip
 
 
 _WHOLE_POOL_ROWS = 3  # fewer rows summing to an amount could be chance
+_LARGEST_PAIR_POOL = 2_000  # pairs of a pool: n**2 / 2 sums
+
+
+def _pairs_in_large_pools(
+    bank: Side, ledger: Side, deposits: IntArray, bank_free: BoolArray, ledger_free: BoolArray,
+    bank_block: IntArray, ledger_block: IntArray, config: GroupSearch,
+) -> list[Group]:  # fmt: skip
+    """Deposits paying two receipts of a pool too large for the subset search: the only pair of
+    all the deposit's large pools that sums to it, exactly, is suggested (a larger subset may
+    fit as well, unseen; never auto-confirmed), unless pairs fitting by chance are expected."""
+    receipts = np.flatnonzero(ledger_free & (ledger.amount > 0))
+    pools = _day_pools(ledger, receipts, ledger_block, _LARGEST_PAIR_POOL)
+    sizes = np.diff(np.r_[pools.starts, len(pools.rows)])
+    large = np.flatnonzero(sizes > config.max_candidates)
+    if len(large) == 0 or len(deposits) == 0:
+        return []
+    t, w = keyed_window_pairs(
+        deposits, bank_block[deposits], bank.date[deposits],
+        np.arange(len(large), dtype=np.int64), pools.block[large], pools.date[large],
+        days_before=config.days_before, days_after=config.days_after, cap=len(large),
+    )  # fmt: skip
+    sums_of: dict[int, tuple[IntArray, IntArray, IntArray]] = {}
+    fits_of: dict[int, list[tuple[IntArray, float, int]]] = {}
+    for row, pool in zip(t.tolist(), large[w].tolist(), strict=True):
+        if pool not in sums_of:
+            members = pools.rows[pools.starts[pool] : pools.starts[pool] + sizes[pool]]
+            first, second = np.triu_indices(len(members), 1)
+            sums = ledger.amount[members][first] + ledger.amount[members][second]
+            order = np.argsort(sums, kind="stable")
+            sums_of[pool] = (sums[order], members[first[order]], members[second[order]])
+        sums, first_row, second_row = sums_of[pool]
+        goal = int(bank.amount[row])
+        low, high = np.searchsorted(sums, [goal, goal + 1])
+        # Chance: pair sums per minor unit near the goal (within 1%), times the one unit hit.
+        width = max(goal // 100, 100)
+        near = np.searchsorted(sums, goal + width, "right") - np.searchsorted(sums, goal - width)
+        chance = float(near) / (2 * width + 1)
+        fits_of.setdefault(row, []).extend(
+            (np.sort(np.array([first_row[k], second_row[k]])), chance, int(sizes[pool]))
+            for k in range(low, high)
+        )
+    groups = []
+    for row in sorted(fits_of):
+        fits = fits_of[row]
+        if len(fits) != 1 or fits[0][1] > config.max_chance_fits or not bank_free[row]:
+            continue
+        chosen, chance, pool_size = fits[0]
+        if ledger_free[chosen].all():
+            bank_free[row] = False
+            ledger_free[chosen] = False
+            text = _pool_text(ledger, chosen).replace(
+                "ledger rows", f"2 of the {pool_size} ledger rows", 1
+            ) + "; suggested: in a pool this large only pairs are searched"
+            groups.append(Group(True, row, chosen, (), chance, text, searched_all=False))
+    return groups
 
 
 def _whole_pools(

@@ -80,7 +80,8 @@ class GroupPass:
             ledger_sum = int(ledger.amount[ledger_rows].sum())
             difference = bank_sum - ledger_sum
             by_chance = group.chance_fits > self.settings.max_chance_fits
-            status = Status.MATCHED if not group.options and not by_chance else Status.SUGGESTED
+            sure = not group.options and not by_chance and group.searched_all
+            status = Status.MATCHED if sure else Status.SUGGESTED
             if status == Status.MATCHED and difference != 0:
                 status = Status.MATCHED_WITH_DIFFERENCE
             chance = group.chance_fits if by_chance else None
