@@ -28,7 +28,7 @@ from recon.engine.normalise import (
     text_column,
 )
 from recon.engine.output import _texts
-from recon.engine.passes.aggregate import _Days, _segment_starts
+from recon.engine.passes.aggregate import _clearest_first, _Days, _segment_starts
 
 
 def _best(bank: list[int], ledger: list[int], score: list[float]) -> tuple[int, float]:
@@ -468,3 +468,17 @@ def test_order_is_the_stable_lexsort_order(rows: list[tuple[int, int, bool]]) ->
 def test_order_falls_back_to_lexsort_when_the_columns_do_not_fit_in_one_integer() -> None:
     wide = np.array([2**62, -(2**62), 0, 2**62], dtype=np.int64)
     assert sets.order(wide, np.array([1, 0, 0, 0])).tolist() == [1, 2, 3, 0]
+
+
+def test_of_two_runs_claiming_a_day_the_clearer_keeps_it_and_ties_keep_none() -> None:
+    # Deposit 0 has one run that fits (no runner-up); deposit 1's chosen run, barely ahead of
+    # its runner-up, takes a row of it: deposit 0 keeps its rows, deposit 1 waits for the next
+    # round. Deposits 2 and 3, equally clear, claim the same row: neither gets it, and the less
+    # clear deposit 4 cannot take it either.
+    members = [np.array([0, 1]), np.array([1, 2]), np.array([5, 6]), np.array([6, 7]),
+               np.array([6, 9])]  # fmt: skip
+    owners = np.array([10, 11, 12, 13, 14])
+    margin = np.array([np.inf, 0.1, 2.0, 2.0, 0.5])
+    kept = _clearest_first(members, owners, margin, 10)
+    assert kept.tolist() == [True, False, False, False, False]
+    assert _clearest_first([np.array([3]), np.array([4])], owners[:2], margin[:2], 10).all()

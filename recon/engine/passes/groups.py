@@ -19,8 +19,9 @@ import numpy as np
 
 from recon.config import GroupSearch
 from recon.engine import explain
-from recon.engine.groups import Group, find_groups
-from recon.engine.normalise import IntArray, filled
+from recon.engine.groups import Group, find_day_groups, find_groups
+from recon.engine.normalise import IntArray, filled, key_word
+from recon.engine.passes.names import named_parties
 from recon.engine.scoring import pair_parts, score_parts, total_score
 from recon.engine.state import AlternativeBatch, DayWindow, Found, LinkBatch, MatchState
 from recon.records import Status
@@ -43,7 +44,11 @@ class GroupPass:
     def run(self, state: MatchState) -> Found:
         bank_open = state.bank_state.free & ~state.bank_state.held
         ledger_open = state.ledger_state.free & ~state.ledger_state.held
-        groups = find_groups(
+        find = find_groups
+        if self.settings.pools == "booking_day":
+            find = find_day_groups
+            bank_open[named_parties(state)[0]] = False  # a deposit naming a customer is theirs
+        groups = find(
             state.bank, state.ledger, bank_open, ledger_open, state.bank_block,
             state.ledger_block, self.settings,
         )  # fmt: skip
@@ -75,7 +80,8 @@ class GroupPass:
             ledger_sum = int(ledger.amount[ledger_rows].sum())
             difference = bank_sum - ledger_sum
             by_chance = group.chance_fits > self.settings.max_chance_fits
-            status = Status.MATCHED if not group.options and not by_chance else Status.SUGGESTED
+            sure = not group.options and not by_chance and group.searched_all
+            status = Status.MATCHED if sure else Status.SUGGESTED
             if status == Status.MATCHED and difference != 0:
                 status = Status.MATCHED_WITH_DIFFERENCE
             chance = group.chance_fits if by_chance else None
@@ -83,7 +89,7 @@ class GroupPass:
             notes.append(
                 explain.group_note(
                     size, len(bank_rows), len(ledger_rows), bank_sum, currency, chance,
-                    len(group.options),
+                    len(group.options), group.pool or _shared_key(state, group),
                 )
             )
             for option in group.options:
@@ -136,3 +142,27 @@ class GroupPass:
                 winner_ledger=winner_l[owner],
             ),
         )
+
+
+def _shared_key(state: MatchState, group: Group) -> str:
+    """What pooled a group's rows, said in its explanation: the reference every ledger row of
+    it carries ("rows carrying reference ST-Q4X9M2B7KD1P"), else the party all its rows share
+    ("rows of STRIPE"); "" when neither holds for every row."""
+    bank, ledger = state.bank, state.ledger
+    target = np.array([group.target], dtype=np.int64)
+    bank_rows, ledger_rows = (
+        (target, group.members) if group.target_is_bank else (group.members, target)
+    )
+    if len(ledger.named_reference):
+        own = np.unique(ledger.named_reference[ledger_rows])
+        if len(own) == 1 and own[0] >= 0 and bool(
+            (bank.named_reference[bank_rows] == own[0]).all()
+        ):
+            return f"rows carrying reference {ledger.reference_names[own[0]]}"
+    parties = np.unique(np.r_[bank.party[bank_rows], ledger.party[ledger_rows]])
+    if len(parties) == 1 and parties[0] >= 0:
+        # The text is counterparty + " " + description: its first key word is the party's.
+        text = str(ledger.texts[ledger.text_code[int(ledger_rows[0])]])
+        return f"rows of {key_word(text)}"
+    return ""
+
