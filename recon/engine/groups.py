@@ -557,7 +557,7 @@ def _pairs_in_large_pools(
             members = pools.rows[pools.starts[pool] : pools.starts[pool] + sizes[pool]]
             first, second = np.triu_indices(len(members), 1)
             sums = ledger.amount[members][first] + ledger.amount[members][second]
-            order = np.argsort(sums, kind="stable")
+            order = sets.order(sums)
             sums_of[pool] = (sums[order], members[first[order]], members[second[order]])
         sums, first_row, second_row = sums_of[pool]
         goal = int(bank.amount[row])
