@@ -13,6 +13,10 @@ by one. It stops taking new targets when its one-by-one searches have enumerated
 ``max_subset_sums`` sums: a work budget (the engine runs per (account, currency) partition, so
 one budget per partition), so the result is the same on any machine.
 
+:func:`find_day_groups` pools otherwise, for bank rows that name nobody: ledger rows of one
+booking day and one first description word (several customers' checks paid in as one DEPOSIT,
+a payroll provider's debit for the day's "Net pay ..." rows).
+
 A target is grouped when exactly one subset fits; targets with a few fitting subsets become
 suggestions, and those with many (dense pools of look-alike sales) stay open rather than be
 guessed. A unique fit in a pool large enough that some subset would fit by chance
@@ -493,8 +497,9 @@ def find_day_groups(
     deposit is grouped when exactly one subset of all its pools fits; with 2 to
     ``MAX_SUGGESTED_OPTIONS`` fits it is suggested with the others as alternatives. Pools
     larger than ``max_candidates`` wait: among so many look-alike receipts a fit says little,
-    but the groups of a round may shrink them for the next. Targets are taken fewest fits
-    first, then in position order; a fit whose rows an earlier target took is dropped.
+    but the groups of a round may shrink them for the next; in those still larger, only pairs
+    are sought (:func:`_pairs_in_large_pools`). Targets are taken fewest fits first, then in
+    position order; a fit whose rows an earlier target took is dropped.
     """
     names_party = np.isin(bank.party, ledger.party[ledger.party >= 0])
     names_reference = np.isin(bank.reference, ledger.reference[ledger.reference >= 0])
