@@ -521,3 +521,14 @@ def test_a_deposit_of_two_checks_among_too_many_for_a_subset_search_is_suggested
     assert set(links["status"]) == {"suggested"}
     assert ("2 of the 30 ledger rows booked on 2026-10-29 described 'CHECK ...'; suggested: in a "
             "pool this large only pairs are searched") in links["explanation"].iloc[0]
+
+
+def test_a_deposit_of_checks_with_round_amounts_is_only_suggested() -> None:
+    # Sums of round amounts (1,000.00 + 2,500.00) fit many deposits by chance.
+    cents = [100_000, 250_000, 41_327, 12_071]
+    ledger = checks_received("2026-10-29", cents)
+    result = run([bank_row("B1", sum(cents[:3]), FRIDAY, "DEPOSIT")], ledger)
+    links = links_of(result, "group")
+    assert set(links["ledger_entry_id"]) == {"C0", "C1", "C2"}
+    assert set(links["status"]) == {"suggested"}
+    assert "suggested: 2 of its amounts are round" in links["explanation"].iloc[0]

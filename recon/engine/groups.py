@@ -13,6 +13,10 @@ by one. It stops taking new targets when its one-by-one searches have enumerated
 ``max_subset_sums`` sums: a work budget (the engine runs per (account, currency) partition, so
 one budget per partition), so the result is the same on any machine.
 
+:func:`find_day_groups` pools otherwise, for bank rows that name nobody: ledger rows of one
+booking day and one first description word (several customers' checks paid in as one DEPOSIT,
+a payroll provider's debit for the day's "Net pay ..." rows).
+
 A target is grouped when exactly one subset fits; targets with a few fitting subsets become
 suggestions, and those with many (dense pools of look-alike sales) stay open rather than be
 guessed. A unique fit in a pool large enough that some subset would fit by chance
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -493,8 +498,9 @@ def find_day_groups(
     deposit is grouped when exactly one subset of all its pools fits; with 2 to
     ``MAX_SUGGESTED_OPTIONS`` fits it is suggested with the others as alternatives. Pools
     larger than ``max_candidates`` wait: among so many look-alike receipts a fit says little,
-    but the groups of a round may shrink them for the next. Targets are taken fewest fits
-    first, then in position order; a fit whose rows an earlier target took is dropped.
+    but the groups of a round may shrink them for the next; in those still larger, only pairs
+    are sought (:func:`_pairs_in_large_pools`). Targets are taken fewest fits first, then in
+    position order; a fit whose rows an earlier target took is dropped.
     """
     names_party = np.isin(bank.party, ledger.party[ledger.party >= 0])
     names_reference = np.isin(bank.reference, ledger.reference[ledger.reference >= 0])
@@ -633,7 +639,9 @@ def _day_search(
     ledger_free: BoolArray, config: GroupSearch,
 ) -> list[Group]:  # fmt: skip
     """The fits of each (target, pool) pair, resolved per target as :func:`find_day_groups`
-    says."""
+    says: the chance of a fit is the sum over all the target's pools (each could have held
+    one), and a fit of two or more round amounts (multiples of 100.00) is only suggested:
+    round amounts recur, so their sums fit many targets."""
     if len(t) == 0:
         return []
     sizes = np.diff(np.r_[pools.starts, len(pools.rows)])
@@ -650,6 +658,7 @@ def _day_search(
         amounts, pair_starts, goal, tolerance, config.max_group_size, possible
     )
     fits_of: dict[int, list[tuple[IntArray, float]]] = {}
+    chance_of: dict[int, float] = {}
     for pair in np.flatnonzero(possible).tolist():
         start, stop = int(pair_starts[pair]), int(pair_starts[pair] + pair_sizes[pair])
         pool_rows = members[start:stop]
@@ -659,9 +668,9 @@ def _day_search(
         )  # fmt: skip
         chance = expected_chance_fits(ledger.amount[pool_rows], int(goal[pair]),
                                       int(tolerance[pair]))
-        fits_of.setdefault(int(t[pair]), []).extend(
-            (np.sort(pool_rows[f]), chance) for f in found
-        )
+        row = int(t[pair])
+        chance_of[row] = chance_of.get(row, 0.0) + chance
+        fits_of.setdefault(row, []).extend((np.sort(pool_rows[f]), chance) for f in found)
     groups: list[Group] = []
     order = sorted(fits_of, key=lambda row: (len(fits_of[row]), row))
     for row in order:
@@ -671,9 +680,15 @@ def _day_search(
         free = [(rows, chance) for rows, chance in fits if ledger_free[rows].all()]
         if not free:
             continue
-        chosen, chance = free[0]
+        chosen = free[0][0]
         bank_free[row] = False
         ledger_free[chosen] = False
         options = tuple(rows for rows, _ in free[1:])
-        groups.append(Group(True, row, chosen, options, chance, _pool_text(ledger, chosen)))
+        text = _pool_text(ledger, chosen)
+        hundred = per_row_minor(ledger, chosen, Decimal(100))
+        round_amounts = int((ledger.amount[chosen] % np.maximum(hundred, 1) == 0).sum())
+        if round_amounts >= 2:
+            text += f"; suggested: {round_amounts} of its amounts are round (they sum alike often)"
+        groups.append(Group(True, row, chosen, options, chance_of[row], text,
+                            searched_all=round_amounts < 2))  # fmt: skip
     return groups
