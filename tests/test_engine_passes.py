@@ -448,3 +448,16 @@ def test_the_swipe_day_tells_two_charges_of_one_subscription_apart() -> None:
     ]
     links = links_of(run(bank, ledger))
     assert set(links) == {("B-SWIPED-1ST", "L1"), ("A-SWIPED-2ND", "L2")}
+
+
+def test_a_card_purchase_posted_days_after_its_swipe_day_matches_on_the_swipe_day() -> None:
+    # Booked on the day of the purchase; the bank posts it six days later (a weekend and a slow
+    # merchant), its authorized_date the day of the purchase.
+    bank = [bank_row("B1", -17_996, "2024-03-27", "HERTZ RENT-A-CAR 042039")]
+    bank[0]["authorized_date"] = pd.Timestamp("2024-03-21")
+    ledger = [ledger_row("L1", -17_996, "2024-03-21", "Travel - Hertz", "Hertz")]
+    link = links_of(run(bank, ledger))[("B1", "L1")]
+    assert (link["status"], link["rule"]) == ("matched", "swipe_day")
+    # Without the swipe day, six days is past the exact-amount window: both stay open.
+    bank[0]["authorized_date"] = pd.NaT
+    assert run(bank, ledger).links.empty
