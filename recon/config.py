@@ -207,6 +207,10 @@ class MatchRule(Frozen):
     days_before: WindowDays = Field(0, description="bank date earlier than ledger date")
     days_after: WindowDays = Field(3, description="bank date later than ledger date")
     bank_date: Literal["posted", "authorized"] = "posted"
+    # Only bank rows whose authorized date is another day than the posted one (a card purchase
+    # posted days after its swipe): the others are the posted-date rules' to take, and a second
+    # look at them would only guess again among the look-alikes those rules left open.
+    authorized_only: bool = False
     same_account: bool = True
     same_currency: bool = True
     description_regex: str | None = None
@@ -454,6 +458,8 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
     CheckRule(name="checks"),
     GroupSearch(name="reference_groups", reference_only=True),
     MatchRule(kind="amount", name="exact_amount", days_before=1, days_after=4),
+    MatchRule(kind="amount", name="swipe_day", bank_date="authorized", authorized_only=True,
+              days_before=0, days_after=1),
     MatchRule(
         kind="tolerance",
         name="tolerance",

@@ -36,7 +36,7 @@ def test_the_passes_run_in_config_order_and_rules_rank_by_their_place() -> None:
     passes = build_passes(MATCHING)
     assert [p.name for p in passes] == [p.name for p in MATCHING.passes]
     priorities = [p.priority for p in passes if hasattr(p, "priority")]
-    assert priorities == pytest.approx([1.0, 0.8, 0.6, 0.4, 0.2])
+    assert priorities == pytest.approx([1.0, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6])
 
 
 def test_reach_days_is_the_widest_window_of_any_pass() -> None:
@@ -461,3 +461,16 @@ def test_a_card_purchase_posted_days_after_its_swipe_day_matches_on_the_swipe_da
     # Without the swipe day, six days is past the exact-amount window: both stay open.
     bank[0]["authorized_date"] = pd.NaT
     assert run(bank, ledger).links.empty
+
+
+def test_an_authorized_only_rule_leaves_rows_without_a_swipe_day_alone() -> None:
+    # A bank row with no authorized date of its own (Plaid sends none, or the posted day) is
+    # the posted-date rules' to take: swipe_day does not look at it again.
+    ledger = [ledger_row("L1", -4_900, "2024-03-01", "Software - Apple", "Apple")]
+    swiped = [bank_row("B1", -4_900, "2024-03-06", "APPLE.COM/BILL")]
+    swiped[0]["authorized_date"] = pd.Timestamp("2024-03-01")
+    assert pass_named("swipe_day").run(state_of(swiped, ledger)).links is not None
+    for authorized in (pd.NaT, pd.Timestamp("2024-03-01")):
+        posted = [bank_row("B1", -4_900, "2024-03-01", "APPLE.COM/BILL")]
+        posted[0]["authorized_date"] = authorized
+        assert pass_named("swipe_day").run(state_of(posted, ledger)).links is None

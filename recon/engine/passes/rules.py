@@ -69,6 +69,8 @@ class RulePass:
         b_rows = state.bank_state.open()
         if self.rule.kind == "tolerance":  # another amount: a reversed debit is a reversal
             b_rows = unreversed(state, b_rows)
+        if self.rule.authorized_only:
+            b_rows = b_rows[bank.authorized[b_rows] != bank.date[b_rows]]
         b, lg = candidates(self.rule, bank, ledger, b_rows, state.ledger_state.open())
         parts = pair_parts(bank, ledger, b, lg, authorized=self.rule.bank_date == "authorized")
         parts = parts.take(satisfies(self.rule, parts, bank, ledger))
