@@ -215,6 +215,9 @@ class MatchRule(Frozen):
     same_currency: bool = True
     description_regex: str | None = None
     min_text_similarity: float | None = Field(None, ge=0, le=100)
+    # The bank row naming the ledger row's counterparty (a key word of its name, whole or cut
+    # off) meets min_text_similarity too: "SEPA CREDIT TRANSFER NOVAK" for Novak s.r.o.
+    named_party: bool = False
 
     @field_validator("description_regex")
     @classmethod
@@ -474,6 +477,7 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
         kind="amount",
         name="fuzzy_text",
         min_text_similarity=75,
+        named_party=True,
         days_before=14,
         days_after=14,
         status="suggested",

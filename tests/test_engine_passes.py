@@ -458,9 +458,10 @@ def test_a_card_purchase_posted_days_after_its_swipe_day_matches_on_the_swipe_da
     ledger = [ledger_row("L1", -17_996, "2024-03-21", "Travel - Hertz", "Hertz")]
     link = links_of(run(bank, ledger))[("B1", "L1")]
     assert (link["status"], link["rule"]) == ("matched", "swipe_day")
-    # Without the swipe day, six days is past the exact-amount window: both stay open.
+    # Without the swipe day, six days is past the exact-amount window: only the two-week
+    # fuzzy_text rule's suggestion (the bank text names Hertz).
     bank[0]["authorized_date"] = pd.NaT
-    assert run(bank, ledger).links.empty
+    assert run(bank, ledger).links["status"].tolist() == ["suggested"]
 
 
 def test_an_authorized_only_rule_leaves_rows_without_a_swipe_day_alone() -> None:
@@ -474,3 +475,19 @@ def test_an_authorized_only_rule_leaves_rows_without_a_swipe_day_alone() -> None
         posted = [bank_row("B1", -4_900, "2024-03-01", "APPLE.COM/BILL")]
         posted[0]["authorized_date"] = authorized
         assert pass_named("swipe_day").run(state_of(posted, ledger)).links is None
+
+
+def test_a_receipt_booked_days_late_links_when_the_bank_text_names_its_payer() -> None:
+    # The ledger booked the receipt six days after the bank: past the exact-amount window, and
+    # the texts are not 75 alike, but the bank text names Novak s.r.o.: a suggestion.
+    ledger = [
+        ledger_row("L1", 1_214_457, "2024-03-15", "Receipt INV/2024/01815 Novak s.r.o.",
+                   "Novak s.r.o.", "INV/2024/01815"),
+        ledger_row("L2", 5_000, "2024-03-01", "Receipt Lindqvist AB", "Lindqvist AB"),
+    ]  # fmt: skip
+    bank = [bank_row("B1", 1_214_457, "2024-03-09", "SEPA CREDIT TRANSFER NOVAK")]
+    link = links_of(run(bank, ledger))[("B1", "L1")]
+    assert (link["status"], link["rule"]) == ("suggested", "fuzzy_text")
+    # A bank text naming another payer is no such link.
+    bank = [bank_row("B1", 1_214_457, "2024-03-09", "SEPA CREDIT TRANSFER LINDQVIST")]
+    assert run(bank, ledger).links.empty
