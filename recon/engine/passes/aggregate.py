@@ -210,6 +210,48 @@ def _choose(owner: IntArray, rank: IntArray, distance: FloatArray | None = None)
     return chosen
 
 
+def _doubt(owner: IntArray, rank: IntArray, distance: FloatArray, chosen: BoolArray) -> FloatArray:
+    """Per chosen candidate (in ``chosen`` order): its distance over its runner-up's (the next
+    candidate of its owner and rank), 0 when it has none: how near its choice came to another."""
+    if not chosen.any():
+        return np.zeros(0, dtype=np.float64)
+    frame = pd.DataFrame({"owner": owner, "rank": rank, "distance": distance})
+    frame = frame.sort_values(["owner", "rank", "distance"], kind="stable")
+    same = np.r_[(frame["owner"].to_numpy()[1:] == frame["owner"].to_numpy()[:-1])
+                 & (frame["rank"].to_numpy()[1:] == frame["rank"].to_numpy()[:-1]), False]
+    ordered = frame["distance"].to_numpy()
+    runner_up = np.where(same, np.r_[ordered[1:], np.inf], np.inf)
+    ratio = np.zeros(len(owner), dtype=np.float64)
+    ratio[frame.index.to_numpy()] = np.where(
+        np.isinf(runner_up), 0.0, ordered / np.maximum(runner_up, 1e-12)
+    )
+    doubt: FloatArray = ratio[chosen]
+    return doubt
+
+
+def _clearest_claims(members: list[IntArray], doubt: FloatArray, claimed: BoolArray) -> BoolArray:
+    """Per group: True for a group sharing rows with others (``claimed``) whose choice is under
+    half as doubtful as each of theirs: it keeps its rows, and the others' bank rows look again
+    among the rows left (a Monday deposit of Friday's sales, and Tuesday's of Saturday to
+    Monday that fits Friday to Sunday almost as well)."""
+    result = np.zeros(len(members), dtype=bool)
+    at = np.flatnonzero(claimed)
+    if len(at) == 0:
+        return result
+    owners: dict[int, list[int]] = {}
+    for k in at.tolist():
+        for row in members[k].tolist():
+            owners.setdefault(row, []).append(k)
+    rivals: dict[int, set[int]] = {k: set() for k in at.tolist()}
+    for groups in owners.values():
+        if len(groups) > 1:
+            for k in groups:
+                rivals[k].update(g for g in groups if g != k)
+    for k, others in rivals.items():
+        result[k] = bool(others) and all(2 * doubt[k] < doubt[j] for j in others)
+    return result
+
+
 def _no_single_match(members: list[IntArray], amount: IntArray, ledger: Side) -> BoolArray:
     """Per group: True unless one of its rows alone has the bank amount (that row is the
     match, and the rest of the group sums to nothing: rows that cancel out)."""
@@ -665,7 +707,9 @@ class SettlementPass:
         )
         off_lag = np.nan_to_num(np.abs(lag - usual_lag), nan=0.0)
         spread = max(float(settings.fee_rate_spread), 1e-9)
-        chosen = _choose(b, rank, off_rate[steady] / spread + off_lag)
+        distance = off_rate[steady] / spread + off_lag
+        chosen = _choose(b, rank, distance)
+        doubt = _doubt(b, rank, distance, chosen)
         b, first, last, fee, fee_row = (
             b[chosen], first[chosen], last[chosen], fee[chosen], fee_row[chosen]
         )
@@ -674,8 +718,9 @@ class SettlementPass:
             .astype(np.int64)
             for f, t, r in zip(first.tolist(), last.tolist(), fee_row.tolist(), strict=True)
         ]
+        alone = _disjoint(members, len(ledger))
         ok = (
-            _disjoint(members, len(ledger))
+            (alone | _clearest_claims(members, doubt, ~alone))
             & _disjoint([np.array([x]) for x in b.tolist()], len(bank))
             & _no_single_match(members, bank.amount[b], ledger)
         )
