@@ -248,6 +248,10 @@ class GroupSearch(Frozen):
     reference_only: bool = Field(
         False, description="only pools of rows that carry the target's reference"
     )
+    # party: pools of rows naming the target's party or reference. booking_day: deposits naming
+    # nobody, against pools of ledger rows of one booking day and one first description word
+    # (several customers' checks paid in as one DEPOSIT).
+    pools: Literal["party", "booking_day"] = "party"
     max_group_size: int = Field(20, ge=2, le=64)
     # A larger pool waits: its fit could not be shown unique (24 at most: 2 halves of 2**12 sums).
     max_candidates: int = Field(24, ge=2, le=24)

@@ -410,3 +410,155 @@ def test_a_deposit_that_clearly_pays_a_day_keeps_it_from_a_near_tie_of_another()
     links = links_of(run(bank, ledger), "settlement")
     found = {b: sorted(g["ledger_entry_id"]) for b, g in links.groupby("bank_transaction_id")}
     assert found == {b: sorted(rows) for b, rows in paid.items()}
+
+
+CUSTOMERS = ["Adventure Works", "Los Pollos Hermanos", "Northwind Traders", "Initech LLC",
+             "Wayne Enterprises", "Tyrell Corporation"]  # fmt: skip
+
+
+def checks_received(
+    day: str, cents: list[int], first_invoice: int = 57_620
+) -> list[dict[str, Any]]:
+    """One customer check receipt per amount, booked on ``day`` (no bank row names them)."""
+    return [
+        ledger_row(f"C{i}", amount, day,
+                   f"Check received {CUSTOMERS[i % 6]} INV-{first_invoice + i}",
+                   CUSTOMERS[i % 6], f"INV-{first_invoice + i}")
+        for i, amount in enumerate(cents)
+    ]  # fmt: skip
+
+
+def test_a_deposit_naming_nobody_groups_the_checks_of_one_day() -> None:
+    # Three of Thursday's four checks paid in on Friday as one remote deposit; the fourth waits
+    # for a later deposit and stays open.
+    cents = [51_234, 38_017, 90_355, 12_071]
+    ledger = checks_received("2026-10-29", cents)
+    bank = [bank_row("B1", sum(cents[:3]), FRIDAY, "REMOTE DEPOSIT CAPTURE")]
+    result = run(bank, ledger)
+    links = links_of(result, "group")
+    assert set(links["ledger_entry_id"]) == {"C0", "C1", "C2"}
+    assert set(links["status"]) == {"matched"}
+    assert "ledger rows booked on 2026-10-29 described 'CHECK ...'" in links["explanation"].iloc[0]
+    assert "C3" not in set(result.links["ledger_entry_id"])
+
+
+def test_a_deposit_of_checks_with_two_fitting_subsets_is_only_suggested() -> None:
+    # 700.00 is 400.00 + 300.00, or 400.00 + 250.00 + 50.00.
+    ledger = checks_received("2026-10-29", [40_000, 30_000, 25_000, 5_000])
+    result = run([bank_row("B1", 70_000, FRIDAY, "DEPOSIT")], ledger)
+    links = links_of(result, "group")
+    assert set(links["ledger_entry_id"]) == {"C0", "C1"}
+    assert set(links["status"]) == {"suggested"}
+    assert "1 other subset(s) also fit" in links["explanation"].iloc[0]
+    assert set(result.alternatives["ledger_entry_id"]) == {"C0", "C2", "C3"}
+
+
+def test_a_deposit_naming_a_customer_is_no_deposit_of_other_customers_checks() -> None:
+    cents = [51_234, 38_017, 90_355]
+    ledger = checks_received("2026-10-29", cents)
+    bank = [bank_row("B1", sum(cents[:2]), FRIDAY, "ACH DEPOSIT NORTHWIND TRADERS")]
+    assert links_of(run(bank, ledger), "group").empty
+
+
+def test_money_out_naming_nobody_is_not_grouped_with_one_days_payments() -> None:
+    cents = [-6_692, -1_084, -4_633, -3_148]
+    ledger = [ledger_row(f"M{i}", amount, "2026-10-29", "Meals - DoorDash")
+              for i, amount in enumerate(cents)]  # fmt: skip
+    bank = [bank_row("B1", sum(cents[:3]), FRIDAY, "ONLINE PAYMENT TO")]
+    assert links_of(run(bank, ledger), "group").empty
+
+
+def test_a_deposit_among_more_checks_of_its_day_than_can_be_told_apart_stays_open() -> None:
+    cents = amounts(25, 20_000)
+    ledger = checks_received("2026-10-29", cents)
+    result = run([bank_row("B1", cents[3] + cents[17], FRIDAY, "DEPOSIT")], ledger)
+    assert links_of(result, "group").empty
+
+
+def card_purchases(day: str, count: int) -> list[dict[str, Any]]:
+    """Bank rows of everyday card spending (nothing in the books): what makes a feed busy."""
+    stamp = day.replace("-", "")
+    return [bank_row(f"K{stamp}{i:02d}", -(1_013 + 71 * i), day, f"COFFEE {i:02d}")
+            for i in range(count)]  # fmt: skip
+
+
+def test_a_payout_after_a_bank_holiday_is_one_business_day_late_not_two() -> None:
+    # PayPal keeps 3.5% and pays each day's sales one business day later; weekend and holiday
+    # sales roll to the next business day. Monday 16 February 2026 is a bank holiday (the feed
+    # shows it: only card purchases post, as on a weekend): Friday's sales are paid on Tuesday,
+    # and Saturday's to Tuesday's on Wednesday. Sunday and Monday's sales happen to sum to
+    # Tuesday's deposit at 3.6%: counted as a business day, Monday would make that run look
+    # on time and Friday's late.
+    holiday = ["2026-02-16"]
+    ledger: list[dict[str, Any]] = []
+    bank: list[dict[str, Any]] = []
+    days = [str(d) for d in np.arange(np.datetime64("2026-02-02"), np.datetime64("2026-02-19"))]
+    sold_on: dict[str, list[int]] = {}
+    for k, day in enumerate(days):
+        working = bool(np.is_busday(np.datetime64(day), holidays=holiday))
+        bank += card_purchases(day, 60 if working else 15)
+        sold_on[day] = amounts(12 if np.is_busday(np.datetime64(day)) else 5, 1_000 + 97 * k)
+    friday_paid = sum(sold_on["2026-02-13"]) * 965 // 1000
+    # Sunday + Monday at 3.6%: Monday's last sale makes up the sum.
+    want = friday_paid * 1000 // 964
+    sold_on["2026-02-16"][-1] += want - sum(sold_on["2026-02-15"]) - sum(sold_on["2026-02-16"])
+    paid_on: dict[str, list[str]] = {}
+    for day in days:
+        rolled = np.busday_offset(np.datetime64(day), 0, roll="forward", holidays=holiday)
+        pay_day = str(np.busday_offset(rolled, 1, holidays=holiday))
+        paid_on.setdefault(pay_day, []).append(day)
+    for pay_day, sale_days in paid_on.items():
+        if pay_day > days[-1]:
+            continue
+        total = sum(sum(sold_on[d]) for d in sale_days)
+        bank.append(bank_row(f"P{pay_day}", total * 965 // 1000, pay_day,
+                             f"PAYPAL TRANSFER {pay_day}", "PayPal"))  # fmt: skip
+    for day in days:
+        ledger += sales(f"S{day}-", day, sold_on[day], "PayPal")
+    links = links_of(run(bank, ledger), "settlement")
+    tuesday = links[links["bank_transaction_id"] == "P2026-02-17"]
+    assert set(tuesday["ledger_entry_id"]) == {f"S2026-02-13-{i:03d}" for i in range(12)}
+    wednesday = links[links["bank_transaction_id"] == "P2026-02-18"]
+    assert {e.rsplit("-", 1)[0] for e in wednesday["ledger_entry_id"]} == {
+        "S2026-02-14", "S2026-02-15", "S2026-02-16", "S2026-02-17"
+    }
+
+
+def test_a_debit_naming_nobody_that_all_of_a_days_rows_of_one_kind_sum_to() -> None:
+    # The payroll provider's debit names neither the provider the books know nor any employee:
+    # the day's "Net pay ..." rows, all of them, sum to it exactly.
+    staff = ["Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra", "Barbara Liskov"]
+    pay = [245_012, 198_733, 310_470, 187_655, 264_120]
+    ledger = [
+        ledger_row(f"N{i}", -amount, "2026-11-12", f"Net pay {name}", name, "PR-20261112")
+        for i, (name, amount) in enumerate(zip(staff, pay, strict=True))
+    ]
+    ledger.append(ledger_row("R1", -120_000, "2026-11-12", "Rent November", "Acme Realty"))
+    bank = [bank_row("B1", -sum(pay), "2026-11-13", "ADP WAGE PAY 261113 XX4821")]
+    links = links_of(run(bank, ledger), "group")
+    assert set(links["ledger_entry_id"]) == {f"N{i}" for i in range(5)}
+    assert set(links["status"]) == {"matched"}
+    assert "all 5 ledger rows booked on 2026-11-12 described 'NET ...'" in (
+        links["explanation"].iloc[0]
+    )
+
+
+def test_a_day_whose_rows_of_one_kind_sum_to_two_debits_naming_nobody_is_left_open() -> None:
+    pay = [245_012, 198_733, 310_470]
+    ledger = [ledger_row(f"N{i}", -amount, "2026-11-12", f"Net pay {i}")
+              for i, amount in enumerate(pay)]  # fmt: skip
+    bank = [bank_row("B1", -sum(pay), "2026-11-13", "ADP WAGE PAY 261113 XX4821"),
+            bank_row("B2", -sum(pay), "2026-11-13", "WITHDRAWAL")]  # fmt: skip
+    assert links_of(run(bank, ledger), "group").empty
+
+
+def test_a_deposit_of_two_checks_among_too_many_for_a_subset_search_is_suggested() -> None:
+    # 30 checks of 100.00 to 9,100.00: few pairs sum near any one amount.
+    cents = np.random.default_rng(7).integers(10_000, 910_000, 30).tolist()
+    ledger = checks_received("2026-10-29", cents)
+    result = run([bank_row("B1", cents[3] + cents[17], FRIDAY, "DEPOSIT")], ledger)
+    links = links_of(result, "group")
+    assert set(links["ledger_entry_id"]) == {"C3", "C17"}
+    assert set(links["status"]) == {"suggested"}
+    assert ("2 of the 30 ledger rows booked on 2026-10-29 described 'CHECK ...'; suggested: in a "
+            "pool this large only pairs are searched") in links["explanation"].iloc[0]

@@ -26,7 +26,7 @@ from recon.engine.normalise import (
     id_order,
 )
 from recon.engine.output import _texts
-from recon.engine.passes.aggregate import _Days, _segment_starts
+from recon.engine.passes.aggregate import _clearest_first, _Days, _segment_starts
 
 
 def _best(bank: list[int], ledger: list[int], score: list[float]) -> tuple[int, float]:
@@ -437,3 +437,17 @@ def test_text_columns_made_by_pyarrow_are_what_pandas_makes(columns: list[list[o
     made = pd.DataFrame(_texts(arrays))
     assert made.dtypes.tolist() == expected.dtypes.tolist()
     assert made.equals(expected)
+
+
+def test_of_two_runs_claiming_a_day_the_clearer_keeps_it_and_ties_keep_none() -> None:
+    # Deposit 0 has one run that fits (no runner-up); deposit 1's chosen run, barely ahead of
+    # its runner-up, takes a row of it: deposit 0 keeps its rows, deposit 1 waits for the next
+    # round. Deposits 2 and 3, equally clear, claim the same row: neither gets it, and the less
+    # clear deposit 4 cannot take it either.
+    members = [np.array([0, 1]), np.array([1, 2]), np.array([5, 6]), np.array([6, 7]),
+               np.array([6, 9])]  # fmt: skip
+    owners = np.array([10, 11, 12, 13, 14])
+    margin = np.array([np.inf, 0.1, 2.0, 2.0, 0.5])
+    kept = _clearest_first(members, owners, margin, 10)
+    assert kept.tolist() == [True, False, False, False, False]
+    assert _clearest_first([np.array([3]), np.array([4])], owners[:2], margin[:2], 10).all()

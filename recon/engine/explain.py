@@ -47,6 +47,11 @@ def money(minor: int, currency: str) -> str:
     return format_minor(int(minor), currency)
 
 
+def day_text(day: int) -> str:
+    """A day number (days since 1970-01-01) as an ISO date."""
+    return str(np.datetime64(day, "D"))
+
+
 def days_text(days: int) -> str:
     if days == 0:
         return "same day"
@@ -125,13 +130,16 @@ def ambiguity_note(others: int, margin: float) -> str:
 
 def group_note(
     size: int, bank_rows: int, ledger_rows: int, total_minor: int, currency: str,
-    chance_fits: float | None, other_options: int,
+    chance_fits: float | None, other_options: int, pool_key: str = "",
 ) -> str:  # fmt: skip
-    """'; group of 5 (1 bank : 5 ledger) sums to 970.00', and why it is only suggested."""
+    """'; group of 5 (1 bank : 5 ledger) sums to 970.00', what pooled its rows when that was
+    not a shared party or reference, and why it is only suggested."""
     note = (
         f"; group of {size} ({bank_rows} bank : {ledger_rows} ledger) sums to "
         f"{money(total_minor, currency)}"
     )
+    if pool_key:
+        note += f"; {pool_key}"
     if chance_fits is not None:
         note += f"; suggested: in a pool of this size {chance_fits:.2f} subsets would fit by chance"
     if other_options:

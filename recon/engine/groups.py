@@ -25,10 +25,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from recon.config import GroupSearch
+from recon.engine import explain
 from recon.engine.candidates import keyed_window_pairs, unique_pairs
-from recon.engine.normalise import BoolArray, IntArray, Side
+from recon.engine.normalise import BoolArray, IntArray, Side, key_word
 from recon.engine.scoring import per_row_minor
 
 _HALF = 20  # 2**20 subset sums per half at most
@@ -48,6 +50,12 @@ class Group:
     # Subsets of the pool expected to fit by chance alone (0 for same-reference pools, whose
     # shared reference is the evidence).
     chance_fits: float = 0.0
+    # What pooled the members when that was not a shared party or reference (the explanation
+    # says it): "ledger rows booked on 2026-10-29 described 'CHECK ...'".
+    pool: str = ""
+    # False: the fit was sought among part of the subsets only (pairs of a large pool), so it
+    # is never auto-confirmed.
+    searched_all: bool = True
 
 
 _TABLE_BITS = 12  # pools up to this size: every subset sum at once, no halves
@@ -429,4 +437,243 @@ def _search(
             break
         final = len(still) == len(waiting)
         waiting = still
+    return groups
+
+
+@dataclass(frozen=True)
+class DayPools:
+    """Open ledger rows pooled by (block, booking day, first description word): ``rows`` in
+    pool order, pool ``p`` being ``rows[starts[p]:starts[p + 1]]``."""
+
+    rows: IntArray
+    starts: IntArray
+    block: IntArray  # per pool
+    date: IntArray  # per pool
+
+
+def _day_pools(ledger: Side, rows: IntArray, block: IntArray, largest: int) -> DayPools:
+    """Pools of 2..``largest`` rows sharing block, booking day and first word."""
+    rows = rows[ledger.word[rows] >= 0]
+    order = np.lexsort((rows, ledger.word[rows], ledger.date[rows], block[rows]))
+    rows = rows[order]
+    key_changes = (
+        (np.diff(block[rows]) != 0) | (np.diff(ledger.date[rows]) != 0)
+        | (np.diff(ledger.word[rows]) != 0)
+    )  # fmt: skip
+    bounds = np.flatnonzero(np.r_[True, key_changes, True])
+    starts, sizes = bounds[:-1], np.diff(bounds)
+    keep = (sizes >= 2) & (sizes <= largest)
+    starts, sizes = starts[keep], sizes[keep]
+    members = np.repeat(starts, sizes) + (np.arange(int(sizes.sum())) - np.repeat(
+        np.cumsum(sizes) - sizes, sizes))
+    kept = rows[members]
+    new_starts = np.cumsum(sizes) - sizes
+    return DayPools(kept, new_starts, block[kept[new_starts]], ledger.date[kept[new_starts]])
+
+
+def find_day_groups(
+    bank: Side,
+    ledger: Side,
+    bank_free: BoolArray,
+    ledger_free: BoolArray,
+    bank_block: IntArray,
+    ledger_block: IntArray,
+    config: GroupSearch,
+) -> list[Group]:
+    """Bank rows naming nobody, each the sum of ledger rows of one booking day and one kind.
+
+    A bank row (``bank_free`` holds the open ones that name no counterparty in their text) that
+    names no party, payee, reference or check number of the ledger is searched against pools
+    of open ledger rows that share a booking day in the group window and the first word of
+    their description. First whole pools: a bank row that all of one pool's rows (3 at least,
+    any number) sum to exactly, the only such pool in its window and it the only such bank row
+    of that pool, is grouped with them (a payroll provider's one debit for every employee's
+    "Net pay ..." row of the day). Then subsets, for deposits (money in: ``DEPOSIT``, ``REMOTE
+    DEPOSIT CAPTURE``, several customers' checks paid in at once) among pools of receipts: a
+    deposit is grouped when exactly one subset of all its pools fits; with 2 to
+    ``MAX_SUGGESTED_OPTIONS`` fits it is suggested with the others as alternatives. Pools
+    larger than ``max_candidates`` wait: among so many look-alike receipts a fit says little,
+    but the groups of a round may shrink them for the next. Targets are taken fewest fits
+    first, then in position order; a fit whose rows an earlier target took is dropped.
+    """
+    names_party = np.isin(bank.party, ledger.party[ledger.party >= 0])
+    names_reference = np.isin(bank.reference, ledger.reference[ledger.reference >= 0])
+    targets = np.flatnonzero(
+        bank_free & ~names_party & ~names_reference & (bank.payee < 0)
+        & (bank.named_reference < 0) & (bank.check < 0)
+    )  # fmt: skip
+    if len(targets) == 0:
+        return []
+    groups = _whole_pools(bank, ledger, targets, bank_free, ledger_free, bank_block,
+                          ledger_block, config)  # fmt: skip
+    deposits = targets[bank.amount[targets] > 0]
+    while True:
+        deposits = deposits[bank_free[deposits]]
+        receipts = np.flatnonzero(ledger_free & (ledger.amount > 0))
+        pools = _day_pools(ledger, receipts, ledger_block, config.max_candidates)
+        # (target, pool) pairs: same block, the pool's day within the window of the target's.
+        t, p = keyed_window_pairs(
+            deposits, bank_block[deposits], bank.date[deposits],
+            np.arange(len(pools.starts), dtype=np.int64), pools.block, pools.date,
+            days_before=config.days_before, days_after=config.days_after,
+            cap=len(pools.starts),
+        )  # fmt: skip
+        found = _day_search(bank, ledger, t, p, pools, bank_free, ledger_free, config)
+        if not found:
+            break
+        groups += found
+    return groups + _pairs_in_large_pools(
+        bank, ledger, deposits[bank_free[deposits]], bank_free, ledger_free, bank_block,
+        ledger_block, config,
+    )  # fmt: skip
+
+
+_WHOLE_POOL_ROWS = 3  # fewer rows summing to an amount could be chance
+_LARGEST_PAIR_POOL = 2_000  # pairs of a pool: n**2 / 2 sums
+
+
+def _pairs_in_large_pools(
+    bank: Side, ledger: Side, deposits: IntArray, bank_free: BoolArray, ledger_free: BoolArray,
+    bank_block: IntArray, ledger_block: IntArray, config: GroupSearch,
+) -> list[Group]:  # fmt: skip
+    """Deposits paying two receipts of a pool too large for the subset search: the only pair of
+    all the deposit's large pools that sums to it, exactly, is suggested (a larger subset may
+    fit as well, unseen; never auto-confirmed), unless pairs fitting by chance are expected."""
+    receipts = np.flatnonzero(ledger_free & (ledger.amount > 0))
+    pools = _day_pools(ledger, receipts, ledger_block, _LARGEST_PAIR_POOL)
+    sizes = np.diff(np.r_[pools.starts, len(pools.rows)])
+    large = np.flatnonzero(sizes > config.max_candidates)
+    if len(large) == 0 or len(deposits) == 0:
+        return []
+    t, w = keyed_window_pairs(
+        deposits, bank_block[deposits], bank.date[deposits],
+        np.arange(len(large), dtype=np.int64), pools.block[large], pools.date[large],
+        days_before=config.days_before, days_after=config.days_after, cap=len(large),
+    )  # fmt: skip
+    sums_of: dict[int, tuple[IntArray, IntArray, IntArray]] = {}
+    fits_of: dict[int, list[tuple[IntArray, float, int]]] = {}
+    for row, pool in zip(t.tolist(), large[w].tolist(), strict=True):
+        if pool not in sums_of:
+            members = pools.rows[pools.starts[pool] : pools.starts[pool] + sizes[pool]]
+            first, second = np.triu_indices(len(members), 1)
+            sums = ledger.amount[members][first] + ledger.amount[members][second]
+            order = np.argsort(sums, kind="stable")
+            sums_of[pool] = (sums[order], members[first[order]], members[second[order]])
+        sums, first_row, second_row = sums_of[pool]
+        goal = int(bank.amount[row])
+        low, high = np.searchsorted(sums, [goal, goal + 1])
+        # Chance: pair sums per minor unit near the goal (within 1%), times the one unit hit.
+        width = max(goal // 100, 100)
+        near = np.searchsorted(sums, goal + width, "right") - np.searchsorted(sums, goal - width)
+        chance = float(near) / (2 * width + 1)
+        fits_of.setdefault(row, []).extend(
+            (np.sort(np.array([first_row[k], second_row[k]])), chance, int(sizes[pool]))
+            for k in range(low, high)
+        )
+    groups = []
+    for row in sorted(fits_of):
+        fits = fits_of[row]
+        if len(fits) != 1 or fits[0][1] > config.max_chance_fits or not bank_free[row]:
+            continue
+        chosen, chance, pool_size = fits[0]
+        if ledger_free[chosen].all():
+            bank_free[row] = False
+            ledger_free[chosen] = False
+            text = _pool_text(ledger, chosen).replace(
+                "ledger rows", f"2 of the {pool_size} ledger rows", 1
+            ) + "; suggested: in a pool this large only pairs are searched"
+            groups.append(Group(True, row, chosen, (), chance, text, searched_all=False))
+    return groups
+
+
+def _whole_pools(
+    bank: Side, ledger: Side, targets: IntArray, bank_free: BoolArray, ledger_free: BoolArray,
+    bank_block: IntArray, ledger_block: IntArray, config: GroupSearch,
+) -> list[Group]:  # fmt: skip
+    """Targets that all rows of one (day, first word) pool sum to exactly, one to one."""
+    rows = np.flatnonzero(ledger_free)
+    pools = _day_pools(ledger, rows, ledger_block, len(rows))
+    sizes = np.diff(np.r_[pools.starts, len(pools.rows)])
+    whole = np.flatnonzero(sizes >= _WHOLE_POOL_ROWS)
+    if len(whole) == 0:
+        return []
+    totals = np.add.reduceat(ledger.amount[pools.rows], pools.starts)[whole]
+    # One code per (block, amount) on both sides: equal codes, equal amounts in one block.
+    codes, _ = pd.factorize(pd.MultiIndex.from_arrays([
+        np.r_[bank_block[targets], pools.block[whole]], np.r_[bank.amount[targets], totals],
+    ]))  # fmt: skip
+    t, w = keyed_window_pairs(
+        targets, codes[: len(targets)].astype(np.int64), bank.date[targets],
+        np.arange(len(whole), dtype=np.int64), codes[len(targets) :].astype(np.int64),
+        pools.date[whole], days_before=config.days_before, days_after=config.days_after,
+        cap=len(whole),
+    )  # fmt: skip
+    once = (np.bincount(t, minlength=len(bank))[t] == 1) & (
+        np.bincount(w, minlength=len(whole))[w] == 1
+    )
+    groups = []
+    for row, pool in zip(t[once].tolist(), whole[w[once]].tolist(), strict=True):
+        members = np.sort(pools.rows[pools.starts[pool] : pools.starts[pool] + sizes[pool]])
+        bank_free[row] = False
+        ledger_free[members] = False
+        groups.append(Group(True, row, members, (), 0.0, _pool_text(ledger, members, whole=True)))
+    return groups
+
+
+def _pool_text(ledger: Side, members: IntArray, whole: bool = False) -> str:
+    first = int(members[0])
+    day = explain.day_text(int(ledger.date[first]))
+    word = key_word(str(ledger.description[first]))
+    rows = f"all {len(members)} ledger rows" if whole else "ledger rows"
+    return f"{rows} booked on {day} described '{word} ...'"
+
+
+def _day_search(
+    bank: Side, ledger: Side, t: IntArray, p: IntArray, pools: DayPools, bank_free: BoolArray,
+    ledger_free: BoolArray, config: GroupSearch,
+) -> list[Group]:  # fmt: skip
+    """The fits of each (target, pool) pair, resolved per target as :func:`find_day_groups`
+    says."""
+    if len(t) == 0:
+        return []
+    sizes = np.diff(np.r_[pools.starts, len(pools.rows)])
+    # One searchable pool per pair, its rows laid end to end, for the batched bound checks.
+    pair_sizes = sizes[p]
+    pair_starts = np.cumsum(pair_sizes) - pair_sizes
+    within = np.arange(int(pair_sizes.sum())) - np.repeat(pair_starts, pair_sizes)
+    members = pools.rows[np.repeat(pools.starts[p], pair_sizes) + within]
+    amounts = ledger.amount[members]
+    goal = bank.amount[t]
+    tolerance = per_row_minor(bank, t, config.amount_tolerance)
+    possible = _reachable(amounts, pair_starts, goal, tolerance)
+    possible &= _fit_possible(
+        amounts, pair_starts, goal, tolerance, config.max_group_size, possible
+    )
+    fits_of: dict[int, list[tuple[IntArray, float]]] = {}
+    for pair in np.flatnonzero(possible).tolist():
+        start, stop = int(pair_starts[pair]), int(pair_starts[pair] + pair_sizes[pair])
+        pool_rows = members[start:stop]
+        found = fitting_subsets(
+            ledger.amount[pool_rows], int(goal[pair]), int(tolerance[pair]),
+            config.max_group_size,
+        )  # fmt: skip
+        chance = expected_chance_fits(ledger.amount[pool_rows], int(goal[pair]),
+                                      int(tolerance[pair]))
+        fits_of.setdefault(int(t[pair]), []).extend(
+            (np.sort(pool_rows[f]), chance) for f in found
+        )
+    groups: list[Group] = []
+    order = sorted(fits_of, key=lambda row: (len(fits_of[row]), row))
+    for row in order:
+        fits = fits_of[row]
+        if len(fits) > MAX_SUGGESTED_OPTIONS or not bank_free[row]:
+            continue
+        free = [(rows, chance) for rows, chance in fits if ledger_free[rows].all()]
+        if not free:
+            continue
+        chosen, chance = free[0]
+        bank_free[row] = False
+        ledger_free[chosen] = False
+        options = tuple(rows for rows, _ in free[1:])
+        groups.append(Group(True, row, chosen, options, chance, _pool_text(ledger, chosen)))
     return groups

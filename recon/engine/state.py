@@ -12,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from recon.config import MatchingConfig, MatchRule
 from recon.engine import explain, references
+from recon.engine.holidays import quiet_weekdays
 from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, prepare
 from recon.engine.payees import PayeeMemory
 from recon.engine.scoring import FloatArray
@@ -126,6 +128,15 @@ class MatchState:
     mismatches: list[tuple[IntArray, IntArray]] = field(default_factory=list)
     # (bank position, ledger counterparty code) a bank text names: recon.engine.passes.names.
     named_parties: tuple[IntArray, IntArray] | None = None
+    # Weekdays the bank posted nothing on (recon.engine.holidays), once the bank rows are read.
+    bank_holidays: npt.NDArray[np.datetime64] | None = None
+
+    def holidays(self) -> npt.NDArray[np.datetime64]:
+        """:func:`~recon.engine.holidays.quiet_weekdays` of the posted bank rows, computed once."""
+        if self.bank_holidays is None:
+            posted = self.bank.date[~self.bank.pending]
+            self.bank_holidays = quiet_weekdays(posted)
+        return self.bank_holidays
 
     @classmethod
     def prepare(

@@ -41,6 +41,7 @@ from recon.engine.passes.parts import (
     anchored_three_part_fits,
     nearest,
     possible_parts,
+    resolve_claims,
     round_counts,
     subset_fits,
     two_part_fits,
@@ -151,10 +152,6 @@ def _fee_limit(side: Side, rows: IntArray, settings: FeeTolerance) -> IntArray:
     return allowed_difference(side.amount[rows], absolute, settings.fee_percent)
 
 
-def _day_text(day: int) -> str:
-    return str(np.datetime64(day, "D"))
-
-
 def _fee_note(fee: int, currency: str, fee_row: bool) -> str:
     if fee == 0:
         return ""
@@ -189,8 +186,16 @@ def _slices(size: int, step: int) -> list[slice]:
 def _choose(owner: IntArray, rank: IntArray, distance: FloatArray | None = None) -> BoolArray:
     """Per candidate: True when it is its owner's only candidate of the owner's best rank;
     among several, the one whose ``distance`` is under half the runner-up's (when given)."""
+    return _choose_by_margin(owner, rank, distance)[0]
+
+
+def _choose_by_margin(
+    owner: IntArray, rank: IntArray, distance: FloatArray | None = None
+) -> tuple[BoolArray, FloatArray]:
+    """:func:`_choose`, and per candidate how much nearer than its owner's runner-up of the
+    same rank it is (inf without a runner-up)."""
     if len(owner) == 0:
-        return np.zeros(0, dtype=bool)
+        return np.zeros(0, dtype=bool), np.zeros(0, dtype=np.float64)
     if distance is None:
         distance = np.zeros(len(owner), dtype=np.float64)
     frame = pd.DataFrame({"owner": owner, "rank": rank, "distance": distance})
@@ -205,51 +210,33 @@ def _choose(owner: IntArray, rank: IntArray, distance: FloatArray | None = None)
     ]
     next_distance = np.r_[ordered_distance[1:], np.inf]
     clear = ~runner_up | (2 * ordered_distance < next_distance)
+    at = frame.index.to_numpy()
     chosen = np.zeros(len(owner), dtype=bool)
-    chosen[frame.index.to_numpy()[first & clear]] = True
-    return chosen
+    chosen[at[first & clear]] = True
+    margin = np.full(len(owner), np.inf)
+    margin[at[runner_up]] = (next_distance - ordered_distance)[runner_up]
+    return chosen, margin
 
 
-def _doubt(owner: IntArray, rank: IntArray, distance: FloatArray, chosen: BoolArray) -> FloatArray:
-    """Per chosen candidate (in ``chosen`` order): its distance over its runner-up's (the next
-    candidate of its owner and rank), 0 when it has none: how near its choice came to another."""
-    if not chosen.any():
-        return np.zeros(0, dtype=np.float64)
-    frame = pd.DataFrame({"owner": owner, "rank": rank, "distance": distance})
-    frame = frame.sort_values(["owner", "rank", "distance"], kind="stable")
-    same = np.r_[(frame["owner"].to_numpy()[1:] == frame["owner"].to_numpy()[:-1])
-                 & (frame["rank"].to_numpy()[1:] == frame["rank"].to_numpy()[:-1]), False]
-    ordered = frame["distance"].to_numpy()
-    runner_up = np.where(same, np.r_[ordered[1:], np.inf], np.inf)
-    ratio = np.zeros(len(owner), dtype=np.float64)
-    ratio[frame.index.to_numpy()] = np.where(
-        np.isinf(runner_up), 0.0, ordered / np.maximum(runner_up, 1e-12)
-    )
-    doubt: FloatArray = ratio[chosen]
-    return doubt
-
-
-def _clearest_claims(members: list[IntArray], doubt: FloatArray, claimed: BoolArray) -> BoolArray:
-    """Per group: True for a group sharing rows with others (``claimed``) whose choice is under
-    half as doubtful as each of theirs: it keeps its rows, and the others' bank rows look again
-    among the rows left (a Monday deposit of Friday's sales, and Tuesday's of Saturday to
-    Monday that fits Friday to Sunday almost as well)."""
-    result = np.zeros(len(members), dtype=bool)
-    at = np.flatnonzero(claimed)
-    if len(at) == 0:
-        return result
-    owners: dict[int, list[int]] = {}
-    for k in at.tolist():
-        for row in members[k].tolist():
-            owners.setdefault(row, []).append(k)
-    rivals: dict[int, set[int]] = {k: set() for k in at.tolist()}
-    for groups in owners.values():
-        if len(groups) > 1:
-            for k in groups:
-                rivals[k].update(g for g in groups if g != k)
-    for k, others in rivals.items():
-        result[k] = bool(others) and all(2 * doubt[k] < doubt[j] for j in others)
-    return result
+def _clearest_first(members: list[IntArray], owners: IntArray, margin: FloatArray,
+                    size: int) -> BoolArray:  # fmt: skip
+    """Per group: True when it keeps its rows, the groups taken clearest first (largest margin
+    over their owner's runner-up). A group sharing a row with a clearer one is dropped, and may
+    find another run in the next round once the clearer one's rows are gone; groups of equal
+    margin sharing a row are all dropped (nothing tells which is right), and their rows stay
+    out of the less clear ones."""
+    taken = np.zeros(size, dtype=bool)
+    keep = np.zeros(len(members), dtype=bool)
+    for level in np.unique(margin)[::-1].tolist():
+        at = np.flatnonzero(margin == level)
+        rows_of = [np.r_[members[k], size + owners[k]] for k in at.tolist()]  # rows and owner
+        shared = np.bincount(np.concatenate(rows_of), minlength=size + int(owners.max()) + 1)
+        for k, rows in zip(at.tolist(), rows_of, strict=True):
+            own = rows[:-1]
+            keep[k] = bool((shared[rows] == 1).all()) and not bool(taken[own].any())
+        for k in at.tolist():
+            taken[members[k]] = True
+    return keep
 
 
 def _no_single_match(members: list[IntArray], amount: IntArray, ledger: Side) -> BoolArray:
@@ -684,7 +671,8 @@ class SettlementPass:
             rank[plausible],
         )
         lag = np.busday_count(
-            days.day[last].astype("datetime64[D]"), bank.date[b].astype("datetime64[D]")
+            days.day[last].astype("datetime64[D]"), bank.date[b].astype("datetime64[D]"),
+            holidays=state.holidays(),
         ).astype(np.int64)
         if only is None:  # usual rates and lags: from the first round's unambiguous fits
             alone = _choose(b, rank)
@@ -707,23 +695,18 @@ class SettlementPass:
         )
         off_lag = np.nan_to_num(np.abs(lag - usual_lag), nan=0.0)
         spread = max(float(settings.fee_rate_spread), 1e-9)
-        distance = off_rate[steady] / spread + off_lag
-        chosen = _choose(b, rank, distance)
-        doubt = _doubt(b, rank, distance, chosen)
-        b, first, last, fee, fee_row = (
-            b[chosen], first[chosen], last[chosen], fee[chosen], fee_row[chosen]
+        chosen, margin = _choose_by_margin(b, rank, off_rate[steady] / spread + off_lag)
+        b, first, last, fee, fee_row, margin = (
+            b[chosen], first[chosen], last[chosen], fee[chosen], fee_row[chosen], margin[chosen]
         )
         members = [
             np.r_[days.rows[days.row_start[f]:days.row_start[t + 1]], [r] if r >= 0 else []]
             .astype(np.int64)
             for f, t, r in zip(first.tolist(), last.tolist(), fee_row.tolist(), strict=True)
         ]
-        alone = _disjoint(members, len(ledger))
-        ok = (
-            (alone | _clearest_claims(members, doubt, ~alone))
-            & _disjoint([np.array([x]) for x in b.tolist()], len(bank))
-            & _no_single_match(members, bank.amount[b], ledger)
-        )
+        ok = _no_single_match(members, bank.amount[b], ledger)
+        ok[ok] = _clearest_first([members[k] for k in np.flatnonzero(ok).tolist()], b[ok],
+                                 margin[ok], len(ledger))  # fmt: skip
         added: set[int] = set()
         word_of = {code: word for word, code in words.items()}
         for k in np.flatnonzero(ok).tolist():
@@ -735,13 +718,13 @@ class SettlementPass:
             word = word_of.get(int(keys[rows[0]]), "")
             first_day, last_day = int(days.day[first[k]]), int(days.day[last[k]])
             span = (
-                _day_text(first_day) if first_day == last_day
-                else f"{_day_text(first_day)} to {_day_text(last_day)}"
+                explain.day_text(first_day) if first_day == last_day
+                else f"{explain.day_text(first_day)} to {explain.day_text(last_day)}"
             )  # fmt: skip
             sales = len(rows) - int(has_fee_row)
             sales_total = int(days.total(first[k : k + 1], last[k : k + 1])[0])
             note = (
-                f"; {word} rows of {span} settled {_day_text(int(bank.date[bank_row]))}: "
+                f"; {word} rows of {span} settled {explain.day_text(int(bank.date[bank_row]))}: "
                 f"{sales} rows sum to {explain.money(sales_total, currency)}"
                 f"{_fee_note(int(fee[k]), currency, has_fee_row)}"
             )
@@ -762,7 +745,7 @@ class SettlementPass:
         pair_at, last = _expand(low.astype(np.int64), high.astype(np.int64))
         lag = np.busday_count(
             days.day[last].astype("datetime64[D]"),
-            bank.date[pair_b[pair_at]].astype("datetime64[D]"),
+            bank.date[pair_b[pair_at]].astype("datetime64[D]"), holidays=state.holidays(),
         )
         keep = (lag >= settings.lag_min) & (lag <= settings.lag_max)
         pair_at, last = pair_at[keep], last[keep]
@@ -827,10 +810,9 @@ def _claims(
     state: MatchState, target: IntArray, members: list[IntArray], sure: BoolArray
 ) -> tuple[BoolArray, BoolArray]:
     """Which partial payments to make, and which stay sure, when several ledger rows claim one
-    bank row: the claim with more parts naming its ledger row's reference wins (the parts of
-    one invoice name it; another invoice of the same payer merely sums alike), then a sure
-    claim, then the earlier ledger row. A claim that had a rival is only sure when it names
-    its reference in more parts than every rival."""
+    bank row: :func:`~recon.engine.passes.parts.resolve_claims`, counting the parts that name
+    their ledger row's reference (the parts of one invoice name it; another invoice of the same
+    payer merely sums alike)."""
     if not members:
         return np.zeros(0, dtype=bool), sure
     sizes = np.array([len(m) for m in members], dtype=np.int64)
@@ -838,29 +820,7 @@ def _claims(
     rows = np.concatenate(members)
     agree, _ = references.reference_evidence(state.bank, state.ledger, rows, target[claim])
     named = np.bincount(claim, weights=agree, minlength=len(members)).astype(np.int64)
-    counts = np.bincount(rows, minlength=len(state.bank))
-    contested = np.zeros(len(members), dtype=bool)
-    contested[claim[counts[rows] > 1]] = True
-    order = np.lexsort((state.ledger.date[target], ~sure, -named))
-    taken_bank = np.zeros(len(state.bank), dtype=bool)
-    taken_ledger: set[int] = set()
-    ok = np.zeros(len(members), dtype=bool)
-    for k in order.tolist():
-        parts, row = members[k], int(target[k])
-        if taken_bank[parts].any() or row in taken_ledger:
-            continue
-        ok[k] = True
-        taken_bank[parts] = True
-        taken_ledger.add(row)
-    # A contested claim stays sure only when no rival names its reference as often.
-    rival_named = np.zeros(len(members), dtype=np.int64)
-    for k in np.flatnonzero(contested).tolist():
-        rival_named[k] = max(
-            (int(named[j]) for j in np.unique(claim[np.isin(rows, members[k])]).tolist()
-             if j != k), default=-1,
-        )  # fmt: skip
-    still_sure = sure & (~contested | (named > rival_named))
-    return ok, still_sure
+    return resolve_claims(target, members, sure, named, state.ledger.date, len(state.bank))
 
 
 # ---------------------------------------------------------------------------------------------

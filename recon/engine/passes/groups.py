@@ -19,8 +19,9 @@ import numpy as np
 
 from recon.config import GroupSearch
 from recon.engine import explain
-from recon.engine.groups import Group, find_groups
+from recon.engine.groups import Group, find_day_groups, find_groups
 from recon.engine.normalise import IntArray, filled
+from recon.engine.passes.names import named_parties
 from recon.engine.scoring import pair_parts, score_parts, total_score
 from recon.engine.state import AlternativeBatch, DayWindow, Found, LinkBatch, MatchState
 from recon.records import Status
@@ -43,7 +44,11 @@ class GroupPass:
     def run(self, state: MatchState) -> Found:
         bank_open = state.bank_state.free & ~state.bank_state.held
         ledger_open = state.ledger_state.free & ~state.ledger_state.held
-        groups = find_groups(
+        find = find_groups
+        if self.settings.pools == "booking_day":
+            find = find_day_groups
+            bank_open[named_parties(state)[0]] = False  # a deposit naming a customer is theirs
+        groups = find(
             state.bank, state.ledger, bank_open, ledger_open, state.bank_block,
             state.ledger_block, self.settings,
         )  # fmt: skip
@@ -75,7 +80,8 @@ class GroupPass:
             ledger_sum = int(ledger.amount[ledger_rows].sum())
             difference = bank_sum - ledger_sum
             by_chance = group.chance_fits > self.settings.max_chance_fits
-            status = Status.MATCHED if not group.options and not by_chance else Status.SUGGESTED
+            sure = not group.options and not by_chance and group.searched_all
+            status = Status.MATCHED if sure else Status.SUGGESTED
             if status == Status.MATCHED and difference != 0:
                 status = Status.MATCHED_WITH_DIFFERENCE
             chance = group.chance_fits if by_chance else None
@@ -83,7 +89,7 @@ class GroupPass:
             notes.append(
                 explain.group_note(
                     size, len(bank_rows), len(ledger_rows), bank_sum, currency, chance,
-                    len(group.options),
+                    len(group.options), group.pool,
                 )
             )
             for option in group.options:
