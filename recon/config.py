@@ -491,6 +491,9 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
     Remittances(name="remittances"),
     MismatchRule(name="keying_slips", slips_only=True),
     GroupSearch(name="groups", max_chance_rows=6),
+    GroupSearch(
+        name="deposits", pools="booking_day", max_group_size=8, days_before=0, days_after=4,
+    ),
     DifferenceTolerance(name="difference"),
     DifferenceTolerance(
         name="deducted_fees", amount=Decimal("50.00"), percent=Decimal("0.5"),

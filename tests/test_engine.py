@@ -179,7 +179,9 @@ def test_payout_groups_sales_minus_fee() -> None:
     assert set(links["status"]) == {"matched"}
     assert set(links["rule"]) == {"group"}
     assert set(links["amount_difference_minor"]) == {0}
-    assert "group of 4 (1 bank : 4 ledger) sums to 970.00" in links["explanation"].iloc[0]
+    assert "group of 4 (1 bank : 4 ledger) sums to 970.00; rows of STRIPE" in (
+        links["explanation"].iloc[0]
+    )
     assert result.discrepancies.empty
 
 
@@ -278,7 +280,9 @@ def test_invoice_paid_in_three_transfers() -> None:
     assert set(links["ledger_entry_id"]) == {"L1"}
     assert links["match_id"].nunique() == 1
     assert set(links["status"]) == {"matched"}
-    assert "group of 3 (3 bank : 1 ledger)" in links["explanation"].iloc[0]
+    assert "group of 3 (3 bank : 1 ledger) sums to 800.00; rows of UMBRELLA" in (
+        links["explanation"].iloc[0]
+    )
 
 
 def test_group_with_two_fitting_subsets_is_suggested() -> None:
@@ -713,3 +717,23 @@ def test_a_credit_of_a_linked_debits_size_from_another_payee_is_no_return() -> N
         [ledger_row("L1", -66_452, "2024-03-01", "AP payment Parker Hannifin", "Parker Hannifin")],
     )
     assert "reversal" not in set(result.discrepancies["kind"])
+
+
+def test_a_group_pooled_by_a_shared_reference_names_it() -> None:
+    # The deposit names its payout id, which every sale carries; another Stripe sale without it
+    # stays out.
+    payout = "ST-Q4X9M2B7KD1P"
+    result = run(
+        [bank_row("B1", 97_000, "2024-03-10", f"STRIPE PAYOUT {payout}", "Stripe")],
+        [
+            ledger_row("S1", 40_000, "2024-03-08", "Stripe sale", "Stripe", payout),
+            ledger_row("S2", 35_000, "2024-03-08", "Stripe sale", "Stripe", payout),
+            ledger_row("S3", 25_000, "2024-03-09", "Stripe sale", "Stripe", payout),
+            ledger_row("F1", -3_000, "2024-03-09", "Stripe fee", "Stripe", payout),
+            ledger_row("S4", 5_000, "2024-03-09", "Stripe sale", "Stripe", "ST-OTHERPAYOUT"),
+        ],
+        SUBSET_SUM_ONLY,
+    )
+    links = result.links
+    assert set(links["ledger_entry_id"]) == {"S1", "S2", "S3", "F1"}
+    assert f"sums to 970.00; rows carrying reference {payout}" in links["explanation"].iloc[0]

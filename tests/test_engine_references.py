@@ -280,3 +280,18 @@ def test_a_ledger_without_references_names_none_in_any_text() -> None:
     refs = references.LedgerReferences.of(np.array(["", ""], dtype=object))
     found = refs.scan_all(["CHECK 1043 INV-51204", "PO 55119", ""], tails=False)
     assert found.names.tolist() == []
+
+
+def test_a_payout_id_of_letters_and_digits_mixed_is_found_in_the_bank_text() -> None:
+    # "ST-Q4X9M2B7KD1P" is 13 runs of letters or digits: more than a run of words spans.
+    refs = references.LedgerReferences.of(
+        np.array(["ST-Q4X9M2B7KD1P", "INV-51204", "SQ-8HF2ABC"], dtype=object)
+    )
+    code = {str(refs.names[c]): c for c in range(len(refs.names))}
+    found = refs.scan_all(["STRIPE TRANSFER ST-Q4X9M2B7KD1P", "SQUARE INC SQ SQ 8HF2ABC",
+                           "STRIPE TRANSFER ST-Q4X9M2B7KD1Q"], tails=True)  # fmt: skip
+    assert found.name_text.tolist() == [0, 1]
+    assert found.names.tolist() == [code["ST-Q4X9M2B7KD1P"] * 2 + 1, code["SQ-8HF2ABC"] * 2 + 1]
+    assert refs.scan("STRIPE TRANSFER ST-Q4X9M2B7KD1P", tails=True) == (
+        [code["ST-Q4X9M2B7KD1P"] * 2 + 1], []
+    )

@@ -126,6 +126,9 @@ def _looks_like_date(digits: str) -> bool:
 
 
 _NOT_WORD = re.compile(r"[\W_]+")
+# A word with letters and digits mixed three times or more (pyarrow's RE2: no look-arounds).
+_MIXED_WORD = r"[A-Z][0-9][A-Z]|[0-9][A-Z][0-9]"
+_ID_WORDS = 3  # words (at spaces and punctuation) one id may span: "ST-Q4X9M2B7KD1P"
 # ASCII punctuation and spaces: str.translate drops them far faster than a regex.
 _ASCII_SEPARATORS = str.maketrans(
     "", "", "".join(chr(c) for c in range(128) if not chr(c).isalnum())
@@ -188,6 +191,15 @@ class Scanned:
             np.repeat(np.arange(len(fragments), dtype=np.int64), [len(f) for f in fragments]),
             fragment_array,
         )
+
+    def with_names(self, name_text: IntArray, names: IntArray) -> Scanned:
+        """These and more names, each (text, name) once in text order; a text that names one
+        keeps no cut-off fragments (as :meth:`LedgerReferences.scan`)."""
+        if len(name_text) == 0:
+            return self
+        pairs = unique_pairs(np.r_[self.name_text, name_text], np.r_[self.names, names])
+        keep = ~np.isin(self.fragment_text, pairs[0])
+        return Scanned(pairs[0], pairs[1], self.fragment_text[keep], self.fragments[keep])
 
     def renumbered(self, texts: IntArray) -> Scanned:
         """Text k renumbered ``texts[k]``."""
@@ -398,6 +410,9 @@ class LedgerReferences:
                 for c in (code,) if code >= 0 else shared[-1 - code]:
                     length, was_strong = found.get(c, (0, False))
                     found[c] = (min(length, -len(run)), was_strong or strong)
+        for run, code in self._ids_in(text):
+            length, _ = found.get(code, (0, True))
+            found[code] = (min(length, -len(run)), True)
         if found:
             order = sorted((length, code) for code, (length, _) in found.items())
             return [code * 2 + found[code][1] for _, code in order], []
@@ -428,7 +443,52 @@ class LedgerReferences:
             found = [self.scan(texts[k], tails=tails) for k in other.tolist()]
             parts.append(Scanned.of_lists([f[0] for f in found], [f[1] for f in found])
                          .renumbered(other))  # fmt: skip
-        return Scanned.merged(parts)
+        return Scanned.merged(parts).with_names(*self._scan_ids(texts))
+
+    @cached_property
+    def _ids(self) -> dict[str, int]:
+        """Compact reference -> code of the searchable references with letters and digits mixed
+        (:data:`_MIXED_WORD`): ids like a processor's payout id "ST-Q4X9M2B7KD1P", whose runs of
+        letters or digits the word runs of :meth:`scan_all` cannot span (more than
+        ``MAX_WORDS``). A text both find names it once."""
+        mixed = re.compile(_MIXED_WORD)
+        return {
+            str(self.compact[code]): code
+            for code in np.flatnonzero(self.searchable).tolist()
+            if mixed.search(str(self.compact[code]))
+        }
+
+    def _ids_in(self, text: str) -> list[tuple[str, int]]:
+        """(compact run, code) of each of :meth:`_ids` that 1..``_ID_WORDS`` of ``text``'s
+        words (split at spaces and punctuation only), joined, spell."""
+        ids = self._ids
+        if not ids:
+            return []
+        words = _NOT_WORD.split(text.upper())
+        found = []
+        for first in range(len(words)):
+            run = ""
+            for word in words[first : first + _ID_WORDS]:
+                run += word
+                code = ids.get(run)
+                if code is not None:
+                    found.append((run, code))
+        return found
+
+    def _scan_ids(self, texts: list[str]) -> tuple[IntArray, IntArray]:
+        """(text, ``code * 2 + 1``) for each of :meth:`_ids` each text names (strong: an id
+        holds letters); only texts with letters and digits mixed in one word are looked at."""
+        if not self._ids or not texts:
+            return _EMPTY, _EMPTY
+        mixed = pc.match_substring_regex(
+            pa.array([t.upper() for t in texts], type=pa.large_string()), _MIXED_WORD
+        )
+        owner, values = [], []
+        for k in np.flatnonzero(np.asarray(mixed.to_numpy(zero_copy_only=False), dtype=bool)):
+            for _, code in self._ids_in(texts[int(k)]):
+                owner.append(int(k))
+                values.append(code * 2 + 1)
+        return np.array(owner, dtype=np.int64), np.array(values, dtype=np.int64)
 
     @cached_property
     def _tables(self) -> _LookupTables:

@@ -20,7 +20,7 @@ import numpy as np
 from recon.config import GroupSearch
 from recon.engine import explain
 from recon.engine.groups import Group, find_day_groups, find_groups
-from recon.engine.normalise import IntArray, filled
+from recon.engine.normalise import IntArray, filled, key_word
 from recon.engine.passes.names import named_parties
 from recon.engine.scoring import pair_parts, score_parts, total_score
 from recon.engine.state import AlternativeBatch, DayWindow, Found, LinkBatch, MatchState
@@ -89,7 +89,7 @@ class GroupPass:
             notes.append(
                 explain.group_note(
                     size, len(bank_rows), len(ledger_rows), bank_sum, currency, chance,
-                    len(group.options), group.pool,
+                    len(group.options), group.pool or _shared_key(state, group),
                 )
             )
             for option in group.options:
@@ -142,3 +142,27 @@ class GroupPass:
                 winner_ledger=winner_l[owner],
             ),
         )
+
+
+def _shared_key(state: MatchState, group: Group) -> str:
+    """What pooled a group's rows, said in its explanation: the reference every ledger row of
+    it carries ("rows carrying reference ST-Q4X9M2B7KD1P"), else the party all its rows share
+    ("rows of STRIPE"); "" when neither holds for every row."""
+    bank, ledger = state.bank, state.ledger
+    target = np.array([group.target], dtype=np.int64)
+    bank_rows, ledger_rows = (
+        (target, group.members) if group.target_is_bank else (group.members, target)
+    )
+    if len(ledger.named_reference):
+        own = np.unique(ledger.named_reference[ledger_rows])
+        if len(own) == 1 and own[0] >= 0 and bool(
+            (bank.named_reference[bank_rows] == own[0]).all()
+        ):
+            return f"rows carrying reference {ledger.reference_names[own[0]]}"
+    parties = np.unique(np.r_[bank.party[bank_rows], ledger.party[ledger_rows]])
+    if len(parties) == 1 and parties[0] >= 0:
+        # The text is counterparty + " " + description: its first key word is the party's.
+        text = str(ledger.texts[ledger.text_code[int(ledger_rows[0])]])
+        return f"rows of {key_word(text)}"
+    return ""
+
