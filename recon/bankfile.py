@@ -51,6 +51,9 @@ _CHECK_CHARS = 32
 class _PaymentMeta(msgspec.Struct, gc=False):
     reference_number: str | None = None
     reason: str | None = None  # the payer's remittance text (ACH addenda, SEPA remittance)
+    payee: str | None = None  # who a transfer out went to
+    payer: str | None = None  # who a transfer in came from
+    by_order_of: str | None = None  # who ordered a wire in
 
 
 class _Counterparty(msgspec.Struct, gc=False):
@@ -394,9 +397,17 @@ def _problem(txn: Transaction, ledger_account: dict[str, str]) -> tuple[str | No
 
 
 def _counterparty(txn: Transaction) -> str:
+    """merchant_name, else the first counterparty's name, else the transfer's other party in
+    payment_meta: the payee of money out (a payroll debit's employee), the payer or ordering
+    party of money in (Plaid's amount is positive for money out)."""
     if txn.merchant_name:
         return txn.merchant_name
     for party in txn.counterparties or ():
         if party.name:
             return party.name
-    return ""
+    meta = txn.payment_meta
+    if meta is None:
+        return ""
+    if txn.amount is not None and txn.amount > 0:
+        return meta.payee or ""
+    return meta.payer or meta.by_order_of or ""

@@ -207,10 +207,17 @@ class MatchRule(Frozen):
     days_before: WindowDays = Field(0, description="bank date earlier than ledger date")
     days_after: WindowDays = Field(3, description="bank date later than ledger date")
     bank_date: Literal["posted", "authorized"] = "posted"
+    # Only bank rows whose authorized date is another day than the posted one (a card purchase
+    # posted days after its swipe): the others are the posted-date rules' to take, and a second
+    # look at them would only guess again among the look-alikes those rules left open.
+    authorized_only: bool = False
     same_account: bool = True
     same_currency: bool = True
     description_regex: str | None = None
     min_text_similarity: float | None = Field(None, ge=0, le=100)
+    # The bank row naming the ledger row's counterparty (a key word of its name, whole or cut
+    # off) meets min_text_similarity too: "SEPA CREDIT TRANSFER NOVAK" for Novak s.r.o.
+    named_party: bool = False
 
     @field_validator("description_regex")
     @classmethod
@@ -458,6 +465,8 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
     CheckRule(name="checks"),
     GroupSearch(name="reference_groups", reference_only=True),
     MatchRule(kind="amount", name="exact_amount", days_before=1, days_after=4),
+    MatchRule(kind="amount", name="swipe_day", bank_date="authorized", authorized_only=True,
+              days_before=0, days_after=1),
     MatchRule(
         kind="tolerance",
         name="tolerance",
@@ -472,6 +481,7 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
         kind="amount",
         name="fuzzy_text",
         min_text_similarity=75,
+        named_party=True,
         days_before=14,
         days_after=14,
         status="suggested",

@@ -3,6 +3,7 @@ one per pattern of issue 14: groups of any size found by a key, not by a subset 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import numpy as np
@@ -369,6 +370,46 @@ def test_a_transfer_of_another_payer_pays_nothing_of_this_one() -> None:
     bank = [bank_row("B1", 145_000, "2026-11-05", "SEPA CREDIT NOVAK SRO END TO END")]
     result = run(bank, [*ledger, ledger_row("N1", 1, "2026-11-01", "Novak", "Novak s.r.o.")])
     assert links_of(result, "remittance").empty
+
+
+def _daily_payouts() -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, list[str]]]:
+    """A processor paying each business day's sales the next business day (Monday: Friday's;
+    Tuesday: Saturday's to Monday's) at 2.9 percent. One Monday sells what the Friday before
+    did, plus 0.50, and the Tuesday after pays 0.60 more fee: Friday to Sunday then fits that
+    Tuesday's deposit a little better than its own Saturday to Monday."""
+    rng = np.random.default_rng(0)
+    start, friday, monday = dt.date(2024, 3, 4), dt.date(2024, 3, 8), dt.date(2024, 3, 11)
+    days = [start + dt.timedelta(days=k) for k in range(19)]
+    sold = {day: rng.integers(2_000, 9_000, 12 if day.weekday() < 5 else 9) for day in days}
+    sold[monday] = sold[friday].copy()
+    sold[monday][0] += 50
+    ledger = [ledger_row(f"L{day.isoformat()}-{i:02d}", int(a), day.isoformat(),
+                         f"PayPal checkout {day.day}{i:02d}", "PayPal")
+              for day in days for i, a in enumerate(sold[day])]  # fmt: skip
+    bank, paid = [], {}
+    for day in days:
+        covered = [day - dt.timedelta(days=2), day - dt.timedelta(days=1), day] if (
+            day.weekday() == 0) else [day]  # fmt: skip
+        pay = day + dt.timedelta(days=3 if day.weekday() == 4 else 1)
+        if day.weekday() >= 5 or covered[0] < start or pay not in sold:
+            continue
+        total = sum(int(sold[d].sum()) for d in covered)
+        fee = round(total * 0.029) + (60 if day == monday else 0)
+        bank.append(bank_row(f"B{pay.isoformat()}", total - fee, pay.isoformat(),
+                             "PAYPAL TRANSFER", "PayPal"))  # fmt: skip
+        paid[f"B{pay.isoformat()}"] = [r["entry_id"] for r in ledger
+                                       if r["date"].date() in covered]
+    return bank, ledger, paid
+
+
+def test_a_deposit_that_clearly_pays_a_day_keeps_it_from_a_near_tie_of_another() -> None:
+    # The Tuesday deposit chose Friday to Sunday by a hair; the Monday deposit chose Friday
+    # clearly (Monday's own sales would be a day early). Monday's claim wins, and Tuesday looks
+    # again among the days left: Saturday to Monday.
+    bank, ledger, paid = _daily_payouts()
+    links = links_of(run(bank, ledger), "settlement")
+    found = {b: sorted(g["ledger_entry_id"]) for b, g in links.groupby("bank_transaction_id")}
+    assert found == {b: sorted(rows) for b, rows in paid.items()}
 
 
 CUSTOMERS = ["Adventure Works", "Los Pollos Hermanos", "Northwind Traders", "Initech LLC",

@@ -36,7 +36,7 @@ def test_the_passes_run_in_config_order_and_rules_rank_by_their_place() -> None:
     passes = build_passes(MATCHING)
     assert [p.name for p in passes] == [p.name for p in MATCHING.passes]
     priorities = [p.priority for p in passes if hasattr(p, "priority")]
-    assert priorities == pytest.approx([1.0, 0.8, 0.6, 0.4, 0.2])
+    assert priorities == pytest.approx([1.0, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6])
 
 
 def test_reach_days_is_the_widest_window_of_any_pass() -> None:
@@ -448,3 +448,46 @@ def test_the_swipe_day_tells_two_charges_of_one_subscription_apart() -> None:
     ]
     links = links_of(run(bank, ledger))
     assert set(links) == {("B-SWIPED-1ST", "L1"), ("A-SWIPED-2ND", "L2")}
+
+
+def test_a_card_purchase_posted_days_after_its_swipe_day_matches_on_the_swipe_day() -> None:
+    # Booked on the day of the purchase; the bank posts it six days later (a weekend and a slow
+    # merchant), its authorized_date the day of the purchase.
+    bank = [bank_row("B1", -17_996, "2024-03-27", "HERTZ RENT-A-CAR 042039")]
+    bank[0]["authorized_date"] = pd.Timestamp("2024-03-21")
+    ledger = [ledger_row("L1", -17_996, "2024-03-21", "Travel - Hertz", "Hertz")]
+    link = links_of(run(bank, ledger))[("B1", "L1")]
+    assert (link["status"], link["rule"]) == ("matched", "swipe_day")
+    # Without the swipe day, six days is past the exact-amount window: only the two-week
+    # fuzzy_text rule's suggestion (the bank text names Hertz).
+    bank[0]["authorized_date"] = pd.NaT
+    assert run(bank, ledger).links["status"].tolist() == ["suggested"]
+
+
+def test_an_authorized_only_rule_leaves_rows_without_a_swipe_day_alone() -> None:
+    # A bank row with no authorized date of its own (Plaid sends none, or the posted day) is
+    # the posted-date rules' to take: swipe_day does not look at it again.
+    ledger = [ledger_row("L1", -4_900, "2024-03-01", "Software - Apple", "Apple")]
+    swiped = [bank_row("B1", -4_900, "2024-03-06", "APPLE.COM/BILL")]
+    swiped[0]["authorized_date"] = pd.Timestamp("2024-03-01")
+    assert pass_named("swipe_day").run(state_of(swiped, ledger)).links is not None
+    for authorized in (pd.NaT, pd.Timestamp("2024-03-01")):
+        posted = [bank_row("B1", -4_900, "2024-03-01", "APPLE.COM/BILL")]
+        posted[0]["authorized_date"] = authorized
+        assert pass_named("swipe_day").run(state_of(posted, ledger)).links is None
+
+
+def test_a_receipt_booked_days_late_links_when_the_bank_text_names_its_payer() -> None:
+    # The ledger booked the receipt six days after the bank: past the exact-amount window, and
+    # the texts are not 75 alike, but the bank text names Novak s.r.o.: a suggestion.
+    ledger = [
+        ledger_row("L1", 1_214_457, "2024-03-15", "Receipt INV/2024/01815 Novak s.r.o.",
+                   "Novak s.r.o.", "INV/2024/01815"),
+        ledger_row("L2", 5_000, "2024-03-01", "Receipt Lindqvist AB", "Lindqvist AB"),
+    ]  # fmt: skip
+    bank = [bank_row("B1", 1_214_457, "2024-03-09", "SEPA CREDIT TRANSFER NOVAK")]
+    link = links_of(run(bank, ledger))[("B1", "L1")]
+    assert (link["status"], link["rule"]) == ("suggested", "fuzzy_text")
+    # A bank text naming another payer is no such link.
+    bank = [bank_row("B1", 1_214_457, "2024-03-09", "SEPA CREDIT TRANSFER LINDQVIST")]
+    assert run(bank, ledger).links.empty

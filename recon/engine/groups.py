@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -58,9 +57,9 @@ class Group:
     # What pooled the members when that was not a shared party or reference (the explanation
     # says it): "ledger rows booked on 2026-10-29 described 'CHECK ...'".
     pool: str = ""
-    # False: the fit was sought among part of the subsets only (pairs of a large pool), so it
-    # is never auto-confirmed.
-    searched_all: bool = True
+    # Why the fit is never auto-confirmed, "" when nothing speaks against it ("in a pool this
+    # large only pairs are searched": a larger subset may fit as well).
+    unsure: str = ""
 
 
 _TABLE_BITS = 12  # pools up to this size: every subset sum at once, no halves
@@ -587,8 +586,9 @@ def _pairs_in_large_pools(
             ledger_free[chosen] = False
             text = _pool_text(ledger, chosen).replace(
                 "ledger rows", f"2 of the {pool_size} ledger rows", 1
-            ) + "; suggested: in a pool this large only pairs are searched"
-            groups.append(Group(True, row, chosen, (), chance, text, searched_all=False))
+            )
+            unsure = "in a pool this large only pairs are searched"
+            groups.append(Group(True, row, chosen, (), chance, text, unsure))
     return groups
 
 
@@ -640,8 +640,7 @@ def _day_search(
 ) -> list[Group]:  # fmt: skip
     """The fits of each (target, pool) pair, resolved per target as :func:`find_day_groups`
     says: the chance of a fit is the sum over all the target's pools (each could have held
-    one), and a fit of two or more round amounts (multiples of 100.00) is only suggested:
-    round amounts recur, so their sums fit many targets."""
+    one)."""
     if len(t) == 0:
         return []
     sizes = np.diff(np.r_[pools.starts, len(pools.rows)])
@@ -684,11 +683,6 @@ def _day_search(
         bank_free[row] = False
         ledger_free[chosen] = False
         options = tuple(rows for rows, _ in free[1:])
-        text = _pool_text(ledger, chosen)
-        hundred = per_row_minor(ledger, chosen, Decimal(100))
-        round_amounts = int((ledger.amount[chosen] % np.maximum(hundred, 1) == 0).sum())
-        if round_amounts >= 2:
-            text += f"; suggested: {round_amounts} of its amounts are round (they sum alike often)"
-        groups.append(Group(True, row, chosen, options, chance_of[row], text,
-                            searched_all=round_amounts < 2))  # fmt: skip
+        groups.append(Group(True, row, chosen, options, chance_of[row],
+                            _pool_text(ledger, chosen)))  # fmt: skip
     return groups

@@ -3,8 +3,10 @@
 The mapping (shared with the emulator and the synthetic data generator):
 
 - ``name`` -> description (stored as ``name``);
-- counterparty = ``merchant_name``, else the first ``counterparties[].name``, else "" (stored in
-  the ``merchant_name`` column, which is what the bank frame's ``counterparty`` reads);
+- counterparty = ``merchant_name``, else the first ``counterparties[].name``, else the
+  transfer's other party in ``payment_meta`` (``payee`` of money out, ``payer`` or
+  ``by_order_of`` of money in), else "" (stored in the ``merchant_name`` column, which is what
+  the bank frame's ``counterparty`` reads);
 - ``payment_meta.reference_number`` -> reference; ``check_number`` as it is;
 - ``amount`` -> ``amount_minor`` through :func:`recon.money.plaid_amount_to_minor` (the one sign
   flip: house sign + = money in);
@@ -44,6 +46,15 @@ def counterparty_of(txn: Mapping[str, Any]) -> str:
     for party in txn.get("counterparties") or ():
         if isinstance(party, Mapping) and isinstance(party.get("name"), str) and party["name"]:
             return str(party["name"])
+    meta = txn.get("payment_meta")
+    if not isinstance(meta, Mapping):
+        return ""
+    amount = txn.get("amount")
+    money_out = isinstance(amount, (Decimal, int)) and not isinstance(amount, bool) and amount > 0
+    for key in ("payee",) if money_out else ("payer", "by_order_of"):
+        value = meta.get(key)
+        if isinstance(value, str) and value:
+            return value
     return ""
 
 

@@ -14,6 +14,7 @@ Whichever group pass makes them, group links say rule ``group``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from recon.engine import explain
 from recon.engine.groups import Group, find_day_groups, find_groups
 from recon.engine.normalise import IntArray, filled, key_word
 from recon.engine.passes.names import named_parties
-from recon.engine.scoring import pair_parts, score_parts, total_score
+from recon.engine.scoring import pair_parts, per_row_minor, score_parts, total_score
 from recon.engine.state import AlternativeBatch, DayWindow, Found, LinkBatch, MatchState
 from recon.records import Status
 
@@ -80,7 +81,16 @@ class GroupPass:
             ledger_sum = int(ledger.amount[ledger_rows].sum())
             difference = bank_sum - ledger_sum
             by_chance = group.chance_fits > self.settings.max_chance_fits
-            sure = not group.options and not by_chance and group.searched_all
+            unsure = [group.unsure] if group.unsure else []
+            members = group.members
+            member_amounts = (ledger if group.target_is_bank else bank).amount[members]
+            hundred = per_row_minor(ledger if group.target_is_bank else bank, members,
+                                    Decimal(100))  # fmt: skip
+            round_amounts = int((member_amounts % np.maximum(hundred, 1) == 0).sum())
+            if round_amounts >= 2 and group.chance_fits > 0:  # not a same-reference pool
+                unsure.append(f"{round_amounts} of its amounts are round (sums of round "
+                              "amounts fit many targets)")  # fmt: skip
+            sure = not group.options and not by_chance and not unsure
             status = Status.MATCHED if sure else Status.SUGGESTED
             if status == Status.MATCHED and difference != 0:
                 status = Status.MATCHED_WITH_DIFFERENCE
@@ -91,6 +101,7 @@ class GroupPass:
                     size, len(bank_rows), len(ledger_rows), bank_sum, currency, chance,
                     len(group.options), group.pool or _shared_key(state, group),
                 )
+                + "".join(f"; suggested: {reason}" for reason in unsure)
             )
             for option in group.options:
                 other = np.full(len(option), group.target, dtype=np.int64)

@@ -31,7 +31,7 @@ from recon.engine.candidates import (
 from recon.engine.classify import unreversed
 from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, name_words
 from recon.engine.one_to_one import EVIDENCE_TEXT, cut_word, one_to_one, word_starts
-from recon.engine.passes.names import names_another_party
+from recon.engine.passes.names import names_another_party, names_party
 from recon.engine.scoring import (
     PairParts,
     allowed_difference,
@@ -69,9 +69,15 @@ class RulePass:
         b_rows = state.bank_state.open()
         if self.rule.kind == "tolerance":  # another amount: a reversed debit is a reversal
             b_rows = unreversed(state, b_rows)
+        if self.rule.authorized_only:
+            b_rows = b_rows[bank.authorized[b_rows] != bank.date[b_rows]]
         b, lg = candidates(self.rule, bank, ledger, b_rows, state.ledger_state.open())
         parts = pair_parts(bank, ledger, b, lg, authorized=self.rule.bank_date == "authorized")
-        parts = parts.take(satisfies(self.rule, parts, bank, ledger))
+        ok = satisfies(self.rule, parts, bank, ledger)
+        if self.rule.named_party and self.rule.min_text_similarity is not None:
+            short = np.flatnonzero(~ok & satisfies(self.rule, parts, bank, ledger, texts=False))
+            ok[short] = names_party(state, parts.bank[short], parts.ledger[short])
+        parts = parts.take(ok)
         if self.rule.kind == "amount":
             parts = parts.take(~_another_party(state, parts))
         return one_to_one(
@@ -188,11 +194,13 @@ def _reference_pairs(
     return unique_pairs(np.concatenate(found_b), np.concatenate(found_l))
 
 
-def satisfies(rule: MatchRule, parts: PairParts, bank: Side, ledger: Side) -> BoolArray:
+def satisfies(
+    rule: MatchRule, parts: PairParts, bank: Side, ledger: Side, *, texts: bool = True
+) -> BoolArray:
     """Which candidate pairs pass the rule's tests: amount within tolerance (recon.engine.scoring
     states the rule: inclusive, percent of the larger side by default, the larger limit), same
     sign, dates within the window, the same reference for ``reference`` rules, the description
-    regex and the text similarity floor when the rule sets them."""
+    regex and (unless ``texts`` is False) the text similarity floor when the rule sets them."""
     ok = within_tolerance(
         bank.amount[parts.bank], ledger.amount[parts.ledger],
         per_row_minor(bank, parts.bank, rule.amount_tolerance), rule.amount_tolerance_percent,
@@ -204,7 +212,7 @@ def satisfies(rule: MatchRule, parts: PairParts, bank: Side, ledger: Side) -> Bo
         ok &= parts.reference_equal
     if rule.description_regex is not None:
         ok &= _regex_mask(rule.description_regex, bank.description[parts.bank])
-    if rule.min_text_similarity is not None:
+    if texts and rule.min_text_similarity is not None:
         ok &= parts.text >= rule.min_text_similarity
     if rule.kind == "tolerance":  # the same digits reordered is a typo: the mismatch pass's
         ok &= ~keying_errors(bank.amount[parts.bank], ledger.amount[parts.ledger], ok)
