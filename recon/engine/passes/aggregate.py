@@ -239,34 +239,6 @@ def _clearest_first(members: list[IntArray], owners: IntArray, margin: FloatArra
     return keep
 
 
-def _reference_total_rates(
-    state: MatchState, keys: IntArray, width: int
-) -> tuple[IntArray, FloatArray]:
-    """(series, fee rate) of the payouts the reference-total pass grouped with the fee left as
-    the difference: a processor's payouts naming their payout id show its rate as well as
-    those found by day (a small book may have too few of the latter to learn it from). The
-    series is the settlement pass's (block * ``width`` + key of the group's first row)."""
-    series: list[int] = []
-    rates: list[float] = []
-    for batch in state.links:
-        by_reference = (batch.rule == REFERENCE_RULE) & (batch.amount_difference != 0)
-        if not by_reference.any():
-            continue
-        ids = batch.match_id[by_reference]
-        ledger_rows = batch.ledger[by_reference]
-        difference = batch.amount_difference[by_reference]
-        for match_id in pd.unique(ids).tolist():
-            rows = np.unique(ledger_rows[ids == match_id])
-            key = int(keys[rows[0]])
-            if key < 0:
-                continue
-            total = int(state.ledger.amount[rows].sum())
-            fee = -int(difference[ids == match_id][0])
-            series.append(int(state.ledger_block[rows[0]]) * width + key)
-            rates.append(100.0 * fee / max(abs(total), 1))
-    return np.array(series, dtype=np.int64), np.array(rates, dtype=np.float64)
-
-
 def _no_single_match(members: list[IntArray], amount: IntArray, ledger: Side) -> BoolArray:
     """Per group: True unless one of its rows alone has the bank amount (that row is the
     match, and the rest of the group sums to nothing: rows that cancel out)."""
@@ -548,20 +520,18 @@ class SettlementPass:
 
     def _learn_rates(
         self, days: _Days, first: IntArray, last: IntArray, fee: IntArray, rank: IntArray,
-        fee_rates: dict[int, float], known: tuple[IntArray, FloatArray],
+        fee_rates: dict[int, float],
     ) -> None:  # fmt: skip
         """Each processor's usual fee rate: the median rate of its fits with the fee left as
-        the difference, and of its payouts ``known`` already (series, rate), when there are
-        ``_MIN_RATE_FITS`` of them and their middle half lies within ``fee_rate_spread`` (a
-        processor's fits cluster at its rate; coincidences within the tolerance scatter over
-        it)."""
+        the difference, when there are ``_MIN_RATE_FITS`` of them and their middle half lies
+        within ``fee_rate_spread`` (a processor's fits cluster at its rate; coincidences
+        within the tolerance scatter over it)."""
         by_difference = rank == 2
+        if not by_difference.any():
+            return
         series, rate = self._rates(
             days, first[by_difference], last[by_difference], fee[by_difference]
         )
-        series, rate = np.r_[series, known[0]], np.r_[rate, known[1]]
-        if len(series) == 0:
-            return
         by_series = pd.Series(rate).groupby(series)
         quartiles = by_series.quantile(np.array([0.25, 0.75])).unstack()
         usual_rates = pd.DataFrame({
@@ -714,7 +684,7 @@ class SettlementPass:
         if only is None:  # usual rates and lags: from the first round's unambiguous fits
             alone = _choose(b, rank)
             self._learn_rates(days, first[alone], last[alone], fee[alone], rank[alone],
-                              fee_rates, _reference_total_rates(state, keys, width))  # fmt: skip
+                              fee_rates)  # fmt: skip
             self._learn_dense_rates(days, b, first, last, fee, rank, fee_rates)
             by_series = pd.Series(lag[alone]).groupby(days.series[last[alone]]).median()
             usual_lags.update(
