@@ -128,7 +128,7 @@ class MatchState:
     mismatches: list[tuple[IntArray, IntArray]] = field(default_factory=list)
     # (bank position, ledger counterparty code) a bank text names: recon.engine.passes.names.
     named_parties: tuple[IntArray, IntArray] | None = None
-    # Weekdays the bank posted nothing on (recon.engine.holidays), once the bank rows are read.
+    # Weekdays the bank posted as on a weekend (recon.engine.holidays), once they are asked for.
     bank_holidays: npt.NDArray[np.datetime64] | None = None
 
     def holidays(self) -> npt.NDArray[np.datetime64]:
