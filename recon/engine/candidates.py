@@ -28,8 +28,8 @@ _MAX_COMPOSITE = 2**62
 _FILTER_RATIO = 4
 
 
-def _expand(starts: IntArray, stops: IntArray) -> tuple[IntArray, IntArray]:
-    """Row index and position for every element of the ranges [starts[i], stops[i])."""
+def expand_ranges(starts: IntArray, stops: IntArray) -> tuple[IntArray, IntArray]:
+    """(range number, value) for every value of the ranges [starts[i], stops[i])."""
     counts = np.maximum(stops - starts, 0)
     total = int(counts.sum())
     rows = np.repeat(np.arange(len(starts), dtype=np.int64), counts)
@@ -155,7 +155,7 @@ def keyed_window_pairs_and_counts(
     centre = bound(day, "left") + _rank_among_equals(own, bank_tie)
     counts: IntArray = (hi - lo).astype(np.int64)
     lo, hi = _cap_ranges(lo.astype(np.int64), hi.astype(np.int64), centre, cap)
-    rows, at = _expand(lo, hi)
+    rows, at = expand_ranges(lo, hi)
     return bank_pos[rows], ledger_pos[order[at]], counts
 
 
@@ -200,7 +200,7 @@ def band_pairs(
     hi = np.searchsorted(sorted_comp, base + bank_amount + bank_tolerance, "right")
     centre = np.searchsorted(sorted_comp, base + bank_amount, "left")
     lo, hi = _cap_ranges(lo.astype(np.int64), hi.astype(np.int64), centre.astype(np.int64), cap)
-    rows, at = _expand(lo, hi)
+    rows, at = expand_ranges(lo, hi)
     return bank_pos[rows], ledger_pos[order[at]]
 
 

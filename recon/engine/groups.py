@@ -33,7 +33,7 @@ import pandas as pd
 
 from recon.config import GroupSearch
 from recon.engine import explain, sets
-from recon.engine.candidates import keyed_window_pairs, unique_pairs
+from recon.engine.candidates import expand_ranges, keyed_window_pairs, unique_pairs
 from recon.engine.normalise import BoolArray, IntArray, Side, key_word
 from recon.engine.scoring import per_row_minor
 
@@ -468,8 +468,7 @@ def _day_pools(ledger: Side, rows: IntArray, block: IntArray, largest: int) -> D
     starts, sizes = bounds[:-1], np.diff(bounds)
     keep = (sizes >= 2) & (sizes <= largest)
     starts, sizes = starts[keep], sizes[keep]
-    members = np.repeat(starts, sizes) + (np.arange(int(sizes.sum())) - np.repeat(
-        np.cumsum(sizes) - sizes, sizes))
+    _, members = expand_ranges(starts, starts + sizes)
     kept = rows[members]
     new_starts = np.cumsum(sizes) - sizes
     return DayPools(kept, new_starts, block[kept[new_starts]], ledger.date[kept[new_starts]])
@@ -647,8 +646,7 @@ def _day_search(
     # One searchable pool per pair, its rows laid end to end, for the batched bound checks.
     pair_sizes = sizes[p]
     pair_starts = np.cumsum(pair_sizes) - pair_sizes
-    within = np.arange(int(pair_sizes.sum())) - np.repeat(pair_starts, pair_sizes)
-    members = pools.rows[np.repeat(pools.starts[p], pair_sizes) + within]
+    members = pools.rows[expand_ranges(pools.starts[p], pools.starts[p] + pair_sizes)[1]]
     amounts = ledger.amount[members]
     goal = bank.amount[t]
     tolerance = per_row_minor(bank, t, config.amount_tolerance)

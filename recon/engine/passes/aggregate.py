@@ -34,7 +34,7 @@ import pandas as pd
 
 from recon.config import FeeTolerance, PartialPayments, ReferenceTotals, SettlementTotals
 from recon.engine import explain, references, sets
-from recon.engine.candidates import keyed_window_pairs, unique_pairs
+from recon.engine.candidates import expand_ranges, keyed_window_pairs, unique_pairs
 from recon.engine.classify import unreversed
 from recon.engine.normalise import BoolArray, IntArray, Side, filled, key_word
 from recon.engine.passes.parts import (
@@ -166,16 +166,6 @@ def _segment_starts(keys: IntArray) -> IntArray:
     first = np.r_[True, keys[1:] != keys[:-1]]
     starts: IntArray = np.maximum.accumulate(np.where(first, np.arange(len(keys)), 0))
     return starts
-
-
-def _expand(starts: IntArray, stops: IntArray) -> tuple[IntArray, IntArray]:
-    """(range number, value) for every value of the ranges [starts[i], stops[i])."""
-    counts = np.maximum(stops - starts, 0)
-    rows = np.repeat(np.arange(len(starts), dtype=np.int64), counts)
-    offsets = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(
-        np.cumsum(counts) - counts, counts
-    )
-    return rows, np.repeat(starts, counts) + offsets
 
 
 def _slices(size: int, step: int) -> list[slice]:
@@ -350,11 +340,11 @@ class _Days:
             shift = key[run_start[last[fast]]] - sign * self.prefix[run_start[last[fast]]]
             begin = np.maximum(np.searchsorted(key, low + shift, "left"), first_low[fast])
             end = np.minimum(np.searchsorted(key, high + shift, "right"), last[fast] + 1)
-            at, first = _expand(begin.astype(np.int64), end.astype(np.int64))
+            at, first = expand_ranges(begin.astype(np.int64), end.astype(np.int64))
             queries.append(fast[at])
             firsts.append(first)
         slow = np.flatnonzero(left)
-        at, first = _expand(first_low[slow], last[slow] + 1)
+        at, first = expand_ranges(first_low[slow], last[slow] + 1)
         at = slow[at]
         total = self.prefix[last[at] + 1] - self.prefix[first]
         within = (total >= amount[at]) & (total - amount[at] <= limit[at])
@@ -483,7 +473,7 @@ class SettlementPass:
         width = int(state.bank_block.max(initial=0)) + 1
         pairs = sets.unique(text_of[has_keys] * width + block_of[has_keys])
         pair_text, pair_block = pairs // width, pairs % width
-        at, word_at = _expand(word_start[pair_text], word_start[pair_text + 1])
+        at, word_at = expand_ranges(word_start[pair_text], word_start[pair_text + 1])
         wanted = pair_block[at] * words_in_all + word_code[word_at]
         hit = np.minimum(np.searchsorted(entry, wanted), max(len(entry) - 1, 0))
         found = np.flatnonzero(entry[hit] == wanted) if len(entry) else _EMPTY
@@ -504,7 +494,7 @@ class SettlementPass:
         )
         named_pair, named_key = named // keys_in_all, named % keys_in_all
         row_pair = text_of * width + block_of
-        row, named_at = _expand(np.searchsorted(named_pair, row_pair, "left"),
+        row, named_at = expand_ranges(np.searchsorted(named_pair, row_pair, "left"),
                                 np.searchsorted(named_pair, row_pair, "right"))  # fmt: skip
         b, k = bank_rows[row], named_key[named_at]
         order = np.lexsort((k, b))
@@ -749,7 +739,7 @@ class SettlementPass:
         its bank row: ``low``..``high`` are each bank row's possible last days (in
         ``day_key`` order)."""
         settings, bank = self.settings, state.bank
-        pair_at, last = _expand(low.astype(np.int64), high.astype(np.int64))
+        pair_at, last = expand_ranges(low.astype(np.int64), high.astype(np.int64))
         lag = np.busday_count(
             days.day[last].astype("datetime64[D]"),
             bank.date[pair_b[pair_at]].astype("datetime64[D]"), holidays=state.holidays(),
