@@ -23,6 +23,7 @@ from recon.engine import explain
 from recon.engine.groups import Group, find_day_groups, find_groups
 from recon.engine.normalise import IntArray, filled, key_word
 from recon.engine.passes.names import named_parties
+from recon.engine.passes.parts import round_counts
 from recon.engine.scoring import pair_parts, per_row_minor, score_parts, total_score
 from recon.engine.state import AlternativeBatch, DayWindow, Found, LinkBatch, MatchState
 from recon.records import Status
@@ -66,6 +67,9 @@ class GroupPass:
         link_b, link_l, link_group, notes, statuses, group_ids = [], [], [], [], [], []
         differences, target_amounts = [], []
         alternatives: list[tuple[IntArray, IntArray, int]] = []
+        # 100.00 in each row's currency: round amounts make a fit suspect (below).
+        bank_hundred = per_row_minor(bank, np.arange(len(bank)), Decimal(100))
+        ledger_hundred = per_row_minor(ledger, np.arange(len(ledger)), Decimal(100))
         for index, group in enumerate(groups):
             size = len(group.members)
             target = np.full(size, group.target, dtype=np.int64)
@@ -82,11 +86,11 @@ class GroupPass:
             difference = bank_sum - ledger_sum
             by_chance = group.chance_fits > self.settings.max_chance_fits
             unsure = [group.unsure] if group.unsure else []
-            members = group.members
-            member_amounts = (ledger if group.target_is_bank else bank).amount[members]
-            hundred = per_row_minor(ledger if group.target_is_bank else bank, members,
-                                    Decimal(100))  # fmt: skip
-            round_amounts = int((member_amounts % np.maximum(hundred, 1) == 0).sum())
+            member_amount, member_hundred = (
+                (ledger.amount, ledger_hundred) if group.target_is_bank
+                else (bank.amount, bank_hundred)
+            )  # fmt: skip
+            round_amounts = int(round_counts([group.members], member_amount, member_hundred)[0])
             if round_amounts >= 2 and group.chance_fits > 0:  # not a same-reference pool
                 unsure.append(f"{round_amounts} of its amounts are round (sums of round "
                               "amounts fit many targets)")  # fmt: skip
