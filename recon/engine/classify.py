@@ -74,19 +74,26 @@ def nearest(
     return result
 
 
+def _size_keys(bank: Side, block: IntArray, search: str) -> IntArray:
+    """Per bank row, one key for its (block, amount size): a debit and a credit of one size in
+    one account and currency share it."""
+    size = np.abs(bank.amount)
+    modulus = int(size.max(initial=0)) + 1
+    if (int(block.max(initial=0)) + 1) * modulus >= 2**62:
+        raise ValueError(f"amounts too large for the {search} search")
+    keys: IntArray = block * modulus + size
+    return keys
+
+
 def reversals(
     bank: Side, rows: IntArray, block: IntArray, window_days: int
 ) -> tuple[IntArray, IntArray]:
     """Pairs (money-out row, money-in row) of equal size within the window, one-to-one."""
     out_rows = rows[bank.amount[rows] < 0]
     in_rows = rows[bank.amount[rows] > 0]
-    size = np.abs(bank.amount)
-    modulus = int(size.max(initial=0)) + 1
-    if (int(block.max(initial=0)) + 1) * modulus >= 2**62:
-        raise ValueError("amounts too large for the reversal search")
+    key = _size_keys(bank, block, "reversal")
     o, i = keyed_window_pairs(
-        out_rows, block[out_rows] * modulus + size[out_rows], bank.date[out_rows],
-        in_rows, block[in_rows] * modulus + size[in_rows], bank.date[in_rows],
+        out_rows, key[out_rows], bank.date[out_rows], in_rows, key[in_rows], bank.date[in_rows],
         days_before=window_days, days_after=window_days, cap=_NEAREST_CAP,
     )  # fmt: skip
     if len(o) == 0:
@@ -108,13 +115,9 @@ def returns(
     empty = np.zeros(0, dtype=np.int64)
     if len(credits) == 0 or len(debits) == 0:
         return empty, empty
-    size = np.abs(bank.amount)
-    modulus = int(size.max(initial=0)) + 1
-    if (int(block.max(initial=0)) + 1) * modulus >= 2**62:
-        raise ValueError("amounts too large for the return search")
+    key = _size_keys(bank, block, "return")
     c, d = keyed_window_pairs(
-        credits, block[credits] * modulus + size[credits], bank.date[credits],
-        debits, block[debits] * modulus + size[debits], bank.date[debits],
+        credits, key[credits], bank.date[credits], debits, key[debits], bank.date[debits],
         days_before=0, days_after=window_days + 2 * (window_days // 5 + 1), cap=_NEAREST_CAP,
     )  # fmt: skip
     # Returns come within so many business days: weekends do not count.
