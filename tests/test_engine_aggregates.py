@@ -573,3 +573,21 @@ def test_a_deposit_of_checks_with_round_amounts_is_only_suggested() -> None:
     assert set(links["ledger_entry_id"]) == {"C0", "C1", "C2"}
     assert set(links["status"]) == {"suggested"}
     assert "suggested: 2 of its amounts are round" in links["explanation"].iloc[0]
+
+
+def test_a_transfer_equal_to_a_receipt_of_its_day_is_not_a_settlement() -> None:
+    # A busy customer's ten receipts of Friday happen to sum to 31,000.00; Monday brings a
+    # 31,000.00 transfer naming the customer and a 31,000.00 receipt booked that day. The one
+    # receipt explains the transfer; the sum of Friday's receipts is a chance fit.
+    friday = amounts(9, 300_000)
+    friday.append(3_100_000 - sum(friday))
+    ledger = sales("F", FRIDAY, friday, "Stark Industries")
+    ledger.append(ledger_row("R1", 3_100_000, MONDAY, "Receipt INV-76197 Stark Industries",
+                             "Stark Industries", "INV-76197"))
+    bank = [bank_row("B1", 3_100_000, MONDAY, "FEDWIRE CREDIT VIA STARK INDUSTRIES",
+                     "Stark Industries")]  # fmt: skip
+    result = run(bank, ledger)
+    assert links_of(result, "settlement").empty
+    links = result.links
+    assert list(links["ledger_entry_id"]) == ["R1"]
+    assert links["status"].iloc[0] == "matched"

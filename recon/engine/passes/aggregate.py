@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from recon.config import FeeTolerance, PartialPayments, ReferenceTotals, SettlementTotals
-from recon.engine import explain, references, sets
+from recon.engine import explain, keys, references, sets
 from recon.engine.candidates import expand_ranges, keyed_window_pairs, unique_pairs
 from recon.engine.classify import unreversed
 from recon.engine.normalise import BoolArray, IntArray, Side, filled, key_word
@@ -144,6 +144,39 @@ def _open(state: MatchState) -> tuple[BoolArray, BoolArray]:
     bank_open = state.bank_state.free & ~state.bank_state.held
     ledger_open = state.ledger_state.free & ~state.ledger_state.held
     return bank_open.copy(), ledger_open.copy()
+
+
+def _same_day_twins(state: MatchState, bank_rows: BoolArray, ledger_open: BoolArray) -> BoolArray:
+    """Per bank row of ``bank_rows``: an open ledger row of its block books its amount on its
+    day, of a counterparty the bank row names. That one row explains the bank row more simply
+    than a group of rows that sum to it (a customer's 31,000.00 transfer and its 31,000.00
+    receipt booked that day, not ten of the customer's receipts of the Friday before)."""
+    from recon.engine.passes.names import names_party  # names builds on this module's words
+
+    bank, ledger = state.bank, state.ledger
+    b_rows, l_rows = np.flatnonzero(bank_rows), np.flatnonzero(ledger_open)
+    twins = np.zeros(len(bank), dtype=bool)
+    if len(b_rows) == 0 or len(l_rows) == 0:
+        return twins
+    bank_amount, ledger_amount = keys.joint_codes(bank.amount[b_rows], ledger.amount[l_rows])
+    first_day = min(int(bank.date[b_rows].min()), int(ledger.date[l_rows].min()))
+    bank_day, ledger_day = bank.date[b_rows] - first_day, ledger.date[l_rows] - first_day
+    day_width = keys.width(bank_day, ledger_day)
+    amount_width = keys.width(bank_amount, ledger_amount)
+    bank_key = keys.combine(
+        keys.combine(state.bank_block[b_rows], bank_day, day_width), bank_amount, amount_width
+    )
+    ledger_key = keys.combine(
+        keys.combine(state.ledger_block[l_rows], ledger_day, day_width), ledger_amount,
+        amount_width,
+    )  # fmt: skip
+    pairs = pd.DataFrame({"key": bank_key, "b": b_rows}).merge(
+        pd.DataFrame({"key": ledger_key, "lg": l_rows}), on="key"
+    )
+    b = pairs["b"].to_numpy(dtype=np.int64)
+    named = names_party(state, b, pairs["lg"].to_numpy(dtype=np.int64))
+    twins[b[named]] = True
+    return twins
 
 
 def _fee_limit(side: Side, rows: IntArray, settings: FeeTolerance) -> IntArray:
@@ -397,6 +430,7 @@ class SettlementPass:
         keyed = np.flatnonzero(ledger_open & (keys >= 0))
         words = self._key_words(state, keyed) if len(keyed) else {}
         payers = bank_open & (state.bank.amount > 0) if self.settings.deposits_only else bank_open
+        payers &= ~_same_day_twins(state, payers, ledger_open)
         named = self._named(
             state, np.flatnonzero(payers), words, state.ledger_block[keyed], keys[keyed]
         )
