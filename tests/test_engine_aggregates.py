@@ -591,3 +591,27 @@ def test_a_transfer_equal_to_a_receipt_of_its_day_is_not_a_settlement() -> None:
     links = result.links
     assert list(links["ledger_entry_id"]) == ["R1"]
     assert links["status"].iloc[0] == "matched"
+
+
+def test_a_fee_of_a_percent_plus_a_fixed_amount_per_sale_is_learned() -> None:
+    # Stripe-like pricing, 2.9% + 0.30 per sale, no payout id: a day of many small sales pays
+    # a larger share in fees than a day of few large ones, so no single rate fits every day.
+    rng = np.random.default_rng(20261205)
+    pay_days = pd.bdate_range("2026-09-01", periods=13)
+    ledger: list[dict[str, Any]] = []
+    bank = []
+    for k, (day, pay_day) in enumerate(zip(pay_days[:-1], pay_days[1:], strict=True)):
+        size = rng.uniform(800, 9_000)  # the day's typical sale, in cents
+        sold = [max(100, int(a)) for a in rng.lognormal(np.log(size), 0.6, rng.integers(15, 60))]
+        ledger += sales(f"D{k:02d}-", str(day.date()), sold, "Stripe")
+        fee = sum(a * 29 // 1000 + 30 for a in sold)
+        bank.append(bank_row(f"B{k:02d}", sum(sold) - fee, str(pay_day.date()),
+                             "STRIPE TRANSFER", "Stripe"))  # fmt: skip
+    result = run(bank, ledger)
+    links = links_of(result, "settlement")
+    assert len(links) == len(ledger)
+    assert links["bank_transaction_id"].nunique() == 12
+    assert set(links["status"]) == {"matched_with_difference"}
+    for k in range(12):
+        own = links[links["bank_transaction_id"] == f"B{k:02d}"]
+        assert own["ledger_entry_id"].str.startswith(f"D{k:02d}-").all()
