@@ -4,6 +4,7 @@ one per pattern of issue 14: groups of any size found by a key, not by a subset 
 from __future__ import annotations
 
 import datetime as dt
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -600,7 +601,7 @@ def test_a_fee_of_a_percent_plus_a_fixed_amount_per_sale_is_learned() -> None:
     pay_days = pd.bdate_range("2026-09-01", periods=13)
     ledger: list[dict[str, Any]] = []
     bank = []
-    for k, (day, pay_day) in enumerate(zip(pay_days[:-1], pay_days[1:], strict=True)):
+    for k, (day, pay_day) in enumerate(pairwise(pay_days)):
         size = rng.uniform(800, 9_000)  # the day's typical sale, in cents
         sold = [max(100, int(a)) for a in rng.lognormal(np.log(size), 0.6, rng.integers(15, 60))]
         ledger += sales(f"D{k:02d}-", str(day.date()), sold, "Stripe")
