@@ -157,6 +157,32 @@ def test_a_group_with_a_contradicting_reference_is_only_suggested() -> None:
     assert "names reference INV-51204" in checked.notes[0]
 
 
+def test_a_reference_the_ledger_does_not_hold_still_contradicts_another() -> None:
+    # The bank's reference field holds INV-1001, in the company's own format, and no ledger row
+    # holds it (it may be booked later); the same-day, same-amount ledger row is INV-1002.
+    ledger = [ledger_row("L1", -1_00, "2016-01-01", "Narration", "", "INV-1002")]
+    bank = [bank_row("B1", -1_00, "2016-01-01", "Narration", "", "INV-1001")]
+    result = run(bank, ledger)
+    assert result.links.empty
+    assert set(result.discrepancies["bank_transaction_id"]) >= {"B1"}
+    # A wire's own id (letters of no ledger reference) and a reference the bank cut short
+    # are no other reference: the pair links.
+    for own_id in ("FT2501020001234", "INV-100"):
+        bank = [bank_row("B1", -1_00, "2016-01-01", "Narration", "", own_id)]
+        assert ("B1", "L1") in links_of(run(bank, ledger)), own_id
+    # In a group, the note names the reference the bank wrote.
+    state = state_of([bank_row("B1", -1_00, "2016-01-01", "Narration", "", "INV-1001")], ledger)
+    links = LinkBatch(
+        bank=np.array([0]), ledger=np.array([0]), match_id=np.array(["g"], dtype=object),
+        status=np.array(["matched"], dtype=object), rule=np.array(["group"], dtype=object),
+        score=np.ones(1), amount_difference=np.zeros(1, dtype=np.int64), parts={},
+        notes=np.array([""], dtype=object),
+    )  # fmt: skip
+    checked = unconfirm_contradicted(state.bank, state.ledger, links)
+    assert list(checked.status) == ["suggested"]
+    assert "names reference INV-1001, the ledger entry's is INV-1002" in checked.notes[0]
+
+
 def test_a_check_number_after_a_check_word_decides_between_checks() -> None:
     ledger = [
         ledger_row("L1", -720_00, "2024-03-04", "Check 2833 Sysco Foods", "Sysco Foods", "2833"),

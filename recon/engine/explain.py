@@ -311,7 +311,11 @@ def contradiction_notes(bank: Side, ledger: Side, b: IntArray, lg: IntArray) -> 
     """'; suggested: the bank transaction names INV-66019, the ledger entry is INV-51204'."""
     if len(b) == 0:
         return np.zeros(0, dtype=object)
-    bank_names = pd.Series(bank.reference_names[bank.named_reference[b]], dtype=object)
+    named = bank.named_reference[b]
+    other = bank.other_reference[b] if len(bank.other_reference) else filled(len(b), "")
+    bank_names = pd.Series(
+        np.where(named >= 0, bank.reference_names[np.maximum(named, 0)], other), dtype=object
+    )
     ledger_names = pd.Series(ledger.reference_names[ledger.named_reference[lg]], dtype=object)
     text = (
         "; suggested: the bank transaction names reference " + bank_names

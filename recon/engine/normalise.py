@@ -88,6 +88,9 @@ class Side:
     reference_cut: ObjArray = field(default_factory=lambda: np.zeros(0, dtype=object))
     reference_source: ObjArray = field(default_factory=lambda: np.zeros(0, dtype=object))
     reference_names: ObjArray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    # Bank: a reference in the company's own format that no ledger row holds ("INV-1001" where
+    # the ledger knows INV-1002), as the bank's reference field writes it; "" none.
+    other_reference: ObjArray = field(default_factory=lambda: np.zeros(0, dtype=object))
 
     def __len__(self) -> int:
         return len(self.ids)

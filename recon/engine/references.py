@@ -58,6 +58,7 @@ row's reference (agreement) or, strongly, only other references while the ledger
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -773,7 +774,9 @@ def reference_evidence(
 ) -> tuple[BoolArray, BoolArray]:
     """(agree, contradict) per candidate pair: the bank row names the ledger row's reference;
     or it names references (one of them strongly: with letters, or a check number), the ledger
-    row has one, and it is none of them."""
+    row has one, and it is none of them; or the bank's reference field holds a reference in the
+    company's format that no ledger row holds (:func:`other_references`) while the ledger row
+    has one."""
     if len(b) == 0:
         nothing = np.zeros(0, dtype=bool)
         return nothing, nothing
@@ -789,6 +792,8 @@ def reference_evidence(
         named = rows * width + codes
         agree[check] = sets.isin(b[check] * width + own[check], named)
     strong = bank.named_strong[b] if len(bank.named_strong) else np.zeros(len(b), dtype=bool)
+    if len(bank.other_reference):
+        strong = strong | (bank.other_reference[b] != "")
     contradict = strong & (own >= 0) & ~agree
     return agree, contradict
 
@@ -861,15 +866,57 @@ def learn(
     named_strong = np.zeros(len(bank), dtype=bool)
     named_strong[np.concatenate([rows[strong], cut_rows[cut_strong]])] = True
     pair_rows, pair_codes = unique_pairs(all_rows, all_codes)
+    other = other_references(_column(bank_frame, "reference"), ledger_refs)[bank.input_row]
+    other[named >= 0] = ""
     return (
         replace(
             bank, named_reference=named, named_pairs=(pair_rows, pair_codes),
             named_strong=named_strong, reference_cut=reference_cut,
             reference_source=reference_source,
-            reference_names=ledger_refs.names,
+            reference_names=ledger_refs.names, other_reference=other,
         ),
         replace(ledger, named_reference=ledger_code, reference_names=ledger_refs.names),
     )  # fmt: skip
+
+
+_PREFIX = re.compile(r"[A-Z]{2,}")
+
+
+def other_references(values: ObjArray, ledger_refs: LedgerReferences) -> ObjArray:
+    """Per value of a bank's reference field: the value when it is a reference in the
+    company's own format that no ledger row holds, nor starts (the bank may cut it short), else
+    "". The format is a ledger reference's letters before its first digit ("INV" of INV-1002)
+    followed by at least three digits, so a bank's own ids (a wire's FT2501020001234, a trace
+    number) never count."""
+    prefixes = {
+        found.group(0) for text in ledger_refs.compact.tolist()
+        if (found := _PREFIX.match(str(text))) is not None and found.end() < len(str(text))
+        and str(text)[found.end()].isdigit()
+    }  # fmt: skip
+    result = filled(len(values), "")
+    if not prefixes:
+        return result
+    codes, distinct = pd.factorize(values)
+    known = sorted(str(t) for t in ledger_refs.compact.tolist())
+    found_other = filled(len(distinct) + 1, "")
+    for k, value in enumerate(str(v) for v in distinct):
+        text = compact(value)
+        head = _PREFIX.match(text)
+        if (
+            head is not None and head.group(0) in prefixes
+            and text[head.end():].isdigit() and len(text) - head.end() >= 3
+            and not _starts_some(known, text)
+        ):  # fmt: skip
+            found_other[k] = value.strip()
+    result = found_other[codes]
+    return result
+
+
+def _starts_some(ordered: list[str], text: str) -> bool:
+    """Whether ``text`` is one of ``ordered`` (sorted) or the start of one: a reference the
+    bank cut short is no other reference."""
+    at = bisect.bisect_left(ordered, text)
+    return at < len(ordered) and ordered[at].startswith(text)
 
 
 def _one_per_row(
