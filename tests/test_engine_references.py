@@ -165,9 +165,9 @@ def test_a_reference_the_ledger_does_not_hold_still_contradicts_another() -> Non
     result = run(bank, ledger)
     assert result.links.empty
     assert set(result.discrepancies["bank_transaction_id"]) >= {"B1"}
-    # A wire's own id (letters of no ledger reference) and a reference the bank cut short
-    # are no other reference: the pair links.
-    for own_id in ("FT2501020001234", "INV-100"):
+    # A wire's own id (letters of no ledger reference), a reference the bank cut short and
+    # one the payer retyped with the year in front are no other reference: the pair links.
+    for own_id in ("FT2501020001234", "INV-100", "INV/2016 1002"):
         bank = [bank_row("B1", -1_00, "2016-01-01", "Narration", "", own_id)]
         assert ("B1", "L1") in links_of(run(bank, ledger)), own_id
     # In a group, the note names the reference the bank wrote.

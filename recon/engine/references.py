@@ -884,8 +884,9 @@ _PREFIX = re.compile(r"[A-Z]{2,}")
 
 def other_references(values: ObjArray, ledger_refs: LedgerReferences) -> ObjArray:
     """Per value of a bank's reference field: the value when it is a reference in the
-    company's own format that no ledger row holds, nor starts (the bank may cut it short), else
-    "". The format is a ledger reference's letters before its first digit ("INV" of INV-1002)
+    company's own format that no ledger row holds, nor starts (the bank may cut it short), nor
+    ends in the digits of (a payer retyping INV/2025/00540 as "INV/2025 202500540"), else "".
+    The format is a ledger reference's letters before its first digit ("INV" of INV-1002)
     followed by at least three digits, so a bank's own ids (a wire's FT2501020001234, a trace
     number) never count."""
     prefixes = {
@@ -898,13 +899,17 @@ def other_references(values: ObjArray, ledger_refs: LedgerReferences) -> ObjArra
         return result
     codes, distinct = pd.factorize(values)
     known = sorted(str(t) for t in ledger_refs.compact.tolist())
+    known_digits = {d for t in known if len(d := "".join(filter(str.isdigit, t))) >= 4}
     found_other = filled(len(distinct) + 1, "")
     for k, value in enumerate(str(v) for v in distinct):
         text = compact(value)
         head = _PREFIX.match(text)
+        if head is None or head.group(0) not in prefixes:
+            continue
+        digits = text[head.end():]
+        retyped = any(digits[-n:] in known_digits for n in range(4, len(digits) + 1))
         if (
-            head is not None and head.group(0) in prefixes
-            and text[head.end():].isdigit() and len(text) - head.end() >= 3
+            digits.isdigit() and len(digits) >= 3 and not retyped
             and not _starts_some(known, text)
         ):  # fmt: skip
             found_other[k] = value.strip()
