@@ -103,6 +103,22 @@ def test_a_reference_cut_off_by_truncation_counts_when_unique_in_the_window() ->
     assert "reference cut off: 'INV73' is the start of INV-73310" in link["explanation"]
 
 
+def test_a_payout_id_of_letters_and_digits_cut_off_names_its_payout() -> None:
+    # "ST-UY184GVD" is the start of ST-UY184GVDERNB: six runs of letters and digits, more than
+    # the last three words a bank text is searched by when its words are plain.
+    ledger = [
+        ledger_row(f"S{i}", 25_00 + i, "2024-03-04", "Online order (Stripe)", "Stripe",
+                   "ST-UY184GVDERNB")
+        for i in range(3)
+    ]  # fmt: skip
+    ledger.append(ledger_row("X1", 99_00, "2024-03-04", "Online order (Stripe)", "Stripe",
+                             "ST-4LPTK83H32G2"))  # fmt: skip
+    bank = [bank_row("B1", 75_03, "2024-03-06", "STRIPE TRANSFER ST-UY184GVD")]
+    state = state_of(bank, ledger)
+    assert named(state, "B1") == ["ST-UY184GVDERNB"]
+    assert state.bank.reference_cut[0] == "STUY184GVD"
+
+
 def test_a_cut_off_reference_that_starts_two_candidates_names_none() -> None:
     ledger = [
         ledger_row("L1", -410_00, "2024-03-04", "Office Depot", "Office Depot", "INV-73310"),

@@ -26,11 +26,12 @@ alone ("STAPLES 53502": a store number?) is weak. Any name agrees with the ledge
 it; only a bank row with a strong name contradicts a ledger row holding another reference.
 
 **Cut off**: banks truncate descriptions, often mid-reference ("... OFFICE DEPOT INV-73"). When
-a description names nothing whole, its last one to three words, compacted, with 4+ characters
-and a digit, name the reference they are the start of if exactly one such reference is held by
-a ledger row of the bank row's account and currency within the window (searched per fragment
-length with the same keyed date-window join the passes use; a fragment with more than
-``_CUT_CAP`` distinct (reference, day) candidates names none).
+a description names nothing whole, its last one to six words (runs of letters or of digits:
+"ST-UY184GVD" is six), compacted, with 4+ characters and a digit, name the reference they are
+the start of if exactly one such reference is held by a ledger row of the bank row's account
+and currency within the window (searched per fragment length with the same keyed date-window
+join the passes use; a fragment with more than ``_CUT_CAP`` distinct (reference, day)
+candidates names none).
 
 **Not searched in free text** (they would name something in every other text): references of
 fewer than 4 characters, without a digit (words), all digits and fewer than 5 ("2019"), or a
@@ -87,7 +88,7 @@ from recon.frames import CHECK_NUMBER, PAYMENT_DETAILS
 MIN_LENGTH = 4  # compact characters a searched reference (or a cut-off fragment) needs at least
 MIN_DIGITS_ONLY = 5  # an all-digit reference needs this many to be searched in free text
 MAX_WORDS = 6  # words one reference may span in a bank text
-CUT_WORDS = 3  # last words of a description tried as a cut-off fragment
+CUT_WORDS = 6  # last runs of letters or digits tried as a cut-off fragment (ST-UY184GVD: 6)
 CHECK_WORDS = frozenset({"CHECK", "CHK", "CHQ", "CHEQUE", "CK"})  # "CHECK # 2396"
 # Distinct (reference, day) candidates looked at per cut-off fragment: more is ambiguous anyway.
 _CUT_CAP = 32
