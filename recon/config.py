@@ -385,7 +385,9 @@ class ReferenceTotals(FeeTolerance):
     kind: Literal["reference_totals"] = "reference_totals"
     name: PassName
     days_before: WindowDays = Field(3, description="bank date earlier than ledger date")
-    days_after: WindowDays = Field(14, description="bank date later than ledger date")
+    days_after: WindowDays = Field(
+        31, description="bank date later than ledger date (a monthly payout: a month of sales)"
+    )
     min_rows: int = Field(2, ge=1)
 
 

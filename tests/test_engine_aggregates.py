@@ -616,3 +616,20 @@ def test_a_fee_of_a_percent_plus_a_fixed_amount_per_sale_is_learned() -> None:
     for k in range(12):
         own = links[links["bank_transaction_id"] == f"B{k:02d}"]
         assert own["ledger_entry_id"].str.startswith(f"D{k:02d}-").all()
+
+
+def test_a_payout_of_several_weeks_of_sales_carrying_its_id() -> None:
+    # A small shop's processor pays out twice a month: sales of the 2nd to the 17th, each
+    # booked with the payout id, arrive on the 19th less the fee.
+    payout = "ST-76XA05FYBTD7"
+    ledger = [
+        ledger_row(f"S{day:02d}", 2_000 + 37 * day, f"2026-11-{day:02d}", "JP web order",
+                   "Stripe Japan", payout)
+        for day in range(2, 18)
+    ]  # fmt: skip
+    total = sum(row["amount_minor"] for row in ledger)
+    bank = [bank_row("B1", total - total * 36 // 1000, "2026-11-19",
+                     f"FURIKOMI STRIPE JAPAN {payout}", "Stripe Japan")]  # fmt: skip
+    links = links_of(run(bank, ledger), "reference_total")
+    assert set(links["ledger_entry_id"]) == {row["entry_id"] for row in ledger}
+    assert set(links["status"]) == {"matched_with_difference"}
