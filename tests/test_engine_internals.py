@@ -15,7 +15,12 @@ from recon.engine import sets
 from recon.engine.assign import assign
 from recon.engine.candidates import keyed_window_pairs
 from recon.engine.explain import match_id, pair_match_ids
-from recon.engine.groups import _fit_possible, _subset_sums, fitting_subsets
+from recon.engine.groups import (
+    _fit_possible,
+    _sorted_subset_sums,
+    _subset_sums,
+    fitting_subsets,
+)
 from recon.engine.normalise import (
     DEFAULT_REFERENCE_PATTERN,
     _cannot_match,
@@ -235,6 +240,39 @@ def test_fitting_subsets_match_brute_force(
 ) -> None:
     got = fitting_subsets(np.array(amounts, dtype=np.int64), target, tolerance, max_size)
     assert [g.tolist() for g in got] == _brute_force_fits(amounts, target, tolerance, max_size)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    # 13+ rows: searched by halves; distinct, sparse sums, so no early stop.
+    amounts=st.lists(
+        st.integers(-(10**6), 10**6).filter(bool), min_size=13, max_size=14, unique=True
+    ),
+    chosen=st.lists(st.integers(0, 12), min_size=2, max_size=6, unique=True),
+    tolerance=st.integers(0, 2),
+)
+def test_fitting_subsets_by_halves_match_brute_force(
+    amounts: list[int], chosen: list[int], tolerance: int
+) -> None:
+    target = sum(amounts[i] for i in chosen)
+    got = fitting_subsets(np.array(amounts, dtype=np.int64), target, tolerance, 20)
+    assert [g.tolist() for g in got] == _brute_force_fits(amounts, target, tolerance, 20)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    amounts=st.lists(
+        st.one_of(st.integers(-(10**6), 10**6), st.integers(-(10**17), 10**17)), max_size=10
+    )
+)
+def test_sorted_subset_sums_are_the_sums_sorted_ties_by_mask(amounts: list[int]) -> None:
+    """Merged item by item (or, for sums too wide to pack, sorted at once): the same order."""
+    values = np.array(amounts, dtype=np.int64)
+    sums, masks = _subset_sums(values)
+    order = sets.order(sums)
+    got_sums, got_masks = _sorted_subset_sums(values)
+    assert got_sums.tolist() == sums[order].tolist()
+    assert got_masks.tolist() == masks[order].tolist()
 
 
 def _any_fit(amounts: list[int], target: int, tolerance: int, sizes: range) -> bool:

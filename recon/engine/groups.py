@@ -82,6 +82,27 @@ def _subset_sums(amounts: IntArray) -> tuple[IntArray, IntArray]:
     return sums, np.arange(len(sums), dtype=np.int64)
 
 
+def _sorted_subset_sums(amounts: IntArray) -> tuple[IntArray, IntArray]:
+    """Sums and bit masks of all 2**n subsets, by sum, ties by mask.
+
+    Each item doubles the sorted list by merging it with itself shifted by the item (a stable
+    sort of two sorted runs is one merge): 2**(n+1) steps in all, no sort of 2**n sums. Sum
+    and mask are packed into one int64 (``(sum - lowest) << n | mask``) when they fit.
+    """
+    n = len(amounts)
+    lowest = int(amounts[amounts < 0].sum())
+    if (int(np.abs(amounts).sum()) + 1).bit_length() + n > 62:
+        sums, masks = _subset_sums(amounts)
+        order = sets.order(sums)
+        return sums[order], masks[order]
+    packed = np.full(1, -lowest << n, dtype=np.int64)
+    for item, amount in enumerate(amounts.tolist()):
+        packed = np.sort(
+            np.concatenate([packed, packed + ((amount << n) | (1 << item))]), kind="stable"
+        )
+    return (packed >> n) + lowest, packed & ((1 << n) - 1)
+
+
 def search_cost(n: int) -> int:
     """Subset sums :func:`fitting_subsets` enumerates for ``n`` amounts."""
     if n <= _TABLE_BITS:
@@ -145,15 +166,16 @@ def fitting_subsets(
     split = min((n + 1) // 2, _HALF)  # even halves: 2 * 2**(n/2) sums, not 2**20 + 2**(n-20)
     first, second = amounts[:split], amounts[split:]
     sums_a, masks_a = _subset_sums(first)
-    sums_b, masks_b = _subset_sums(second)
-    order = sets.order(sums_b)
-    sums_b, masks_b = sums_b[order], masks_b[order]
+    sums_b, masks_b = _sorted_subset_sums(second)
     lo = np.searchsorted(sums_b, target - tolerance - sums_a, "left")
-    hi = np.searchsorted(sums_b, target + tolerance - sums_a, "right")
-    hits = np.flatnonzero(hi > lo)
+    # The first sum at or above the window's low end: a hit when it is within the window too
+    # (one search for every sum of the first half, the second only for the few hits).
+    nearest = sums_b[np.minimum(lo, len(sums_b) - 1)]
+    hits = np.flatnonzero((lo < len(sums_b)) & (nearest <= target + tolerance - sums_a))
+    hi = np.searchsorted(sums_b, target + tolerance - sums_a[hits], "right")
     found: list[int] = []
-    for i in hits:
-        for j in range(int(lo[i]), int(hi[i])):
+    for i, stop in zip(hits.tolist(), hi.tolist(), strict=True):
+        for j in range(int(lo[i]), stop):
             found.append(int(masks_a[i]) | (int(masks_b[j]) << len(first)))
         if len(found) > 64 * _MAX_SOLUTIONS:
             break
