@@ -533,6 +533,9 @@ def find_day_groups(
     groups = _whole_pools(bank, ledger, targets, bank_free, ledger_free, bank_block,
                           ledger_block, config)  # fmt: skip
     deposits = targets[bank.amount[targets] > 0]
+    # Most (deposit, pool) searches of a round are the last round's again: pools the groups
+    # of a round left alone hold the same rows.
+    searched: dict[tuple[bytes, int, int], tuple[list[IntArray], float]] = {}
     while True:
         deposits = deposits[bank_free[deposits]]
         receipts = np.flatnonzero(ledger_free & (ledger.amount > 0))
@@ -544,7 +547,7 @@ def find_day_groups(
             days_before=config.days_before, days_after=config.days_after,
             cap=len(pools.starts),
         )  # fmt: skip
-        found = _day_search(bank, ledger, t, p, pools, bank_free, ledger_free, config)
+        found = _day_search(bank, ledger, t, p, pools, bank_free, ledger_free, config, searched)
         if not found:
             break
         groups += found
@@ -576,26 +579,34 @@ def _pairs_in_large_pools(
         np.arange(len(large), dtype=np.int64), pools.block[large], pools.date[large],
         days_before=config.days_before, days_after=config.days_after, cap=len(large),
     )  # fmt: skip
-    sums_of: dict[int, tuple[IntArray, IntArray, IntArray]] = {}
+    if len(t) == 0:
+        return []
     fits_of: dict[int, list[tuple[IntArray, float, int]]] = {}
-    for row, pool in zip(t.tolist(), large[w].tolist(), strict=True):
-        if pool not in sums_of:
-            members = pools.rows[pools.starts[pool] : pools.starts[pool] + sizes[pool]]
-            first, second = np.triu_indices(len(members), 1)
-            sums = ledger.amount[members][first] + ledger.amount[members][second]
-            order = sets.order(sums)
-            sums_of[pool] = (sums[order], members[first[order]], members[second[order]])
-        sums, first_row, second_row = sums_of[pool]
-        goal = int(bank.amount[row])
-        low, high = np.searchsorted(sums, [goal, goal + 1])
+    # Each pool's pair sums once, searched for all its deposits' amounts at once.
+    pool_of = large[w]
+    by_pool = np.argsort(pool_of, kind="stable")
+    t, pool_of = t[by_pool], pool_of[by_pool]
+    bounds = np.flatnonzero(np.r_[True, pool_of[1:] != pool_of[:-1], True])
+    for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        pool = int(pool_of[start])
+        members = pools.rows[pools.starts[pool] : pools.starts[pool] + sizes[pool]]
+        first, second = np.triu_indices(len(members), 1)
+        sums = ledger.amount[members][first] + ledger.amount[members][second]
+        order = sets.order(sums)
+        sums, first_row, second_row = sums[order], members[first[order]], members[second[order]]
+        rows = t[start:stop]
+        goal = bank.amount[rows]
+        low, high = np.searchsorted(sums, goal), np.searchsorted(sums, goal + 1)
         # Chance: pair sums per minor unit near the goal (within 1%), times the one unit hit.
-        width = max(goal // 100, 100)
+        width = np.maximum(goal // 100, 100)
         near = np.searchsorted(sums, goal + width, "right") - np.searchsorted(sums, goal - width)
-        chance = float(near) / (2 * width + 1)
-        fits_of.setdefault(row, []).extend(
-            (np.sort(np.array([first_row[k], second_row[k]])), chance, int(sizes[pool]))
-            for k in range(low, high)
-        )
+        chance = near / (2 * width + 1)
+        for at in np.flatnonzero(high > low).tolist():
+            fits_of.setdefault(int(rows[at]), []).extend(
+                (np.sort(np.array([first_row[k], second_row[k]])), float(chance[at]),
+                 int(sizes[pool]))
+                for k in range(int(low[at]), int(high[at]))
+            )  # fmt: skip
     groups = []
     for row in sorted(fits_of):
         fits = fits_of[row]
@@ -658,10 +669,12 @@ def _pool_text(ledger: Side, members: IntArray, whole: bool = False) -> str:
 def _day_search(
     bank: Side, ledger: Side, t: IntArray, p: IntArray, pools: DayPools, bank_free: BoolArray,
     ledger_free: BoolArray, config: GroupSearch,
+    searched: dict[tuple[bytes, int, int], tuple[list[IntArray], float]],
 ) -> list[Group]:  # fmt: skip
     """The fits of each (target, pool) pair, resolved per target as :func:`find_day_groups`
     says: the chance of a fit is the sum over all the target's pools (each could have held
-    one)."""
+    one). ``searched`` keeps each (pool rows, goal, tolerance)'s fits and chance for later
+    rounds."""
     if len(t) == 0:
         return []
     sizes = np.diff(np.r_[pools.starts, len(pools.rows)])
@@ -681,12 +694,13 @@ def _day_search(
     for pair in np.flatnonzero(possible).tolist():
         start, stop = int(pair_starts[pair]), int(pair_starts[pair] + pair_sizes[pair])
         pool_rows = members[start:stop]
-        found = fitting_subsets(
-            ledger.amount[pool_rows], int(goal[pair]), int(tolerance[pair]),
-            config.max_group_size,
-        )  # fmt: skip
-        chance = expected_chance_fits(ledger.amount[pool_rows], int(goal[pair]),
-                                      int(tolerance[pair]))
+        key = (pool_rows.tobytes(), int(goal[pair]), int(tolerance[pair]))
+        if key not in searched:
+            searched[key] = (
+                fitting_subsets(ledger.amount[pool_rows], key[1], key[2], config.max_group_size),
+                expected_chance_fits(ledger.amount[pool_rows], key[1], key[2]),
+            )
+        found, chance = searched[key]
         row = int(t[pair])
         chance_of[row] = chance_of.get(row, 0.0) + chance
         fits_of.setdefault(row, []).extend((np.sort(pool_rows[f]), chance) for f in found)
