@@ -407,6 +407,8 @@ def _search(
         if stop - start >= 2 and ok
     ]
     final = False  # True for the last round: ambiguous fits become suggestions
+    # A waiting target's pool is often the same in the next round: its fits are kept.
+    kept_fits: dict[tuple[bytes, int, int], list[IntArray]] = {}
     while waiting and budget.left():
         still = []
         for start, stop in waiting:
@@ -438,10 +440,12 @@ def _search(
             members = members[np.lexsort((members, distance))]
             if not budget.spend(search_cost(len(members))):
                 break
-            fits = fitting_subsets(
-                other.amount[members], int(target.amount[row]), tolerance,
-                config.max_group_size,
-            )  # fmt: skip
+            key = (members.tobytes(), int(target.amount[row]), tolerance)
+            if key not in kept_fits:
+                kept_fits[key] = fitting_subsets(
+                    other.amount[members], key[1], tolerance, config.max_group_size
+                )
+            fits = kept_fits[key]
             if not fits:
                 continue
             if len(fits) > 1:
