@@ -32,7 +32,7 @@ from recon.engine.normalise import (
     id_order,
     text_column,
 )
-from recon.engine.output import _texts
+from recon.engine.output import Coded, _texts
 from recon.engine.passes.aggregate import _clearest_first, _Days, _segment_starts
 
 
@@ -489,6 +489,22 @@ def test_text_columns_made_by_pyarrow_are_what_pandas_makes(columns: list[list[o
             pd.DataFrame(_texts(arrays))
         return
     made = pd.DataFrame(_texts(arrays))
+    assert made.dtypes.tolist() == expected.dtypes.tolist()
+    assert made.equals(expected)
+
+
+@given(st.lists(st.text(max_size=8), min_size=1, max_size=4).flatmap(
+    lambda texts: st.tuples(st.just(texts), st.lists(st.integers(0, len(texts) - 1), max_size=6))
+))
+@settings(max_examples=200, deadline=None)
+def test_a_coded_text_column_makes_the_column_of_its_texts(
+    coded: tuple[list[str], list[int]],
+) -> None:
+    texts, codes = coded
+    values = Coded(np.array(codes, dtype=np.int64), _objects(list(texts)))
+    rows = np.arange(len(codes), dtype=np.int64)[::-1]
+    made = pd.DataFrame(_texts({"c": values[rows]}))
+    expected = pd.DataFrame({"c": _objects([texts[c] for c in codes][::-1])})
     assert made.dtypes.tolist() == expected.dtypes.tolist()
     assert made.equals(expected)
 
