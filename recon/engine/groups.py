@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -157,29 +158,50 @@ def fitting_subsets(
 
     At most ``_MAX_SOLUTIONS`` are returned, fewest items first, then lowest indices.
     """
-    n = len(amounts)
-    if n <= _TABLE_BITS:  # every subset sum at once: no halves to sort and search
-        sums, _ = _subset_sums(amounts)
-        hits = np.flatnonzero((sums >= target - tolerance) & (sums <= target + tolerance))
-        if len(hits) <= 64 * _MAX_SOLUTIONS:  # else the halves' search stops early: use it
-            return _smallest(hits, n, max_size)
-    split = min((n + 1) // 2, _HALF)  # even halves: 2 * 2**(n/2) sums, not 2**20 + 2**(n-20)
-    first, second = amounts[:split], amounts[split:]
-    sums_a, masks_a = _subset_sums(first)
-    sums_b, masks_b = _sorted_subset_sums(second)
-    lo = np.searchsorted(sums_b, target - tolerance - sums_a, "left")
-    # The first sum at or above the window's low end: a hit when it is within the window too
-    # (one search for every sum of the first half, the second only for the few hits).
-    nearest = sums_b[np.minimum(lo, len(sums_b) - 1)]
-    hits = np.flatnonzero((lo < len(sums_b)) & (nearest <= target + tolerance - sums_a))
-    hi = np.searchsorted(sums_b, target + tolerance - sums_a[hits], "right")
-    found: list[int] = []
-    for i, stop in zip(hits.tolist(), hi.tolist(), strict=True):
-        for j in range(int(lo[i]), stop):
-            found.append(int(masks_a[i]) | (int(masks_b[j]) << len(first)))
-        if len(found) > 64 * _MAX_SOLUTIONS:
-            break
-    return _smallest(np.array(found, dtype=np.int64), n, max_size)
+    return SubsetSearch(amounts).fits(target, tolerance, max_size)
+
+
+class SubsetSearch:
+    """:func:`fitting_subsets` of one list of amounts for any number of targets: its subset
+    sums are enumerated (and sorted) once, on the first search that needs them."""
+
+    def __init__(self, amounts: IntArray) -> None:
+        self.amounts = amounts
+
+    @cached_property
+    def _table(self) -> IntArray:
+        return _subset_sums(self.amounts)[0]
+
+    @cached_property
+    def _halves(self) -> tuple[int, IntArray, IntArray, IntArray, IntArray]:
+        """(first half's size, its sums and masks, the second half's sums and masks by sum)."""
+        n = len(self.amounts)
+        split = min((n + 1) // 2, _HALF)  # even halves: 2 * 2**(n/2) sums, not 2**20 + ...
+        return split, *_subset_sums(self.amounts[:split]), *_sorted_subset_sums(
+            self.amounts[split:]
+        )
+
+    def fits(self, target: int, tolerance: int, max_size: int) -> list[IntArray]:
+        n = len(self.amounts)
+        if n <= _TABLE_BITS:  # every subset sum at once: no halves to sort and search
+            sums = self._table
+            hits = np.flatnonzero((sums >= target - tolerance) & (sums <= target + tolerance))
+            if len(hits) <= 64 * _MAX_SOLUTIONS:  # else the halves' search stops early: use it
+                return _smallest(hits, n, max_size)
+        split, sums_a, masks_a, sums_b, masks_b = self._halves
+        lo = np.searchsorted(sums_b, target - tolerance - sums_a, "left")
+        # The first sum at or above the window's low end: a hit when it is within the window
+        # too (one search for every sum of the first half, the second only for the few hits).
+        nearest = sums_b[np.minimum(lo, len(sums_b) - 1)]
+        hits = np.flatnonzero((lo < len(sums_b)) & (nearest <= target + tolerance - sums_a))
+        hi = np.searchsorted(sums_b, target + tolerance - sums_a[hits], "right")
+        found: list[int] = []
+        for i, stop in zip(hits.tolist(), hi.tolist(), strict=True):
+            for j in range(int(lo[i]), stop):
+                found.append(int(masks_a[i]) | (int(masks_b[j]) << split))
+            if len(found) > 64 * _MAX_SOLUTIONS:
+                break
+        return _smallest(np.array(found, dtype=np.int64), n, max_size)
 
 
 def _smallest(masks: IntArray, n: int, max_size: int) -> list[IntArray]:
@@ -695,13 +717,18 @@ def _day_search(
     )
     fits_of: dict[int, list[tuple[IntArray, float]]] = {}
     chance_of: dict[int, float] = {}
+    # A pool is searched for many deposits: its subset sums are enumerated once.
+    pool_searches: dict[bytes, SubsetSearch] = {}
     for pair in np.flatnonzero(possible).tolist():
         start, stop = int(pair_starts[pair]), int(pair_starts[pair] + pair_sizes[pair])
         pool_rows = members[start:stop]
         key = (pool_rows.tobytes(), int(goal[pair]), int(tolerance[pair]))
         if key not in searched:
+            search = pool_searches.get(key[0])
+            if search is None:
+                search = pool_searches[key[0]] = SubsetSearch(ledger.amount[pool_rows])
             searched[key] = (
-                fitting_subsets(ledger.amount[pool_rows], key[1], key[2], config.max_group_size),
+                search.fits(key[1], key[2], config.max_group_size),
                 expected_chance_fits(ledger.amount[pool_rows], key[1], key[2]),
             )
         found, chance = searched[key]
