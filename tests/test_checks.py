@@ -116,6 +116,9 @@ def test_the_bank_file_reader_keeps_plaid_check_number(tmp_path: Path, config: C
         ("CK 1043", "No. 1043", "Rent"),
         ("CHQ:1043", "", "Cheque 1043 rent"),
         ("DEBIT", "", "Check number 1043 rent"),  # the number from Plaid's check_number
+        ("CHECK 1043", "", "Scheck Nr. 1043 Miete"),  # a German ledger
+        ("CHECK 1043", "Scheck-Nr. 1043", "Miete"),
+        ("DEBIT", "", "Chèque n° 1043 loyer"),  # a French ledger
     ],
 )
 def test_check_number_formats(bank_text: str, ledger_reference: str, ledger_text: str) -> None:

@@ -317,6 +317,27 @@ def test_wire_fee_is_matched_with_difference() -> None:
     )
 
 
+def test_a_difference_no_bank_charge_explains_is_only_suggested() -> None:
+    # A bank charge leaves the bank short of the books: a receipt 1.20 short is confirmed with
+    # its difference. 1.20 more than the invoice, or a round 3,800.00 paid against 3,801.20,
+    # is a coincidence or a payment to review; naming the invoice vouches for the pair.
+    ledger = [ledger_row("L1", 380_120, "2024-03-11", "Payment received", "Stark Industries",
+                         "INV-127974")]
+    cases = {
+        (380_000, ""): ("suggested", True),  # round and 1.20 short: a payment on account
+        (380_240, ""): ("suggested", True),  # 1.20 more than the books
+        (380_000, "INV-127974"): ("matched_with_difference", False),  # round, the invoice named
+        (380_000 - 1, ""): ("matched_with_difference", False),  # 1.21 short, not round
+        (380_125, ""): ("matched_with_difference", False),  # within the 0.05 of rounding
+    }
+    for (amount, reference), (status, doubted) in cases.items():
+        bank = [bank_row("B1", amount, "2024-03-12", "ACH CREDIT STARK INDUSTRIES",
+                         "Stark Industries", reference)]
+        link = links_of(run(bank, ledger))[("B1", "L1")]
+        assert (link["status"], link["rule"]) == (status, "tolerance"), amount
+        assert ("no bank charge explains the difference" in link["explanation"]) == doubted
+
+
 def test_transposed_digits_are_an_amount_mismatch_naming_both() -> None:
     result = run(
         [bank_row("B1", 123_456, "2024-03-12", "Initech payment", "Initech")],

@@ -4,6 +4,7 @@ one per pattern of issue 14: groups of any size found by a key, not by a subset 
 from __future__ import annotations
 
 import datetime as dt
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -573,3 +574,45 @@ def test_a_deposit_of_checks_with_round_amounts_is_only_suggested() -> None:
     assert set(links["ledger_entry_id"]) == {"C0", "C1", "C2"}
     assert set(links["status"]) == {"suggested"}
     assert "suggested: 2 of its amounts are round" in links["explanation"].iloc[0]
+
+
+def test_a_transfer_equal_to_a_receipt_of_its_day_is_not_a_settlement() -> None:
+    # A busy customer's ten receipts of Friday happen to sum to 31,000.00; Monday brings a
+    # 31,000.00 transfer naming the customer and a 31,000.00 receipt booked that day. The one
+    # receipt explains the transfer; the sum of Friday's receipts is a chance fit.
+    friday = amounts(9, 300_000)
+    friday.append(3_100_000 - sum(friday))
+    ledger = sales("F", FRIDAY, friday, "Stark Industries")
+    ledger.append(ledger_row("R1", 3_100_000, MONDAY, "Receipt INV-76197 Stark Industries",
+                             "Stark Industries", "INV-76197"))
+    bank = [bank_row("B1", 3_100_000, MONDAY, "FEDWIRE CREDIT VIA STARK INDUSTRIES",
+                     "Stark Industries")]  # fmt: skip
+    result = run(bank, ledger)
+    assert links_of(result, "settlement").empty
+    links = result.links
+    assert list(links["ledger_entry_id"]) == ["R1"]
+    assert links["status"].iloc[0] == "matched"
+
+
+def test_a_fee_of_a_percent_plus_a_fixed_amount_per_sale_is_learned() -> None:
+    # Stripe-like pricing, 2.9% + 0.30 per sale, no payout id: a day of many small sales pays
+    # a larger share in fees than a day of few large ones, so no single rate fits every day.
+    rng = np.random.default_rng(20261205)
+    pay_days = pd.bdate_range("2026-09-01", periods=13)
+    ledger: list[dict[str, Any]] = []
+    bank = []
+    for k, (day, pay_day) in enumerate(pairwise(pay_days)):
+        size = rng.uniform(800, 9_000)  # the day's typical sale, in cents
+        sold = [max(100, int(a)) for a in rng.lognormal(np.log(size), 0.6, rng.integers(15, 60))]
+        ledger += sales(f"D{k:02d}-", str(day.date()), sold, "Stripe")
+        fee = sum(a * 29 // 1000 + 30 for a in sold)
+        bank.append(bank_row(f"B{k:02d}", sum(sold) - fee, str(pay_day.date()),
+                             "STRIPE TRANSFER", "Stripe"))  # fmt: skip
+    result = run(bank, ledger)
+    links = links_of(result, "settlement")
+    assert len(links) == len(ledger)
+    assert links["bank_transaction_id"].nunique() == 12
+    assert set(links["status"]) == {"matched_with_difference"}
+    for k in range(12):
+        own = links[links["bank_transaction_id"] == f"B{k:02d}"]
+        assert own["ledger_entry_id"].str.startswith(f"D{k:02d}-").all()

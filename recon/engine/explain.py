@@ -170,6 +170,11 @@ NO_EVIDENCE = (
     "is not unique in the account)"
 )
 
+UNEXPLAINED_DIFFERENCE = (
+    "; suggested: no bank charge explains the difference (the bank holds more than the books, "
+    "or a round payment falls short: a payment on account)"
+)
+
 
 def learned_payee_note(payees: PayeeMemory, description: str) -> str:
     """"; learned payee: 'GOOGLE *GSUI' is Google Workspace, from 14 confirmed links"."""

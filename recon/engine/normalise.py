@@ -323,10 +323,13 @@ def _cannot_match(text: str) -> bool:
     return "INV" not in upper and "PO" not in upper and "REF" not in upper
 
 
-# The words a check number follows: CHECK, CHK, CK, CHEQUE, CHQ, optionally with NO / NUMBER /
-# NR and punctuation ("CHECK 1043", "CHK #1043", "CHK-001043", "Check No. 1043", "CHQ:1043").
+# The words a check number follows: CHECK, CHK, CK, CHEQUE, CHQ, and a ledger's own language's
+# (German Scheck, French chèque), optionally with NO / NUMBER / NR / N° and punctuation
+# ("CHECK 1043", "CHK #1043", "CHK-001043", "Check No. 1043", "CHQ:1043", "Scheck-Nr. 1043",
+# "Chèque n° 1043").
 _CHECK_WORDS = (
-    r"(?:CHECK|CHK|CK|CHEQUE|CHQ)\.?(?:[\s#:./-]*(?:NO|NUMBER|NR|NUM)\b\.?)?[\s#:./-]*"
+    r"(?:CHECK|CHK|CK|CH[EÈ]QUE|CHQ|SCHECK)\.?(?:[\s#:./-]*(?:NO|NUMBER|NR|NUM|N[°º])(?!\w)\.?)?"
+    r"[\s#:./-]*"
 )
 _CHECK_IN_TEXT = re.compile(
     rf"(?<![0-9A-Z]){_CHECK_WORDS}(\d{{1,12}})(?![0-9A-Z])", re.IGNORECASE
@@ -347,7 +350,7 @@ def _check_number(text: str, *, whole: bool) -> int:
 # without the whitespace only Python counts as \s, every text _CHECK_IN_TEXT finds a number in
 # matches _MAY_NAME_CHECK, and _WHOLE_CHECK matches exactly the texts _CHECK_REFERENCE does.
 _CHECK_WORDS_RE2 = (
-    r"(?:CHECK|CHK|CK|CHEQUE|CHQ)\.?(?:[\s#:./-]*(?:NO|NUMBER|NR|NUM)\b\.?)?[\s#:./-]*"
+    r"(?:CHECK|CHK|CK|CHEQUE|CHQ|SCHECK)\.?(?:[\s#:./-]*(?:NO|NUMBER|NR|NUM)\b\.?)?[\s#:./-]*"
 )
 _MAY_NAME_CHECK = rf"(?i){_CHECK_WORDS_RE2}[0-9]"
 _WHOLE_CHECK = rf"(?i)^\s*(?:{_CHECK_WORDS_RE2}|(?:NO|NR)\.?\s*|#\s*)?[0-9]{{1,12}}\s*$"

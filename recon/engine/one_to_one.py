@@ -28,7 +28,8 @@ EVIDENCE_TEXT = 50.0
 
 
 def one_to_one(
-    state: MatchState, parts: PairParts, *, priority: float, rule: str, status: Status
+    state: MatchState, parts: PairParts, *, priority: float, rule: str, status: Status,
+    unexplained: BoolArray | None = None,
 ) -> Found:
     """Links from candidate ``parts``: each row at most once, the total score maximal.
 
@@ -37,8 +38,9 @@ def one_to_one(
     scoring within ``ambiguity_margin`` of it becomes ``suggested``, with those candidates as
     its alternatives. A link is only confirmed on positive evidence: the bank row names the
     ledger row's reference, the texts agree (``EVIDENCE_TEXT``), or the amount is unique in
-    the account on both sides; amount and date alone make it ``suggested``. ``priority`` (1
-    for the first rule, falling for later ones) is a score part.
+    the account on both sides; amount and date alone make it ``suggested``, and so does a
+    difference marked ``unexplained`` (per pair of ``parts``: no bank charge explains it).
+    ``priority`` (1 for the first rule, falling for later ones) is a score part.
 
     Pairs with evidence of their own are assigned before the others (:func:`_evidence_first`),
     and a link on amount and date alone among several look-alikes is not made
@@ -46,7 +48,10 @@ def one_to_one(
     """
     # A pair whose references contradict is no candidate: it loses to any other, and alone it
     # leaves both rows open (groups with a contradiction are made suggested: MatchState.record).
-    parts = parts.take(~parts.reference_contradicts)
+    consistent = ~parts.reference_contradicts
+    parts = parts.take(consistent)
+    if unexplained is not None:
+        unexplained = unexplained[consistent]
     if len(parts) == 0:
         return Found()
     bank, ledger = state.bank, state.ledger
@@ -90,6 +95,10 @@ def one_to_one(
             for text, note in zip(bank.description[b[learned]], notes[learned], strict=True)
         ]
     notes[unsupported] += explain.NO_EVIDENCE
+    if unexplained is not None:
+        doubtful = unexplained[chosen] & (statuses != Status.SUGGESTED.value)
+        statuses[doubtful] = Status.SUGGESTED.value
+        notes[doubtful] += explain.UNEXPLAINED_DIFFERENCE
     notes[ambiguous] += np.array(
         [explain.ambiguity_note(int(n), margin) for n in alt_counts[ambiguous]], dtype=object
     )

@@ -25,7 +25,7 @@ fit equally well, or two bank rows claiming one ledger row, are left to later pa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from recon.config import FeeTolerance, PartialPayments, ReferenceTotals, SettlementTotals
-from recon.engine import explain, references, sets
+from recon.engine import explain, keys, references, sets
 from recon.engine.candidates import expand_ranges, keyed_window_pairs, unique_pairs
 from recon.engine.classify import unreversed
 from recon.engine.normalise import BoolArray, IntArray, Side, filled, key_word
@@ -65,6 +65,19 @@ _EMPTY = np.zeros(0, dtype=np.int64)
 _MIN_RATE_FITS = 3
 # Deposits a dense window of candidates' fee rates needs (a few fall together by chance).
 _MIN_DENSE_FITS = 6
+# A processor's fixed fee per sale tried, in minor units (0.00 to 0.60: Stripe's 0.30, PayPal's
+# 0.49), and the width in percentage points of the rate window its fits must fall into.
+_PER_ROW_FEES = np.arange(61, dtype=np.int64)
+_PER_ROW_WINDOW = 0.02
+
+
+@dataclass
+class _FeeModel:
+    """What a settlement pass learns of each series' (processor's) fees: a percent of the
+    sales (``rates``, in percent) and a fixed amount per sale (``per_row``, minor units)."""
+
+    rates: dict[int, float] = field(default_factory=dict)
+    per_row: dict[int, int] = field(default_factory=dict)
 # A payer's name cut where the bank text ends names it from this many characters on ("KOW" for
 # Kowalski) in partial payments, where the parts must also sum exactly to the ledger row.
 _MIN_PREFIX_AT_END = 3
@@ -144,6 +157,45 @@ def _open(state: MatchState) -> tuple[BoolArray, BoolArray]:
     bank_open = state.bank_state.free & ~state.bank_state.held
     ledger_open = state.ledger_state.free & ~state.ledger_state.held
     return bank_open.copy(), ledger_open.copy()
+
+
+def _same_day_twins(state: MatchState, bank_rows: BoolArray, ledger_open: BoolArray) -> BoolArray:
+    """Per bank row of ``bank_rows``: an open ledger row of its block books its amount on its
+    day, of a counterparty the bank row names. That one row explains the bank row more simply
+    than a group of rows that sum to it (a customer's 31,000.00 transfer and its 31,000.00
+    receipt booked that day, not ten of the customer's receipts of the Friday before)."""
+    from recon.engine.passes.names import names_party  # names builds on this module's words
+
+    bank, ledger = state.bank, state.ledger
+    b_rows, l_rows = np.flatnonzero(bank_rows), np.flatnonzero(ledger_open)
+    twins = np.zeros(len(bank), dtype=bool)
+    if len(b_rows) == 0 or len(l_rows) == 0:
+        return twins
+    bank_amount, ledger_amount = keys.joint_codes(bank.amount[b_rows], ledger.amount[l_rows])
+    first_day = min(int(bank.date[b_rows].min()), int(ledger.date[l_rows].min()))
+    bank_day, ledger_day = bank.date[b_rows] - first_day, ledger.date[l_rows] - first_day
+    day_width = keys.width(bank_day, ledger_day)
+    amount_width = keys.width(bank_amount, ledger_amount)
+    bank_key = keys.combine(
+        keys.combine(state.bank_block[b_rows], bank_day, day_width), bank_amount, amount_width
+    )
+    ledger_key = keys.combine(
+        keys.combine(state.ledger_block[l_rows], ledger_day, day_width), ledger_amount,
+        amount_width,
+    )  # fmt: skip
+    pairs = pd.DataFrame({"key": bank_key, "b": b_rows}).merge(
+        pd.DataFrame({"key": ledger_key, "lg": l_rows}), on="key"
+    )
+    b = pairs["b"].to_numpy(dtype=np.int64)
+    named = names_party(state, b, pairs["lg"].to_numpy(dtype=np.int64))
+    twins[b[named]] = True
+    return twins
+
+
+def _percent(part: IntArray, whole: IntArray) -> FloatArray:
+    """``part`` in percent of ``whole`` (of at least one minor unit)."""
+    percent: FloatArray = 100.0 * part / np.maximum(np.abs(whole.astype(np.float64)), 1.0)
+    return percent
 
 
 def _fee_limit(side: Side, rows: IntArray, settings: FeeTolerance) -> IntArray:
@@ -397,12 +449,13 @@ class SettlementPass:
         keyed = np.flatnonzero(ledger_open & (keys >= 0))
         words = self._key_words(state, keyed) if len(keyed) else {}
         payers = bank_open & (state.bank.amount > 0) if self.settings.deposits_only else bank_open
+        payers &= ~_same_day_twins(state, payers, ledger_open)
         named = self._named(
             state, np.flatnonzero(payers), words, state.ledger_block[keyed], keys[keyed]
         )
         if named.empty:
             return Found()
-        fee_rates: dict[int, float] = {}
+        fees = _FeeModel()
         usual_lags: dict[int, float] = {}  # series -> median business days to the payout
         books_fees: set[int] = set()  # series with a fee row in some fit
         # A payout's fee row, booked on its payout day, sits among the next payout's sales:
@@ -411,7 +464,7 @@ class SettlementPass:
         touched: set[int] | None = None
         while touched is None or touched:
             touched = self._round(
-                state, bank_open, ledger_open, groups, fee_rates, usual_lags, books_fees, words,
+                state, bank_open, ledger_open, groups, fees, usual_lags, books_fees, words,
                 named, touched,
             )
         return groups.found(state, SETTLEMENT_RULE)
@@ -500,17 +553,53 @@ class SettlementPass:
         order = np.lexsort((k, b))
         return pd.DataFrame({"bank": b[order], "key": k[order]})
 
+    @staticmethod
     def _rates(
-        self, days: _Days, first: IntArray, last: IntArray, fee: IntArray
+        days: _Days, first: IntArray, last: IntArray, fee: IntArray, fees: _FeeModel
     ) -> tuple[IntArray, FloatArray]:
-        """Per candidate: its series and its fee in percent of its sales total."""
-        total = days.total(first, last).astype(np.float64)
-        rate: FloatArray = 100.0 * fee / np.maximum(np.abs(total), 1.0)
-        return days.series[last], rate
+        """Per candidate: its series and its fee in percent of its sales total, less the
+        series' fixed fee per sale (``fees.per_row``) for each of its rows."""
+        series = days.series[last]
+        per_row = np.array([fees.per_row.get(int(x), 0) for x in series], dtype=np.int64)
+        rows = days.row_start[last + 1] - days.row_start[first]
+        return series, _percent(fee - per_row * rows, days.total(first, last))
+
+    @staticmethod
+    def _learn_per_row_fees(
+        days: _Days, first: IntArray, last: IntArray, fee: IntArray, rank: IntArray,
+        fees: _FeeModel,
+    ) -> None:  # fmt: skip
+        """Each processor's fixed fee per sale (a percent plus 0.30 per sale: the day's rate
+        then varies with its sales' sizes): of the amounts tried, the one that puts the most of
+        its candidates' remaining rates within ``_PER_ROW_WINDOW`` points of each other (its own
+        deposits fall together at its percent; coincidences scatter). 0 on a tie."""
+        by_difference = np.flatnonzero(rank == 2)
+        if len(by_difference) == 0:
+            return
+        series = days.series[last[by_difference]]
+        fee, total = fee[by_difference], days.total(first[by_difference], last[by_difference])
+        rows = (days.row_start[last + 1] - days.row_start[first])[by_difference]
+        order = np.argsort(series, kind="stable")
+        series, fee, total, rows = series[order], fee[order], total[order], rows[order]
+        starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
+        ends = np.r_[starts[1:], len(series)]
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            if end - start < _MIN_DENSE_FITS:
+                continue
+            best, best_count = 0, 0
+            for per_row in _PER_ROW_FEES.tolist():
+                rates = np.sort(_percent(fee[start:end] - per_row * rows[start:end],
+                                         total[start:end]))  # fmt: skip
+                count = int((np.searchsorted(rates, rates + _PER_ROW_WINDOW, "right")
+                             - np.arange(len(rates))).max())  # fmt: skip
+                if count > best_count:
+                    best, best_count = per_row, count
+            if best:
+                fees.per_row[int(series[start])] = best
 
     def _learn_rates(
         self, days: _Days, first: IntArray, last: IntArray, fee: IntArray, rank: IntArray,
-        fee_rates: dict[int, float],
+        fees: _FeeModel,
     ) -> None:  # fmt: skip
         """Each processor's usual fee rate: the median rate of its fits with the fee left as
         the difference, when there are ``_MIN_RATE_FITS`` of them and their middle half lies
@@ -520,7 +609,7 @@ class SettlementPass:
         if not by_difference.any():
             return
         series, rate = self._rates(
-            days, first[by_difference], last[by_difference], fee[by_difference]
+            days, first[by_difference], last[by_difference], fee[by_difference], fees
         )
         by_series = pd.Series(rate).groupby(series)
         quartiles = by_series.quantile(np.array([0.25, 0.75])).unstack()
@@ -531,11 +620,11 @@ class SettlementPass:
         spread = float(self.settings.fee_rate_spread)
         for code, median, size, scatter in usual_rates.itertuples():
             if size >= _MIN_RATE_FITS and scatter <= spread:
-                fee_rates[int(code)] = float(median)
+                fees.rates[int(code)] = float(median)
 
     def _learn_dense_rates(
         self, days: _Days, b: IntArray, first: IntArray, last: IntArray, fee: IntArray,
-        rank: IntArray, fee_rates: dict[int, float],
+        rank: IntArray, fees: _FeeModel,
     ) -> None:  # fmt: skip
         """The usual rate of a processor too small for unambiguous fits (a week of sales per
         payout: several runs of days fit each deposit): the median of the densest window of
@@ -546,7 +635,7 @@ class SettlementPass:
         if len(by_difference) == 0:
             return
         series, rate = self._rates(
-            days, first[by_difference], last[by_difference], fee[by_difference]
+            days, first[by_difference], last[by_difference], fee[by_difference], fees
         )
         deposit = b[by_difference]
         spread = float(self.settings.fee_rate_spread)
@@ -556,7 +645,7 @@ class SettlementPass:
         ends = np.r_[starts[1:], len(series)]
         for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
             code = int(series[start])
-            if code in fee_rates:
+            if code in fees.rates:
                 continue
             rates, deposits = rate[start:end], deposit[start:end]
             # Window [rates[i], rates[i] + spread]: its candidates' distinct deposits.
@@ -568,11 +657,11 @@ class SettlementPass:
                     best, best_count = i, count
             needed = max(_MIN_DENSE_FITS, (len(np.unique(deposits)) + 1) // 2)
             if best >= 0 and best_count >= needed:
-                fee_rates[code] = float(np.median(rates[best : int(stop[best])]))
+                fees.rates[code] = float(np.median(rates[best : int(stop[best])]))
 
     def _steady_fee(
         self, days: _Days, first: IntArray, last: IntArray, fee: IntArray, rank: IntArray,
-        fee_rates: dict[int, float],
+        fees: _FeeModel,
     ) -> tuple[BoolArray, FloatArray]:  # fmt: skip
         """Per candidate: False for a fee left as the difference more than ``fee_rate_spread``
         points from its processor's usual rate, or of a processor without one (a processor
@@ -585,9 +674,9 @@ class SettlementPass:
         if len(by_difference) == 0:
             return keep, off_rate
         series, rate = self._rates(
-            days, first[by_difference], last[by_difference], fee[by_difference]
+            days, first[by_difference], last[by_difference], fee[by_difference], fees
         )
-        usual = np.array([fee_rates.get(int(x), np.nan) for x in series], dtype=np.float64)
+        usual = np.array([fees.rates.get(int(x), np.nan) for x in series], dtype=np.float64)
         spread = float(self.settings.fee_rate_spread)
         off_rate[by_difference] = np.abs(rate - usual)
         keep[by_difference] = off_rate[by_difference] <= spread  # NaN (no usual rate): False
@@ -613,7 +702,7 @@ class SettlementPass:
 
     def _round(
         self, state: MatchState, bank_open: BoolArray, ledger_open: BoolArray, groups: _Groups,
-        fee_rates: dict[int, float], usual_lags: dict[int, float], books_fees: set[int],
+        fees: _FeeModel, usual_lags: dict[int, float], books_fees: set[int],
         words: dict[str, int], named: pd.DataFrame, only: set[int] | None,
     ) -> set[int]:  # fmt: skip
         """One round over the open rows (of the keys in ``only``, when given); the keys whose
@@ -671,17 +760,17 @@ class SettlementPass:
             days.day[last].astype("datetime64[D]"), bank.date[b].astype("datetime64[D]"),
             holidays=state.holidays(),
         ).astype(np.int64)
-        if only is None:  # usual rates and lags: from the first round's unambiguous fits
+        if only is None:  # usual fees and lags: from the first round's unambiguous fits
             alone = _choose(b, rank)
-            self._learn_rates(days, first[alone], last[alone], fee[alone], rank[alone],
-                              fee_rates)  # fmt: skip
-            self._learn_dense_rates(days, b, first, last, fee, rank, fee_rates)
+            self._learn_per_row_fees(days, first, last, fee, rank, fees)
+            self._learn_rates(days, first[alone], last[alone], fee[alone], rank[alone], fees)
+            self._learn_dense_rates(days, b, first, last, fee, rank, fees)
             by_series = pd.Series(lag[alone]).groupby(days.series[last[alone]]).median()
             usual_lags.update(
                 zip(by_series.index.to_numpy(dtype=np.int64).tolist(),
                     by_series.to_numpy(dtype=np.float64).tolist(), strict=True)
             )  # fmt: skip
-        steady, off_rate = self._steady_fee(days, first, last, fee, rank, fee_rates)
+        steady, off_rate = self._steady_fee(days, first, last, fee, rank, fees)
         b, first, last, fee, fee_row, rank, lag = (
             b[steady], first[steady], last[steady], fee[steady], fee_row[steady], rank[steady],
             lag[steady],

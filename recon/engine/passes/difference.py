@@ -14,18 +14,22 @@ With ``deducted_only``, only money in that arrived short is linked (a wire fee d
 sender's or an intermediary bank); with ``named_party``, a bank row naming the ledger row's
 counterparty (recon.engine.passes.names) counts as alike texts: "INCOMING WIRE COGSWELL COGS"
 for the 2,500.00 invoice of Cogswell Cogs, 2,473.00 received (27.00 deducted). Such a link is
-confirmed only on the usual evidence (reference named, texts agree, unique amount).
+confirmed only on the usual evidence (reference named, texts agree, unique amount), and only
+when a fee explains the difference (the bank short of the books, its amount not round) or the
+reference is named (recon.engine.passes.rules.unexplained_differences).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from recon.config import DifferenceTolerance
 from recon.engine.candidates import FAN_OUT_CAP, date_band_pairs
 from recon.engine.classify import unreversed
 from recon.engine.one_to_one import one_to_one
 from recon.engine.passes.names import names_another_party, names_party
+from recon.engine.passes.rules import unexplained_differences
 from recon.engine.scoring import (
     allowed_difference,
     pair_parts,
@@ -79,8 +83,9 @@ class DifferencePass:
         if config.deducted_only:  # money in that arrived short
             keep &= (ledger.amount[parts.ledger] > 0) & (parts.amount_delta < 0)
         keep &= ~keying_errors(bank.amount[b], ledger.amount[lg], keep)
+        parts = parts.take(keep)
         return one_to_one(
-            state, parts.take(keep), priority=0.0, rule=self.name,
-            status=Status.MATCHED_WITH_DIFFERENCE,
+            state, parts, priority=0.0, rule=self.name, status=Status.MATCHED_WITH_DIFFERENCE,
+            unexplained=unexplained_differences(parts, bank, Decimal(0)),
         )  # fmt: skip
 

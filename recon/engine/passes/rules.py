@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,7 @@ from recon.engine.slips import keying_errors
 from recon.engine.state import DayWindow, Found, MatchState, blocks
 from recon.records import Status
 
+_ROUND_MINOR = 10_000  # a round payment: 100.00, or 10,000 yen
 _MAX_WORDS = 8  # name words per text used as join keys (8 words: 8 + 28 keys)
 
 
@@ -80,10 +82,28 @@ class RulePass:
         parts = parts.take(ok)
         if self.rule.kind == "amount":
             parts = parts.take(~_another_party(state, parts))
+        unexplained = None
+        if self.rule.kind == "tolerance":
+            unexplained = unexplained_differences(parts, bank, self.rule.amount_tolerance)
         return one_to_one(
             state, parts, priority=self.priority, rule=self.rule.name,
-            status=Status(self.rule.status),
+            status=Status(self.rule.status), unexplained=unexplained,
         )  # fmt: skip
+
+
+def unexplained_differences(parts: PairParts, bank: Side, rounding: Decimal) -> BoolArray:
+    """Per pair: a difference beyond ``rounding`` that no bank charge explains, with no
+    reference named to vouch for the pair. A bank charge leaves the bank short of the books
+    (less in, more out); a bank holding more than the books (a receipt above its invoice, a
+    payment below its bill) is a coincidence or a payment to review. So is a round bank amount
+    (a multiple of 10,000 minor units: 100.00, or 10,000 yen) short of a ledger row: a charge
+    taken from an invoice amount leaves a round sum only by chance, a payment on account is
+    round on purpose."""
+    delta = parts.amount_delta
+    beyond = np.abs(delta) > per_row_minor(bank, parts.bank, rounding)
+    round_amount = bank.amount[parts.bank] % _ROUND_MINOR == 0
+    unexplained: BoolArray = ~parts.reference_equal & beyond & ((delta > 0) | round_amount)
+    return unexplained
 
 
 def _another_party(state: MatchState, parts: PairParts) -> BoolArray:
