@@ -17,6 +17,7 @@ from recon.engine.candidates import keyed_window_pairs
 from recon.engine.explain import match_id, pair_match_ids
 from recon.engine.groups import (
     _fit_possible,
+    _pair_ranges,
     _sorted_subset_sums,
     _subset_sums,
     fitting_subsets,
@@ -273,6 +274,28 @@ def test_sorted_subset_sums_are_the_sums_sorted_ties_by_mask(amounts: list[int])
     got_sums, got_masks = _sorted_subset_sums(values)
     assert got_sums.tolist() == sums[order].tolist()
     assert got_masks.tolist() == masks[order].tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    amounts=st.lists(st.integers(-50, 50), max_size=12),
+    windows=st.lists(st.tuples(st.integers(-100, 100), st.integers(0, 20)), min_size=1,
+                     max_size=4),
+)
+def test_pair_ranges_are_the_pairs_whose_sum_is_in_the_window(
+    amounts: list[int], windows: list[tuple[int, int]]
+) -> None:
+    values = np.array(sorted(amounts), dtype=np.int64)
+    low = np.array([w[0] for w in windows], dtype=np.int64)
+    high = low + np.array([w[1] for w in windows], dtype=np.int64)
+    begin, end = _pair_ranges(values, low, high)
+    for q in range(len(windows)):
+        got = [(i, j) for i in range(len(values)) for j in range(begin[q, i], end[q, i])]
+        want = [
+            (i, j) for i, j in itertools.combinations(range(len(values)), 2)
+            if low[q] <= values[i] + values[j] <= high[q]
+        ]  # fmt: skip
+        assert got == want
 
 
 def _any_fit(amounts: list[int], target: int, tolerance: int, sizes: range) -> bool:

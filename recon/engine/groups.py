@@ -585,6 +585,7 @@ def find_day_groups(
 
 _WHOLE_POOL_ROWS = 3  # fewer rows summing to an amount could be chance
 _LARGEST_PAIR_POOL = 2_000  # pairs of a pool: n**2 / 2 sums
+_PAIR_QUERY_ITEMS = 1 << 20  # (deposit, pool item) searches held at once
 
 
 def _pairs_in_large_pools(
@@ -608,7 +609,8 @@ def _pairs_in_large_pools(
     if len(t) == 0:
         return []
     fits_of: dict[int, list[tuple[IntArray, float, int]]] = {}
-    # Each pool's pair sums once, searched for all its deposits' amounts at once.
+    # Per pool, all its deposits at once: pairs are counted and found by searching the pool's
+    # amounts in ascending order, never by enumerating its n**2 / 2 pair sums.
     pool_of = large[w]
     by_pool = np.argsort(pool_of, kind="stable")
     t, pool_of = t[by_pool], pool_of[by_pool]
@@ -616,23 +618,23 @@ def _pairs_in_large_pools(
     for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
         pool = int(pool_of[start])
         members = pools.rows[pools.starts[pool] : pools.starts[pool] + sizes[pool]]
-        first, second = np.triu_indices(len(members), 1)
-        sums = ledger.amount[members][first] + ledger.amount[members][second]
-        order = sets.order(sums)
-        sums, first_row, second_row = sums[order], members[first[order]], members[second[order]]
-        rows = t[start:stop]
-        goal = bank.amount[rows]
-        low, high = np.searchsorted(sums, goal), np.searchsorted(sums, goal + 1)
-        # Chance: pair sums per minor unit near the goal (within 1%), times the one unit hit.
-        width = np.maximum(goal // 100, 100)
-        near = np.searchsorted(sums, goal + width, "right") - np.searchsorted(sums, goal - width)
-        chance = near / (2 * width + 1)
-        for at in np.flatnonzero(high > low).tolist():
-            fits_of.setdefault(int(rows[at]), []).extend(
-                (np.sort(np.array([first_row[k], second_row[k]])), float(chance[at]),
-                 int(sizes[pool]))
-                for k in range(int(low[at]), int(high[at]))
-            )  # fmt: skip
+        members = members[np.argsort(ledger.amount[members], kind="stable")]
+        amounts = ledger.amount[members]
+        step = max(1, _PAIR_QUERY_ITEMS // len(members))
+        for part in range(start, stop, step):
+            rows = t[part : min(part + step, stop)]
+            goal = bank.amount[rows]
+            # Chance: pair sums per minor unit near the goal (within 1%), times the one unit hit.
+            width = np.maximum(goal // 100, 100)
+            begin, end = _pair_ranges(amounts, goal - width, goal + width)
+            chance = (end - begin).sum(axis=1) / (2 * width + 1)
+            begin, end = _pair_ranges(amounts, goal, goal)
+            query, first = np.nonzero(end > begin)
+            for at, i in zip(query.tolist(), first.tolist(), strict=True):
+                fits_of.setdefault(int(rows[at]), []).extend(
+                    (np.sort(members[[i, j]]), float(chance[at]), int(sizes[pool]))
+                    for j in range(int(begin[at, i]), int(end[at, i]))
+                )  # fmt: skip
     groups = []
     for row in sorted(fits_of):
         fits = fits_of[row]
@@ -648,6 +650,17 @@ def _pairs_in_large_pools(
             unsure = "in a pool this large only pairs are searched"
             groups.append(Group(True, row, chosen, (), chance, text, unsure))
     return groups
+
+
+def _pair_ranges(
+    amounts: IntArray, low: IntArray, high: IntArray
+) -> tuple[IntArray, IntArray]:
+    """For each query q and item i of ``amounts`` (ascending): the items j > i with
+    ``low[q] <= amounts[i] + amounts[j] <= high[q]``, as ``begin[q, i]:end[q, i]``."""
+    after = np.arange(1, len(amounts) + 1, dtype=np.int64)
+    begin = np.maximum(np.searchsorted(amounts, low[:, None] - amounts, "left"), after)
+    end = np.maximum(np.searchsorted(amounts, high[:, None] - amounts, "right"), begin)
+    return begin, end
 
 
 def _whole_pools(
