@@ -15,7 +15,13 @@ from recon.engine import sets
 from recon.engine.assign import assign
 from recon.engine.candidates import keyed_window_pairs
 from recon.engine.explain import match_id, pair_match_ids
-from recon.engine.groups import _fit_possible, _subset_sums, fitting_subsets
+from recon.engine.groups import (
+    _fit_possible,
+    _pair_ranges,
+    _sorted_subset_sums,
+    _subset_sums,
+    fitting_subsets,
+)
 from recon.engine.normalise import (
     DEFAULT_REFERENCE_PATTERN,
     _cannot_match,
@@ -27,7 +33,7 @@ from recon.engine.normalise import (
     id_order,
     text_column,
 )
-from recon.engine.output import _texts
+from recon.engine.output import Coded, _texts
 from recon.engine.passes.aggregate import _clearest_first, _Days, _segment_starts
 
 
@@ -235,6 +241,61 @@ def test_fitting_subsets_match_brute_force(
 ) -> None:
     got = fitting_subsets(np.array(amounts, dtype=np.int64), target, tolerance, max_size)
     assert [g.tolist() for g in got] == _brute_force_fits(amounts, target, tolerance, max_size)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    # 13+ rows: searched by halves; distinct, sparse sums, so no early stop.
+    amounts=st.lists(
+        st.integers(-(10**6), 10**6).filter(bool), min_size=13, max_size=14, unique=True
+    ),
+    chosen=st.lists(st.integers(0, 12), min_size=2, max_size=6, unique=True),
+    tolerance=st.integers(0, 2),
+)
+def test_fitting_subsets_by_halves_match_brute_force(
+    amounts: list[int], chosen: list[int], tolerance: int
+) -> None:
+    target = sum(amounts[i] for i in chosen)
+    got = fitting_subsets(np.array(amounts, dtype=np.int64), target, tolerance, 20)
+    assert [g.tolist() for g in got] == _brute_force_fits(amounts, target, tolerance, 20)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    amounts=st.lists(
+        st.one_of(st.integers(-(10**6), 10**6), st.integers(-(10**17), 10**17)), max_size=10
+    )
+)
+def test_sorted_subset_sums_are_the_sums_sorted_ties_by_mask(amounts: list[int]) -> None:
+    """Merged item by item (or, for sums too wide to pack, sorted at once): the same order."""
+    values = np.array(amounts, dtype=np.int64)
+    sums, masks = _subset_sums(values)
+    order = sets.order(sums)
+    got_sums, got_masks = _sorted_subset_sums(values)
+    assert got_sums.tolist() == sums[order].tolist()
+    assert got_masks.tolist() == masks[order].tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    amounts=st.lists(st.integers(-50, 50), max_size=12),
+    windows=st.lists(st.tuples(st.integers(-100, 100), st.integers(0, 20)), min_size=1,
+                     max_size=4),
+)
+def test_pair_ranges_are_the_pairs_whose_sum_is_in_the_window(
+    amounts: list[int], windows: list[tuple[int, int]]
+) -> None:
+    values = np.array(sorted(amounts), dtype=np.int64)
+    low = np.array([w[0] for w in windows], dtype=np.int64)
+    high = low + np.array([w[1] for w in windows], dtype=np.int64)
+    begin, end = _pair_ranges(values, low, high)
+    for q in range(len(windows)):
+        got = [(i, j) for i in range(len(values)) for j in range(begin[q, i], end[q, i])]
+        want = [
+            (i, j) for i, j in itertools.combinations(range(len(values)), 2)
+            if low[q] <= values[i] + values[j] <= high[q]
+        ]  # fmt: skip
+        assert got == want
 
 
 def _any_fit(amounts: list[int], target: int, tolerance: int, sizes: range) -> bool:
@@ -451,6 +512,22 @@ def test_text_columns_made_by_pyarrow_are_what_pandas_makes(columns: list[list[o
             pd.DataFrame(_texts(arrays))
         return
     made = pd.DataFrame(_texts(arrays))
+    assert made.dtypes.tolist() == expected.dtypes.tolist()
+    assert made.equals(expected)
+
+
+@given(st.lists(st.text(max_size=8), min_size=1, max_size=4).flatmap(
+    lambda texts: st.tuples(st.just(texts), st.lists(st.integers(0, len(texts) - 1), max_size=6))
+))
+@settings(max_examples=200, deadline=None)
+def test_a_coded_text_column_makes_the_column_of_its_texts(
+    coded: tuple[list[str], list[int]],
+) -> None:
+    texts, codes = coded
+    values = Coded(np.array(codes, dtype=np.int64), _objects(list(texts)))
+    rows = np.arange(len(codes), dtype=np.int64)[::-1]
+    made = pd.DataFrame(_texts({"c": values[rows]}))
+    expected = pd.DataFrame({"c": _objects([texts[c] for c in codes][::-1])})
     assert made.dtypes.tolist() == expected.dtypes.tolist()
     assert made.equals(expected)
 

@@ -76,14 +76,15 @@ def link_explanations(
     currency: ObjArray,
     parts: dict[str, np.ndarray],
     notes: ObjArray,
-) -> ObjArray:
-    """'rule exact_amount: same amount, same day; score parts amount 1.00, ...' per link.
+) -> tuple[IntArray, ObjArray]:
+    """'rule exact_amount: same amount, same day; score parts amount 1.00, ...' per link, as
+    (code per link, the distinct texts).
 
     Built once per distinct explanation: links repeat a few thousand of them.
     """
     n = len(rule)
     if n == 0:
-        return np.zeros(0, dtype=object)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
     amount_words = filled(n, "same amount")
     amount_codes = np.zeros(n, dtype=np.int64)  # equal codes: equal words
     differs = np.flatnonzero(amount_delta != 0)
@@ -135,8 +136,7 @@ def link_explanations(
         f"{score_texts[score_codes[i]]}{notes[i]}"
         for i in first.tolist()
     ]
-    result: ObjArray = np.array(texts, dtype=object)[key]
-    return result
+    return key, np.array(texts, dtype=object)
 
 
 def ambiguity_note(others: int, margin: float) -> str:

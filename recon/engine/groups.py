@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -80,6 +81,27 @@ def _subset_sums(amounts: IntArray) -> tuple[IntArray, IntArray]:
     """Sums and bit masks of all 2**n subsets."""
     sums = _row_subset_sums(amounts.astype(np.int64)[None, :])[0]
     return sums, np.arange(len(sums), dtype=np.int64)
+
+
+def _sorted_subset_sums(amounts: IntArray) -> tuple[IntArray, IntArray]:
+    """Sums and bit masks of all 2**n subsets, by sum, ties by mask.
+
+    Each item doubles the sorted list by merging it with itself shifted by the item (a stable
+    sort of two sorted runs is one merge): 2**(n+1) steps in all, no sort of 2**n sums. Sum
+    and mask are packed into one int64 (``(sum - lowest) << n | mask``) when they fit.
+    """
+    n = len(amounts)
+    lowest = int(amounts[amounts < 0].sum())
+    if (int(np.abs(amounts).sum()) + 1).bit_length() + n > 62:
+        sums, masks = _subset_sums(amounts)
+        order = sets.order(sums)
+        return sums[order], masks[order]
+    packed = np.full(1, -lowest << n, dtype=np.int64)
+    for item, amount in enumerate(amounts.tolist()):
+        packed = np.sort(
+            np.concatenate([packed, packed + ((amount << n) | (1 << item))]), kind="stable"
+        )
+    return (packed >> n) + lowest, packed & ((1 << n) - 1)
 
 
 def search_cost(n: int) -> int:
@@ -136,28 +158,50 @@ def fitting_subsets(
 
     At most ``_MAX_SOLUTIONS`` are returned, fewest items first, then lowest indices.
     """
-    n = len(amounts)
-    if n <= _TABLE_BITS:  # every subset sum at once: no halves to sort and search
-        sums, _ = _subset_sums(amounts)
-        hits = np.flatnonzero((sums >= target - tolerance) & (sums <= target + tolerance))
-        if len(hits) <= 64 * _MAX_SOLUTIONS:  # else the halves' search stops early: use it
-            return _smallest(hits, n, max_size)
-    split = min((n + 1) // 2, _HALF)  # even halves: 2 * 2**(n/2) sums, not 2**20 + 2**(n-20)
-    first, second = amounts[:split], amounts[split:]
-    sums_a, masks_a = _subset_sums(first)
-    sums_b, masks_b = _subset_sums(second)
-    order = sets.order(sums_b)
-    sums_b, masks_b = sums_b[order], masks_b[order]
-    lo = np.searchsorted(sums_b, target - tolerance - sums_a, "left")
-    hi = np.searchsorted(sums_b, target + tolerance - sums_a, "right")
-    hits = np.flatnonzero(hi > lo)
-    found: list[int] = []
-    for i in hits:
-        for j in range(int(lo[i]), int(hi[i])):
-            found.append(int(masks_a[i]) | (int(masks_b[j]) << len(first)))
-        if len(found) > 64 * _MAX_SOLUTIONS:
-            break
-    return _smallest(np.array(found, dtype=np.int64), n, max_size)
+    return SubsetSearch(amounts).fits(target, tolerance, max_size)
+
+
+class SubsetSearch:
+    """:func:`fitting_subsets` of one list of amounts for any number of targets: its subset
+    sums are enumerated (and sorted) once, on the first search that needs them."""
+
+    def __init__(self, amounts: IntArray) -> None:
+        self.amounts = amounts
+
+    @cached_property
+    def _table(self) -> IntArray:
+        return _subset_sums(self.amounts)[0]
+
+    @cached_property
+    def _halves(self) -> tuple[int, IntArray, IntArray, IntArray, IntArray]:
+        """(first half's size, its sums and masks, the second half's sums and masks by sum)."""
+        n = len(self.amounts)
+        split = min((n + 1) // 2, _HALF)  # even halves: 2 * 2**(n/2) sums, not 2**20 + ...
+        return split, *_subset_sums(self.amounts[:split]), *_sorted_subset_sums(
+            self.amounts[split:]
+        )
+
+    def fits(self, target: int, tolerance: int, max_size: int) -> list[IntArray]:
+        n = len(self.amounts)
+        if n <= _TABLE_BITS:  # every subset sum at once: no halves to sort and search
+            sums = self._table
+            hits = np.flatnonzero((sums >= target - tolerance) & (sums <= target + tolerance))
+            if len(hits) <= 64 * _MAX_SOLUTIONS:  # else the halves' search stops early: use it
+                return _smallest(hits, n, max_size)
+        split, sums_a, masks_a, sums_b, masks_b = self._halves
+        lo = np.searchsorted(sums_b, target - tolerance - sums_a, "left")
+        # The first sum at or above the window's low end: a hit when it is within the window
+        # too (one search for every sum of the first half, the second only for the few hits).
+        nearest = sums_b[np.minimum(lo, len(sums_b) - 1)]
+        hits = np.flatnonzero((lo < len(sums_b)) & (nearest <= target + tolerance - sums_a))
+        hi = np.searchsorted(sums_b, target + tolerance - sums_a[hits], "right")
+        found: list[int] = []
+        for i, stop in zip(hits.tolist(), hi.tolist(), strict=True):
+            for j in range(int(lo[i]), stop):
+                found.append(int(masks_a[i]) | (int(masks_b[j]) << split))
+            if len(found) > 64 * _MAX_SOLUTIONS:
+                break
+        return _smallest(np.array(found, dtype=np.int64), n, max_size)
 
 
 def _smallest(masks: IntArray, n: int, max_size: int) -> list[IntArray]:
@@ -385,6 +429,8 @@ def _search(
         if stop - start >= 2 and ok
     ]
     final = False  # True for the last round: ambiguous fits become suggestions
+    # A waiting target's pool is often the same in the next round: its fits are kept.
+    kept_fits: dict[tuple[bytes, int, int], list[IntArray]] = {}
     while waiting and budget.left():
         still = []
         for start, stop in waiting:
@@ -416,10 +462,12 @@ def _search(
             members = members[np.lexsort((members, distance))]
             if not budget.spend(search_cost(len(members))):
                 break
-            fits = fitting_subsets(
-                other.amount[members], int(target.amount[row]), tolerance,
-                config.max_group_size,
-            )  # fmt: skip
+            key = (members.tobytes(), int(target.amount[row]), tolerance)
+            if key not in kept_fits:
+                kept_fits[key] = fitting_subsets(
+                    other.amount[members], key[1], tolerance, config.max_group_size
+                )
+            fits = kept_fits[key]
             if not fits:
                 continue
             if len(fits) > 1:
@@ -511,6 +559,9 @@ def find_day_groups(
     groups = _whole_pools(bank, ledger, targets, bank_free, ledger_free, bank_block,
                           ledger_block, config)  # fmt: skip
     deposits = targets[bank.amount[targets] > 0]
+    # Most (deposit, pool) searches of a round are the last round's again: pools the groups
+    # of a round left alone hold the same rows.
+    searched: dict[tuple[bytes, int, int], tuple[list[IntArray], float]] = {}
     while True:
         deposits = deposits[bank_free[deposits]]
         receipts = np.flatnonzero(ledger_free & (ledger.amount > 0))
@@ -522,7 +573,7 @@ def find_day_groups(
             days_before=config.days_before, days_after=config.days_after,
             cap=len(pools.starts),
         )  # fmt: skip
-        found = _day_search(bank, ledger, t, p, pools, bank_free, ledger_free, config)
+        found = _day_search(bank, ledger, t, p, pools, bank_free, ledger_free, config, searched)
         if not found:
             break
         groups += found
@@ -534,6 +585,7 @@ def find_day_groups(
 
 _WHOLE_POOL_ROWS = 3  # fewer rows summing to an amount could be chance
 _LARGEST_PAIR_POOL = 2_000  # pairs of a pool: n**2 / 2 sums
+_PAIR_QUERY_ITEMS = 1 << 20  # (deposit, pool item) searches held at once
 
 
 def _pairs_in_large_pools(
@@ -554,26 +606,35 @@ def _pairs_in_large_pools(
         np.arange(len(large), dtype=np.int64), pools.block[large], pools.date[large],
         days_before=config.days_before, days_after=config.days_after, cap=len(large),
     )  # fmt: skip
-    sums_of: dict[int, tuple[IntArray, IntArray, IntArray]] = {}
+    if len(t) == 0:
+        return []
     fits_of: dict[int, list[tuple[IntArray, float, int]]] = {}
-    for row, pool in zip(t.tolist(), large[w].tolist(), strict=True):
-        if pool not in sums_of:
-            members = pools.rows[pools.starts[pool] : pools.starts[pool] + sizes[pool]]
-            first, second = np.triu_indices(len(members), 1)
-            sums = ledger.amount[members][first] + ledger.amount[members][second]
-            order = sets.order(sums)
-            sums_of[pool] = (sums[order], members[first[order]], members[second[order]])
-        sums, first_row, second_row = sums_of[pool]
-        goal = int(bank.amount[row])
-        low, high = np.searchsorted(sums, [goal, goal + 1])
-        # Chance: pair sums per minor unit near the goal (within 1%), times the one unit hit.
-        width = max(goal // 100, 100)
-        near = np.searchsorted(sums, goal + width, "right") - np.searchsorted(sums, goal - width)
-        chance = float(near) / (2 * width + 1)
-        fits_of.setdefault(row, []).extend(
-            (np.sort(np.array([first_row[k], second_row[k]])), chance, int(sizes[pool]))
-            for k in range(low, high)
-        )
+    # Per pool, all its deposits at once: pairs are counted and found by searching the pool's
+    # amounts in ascending order, never by enumerating its n**2 / 2 pair sums.
+    pool_of = large[w]
+    by_pool = np.argsort(pool_of, kind="stable")
+    t, pool_of = t[by_pool], pool_of[by_pool]
+    bounds = np.flatnonzero(np.r_[True, pool_of[1:] != pool_of[:-1], True])
+    for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        pool = int(pool_of[start])
+        members = pools.rows[pools.starts[pool] : pools.starts[pool] + sizes[pool]]
+        members = members[np.argsort(ledger.amount[members], kind="stable")]
+        amounts = ledger.amount[members]
+        step = max(1, _PAIR_QUERY_ITEMS // len(members))
+        for part in range(start, stop, step):
+            rows = t[part : min(part + step, stop)]
+            goal = bank.amount[rows]
+            # Chance: pair sums per minor unit near the goal (within 1%), times the one unit hit.
+            width = np.maximum(goal // 100, 100)
+            begin, end = _pair_ranges(amounts, goal - width, goal + width)
+            chance = (end - begin).sum(axis=1) / (2 * width + 1)
+            begin, end = _pair_ranges(amounts, goal, goal)
+            query, first = np.nonzero(end > begin)
+            for at, i in zip(query.tolist(), first.tolist(), strict=True):
+                fits_of.setdefault(int(rows[at]), []).extend(
+                    (np.sort(members[[i, j]]), float(chance[at]), int(sizes[pool]))
+                    for j in range(int(begin[at, i]), int(end[at, i]))
+                )  # fmt: skip
     groups = []
     for row in sorted(fits_of):
         fits = fits_of[row]
@@ -589,6 +650,17 @@ def _pairs_in_large_pools(
             unsure = "in a pool this large only pairs are searched"
             groups.append(Group(True, row, chosen, (), chance, text, unsure))
     return groups
+
+
+def _pair_ranges(
+    amounts: IntArray, low: IntArray, high: IntArray
+) -> tuple[IntArray, IntArray]:
+    """For each query q and item i of ``amounts`` (ascending): the items j > i with
+    ``low[q] <= amounts[i] + amounts[j] <= high[q]``, as ``begin[q, i]:end[q, i]``."""
+    after = np.arange(1, len(amounts) + 1, dtype=np.int64)
+    begin = np.maximum(np.searchsorted(amounts, low[:, None] - amounts, "left"), after)
+    end = np.maximum(np.searchsorted(amounts, high[:, None] - amounts, "right"), begin)
+    return begin, end
 
 
 def _whole_pools(
@@ -636,10 +708,12 @@ def _pool_text(ledger: Side, members: IntArray, whole: bool = False) -> str:
 def _day_search(
     bank: Side, ledger: Side, t: IntArray, p: IntArray, pools: DayPools, bank_free: BoolArray,
     ledger_free: BoolArray, config: GroupSearch,
+    searched: dict[tuple[bytes, int, int], tuple[list[IntArray], float]],
 ) -> list[Group]:  # fmt: skip
     """The fits of each (target, pool) pair, resolved per target as :func:`find_day_groups`
     says: the chance of a fit is the sum over all the target's pools (each could have held
-    one)."""
+    one). ``searched`` keeps each (pool rows, goal, tolerance)'s fits and chance for later
+    rounds."""
     if len(t) == 0:
         return []
     sizes = np.diff(np.r_[pools.starts, len(pools.rows)])
@@ -656,15 +730,21 @@ def _day_search(
     )
     fits_of: dict[int, list[tuple[IntArray, float]]] = {}
     chance_of: dict[int, float] = {}
+    # A pool is searched for many deposits: its subset sums are enumerated once.
+    pool_searches: dict[bytes, SubsetSearch] = {}
     for pair in np.flatnonzero(possible).tolist():
         start, stop = int(pair_starts[pair]), int(pair_starts[pair] + pair_sizes[pair])
         pool_rows = members[start:stop]
-        found = fitting_subsets(
-            ledger.amount[pool_rows], int(goal[pair]), int(tolerance[pair]),
-            config.max_group_size,
-        )  # fmt: skip
-        chance = expected_chance_fits(ledger.amount[pool_rows], int(goal[pair]),
-                                      int(tolerance[pair]))
+        key = (pool_rows.tobytes(), int(goal[pair]), int(tolerance[pair]))
+        if key not in searched:
+            search = pool_searches.get(key[0])
+            if search is None:
+                search = pool_searches[key[0]] = SubsetSearch(ledger.amount[pool_rows])
+            searched[key] = (
+                search.fits(key[1], key[2], config.max_group_size),
+                expected_chance_fits(ledger.amount[pool_rows], key[1], key[2]),
+            )
+        found, chance = searched[key]
         row = int(t[pair])
         chance_of[row] = chance_of.get(row, 0.0) + chance
         fits_of.setdefault(row, []).extend((np.sort(pool_rows[f]), chance) for f in found)

@@ -113,7 +113,9 @@ class Side:
         text's words start in it (text ``t``'s are ``text_start[t]:text_start[t + 1]``)."""
         text_code, _, words = self.text_words
         starts: IntArray = np.searchsorted(text_code, np.arange(len(self.texts) + 1))
-        return pd.Index(words), starts.astype(np.int64)
+        # Object dtype like the words looked up in it: a text dtype index would be converted,
+        # and its hash table built again, on every look-up.
+        return pd.Index(words, dtype=object), starts.astype(np.int64)
 
 
 def filled(length: int, text: str) -> ObjArray:

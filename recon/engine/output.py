@@ -9,6 +9,8 @@ links and open items made of such rows alone are left out (an earlier night repo
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
@@ -18,7 +20,7 @@ from numpy.typing import NDArray
 
 from recon.engine import explain
 from recon.engine.classify import OpenItems
-from recon.engine.normalise import BoolArray, IntArray, filled, sort_order
+from recon.engine.normalise import BoolArray, IntArray, ObjArray, filled, sort_order
 from recon.engine.state import PART_NAMES, MatchState
 from recon.frames import MatchResult
 from recon.records import (
@@ -34,15 +36,33 @@ ScalarT = TypeVar("ScalarT", bound=np.generic)
 _TEXT_DTYPE = pd.Series(np.array([""], dtype=object)).dtype
 
 
-def _texts(columns: dict[str, np.ndarray]) -> dict[str, object]:
+@dataclass(frozen=True)
+class Coded:
+    """A text column as a code per row into its few distinct texts."""
+
+    codes: IntArray
+    texts: ObjArray
+
+    def __getitem__(self, rows: IntArray) -> Coded:
+        return Coded(self.codes[rows], self.texts)
+
+
+def _texts(columns: Mapping[str, np.ndarray | Coded]) -> dict[str, object]:
     """The columns, those of str objects as the pandas text arrays they would become, each
-    made by one pyarrow call (pandas looks at every value first, in Python)."""
-    if not (isinstance(_TEXT_DTYPE, pd.StringDtype) and _TEXT_DTYPE.storage == "pyarrow"):
-        return dict(columns)
+    made by one pyarrow call (pandas looks at every value first, in Python). A coded column's
+    distinct texts are converted once and taken per row."""
+    arrow_text = isinstance(_TEXT_DTYPE, pd.StringDtype) and _TEXT_DTYPE.storage == "pyarrow"
     result: dict[str, object] = {}
     for name, values in columns.items():
+        if isinstance(values, Coded):
+            if arrow_text and len(values.codes):
+                texts = pa.array(values.texts, type=pa.large_string())
+                result[name] = pd.array(texts.take(pa.array(values.codes)), dtype=_TEXT_DTYPE)
+            else:
+                result[name] = values.texts[values.codes]
+            continue
         result[name] = values
-        if values.dtype != object:
+        if not arrow_text or values.dtype != object:
             continue
         try:
             arrow = pa.array(values, type=pa.large_string())
@@ -75,8 +95,8 @@ def _links_frame(state: MatchState) -> tuple[pd.DataFrame, set[str] | None]:
     currency = bank.currency[b]
     parts = {name: _cat([x.parts[name] for x in batches]) for name in PART_NAMES}
     notes = _cat([x.notes for x in batches])
-    explanation = explain.link_explanations(rule, difference, days, currency, parts, notes)
-    columns = {
+    explanation = Coded(*explain.link_explanations(rule, difference, days, currency, parts, notes))
+    columns: dict[str, np.ndarray | Coded] = {
         "match_id": match_id,
         "bank_transaction_id": bank.ids[b],
         "ledger_entry_id": ledger.ids[lg],
@@ -108,7 +128,7 @@ def _among(values: np.ndarray, kept: set[str]) -> BoolArray:
     return among
 
 
-def _frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+def _frame(columns: Mapping[str, np.ndarray | Coded]) -> pd.DataFrame:
     frame = pd.DataFrame(_texts(columns), columns=list(LINK_COLUMNS))
     return frame.astype({
         "score": "float64", "amount_difference_minor": "int64", "date_difference_days": "int64",

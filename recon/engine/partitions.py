@@ -68,15 +68,15 @@ def rules_cross(matching: MatchingConfig) -> tuple[bool, bool]:
     return accounts, currencies
 
 
-def _keys(frame: pd.DataFrame, matching: MatchingConfig) -> tuple[np.ndarray, np.ndarray]:
+def _keys(frame: pd.DataFrame, matching: MatchingConfig) -> tuple[pd.Series, pd.Series]:
     """Each row's partition key, spelled as the engine spells its blocks (the account as text,
-    the currency stripped and in upper case): (accounts, currencies)."""
+    the currency stripped and in upper case): (accounts, currencies). Text columns, factorised
+    where they are: no str object per row."""
     cross_accounts, cross_currencies = rules_cross(matching)
-    nothing = np.full(len(frame), "", dtype=object)
-    account = frame["account"].fillna("").astype(str).to_numpy(dtype=object)
+    nothing = pd.Series(np.full(len(frame), "", dtype=object))
+    account = frame["account"].fillna("").astype(str)
     currency = frame["currency"].fillna("").astype(str).str.strip().str.upper()
-    return (nothing if cross_accounts else account,
-            nothing if cross_currencies else currency.to_numpy(dtype=object))
+    return (nothing if cross_accounts else account, nothing if cross_currencies else currency)
 
 
 def cut(
@@ -96,7 +96,7 @@ def cut(
 
 
 def _groups(
-    frame: pd.DataFrame, keys: tuple[np.ndarray, np.ndarray], id_column: str | None
+    frame: pd.DataFrame, keys: tuple[pd.Series, pd.Series], id_column: str | None
 ) -> dict[PartitionKey, IntArray | None]:
     """The positions of each key's rows, in ``id_column`` order or else as given (None: all
     rows, as given); codes, not Python loops over a million rows."""

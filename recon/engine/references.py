@@ -74,6 +74,7 @@ import pyarrow.compute as pc
 from recon.engine import keys, sets
 from recon.engine.candidates import keyed_window_pairs_and_counts, unique_pairs
 from recon.engine.normalise import (
+    ALNUM,
     LETTERS_DIGITS,
     BoolArray,
     IntArray,
@@ -506,12 +507,43 @@ class LedgerReferences:
         mixed = pc.match_substring_regex(
             pa.array([t.upper() for t in texts], type=pa.large_string()), _MIXED_WORD
         )
-        owner, values = [], []
-        for k in np.flatnonzero(np.asarray(mixed.to_numpy(zero_copy_only=False), dtype=bool)):
-            for _, code in self._ids_in(texts[int(k)]):
-                owner.append(int(k))
-                values.append(code * 2 + 1)
-        return np.array(owner, dtype=np.int64), np.array(values, dtype=np.int64)
+        at = np.flatnonzero(np.asarray(mixed.to_numpy(zero_copy_only=False), dtype=bool))
+        plain = np.array([texts[k].isascii() for k in at.tolist()], dtype=bool)
+        owners, codes = [], []
+        # ASCII texts all at once: their words are the runs of letters and digits; every run of
+        # 1.._ID_WORDS words is joined and looked up column-wise.
+        at_plain = at[plain]
+        split = ascii_words([texts[k] for k in at_plain.tolist()], ALNUM)
+        ids = self._id_table
+        first = np.arange(len(split.words), dtype=np.int64)
+        run = split.words
+        for extra in range(_ID_WORDS):
+            if extra:
+                nxt = first + extra
+                same = nxt < len(split.words)
+                same[same] = split.owner[nxt[same]] == split.owner[first[same]]
+                first = first[same]
+                run = pc.binary_join_element_wise(
+                    run.filter(pa.array(same)), split.words.take(pa.array(first + extra)),
+                    _NOTHING,
+                )  # fmt: skip
+            found = _numpy(pc.index_in(run, value_set=ids[0]).fill_null(-1)).astype(np.int64)
+            hit = found >= 0
+            owners.append(at_plain[split.owner[first[hit]]])
+            codes.append(ids[1][found[hit]])
+        for k in at[~plain].tolist():
+            named = [code for _, code in self._ids_in(texts[k])]
+            owners.append(np.full(len(named), k, dtype=np.int64))
+            codes.append(np.array(named, dtype=np.int64))
+        return np.concatenate(owners), np.concatenate(codes) * 2 + 1
+
+    @cached_property
+    def _id_table(self) -> tuple[pa.Array, IntArray]:
+        """:meth:`_ids` as (texts, codes) arrays, for look-ups column-wise."""
+        return (
+            pa.array(list(self._ids), type=pa.large_string()),
+            np.fromiter(self._ids.values(), dtype=np.int64, count=len(self._ids)),
+        )
 
     @cached_property
     def _tables(self) -> _LookupTables:
