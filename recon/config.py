@@ -385,8 +385,10 @@ class ReferenceTotals(FeeTolerance):
     kind: Literal["reference_totals"] = "reference_totals"
     name: PassName
     days_before: WindowDays = Field(3, description="bank date earlier than ledger date")
-    days_after: WindowDays = Field(
-        31, description="bank date later than ledger date (a monthly payout: a month of sales)"
+    days_after: WindowDays = Field(14, description="bank date later than ledger date")
+    span_days: WindowDays = Field(
+        31, description="days the rows of one reference may spread over, the last within the "
+        "window (a payout of a month's sales)",
     )
     min_rows: int = Field(2, ge=1)
 

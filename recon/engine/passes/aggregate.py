@@ -938,7 +938,9 @@ class ReferenceTotalPass:
 
     @property
     def window(self) -> DayWindow:
-        return DayWindow(self.settings.days_before, self.settings.days_after)
+        # The first rows of a reference may be span_days older than the last.
+        settings = self.settings
+        return DayWindow(settings.days_before, settings.days_after + settings.span_days)
 
     def run(self, state: MatchState) -> Found:
         bank_open, ledger_open = _open(state)
@@ -980,14 +982,16 @@ class ReferenceTotalPass:
         known = group_series[at] == wanted
         b, g = b[known], at[known]
         day = bank.date[b]
-        in_window = (earliest[g] >= day - settings.days_after) & (
-            latest[g] <= day + settings.days_before
-        )
+        # The last row within the window, the others at most span_days before it (a payout of
+        # a fortnight's sales carries its id on every sale).
+        in_window = (
+            (latest[g] >= day - settings.days_after) & (latest[g] <= day + settings.days_before)
+            & (earliest[g] >= latest[g] - settings.span_days)
+        )  # fmt: skip
         several_b, several_g = b[in_window], g[in_window]
         fee = total[g] - bank.amount[b]
         fits = (
-            (earliest[g] >= day - settings.days_after) & (latest[g] <= day + settings.days_before)
-            & (ends[g] - starts[g] >= settings.min_rows)
+            in_window & (ends[g] - starts[g] >= settings.min_rows)
             & (np.sign(total[g]) == np.sign(bank.amount[b]))
             & (fee >= 0) & (fee <= _fee_limit(bank, b, settings))
             & ((fee == 0) | (ends[g] - starts[g] >= settings.fee_min_rows))
