@@ -16,6 +16,7 @@ PASSING = [
     "bci_date_lag_three_days",
     "bci_group_leaves_cancelling_pair_out",
     "bci_amount_one_cent_apart",
+    "bci_conflicting_references_block_match",
     "erpnext_linked_payment_by_party",
     "erpnext_two_transfers_one_party",
     "erpnext_deposit_not_linked_to_a_payment",
