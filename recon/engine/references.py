@@ -858,10 +858,11 @@ def learn(
     ledger_code = ledger_refs.row_code[ledger.input_row]
     to_position = np.empty(len(bank), dtype=np.int64)
     to_position[bank.input_row] = np.arange(len(bank), dtype=np.int64)
+    reference_field = _column(bank_frame, "reference")
     rows, values, sources, fragment_rows, fragments = bank_names(
         ledger_refs,
-        [_column(bank_frame, name) for name in ("description", "counterparty", "reference",
-                                                PAYMENT_DETAILS)],
+        [_column(bank_frame, "description"), _column(bank_frame, "counterparty"),
+         reference_field, _column(bank_frame, PAYMENT_DETAILS)],
         [_column(bank_frame, CHECK_NUMBER)],
     )  # fmt: skip
     codes, strong = decode(values)
@@ -899,7 +900,7 @@ def learn(
     named_strong = np.zeros(len(bank), dtype=bool)
     named_strong[np.concatenate([rows[strong], cut_rows[cut_strong]])] = True
     pair_rows, pair_codes = unique_pairs(all_rows, all_codes)
-    other = other_references(_column(bank_frame, "reference"), ledger_refs)[bank.input_row]
+    other = other_references(reference_field, ledger_refs)[bank.input_row]
     other[named >= 0] = ""
     return (
         replace(
@@ -927,26 +928,23 @@ def other_references(values: ObjArray, ledger_refs: LedgerReferences) -> ObjArra
         if (found := _PREFIX.match(str(text))) is not None and found.end() < len(str(text))
         and str(text)[found.end()].isdigit()
     }  # fmt: skip
-    result = filled(len(values), "")
     if not prefixes:
-        return result
+        return filled(len(values), "")
     codes, distinct = pd.factorize(values)
     known = sorted(str(t) for t in ledger_refs.compact.tolist())
     known_digits = {d for t in known if len(d := "".join(filter(str.isdigit, t))) >= 4}
-    found_other = filled(len(distinct) + 1, "")
+    found_other = filled(len(distinct) + 1, "")  # the last: missing values (code -1)
     for k, value in enumerate(str(v) for v in distinct):
         text = compact(value)
         head = _PREFIX.match(text)
         if head is None or head.group(0) not in prefixes:
             continue
         digits = text[head.end():]
-        retyped = any(digits[-n:] in known_digits for n in range(4, len(digits) + 1))
-        if (
-            digits.isdigit() and len(digits) >= 3 and not retyped
-            and not _starts_some(known, text)
-        ):  # fmt: skip
+        if not digits.isdigit() or len(digits) < 3 or _starts_some(known, text):
+            continue
+        if not any(digits[-n:] in known_digits for n in range(4, len(digits) + 1)):  # retyped
             found_other[k] = value.strip()
-    result = found_other[codes]
+    result: ObjArray = found_other[codes]
     return result
 
 
