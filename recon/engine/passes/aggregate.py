@@ -348,6 +348,11 @@ class _Days:
         result: IntArray = self.prefix[last + 1] - self.prefix[first]
         return result
 
+    def rows_in(self, first: IntArray, last: IntArray) -> IntArray:
+        """How many rows the runs of days ``first[i]..last[i]`` hold."""
+        count: IntArray = self.row_start[last + 1] - self.row_start[first]
+        return count
+
     @cached_property
     def _monotone(self) -> tuple[tuple[IntArray, IntArray, IntArray], ...]:
         """For ``prefix`` and its negation: (run per day, its run's first day, key). Runs are
@@ -561,8 +566,8 @@ class SettlementPass:
         series' fixed fee per sale (``fees.per_row``) for each of its rows."""
         series = days.series[last]
         per_row = np.array([fees.per_row.get(int(x), 0) for x in series], dtype=np.int64)
-        rows = days.row_start[last + 1] - days.row_start[first]
-        return series, _percent(fee - per_row * rows, days.total(first, last))
+        return series, _percent(fee - per_row * days.rows_in(first, last),
+                                days.total(first, last))  # fmt: skip
 
     @staticmethod
     def _learn_per_row_fees(
@@ -576,9 +581,8 @@ class SettlementPass:
         by_difference = np.flatnonzero(rank == 2)
         if len(by_difference) == 0:
             return
-        series = days.series[last[by_difference]]
-        fee, total = fee[by_difference], days.total(first[by_difference], last[by_difference])
-        rows = (days.row_start[last + 1] - days.row_start[first])[by_difference]
+        first, last, fee = first[by_difference], last[by_difference], fee[by_difference]
+        series, total, rows = days.series[last], days.total(first, last), days.rows_in(first, last)
         order = np.argsort(series, kind="stable")
         series, fee, total, rows = series[order], fee[order], total[order], rows[order]
         starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
@@ -854,7 +858,7 @@ class SettlementPass:
         fee = total - amount[at]
         near = np.flatnonzero((fee >= 0) & (fee <= limit[at]))
         at, first, last, total, fee = at[near], first[near], last[near], total[near], fee[near]
-        count = days.row_start[last + 1] - days.row_start[first]
+        count = days.rows_in(first, last)
         fits = (count >= settings.min_rows) & (np.sign(total) == np.sign(amount[at]))
         return pair_b[at[fits]], first[fits], last[fits], fee[fits], count[fits]
 
