@@ -26,7 +26,6 @@ fit equally well, or two bank rows claiming one ledger row, are left to later pa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import cached_property
 
 import numpy as np
@@ -1185,8 +1184,7 @@ class PartialPaymentPass:
         )[0]
         named = np.bincount(np.repeat(np.arange(len(members)), sizes), weights=agree,
                             minlength=len(members))  # fmt: skip
-        hundred = per_row_minor(bank, np.arange(len(bank)), Decimal(100))
-        specific: BoolArray = (named > 0) | (round_counts(members, bank.amount, hundred) <= 1)
+        specific: BoolArray = (named > 0) | (round_counts(members, bank) <= 1)
         return specific
 
     def _candidates(

@@ -14,7 +14,6 @@ Whichever group pass makes them, group links say rule ``group``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 import numpy as np
 
@@ -24,7 +23,7 @@ from recon.engine.groups import Group, find_day_groups, find_groups
 from recon.engine.normalise import IntArray, filled, key_word
 from recon.engine.passes.names import named_parties
 from recon.engine.passes.parts import round_counts
-from recon.engine.scoring import pair_parts, per_row_minor, score_parts, total_score
+from recon.engine.scoring import pair_parts, score_parts, total_score
 from recon.engine.state import AlternativeBatch, DayWindow, Found, LinkBatch, MatchState
 from recon.records import Status
 
@@ -67,9 +66,12 @@ class GroupPass:
         link_b, link_l, link_group, notes, statuses, group_ids = [], [], [], [], [], []
         differences, target_amounts = [], []
         alternatives: list[tuple[IntArray, IntArray, int]] = []
-        # 100.00 in each row's currency: round amounts make a fit suspect (below).
-        bank_hundred = per_row_minor(bank, np.arange(len(bank)), Decimal(100))
-        ledger_hundred = per_row_minor(ledger, np.arange(len(ledger)), Decimal(100))
+        # Round amounts among a group's members make its fit suspect (below).
+        of_bank = [k for k, g in enumerate(groups) if g.target_is_bank]
+        of_ledger = [k for k, g in enumerate(groups) if not g.target_is_bank]
+        round_amounts = np.zeros(len(groups), dtype=np.int64)
+        round_amounts[of_bank] = round_counts([groups[k].members for k in of_bank], ledger)
+        round_amounts[of_ledger] = round_counts([groups[k].members for k in of_ledger], bank)
         for index, group in enumerate(groups):
             size = len(group.members)
             target = np.full(size, group.target, dtype=np.int64)
@@ -86,13 +88,8 @@ class GroupPass:
             difference = bank_sum - ledger_sum
             by_chance = group.chance_fits > self.settings.max_chance_fits
             unsure = [group.unsure] if group.unsure else []
-            member_amount, member_hundred = (
-                (ledger.amount, ledger_hundred) if group.target_is_bank
-                else (bank.amount, bank_hundred)
-            )  # fmt: skip
-            round_amounts = int(round_counts([group.members], member_amount, member_hundred)[0])
-            if round_amounts >= 2 and group.chance_fits > 0:  # not a same-reference pool
-                unsure.append(f"{round_amounts} of its amounts are round (sums of round "
+            if round_amounts[index] >= 2 and group.chance_fits > 0:  # not a same-reference pool
+                unsure.append(f"{round_amounts[index]} of its amounts are round (sums of round "
                               "amounts fit many targets)")  # fmt: skip
             sure = not group.options and not by_chance and not unsure
             status = Status.MATCHED if sure else Status.SUGGESTED

@@ -15,11 +15,14 @@ three or more parts are searched among the ``2 * max_parts`` rows nearest the ta
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 import pandas as pd
 
 from recon.engine.groups import MAX_SUGGESTED_OPTIONS, _popcount, _row_subset_sums
-from recon.engine.normalise import BoolArray, IntArray
+from recon.engine.normalise import BoolArray, IntArray, Side
+from recon.engine.scoring import per_row_minor
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 _POOLS_AT_ONCE = 512  # pools whose subset sums are held at once
@@ -167,15 +170,16 @@ def resolve_claims(
     return ok, sure & (~contested | (named > rival_named))
 
 
-def round_counts(members: list[IntArray], amount: IntArray, hundred: IntArray) -> IntArray:
-    """Per chosen set: how many of its parts are round (a multiple of ``hundred``, 100.00 in
-    each part's currency). Round amounts recur (4,000.00 paid on account by many payers): a set
-    of several round parts fits many targets by chance."""
+def round_counts(members: list[IntArray], side: Side) -> IntArray:
+    """Per chosen set of ``side``'s rows: how many of its parts are round (a multiple of 100.00
+    in each part's currency). Round amounts recur (4,000.00 paid on account by many payers): a
+    set of several round parts fits many targets by chance."""
     if not members:
         return _EMPTY
     sizes = np.array([len(m) for m in members], dtype=np.int64)
     rows = np.concatenate(members)
-    is_round = (amount[rows] % np.maximum(hundred[rows], 1)) == 0
+    hundred = per_row_minor(side, rows, Decimal(100))
+    is_round = (side.amount[rows] % np.maximum(hundred, 1)) == 0
     claim = np.repeat(np.arange(len(members), dtype=np.int64), sizes)
     counts: IntArray = np.bincount(claim, weights=is_round, minlength=len(members)).astype(
         np.int64

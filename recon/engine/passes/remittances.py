@@ -20,7 +20,6 @@ purchases of one merchant can sum to another of its debits by chance.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -42,7 +41,6 @@ from recon.engine.passes.parts import (
     subset_fits,
     two_part_fits,
 )
-from recon.engine.scoring import per_row_minor
 from recon.engine.state import DayWindow, Found, MatchState
 from recon.records import Status
 
@@ -128,8 +126,7 @@ class RemittancePass:
         named = self._named(state, target, members)
         # Several round invoices (1,300.00 + 1,700.00) sum to many transfers: not sure unless
         # an invoice is named.
-        hundred = per_row_minor(ledger, np.arange(len(ledger)), Decimal(100))
-        sure &= (named > 0) | (round_counts(members, ledger.amount, hundred) <= 1)
+        sure &= (named > 0) | (round_counts(members, ledger) <= 1)
         ok, sure = resolve_claims(target, members, sure, named, bank.date, len(ledger))
         for k in np.flatnonzero(ok).tolist():
             bank_row, rows = int(target[k]), members[k]
