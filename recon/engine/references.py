@@ -140,8 +140,18 @@ _ASCII_SEPARATORS = str.maketrans(
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
+# The same but for the line feed that separates texts compacted together.
+_ASCII_SEPARATORS_BUT_LINES = str.maketrans(
+    "", "", "".join(chr(c) for c in range(128) if not chr(c).isalnum() and chr(c) != "\n")
+)
+
+
 def _compact_all(texts: list[str]) -> list[str]:
     """:func:`compact` of each text."""
+    joined = "\n".join(texts)
+    if joined.isascii() and joined.count("\n") == len(texts) - 1:
+        # ASCII upper case and the separators go character by character: one pass over all.
+        return joined.upper().translate(_ASCII_SEPARATORS_BUT_LINES).split("\n")
     return [
         t.upper().translate(_ASCII_SEPARATORS) if t.isascii() else _NOT_WORD.sub("", t.upper())
         for t in texts
@@ -313,6 +323,29 @@ class _LookupTables:
         return owner[at], codes.astype(np.int64)
 
 
+def _name_starts(names: list[str]) -> set[str]:
+    """The first word (:func:`words`) of each name and its first run of digits. ASCII names are
+    split column-wise (:func:`recon.engine.normalise.ascii_words`), others by the regexes."""
+    plain = np.array([name.isascii() for name in names], dtype=bool)
+    split = ascii_words([names[k] for k in np.flatnonzero(plain).tolist()], LETTERS_DIGITS)
+    first = np.zeros(len(split.words), dtype=bool)
+    first[_first_of_owner(np.arange(len(split.words), dtype=np.int64), split.owner)] = True
+    first[_first_of_owner(np.flatnonzero(split.digits), split.owner)] = True
+    starts = set(pc.unique(split.words.filter(pa.array(first))).to_pylist())
+    for k in np.flatnonzero(~plain).tolist():
+        for found in (_WORD.search(names[k].upper()), _DIGITS.search(names[k])):
+            if found is not None:
+                starts.add(found.group())
+    return starts
+
+
+def _first_of_owner(at: IntArray, owner: IntArray) -> IntArray:
+    """The first of ``at`` (ascending word positions) of each owner (``owner`` per word)."""
+    owners = owner[at]
+    first: IntArray = at[np.r_[True, owners[1:] != owners[:-1]][: len(at)]]
+    return first
+
+
 def _strongest(text: IntArray, code: IntArray, strong: BoolArray) -> tuple[IntArray, IntArray]:
     """(text, ``code * 2 + strong``) for each distinct (text, code), strong when any is."""
     if len(text) == 0:
@@ -385,12 +418,7 @@ class LedgerReferences:
             shared.append(tuple(sorted(own)))
         # The first word of each reference as written ("INV" of "INV-51204", "2025" of
         # "2025-054121") and of its digits ("55119" of "PO 55119"): where a name can start.
-        first = {
-            found.group()
-            for name in names[is_searchable | has_alias].tolist()
-            for found in (_WORD.search(name.upper()), _DIGITS.search(name))
-            if found is not None
-        }
+        first = _name_starts(names[is_searchable | has_alias].tolist())
         short = dict(
             zip(texts[~is_searchable].tolist(), np.flatnonzero(~is_searchable).tolist(),
                 strict=True)
@@ -758,26 +786,32 @@ def cut_names(
     l_day = triple % width + day0
     l_code = (triple // width) % len(ledger_refs.compact)
     l_block = triple // width // len(ledger_refs.compact)
-    compact_u = ledger_refs.compact.astype(str)
-    ref_len = np.strings.str_len(compact_u)
-    frag_u = fragments.astype(str)
-    frag_len = np.strings.str_len(frag_u)
+    compact = pa.array(ledger_refs.compact.tolist(), type=pa.large_string())
+    ref_len = _numpy(pc.utf8_length(compact)).astype(np.int64)
+    # Each distinct fragment once: its text, length and key (its rank among those as long).
+    fragment_code, fragment_values = pd.factorize(fragments)
+    fragment_texts = pa.array(fragment_values.tolist(), type=pa.large_string())
+    text_len = _numpy(pc.utf8_length(fragment_texts)).astype(np.int64)
+    frag_len = text_len[fragment_code]
+    rank = np.zeros(len(fragment_texts), dtype=np.int64)
     out_rows, out_codes, out_fragments = [], [], []
-    for length in np.unique(frag_len).tolist():
+    for length in np.unique(text_len).tolist():
         asking = np.flatnonzero(frag_len == length)
-        # The references this long a fragment starts: found once per distinct reference.
+        of_length = np.flatnonzero(text_len == length)
+        rank[of_length] = np.arange(len(of_length), dtype=np.int64)
+        # The fragment (its rank) each reference longer than it starts with, -1 none: found
+        # once per distinct reference.
         codes_longer = np.flatnonzero(ref_len > length)
-        starts_one = np.asarray(pc.is_in(
-            pa.array(np.strings.slice(compact_u[codes_longer], length)),
-            value_set=pa.array(frag_u[asking]),
-        ).to_numpy(zero_copy_only=False), dtype=bool)  # fmt: skip
-        wanted = np.zeros(len(compact_u), dtype=bool)
-        wanted[codes_longer[starts_one]] = True
-        longer = np.flatnonzero(wanted[l_code])
+        starts_with = _numpy(pc.index_in(
+            pc.utf8_slice_codeunits(compact.take(pa.array(codes_longer)), 0, length),
+            value_set=fragment_texts.take(pa.array(of_length)),
+        ).fill_null(-1)).astype(np.int64)  # fmt: skip
+        fragment_of_code = np.full(len(ledger_refs.compact), -1, dtype=np.int64)
+        fragment_of_code[codes_longer] = starts_with
+        longer = np.flatnonzero(fragment_of_code[l_code] >= 0)
         if len(longer) == 0:
             continue
-        prefix = np.strings.slice(compact_u[l_code[longer]], length)
-        bank_key, ledger_key = keys.joint_codes(frag_u[asking], prefix)
+        bank_key, ledger_key = rank[fragment_code[asking]], fragment_of_code[l_code[longer]]
         key_width = keys.width(bank_key, ledger_key)
         bank_rows = fragment_rows[asking]
         b, at, counts = keyed_window_pairs_and_counts(
@@ -923,16 +957,17 @@ def other_references(values: ObjArray, ledger_refs: LedgerReferences) -> ObjArra
     The format is a ledger reference's letters before its first digit ("INV" of INV-1002)
     followed by at least three digits, so a bank's own ids (a wire's FT2501020001234, a trace
     number) never count."""
-    prefixes = {
-        found.group(0) for text in ledger_refs.compact.tolist()
-        if (found := _PREFIX.match(str(text))) is not None and found.end() < len(str(text))
-        and str(text)[found.end()].isdigit()
-    }  # fmt: skip
+    compact_u = ledger_refs.compact.astype(str)
+    after_letters = np.strings.lstrip(compact_u, _LETTERS)
+    letters = np.strings.str_len(compact_u) - np.strings.str_len(after_letters)
+    # _PREFIX followed by a digit: letters (2+) then a digit.
+    formatted = (letters >= 2) & np.strings.isdigit(np.strings.slice(after_letters, 0, 1))
+    prefixes = set(np.strings.slice(compact_u[formatted], 0, letters[formatted]).tolist())
     if not prefixes:
         return filled(len(values), "")
     codes, distinct = pd.factorize(values)
-    known = sorted(str(t) for t in ledger_refs.compact.tolist())
-    known_digits = {d for t in known if len(d := "".join(filter(str.isdigit, t))) >= 4}
+    known = [str(t) for t in ledger_refs.compact.tolist()]  # sorted already
+    known_digits = {d for d in _digits_of(known) if len(d) >= 4}
     found_other = filled(len(distinct) + 1, "")  # the last: missing values (code -1)
     for k, value in enumerate(str(v) for v in distinct):
         text = compact(value)
@@ -946,6 +981,17 @@ def other_references(values: ObjArray, ledger_refs: LedgerReferences) -> ObjArra
             found_other[k] = value.strip()
     result: ObjArray = found_other[codes]
     return result
+
+
+_NO_ASCII_LETTERS = str.maketrans("", "", _LETTERS)
+
+
+def _digits_of(compacted: list[str]) -> list[str]:
+    """The digits of each compact text, in order (an ASCII one holds only A-Z and digits)."""
+    joined = "\n".join(compacted)
+    if joined.isascii():  # compact texts hold no line feeds: one pass over all
+        return joined.translate(_NO_ASCII_LETTERS).split("\n") if compacted else []
+    return ["".join(filter(str.isdigit, text)) for text in compacted]
 
 
 def _starts_some(ordered: list[str], text: str) -> bool:

@@ -65,14 +65,18 @@ def _specific(
 def names_party(state: MatchState, b: IntArray, lg: IntArray) -> BoolArray:
     """Per pair: the bank row names the ledger row's counterparty."""
     named_b, named_party = named_parties(state)
-    party = state.ledger.party[lg]
+    result: BoolArray = np.zeros(len(b), dtype=bool)
     if len(named_b) == 0:
-        return np.zeros(len(b), dtype=bool)
+        return result
+    party = state.ledger.party[lg]
+    names_any = np.zeros(len(state.bank), dtype=bool)
+    names_any[named_b] = True
+    ask = np.flatnonzero(names_any[b] & (party >= 0))  # only these can name the row's party
     width = int(max(named_party.max(), party.max(initial=0))) + 2
-    known = np.sort(named_b * width + named_party)
-    wanted = b * width + np.maximum(party, 0)
+    known = named_b * width + named_party  # ascending: the pairs are in (bank, party) order
+    wanted = b[ask] * width + party[ask]
     at = np.minimum(np.searchsorted(known, wanted), len(known) - 1)
-    result: BoolArray = (party >= 0) & (known[at] == wanted)
+    result[ask] = known[at] == wanted
     return result
 
 
