@@ -225,14 +225,14 @@ def _map_unique(values: ObjArray, function: Callable[[str], str]) -> ObjArray:
 
 
 @dataclass(frozen=True)
-class _Distinct:
+class Distinct:
     """A text column as codes into its distinct values: factorised once, used by every step."""
 
     codes: IntArray
     uniques: ObjArray
 
     @classmethod
-    def of(cls, values: ObjArray) -> _Distinct:
+    def of(cls, values: ObjArray) -> Distinct:
         codes, uniques = pd.factorize(values)
         return cls(codes.astype(np.int64), np.asarray(uniques, dtype=object))
 
@@ -246,7 +246,31 @@ class _Distinct:
         return result
 
 
-def _extract_references(description: _Distinct, reference: ObjArray, pattern: str) -> ObjArray:
+class FrameTexts:
+    """One frame's text columns as str objects (:func:`text_column`; a column the frame lacks
+    reads as "" in every row) and their distinct values (:class:`Distinct`): converted and
+    factorised once for every step that reads them (normalising, reference learning)."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self._columns: dict[str, ObjArray] = {}
+        self._distinct: dict[str, Distinct] = {}
+
+    def column(self, name: str) -> ObjArray:
+        if name not in self._columns:
+            self._columns[name] = (
+                text_column(self.frame[name]) if name in self.frame.columns
+                else filled(len(self.frame), "")
+            )  # fmt: skip
+        return self._columns[name]
+
+    def distinct(self, name: str) -> Distinct:
+        if name not in self._distinct:
+            self._distinct[name] = Distinct.of(self.column(name))
+        return self._distinct[name]
+
+
+def _extract_references(description: Distinct, reference: Distinct, pattern: str) -> ObjArray:
     """The reference column, or the first group of ``pattern`` found in the description.
 
     The column goes through ``pattern`` too, so that "INV-20240" in the ledger's reference column
@@ -269,12 +293,14 @@ def _extract_references(description: _Distinct, reference: ObjArray, pattern: st
         return found.group(1).upper() if found and found.group(1) else ""
 
     if skippable:  # the shipped pattern: all texts searched at once
-        codes, uniques = pd.factorize(reference)
+        codes, uniques = reference.codes, reference.uniques
         stripped = np.array([str(u).strip().upper() for u in uniques] + [""], dtype=object)
         found = _default_pattern_groups(stripped.tolist())
         result: ObjArray = np.where(found == "", stripped, found)[codes]
     else:
-        result = _map_unique(reference, normalise)
+        mapped_values = np.array([normalise(str(u)) for u in reference.uniques] + [""],
+                                 dtype=object)  # fmt: skip
+        result = mapped_values[reference.codes]
     missing = np.flatnonzero(result == "")
     if len(missing):
         if skippable:
@@ -383,7 +409,7 @@ def _check_numbers_in(texts: list[str], *, whole: bool) -> IntArray:
 
 
 def _check_numbers(
-    column: ObjArray | None, column_says_check: bool, description: _Distinct
+    column: Distinct | None, column_says_check: bool, description: Distinct
 ) -> tuple[IntArray, BoolArray]:
     """Per row: the check number in ``column`` (a bank's check_number, or a ledger reference
     that is only a number), else one the description names ("CHECK 1043"), else -1; and
@@ -393,8 +419,8 @@ def _check_numbers(
     numbers = np.full(size, NO_CODE, dtype=np.int64)
     said = np.zeros(size, dtype=bool)
     if column is not None:
-        codes, uniques = pd.factorize(column)
-        texts = [str(u) for u in uniques]
+        codes = column.codes
+        texts = [str(u) for u in column.uniques]
         found = np.r_[_check_numbers_in(texts, whole=True), NO_CODE]
         # Whether the column says check matters only where it holds a check number.
         worded = np.zeros(len(texts) + 1, dtype=bool)
@@ -586,7 +612,7 @@ def _party_and_word_codes(
     return (parties[0], parties[1]), (words[0], words[1])
 
 
-def _text_distinct(counterparty: _Distinct, description: _Distinct) -> _Distinct:
+def _text_distinct(counterparty: Distinct, description: Distinct) -> Distinct:
     """The text (counterparty + " " + description), built once per distinct pair of the two.
 
     Integer pairs hash much faster than strings. Two pairs can spell the same text; they then get
@@ -598,7 +624,7 @@ def _text_distinct(counterparty: _Distinct, description: _Distinct) -> _Distinct
     texts: ObjArray = counterparty.uniques[pairs // width] + " " + description.uniques[
         pairs % width
     ]
-    return _Distinct(codes.astype(np.int64), texts)
+    return Distinct(codes.astype(np.int64), texts)
 
 
 # Words banks add to every description of a kind (how the money moved, field labels of the ACH
@@ -709,7 +735,7 @@ def _rewritten(text: str, replacement: dict[str, str | None]) -> str:
 
 
 def _payee_codes(
-    bank_description: _Distinct, ledger_counterparty: _Distinct, payees: PayeeMemory | None
+    bank_description: Distinct, ledger_counterparty: Distinct, payees: PayeeMemory | None
 ) -> tuple[IntArray, IntArray]:
     """Per row: the bank row's learned counterparty and the ledger row's counterparty, as
     codes in one space (-1: nothing learned / no counterparty the memory knows)."""
@@ -736,9 +762,11 @@ def prepare(
     ledger: pd.DataFrame,
     reference_pattern: str,
     payees: PayeeMemory | None = None,
+    frame_texts: tuple[FrameTexts, FrameTexts] | None = None,
 ) -> tuple[Side, Side]:
     """Validate the column contracts and build both sides' arrays, each in (date, id) order;
-    ``payees`` (learned from earlier nights' confirmed links) gives ``payee``.
+    ``payees`` (learned from earlier nights' confirmed links) gives ``payee``; ``frame_texts``:
+    the frames' text columns, when the caller reads them too.
 
     The text work (factorising, regexes) runs on the rows in the order they came, and only its
     results are put in (date, id) order: strings visited in input order sit mostly in memory
@@ -753,12 +781,14 @@ def prepare(
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise ValueError(f"{name} frame lacks columns: {', '.join(missing)}")
+    if frame_texts is None:
+        frame_texts = (FrameTexts(bank), FrameTexts(ledger))
     bank_dates, ledger_dates = _days(bank["date"]), _days(ledger["date"])
     orders, sorted_ids = [], []
     for name, frame, id_column, dates in (
         ("bank", bank, "transaction_id", bank_dates), ("ledger", ledger, "entry_id", ledger_dates)
     ):
-        ids = text_column(frame[id_column])
+        ids = text_column(frame[id_column])  # read once: not kept in frame_texts
         order = id_order(ids)
         by_id = ids[order]
         if len(ids) > 1 and bool((by_id[1:] == by_id[:-1]).any()):
@@ -771,31 +801,31 @@ def prepare(
 
     raw: dict[str, dict[str, ObjArray]] = {}
     party_names: dict[str, ObjArray] = {}
-    texts: dict[str, _Distinct] = {}
-    distinct: dict[str, tuple[_Distinct, _Distinct]] = {}  # (description, counterparty)
+    texts: dict[str, Distinct] = {}
+    distinct: dict[str, tuple[Distinct, Distinct]] = {}  # (description, counterparty)
     # Key words per distinct description and counterparty: (words, codes into them) per side.
     key_words: dict[str, tuple[ObjArray, IntArray, ObjArray, IntArray]] = {}
     checks: dict[str, IntArray] = {}
     check_said: dict[str, BoolArray] = {}
-    for name, frame in (("bank", bank), ("ledger", ledger)):
+    for name, frame, side_texts in (
+        ("bank", bank, frame_texts[0]), ("ledger", ledger, frame_texts[1])
+    ):
         cols = {c: few_texts_column(frame[c]) for c in ("account", "currency")}
-        cols.update({c: text_column(frame[c]) for c in ("description", "counterparty",
-                                                        "reference")})  # fmt: skip
+        cols.update({c: side_texts.column(c) for c in ("description", "counterparty")})
         cols["currency"] = _map_unique(cols["currency"], lambda c: c.strip().upper())
-        description = _Distinct.of(cols["description"])
-        counterparty = _Distinct.of(cols["counterparty"])
+        description = side_texts.distinct("description")
+        counterparty = side_texts.distinct("counterparty")
+        reference = side_texts.distinct("reference")
         party_names[name] = counterparty.uniques
         distinct[name] = (description, counterparty)
         if name == "bank":
             check_column = (
-                text_column(frame[CHECK_NUMBER]) if CHECK_NUMBER in frame.columns else None
+                side_texts.distinct(CHECK_NUMBER) if CHECK_NUMBER in frame.columns else None
             )
             checks[name], check_said[name] = _check_numbers(check_column, True, description)
         else:  # the ledger's check number is its reference, or one named in its description
-            checks[name], check_said[name] = _check_numbers(
-                cols["reference"], False, description
-            )
-        cols["reference"] = _extract_references(description, cols["reference"], reference_pattern)
+            checks[name], check_said[name] = _check_numbers(reference, False, description)
+        cols["reference"] = _extract_references(description, reference, reference_pattern)
         texts[name] = _text_distinct(counterparty, description)
         key_words[name] = (
             np.array([_first_word(u) for u in description.uniques], dtype=object),

@@ -77,12 +77,13 @@ from recon.engine.normalise import (
     ALNUM,
     LETTERS_DIGITS,
     BoolArray,
+    Distinct,
+    FrameTexts,
     IntArray,
     ObjArray,
     Side,
     ascii_words,
     filled,
-    text_column,
 )
 from recon.frames import CHECK_NUMBER, PAYMENT_DETAILS
 
@@ -375,7 +376,12 @@ class LedgerReferences:
 
     @classmethod
     def of(cls, references: ObjArray) -> LedgerReferences:
-        codes, uniques = pd.factorize(references)
+        return cls.of_distinct(Distinct.of(references))
+
+    @classmethod
+    def of_distinct(cls, references: Distinct) -> LedgerReferences:
+        """:meth:`of` the ledger's reference column, factorised."""
+        codes, uniques = references.codes, references.uniques
         spelled = [str(u).strip() for u in uniques]
         values = np.array([*_compact_all(spelled), ""], dtype=str)
         present = np.flatnonzero(values[:-1] != "")
@@ -704,8 +710,8 @@ def _per_row(
 
 def bank_names(
     ledger_refs: LedgerReferences,
-    texts: Sequence[ObjArray],
-    fields: Sequence[ObjArray],
+    texts: Sequence[Distinct],
+    fields: Sequence[Distinct],
 ) -> tuple[IntArray, IntArray, IntArray, IntArray, ObjArray]:
     """Every (bank row, code) named, rows in input order: ``texts`` (the description first)
     are searched for word runs, ``fields`` (check numbers) must hold a reference whole.
@@ -715,7 +721,7 @@ def bank_names(
     any source names it strongly; and (rows, fragments): the cut-off fragment candidates of
     descriptions that name nothing.
     """
-    codes, uniques = pd.factorize(texts[0])
+    codes, uniques = texts[0].codes, texts[0].uniques
     scanned = ledger_refs.scan_all([str(u) for u in uniques], tails=True)
     row, value = _per_row(codes, len(uniques), scanned.name_text, scanned.names)
     fragment_rows, fragment_items = _per_row(
@@ -724,7 +730,7 @@ def bank_names(
     fragments: ObjArray = fragment_items.astype(object, copy=False)
     rows, values, sources = [row], [value], [np.zeros(len(row), dtype=np.int64)]
     for source, column in enumerate([*texts[1:], *fields], start=1):
-        codes, uniques = pd.factorize(column)
+        codes, uniques = column.codes, column.uniques
         if source < len(texts):
             found = ledger_refs.scan_all([str(u) for u in uniques], tails=False)
             owner, items = found.name_text, found.names
@@ -865,15 +871,9 @@ def reference_evidence(
     return agree, contradict
 
 
-def _column(frame: pd.DataFrame, name: str) -> ObjArray:
-    if name not in frame.columns:
-        return filled(len(frame), "")
-    return text_column(frame[name])
-
-
 def learn(
-    bank_frame: pd.DataFrame,
-    ledger_frame: pd.DataFrame,
+    bank_texts: FrameTexts,
+    ledger_texts: FrameTexts,
     bank: Side,
     ledger: Side,
     bank_block: IntArray,
@@ -884,20 +884,21 @@ def learn(
 ) -> tuple[Side, Side]:
     """Both sides with the references they name filled in (see the module docstring).
 
-    The frames are the ones :func:`recon.engine.normalise.prepare` built the sides from;
+    The texts are those of the frames :func:`recon.engine.normalise.prepare` built the sides
+    from;
     ``*_block`` are the sides' account-and-currency codes; the window (bank date ``days_before``
     earlier to ``days_after`` later than the ledger date) bounds the cut-off search.
     """
-    ledger_refs = LedgerReferences.of(_column(ledger_frame, "reference"))
+    ledger_refs = LedgerReferences.of_distinct(ledger_texts.distinct("reference"))
     ledger_code = ledger_refs.row_code[ledger.input_row]
     to_position = np.empty(len(bank), dtype=np.int64)
     to_position[bank.input_row] = np.arange(len(bank), dtype=np.int64)
-    reference_field = _column(bank_frame, "reference")
+    reference_field = bank_texts.distinct("reference")
     rows, values, sources, fragment_rows, fragments = bank_names(
         ledger_refs,
-        [_column(bank_frame, "description"), _column(bank_frame, "counterparty"),
-         reference_field, _column(bank_frame, PAYMENT_DETAILS)],
-        [_column(bank_frame, CHECK_NUMBER)],
+        [bank_texts.distinct("description"), bank_texts.distinct("counterparty"),
+         reference_field, bank_texts.distinct(PAYMENT_DETAILS)],
+        [bank_texts.distinct(CHECK_NUMBER)],
     )  # fmt: skip
     codes, strong = decode(values)
     lengths = np.array([len(ledger_refs.compact[c]) for c in codes.tolist()], dtype=np.int64)
@@ -950,7 +951,7 @@ def learn(
 _PREFIX = re.compile(r"[A-Z]{2,}")
 
 
-def other_references(values: ObjArray, ledger_refs: LedgerReferences) -> ObjArray:
+def other_references(values: Distinct, ledger_refs: LedgerReferences) -> ObjArray:
     """Per value of a bank's reference field: the value when it is a reference in the
     company's own format that no ledger row holds, nor starts (the bank may cut it short), nor
     ends in the digits of (a payer retyping INV/2025/00540 as "INV/2025 202500540"), else "".
@@ -964,8 +965,8 @@ def other_references(values: ObjArray, ledger_refs: LedgerReferences) -> ObjArra
     formatted = (letters >= 2) & np.strings.isdigit(np.strings.slice(after_letters, 0, 1))
     prefixes = set(np.strings.slice(compact_u[formatted], 0, letters[formatted]).tolist())
     if not prefixes:
-        return filled(len(values), "")
-    codes, distinct = pd.factorize(values)
+        return filled(len(values.codes), "")
+    codes, distinct = values.codes, values.uniques
     known = [str(t) for t in ledger_refs.compact.tolist()]  # sorted already
     known_digits = {d for d in _digits_of(known) if len(d) >= 4}
     found_other = filled(len(distinct) + 1, "")  # the last: missing values (code -1)

@@ -18,7 +18,7 @@ import pandas as pd
 from recon.config import MatchingConfig, MatchRule
 from recon.engine import explain, references, sets
 from recon.engine.holidays import quiet_weekdays
-from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, prepare
+from recon.engine.normalise import BoolArray, FrameTexts, IntArray, ObjArray, Side, prepare
 from recon.engine.payees import PayeeMemory
 from recon.engine.scoring import FloatArray
 from recon.records import Status
@@ -144,12 +144,13 @@ class MatchState:
         payees: PayeeMemory | None = None,
     ) -> MatchState:  # fmt: skip
         """Both frames as arrays in (date, id) order; every posted bank row and ledger row free."""
-        bank_side, ledger_side = prepare(bank, ledger, matching.reference_pattern, payees)
+        texts = (FrameTexts(bank), FrameTexts(ledger))  # read by both steps, converted once
+        bank_side, ledger_side = prepare(bank, ledger, matching.reference_pattern, payees, texts)
         bank_block, ledger_block = blocks(bank_side, ledger_side, same_account=True,
                                           same_currency=True)
         rules = [p for p in matching.passes if isinstance(p, MatchRule)]
         bank_side, ledger_side = references.learn(
-            bank, ledger, bank_side, ledger_side, bank_block, ledger_block,
+            texts[0], texts[1], bank_side, ledger_side, bank_block, ledger_block,
             days_before=max((r.days_before for r in rules), default=0),
             days_after=max((r.days_after for r in rules), default=0),
         )
