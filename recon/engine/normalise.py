@@ -468,9 +468,9 @@ def name_words(text: str) -> list[str]:
 _BYTE = np.arange(256)
 _IS_LETTER = ((_BYTE >= 65) & (_BYTE <= 90)) | ((_BYTE >= 97) & (_BYTE <= 122))
 _IS_DIGIT = (_BYTE >= 48) & (_BYTE <= 57)
+_ASCII_UPPER = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz", b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 LETTERS_DIGITS = np.where(_IS_LETTER, 1, np.where(_IS_DIGIT, 2, 0)).astype(np.uint8)
 ALNUM = (_IS_LETTER | _IS_DIGIT).astype(np.uint8)
-_UPPER = np.where((_BYTE >= 97) & (_BYTE <= 122), _BYTE - 32, _BYTE).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -495,7 +495,10 @@ def ascii_words(texts: list[str], classes: npt.NDArray[np.uint8], *, upper: bool
         return Words(empty, pa.array([], type=pa.large_string()), empty, empty.astype(bool))
     data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]]
     offsets = offsets - offsets[0]
-    kind = classes[data]
+    # bytes.translate looks bytes up in a table (and drops bytes) several times faster than
+    # numpy indexing.
+    raw = data.tobytes()
+    kind = np.frombuffer(raw.translate(classes.tobytes()), dtype=np.uint8)
     text_start = np.zeros(len(data) + 1, dtype=bool)
     text_start[offsets] = True
     changes = np.r_[True, kind[1:] != kind[:-1]] | text_start[:-1]
@@ -506,9 +509,10 @@ def ascii_words(texts: list[str], classes: npt.NDArray[np.uint8], *, upper: bool
     length = (ends - starts).astype(np.int64)
     word_offsets = np.r_[0, np.cumsum(length)].astype(np.int64)
     # Every byte of a word class is in exactly one word: they are the words' bytes, in order.
+    separators = bytes(np.flatnonzero(classes == 0).astype(np.uint8))
     words = pa.LargeStringArray.from_buffers(
         len(starts), pa.py_buffer(word_offsets),
-        pa.py_buffer(_UPPER[data[in_word]] if upper else data[in_word]),
+        pa.py_buffer(raw.translate(_ASCII_UPPER if upper else None, separators)),
     )  # fmt: skip
     first_word = np.searchsorted(starts, offsets)
     owner = np.repeat(np.arange(len(texts), dtype=np.int64), np.diff(first_word))

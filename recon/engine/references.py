@@ -261,7 +261,7 @@ class _LookupTables:
             values=np.fromiter(refs.lookup.values(), dtype=np.int64, count=len(refs.lookup)),
             check_keys=pa.array(list(checks), type=pa.large_string()),
             check_values=np.fromiter(checks.values(), dtype=np.int64, count=len(checks)),
-            starts=pa.array(sorted(refs.starts), type=pa.large_string()),
+            starts=pa.array(list(refs.starts), type=pa.large_string()),  # a set: any order
             check_words=pa.array(sorted(CHECK_WORDS), type=pa.large_string()),
             # One more than needed: rows with no shared value index it too (masked out).
             shared_start=np.r_[0, np.cumsum(sizes), sizes.sum()].astype(np.int64),
