@@ -158,6 +158,16 @@ def _open(state: MatchState) -> tuple[BoolArray, BoolArray]:
     return bank_open.copy(), ledger_open.copy()
 
 
+def _equal_ranges(ordered: IntArray, wanted: IntArray, span: int) -> tuple[IntArray, IntArray]:
+    """Where each of ``wanted`` sits in ``ordered`` (ascending, values in 0..span-1): the left
+    and right ``searchsorted`` bounds, read from a count per value when the values are dense."""
+    if span > 4 * (len(ordered) + len(wanted)):
+        return np.searchsorted(ordered, wanted, "left"), np.searchsorted(ordered, wanted, "right")
+    ends = np.cumsum(np.bincount(ordered, minlength=span))
+    starts = np.r_[0, ends[:-1]]
+    return starts[wanted], ends[wanted]
+
+
 def _same_day_twins(state: MatchState, bank_rows: BoolArray, ledger_open: BoolArray) -> BoolArray:
     """Per bank row of ``bank_rows``: an open ledger row of its block books its amount on its
     day, of a counterparty the bank row names. That one row explains the bank row more simply
@@ -551,11 +561,12 @@ class SettlementPass:
         )
         named_pair, named_key = named // keys_in_all, named % keys_in_all
         row_pair = text_of * width + block_of
-        row, named_at = expand_ranges(np.searchsorted(named_pair, row_pair, "left"),
-                                np.searchsorted(named_pair, row_pair, "right"))  # fmt: skip
+        row, named_at = expand_ranges(*_equal_ranges(named_pair, row_pair, len(bank.texts) * width))
         b, k = bank_rows[row], named_key[named_at]
-        order = np.lexsort((k, b))
-        return pd.DataFrame({"bank": b[order], "key": k[order]})
+        if not bool((bank_rows[1:] > bank_rows[:-1]).all()):  # else in (bank, key) order already
+            order = np.lexsort((k, b))
+            b, k = b[order], k[order]
+        return pd.DataFrame({"bank": b, "key": k})
 
     @staticmethod
     def _rates(
