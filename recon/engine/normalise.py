@@ -483,11 +483,14 @@ class Words:
     digits: BoolArray  # all digits
 
 
-def ascii_words(texts: list[str], classes: npt.NDArray[np.uint8], *, upper: bool = True) -> Words:
-    """The words of ASCII ``texts``: runs of bytes of one non-zero class (``classes``, per byte
-    value), upper case unless told. Works on the texts' bytes with numpy, never on a Python
-    string per word."""
-    array = pa.array(texts, type=pa.large_string())
+def ascii_words(
+    texts: list[str] | pa.Array, classes: npt.NDArray[np.uint8], *, upper: bool = True
+) -> Words:
+    """The words of ASCII ``texts`` (str, or a pyarrow large_string array not sliced): runs
+    of bytes of one non-zero class (``classes``, per byte value), upper case unless told.
+    Works on the texts' bytes with numpy, never on a Python string per word."""
+    array = texts if isinstance(texts, pa.Array) else pa.array(texts, type=pa.large_string())
+    assert array.type == pa.large_string() and array.offset == 0
     _, offset_buffer, data_buffer = array.buffers()
     offsets = np.frombuffer(offset_buffer, dtype=np.int64)[: len(texts) + 1]
     if data_buffer is None or offsets[-1] == offsets[0]:

@@ -494,14 +494,17 @@ class LedgerReferences:
         """
         plain = np.array([t.isascii() for t in texts], dtype=bool)
         at_plain = np.flatnonzero(plain)
-        parts = [self._scan_ascii([texts[k] for k in at_plain.tolist()], tails=tails)]
+        # The ASCII texts as one pyarrow array, for both column-wise scans.
+        plain_texts = pa.array([texts[k] for k in at_plain.tolist()], type=pa.large_string())
+        parts = [self._scan_ascii(plain_texts, tails=tails)]
         parts[0] = parts[0].renumbered(at_plain)
         other = np.flatnonzero(~plain)
         if len(other):
             found = [self.scan(texts[k], tails=tails) for k in other.tolist()]
             parts.append(Scanned.of_lists([f[0] for f in found], [f[1] for f in found])
                          .renumbered(other))  # fmt: skip
-        return Scanned.merged(parts).with_names(*self._scan_ids(texts))
+        ids = self._scan_ids(texts, at_plain, plain_texts, other)
+        return Scanned.merged(parts).with_names(*ids)
 
     @cached_property
     def _ids(self) -> dict[str, int]:
@@ -533,21 +536,23 @@ class LedgerReferences:
                     found.append((run, code))
         return found
 
-    def _scan_ids(self, texts: list[str]) -> tuple[IntArray, IntArray]:
+    def _scan_ids(
+        self, texts: list[str], at_plain: IntArray, plain_texts: pa.Array, other: IntArray
+    ) -> tuple[IntArray, IntArray]:
         """(text, ``code * 2 + 1``) for each of :meth:`_ids` each text names (strong: an id
-        holds letters); only texts with letters and digits mixed in one word are looked at."""
+        holds letters); only texts with letters and digits mixed in one word are looked at.
+        ``plain_texts`` are the ASCII ``texts`` (at ``at_plain``), ``other`` the others."""
         if not self._ids or not texts:
             return _EMPTY, _EMPTY
-        mixed = pc.match_substring_regex(
-            pa.array([t.upper() for t in texts], type=pa.large_string()), _MIXED_WORD
-        )
-        at = np.flatnonzero(np.asarray(mixed.to_numpy(zero_copy_only=False), dtype=bool))
-        plain = np.array([texts[k].isascii() for k in at.tolist()], dtype=bool)
+        mixed = np.asarray(
+            pc.match_substring_regex(pc.ascii_upper(plain_texts), _MIXED_WORD)
+            .to_numpy(zero_copy_only=False), dtype=bool,
+        )  # fmt: skip
         owners, codes = [], []
         # ASCII texts all at once: their words are the runs of letters and digits; every run of
         # 1.._ID_WORDS words is joined and looked up column-wise.
-        at_plain = at[plain]
-        split = ascii_words([texts[k] for k in at_plain.tolist()], ALNUM)
+        at_plain = at_plain[mixed]
+        split = ascii_words(plain_texts.filter(pa.array(mixed)), ALNUM)
         ids = self._id_table
         first = np.arange(len(split.words), dtype=np.int64)
         run = split.words
@@ -565,7 +570,10 @@ class LedgerReferences:
             hit = found >= 0
             owners.append(at_plain[split.owner[first[hit]]])
             codes.append(ids[1][found[hit]])
-        for k in at[~plain].tolist():
+        mixed_word = re.compile(_MIXED_WORD)
+        for k in other.tolist():
+            if mixed_word.search(texts[k].upper()) is None:
+                continue
             named = [code for _, code in self._ids_in(texts[k])]
             owners.append(np.full(len(named), k, dtype=np.int64))
             codes.append(np.array(named, dtype=np.int64))
@@ -583,9 +591,9 @@ class LedgerReferences:
     def _tables(self) -> _LookupTables:
         return _LookupTables.of(self)
 
-    def _scan_ascii(self, texts: list[str], *, tails: bool) -> Scanned:
+    def _scan_ascii(self, texts: pa.Array, *, tails: bool) -> Scanned:
         """:meth:`scan_all` of ASCII texts."""
-        if not texts:
+        if len(texts) == 0:
             return Scanned.empty()
         tables = self._tables
         split = ascii_words(texts, LETTERS_DIGITS)
