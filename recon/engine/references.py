@@ -82,6 +82,7 @@ from recon.engine.normalise import (
     IntArray,
     ObjArray,
     Side,
+    _sorted_factorize,
     ascii_words,
     filled,
 )
@@ -383,9 +384,11 @@ class LedgerReferences:
         """:meth:`of` the ledger's reference column, factorised."""
         codes, uniques = references.codes, references.uniques
         spelled = [str(u).strip() for u in uniques]
-        values = np.array([*_compact_all(spelled), ""], dtype=str)
+        values = np.array([*_compact_all(spelled), ""], dtype=object)
         present = np.flatnonzero(values[:-1] != "")
-        distinct, inverse = np.unique(values[present], return_inverse=True)
+        # Sorted like np.unique: hashed first, then only the distinct values sorted.
+        inverse, texts = _sorted_factorize(values[present])
+        distinct = texts.astype(str)
         unique_code = np.full(len(values), -1, dtype=np.int64)
         unique_code[present] = inverse
         row_code = unique_code[np.where(codes < 0, len(values) - 1, codes)]
@@ -399,7 +402,6 @@ class LedgerReferences:
         for at in sorted(several.tolist(), key=lambda i: str(spellings[i]), reverse=True):
             names[spelling_codes[at]] = spellings[at]  # the smallest spelling is set last
         is_searchable = _searchable_mask(distinct)
-        texts = distinct.astype(object)
         lookup: dict[str, int] = dict(
             zip(texts[is_searchable].tolist(), np.flatnonzero(is_searchable).tolist(),
                 strict=True)
@@ -512,12 +514,14 @@ class LedgerReferences:
         (:data:`_MIXED_WORD`): ids like a processor's payout id "ST-Q4X9M2B7KD1P", whose runs of
         letters or digits the word runs of :meth:`scan_all` cannot span (more than
         ``MAX_WORDS``). A text both find names it once."""
-        mixed = re.compile(_MIXED_WORD)
-        return {
-            str(self.compact[code]): code
-            for code in np.flatnonzero(self.searchable).tolist()
-            if mixed.search(str(self.compact[code]))
-        }
+        searchable = np.flatnonzero(self.searchable)
+        texts = self.compact[searchable].tolist()
+        mixed = np.asarray(
+            pc.match_substring_regex(pa.array(texts, type=pa.large_string()), _MIXED_WORD)
+            .to_numpy(zero_copy_only=False), dtype=bool,
+        )  # fmt: skip
+        return dict(zip((texts[k] for k in np.flatnonzero(mixed).tolist()),
+                        searchable[mixed].tolist(), strict=True))  # fmt: skip
 
     def _ids_in(self, text: str) -> list[tuple[str, int]]:
         """(compact run, code) of each of :meth:`_ids` that 1..``_ID_WORDS`` of ``text``'s
