@@ -96,6 +96,16 @@ class Side:
         return len(self.ids)
 
     @cached_property
+    def named_pair_keys(self) -> tuple[BoolArray, IntArray]:
+        """Which rows name several references, and :attr:`named_pairs` as one ascending key
+        each (``position << 32 | code``): for recon.engine.references.reference_evidence,
+        asked once per pass and more."""
+        rows, codes = self.named_pairs
+        several = np.zeros(len(self), dtype=bool)
+        several[rows[1:][rows[1:] == rows[:-1]]] = True
+        return several, (rows << 32) | codes
+
+    @cached_property
     def text_words(self) -> tuple[IntArray, IntArray, ObjArray]:
         """:func:`name_words` of each distinct text as (text code, word code, words), each
         (text, word) once: computed once, for the passes that look for names in texts."""

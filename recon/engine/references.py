@@ -868,14 +868,12 @@ def reference_evidence(
     own = ledger.named_reference[lg]
     primary = bank.named_reference[b]
     agree = (own >= 0) & (primary == own)
-    rows, codes = bank.named_pairs
-    several = np.zeros(len(bank), dtype=bool)
-    several[rows[1:][rows[1:] == rows[:-1]]] = True
+    several, named = bank.named_pair_keys
     check = np.flatnonzero(several[b] & ~agree & (own >= 0))
-    if len(check):
-        width = int(max(int(codes.max(initial=0)), int(own.max(initial=0)))) + 1
-        named = rows * width + codes
-        agree[check] = sets.isin(b[check] * width + own[check], named)
+    if len(check):  # then named holds pairs: several rows name some
+        wanted = (b[check] << 32) | own[check]
+        at = np.minimum(np.searchsorted(named, wanted), len(named) - 1)
+        agree[check] = named[at] == wanted
     strong = bank.named_strong[b] if len(bank.named_strong) else np.zeros(len(b), dtype=bool)
     if len(bank.other_reference):
         strong = strong | (bank.other_reference[b] != "")
