@@ -633,3 +633,41 @@ def test_a_payout_of_several_weeks_of_sales_carrying_its_id() -> None:
     links = links_of(run(bank, ledger), "reference_total")
     assert set(links["ledger_entry_id"]) == {row["entry_id"] for row in ledger}
     assert set(links["status"]) == {"matched_with_difference"}
+
+
+def test_a_payout_without_plaids_counterparty_takes_the_one_its_descriptor_has_elsewhere() -> None:
+    # Clover's deposits read "FISERV MERCH DEP ..."; Plaid names Clover on most of them, not on
+    # the last one: that one is Clover's all the same.
+    days = ["2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05"]
+    ledger: list[dict[str, Any]] = []
+    bank = []
+    for k, day in enumerate(days):
+        sold = amounts(12, 1_100 + 250 * k)
+        ledger += sales(f"C{k}", day, sold, "Clover")
+        paid = sum(sold) - sum(sold) * 25 // 1000
+        pay_day = str((pd.Timestamp(day) + pd.offsets.BDay(1)).date())
+        named = "Clover" if k < 3 else ""
+        bank.append(bank_row(f"B{k}", paid, pay_day, f"FISERV MERCH DEP 55{k}81", named))
+    result = run(bank, ledger)
+    links = links_of(result, "settlement")
+    own = links[links["bank_transaction_id"] == "B3"]
+    assert set(own["ledger_entry_id"]) == {f"C3{i:03d}" for i in range(12)}
+    assert set(own["status"]) == {"matched_with_difference"}
+
+
+def test_a_descriptor_the_feed_names_with_two_counterparties_names_neither() -> None:
+    from recon.engine.normalise import _counterparties_from_feed, _Distinct
+
+    description = _Distinct.of(np.array(
+        ["ZELLE FROM 1", "ZELLE FROM 2", "ZELLE FROM 3", "ZELLE FROM 4", "ZELLE FROM 5",
+         "FISERV DEP 1", "FISERV DEP 2", "FISERV DEP 3", "FISERV DEP 4"], dtype=object))
+    counterparty = _Distinct.of(np.array(
+        ["Ann Lee", "Ann Lee", "Ann Lee", "Bob Ray", "", "Clover", "Clover", "Clover", ""],
+        dtype=object))  # fmt: skip
+    words = np.array(["ZELLE"] * 5 + ["FISERV"] * 4, dtype=object)
+    words = words[pd.factorize(description.uniques)[0]]
+    filled = _counterparties_from_feed(description, counterparty, words)
+    names = filled.uniques[filled.codes]
+    assert list(names[:5]) == ["Ann Lee", "Ann Lee", "Ann Lee", "Bob Ray", ""]
+    assert list(names[5:]) == ["Clover"] * 4
+
