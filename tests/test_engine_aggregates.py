@@ -671,3 +671,42 @@ def test_a_descriptor_the_feed_names_with_two_counterparties_names_neither() -> 
     assert list(names[:5]) == ["Ann Lee", "Ann Lee", "Ann Lee", "Bob Ray", ""]
     assert list(names[5:]) == ["Clover"] * 4
 
+
+def _payouts_without_ids(lag_days: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Four payouts of a processor whose books carry the payout id on each sale, paid
+    ``lag_days`` business days later at 2.5%, the bank text cut before the id."""
+    ledger: list[dict[str, Any]] = []
+    bank = []
+    for k, day in enumerate(["2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05"]):
+        sold = amounts(14, 1_300 + 410 * k)
+        ledger += sales(f"K{k}", day, sold, "Klarna", f"KL-7Q{k}X4M9PZ")
+        paid = sum(sold) - sum(sold) * 25 // 1000
+        pay_day = str((pd.Timestamp(day) + pd.offsets.BDay(lag_days)).date())
+        bank.append(bank_row(f"B{k}", paid, pay_day, "KLARNA BANK AB SETTLEMENT"))
+    return bank, ledger
+
+
+def test_a_payout_whose_id_the_bank_cut_away_pays_the_sales_carrying_one_id() -> None:
+    # Paid a week after the sales, beyond any settlement lag: the payout id on the sales says
+    # which ones one deposit pays, and the deposit names Klarna at its usual rate.
+    bank, ledger = _payouts_without_ids(lag_days=5)
+    result = run(bank, ledger)
+    links = links_of(result, "reference_total")
+    for k in range(4):
+        own = links[links["bank_transaction_id"] == f"B{k}"]
+        assert set(own["ledger_entry_id"]) == {f"K{k}{i:03d}" for i in range(14)}
+        assert set(own["status"]) == {"matched_with_difference"}
+        assert f"reference KL-7Q{k}X4M9PZ (not on the bank row, which names KLARNA)" in (
+            own["explanation"].iloc[0]
+        )
+
+
+def test_a_deposit_two_groups_of_its_counterparty_fit_pays_neither() -> None:
+    bank, ledger = _payouts_without_ids(lag_days=5)
+    # A fifth payout whose sales sum to the second's: its deposit fits either group.
+    twin = [dict(row, entry_id=f"T{row['entry_id']}", reference="KL-TWIN00001")
+            for row in ledger if row["reference"] == "KL-7Q1X4M9PZ"]  # fmt: skip
+    result = run(bank, ledger + twin)
+    links = links_of(result, "reference_total")
+    assert "B1" not in set(links["bank_transaction_id"])
+    assert not set(links["ledger_entry_id"]) & {row["entry_id"] for row in twin}

@@ -290,6 +290,24 @@ def _no_single_match(members: list[IntArray], amount: IntArray, ledger: Side) ->
     )  # fmt: skip
 
 
+def _business_days(start: IntArray, end: IntArray) -> IntArray:
+    """Monday-to-Friday days from each ``start`` day to its ``end`` day (day numbers)."""
+    counted: IntArray = np.busday_count(
+        start.astype("datetime64[D]"), end.astype("datetime64[D]")
+    ).astype(np.int64)
+    return counted
+
+
+def _only_one_each(owner: IntArray, other: IntArray) -> BoolArray:
+    """Per pair: True when its owner has no other pair and its other side none either."""
+    if len(owner) == 0:
+        return np.zeros(0, dtype=bool)
+    _, owner_at, owner_n = np.unique(owner, return_inverse=True, return_counts=True)
+    _, other_at, other_n = np.unique(other, return_inverse=True, return_counts=True)
+    alone: BoolArray = (owner_n[owner_at] == 1) & (other_n[other_at] == 1)
+    return alone
+
+
 def _disjoint(members: list[IntArray], size: int) -> BoolArray:
     """Per group: True when none of its rows is in another group too."""
     if not members:
@@ -956,7 +974,110 @@ class ReferenceTotalPass:
         column = np.flatnonzero(bank_open & (state.bank.reference >= 0))
         self._by_source(state, state.ledger.reference, column, state.bank.reference[column],
                         bank_open, ledger_open, groups)  # fmt: skip
+        self._by_counterparty(state, bank_open, ledger_open, groups)
         return groups.found(state, REFERENCE_RULE)
+
+    def _by_counterparty(
+        self, state: MatchState, bank_open: BoolArray, ledger_open: BoolArray, groups: _Groups
+    ) -> None:
+        """The rows of one counterparty sharing a reference no bank row names (a payout id the
+        bank cut away or never printed), paid by a deposit that names the counterparty: within
+        the window after the last row, less a fee at the counterparty's usual rate (the median
+        of its deposits that named their reference or fit one group only, when
+        ``_MIN_RATE_FITS`` of them do), and the only such deposit of the group as the group is
+        its only one. The processor's lag does not matter: the reference says which sales are
+        one payout."""
+        settings, bank, ledger = self.settings, state.bank, state.ledger
+        references = _ledger_references(state)
+        l_rows = np.flatnonzero(ledger_open & (references >= 0) & (ledger.party >= 0))
+        b_rows = np.flatnonzero(bank_open & (bank.party >= 0))
+        if len(l_rows) == 0 or len(b_rows) == 0:
+            return
+        width = int(references.max(initial=0)) + 1
+        series = state.ledger_block[l_rows] * width + references[l_rows]
+        order = np.lexsort((l_rows, series))
+        rows, series = l_rows[order], series[order]
+        starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
+        ends = np.r_[starts[1:], len(rows)]
+        party = ledger.party[rows]
+        total = np.add.reduceat(ledger.amount[rows], starts)
+        dates = ledger.date[rows]
+        earliest, latest = np.minimum.reduceat(dates, starts), np.maximum.reduceat(dates, starts)
+        eligible = np.flatnonzero(
+            (np.minimum.reduceat(party, starts) == np.maximum.reduceat(party, starts))
+            & (ends - starts >= max(settings.min_rows, settings.fee_min_rows))
+            & (earliest >= latest - settings.span_days) & (total != 0)
+        )  # fmt: skip
+        parties = int(max(ledger.party.max(initial=0), bank.party.max(initial=0))) + 1
+        group_key = state.ledger_block[rows[starts[eligible]]] * parties + party[starts[eligible]]
+        bank_key = state.bank_block[b_rows] * parties + bank.party[b_rows]
+        pairs = pd.DataFrame({"key": group_key, "g": eligible}).merge(
+            pd.DataFrame({"key": bank_key, "b": b_rows}), on="key"
+        )
+        g = pairs["g"].to_numpy(dtype=np.int64)
+        b = pairs["b"].to_numpy(dtype=np.int64)
+        day, fee = bank.date[b], total[g] - bank.amount[b]
+        fits = (
+            (day >= latest[g]) & (day <= latest[g] + settings.days_after)
+            & (np.sign(total[g]) == np.sign(bank.amount[b]))
+            & (fee >= 0) & (fee <= _fee_limit(bank, b, settings))
+        )  # fmt: skip
+        b, g, fee = b[fits], g[fits], fee[fits]
+        rate = _percent(fee, total[g])
+        group_party = party[starts[g]]
+        alone = _only_one_each(b, g)
+        # The rates of the deposits that fit one group only, and of those that named theirs.
+        learn_party = [group_party[alone & (fee > 0)]]
+        learn_rate = [rate[alone & (fee > 0)]]
+        for members, difference in zip(groups.ledger, groups.difference, strict=True):
+            if difference < 0 and ledger.party[members[0]] >= 0:
+                learn_party.append(ledger.party[members[:1]])
+                learn_rate.append(_percent(np.array([-difference]),
+                                           np.array([ledger.amount[members].sum()])))
+        known_party, known_rate = np.concatenate(learn_party), np.concatenate(learn_rate)
+        usual = np.full(parties, np.nan)
+        for code in np.unique(known_party).tolist():
+            own = known_party == code
+            if int(own.sum()) >= _MIN_RATE_FITS:
+                usual[code] = float(np.median(known_rate[own]))
+        steady = (fee == 0) | (np.abs(rate - usual[group_party]) <= float(settings.fee_rate_spread))
+        # A processor pays its payouts a steady number of business days after the last sale:
+        # where the deposits that named their reference show it, a group waits that long (one
+        # day more or less), not for whichever of its daily deposits sums alike.
+        lag = _business_days(latest[g], bank.date[b])
+        usual_lag = np.full(parties, np.nan)
+        named_party = [ledger.party[m[0]] for m in groups.ledger]
+        named_lag = [
+            int(_business_days(ledger.date[m].max(keepdims=True), bank.date[x[:1]])[0])
+            for m, x in zip(groups.ledger, groups.bank, strict=True)
+        ]  # fmt: skip
+        for code in set(named_party):
+            own_lags = [x for p, x in zip(named_party, named_lag, strict=True) if p == code]
+            if code >= 0 and len(own_lags) >= _MIN_RATE_FITS:
+                usual_lag[code] = float(np.median(own_lags))
+        on_time = ~(np.abs(lag - usual_lag[group_party]) > 1)  # NaN: no usual lag, any
+        b, g, fee, on_time = b[steady], g[steady], fee[steady], on_time[steady]
+        # Pairs alone at the usual rate; then, of the rest, those alone at the usual lag too.
+        alone = _only_one_each(b, g)
+        rest = ~sets.isin(b, b[alone]) & ~sets.isin(g, g[alone]) & on_time
+        alone[np.flatnonzero(rest)[_only_one_each(b[rest], g[rest])]] = True
+        for bank_row, group, group_fee in zip(
+            b[alone].tolist(), g[alone].tolist(), fee[alone].tolist(), strict=True
+        ):
+            members = rows[starts[group] : ends[group]]
+            if not _no_single_match([members], bank.amount[[bank_row]], ledger)[0]:
+                continue
+            currency = str(bank.currency[bank_row])
+            note = (
+                f"; {self._reference_text(state, int(members[0]))} (not on the bank row, which "
+                f"names {key_word(str(ledger.texts[ledger.text_code[members[0]]]))}): "
+                f"{len(members)} rows sum to {explain.money(int(total[group]), currency)}"
+                f"{_fee_note(group_fee, currency, False)}"
+            )
+            status = Status.MATCHED if group_fee == 0 else Status.MATCHED_WITH_DIFFERENCE
+            groups.add(np.array([bank_row]), members, status, -group_fee, note)
+            bank_open[bank_row] = False
+            ledger_open[members] = False
 
     def _by_source(
         self, state: MatchState, references: IntArray, b: IntArray, code: IntArray,
