@@ -710,3 +710,24 @@ def test_a_deposit_two_groups_of_its_counterparty_fit_pays_neither() -> None:
     links = links_of(result, "reference_total")
     assert "B1" not in set(links["bank_transaction_id"])
     assert not set(links["ledger_entry_id"]) & {row["entry_id"] for row in twin}
+
+
+def test_a_bank_spelling_umlauts_in_two_letters_names_the_ledgers_party() -> None:
+    # SEPA's character set has no umlauts: the bank prints Müller as MUELLER, Größ as GROESS.
+    from recon.engine.normalise import ascii_fold
+
+    assert ascii_fold("Müller Größmann Électrique Åkeri Søren") == (
+        "Mueller Groessmann Electrique Akeri Soren"
+    )
+    ledger = [ledger_row(f"L{i}", 45_000 + 13 * i, MONDAY, "Payment received", name, "")
+              for i, name in enumerate(["Müller Maschinenbau GmbH", "Rößler Antriebe KG"] * 2)]
+    bank = [bank_row("B0", 45_000, "2026-11-10", "SEPA CREDIT MUELLER MASCHINENBAU GMBH"),
+            bank_row("B1", 45_013, "2026-11-10", "SEPA CREDIT ROESSLER ANTRIEBE KG"),
+            bank_row("B2", 45_026, "2026-11-10", "SEPA CREDIT MUELLER MASCHINENBAU GMBH"),
+            bank_row("B3", 45_039, "2026-11-10", "SEPA CREDIT ROESSLER ANTRIEBE KG")]
+    result = run(bank, ledger)
+    links = result.links.set_index("bank_transaction_id")
+    assert {b: links.loc[b, "ledger_entry_id"] for b in links.index} == {
+        "B0": "L0", "B1": "L1", "B2": "L2", "B3": "L3"
+    }
+    assert set(links["rule"]) == {"fuzzy_text"}

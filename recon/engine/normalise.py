@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -129,6 +130,22 @@ def filled(length: int, text: str) -> ObjArray:
     return array
 
 
+# Letters a bank's SEPA or ACH character set lacks, as German and Nordic banks print them
+# ("Müller" is MUELLER, "Größe" GROESSE); other accents are dropped ("Électrique": ELECTRIQUE).
+_FOLD = str.maketrans({
+    "ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss", "ẞ": "SS",
+    "æ": "ae", "Æ": "Ae", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "Oe", "ł": "l", "Ł": "L",
+    "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th", "ı": "i",
+})  # fmt: skip
+
+
+def ascii_fold(text: str) -> str:
+    """``text`` with its Latin letters in ASCII: umlauts as two letters, other accents
+    dropped; characters of other scripts stay as they are."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_FOLD))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def _days(values: pd.Series) -> IntArray:
     dates = pd.to_datetime(values).to_numpy(dtype="datetime64[D]")
     return dates.astype(np.int64)
@@ -235,6 +252,18 @@ class _Distinct:
     def of(cls, values: ObjArray) -> _Distinct:
         codes, uniques = pd.factorize(values)
         return cls(codes.astype(np.int64), np.asarray(uniques, dtype=object))
+
+    def ascii_folded(self) -> _Distinct:
+        """The values spelt in ASCII as banks print them (:func:`ascii_fold`); values that
+        fold alike share a code."""
+        plain = np.fromiter((u.isascii() for u in self.uniques), dtype=bool,
+                            count=len(self.uniques))  # fmt: skip
+        if plain.all():
+            return self
+        folded = self.uniques.copy()
+        folded[~plain] = [ascii_fold(u) for u in self.uniques[~plain]]
+        codes, uniques = pd.factorize(folded)
+        return _Distinct(codes.astype(np.int64)[self.codes], np.asarray(uniques, dtype=object))
 
     def map(self, function: Callable[[str], str], rows: IntArray) -> ObjArray:
         """``function`` of the value of each of ``rows``, computed once per distinct value."""
@@ -821,8 +850,8 @@ def prepare(
         cols.update({c: text_column(frame[c]) for c in ("description", "counterparty",
                                                         "reference")})  # fmt: skip
         cols["currency"] = _map_unique(cols["currency"], lambda c: c.strip().upper())
-        description = _Distinct.of(cols["description"])
-        counterparty = _Distinct.of(cols["counterparty"])
+        description = _Distinct.of(cols["description"]).ascii_folded()
+        counterparty = _Distinct.of(cols["counterparty"]).ascii_folded()
         description_words = np.array([_first_word(u) for u in description.uniques], dtype=object)
         if name == "bank":
             counterparty = _counterparties_from_feed(description, counterparty, description_words)
