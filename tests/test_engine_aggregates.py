@@ -712,6 +712,27 @@ def test_a_deposit_two_groups_of_its_counterparty_fit_pays_neither() -> None:
     assert not set(links["ledger_entry_id"]) & {row["entry_id"] for row in twin}
 
 
+def test_a_partner_paid_and_paying_in_the_same_days_is_no_processor() -> None:
+    # Mueller buys and sells: its receipts less what it was paid sum exactly to its transfer,
+    # but a run of days that goes both ways by a third is chance, not a payout.
+    ledger = sales("R", MONDAY, amounts(9, 40_000), "Mueller Maschinenbau")
+    ledger += [ledger_row(f"P{i}", -amount, TUESDAY, "AP payment", "Mueller Maschinenbau",
+                          f"PO 5512{i}") for i, amount in enumerate((61_200, 48_350, 39_900))]
+    total = sum(row["amount_minor"] for row in ledger)
+    bank = [bank_row("B1", total, "2026-11-05", "SEPA CREDIT MUELLER MASCHINENBAU")]
+    result = run(bank, ledger)
+    assert links_of(result, "settlement").empty
+
+
+def test_a_payout_with_a_few_refunds_among_its_sales_is_settled() -> None:
+    sold = amounts(14, 2_500)
+    ledger = sales("S", MONDAY, sold, "Square")
+    ledger += [ledger_row("RF", -1_900, MONDAY, "POS refund", "Square")]
+    bank = [bank_row("B1", sum(sold) - 1_900, TUESDAY, "SQUARE INC SQ261103 MA8XL69J")]
+    result = run(bank, ledger)
+    assert len(links_of(result, "settlement")) == 15
+
+
 def test_a_bank_spelling_umlauts_in_two_letters_names_the_ledgers_party() -> None:
     # SEPA's character set has no umlauts: the bank prints Müller as MUELLER, Größ as GROESS.
     from recon.engine.normalise import ascii_fold

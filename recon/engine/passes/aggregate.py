@@ -68,6 +68,9 @@ _MIN_DENSE_FITS = 6
 # 0.49), and the width in percentage points of the rate window its fits must fall into.
 _PER_ROW_FEES = np.arange(61, dtype=np.int64)
 _PER_ROW_WINDOW = 0.02
+# At most this share (numerator, denominator) of a settled run's rows, by size, may go the
+# other way than its total: refunds among a processor's sales.
+_AGAINST_SHARE = (1, 5)
 
 
 @dataclass
@@ -360,10 +363,18 @@ class _Days:
     row_start: IntArray  # len(days) + 1
     prefix: IntArray  # len(days) + 1: prefix[i] = sum of days before i (all series)
     first_of_series: IntArray  # per day: index of its series' first day
+    gross_prefix: IntArray  # as prefix, of the rows' absolute amounts
 
     def total(self, first: IntArray, last: IntArray) -> IntArray:
         result: IntArray = self.prefix[last + 1] - self.prefix[first]
         return result
+
+    def against(self, first: IntArray, last: IntArray) -> IntArray:
+        """The size of the runs' rows of the sign opposite to their total (a payout's
+        refunds)."""
+        gross = self.gross_prefix[last + 1] - self.gross_prefix[first]
+        opposite: IntArray = (gross - np.abs(self.total(first, last))) // 2
+        return opposite
 
     def rows_in(self, first: IntArray, last: IntArray) -> IntArray:
         """How many rows the runs of days ``first[i]..last[i]`` hold."""
@@ -435,6 +446,7 @@ def _days(rows: IntArray, series: IntArray, ledger: Side) -> _Days:
     new_day = np.r_[True, (series[1:] != series[:-1]) | (dates[1:] != dates[:-1])]
     starts = np.flatnonzero(new_day)
     day_sum = np.add.reduceat(ledger.amount[rows], starts) if len(starts) else _EMPTY
+    day_gross = np.add.reduceat(np.abs(ledger.amount[rows]), starts) if len(starts) else _EMPTY
     day_series = series[starts]
     return _Days(
         rows=rows,
@@ -443,6 +455,7 @@ def _days(rows: IntArray, series: IntArray, ledger: Side) -> _Days:
         row_start=np.r_[starts, len(rows)].astype(np.int64),
         prefix=np.r_[0, np.cumsum(day_sum)].astype(np.int64),
         first_of_series=_segment_starts(day_series),
+        gross_prefix=np.r_[0, np.cumsum(day_gross)].astype(np.int64),
     )
 
 
@@ -876,7 +889,13 @@ class SettlementPass:
         near = np.flatnonzero((fee >= 0) & (fee <= limit[at]))
         at, first, last, total, fee = at[near], first[near], last[near], total[near], fee[near]
         count = days.rows_in(first, last)
-        fits = (count >= settings.min_rows) & (np.sign(total) == np.sign(amount[at]))
+        # A processor's refunds are a small part of its sales; a partner paid and paying in
+        # the same days trades both ways, and its rows summing near a deposit is chance.
+        against = days.against(first, last)
+        fits = (
+            (count >= settings.min_rows) & (np.sign(total) == np.sign(amount[at]))
+            & (against * _AGAINST_SHARE[1] <= (np.abs(total) + against) * _AGAINST_SHARE[0])
+        )  # fmt: skip
         return pair_b[at[fits]], first[fits], last[fits], fee[fits], count[fits]
 
     def _fee_rows(
