@@ -752,3 +752,19 @@ def test_a_bank_spelling_umlauts_in_two_letters_names_the_ledgers_party() -> Non
         "B0": "L0", "B1": "L1", "B2": "L2", "B3": "L3"
     }
     assert set(links["rule"]) == {"fuzzy_text"}
+
+
+def test_a_transfer_one_keying_slip_from_a_receipt_is_a_mismatch_not_a_remittance() -> None:
+    # 2,002.59 received; the books hold 202.59 (a dropped digit) and a round 1,800.00 of the
+    # same payer that sum to it by chance.
+    ledger = [ledger_row("L1", 180_000, MONDAY, "Receipt INV-115262 Hooli", "Hooli XYZ Inc",
+                         "INV-115262"),
+              ledger_row("L2", 20_259, MONDAY, "Payment received INV-128500", "Hooli XYZ Inc",
+                         "INV-128500"),
+              ledger_row("L3", 55_555, MONDAY, "Receipt INV-128501 Hooli", "Hooli XYZ Inc",
+                         "INV-128501")]  # fmt: skip
+    bank = [bank_row("B1", 200_259, TUESDAY, "ACH CREDIT HOOLI XYZ INC", "Hooli XYZ Inc")]
+    result = run(bank, ledger)
+    assert links_of(result, "remittance").empty
+    mismatch = result.discrepancies[result.discrepancies["kind"] == "amount_mismatch"]
+    assert set(mismatch["ledger_entry_id"]) == {"L2"}
