@@ -391,6 +391,11 @@ class ReferenceTotals(FeeTolerance):
         "window (a payout of a month's sales)",
     )
     min_rows: int = Field(2, ge=1)
+    fee_rate_spread: Money = Field(
+        Decimal("0.5"), le=100,
+        description="percentage points the fee of a deposit that names no reference, only the "
+        "counterparty of a reference's rows, may stray from that counterparty's usual rate",
+    )
 
 
 class PartialPayments(Frozen):

@@ -633,3 +633,138 @@ def test_a_payout_of_several_weeks_of_sales_carrying_its_id() -> None:
     links = links_of(run(bank, ledger), "reference_total")
     assert set(links["ledger_entry_id"]) == {row["entry_id"] for row in ledger}
     assert set(links["status"]) == {"matched_with_difference"}
+
+
+def test_a_payout_without_plaids_counterparty_takes_the_one_its_descriptor_has_elsewhere() -> None:
+    # Clover's deposits read "FISERV MERCH DEP ..."; Plaid names Clover on most of them, not on
+    # the last one: that one is Clover's all the same.
+    days = ["2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05"]
+    ledger: list[dict[str, Any]] = []
+    bank = []
+    for k, day in enumerate(days):
+        sold = amounts(12, 1_100 + 250 * k)
+        ledger += sales(f"C{k}", day, sold, "Clover")
+        paid = sum(sold) - sum(sold) * 25 // 1000
+        pay_day = str((pd.Timestamp(day) + pd.offsets.BDay(1)).date())
+        named = "Clover" if k < 3 else ""
+        bank.append(bank_row(f"B{k}", paid, pay_day, f"FISERV MERCH DEP 55{k}81", named))
+    result = run(bank, ledger)
+    links = links_of(result, "settlement")
+    own = links[links["bank_transaction_id"] == "B3"]
+    assert set(own["ledger_entry_id"]) == {f"C3{i:03d}" for i in range(12)}
+    assert set(own["status"]) == {"matched_with_difference"}
+
+
+def test_a_descriptor_the_feed_names_with_two_counterparties_names_neither() -> None:
+    from recon.engine.normalise import Distinct, _counterparties_from_feed
+
+    description = Distinct.of(np.array(
+        ["ZELLE FROM 1", "ZELLE FROM 2", "ZELLE FROM 3", "ZELLE FROM 4", "ZELLE FROM 5",
+         "FISERV DEP 1", "FISERV DEP 2", "FISERV DEP 3", "FISERV DEP 4"], dtype=object))
+    counterparty = Distinct.of(np.array(
+        ["Ann Lee", "Ann Lee", "Ann Lee", "Bob Ray", "", "Clover", "Clover", "Clover", ""],
+        dtype=object))  # fmt: skip
+    words = np.array(["ZELLE"] * 5 + ["FISERV"] * 4, dtype=object)
+    words = words[pd.factorize(description.uniques)[0]]
+    filled = _counterparties_from_feed(description, counterparty, words)
+    names = filled.uniques[filled.codes]
+    assert list(names[:5]) == ["Ann Lee", "Ann Lee", "Ann Lee", "Bob Ray", ""]
+    assert list(names[5:]) == ["Clover"] * 4
+
+
+def _payouts_without_ids(lag_days: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Four payouts of a processor whose books carry the payout id on each sale, paid
+    ``lag_days`` business days later at 2.5%, the bank text cut before the id."""
+    ledger: list[dict[str, Any]] = []
+    bank = []
+    for k, day in enumerate(["2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05"]):
+        sold = amounts(14, 1_300 + 410 * k)
+        ledger += sales(f"K{k}", day, sold, "Klarna", f"KL-7Q{k}X4M9PZ")
+        paid = sum(sold) - sum(sold) * 25 // 1000
+        pay_day = str((pd.Timestamp(day) + pd.offsets.BDay(lag_days)).date())
+        bank.append(bank_row(f"B{k}", paid, pay_day, "KLARNA BANK AB SETTLEMENT"))
+    return bank, ledger
+
+
+def test_a_payout_whose_id_the_bank_cut_away_pays_the_sales_carrying_one_id() -> None:
+    # Paid a week after the sales, beyond any settlement lag: the payout id on the sales says
+    # which ones one deposit pays, and the deposit names Klarna at its usual rate.
+    bank, ledger = _payouts_without_ids(lag_days=5)
+    result = run(bank, ledger)
+    links = links_of(result, "reference_total")
+    for k in range(4):
+        own = links[links["bank_transaction_id"] == f"B{k}"]
+        assert set(own["ledger_entry_id"]) == {f"K{k}{i:03d}" for i in range(14)}
+        assert set(own["status"]) == {"matched_with_difference"}
+        assert f"reference KL-7Q{k}X4M9PZ (not on the bank row, which names KLARNA)" in (
+            own["explanation"].iloc[0]
+        )
+
+
+def test_a_deposit_two_groups_of_its_counterparty_fit_pays_neither() -> None:
+    bank, ledger = _payouts_without_ids(lag_days=5)
+    # A fifth payout whose sales sum to the second's: its deposit fits either group.
+    twin = [dict(row, entry_id=f"T{row['entry_id']}", reference="KL-TWIN00001")
+            for row in ledger if row["reference"] == "KL-7Q1X4M9PZ"]  # fmt: skip
+    result = run(bank, ledger + twin)
+    links = links_of(result, "reference_total")
+    assert "B1" not in set(links["bank_transaction_id"])
+    assert not set(links["ledger_entry_id"]) & {row["entry_id"] for row in twin}
+
+
+def test_a_partner_paid_and_paying_in_the_same_days_is_no_processor() -> None:
+    # Mueller buys and sells: its receipts less what it was paid sum exactly to its transfer,
+    # but a run of days that goes both ways by a third is chance, not a payout.
+    ledger = sales("R", MONDAY, amounts(9, 40_000), "Mueller Maschinenbau")
+    ledger += [ledger_row(f"P{i}", -amount, TUESDAY, "AP payment", "Mueller Maschinenbau",
+                          f"PO 5512{i}") for i, amount in enumerate((61_200, 48_350, 39_900))]
+    total = sum(row["amount_minor"] for row in ledger)
+    bank = [bank_row("B1", total, "2026-11-05", "SEPA CREDIT MUELLER MASCHINENBAU")]
+    result = run(bank, ledger)
+    assert links_of(result, "settlement").empty
+
+
+def test_a_payout_with_a_few_refunds_among_its_sales_is_settled() -> None:
+    sold = amounts(14, 2_500)
+    ledger = sales("S", MONDAY, sold, "Square")
+    ledger += [ledger_row("RF", -1_900, MONDAY, "POS refund", "Square")]
+    bank = [bank_row("B1", sum(sold) - 1_900, TUESDAY, "SQUARE INC SQ261103 MA8XL69J")]
+    result = run(bank, ledger)
+    assert len(links_of(result, "settlement")) == 15
+
+
+def test_a_bank_spelling_umlauts_in_two_letters_names_the_ledgers_party() -> None:
+    # SEPA's character set has no umlauts: the bank prints Müller as MUELLER, Größ as GROESS.
+    from recon.engine.normalise import ascii_fold
+
+    assert ascii_fold("Müller Größmann Électrique Åkeri Søren") == (
+        "Mueller Groessmann Electrique Akeri Soren"
+    )
+    ledger = [ledger_row(f"L{i}", 45_000 + 13 * i, MONDAY, "Payment received", name, "")
+              for i, name in enumerate(["Müller Maschinenbau GmbH", "Rößler Antriebe KG"] * 2)]
+    bank = [bank_row("B0", 45_000, "2026-11-10", "SEPA CREDIT MUELLER MASCHINENBAU GMBH"),
+            bank_row("B1", 45_013, "2026-11-10", "SEPA CREDIT ROESSLER ANTRIEBE KG"),
+            bank_row("B2", 45_026, "2026-11-10", "SEPA CREDIT MUELLER MASCHINENBAU GMBH"),
+            bank_row("B3", 45_039, "2026-11-10", "SEPA CREDIT ROESSLER ANTRIEBE KG")]
+    result = run(bank, ledger)
+    links = result.links.set_index("bank_transaction_id")
+    assert {b: links.loc[b, "ledger_entry_id"] for b in links.index} == {
+        "B0": "L0", "B1": "L1", "B2": "L2", "B3": "L3"
+    }
+    assert set(links["rule"]) == {"fuzzy_text"}
+
+
+def test_a_transfer_one_keying_slip_from_a_receipt_is_a_mismatch_not_a_remittance() -> None:
+    # 2,002.59 received; the books hold 202.59 (a dropped digit) and a round 1,800.00 of the
+    # same payer that sum to it by chance.
+    ledger = [ledger_row("L1", 180_000, MONDAY, "Receipt INV-115262 Hooli", "Hooli XYZ Inc",
+                         "INV-115262"),
+              ledger_row("L2", 20_259, MONDAY, "Payment received INV-128500", "Hooli XYZ Inc",
+                         "INV-128500"),
+              ledger_row("L3", 55_555, MONDAY, "Receipt INV-128501 Hooli", "Hooli XYZ Inc",
+                         "INV-128501")]  # fmt: skip
+    bank = [bank_row("B1", 200_259, TUESDAY, "ACH CREDIT HOOLI XYZ INC", "Hooli XYZ Inc")]
+    result = run(bank, ledger)
+    assert links_of(result, "remittance").empty
+    mismatch = result.discrepancies[result.discrepancies["kind"] == "amount_mismatch"]
+    assert set(mismatch["ledger_entry_id"]) == {"L2"}

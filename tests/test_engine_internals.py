@@ -475,7 +475,8 @@ def test_first_days_within_the_fee_are_those_trying_every_first_day_finds(
     days = _Days(rows=np.arange(size, dtype=np.int64), series=series,
                  day=np.arange(size, dtype=np.int64), row_start=np.arange(size + 1),
                  prefix=np.r_[0, np.cumsum(sums)].astype(np.int64),
-                 first_of_series=_segment_starts(series))  # fmt: skip
+                 first_of_series=_segment_starts(series),
+                 gross_prefix=np.r_[0, np.cumsum(np.abs(sums))].astype(np.int64))  # fmt: skip
     last = np.array([q[0] % size for q in queries], dtype=np.int64)
     back = np.array([q[1] for q in queries], dtype=np.int64)
     first_low = np.maximum(last - back, days.first_of_series[last]) if len(queries) else last

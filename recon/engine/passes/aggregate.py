@@ -68,6 +68,9 @@ _MIN_DENSE_FITS = 6
 # 0.49), and the width in percentage points of the rate window its fits must fall into.
 _PER_ROW_FEES = np.arange(61, dtype=np.int64)
 _PER_ROW_WINDOW = 0.02
+# At most this share (numerator, denominator) of a settled run's rows, by size, may go the
+# other way than its total: refunds among a processor's sales.
+_AGAINST_SHARE = (1, 5)
 
 
 @dataclass
@@ -300,6 +303,24 @@ def _no_single_match(members: list[IntArray], amount: IntArray, ledger: Side) ->
     )  # fmt: skip
 
 
+def _business_days(start: IntArray, end: IntArray) -> IntArray:
+    """Monday-to-Friday days from each ``start`` day to its ``end`` day (day numbers)."""
+    counted: IntArray = np.busday_count(
+        start.astype("datetime64[D]"), end.astype("datetime64[D]")
+    ).astype(np.int64)
+    return counted
+
+
+def _only_one_each(owner: IntArray, other: IntArray) -> BoolArray:
+    """Per pair: True when its owner has no other pair and its other side none either."""
+    if len(owner) == 0:
+        return np.zeros(0, dtype=bool)
+    _, owner_at, owner_n = np.unique(owner, return_inverse=True, return_counts=True)
+    _, other_at, other_n = np.unique(other, return_inverse=True, return_counts=True)
+    alone: BoolArray = (owner_n[owner_at] == 1) & (other_n[other_at] == 1)
+    return alone
+
+
 def _disjoint(members: list[IntArray], size: int) -> BoolArray:
     """Per group: True when none of its rows is in another group too."""
     if not members:
@@ -352,10 +373,18 @@ class _Days:
     row_start: IntArray  # len(days) + 1
     prefix: IntArray  # len(days) + 1: prefix[i] = sum of days before i (all series)
     first_of_series: IntArray  # per day: index of its series' first day
+    gross_prefix: IntArray  # as prefix, of the rows' absolute amounts
 
     def total(self, first: IntArray, last: IntArray) -> IntArray:
         result: IntArray = self.prefix[last + 1] - self.prefix[first]
         return result
+
+    def against(self, first: IntArray, last: IntArray) -> IntArray:
+        """The size of the runs' rows of the sign opposite to their total (a payout's
+        refunds)."""
+        gross = self.gross_prefix[last + 1] - self.gross_prefix[first]
+        opposite: IntArray = (gross - np.abs(self.total(first, last))) // 2
+        return opposite
 
     def rows_in(self, first: IntArray, last: IntArray) -> IntArray:
         """How many rows the runs of days ``first[i]..last[i]`` hold."""
@@ -427,6 +456,7 @@ def _days(rows: IntArray, series: IntArray, ledger: Side) -> _Days:
     new_day = np.r_[True, (series[1:] != series[:-1]) | (dates[1:] != dates[:-1])]
     starts = np.flatnonzero(new_day)
     day_sum = np.add.reduceat(ledger.amount[rows], starts) if len(starts) else _EMPTY
+    day_gross = np.add.reduceat(np.abs(ledger.amount[rows]), starts) if len(starts) else _EMPTY
     day_series = series[starts]
     return _Days(
         rows=rows,
@@ -435,6 +465,7 @@ def _days(rows: IntArray, series: IntArray, ledger: Side) -> _Days:
         row_start=np.r_[starts, len(rows)].astype(np.int64),
         prefix=np.r_[0, np.cumsum(day_sum)].astype(np.int64),
         first_of_series=_segment_starts(day_series),
+        gross_prefix=np.r_[0, np.cumsum(day_gross)].astype(np.int64),
     )
 
 
@@ -869,7 +900,13 @@ class SettlementPass:
         near = np.flatnonzero((fee >= 0) & (fee <= limit[at]))
         at, first, last, total, fee = at[near], first[near], last[near], total[near], fee[near]
         count = days.rows_in(first, last)
-        fits = (count >= settings.min_rows) & (np.sign(total) == np.sign(amount[at]))
+        # A processor's refunds are a small part of its sales; a partner paid and paying in
+        # the same days trades both ways, and its rows summing near a deposit is chance.
+        against = days.against(first, last)
+        fits = (
+            (count >= settings.min_rows) & (np.sign(total) == np.sign(amount[at]))
+            & (against * _AGAINST_SHARE[1] <= (np.abs(total) + against) * _AGAINST_SHARE[0])
+        )  # fmt: skip
         return pair_b[at[fits]], first[fits], last[fits], fee[fits], count[fits]
 
     def _fee_rows(
@@ -967,7 +1004,110 @@ class ReferenceTotalPass:
         column = np.flatnonzero(bank_open & (state.bank.reference >= 0))
         self._by_source(state, state.ledger.reference, column, state.bank.reference[column],
                         bank_open, ledger_open, groups)  # fmt: skip
+        self._by_counterparty(state, bank_open, ledger_open, groups)
         return groups.found(state, REFERENCE_RULE)
+
+    def _by_counterparty(
+        self, state: MatchState, bank_open: BoolArray, ledger_open: BoolArray, groups: _Groups
+    ) -> None:
+        """The rows of one counterparty sharing a reference no bank row names (a payout id the
+        bank cut away or never printed), paid by a deposit that names the counterparty: within
+        the window after the last row, less a fee at the counterparty's usual rate (the median
+        of its deposits that named their reference or fit one group only, when
+        ``_MIN_RATE_FITS`` of them do), and the only such deposit of the group as the group is
+        its only one. The processor's lag does not matter: the reference says which sales are
+        one payout."""
+        settings, bank, ledger = self.settings, state.bank, state.ledger
+        references = _ledger_references(state)
+        l_rows = np.flatnonzero(ledger_open & (references >= 0) & (ledger.party >= 0))
+        b_rows = np.flatnonzero(bank_open & (bank.party >= 0))
+        if len(l_rows) == 0 or len(b_rows) == 0:
+            return
+        width = int(references.max(initial=0)) + 1
+        series = state.ledger_block[l_rows] * width + references[l_rows]
+        order = np.lexsort((l_rows, series))
+        rows, series = l_rows[order], series[order]
+        starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
+        ends = np.r_[starts[1:], len(rows)]
+        party = ledger.party[rows]
+        total = np.add.reduceat(ledger.amount[rows], starts)
+        dates = ledger.date[rows]
+        earliest, latest = np.minimum.reduceat(dates, starts), np.maximum.reduceat(dates, starts)
+        eligible = np.flatnonzero(
+            (np.minimum.reduceat(party, starts) == np.maximum.reduceat(party, starts))
+            & (ends - starts >= max(settings.min_rows, settings.fee_min_rows))
+            & (earliest >= latest - settings.span_days) & (total != 0)
+        )  # fmt: skip
+        parties = int(max(ledger.party.max(initial=0), bank.party.max(initial=0))) + 1
+        group_key = state.ledger_block[rows[starts[eligible]]] * parties + party[starts[eligible]]
+        bank_key = state.bank_block[b_rows] * parties + bank.party[b_rows]
+        pairs = pd.DataFrame({"key": group_key, "g": eligible}).merge(
+            pd.DataFrame({"key": bank_key, "b": b_rows}), on="key"
+        )
+        g = pairs["g"].to_numpy(dtype=np.int64)
+        b = pairs["b"].to_numpy(dtype=np.int64)
+        day, fee = bank.date[b], total[g] - bank.amount[b]
+        fits = (
+            (day >= latest[g]) & (day <= latest[g] + settings.days_after)
+            & (np.sign(total[g]) == np.sign(bank.amount[b]))
+            & (fee >= 0) & (fee <= _fee_limit(bank, b, settings))
+        )  # fmt: skip
+        b, g, fee = b[fits], g[fits], fee[fits]
+        rate = _percent(fee, total[g])
+        group_party = party[starts[g]]
+        alone = _only_one_each(b, g)
+        # The rates of the deposits that fit one group only, and of those that named theirs.
+        learn_party = [group_party[alone & (fee > 0)]]
+        learn_rate = [rate[alone & (fee > 0)]]
+        for members, difference in zip(groups.ledger, groups.difference, strict=True):
+            if difference < 0 and ledger.party[members[0]] >= 0:
+                learn_party.append(ledger.party[members[:1]])
+                learn_rate.append(_percent(np.array([-difference]),
+                                           np.array([ledger.amount[members].sum()])))
+        known_party, known_rate = np.concatenate(learn_party), np.concatenate(learn_rate)
+        usual = np.full(parties, np.nan)
+        for code in np.unique(known_party).tolist():
+            own = known_party == code
+            if int(own.sum()) >= _MIN_RATE_FITS:
+                usual[code] = float(np.median(known_rate[own]))
+        steady = (fee == 0) | (np.abs(rate - usual[group_party]) <= float(settings.fee_rate_spread))
+        # A processor pays its payouts a steady number of business days after the last sale:
+        # where the deposits that named their reference show it, a group waits that long (one
+        # day more or less), not for whichever of its daily deposits sums alike.
+        lag = _business_days(latest[g], bank.date[b])
+        usual_lag = np.full(parties, np.nan)
+        named_party = [ledger.party[m[0]] for m in groups.ledger]
+        named_lag = [
+            int(_business_days(ledger.date[m].max(keepdims=True), bank.date[x[:1]])[0])
+            for m, x in zip(groups.ledger, groups.bank, strict=True)
+        ]  # fmt: skip
+        for code in set(named_party):
+            own_lags = [x for p, x in zip(named_party, named_lag, strict=True) if p == code]
+            if code >= 0 and len(own_lags) >= _MIN_RATE_FITS:
+                usual_lag[code] = float(np.median(own_lags))
+        on_time = ~(np.abs(lag - usual_lag[group_party]) > 1)  # NaN: no usual lag, any
+        b, g, fee, on_time = b[steady], g[steady], fee[steady], on_time[steady]
+        # Pairs alone at the usual rate; then, of the rest, those alone at the usual lag too.
+        alone = _only_one_each(b, g)
+        rest = ~sets.isin(b, b[alone]) & ~sets.isin(g, g[alone]) & on_time
+        alone[np.flatnonzero(rest)[_only_one_each(b[rest], g[rest])]] = True
+        for bank_row, group, group_fee in zip(
+            b[alone].tolist(), g[alone].tolist(), fee[alone].tolist(), strict=True
+        ):
+            members = rows[starts[group] : ends[group]]
+            if not _no_single_match([members], bank.amount[[bank_row]], ledger)[0]:
+                continue
+            currency = str(bank.currency[bank_row])
+            note = (
+                f"; {self._reference_text(state, int(members[0]))} (not on the bank row, which "
+                f"names {key_word(str(ledger.texts[ledger.text_code[members[0]]]))}): "
+                f"{len(members)} rows sum to {explain.money(int(total[group]), currency)}"
+                f"{_fee_note(group_fee, currency, False)}"
+            )
+            status = Status.MATCHED if group_fee == 0 else Status.MATCHED_WITH_DIFFERENCE
+            groups.add(np.array([bank_row]), members, status, -group_fee, note)
+            bank_open[bank_row] = False
+            ledger_open[members] = False
 
     def _by_source(
         self, state: MatchState, references: IntArray, b: IntArray, code: IntArray,

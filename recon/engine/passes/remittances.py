@@ -13,7 +13,9 @@ window, three when one of them is named, more among the rows nearest the transfe
 fit is confirmed when it is the only one and unlikely by chance (``max_chance_fits``), or
 names more of the invoices than any other, and it names an invoice or has at most one round
 amount (a multiple of 100.00: round amounts recur, and several of them sum to many a
-transfer); otherwise suggested. With ``deposits_only`` (shipped), only money in: card
+transfer); otherwise suggested. A fit holding a row one keying slip away from the transfer
+is no fit: that row was mistyped (an amount mismatch). With ``deposits_only`` (shipped), only
+money in: card
 purchases of one merchant can sum to another of its debits by chance.
 """
 
@@ -41,6 +43,7 @@ from recon.engine.passes.parts import (
     subset_fits,
     two_part_fits,
 )
+from recon.engine.slips import Slip, slip_between
 from recon.engine.state import DayWindow, Found, MatchState
 from recon.records import Status
 
@@ -121,6 +124,16 @@ class RemittancePass:
         bank, ledger = state.bank, state.ledger
         lost = np.zeros(len(bank), dtype=bool)
         target, members, sure = self._choices(state, t, p)
+        # A transfer one keying slip away from one of the rows (3,667.00 for a receipt booked
+        # as 367.00) is that row mistyped, an amount_mismatch, not that row and a round one.
+        plain = np.array(
+            [not any(slip_between(int(bank.amount[x]), int(a)) is not Slip.NONE
+                     for a in ledger.amount[rows])
+             for x, rows in zip(target.tolist(), members, strict=True)],
+            dtype=bool,
+        )  # fmt: skip
+        target, sure = target[plain], sure[plain]
+        members = [rows for rows, keep in zip(members, plain.tolist(), strict=True) if keep]
         if len(target) == 0:
             return False, lost
         named = self._named(state, target, members)
