@@ -491,3 +491,19 @@ def test_a_receipt_booked_days_late_links_when_the_bank_text_names_its_payer() -
     # A bank text naming another payer is no such link.
     bank = [bank_row("B1", 1_214_457, "2024-03-09", "SEPA CREDIT TRANSFER LINDQVIST")]
     assert run(bank, ledger).links.empty
+
+
+def test_a_round_sum_near_an_invoice_it_does_not_name_is_only_suggested() -> None:
+    from tests.test_engine import bank_row, ledger_row, run
+
+    ledger = [ledger_row("L1", 450_337, "2026-11-02", "Receipt Initech", "Initech LLC",
+                         "INV-51204"),
+              ledger_row("L2", 450_337, "2026-11-09", "Receipt Initech", "Initech LLC",
+                         "INV-51377")]  # fmt: skip
+    bank = [bank_row("B1", 450_000, "2026-11-03", "ACH CREDIT INITECH LLC", "Initech LLC"),
+            bank_row("B2", 450_000, "2026-11-10", "ACH CREDIT INITECH LLC INV-51377",
+                     "Initech LLC")]  # fmt: skip
+    links = run(bank, ledger).links.set_index("bank_transaction_id")
+    assert links.loc["B1", "status"] == "suggested"
+    assert "a round sum that names no invoice" in links.loc["B1", "explanation"]
+    assert links.loc["B2", "status"] == "matched_with_difference"  # it names the invoice

@@ -165,6 +165,7 @@ def group_note(
     return note
 
 
+ROUND_PART = "; suggested: a round sum that names no invoice is more likely a part payment"
 NO_EVIDENCE = (
     "; suggested: only amount and date agree (texts differ, no shared reference, the amount "
     "is not unique in the account)"

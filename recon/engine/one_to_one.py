@@ -25,6 +25,8 @@ from recon.records import Status
 # Text similarity (0..100) at which the texts of a link count as agreeing: below it, a link
 # needs a shared reference or an amount unique in its account to be confirmed.
 EVIDENCE_TEXT = 50.0
+# A round sum: a multiple of this many minor units (100.00, or 10,000 yen).
+_ROUND_SUM = 10_000
 
 
 def one_to_one(
@@ -81,6 +83,13 @@ def one_to_one(
     )  # fmt: skip
     unsupported = ~evidence & ~ambiguous & (statuses != Status.SUGGESTED.value)
     statuses[unsupported] = Status.SUGGESTED.value
+    # A round sum (4,500.00) near an invoice it does not name is a payment on account or a
+    # part of another invoice, not that invoice less a fee or a rounding.
+    round_part = (
+        (statuses == Status.MATCHED_WITH_DIFFERENCE.value) & ~parts.reference_equal[chosen]
+        & (bank.amount[b] % _ROUND_SUM == 0)
+    )  # fmt: skip
+    statuses[round_part] = Status.SUGGESTED.value
     alt_counts = np.bincount(alt_winner, minlength=len(chosen))
     notes = explain.reference_notes(bank, ledger, b, lg, parts.reference_equal[chosen])
     learned = np.flatnonzero(parts.learned[chosen])
@@ -90,6 +99,7 @@ def one_to_one(
             for text, note in zip(bank.description[b[learned]], notes[learned], strict=True)
         ]
     notes[unsupported] += explain.NO_EVIDENCE
+    notes[round_part] += explain.ROUND_PART
     notes[ambiguous] += np.array(
         [explain.ambiguity_note(int(n), margin) for n in alt_counts[ambiguous]], dtype=object
     )
