@@ -507,3 +507,19 @@ def test_a_round_sum_near_an_invoice_it_does_not_name_is_only_suggested() -> Non
     assert links.loc["B1", "status"] == "suggested"
     assert "a round sum that names no invoice" in links.loc["B1", "explanation"]
     assert links.loc["B2", "status"] == "matched_with_difference"  # it names the invoice
+
+
+def test_a_round_sum_the_payer_has_twice_in_a_week_is_only_suggested() -> None:
+    from tests.test_engine import bank_row, ledger_row, run
+
+    # Initech pays 4,000.00 on account on Monday and books another 4,000.00 on Friday: the
+    # bank's 4,000.00 fits either by text and amount.
+    ledger = [ledger_row("L1", 400_000, "2026-11-02", "Receipt Initech", "Initech LLC"),
+              ledger_row("L2", 400_000, "2026-11-06", "Receipt Initech", "Initech LLC"),
+              ledger_row("L3", 412_345, "2026-11-02", "Receipt Initech", "Initech LLC")]
+    bank = [bank_row("B1", 400_000, "2026-11-02", "ACH CREDIT INITECH LLC", "Initech LLC"),
+            bank_row("B2", 412_345, "2026-11-02", "ACH CREDIT INITECH LLC", "Initech LLC")]
+    links = run(bank, ledger).links.set_index("bank_transaction_id")
+    assert links.loc["B1", "status"] == "suggested"
+    assert "this round sum on another row within a week" in links.loc["B1", "explanation"]
+    assert links.loc["B2", "status"] == "matched"
