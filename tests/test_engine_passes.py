@@ -523,3 +523,16 @@ def test_a_round_sum_the_payer_has_twice_in_a_week_is_only_suggested() -> None:
     assert links.loc["B1", "status"] == "suggested"
     assert "this round sum on another row within a week" in links.loc["B1", "explanation"]
     assert links.loc["B2", "status"] == "matched"
+
+
+def test_two_payees_sharing_a_first_name_do_not_make_a_round_sum_recur() -> None:
+    from tests.test_engine import bank_row, ledger_row, run
+
+    ledger = [ledger_row("L1", -280_000, "2026-11-13", "Salary - Noah Novak", "Noah Novak"),
+              ledger_row("L2", -280_000, "2026-11-13", "Salary - Noah Evans", "Noah Evans")]
+    bank = [bank_row("B1", -280_000, "2026-11-13", "PAYROLL NOAH NOVAK", "Noah Novak"),
+            bank_row("B2", -280_000, "2026-11-13", "PAYROLL NOAH EVANS", "Noah Evans")]
+    links = run(bank, ledger).links.set_index("bank_transaction_id")
+    assert links.loc["B1", "ledger_entry_id"] == "L1"
+    assert links.loc["B2", "ledger_entry_id"] == "L2"
+    assert set(links["status"]) == {"matched"}

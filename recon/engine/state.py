@@ -161,7 +161,7 @@ class MatchState:
             SideState.of(~bank_side.pending), SideState.of(np.ones(len(ledger_side), dtype=bool)),
             _unique_in_block(bank_block, bank_side.amount),
             _unique_in_block(ledger_block, ledger_side.amount),
-            _round_recurs(ledger_block, ledger_side),
+            _round_recurs(ledger_block, ledger_side, ledger["counterparty"]),
             payees or PayeeMemory(),
         )  # fmt: skip
 
@@ -192,17 +192,21 @@ ROUND_SUM = 10_000  # minor units: a multiple of 100.00, or of 10,000 yen, is a 
 _RECUR_DAYS = 7
 
 
-def _round_recurs(block: IntArray, side: Side) -> BoolArray:
-    """Per row: its amount is a round sum and another row of its block and counterparty has
-    it within ``_RECUR_DAYS`` days."""
+def _round_recurs(block: IntArray, side: Side, counterparty: pd.Series) -> BoolArray:
+    """Per row: its amount is a round sum and another row of its block and counterparty (the
+    whole name: two employees share a first name) has it within ``_RECUR_DAYS`` days."""
     recurs = np.zeros(len(block), dtype=bool)
-    rows = np.flatnonzero((side.amount % ROUND_SUM == 0) & (side.amount != 0) & (side.party >= 0))
+    rows = np.flatnonzero((side.amount % ROUND_SUM == 0) & (side.amount != 0))
+    names = counterparty.to_numpy(dtype=object)[side.input_row[rows]]
+    named = pd.notna(names) & (names != "")
+    rows, names = rows[named], names[named]
     if len(rows) < 2:
         return recurs
-    order = np.lexsort((side.date[rows], side.amount[rows], side.party[rows], block[rows]))
-    rows = rows[order]
+    party = pd.factorize(names)[0].astype(np.int64)
+    order = np.lexsort((side.date[rows], side.amount[rows], party, block[rows]))
+    rows, party = rows[order], party[order]
     same_key = (
-        (block[rows][1:] == block[rows][:-1]) & (side.party[rows][1:] == side.party[rows][:-1])
+        (block[rows][1:] == block[rows][:-1]) & (party[1:] == party[:-1])
         & (side.amount[rows][1:] == side.amount[rows][:-1])
     )  # fmt: skip
     near = same_key & (side.date[rows][1:] - side.date[rows][:-1] <= _RECUR_DAYS)
