@@ -491,3 +491,48 @@ def test_a_receipt_booked_days_late_links_when_the_bank_text_names_its_payer() -
     # A bank text naming another payer is no such link.
     bank = [bank_row("B1", 1_214_457, "2024-03-09", "SEPA CREDIT TRANSFER LINDQVIST")]
     assert run(bank, ledger).links.empty
+
+
+def test_a_round_sum_near_an_invoice_it_does_not_name_is_only_suggested() -> None:
+    from tests.test_engine import bank_row, ledger_row, run
+
+    ledger = [ledger_row("L1", 450_337, "2026-11-02", "Receipt Initech", "Initech LLC",
+                         "INV-51204"),
+              ledger_row("L2", 450_337, "2026-11-09", "Receipt Initech", "Initech LLC",
+                         "INV-51377")]  # fmt: skip
+    bank = [bank_row("B1", 450_000, "2026-11-03", "ACH CREDIT INITECH LLC", "Initech LLC"),
+            bank_row("B2", 450_000, "2026-11-10", "ACH CREDIT INITECH LLC INV-51377",
+                     "Initech LLC")]  # fmt: skip
+    links = run(bank, ledger).links.set_index("bank_transaction_id")
+    assert links.loc["B1", "status"] == "suggested"
+    assert "a round sum that names no invoice" in links.loc["B1", "explanation"]
+    assert links.loc["B2", "status"] == "matched_with_difference"  # it names the invoice
+
+
+def test_a_round_sum_the_payer_has_twice_in_a_week_is_only_suggested() -> None:
+    from tests.test_engine import bank_row, ledger_row, run
+
+    # Initech pays 4,000.00 on account on Monday and books another 4,000.00 on Friday: the
+    # bank's 4,000.00 fits either by text and amount.
+    ledger = [ledger_row("L1", 400_000, "2026-11-02", "Receipt Initech", "Initech LLC"),
+              ledger_row("L2", 400_000, "2026-11-06", "Receipt Initech", "Initech LLC"),
+              ledger_row("L3", 412_345, "2026-11-02", "Receipt Initech", "Initech LLC")]
+    bank = [bank_row("B1", 400_000, "2026-11-02", "ACH CREDIT INITECH LLC", "Initech LLC"),
+            bank_row("B2", 412_345, "2026-11-02", "ACH CREDIT INITECH LLC", "Initech LLC")]
+    links = run(bank, ledger).links.set_index("bank_transaction_id")
+    assert links.loc["B1", "status"] == "suggested"
+    assert "this round sum on another row within a week" in links.loc["B1", "explanation"]
+    assert links.loc["B2", "status"] == "matched"
+
+
+def test_two_payees_sharing_a_first_name_do_not_make_a_round_sum_recur() -> None:
+    from tests.test_engine import bank_row, ledger_row, run
+
+    ledger = [ledger_row("L1", -280_000, "2026-11-13", "Salary - Noah Novak", "Noah Novak"),
+              ledger_row("L2", -280_000, "2026-11-13", "Salary - Noah Evans", "Noah Evans")]
+    bank = [bank_row("B1", -280_000, "2026-11-13", "PAYROLL NOAH NOVAK", "Noah Novak"),
+            bank_row("B2", -280_000, "2026-11-13", "PAYROLL NOAH EVANS", "Noah Evans")]
+    links = run(bank, ledger).links.set_index("bank_transaction_id")
+    assert links.loc["B1", "ledger_entry_id"] == "L1"
+    assert links.loc["B2", "ledger_entry_id"] == "L2"
+    assert set(links["status"]) == {"matched"}

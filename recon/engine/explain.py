@@ -165,6 +165,8 @@ def group_note(
     return note
 
 
+ROUND_PART = "; suggested: a round sum that names no invoice is more likely a part payment"
+ROUND_RECURS = "; suggested: the payer has this round sum on another row within a week"
 NO_EVIDENCE = (
     "; suggested: only amount and date agree (texts differ, no shared reference, the amount "
     "is not unique in the account)"

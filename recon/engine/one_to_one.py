@@ -19,7 +19,7 @@ from recon.engine.scoring import (
     score_parts,
     total_score,
 )
-from recon.engine.state import PART_NAMES, AlternativeBatch, Found, LinkBatch, MatchState
+from recon.engine.state import PART_NAMES, ROUND_SUM, AlternativeBatch, Found, LinkBatch, MatchState
 from recon.records import Status
 
 # Text similarity (0..100) at which the texts of a link count as agreeing: below it, a link
@@ -81,6 +81,19 @@ def one_to_one(
     )  # fmt: skip
     unsupported = ~evidence & ~ambiguous & (statuses != Status.SUGGESTED.value)
     statuses[unsupported] = Status.SUGGESTED.value
+    # A round sum (4,500.00) near an invoice it does not name is a payment on account or a
+    # part of another invoice, not that invoice less a fee or a rounding.
+    round_part = (
+        (statuses == Status.MATCHED_WITH_DIFFERENCE.value) & ~parts.reference_equal[chosen]
+        & (bank.amount[b] % ROUND_SUM == 0)
+    )  # fmt: skip
+    statuses[round_part] = Status.SUGGESTED.value
+    # A round sum the payer has on another row within a week fits that row as well.
+    round_recurs = (
+        (statuses == Status.MATCHED.value) & ~parts.reference_equal[chosen]
+        & state.ledger_round_recurs[lg]
+    )  # fmt: skip
+    statuses[round_recurs] = Status.SUGGESTED.value
     alt_counts = np.bincount(alt_winner, minlength=len(chosen))
     notes = explain.reference_notes(bank, ledger, b, lg, parts.reference_equal[chosen])
     learned = np.flatnonzero(parts.learned[chosen])
@@ -90,6 +103,8 @@ def one_to_one(
             for text, note in zip(bank.description[b[learned]], notes[learned], strict=True)
         ]
     notes[unsupported] += explain.NO_EVIDENCE
+    notes[round_part] += explain.ROUND_PART
+    notes[round_recurs] += explain.ROUND_RECURS
     notes[ambiguous] += np.array(
         [explain.ambiguity_note(int(n), margin) for n in alt_counts[ambiguous]], dtype=object
     )

@@ -122,6 +122,9 @@ class MatchState:
     # between two such rows needs no other evidence to be confirmed.
     bank_amount_unique: BoolArray
     ledger_amount_unique: BoolArray
+    # The row's amount is a round sum that its counterparty has on another row of the account
+    # within a week: the same text and amount then fit either row.
+    ledger_round_recurs: BoolArray
     payees: PayeeMemory = field(default_factory=PayeeMemory)
     links: list[LinkBatch] = field(default_factory=list)
     alternatives: list[AlternativeBatch] = field(default_factory=list)
@@ -159,6 +162,7 @@ class MatchState:
             SideState.of(~bank_side.pending), SideState.of(np.ones(len(ledger_side), dtype=bool)),
             _unique_in_block(bank_block, bank_side.amount),
             _unique_in_block(ledger_block, ledger_side.amount),
+            _round_recurs(ledger_block, ledger_side, ledger["counterparty"]),
             payees or PayeeMemory(),
         )  # fmt: skip
 
@@ -183,6 +187,33 @@ class MatchState:
         held_bank, held_ledger = found.held
         self.bank_state.held[held_bank] = True
         self.ledger_state.held[held_ledger] = True
+
+
+ROUND_SUM = 10_000  # minor units: a multiple of 100.00, or of 10,000 yen, is a round sum
+_RECUR_DAYS = 7
+
+
+def _round_recurs(block: IntArray, side: Side, counterparty: pd.Series) -> BoolArray:
+    """Per row: its amount is a round sum and another row of its block and counterparty (the
+    whole name: two employees share a first name) has it within ``_RECUR_DAYS`` days."""
+    recurs = np.zeros(len(block), dtype=bool)
+    rows = np.flatnonzero((side.amount % ROUND_SUM == 0) & (side.amount != 0))
+    names = counterparty.to_numpy(dtype=object)[side.input_row[rows]]
+    named = pd.notna(names) & (names != "")
+    rows, names = rows[named], names[named]
+    if len(rows) < 2:
+        return recurs
+    party = pd.factorize(names)[0].astype(np.int64)
+    order = np.lexsort((side.date[rows], side.amount[rows], party, block[rows]))
+    rows, party = rows[order], party[order]
+    same_key = (
+        (block[rows][1:] == block[rows][:-1]) & (party[1:] == party[:-1])
+        & (side.amount[rows][1:] == side.amount[rows][:-1])
+    )  # fmt: skip
+    near = same_key & (side.date[rows][1:] - side.date[rows][:-1] <= _RECUR_DAYS)
+    recurs[rows[1:][near]] = True
+    recurs[rows[:-1][near]] = True
+    return recurs
 
 
 def _unique_in_block(block: IntArray, amount: IntArray) -> BoolArray:
