@@ -1095,19 +1095,10 @@ class ReferenceTotalPass:
             b[alone].tolist(), g[alone].tolist(), fee[alone].tolist(), strict=True
         ):
             members = rows[starts[group] : ends[group]]
-            if not _no_single_match([members], bank.amount[[bank_row]], ledger)[0]:
-                continue
-            currency = str(bank.currency[bank_row])
-            note = (
-                f"; {self._reference_text(state, int(members[0]))} (not on the bank row, which "
-                f"names {key_word(str(ledger.texts[ledger.text_code[members[0]]]))}): "
-                f"{len(members)} rows sum to {explain.money(int(total[group]), currency)}"
-                f"{_fee_note(group_fee, currency, False)}"
-            )
-            status = Status.MATCHED if group_fee == 0 else Status.MATCHED_WITH_DIFFERENCE
-            groups.add(np.array([bank_row]), members, status, -group_fee, note)
-            bank_open[bank_row] = False
-            ledger_open[members] = False
+            party_word = key_word(str(ledger.texts[ledger.text_code[members[0]]]))
+            self._pay(state, groups, bank_open, ledger_open, bank_row, members,
+                      int(total[group]), group_fee,
+                      f" (not on the bank row, which names {party_word})")  # fmt: skip
 
     def _by_source(
         self, state: MatchState, references: IntArray, b: IntArray, code: IntArray,
@@ -1159,18 +1150,8 @@ class ReferenceTotalPass:
             b[once].tolist(), g[once].tolist(), fee[once].tolist(), strict=True
         ):
             members = rows[starts[group] : ends[group]]
-            if not _no_single_match([members], bank.amount[[bank_row]], ledger)[0]:
-                continue
-            currency = str(bank.currency[bank_row])
-            fee_text = _fee_note(group_fee, currency, False)
-            note = (
-                f"; {self._reference_text(state, int(members[0]))}: {len(members)} rows sum to "
-                f"{explain.money(int(total[group]), currency)}{fee_text}"
-            )
-            status = Status.MATCHED if group_fee == 0 else Status.MATCHED_WITH_DIFFERENCE
-            groups.add(np.array([bank_row]), members, status, -group_fee, note)
-            bank_open[bank_row] = False
-            ledger_open[members] = False
+            self._pay(state, groups, bank_open, ledger_open, bank_row, members,
+                      int(total[group]), group_fee, "")  # fmt: skip
         # One bank row paying several references it names (a remittance of three invoices):
         # the rows of all of them sum to it exactly.
         still = bank_open[several_b] & ledger_open[rows[starts[several_g]]]
@@ -1205,6 +1186,26 @@ class ReferenceTotalPass:
             groups.add(np.array([bank_row]), members, Status.MATCHED, 0, note)
             bank_open[bank_row] = False
             ledger_open[members] = False
+
+    def _pay(
+        self, state: MatchState, groups: _Groups, bank_open: BoolArray, ledger_open: BoolArray,
+        bank_row: int, members: IntArray, total: int, fee: int, how_named: str,
+    ) -> None:  # fmt: skip
+        """Link the rows of one reference (summing to ``total``) to ``bank_row``, ``fee`` short
+        of it, unless one of them alone has the bank amount; ``how_named`` follows the
+        reference in the explanation."""
+        bank = state.bank
+        if not _no_single_match([members], bank.amount[[bank_row]], state.ledger)[0]:
+            return
+        currency = str(bank.currency[bank_row])
+        note = (
+            f"; {self._reference_text(state, int(members[0]))}{how_named}: {len(members)} rows "
+            f"sum to {explain.money(total, currency)}{_fee_note(fee, currency, False)}"
+        )
+        status = Status.MATCHED if fee == 0 else Status.MATCHED_WITH_DIFFERENCE
+        groups.add(np.array([bank_row]), members, status, -fee, note)
+        bank_open[bank_row] = False
+        ledger_open[members] = False
 
     @staticmethod
     def _reference_text(state: MatchState, ledger_row: int) -> str:
