@@ -176,31 +176,32 @@ def _same_day_twins(state: MatchState, bank_rows: BoolArray, ledger_open: BoolAr
     day, of a counterparty the bank row names. That one row explains the bank row more simply
     than a group of rows that sum to it (a customer's 31,000.00 transfer and its 31,000.00
     receipt booked that day, not ten of the customer's receipts of the Friday before)."""
-    from recon.engine.passes.names import names_party  # names builds on this module's words
+    from recon.engine.passes.names import named_parties  # names builds on this module's words
 
     bank, ledger = state.bank, state.ledger
-    b_rows, l_rows = np.flatnonzero(bank_rows), np.flatnonzero(ledger_open)
     twins = np.zeros(len(bank), dtype=bool)
-    if len(b_rows) == 0 or len(l_rows) == 0:
+    named_b, named_party = named_parties(state)
+    # Only a (bank row, counterparty it names) can have a twin: look those up among the open
+    # ledger rows of a counterparty by (block, day, amount, counterparty).
+    pair_at = np.flatnonzero(bank_rows[named_b])
+    l_rows = np.flatnonzero(ledger_open & (ledger.party >= 0))
+    if len(pair_at) == 0 or len(l_rows) == 0:
         return twins
-    bank_amount, ledger_amount = keys.joint_codes(bank.amount[b_rows], ledger.amount[l_rows])
-    first_day = min(int(bank.date[b_rows].min()), int(ledger.date[l_rows].min()))
-    bank_day, ledger_day = bank.date[b_rows] - first_day, ledger.date[l_rows] - first_day
+    b, party = named_b[pair_at], named_party[pair_at]
+    bank_amount, ledger_amount = keys.joint_codes(bank.amount[b], ledger.amount[l_rows])
+    first_day = min(int(bank.date[b].min()), int(ledger.date[l_rows].min()))
+    bank_day, ledger_day = bank.date[b] - first_day, ledger.date[l_rows] - first_day
     day_width = keys.width(bank_day, ledger_day)
     amount_width = keys.width(bank_amount, ledger_amount)
-    bank_key = keys.combine(
-        keys.combine(state.bank_block[b_rows], bank_day, day_width), bank_amount, amount_width
-    )
-    ledger_key = keys.combine(
-        keys.combine(state.ledger_block[l_rows], ledger_day, day_width), ledger_amount,
-        amount_width,
-    )  # fmt: skip
-    pairs = pd.DataFrame({"key": bank_key, "b": b_rows}).merge(
-        pd.DataFrame({"key": ledger_key, "lg": l_rows}), on="key"
-    )
-    b = pairs["b"].to_numpy(dtype=np.int64)
-    named = names_party(state, b, pairs["lg"].to_numpy(dtype=np.int64))
-    twins[b[named]] = True
+    party_width = keys.width(party, ledger.party[l_rows])
+
+    def key(block: IntArray, day: IntArray, amount: IntArray, of: IntArray) -> IntArray:
+        day_key = keys.combine(block, day, day_width)
+        return keys.combine(keys.combine(day_key, amount, amount_width), of, party_width)
+
+    bank_key = key(state.bank_block[b], bank_day, bank_amount, party)
+    ledger_key = key(state.ledger_block[l_rows], ledger_day, ledger_amount, ledger.party[l_rows])
+    twins[b[sets.isin(bank_key, ledger_key)]] = True
     return twins
 
 
