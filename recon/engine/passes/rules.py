@@ -248,8 +248,10 @@ def _ledger_keys(text: str) -> list[str]:
 
 def _word_rows(
     side: Side, rows: IntArray, keys_of: Callable[[str], list[str]]
-) -> tuple[IntArray, ObjArray]:
-    """(index into ``rows``, key) for every key ``keys_of`` gives each row's text."""
+) -> tuple[IntArray, ObjArray, IntArray]:
+    """(index into ``rows``, position in the keys) for every key ``keys_of`` gives each row's
+    text, and the keys of the rows' distinct texts one after the other (a key once per text
+    holding it, not once per row)."""
     codes, uniques = pd.factorize(side.text_code[rows])
     known = side.text_keys.setdefault(keys_of, {})
     words = []
@@ -266,8 +268,7 @@ def _word_rows(
     offset = np.arange(int(per_row.sum()), dtype=np.int64) - np.repeat(
         np.cumsum(per_row) - per_row, per_row
     )
-    word_at: ObjArray = flat[np.repeat(starts[codes], per_row) + offset]
-    return index, word_at
+    return index, flat, np.repeat(starts[codes], per_row) + offset
 
 
 def _shared_word_pairs(
@@ -276,9 +277,11 @@ def _shared_word_pairs(
 ) -> tuple[IntArray, IntArray]:  # fmt: skip
     """Pairs with equal key, inside the window, whose texts share a name word or word pair, or
     whose bank text ends in the start of a name word of the ledger text (cut short)."""
-    bi, bw = _word_rows(bank, b_rows, _bank_keys)
-    li, lw = _word_rows(ledger, l_rows, _ledger_keys)
-    bank_word, ledger_word = keys.joint_codes(bw, lw)
+    bi, bank_keys, bank_at = _word_rows(bank, b_rows, _bank_keys)
+    li, ledger_keys, ledger_at = _word_rows(ledger, l_rows, _ledger_keys)
+    # Coded once per distinct text's key, then taken per row: equal keys, equal codes.
+    bank_code, ledger_code = keys.joint_codes(bank_keys, ledger_keys)
+    bank_word, ledger_word = bank_code[bank_at], ledger_code[ledger_at]
     width = keys.width(bank_word, ledger_word)
     return keyed_window_pairs(
         b_rows[bi], keys.combine(bank_key[bi], bank_word, width), bank_date[bi],
