@@ -152,8 +152,12 @@ def keyed_window_pairs_and_counts(
 
     lo = bound(day - days_after, "left")
     hi = bound(day + days_before, "right")
-    centre = bound(day, "left") + _rank_among_equals(own, bank_tie)
     counts: IntArray = (hi - lo).astype(np.int64)
+    # Only capped rows read the centre. Rows of one key and date share their range, so a
+    # capped row's equals are all capped: its rank among them is its rank among capped rows.
+    centre = bound(day, "left")
+    wide = np.flatnonzero(counts > cap)
+    centre[wide] += _rank_among_equals(own[wide], bank_tie[wide])
     lo, hi = _cap_ranges(lo.astype(np.int64), hi.astype(np.int64), centre, cap)
     rows, at = expand_ranges(lo, hi)
     return bank_pos[rows], ledger_pos[order[at]], counts
