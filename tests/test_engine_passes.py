@@ -550,6 +550,14 @@ def test_the_account_holders_own_name_on_its_payroll_debit_names_no_other_party(
     bank.append(bank_row("PAYROLL", -335_781, "2024-03-15", "ACME ROBOTICS INC DES:PAYROLL"))
     ledger.append(ledger_row("BRYANT", -335_781, "2024-03-15", "Net pay Bryant, Gary",
                              "Gary Bryant"))  # fmt: skip
+    # With the transfers not on the bank statement the name counts: the debit stays open and
+    # says why.
+    result = run(bank[-1:], ledger)
+    assert result.links.empty
+    open_debit = result.discrepancies.set_index("bank_transaction_id").loc["PAYROLL"]
+    assert open_debit["explanation"].endswith(
+        "nearest ledger entry BRYANT: same amount, same day, open too: amount and date alone did "
+        "not tie them")
     links = links_of(run(bank, ledger))
     assert {pair for pair in links if pair[0].startswith("B-TRF")} == {
         (f"B-{ref}", f"L-{ref}") for ref, _, _ in transfers}
