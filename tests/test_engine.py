@@ -379,7 +379,7 @@ def test_pending_is_never_matched() -> None:
     assert item["age_days"] == 11
     assert item["explanation"] == (
         "pending at the bank: reported, never matched until it posts; nearest ledger entry L1: "
-        "same amount, same day, outside every rule's date window"
+        "same amount, same day"
     )
 
 

@@ -754,6 +754,23 @@ def test_a_bank_spelling_umlauts_in_two_letters_names_the_ledgers_party() -> Non
     assert set(links["rule"]) == {"fuzzy_text"}
 
 
+def test_a_bank_leaving_out_apostrophes_names_the_ledgers_party() -> None:
+    # Most banks drop the apostrophe: O'Brien is OBRIEN, D'Angelo DANGELO (not "O BRIEN").
+    from recon.engine.normalise import ascii_fold
+
+    assert ascii_fold("O'Brien D\u2019Angelo Macy's") == "OBrien DAngelo Macys"
+    ledger = [ledger_row(f"L{i}", 45_000 + 13 * i, MONDAY, "Payment received", name, "")
+              for i, name in enumerate(["O'Brien Engineering Ltd", "D'Angelo Tooling"] * 2)]
+    bank = [bank_row("B0", 45_000, "2026-11-10", "SEPA CT OBRIEN"),
+            bank_row("B1", 45_013, "2026-11-10", "ACH CREDIT DANGELO"),
+            bank_row("B2", 45_026, "2026-11-10", "SEPA CT OBRIEN"),
+            bank_row("B3", 45_039, "2026-11-10", "ACH CREDIT DANGELO")]
+    links = run(bank, ledger).links.set_index("bank_transaction_id")
+    assert {b: links.loc[b, "ledger_entry_id"] for b in links.index} == {
+        "B0": "L0", "B1": "L1", "B2": "L2", "B3": "L3"
+    }
+
+
 def test_a_transfer_one_keying_slip_from_a_receipt_is_a_mismatch_not_a_remittance() -> None:
     # 2,002.59 received; the books hold 202.59 (a dropped digit) and a round 1,800.00 of the
     # same payer that sum to it by chance.

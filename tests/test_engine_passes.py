@@ -536,3 +536,29 @@ def test_two_payees_sharing_a_first_name_do_not_make_a_round_sum_recur() -> None
     assert links.loc["B1", "ledger_entry_id"] == "L1"
     assert links.loc["B2", "ledger_entry_id"] == "L2"
     assert set(links["status"]) == {"matched"}
+
+
+def test_the_account_holders_own_name_on_its_payroll_debit_names_no_other_party() -> None:
+    # "ACME ROBOTICS INC DES:PAYROLL" carries the company's own ACH name, the counterparty of
+    # its transfers between accounts; those are linked, never to a bank row naming Acme. So
+    # the name is not a payer's, and the debit may take the one net-pay row of its amount.
+    transfers = [(f"TRF-{n:04d}", 1_500_000 + n, f"2024-03-0{n}") for n in range(1, 4)]
+    bank = [bank_row(f"B-{ref}", amount, day, f"ONLINE TRANSFER FROM CHK 4402 {ref}")
+            for ref, amount, day in transfers]  # fmt: skip
+    ledger = [ledger_row(f"L-{ref}", amount, day, f"Transfer 1010 Operating {ref}",
+                         "Acme Robotics Inc.", ref) for ref, amount, day in transfers]  # fmt: skip
+    bank.append(bank_row("PAYROLL", -335_781, "2024-03-15", "ACME ROBOTICS INC DES:PAYROLL"))
+    ledger.append(ledger_row("BRYANT", -335_781, "2024-03-15", "Net pay Bryant, Gary",
+                             "Gary Bryant"))  # fmt: skip
+    # With the transfers not on the bank statement the name counts: the debit stays open and
+    # says why.
+    result = run(bank[-1:], ledger)
+    assert result.links.empty
+    open_debit = result.discrepancies.set_index("bank_transaction_id").loc["PAYROLL"]
+    assert open_debit["explanation"].endswith(
+        "nearest ledger entry BRYANT: same amount, same day, open too: amount and date alone did "
+        "not tie them")
+    links = links_of(run(bank, ledger))
+    assert {pair for pair in links if pair[0].startswith("B-TRF")} == {
+        (f"B-{ref}", f"L-{ref}") for ref, _, _ in transfers}
+    assert links[("PAYROLL", "BRYANT")]["rule"] == "exact_amount"

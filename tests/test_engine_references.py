@@ -227,6 +227,26 @@ def test_digits_alone_never_contradict() -> None:
     assert links_of(run(bank, ledger))[("B1", "L1")]["status"] == "matched"
 
 
+def test_digits_after_an_invoice_word_contradict_another_reference() -> None:
+    # "INVOICE 55481" says what the payer pays: the 1,000.00 part of invoice 55481 is no
+    # match for another customer's 1,000.00 receipt, which holds 55012. The same digits
+    # without the invoice word (a store number?) stay weak: the amount then decides.
+    ledger = [
+        ledger_row("L1", 3685_37, "2024-03-04", "Payment received 55481", "Cogswell Cogs",
+                   "55481"),
+        ledger_row("L2", 1000_00, "2024-03-04", "Payment received 55012", "Globex", "55012"),
+    ]  # fmt: skip
+    bank = [bank_row("B1", 1000_00, "2024-03-05", "ACH CREDIT INVOICE 55481")]
+    assert named(state_of(bank, ledger), "B1") == ["55481"]
+    result = run(bank, ledger)
+    assert ("B1", "L2") not in links_of(result)
+    open_b1 = result.discrepancies.set_index("bank_transaction_id").loc["B1", "explanation"]
+    assert open_b1.endswith("nearest ledger entry L2: same amount, 1 day apart, open too: "
+                            "their references differ")
+    bank = [bank_row("B1", 1000_00, "2024-03-05", "ACH CREDIT STORE 55481")]
+    assert ("B1", "L2") in links_of(run(bank, ledger))
+
+
 def test_amount_and_day_alone_among_unrelated_texts_are_only_suggested() -> None:
     # Issue 14: "INTEREST PAYMENT" was confirmed to "Card sale order 771023" because amount
     # and day agreed (text 0.27). 3.21 is no rare amount here: another sale had it in January.

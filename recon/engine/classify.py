@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from recon.config import MatchingConfig, MatchRule
 from recon.engine import explain, sets
 from recon.engine.assign import assign
 from recon.engine.candidates import keyed_window_pairs, order_by
@@ -19,6 +20,7 @@ from recon.engine.normalise import (
     filled,
     name_words,
 )
+from recon.engine.references import reference_evidence
 from recon.engine.state import MatchState
 from recon.records import ItemSide, Kind
 
@@ -206,9 +208,13 @@ def classify(state: MatchState) -> tuple[OpenItems, OpenItems, OpenItems]:
         bank_rows, bank, state.bank_block, ledger, np.arange(len(ledger), dtype=np.int64),
         state.ledger_block,
     )  # fmt: skip
+    before, after = _equal_amount_window(matching)
     bank_near_text, bank_near_id = explain.nearest_texts(
-        "ledger entry", bank, bank_rows, ledger, bank_near, ledger_partner, bank
-    )
+        "ledger entry", bank, bank_rows, ledger, bank_near, ledger_partner, bank,
+        equal_reach=(-before, after),
+        references_differ=_references_differ(state, bank_rows, bank_near),
+        linkable=~bank.pending[bank_rows],
+    )  # fmt: skip
     bank_kind = filled(len(bank_rows), Kind.UNMATCHED_BANK.value)
     bank_why = filled(len(bank_rows), explain.NO_LEDGER_MATCH)
     copies, twins = duplicates(bank, left_bank, bank_partner >= 0, state.bank_block, window)
@@ -248,8 +254,10 @@ def classify(state: MatchState) -> tuple[OpenItems, OpenItems, OpenItems]:
         state.bank_block,
     )  # fmt: skip
     ledger_near_text, ledger_near_id = explain.nearest_texts(
-        "bank transaction", ledger, left_ledger, bank, ledger_near, bank_partner, ledger
-    )
+        "bank transaction", ledger, left_ledger, bank, ledger_near, bank_partner, ledger,
+        equal_reach=(-after, before),
+        references_differ=_references_differ(state, ledger_near, left_ledger),
+    )  # fmt: skip
     ledger_kind = filled(len(left_ledger), Kind.UNMATCHED_LEDGER.value)
     ledger_why = filled(len(left_ledger), explain.NO_BANK_MATCH)
     copies, twins = duplicates(ledger, left_ledger, ledger_partner >= 0, state.ledger_block, window)
@@ -263,6 +271,23 @@ def classify(state: MatchState) -> tuple[OpenItems, OpenItems, OpenItems]:
         OpenItems(ItemSide.LEDGER, left_ledger, ledger_kind,
                   explain.joined(ledger_why, ledger_near_text), ledger_near_id),
     )  # fmt: skip
+
+
+def _equal_amount_window(matching: MatchingConfig) -> tuple[int, int]:
+    """(days before, days after) of the widest window of the rules that link equal amounts."""
+    rules = [p for p in matching.passes if isinstance(p, MatchRule) and p.kind == "amount"]
+    return (max((r.days_before for r in rules), default=0),
+            max((r.days_after for r in rules), default=-1))  # fmt: skip
+
+
+def _references_differ(state: MatchState, b: IntArray, lg: IntArray) -> BoolArray:
+    """Per (bank row, ledger row) pair, -1 for none on either side: the bank row names another
+    reference than the ledger row's."""
+    differ = np.zeros(len(b), dtype=bool)
+    both = np.flatnonzero((b >= 0) & (lg >= 0))
+    if len(both):
+        differ[both] = reference_evidence(state.bank, state.ledger, b[both], lg[both])[1]
+    return differ
 
 
 def _mismatches(state: MatchState) -> OpenItems:

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from recon.engine.normalise import IntArray, ObjArray, Side, filled
+from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, filled
 from recon.engine.payees import PayeeMemory, descriptor_key
 from recon.engine.slips import Slip, slip_between
 from recon.money import format_minor
@@ -233,13 +233,19 @@ def joined(why: ObjArray, near_text: ObjArray) -> ObjArray:
 
 def nearest_texts(
     label: str, side: Side, rows: IntArray, other: Side, near: IntArray, partner: IntArray,
-    partner_side: Side,
+    partner_side: Side, *, equal_reach: tuple[int, int] = (0, -1),
+    references_differ: BoolArray | None = None, linkable: BoolArray | None = None,
 ) -> tuple[ObjArray, ObjArray]:  # fmt: skip
     """'nearest ledger entry L1: amount differs by 40.00, 2 days apart, ...' per row, and its id.
 
     ``near`` is each row's nearest other-side position (-1: none) and ``partner`` says which
-    ``partner_side`` row each other-side row is linked with. Built column-wise (texts per
-    distinct amount and day gap) for a few hundred thousand rows.
+    ``partner_side`` row each other-side row is linked with. A nearest row of the same amount,
+    open too, is said to be outside every rule's window unless its day gap (this side's date
+    minus the other's) is within ``equal_reach`` (the widest window of the rules linking equal
+    amounts); then the references differing (``references_differ``, per row) or amount and
+    date alone are what left both open. Rows no rule may link (``linkable`` False: pending)
+    say nothing of why. Built column-wise (texts per distinct amount and day gap) for a few
+    hundred thousand rows.
     """
     n = len(rows)
     texts = filled(n, f"no {label} with this account and currency")
@@ -257,6 +263,12 @@ def nearest_texts(
     apart_words = np.array([apart_text(int(d)) for d in day_uniques], dtype=object)[day_codes]
     owner = partner[x]
     tail = filled(len(has), ", outside every rule's date window")
+    both_open = (owner < 0) & (delta == 0) & (days >= equal_reach[0]) & (days <= equal_reach[1])
+    tail[both_open] = ", open too: amount and date alone did not tie them"
+    if references_differ is not None:
+        tail[both_open & references_differ[has]] = ", open too: their references differ"
+    if linkable is not None:
+        tail[(owner < 0) & ~linkable[has]] = ""
     differs = np.flatnonzero((owner < 0) & (delta != 0))
     tail[differs] = _per_distinct(
         list(zip(np.abs(delta[differs]).tolist(), [currency[i] for i in differs.tolist()],

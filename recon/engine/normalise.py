@@ -141,17 +141,25 @@ def filled(length: int, text: str) -> ObjArray:
 
 
 # Letters a bank's SEPA or ACH character set lacks, as German and Nordic banks print them
-# ("Müller" is MUELLER, "Größe" GROESSE); other accents are dropped ("Électrique": ELECTRIQUE).
+# ("Müller" is MUELLER, "Größe" GROESSE); other accents are dropped ("Électrique": ELECTRIQUE),
+# and so are apostrophes, which most banks leave out ("O'Brien" is OBRIEN, "Macy's" MACYS).
+_APOSTROPHES = ("'", "\u2019", "\u2018")
 _FOLD = str.maketrans({
     "ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss", "ẞ": "SS",
     "æ": "ae", "Æ": "Ae", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "Oe", "ł": "l", "Ł": "L",
     "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th", "ı": "i",
+    **dict.fromkeys(_APOSTROPHES, ""),
 })  # fmt: skip
 
 
+def _as_printed(text: str) -> bool:
+    """True when a bank prints ``text`` as it is: ASCII without apostrophes."""
+    return text.isascii() and "'" not in text
+
+
 def ascii_fold(text: str) -> str:
-    """``text`` with its Latin letters in ASCII: umlauts as two letters, other accents
-    dropped; characters of other scripts stay as they are."""
+    """``text`` with its Latin letters in ASCII: umlauts as two letters, other accents and
+    apostrophes dropped; characters of other scripts stay as they are."""
     decomposed = unicodedata.normalize("NFKD", text.translate(_FOLD))
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -266,7 +274,7 @@ class Distinct:
     def ascii_folded(self) -> Distinct:
         """The values spelt in ASCII as banks print them (:func:`ascii_fold`); values that
         fold alike share a code."""
-        plain = np.fromiter((u.isascii() for u in self.uniques), dtype=bool,
+        plain = np.fromiter((_as_printed(u) for u in self.uniques), dtype=bool,
                             count=len(self.uniques))  # fmt: skip
         if plain.all():
             return self

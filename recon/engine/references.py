@@ -21,8 +21,9 @@ its digits when they are searchable on their own; digits several references end 
 ("INV-55119", "PO 55119") name all of them.
 
 **Strong and weak names**: a name with letters ("INV-51204"), a number right after a check word
-("CHECK # 2396", which may be short) and a ``check_number`` field are strong; a name of digits
-alone ("STAPLES 53502": a store number?) is weak. Any name agrees with the ledger row that holds
+("CHECK # 2396", which may be short), digits right after an invoice word ("INVOICE 55481":
+the payer says what it pays) and a ``check_number`` field are strong; a name of digits alone
+("STAPLES 53502": a store number?) is weak. Any name agrees with the ledger row that holds
 it; only a bank row with a strong name contradicts a ledger row holding another reference.
 
 **Cut off**: banks truncate descriptions, often mid-reference ("... OFFICE DEPOT INV-73"). When
@@ -93,6 +94,11 @@ MIN_DIGITS_ONLY = 5  # an all-digit reference needs this many to be searched in 
 MAX_WORDS = 6  # words one reference may span in a bank text
 CUT_WORDS = 6  # last runs of letters or digits tried as a cut-off fragment (ST-UY184GVD: 6)
 CHECK_WORDS = frozenset({"CHECK", "CHK", "CHQ", "CHEQUE", "CK"})  # "CHECK # 2396"
+# A number right after one of these is what the payer says it pays ("INVOICE 55481"): strong.
+INVOICE_WORDS = frozenset({
+    "INVOICE", "INVOICES", "INV", "INVS", "INVNO", "BILL", "RECHNUNG", "RECHNR", "RG",
+    "FACTURE", "FACTURA", "FATTURA", "FAKTURA",
+})  # fmt: skip
 # Distinct (reference, day) candidates looked at per cut-off fragment: more is ambiguous anyway.
 _CUT_CAP = 32
 # Where a bank row's reference was found, as explanations say it ("named in the bank ..."):
@@ -245,6 +251,7 @@ class _LookupTables:
     check_values: IntArray
     starts: pa.Array
     check_words: pa.Array
+    invoice_words: pa.Array
     shared_start: IntArray  # shared[k] is shared_codes[shared_start[k]:shared_start[k + 1]]
     shared_codes: IntArray
     # The same look-ups as Python sets and dicts: for a few texts, looking each up in these is
@@ -264,6 +271,7 @@ class _LookupTables:
             check_values=np.fromiter(checks.values(), dtype=np.int64, count=len(checks)),
             starts=pa.array(list(refs.starts), type=pa.large_string()),  # a set: any order
             check_words=pa.array(sorted(CHECK_WORDS), type=pa.large_string()),
+            invoice_words=pa.array(sorted(INVOICE_WORDS), type=pa.large_string()),
             # One more than needed: rows with no shared value index it too (masked out).
             shared_start=np.r_[0, np.cumsum(sizes), sizes.sum()].astype(np.int64),
             shared_codes=np.array([c for s in refs.shared for c in s], dtype=np.int64),
@@ -466,7 +474,7 @@ class LedgerReferences:
                 code = lookup.get(run)
                 if code is None:
                     continue
-                strong = not run.isdigit()
+                strong = not run.isdigit() or (i > 0 and tokens[i - 1] in INVOICE_WORDS)
                 for c in (code,) if code >= 0 else shared[-1 - code]:
                     length, was_strong = found.get(c, (0, False))
                     found[c] = (min(length, -len(run)), was_strong or strong)
@@ -616,13 +624,21 @@ class LedgerReferences:
         found_text.append(owner[after[hit]])
         found_code.append(code[hit])
         found_strong.append(np.ones(int(hit.sum()), dtype=bool))
-        # Runs of 1..MAX_WORDS words starting at a word a name can start with.
+        # Runs of 1..MAX_WORDS words starting at a word a name can start with; digits alone
+        # are weak unless an invoice word comes right before them.
         start = np.flatnonzero(tables.starts_at(tokens))
         run = tokens.take(pa.array(start))
         run_length = length[start]
-        run_digits = digits[start]
+        after_invoice_word = np.zeros(len(start), dtype=bool)
+        inside = np.flatnonzero(start > 0)
+        inside = inside[owner[start[inside] - 1] == owner[start[inside]]]
+        after_invoice_word[inside] = np.asarray(
+            pc.is_in(tokens.take(pa.array(start[inside] - 1)), value_set=tables.invoice_words)
+            .to_numpy(zero_copy_only=False), dtype=bool,
+        )  # fmt: skip
+        run_weak = digits[start] & ~after_invoice_word
         # Every run first (each extends the one before it), then one look-up of them all.
-        runs, run_owner, run_weak = [], [], []
+        runs, run_owner, weak_runs = [], [], []
         for extra in range(MAX_WORDS):
             if extra:
                 nxt = start + extra
@@ -633,18 +649,18 @@ class LedgerReferences:
                     run.filter(pa.array(same)), tokens.take(pa.array(nxt)), _NOTHING
                 )
                 run_length = run_length[same] + length[nxt]
-                run_digits = run_digits[same] & digits[nxt]
+                run_weak = run_weak[same] & digits[nxt]
             short_enough = run_length <= self.longest
             if not short_enough.all():
-                start, run_length, run_digits = (
-                    start[short_enough], run_length[short_enough], run_digits[short_enough]
+                start, run_length, run_weak = (
+                    start[short_enough], run_length[short_enough], run_weak[short_enough]
                 )
                 run = run.filter(pa.array(short_enough))
             if len(start) == 0:
                 break
             runs.append(run)
             run_owner.append(owner[start])
-            run_weak.append(run_digits)
+            weak_runs.append(run_weak)
         if runs:
             value = tables.lookup(pa.concat_arrays(runs))
             hits = np.flatnonzero(value != _MISSING)
@@ -652,7 +668,7 @@ class LedgerReferences:
             found_text.append(texts_hit)
             found_code.append(codes)
             found_strong.append(
-                np.repeat(~np.concatenate(run_weak)[hits], tables.width(value[hits]))
+                np.repeat(~np.concatenate(weak_runs)[hits], tables.width(value[hits]))
             )
         name_text, names = _strongest(
             np.concatenate(found_text), np.concatenate(found_code), np.concatenate(found_strong)

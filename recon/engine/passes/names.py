@@ -37,7 +37,7 @@ def named_parties(state: MatchState) -> tuple[IntArray, IntArray]:
             )  # fmt: skip
             b = named["bank"].to_numpy(dtype=np.int64)
             party = named["key"].to_numpy(dtype=np.int64)
-            keep = _specific(state, b, party, parties)
+            keep = _specific(state, b, party, parties) & ~_never_on_its_rows(state, b, party)
             b, party = b[keep], party[keep]
             order = np.lexsort((party, b))
             state.named_parties = (b[order], party[order])
@@ -60,6 +60,33 @@ def _specific(
     ok_keys = named_keys[bank_count <= _NAMED_PER_ROW * rows]
     specific: BoolArray = np.isin(bank_key, ok_keys)
     return specific
+
+
+# Links of a counterparty's ledger rows, none of them to a bank row naming it, beyond which the
+# bank rows that do name it are not its payments.
+_UNNAMED_LINKS = 3
+
+
+def _never_on_its_rows(state: MatchState, b: IntArray, party: IntArray) -> BoolArray:
+    """Per (bank row, party) name: True for a party whose ledger rows the passes so far linked
+    ``_UNNAMED_LINKS`` times or more, never to a bank row naming it. Its name is then the
+    account holder's own (the ACH company name on its payroll debits, "ACME ROBOTICS INC
+    DES:PAYROLL", while its own rows are the transfers between its accounts), not a payer's:
+    the ratio test of :func:`_specific` catches that only when such debits far outnumber the
+    holder's rows."""
+    ledger = state.ledger
+    linked = np.flatnonzero((state.ledger_state.partner >= 0) & (ledger.party >= 0))
+    if len(linked) == 0 or len(b) == 0:
+        return np.zeros(len(b), dtype=bool)
+    width = int(max(party.max(), ledger.party.max())) + 1
+    named = np.unique(b * width + party)
+    partner = state.ledger_state.partner[linked]
+    own = ledger.party[linked]
+    on_its_row = np.isin(partner * width + own, named)
+    links = np.bincount(own, minlength=width)
+    named_links = np.bincount(own[on_its_row], minlength=width)
+    never: BoolArray = ((links >= _UNNAMED_LINKS) & (named_links == 0))[party]
+    return never
 
 
 def names_party(state: MatchState, b: IntArray, lg: IntArray) -> BoolArray:
