@@ -357,3 +357,23 @@ def test_a_payout_id_of_letters_and_digits_mixed_is_found_in_the_bank_text() -> 
     assert refs.scan("STRIPE TRANSFER ST-Q4X9M2B7KD1P", tails=True) == (
         [code["ST-Q4X9M2B7KD1P"] * 2 + 1], []
     )
+
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.from_regex(r"[A-Z]{0,4}[0-9]{0,4}[A-Z]{0,2}", fullmatch=True), max_size=30))
+def test_format_prefixes_of_ascii_references_by_search_equal_the_letters_before_a_digit(
+    refs: list[str],
+) -> None:
+    """The sorted search over ASCII references finds the same prefixes as the column-wise
+    reading of each reference's letters before its first digit (the path non-ASCII ones take)."""
+    known = sorted(set(refs))
+    letters = [len(r) - len(r.lstrip(references._LETTERS)) for r in known]
+    expected = {
+        r[:n] for r, n in zip(known, letters, strict=True) if n >= 2 and r[n : n + 1].isdigit()
+    }
+    heads = {r[:n] for r in known for n in range(2, len(r) + 1) if r[:n].isalpha()}
+    heads |= {"AB", "INV", "ZZZZ"}
+    for refs_given in (known, [*known, "É1"]):  # "É1": not ASCII, read column-wise
+        is_prefix = references._format_prefixes(np.array(refs_given, dtype=object), refs_given)
+        assert {h for h in heads if is_prefix(h)} == expected & heads

@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -984,30 +984,44 @@ def other_references(values: Distinct, ledger_refs: LedgerReferences) -> ObjArra
     The format is a ledger reference's letters before its first digit ("INV" of INV-1002)
     followed by at least three digits, so a bank's own ids (a wire's FT2501020001234, a trace
     number) never count."""
-    compact_u = ledger_refs.compact.astype(str)
+    known = [str(t) for t in ledger_refs.compact.tolist()]  # sorted already
+    is_prefix = _format_prefixes(ledger_refs.compact, known)
+    codes, distinct = values.codes, values.uniques
+    known_digits: set[str] | None = None  # built when a value gets that far
+    found_other = filled(len(distinct) + 1, "")  # the last: missing values (code -1)
+    for k, value in enumerate(str(v) for v in distinct):
+        text = compact(value)
+        head = _PREFIX.match(text)
+        if head is None or not is_prefix(head.group(0)):
+            continue
+        digits = text[head.end():]
+        if not digits.isdigit() or len(digits) < 3 or _starts_some(known, text):
+            continue
+        if known_digits is None:
+            known_digits = {d for d in _digits_of(known) if len(d) >= 4}
+        if not any(digits[-n:] in known_digits for n in range(4, len(digits) + 1)):  # retyped
+            found_other[k] = value.strip()
+    result: ObjArray = found_other[codes]
+    return result
+
+
+def _format_prefixes(compact_refs: ObjArray, known: list[str]) -> Callable[[str], bool]:
+    """Whether letters are a reference format's prefix: some reference's letters (2+) before
+    a digit. ``known``: the compact references, sorted."""
+    if "".join(known).isascii():
+        # Only A-Z and 0-9: the references of prefix P are those from P + "0" up to P + ":".
+        def starts_a_number(head: str) -> bool:
+            at = bisect.bisect_left(known, head + "0")
+            return at < len(known) and known[at] < head + ":"
+
+        return starts_a_number
+    compact_u = compact_refs.astype(str)
     after_letters = np.strings.lstrip(compact_u, _LETTERS)
     letters = np.strings.str_len(compact_u) - np.strings.str_len(after_letters)
     # _PREFIX followed by a digit: letters (2+) then a digit.
     formatted = (letters >= 2) & np.strings.isdigit(np.strings.slice(after_letters, 0, 1))
     prefixes = set(np.strings.slice(compact_u[formatted], 0, letters[formatted]).tolist())
-    if not prefixes:
-        return filled(len(values.codes), "")
-    codes, distinct = values.codes, values.uniques
-    known = [str(t) for t in ledger_refs.compact.tolist()]  # sorted already
-    known_digits = {d for d in _digits_of(known) if len(d) >= 4}
-    found_other = filled(len(distinct) + 1, "")  # the last: missing values (code -1)
-    for k, value in enumerate(str(v) for v in distinct):
-        text = compact(value)
-        head = _PREFIX.match(text)
-        if head is None or head.group(0) not in prefixes:
-            continue
-        digits = text[head.end():]
-        if not digits.isdigit() or len(digits) < 3 or _starts_some(known, text):
-            continue
-        if not any(digits[-n:] in known_digits for n in range(4, len(digits) + 1)):  # retyped
-            found_other[k] = value.strip()
-    result: ObjArray = found_other[codes]
-    return result
+    return prefixes.__contains__
 
 
 _NO_ASCII_LETTERS = str.maketrans("", "", _LETTERS)
