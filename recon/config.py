@@ -343,7 +343,8 @@ class SettlementTotals(FeeTolerance):
     day's (or a weekend's) sales, a payroll provider's one debit for every employee's net pay.
 
     The bank row is ``lag_min``..``lag_max`` business days (Monday to Friday) after the last
-    sale day; the sales of one payout span at most ``span_days`` calendar days.
+    sale day; the sales of one payout span at most ``span_days`` calendar days, or
+    ``wide_span_days`` in a last round over what the others left.
     """
 
     kind: Literal["settlement"] = "settlement"
@@ -357,6 +358,12 @@ class SettlementTotals(FeeTolerance):
     lag_min: WindowDays = 0
     lag_max: WindowDays = 3
     span_days: int = Field(7, ge=1, le=62)
+    wide_span_days: int | None = Field(
+        None, ge=1, le=62,
+        description="a last round allows runs this long, at the fee rates and lags the rounds "
+        "before learned (a small processor paying a fortnight of sales at once); none: no "
+        "such round",
+    )
     min_rows: int = Field(2, ge=1)
     fee_rate_spread: Money = Field(
         Decimal("0.5"), le=100,
@@ -463,8 +470,8 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
     MatchRule(kind="reference", name="exact_reference", days_before=3, days_after=10),
     ReferenceTotals(name="reference_totals", fee_amount=Decimal("1.00"), fee_percent=Decimal("6")),
     SettlementTotals(
-        name="settlement_totals", lag_min=0, lag_max=4, min_rows=10, fee_amount=Decimal("1.00"),
-        fee_percent=Decimal("6"),
+        name="settlement_totals", lag_min=0, lag_max=4, wide_span_days=15, min_rows=10,
+        fee_amount=Decimal("1.00"), fee_percent=Decimal("6"),
     ),
     SettlementTotals(name="batch_totals", key="description", lag_min=0, lag_max=1, min_rows=3),
     SettlementTotals(
