@@ -294,6 +294,9 @@ class DifferenceTolerance(Frozen):
     deducted_only: bool = False
     # The bank row naming the ledger row's counterparty counts as texts alike.
     named_party: bool = False
+    # Only pairs whose bank row names the ledger row's reference: specific enough to run before
+    # the mismatch and subset searches, which would otherwise take either row.
+    reference_only: bool = False
 
 
 class MismatchRule(Frozen):
@@ -503,6 +506,10 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
         status="suggested",
     ),
     HoldDuplicates(name="hold_duplicates"),
+    DifferenceTolerance(
+        name="named_fees", amount=Decimal("50.00"), percent=Decimal("0.5"), deducted_only=True,
+        reference_only=True,
+    ),
     PartialPayments(name="partial_payments"),
     Remittances(name="remittances"),
     MismatchRule(name="keying_slips", slips_only=True),
