@@ -294,6 +294,9 @@ class DifferenceTolerance(Frozen):
     deducted_only: bool = False
     # The bank row naming the ledger row's counterparty counts as texts alike.
     named_party: bool = False
+    # Only pairs whose bank row names the ledger row's reference: specific enough to run before
+    # the mismatch and subset searches, which would otherwise take either row.
+    reference_only: bool = False
 
 
 class MismatchRule(Frozen):
@@ -343,7 +346,8 @@ class SettlementTotals(FeeTolerance):
     day's (or a weekend's) sales, a payroll provider's one debit for every employee's net pay.
 
     The bank row is ``lag_min``..``lag_max`` business days (Monday to Friday) after the last
-    sale day; the sales of one payout span at most ``span_days`` calendar days.
+    sale day; the sales of one payout span at most ``span_days`` calendar days, or
+    ``wide_span_days`` in a last round over what the others left.
     """
 
     kind: Literal["settlement"] = "settlement"
@@ -357,6 +361,12 @@ class SettlementTotals(FeeTolerance):
     lag_min: WindowDays = 0
     lag_max: WindowDays = 3
     span_days: int = Field(7, ge=1, le=62)
+    wide_span_days: int | None = Field(
+        None, ge=1, le=62,
+        description="a last round allows runs this long, at the fee rates and lags the rounds "
+        "before learned (a small processor paying a fortnight of sales at once); none: no "
+        "such round",
+    )
     min_rows: int = Field(2, ge=1)
     fee_rate_spread: Money = Field(
         Decimal("0.5"), le=100,
@@ -463,8 +473,8 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
     MatchRule(kind="reference", name="exact_reference", days_before=3, days_after=10),
     ReferenceTotals(name="reference_totals", fee_amount=Decimal("1.00"), fee_percent=Decimal("6")),
     SettlementTotals(
-        name="settlement_totals", lag_min=0, lag_max=4, min_rows=10, fee_amount=Decimal("1.00"),
-        fee_percent=Decimal("6"),
+        name="settlement_totals", lag_min=0, lag_max=4, wide_span_days=15, min_rows=10,
+        fee_amount=Decimal("1.00"), fee_percent=Decimal("6"),
     ),
     SettlementTotals(name="batch_totals", key="description", lag_min=0, lag_max=1, min_rows=3),
     SettlementTotals(
@@ -473,6 +483,7 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
     ),
     CheckRule(name="checks"),
     GroupSearch(name="reference_groups", reference_only=True),
+    MatchRule(kind="reference", name="late_reference", days_before=14, days_after=10),
     MatchRule(kind="amount", name="exact_amount", days_before=1, days_after=4),
     MatchRule(kind="amount", name="swipe_day", bank_date="authorized", authorized_only=True,
               days_before=0, days_after=1),
@@ -485,7 +496,6 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
         days_before=2,
         days_after=5,
     ),
-    MatchRule(kind="reference", name="late_reference", days_before=14, days_after=10),
     MatchRule(
         kind="amount",
         name="fuzzy_text",
@@ -496,6 +506,10 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
         status="suggested",
     ),
     HoldDuplicates(name="hold_duplicates"),
+    DifferenceTolerance(
+        name="named_fees", amount=Decimal("50.00"), percent=Decimal("0.5"), deducted_only=True,
+        reference_only=True,
+    ),
     PartialPayments(name="partial_payments"),
     Remittances(name="remittances"),
     MismatchRule(name="keying_slips", slips_only=True),

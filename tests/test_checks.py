@@ -40,6 +40,22 @@ def test_a_check_cleared_months_later_matches_by_its_number() -> None:
     assert only_discrepancy(result, "unmatched_ledger")["ledger_entry_id"] == "L2"
 
 
+def test_the_check_number_is_evidence_whatever_the_ledgers_reference_format() -> None:
+    # The ledger books check 1238 as "CHK-1238" (not the bare number the bank's check number
+    # field holds), and another -1,900.00 the same week: the number alone confirms the link.
+    result = run(
+        [bank_row("B1", -190_000, "2024-02-18", "CHECK 1238", "")],
+        [
+            ledger_row("L1", -190_000, "2024-02-11", "Chq #1238 Staples Business Advantage",
+                       "Staples Business Advantage", "CHK-1238"),
+            ledger_row("L2", -190_000, "2024-02-14", "Rent February", "Harbor Properties",
+                       "RENT-2024-02"),
+        ],
+    )  # fmt: skip
+    link = links_of(result)[("B1", "L1")]
+    assert (link["rule"], link["status"]) == ("checks", "matched")
+
+
 def test_plaid_check_number_column_wins_over_the_text() -> None:
     bank = pd.DataFrame([bank_row("B1", -50_000, "2024-03-21", "CHK 9999", "")])
     bank[CHECK_NUMBER] = ["001132"]

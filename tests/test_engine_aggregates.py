@@ -785,3 +785,28 @@ def test_a_transfer_one_keying_slip_from_a_receipt_is_a_mismatch_not_a_remittanc
     assert links_of(result, "remittance").empty
     mismatch = result.discrepancies[result.discrepancies["kind"] == "amount_mismatch"]
     assert set(mismatch["ledger_entry_id"]) == {"L2"}
+
+
+def test_a_small_processors_fortnight_of_sales_is_settled_after_its_daily_payouts() -> None:
+    # Mollie pays each of four days' sales the next business day at 2.5% (the rate learned
+    # there), then, its volume down, a fortnight of sales in one payout: a run longer than
+    # span_days, found only in the last round over what is left.
+    ledger: list[dict[str, Any]] = []
+    bank = []
+    for k, day in enumerate(["2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05"]):
+        sold = amounts(12, 1_500 + 370 * k)
+        ledger += sales(f"D{k}", day, sold, "Mollie")
+        pay_day = str((pd.Timestamp(day) + pd.offsets.BDay(1)).date())
+        bank.append(bank_row(f"B{k}", sum(sold) - sum(sold) * 25 // 1000, pay_day,
+                             "MOLLIE PAYOUT"))  # fmt: skip
+    fortnight = pd.bdate_range("2026-11-16", "2026-11-27")
+    for k, day in enumerate(fortnight):
+        ledger += sales(f"F{k}", str(day.date()), amounts(2, 2_100 + 530 * k), "Mollie")
+    total = sum(row["amount_minor"] for row in ledger if row["entry_id"].startswith("F"))
+    bank.append(bank_row("BF", total - total * 25 // 1000, "2026-11-30", "MOLLIE PAYOUT"))
+    settled = links_of(run(bank, ledger), "settlement")
+    assert set(settled.loc[settled["bank_transaction_id"] == "BF", "ledger_entry_id"]) == {
+        row["entry_id"] for row in ledger if row["entry_id"].startswith("F")}
+    assert len(set(settled["bank_transaction_id"])) == 5
+    narrow = with_pass(MATCHING, "settlement_totals", wide_span_days=None)
+    assert "BF" not in set(links_of(run(bank, ledger, narrow), "settlement")["bank_transaction_id"])

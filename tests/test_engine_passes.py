@@ -562,3 +562,18 @@ def test_the_account_holders_own_name_on_its_payroll_debit_names_no_other_party(
     assert {pair for pair in links if pair[0].startswith("B-TRF")} == {
         (f"B-{ref}", f"L-{ref}") for ref, _, _ in transfers}
     assert links[("PAYROLL", "BRYANT")]["rule"] == "exact_amount"
+
+
+def test_money_in_short_by_a_fee_naming_its_invoice_is_linked_before_the_keying_slips() -> None:
+    # Soylent's wire names INV-113557 and arrived 34.00 short; its 2,000.00 transfer of the same
+    # day is a dropped digit away from the invoice's 12,000.00, which the keying-slip pass would
+    # report as a mismatch, leaving the wire open.
+    ledger = [ledger_row("L1", 1_200_000, "2025-01-25", "Payment received INV-113557",
+                         "Soylent Corp", "INV-113557")]  # fmt: skip
+    bank = [
+        bank_row("B1", 1_196_600, "2025-01-25", "FEDWIRE CREDIT VIA SOYLENT CORP REF INV-113557"),
+        bank_row("B2", 200_000, "2025-01-25", "ACH CREDIT SOYLENT CORP", "Soylent Corp"),
+    ]
+    link = links_of(run(bank, ledger))[("B1", "L1")]
+    assert (link["rule"], link["status"]) == ("named_fees", "matched_with_difference")
+    assert link["amount_difference_minor"] == -3_400

@@ -247,6 +247,23 @@ def test_digits_after_an_invoice_word_contradict_another_reference() -> None:
     assert ("B1", "L2") in links_of(run(bank, ledger))
 
 
+def test_a_payment_naming_its_invoice_keeps_it_though_booked_days_later() -> None:
+    # Cyberdyne pays INV-90219 on 1 March, booked on the 7th; its next 1,000.00 comes on the
+    # 7th, naming nothing. The named pair is linked before an amount rule could give INV-90219
+    # to the same-day look-alike.
+    ledger = [
+        ledger_row("L1", 1000_00, "2024-03-07", "Receipt INV-90219 Cyberdyne Systems",
+                   "Cyberdyne Systems", "INV-90219"),
+        ledger_row("L2", 1000_00, "2024-03-09", "Receipt INV-90300 Cyberdyne Systems",
+                   "Cyberdyne Systems", "INV-90300"),
+    ]  # fmt: skip
+    bank = [bank_row("B1", 1000_00, "2024-03-01", "ACH CREDIT CYBERDYNE INVOICE 90219"),
+            bank_row("B2", 1000_00, "2024-03-07", "ACH CREDIT CYBERDYNE SYSTEMS")]
+    links = links_of(run(bank, ledger))
+    assert links[("B1", "L1")]["rule"] == "late_reference"
+    assert ("B2", "L1") not in links
+
+
 def test_amount_and_day_alone_among_unrelated_texts_are_only_suggested() -> None:
     # Issue 14: "INTEREST PAYMENT" was confirmed to "Card sale order 771023" because amount
     # and day agreed (text 0.27). 3.21 is no rare amount here: another sale had it in January.

@@ -483,7 +483,10 @@ class SettlementPass:
         # Bank rows come lag_min..lag_max business days (at most two weekends more) after the
         # last sale day, and the first sale day up to span_days before that.
         weekends = 2 * (self.settings.lag_max // 5 + 1)
-        return DayWindow(0, self.settings.lag_max + weekends + self.settings.span_days)
+        return DayWindow(0, self.settings.lag_max + weekends + self._widest_span())
+
+    def _widest_span(self) -> int:
+        return max(self.settings.span_days, self.settings.wide_span_days or 0)
 
     def _max_days_back(self) -> int:
         return self.settings.lag_max + 2 * (self.settings.lag_max // 5 + 1)
@@ -508,11 +511,24 @@ class SettlementPass:
         # that sum fits once the fee row has joined its own group. Rounds after the first
         # look again only at the keys whose rows the last round took.
         touched: set[int] | None = None
+        settled: set[int] = set()
         while touched is None or touched:
             touched = self._round(
                 state, bank_open, ledger_open, groups, fees, usual_lags, books_fees, words,
-                named, touched,
+                named, touched, self.settings.span_days, learn=touched is None,
             )
+            settled |= touched
+        # Longer runs only now, of the keys settled above and at the rates and lags learned
+        # there: offered with the rest, a week's run of a weekly payer and a longer one fitting
+        # within the fee tolerance make each other ambiguous.
+        wide = self.settings.wide_span_days
+        if wide is not None and wide > self.settings.span_days:
+            touched = settled
+            while touched:
+                touched = self._round(
+                    state, bank_open, ledger_open, groups, fees, usual_lags, books_fees,
+                    words, named, touched, wide, learn=False,
+                )
         return groups.found(state, SETTLEMENT_RULE)
 
     @staticmethod
@@ -749,10 +765,12 @@ class SettlementPass:
     def _round(
         self, state: MatchState, bank_open: BoolArray, ledger_open: BoolArray, groups: _Groups,
         fees: _FeeModel, usual_lags: dict[int, float], books_fees: set[int],
-        words: dict[str, int], named: pd.DataFrame, only: set[int] | None,
+        words: dict[str, int], named: pd.DataFrame, only: set[int] | None, span_days: int,
+        *, learn: bool,
     ) -> set[int]:  # fmt: skip
-        """One round over the open rows (of the keys in ``only``, when given); the keys whose
-        rows it grouped."""
+        """One round over the open rows (of the keys in ``only``, when given), of runs of at
+        most ``span_days``; the first (``learn``) learns the processors' fee rates and lags.
+        Returns the keys whose rows it grouped."""
         settings, bank, ledger = self.settings, state.bank, state.ledger
         keys = self._keys(state)
         wanted = np.fromiter(words.values() if only is None else only, dtype=np.int64)
@@ -783,7 +801,7 @@ class SettlementPass:
         # a bank row naming a busy counterparty has dozens, and only the few that fit are kept.
         found = [
             self._fits(state, days, day_key, composite_width, base, pair_b[part],
-                       low[part], high[part])
+                       low[part], high[part], span_days)
             for part in _slices(len(pair_b), _PAIRS_PER_SLICE)
         ]  # fmt: skip
         b, first, last, fee, count = (np.concatenate(arrays) for arrays in zip(*found, strict=True))
@@ -806,7 +824,7 @@ class SettlementPass:
             days.day[last].astype("datetime64[D]"), bank.date[b].astype("datetime64[D]"),
             holidays=state.holidays(),
         ).astype(np.int64)
-        if only is None:  # usual fees and lags: from the first round's unambiguous fits
+        if learn:  # usual fees and lags: from the first round's unambiguous fits
             alone = _choose(b, rank)
             self._learn_per_row_fees(days, first, last, fee, rank, fees)
             self._learn_rates(days, first[alone], last[alone], fee[alone], rank[alone], fees)
@@ -868,11 +886,11 @@ class SettlementPass:
 
     def _fits(
         self, state: MatchState, days: _Days, day_key: IntArray, composite_width: int,
-        base: int, pair_b: IntArray, low: IntArray, high: IntArray,
+        base: int, pair_b: IntArray, low: IntArray, high: IntArray, span_days: int,
     ) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray]:  # fmt: skip
-        """(bank row, first day, last day, fee, rows) of each run of sale days whose total fits
-        its bank row: ``low``..``high`` are each bank row's possible last days (in
-        ``day_key`` order)."""
+        """(bank row, first day, last day, fee, rows) of each run of at most ``span_days``
+        sale days whose total fits its bank row: ``low``..``high`` are each bank row's
+        possible last days (in ``day_key`` order)."""
         settings, bank = self.settings, state.bank
         pair_at, last = expand_ranges(low.astype(np.int64), high.astype(np.int64))
         lag = np.busday_count(
@@ -884,7 +902,7 @@ class SettlementPass:
         # First sale day: any day of the series up to span_days before the last.
         first_low = np.searchsorted(
             day_key, days.series[last] * composite_width
-            + (days.day[last] - settings.span_days + 1 - base), "left",
+            + (days.day[last] - span_days + 1 - base), "left",
         )  # fmt: skip
         first_low = np.maximum(first_low, days.first_of_series[last])
         # Per bank row once, per candidate by index: most candidates fail the fee test, so

@@ -55,6 +55,9 @@ class CheckPass:
         )  # fmt: skip
         parts = pair_parts(bank, ledger, b, lg)
         parts = parts.take(same_sign(bank, ledger, parts))
+        # The check number both rows carry is their shared reference, whatever else the ledger's
+        # reference column says ("CHK-1238" for check 1238): evidence enough to confirm.
+        parts = replace(parts, reference_equal=np.ones(len(parts), dtype=bool))
         equal = parts.amount_delta == 0
         found = one_to_one(
             state, parts.take(equal), priority=1.0, rule=self.name, status=Status.MATCHED

@@ -14,7 +14,10 @@ With ``deducted_only``, only money in that arrived short is linked (a wire fee d
 sender's or an intermediary bank); with ``named_party``, a bank row naming the ledger row's
 counterparty (recon.engine.passes.names) counts as alike texts: "INCOMING WIRE COGSWELL COGS"
 for the 2,500.00 invoice of Cogswell Cogs, 2,473.00 received (27.00 deducted). Such a link is
-confirmed only on the usual evidence (reference named, texts agree, unique amount).
+confirmed only on the usual evidence (reference named, texts agree, unique amount). With
+``reference_only``, only pairs whose bank row names the ledger row's reference: "FEDWIRE CREDIT
+VIA SOYLENT CORP REF INV-113557", 11,966.00 for INV-113557's 12,000.00, linked before the
+mismatch and group passes can take either row.
 """
 
 from __future__ import annotations
@@ -78,6 +81,8 @@ class DifferencePass:
         keep &= alike
         if config.deducted_only:  # money in that arrived short
             keep &= (ledger.amount[parts.ledger] > 0) & (parts.amount_delta < 0)
+        if config.reference_only:
+            keep &= parts.reference_equal
         keep &= ~keying_errors(bank.amount[b], ledger.amount[lg], keep)
         return one_to_one(
             state, parts.take(keep), priority=0.0, rule=self.name,
