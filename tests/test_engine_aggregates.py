@@ -443,6 +443,25 @@ def test_a_deposit_naming_nobody_groups_the_checks_of_one_day() -> None:
     assert "C3" not in set(result.links["ledger_entry_id"])
 
 
+def test_receipts_of_a_kind_mostly_paid_one_by_one_are_no_deposit_of_several() -> None:
+    # Twenty-four "Receipt ..." rows are each paid by a transfer naming its invoice; three more
+    # are open on Thursday, two of which sum to a transfer whose text was cut before any name.
+    # Customers' transfers never arrive as one bank row: the fit is chance. Checks of the same
+    # day still group (the test above).
+    ledger, bank = [], []
+    for i in range(24):
+        day = f"2026-10-{5 + i % 20:02d}"
+        ledger.append(ledger_row(f"R{i}", 40_000 + 731 * i, day, f"Receipt INV-{70_100 + i}",
+                                 CUSTOMERS[i % 6], f"INV-{70_100 + i}"))
+        bank.append(bank_row(f"T{i}", 40_000 + 731 * i, day, f"ACH CREDIT INV-{70_100 + i}"))
+    open_rows = [51_234, 38_017, 90_355]
+    ledger += [ledger_row(f"O{i}", amount, "2026-10-29", f"Receipt INV-{70_200 + i}",
+                          CUSTOMERS[i], f"INV-{70_200 + i}") for i, amount in enumerate(open_rows)]
+    bank.append(bank_row("B1", open_rows[0] + open_rows[1], FRIDAY, "SEPA CREDIT TRANSF"))
+    result = run(bank, ledger)
+    assert "B1" not in set(result.links["bank_transaction_id"])
+
+
 def test_a_deposit_of_checks_with_two_fitting_subsets_is_only_suggested() -> None:
     # 700.00 is 400.00 + 300.00, or 400.00 + 250.00 + 50.00.
     ledger = checks_received("2026-10-29", [40_000, 30_000, 25_000, 5_000])

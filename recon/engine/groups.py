@@ -530,6 +530,7 @@ def find_day_groups(
     bank_block: IntArray,
     ledger_block: IntArray,
     config: GroupSearch,
+    paid_one_by_one: BoolArray | None = None,
 ) -> list[Group]:
     """Bank rows naming nobody, each the sum of ledger rows of one booking day and one kind.
 
@@ -546,7 +547,9 @@ def find_day_groups(
     larger than ``max_candidates`` wait: among so many look-alike receipts a fit says little,
     but the groups of a round may shrink them for the next; in those still larger, only pairs
     are sought (:func:`_pairs_in_large_pools`). Targets are taken fewest fits first, then in
-    position order; a fit whose rows an earlier target took is dropped.
+    position order; a fit whose rows an earlier target took is dropped. Rows of a kind the bank
+    pays one at a time (``paid_one_by_one``: customers' transfers, "Receipt ...") join no
+    subset: several of them never arrive as one deposit, and their sums fit by chance.
     """
     names_party = np.isin(bank.party, ledger.party[ledger.party >= 0])
     names_reference = np.isin(bank.reference, ledger.reference[ledger.reference >= 0])
@@ -562,9 +565,11 @@ def find_day_groups(
     # Most (deposit, pool) searches of a round are the last round's again: pools the groups
     # of a round left alone hold the same rows.
     searched: dict[tuple[bytes, int, int], tuple[list[IntArray], float]] = {}
+    pooled = ledger_free.copy() if paid_one_by_one is None else ledger_free & ~paid_one_by_one
     while True:
         deposits = deposits[bank_free[deposits]]
-        receipts = np.flatnonzero(ledger_free & (ledger.amount > 0))
+        pooled &= ledger_free
+        receipts = np.flatnonzero(pooled & (ledger.amount > 0))
         pools = _day_pools(ledger, receipts, ledger_block, config.max_candidates)
         # (target, pool) pairs: same block, the pool's day within the window of the target's.
         t, p = keyed_window_pairs(
@@ -578,8 +583,8 @@ def find_day_groups(
             break
         groups += found
     return groups + _pairs_in_large_pools(
-        bank, ledger, deposits[bank_free[deposits]], bank_free, ledger_free, bank_block,
-        ledger_block, config,
+        bank, ledger, deposits[bank_free[deposits]], bank_free, pooled & ledger_free,
+        bank_block, ledger_block, config,
     )  # fmt: skip
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from recon.config import GroupSearch
 from recon.engine import explain
 from recon.engine.groups import Group, find_day_groups, find_groups
-from recon.engine.normalise import IntArray, filled, key_word
+from recon.engine.normalise import BoolArray, IntArray, filled, key_word
 from recon.engine.passes.names import named_parties
 from recon.engine.passes.parts import round_counts
 from recon.engine.scoring import pair_parts, score_parts, total_score
@@ -45,14 +45,17 @@ class GroupPass:
     def run(self, state: MatchState) -> Found:
         bank_open = state.bank_state.free & ~state.bank_state.held
         ledger_open = state.ledger_state.free & ~state.ledger_state.held
-        find = find_groups
         if self.settings.pools == "booking_day":
-            find = find_day_groups
             bank_open[named_parties(state)[0]] = False  # a deposit naming a customer is theirs
-        groups = find(
-            state.bank, state.ledger, bank_open, ledger_open, state.bank_block,
-            state.ledger_block, self.settings,
-        )  # fmt: skip
+            groups = find_day_groups(
+                state.bank, state.ledger, bank_open, ledger_open, state.bank_block,
+                state.ledger_block, self.settings, _mostly_linked(state),
+            )  # fmt: skip
+        else:
+            groups = find_groups(
+                state.bank, state.ledger, bank_open, ledger_open, state.bank_block,
+                state.ledger_block, self.settings,
+            )  # fmt: skip
         chance_rows = self.settings.max_chance_rows
         groups = [
             g for g in groups
@@ -154,6 +157,29 @@ class GroupPass:
                 winner_ledger=winner_l[owner],
             ),
         )
+
+
+# A kind of ledger row (its description's first word) with at least this many rows, this share
+# of them linked already, is one the bank pays otherwise than in nameless deposits.
+_KIND_ROWS = 20
+_KIND_LINKED = (4, 5)
+
+
+def _mostly_linked(state: MatchState) -> BoolArray:
+    """Per ledger row: its kind is mostly linked already (four in five: "Receipt ..." rows, each
+    paid by a transfer naming its customer). Its few open rows are stragglers, and their sums
+    fitting a nameless deposit are chance; checks paid in together are not linked before."""
+    word = state.ledger.word
+    has = word >= 0
+    result: BoolArray = np.zeros(len(word), dtype=bool)
+    if not has.any():
+        return result
+    size = int(word.max()) + 1
+    total = np.bincount(word[has], minlength=size)
+    linked = np.bincount(word[has & (state.ledger_state.partner >= 0)], minlength=size)
+    mostly = (total >= _KIND_ROWS) & (linked * _KIND_LINKED[1] >= total * _KIND_LINKED[0])
+    result[has] = mostly[word[has]]
+    return result
 
 
 def _shared_key(state: MatchState, group: Group) -> str:
