@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from recon.engine import sets
 from recon.engine.normalise import BoolArray, IntArray
 from recon.engine.passes.aggregate import SettlementPass, _party_words
 from recon.engine.state import MatchState
@@ -79,10 +80,9 @@ def _never_on_its_rows(state: MatchState, b: IntArray, party: IntArray) -> BoolA
     if len(linked) == 0 or len(b) == 0:
         return np.zeros(len(b), dtype=bool)
     width = int(max(party.max(), ledger.party.max())) + 1
-    named = np.unique(b * width + party)
     partner = state.ledger_state.partner[linked]
     own = ledger.party[linked]
-    on_its_row = np.isin(partner * width + own, named)
+    on_its_row = sets.isin(partner * width + own, b * width + party)
     links = np.bincount(own, minlength=width)
     named_links = np.bincount(own[on_its_row], minlength=width)
     never: BoolArray = ((links >= _UNNAMED_LINKS) & (named_links == 0))[party]
