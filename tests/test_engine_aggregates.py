@@ -265,6 +265,21 @@ def test_partial_payments_find_three_parts_one_naming_the_invoice_in_a_wide_pool
     assert set(links["status"]) == {"matched"}
 
 
+def test_partial_payments_prefer_the_parts_naming_the_invoice_to_a_pair_that_fits_too() -> None:
+    # 3,034.14 + 4,000.00 also sum to the invoice; the three parts two of which name it pay it.
+    bank = [
+        bank_row("P1", 300_000, "2026-11-02", "ACH CREDIT ACME CORP IND ID:INV-51204"),
+        bank_row("P2", 100_000, "2026-11-04", "ACH DEPOSIT ACME CORP INV-51204"),
+        bank_row("P3", 303_414, "2026-11-06", "ACH CREDIT ACME CO"),
+        bank_row("X1", 400_000, "2026-11-14", "ACH CREDIT ACME CORP"),
+    ]
+    invoice = ledger_row("L1", 703_414, "2026-11-02", "Invoice INV-51204 Acme Corp", "Acme Corp",
+                         "INV-51204")  # fmt: skip
+    links = links_of(run(bank, [invoice]), "partial_payment")
+    assert set(links["bank_transaction_id"]) == {"P1", "P2", "P3"}
+    assert set(links["status"]) == {"matched"}
+
+
 def test_two_invoices_each_paid_with_a_round_part_of_the_same_day() -> None:
     # Either 2,000.00 transfer completes either invoice: both invoices are paid, one 2,000.00
     # each (the rows are alike, so which one is a guess: suggested).
@@ -358,6 +373,27 @@ def test_a_transfer_naming_no_invoice_pays_two_of_its_payers_rows() -> None:
     bank = [bank_row("B1", 234_016, "2026-11-05", "SEPA CREDIT GARCIA ROBOTICA SL END TO END")]
     links = links_of(run(bank, ledger), "remittance")
     assert set(links["ledger_entry_id"]) == {"I2", "I3"}
+    assert set(links["status"]) == {"matched"}
+
+
+def test_a_transfer_pays_the_rows_whose_references_it_names_not_a_pair_that_fits_too() -> None:
+    # I4 + I5 sum to the transfer as well; I1 to I3, two of which it names, are what it pays.
+    ledger = [
+        ledger_row("I1", 86_000, "2026-11-02", "Payment received INV/2026/01940", BAKKER,
+                   "INV/2026/01940"),
+        ledger_row("I2", 59_000, "2026-11-03", "Payment received INV/2026/01941", BAKKER,
+                   "INV/2026/01941"),
+        ledger_row("I3", 190_000, "2026-11-03", "Receipt RF37 5390 0764 91", BAKKER,
+                   "RF37 5390 0764 91"),
+        ledger_row("I4", 211_234, "2026-11-04", "Receipt RF12 5390 0764 99", BAKKER,
+                   "RF12 5390 0764 99"),
+        ledger_row("I5", 123_766, "2026-11-04", "Receipt RF45 5390 0765 02", BAKKER,
+                   "RF45 5390 0765 02"),
+    ]  # fmt: skip
+    bank = [bank_row("B1", 335_000, "2026-11-05",
+                     "SEPA CREDIT BAKKER TECHNIEK BV INV/2026/01940 INV/2026/01941")]
+    links = links_of(run(bank, ledger), "remittance")
+    assert set(links["ledger_entry_id"]) == {"I1", "I2", "I3"}
     assert set(links["status"]) == {"matched"}
 
 

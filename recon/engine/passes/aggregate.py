@@ -962,6 +962,18 @@ class SettlementPass:
         return result
 
 
+def _naming_parts(state: MatchState, target: IntArray, members: list[IntArray]) -> IntArray:
+    """Per (ledger row, chosen bank rows): how many of the bank rows name its reference."""
+    sizes = np.array([len(m) for m in members], dtype=np.int64)
+    if sizes.sum() == 0:
+        return np.zeros(len(members), dtype=np.int64)
+    agree = references.reference_evidence(
+        state.bank, state.ledger, np.concatenate(members), np.repeat(target, sizes)
+    )[0]
+    return np.bincount(np.repeat(np.arange(len(members)), sizes), weights=agree,
+                       minlength=len(members)).astype(np.int64)  # fmt: skip
+
+
 def _claims(
     state: MatchState, target: IntArray, members: list[IntArray], sure: BoolArray
 ) -> tuple[BoolArray, BoolArray]:
@@ -1348,14 +1360,8 @@ class PartialPaymentPass:
     def _specific(state: MatchState, target: IntArray, members: list[IntArray]) -> BoolArray:
         """Per chosen set: a part names the invoice, or at most one part is round (two round
         parts of 2,000.00 and 3,000.00 fit many invoices of a payer by chance)."""
-        bank = state.bank
-        sizes = np.array([len(m) for m in members], dtype=np.int64)
-        agree = references.reference_evidence(
-            bank, state.ledger, np.concatenate(members), np.repeat(target, sizes)
-        )[0]
-        named = np.bincount(np.repeat(np.arange(len(members)), sizes), weights=agree,
-                            minlength=len(members))  # fmt: skip
-        specific: BoolArray = (named > 0) | (round_counts(members, bank) <= 1)
+        named = _naming_parts(state, target, members)
+        specific: BoolArray = (named > 0) | (round_counts(members, state.bank) <= 1)
         return specific
 
     def _candidates(
@@ -1364,8 +1370,9 @@ class PartialPaymentPass:
         """Per ledger row with a fitting subset: (ledger row, its chosen parts, whether sure)."""
         bank, ledger = state.bank, state.ledger
         target, members, sure = subset_fits(
-            t, b, ledger.amount, bank.amount, ledger.date, bank.date, self.settings.max_parts
-        )
+            t, b, ledger.amount, bank.amount, ledger.date, bank.date, self.settings.max_parts,
+            anchor=references.reference_evidence(bank, ledger, b, t)[0],
+        )  # fmt: skip
         target_list, sure_list = target.tolist(), sure.tolist()
         self._two_parts(state, wide_t, wide_b, target_list, members, sure_list)
         self._three_parts(state, wide_t, wide_b, target_list, members, sure_list)
@@ -1442,12 +1449,16 @@ class PartialPaymentPass:
         starts = np.flatnonzero(np.r_[True, target[1:] != target[:-1]])
         count = np.diff(np.r_[starts, len(target)])
         at = {row: k for k, row in enumerate(target_list)}
+        chosen_named = _naming_parts(state, np.array(target_list, dtype=np.int64), members)
         for start, n in zip(starts.tolist(), count.tolist(), strict=True):
             row = int(target[start])
             pair = np.array([first[start], second[start]], dtype=np.int64)
             # The only pair, or the only one naming the reference so often.
             only = n == 1 or named[start] > named[start + 1]
             if row in at:
+                # A choice among the nearest rows naming the reference in more parts stays.
+                if chosen_named[at[row]] > named[start]:
+                    continue
                 members[at[row]], sure[at[row]] = pair, only
             else:
                 target_list.append(row)

@@ -75,11 +75,15 @@ def two_part_fits(
 def subset_fits(
     t: IntArray, p: IntArray, target_amount: IntArray, part_amount: IntArray,
     target_date: IntArray, part_date: IntArray, max_parts: int,
+    anchor: BoolArray | None = None,
 ) -> tuple[IntArray, list[IntArray], BoolArray]:  # fmt: skip
     """Per target whose pool (``t``, ``p`` in (target, ...) order, a few parts each) holds a
     subset of 2..max_parts parts summing to it, and not more than ``MAX_SUGGESTED_OPTIONS``
-    such subsets: (target, the subset of fewest parts, then nearest in date, then first;
-    whether it is the only fitting subset)."""
+    such subsets: (target, the subset with the most anchor parts (per pair: ``anchor``, e.g.
+    the part names the target's reference), then fewest parts, then nearest in date, then
+    first; whether it is the only fitting subset or has more anchor parts than any other)."""
+    if anchor is None:
+        anchor = np.zeros(len(t), dtype=bool)
     targets: list[int] = []
     members: list[IntArray] = []
     only: list[bool] = []
@@ -104,10 +108,12 @@ def subset_fits(
                 rows = p[at[pool]]
                 bits = (masks[:, None] >> np.arange(n)) & 1
                 distance = bits @ np.abs(part_date[rows] - target_date[t[first[pool]]])
-                best = masks[np.lexsort((masks, distance, bits.sum(axis=1)))[0]]
+                named = bits @ anchor[at[pool]].astype(np.int64)
+                order = np.lexsort((masks, distance, bits.sum(axis=1), -named))
+                best = masks[order[0]]
                 targets.append(int(t[first[pool]]))
                 members.append(rows[(best >> np.arange(n)) & 1 == 1])
-                only.append(bool(count[pool] == 1))
+                only.append(len(masks) == 1 or bool(named[order[0]] > named[order[1]]))
     return np.array(targets, dtype=np.int64), members, np.array(only, dtype=bool)
 
 

@@ -183,6 +183,7 @@ class RemittancePass:
         target, members, only = subset_fits(
             near_t, near_p, bank.amount, ledger.amount, bank.date, ledger.date,
             settings.max_parts,
+            anchor=references.reference_evidence(bank, ledger, near_t, near_p)[0],
         )  # fmt: skip
         pools = pd.Series(near_p).groupby(near_t).agg(list).to_dict() if len(near_t) else {}
         for row, rows, alone in zip(target.tolist(), members, only.tolist(), strict=True):
@@ -225,8 +226,15 @@ class RemittancePass:
         target, parts, named = target[order], parts[order], named[order]
         starts = np.flatnonzero(np.r_[True, target[1:] != target[:-1]])
         count = np.diff(np.r_[starts, len(target)])
+        chosen = sorted(choice)
+        chosen_named = dict(zip(chosen, RemittancePass._named(
+            state, np.array(chosen, dtype=np.int64), [choice[r][0] for r in chosen]
+        ).tolist(), strict=True)) if chosen else {}  # fmt: skip
         for start, n in zip(starts.tolist(), count.tolist(), strict=True):
             row = int(target[start])
+            # A choice naming more of its rows' references than this fit stays.
+            if chosen_named.get(row, -1) > named[start]:
+                continue
             if n > MAX_SUGGESTED_OPTIONS:  # look-alike rows: a guess would mostly be wrong
                 if replace:
                     choice.pop(row, None)
