@@ -842,6 +842,20 @@ def test_a_transfer_one_keying_slip_from_a_receipt_is_a_mismatch_not_a_remittanc
     assert set(mismatch["ledger_entry_id"]) == {"L2"}
 
 
+def test_a_transfer_naming_one_invoice_pays_it_and_a_row_one_slip_from_the_transfer() -> None:
+    # 13,000.00 names INV-55726 (10,000.00); the payer's 3,000.00 is one dropped digit from the
+    # transfer, but the named invoice says the two are paid together.
+    ledger = [ledger_row("L1", 1_000_000, MONDAY, "Customer payment Gekko INV-55726",
+                         "Gekko and Co", "INV-55726"),
+              ledger_row("L2", 300_000, MONDAY, "Payment received INV-55727", "Gekko and Co",
+                         "INV-55727"),
+              ledger_row("L3", 204_392, MONDAY, "Receipt INV-55690 Gekko", "Gekko and Co",
+                         "INV-55690")]  # fmt: skip
+    bank = [bank_row("B1", 1_300_000, TUESDAY, "ACH DEPOSIT GEKKO AND CO REMIT 2 INV INV-55726")]
+    links = links_of(run(bank, ledger), "remittance")
+    assert set(links["ledger_entry_id"]) == {"L1", "L2"}
+
+
 def test_a_small_processors_fortnight_of_sales_is_settled_after_its_daily_payouts() -> None:
     # Mollie pays each of four days' sales the next business day at 2.5% (the rate learned
     # there), then, its volume down, a fortnight of sales in one payout: a run longer than

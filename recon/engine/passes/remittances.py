@@ -125,10 +125,10 @@ class RemittancePass:
         lost = np.zeros(len(bank), dtype=bool)
         target, members, sure = self._choices(state, t, p)
         # A transfer one keying slip away from one of the rows (3,667.00 for a receipt booked
-        # as 367.00) is that row mistyped, an amount_mismatch, not that row and a round one.
+        # as 367.00) is that row mistyped, an amount_mismatch, not that row and a round one;
+        # unless the transfer names the reference of another of the rows.
         plain = np.array(
-            [not any(slip_between(int(bank.amount[x]), int(a)) is not Slip.NONE
-                     for a in ledger.amount[rows])
+            [self._no_slip_or_names_another(state, x, rows)
              for x, rows in zip(target.tolist(), members, strict=True)],
             dtype=bool,
         )  # fmt: skip
@@ -156,6 +156,18 @@ class RemittancePass:
             ledger_open[rows] = False
         lost[target[~ok]] = True
         return bool(ok.any()), lost
+
+    @staticmethod
+    def _no_slip_or_names_another(state: MatchState, bank_row: int, rows: IntArray) -> bool:
+        amount = int(state.bank.amount[bank_row])
+        slipped = np.array([slip_between(amount, int(a)) is not Slip.NONE
+                            for a in state.ledger.amount[rows]], dtype=bool)  # fmt: skip
+        if not slipped.any():
+            return True
+        named = references.reference_evidence(
+            state.bank, state.ledger, np.full(len(rows), bank_row, dtype=np.int64), rows
+        )[0]
+        return bool((named & ~slipped).any())
 
     @staticmethod
     def _named(state: MatchState, target: IntArray, members: list[IntArray]) -> IntArray:
