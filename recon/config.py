@@ -496,6 +496,13 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
         days_before=2,
         days_after=5,
     ),
+    HoldDuplicates(name="hold_duplicates"),
+    DifferenceTolerance(
+        name="named_fees", amount=Decimal("50.00"), percent=Decimal("0.5"), deducted_only=True,
+        reference_only=True,
+    ),
+    PartialPayments(name="partial_payments"),
+    Remittances(name="remittances"),
     MatchRule(
         kind="amount",
         name="fuzzy_text",
@@ -505,13 +512,6 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
         days_after=14,
         status="suggested",
     ),
-    HoldDuplicates(name="hold_duplicates"),
-    DifferenceTolerance(
-        name="named_fees", amount=Decimal("50.00"), percent=Decimal("0.5"), deducted_only=True,
-        reference_only=True,
-    ),
-    PartialPayments(name="partial_payments"),
-    Remittances(name="remittances"),
     MismatchRule(name="keying_slips", slips_only=True),
     GroupSearch(name="groups", max_chance_rows=6),
     GroupSearch(

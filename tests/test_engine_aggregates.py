@@ -280,6 +280,26 @@ def test_partial_payments_prefer_the_parts_naming_the_invoice_to_a_pair_that_fit
     assert set(links["status"]) == {"matched"}
 
 
+def test_a_round_part_of_a_split_invoice_is_not_taken_for_a_receipt_twelve_days_before() -> None:
+    # Acme's 4,000.00 receipt of 22 October is the same amount and payer as the first part:
+    # fuzzy_text (same amount within two weeks, the payer named) would link them, but it runs
+    # after the partial payments pass, which pays INV-51204 with both parts.
+    bank = [
+        bank_row("P1", 400_000, "2026-11-03", "ACH CREDIT ACME CORP"),
+        bank_row("P2", 303_414, "2026-11-06", "ACH CREDIT ACME CORP INV-51204"),
+    ]
+    ledger = [
+        ledger_row("L1", 703_414, "2026-11-02", "Invoice INV-51204 Acme Corp", "Acme Corp",
+                   "INV-51204"),
+        ledger_row("L2", 400_000, "2026-10-22", "Receipt INV-51150 Acme Corp", "Acme Corp",
+                   "INV-51150"),
+    ]
+    result = run(bank, ledger)
+    links = links_of(result, "partial_payment")
+    assert set(links["bank_transaction_id"]) == {"P1", "P2"}
+    assert "L2" not in set(result.links["ledger_entry_id"])
+
+
 def test_two_invoices_each_paid_with_a_round_part_of_the_same_day() -> None:
     # Either 2,000.00 transfer completes either invoice: both invoices are paid, one 2,000.00
     # each (the rows are alike, so which one is a guess: suggested).
