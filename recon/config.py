@@ -253,8 +253,10 @@ class GroupSearch(Frozen):
     # (several customers' checks paid in as one DEPOSIT).
     pools: Literal["party", "booking_day"] = "party"
     max_group_size: int = Field(20, ge=2, le=64)
-    # A larger pool waits: its fit could not be shown unique (24 at most: 2 halves of 2**12 sums).
-    max_candidates: int = Field(24, ge=2, le=24)
+    # A larger pool waits: its fit could not be shown unique (40 at most: 2 halves of 2**20
+    # sums). A fit in a booking_day pool of more than 24 rows is only suggested (its chance of
+    # fitting by coincidence is not well estimated).
+    max_candidates: int = Field(24, ge=2, le=40)
     days_before: WindowDays = 7
     days_after: WindowDays = 3
     # The sum may differ from the target by this much (inclusive; whole minor units, rounded down).
@@ -515,7 +517,8 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
     MismatchRule(name="keying_slips", slips_only=True),
     GroupSearch(name="groups", max_chance_rows=6),
     GroupSearch(
-        name="deposits", pools="booking_day", max_group_size=8, days_before=0, days_after=4,
+        name="deposits", pools="booking_day", max_group_size=8, max_candidates=40,
+        days_before=0, days_after=4,
     ),
     DifferenceTolerance(name="difference"),
     DifferenceTolerance(

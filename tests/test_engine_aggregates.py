@@ -545,10 +545,24 @@ def test_money_out_naming_nobody_is_not_grouped_with_one_days_payments() -> None
 
 
 def test_a_deposit_among_more_checks_of_its_day_than_can_be_told_apart_stays_open() -> None:
-    cents = amounts(25, 20_000)
+    cents = amounts(45, 20_000)
     ledger = checks_received("2026-10-29", cents)
     result = run([bank_row("B1", cents[3] + cents[17], FRIDAY, "DEPOSIT")], ledger)
     assert links_of(result, "group").empty
+
+
+def test_a_deposit_of_checks_among_twenty_five_of_its_day_is_found_and_only_suggested() -> None:
+    # The only subset of Thursday's 25 checks summing to the deposit; in a pool this large a
+    # subset of a few rows fits by chance more often than the estimate says: suggested.
+    cents = amounts(25, 20_000)
+    ledger = checks_received("2026-10-29", cents)
+    result = run([bank_row("B1", cents[3] + cents[11] + cents[17], FRIDAY, "DEPOSIT")], ledger)
+    links = links_of(result, "group")
+    assert set(links["ledger_entry_id"]) == {"C3", "C11", "C17"}
+    assert set(links["status"]) == {"suggested"}
+    assert "suggested: a fit among 25 rows of one day may be chance" in (
+        links["explanation"].iloc[0]
+    )
 
 
 def card_purchases(day: str, count: int) -> list[dict[str, Any]]:
@@ -629,14 +643,14 @@ def test_a_day_whose_rows_of_one_kind_sum_to_two_debits_naming_nobody_is_left_op
 
 
 def test_a_deposit_of_two_checks_among_too_many_for_a_subset_search_is_suggested() -> None:
-    # 30 checks of 100.00 to 9,100.00: few pairs sum near any one amount.
-    cents = np.random.default_rng(7).integers(10_000, 910_000, 30).tolist()
+    # 45 checks of 100.00 to 9,100.00: few pairs sum near any one amount.
+    cents = np.random.default_rng(7).integers(10_000, 910_000, 45).tolist()
     ledger = checks_received("2026-10-29", cents)
     result = run([bank_row("B1", cents[3] + cents[17], FRIDAY, "DEPOSIT")], ledger)
     links = links_of(result, "group")
     assert set(links["ledger_entry_id"]) == {"C3", "C17"}
     assert set(links["status"]) == {"suggested"}
-    assert ("2 of the 30 ledger rows booked on 2026-10-29 described 'CHECK ...'; suggested: in a "
+    assert ("2 of the 45 ledger rows booked on 2026-10-29 described 'CHECK ...'; suggested: in a "
             "pool this large only pairs are searched") in links["explanation"].iloc[0]
 
 

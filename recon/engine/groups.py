@@ -4,7 +4,7 @@ A target (a bank deposit, or a ledger invoice) is grouped with leftover rows of 
 from the same account and currency, within the group date window, that name the same party (the
 counterparty or the first meaningful word of the description) or carry the same reference
 (the nearest in date, ``max_candidates`` per key at most). A pool with more open rows than
-``max_candidates`` (config allows at most 24) waits until other groups shrink it, since its fit
+``max_candidates`` (config allows at most 40) waits until other groups shrink it, since its fit
 could not be shown unique. Every subset of 2 to ``max_group_size`` rows whose sum is within
 ``amount_tolerance`` of the target counts. The search enumerates subset sums in integer minor
 units (meet in the middle: two halves of 2**(n/2) sums), so it is exact; pools without any fit
@@ -15,7 +15,8 @@ one budget per partition), so the result is the same on any machine.
 
 :func:`find_day_groups` pools otherwise, for bank rows that name nobody: ledger rows of one
 booking day and one first description word (several customers' checks paid in as one DEPOSIT,
-a payroll provider's debit for the day's "Net pay ..." rows).
+a payroll provider's debit for the day's "Net pay ..." rows); a fit in a day's pool of more
+than ``SURE_POOL_ROWS`` rows is only suggested.
 
 A target is grouped when exactly one subset fits; targets with a few fitting subsets become
 suggestions, and those with many (dense pools of look-alike sales) stay open rather than be
@@ -41,6 +42,9 @@ from recon.engine.scoring import per_row_minor
 _HALF = 20  # 2**20 subset sums per half at most
 # An ambiguous group is suggested (with its alternatives) only when this few subsets fit.
 MAX_SUGGESTED_OPTIONS = 3
+# A fit in a larger pool is only suggested: expected_chance_fits counts subsets of any size,
+# and among so many rows the few small subsets near a target fit by chance more often.
+SURE_POOL_ROWS = 24
 _MAX_SOLUTIONS = 16  # enough to tell "exactly one" from "several" and to list the options
 
 
@@ -733,7 +737,7 @@ def _day_search(
     possible &= _fit_possible(
         amounts, pair_starts, goal, tolerance, config.max_group_size, possible
     )
-    fits_of: dict[int, list[tuple[IntArray, float]]] = {}
+    fits_of: dict[int, list[tuple[IntArray, int]]] = {}
     chance_of: dict[int, float] = {}
     # A pool is searched for many deposits: its subset sums are enumerated once.
     pool_searches: dict[bytes, SubsetSearch] = {}
@@ -752,20 +756,22 @@ def _day_search(
         found, chance = searched[key]
         row = int(t[pair])
         chance_of[row] = chance_of.get(row, 0.0) + chance
-        fits_of.setdefault(row, []).extend((np.sort(pool_rows[f]), chance) for f in found)
+        fits_of.setdefault(row, []).extend((np.sort(pool_rows[f]), stop - start) for f in found)
     groups: list[Group] = []
     order = sorted(fits_of, key=lambda row: (len(fits_of[row]), row))
     for row in order:
         fits = fits_of[row]
         if len(fits) > MAX_SUGGESTED_OPTIONS or not bank_free[row]:
             continue
-        free = [(rows, chance) for rows, chance in fits if ledger_free[rows].all()]
+        free = [(rows, size) for rows, size in fits if ledger_free[rows].all()]
         if not free:
             continue
-        chosen = free[0][0]
+        chosen, pool_size = free[0]
         bank_free[row] = False
         ledger_free[chosen] = False
         options = tuple(rows for rows, _ in free[1:])
+        unsure = (f"a fit among {pool_size} rows of one day may be chance"
+                  if pool_size > SURE_POOL_ROWS else "")  # fmt: skip
         groups.append(Group(True, row, chosen, options, chance_of[row],
-                            _pool_text(ledger, chosen)))  # fmt: skip
+                            _pool_text(ledger, chosen), unsure))  # fmt: skip
     return groups
