@@ -473,7 +473,9 @@ PassSettings = Annotated[
 # The passes config.yaml ships, in its order (a test holds the two equal).
 DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
     MatchRule(kind="reference", name="exact_reference", days_before=3, days_after=10),
-    ReferenceTotals(name="reference_totals", fee_amount=Decimal("1.00"), fee_percent=Decimal("6")),
+    ReferenceTotals(
+        name="reference_totals", fee_amount=Decimal("1.00"), fee_percent=Decimal("12")
+    ),
     SettlementTotals(
         name="settlement_totals", lag_min=0, lag_max=4, wide_span_days=15, min_rows=10,
         fee_amount=Decimal("1.00"), fee_percent=Decimal("6"),

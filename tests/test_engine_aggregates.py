@@ -147,6 +147,21 @@ PARTS = [
     bank_row("B1", 400_000, "2026-11-03", "ACH CREDIT ACME CORP INV-51204", "Acme Corp"),
     bank_row("B2", 587_040, "2026-11-07", "ACH CREDIT ACME CORP INV-5", "Acme Corp"),
 ]
+def test_payout_of_small_sales_whose_fees_are_a_ninth_of_them_groups_by_its_id() -> None:
+    # A coffee shop's 40 sales of 3.50 to 9.00 at 2.9% + 0.30 each: the fee is 8% of the payout.
+    payout = "ST-C0FFEE5HOP1X"
+    sold = [350 + 13 * i + (i * i * 7) % 97 for i in range(40)]
+    fee = sum((amount * 29 + 500) // 1000 + 30 for amount in sold)
+    assert fee * 100 > 7 * (sum(sold) - fee)
+    ledger = sales("S", FRIDAY, sold, "Stripe", payout)
+    bank = [bank_row("B1", sum(sold) - fee, MONDAY, f"STRIPE TRANSFER {payout}", "Stripe",
+                     payout)]  # fmt: skip
+    links = links_of(run(bank, ledger), "reference_total")
+    assert set(links["ledger_entry_id"]) == {row["entry_id"] for row in ledger}
+    assert set(links["status"]) == {"matched_with_difference"}
+    assert set(links["amount_difference_minor"]) == {-fee}
+
+
 INVOICE = ledger_row("L1", 987_040, "2026-11-02", "Invoice INV-51204 Acme Corp", "Acme Corp",
                      "INV-51204")  # fmt: skip
 
