@@ -34,6 +34,7 @@ from recon.engine.normalise import (
     text_column,
 )
 from recon.engine.output import Coded, _texts
+from recon.engine.partitions import _spelled
 from recon.engine.passes.aggregate import _clearest_first, _Days, _segment_starts
 
 
@@ -560,3 +561,18 @@ def test_of_two_runs_claiming_a_day_the_clearer_keeps_it_and_ties_keep_none() ->
     kept = _clearest_first(members, owners, margin, 10)
     assert kept.tolist() == [True, False, False, False, False]
     assert _clearest_first([np.array([3]), np.array([4])], owners[:2], margin[:2], 10).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["usd", " EUR", "EUR ", "eur", "", "JPY"]),
+                          st.text(max_size=4)), max_size=30),
+       st.booleans())  # fmt: skip
+def test_partition_keys_spelled_per_distinct_value_are_those_spelled_per_row(
+    values: list[str | None], arrow: bool
+) -> None:
+    column = pd.Series(values, dtype="str" if arrow else object)
+    codes, names = _spelled(column, lambda texts: texts.str.strip().str.upper())
+    per_row = column.fillna("").astype(str).str.strip().str.upper()
+    expected_codes, expected_names = pd.factorize(per_row, sort=True)
+    assert codes.tolist() == expected_codes.tolist()
+    assert names == [str(n) for n in expected_names]

@@ -15,6 +15,7 @@ other in key order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,15 +69,36 @@ def rules_cross(matching: MatchingConfig) -> tuple[bool, bool]:
     return accounts, currencies
 
 
-def _keys(frame: pd.DataFrame, matching: MatchingConfig) -> tuple[pd.Series, pd.Series]:
+# A column as (code per row, its spellings in sorted order).
+Coded = tuple[IntArray, list[str]]
+
+
+def _keys(frame: pd.DataFrame, matching: MatchingConfig) -> tuple[Coded, Coded]:
     """Each row's partition key, spelled as the engine spells its blocks (the account as text,
-    the currency stripped and in upper case): (accounts, currencies). Text columns, factorised
-    where they are: no str object per row."""
+    the currency stripped and in upper case): (accounts, currencies), each as codes into its
+    spellings in sorted order. The spelling is made once per distinct value, not per row."""
     cross_accounts, cross_currencies = rules_cross(matching)
-    nothing = pd.Series(np.full(len(frame), "", dtype=object))
-    account = frame["account"].fillna("").astype(str)
-    currency = frame["currency"].fillna("").astype(str).str.strip().str.upper()
-    return (nothing if cross_accounts else account, nothing if cross_currencies else currency)
+    nothing = (np.zeros(len(frame), dtype=np.int64), [""])
+    account = nothing if cross_accounts else _spelled(frame["account"], lambda texts: texts)
+    currency = (
+        nothing if cross_currencies
+        else _spelled(frame["currency"], lambda texts: texts.str.strip().str.upper())
+    )  # fmt: skip
+    return account, currency
+
+
+def _spelled(column: pd.Series, spell: Callable[[pd.Series], pd.Series]) -> Coded:
+    """``pd.factorize(spell(column.fillna("").astype(str)), sort=True)``, with ``spell``
+    applied to the column's distinct values only."""
+    codes, uniques = pd.factorize(column)
+    # Each distinct value, then "" for code -1 (a missing value): index -1 picks it.
+    texts = spell(pd.Series([*uniques, ""], dtype=object).astype(str)).to_numpy(dtype=object)
+    text_code, names = pd.factorize(texts, sort=True)
+    row_code = text_code[codes]
+    # Only the spellings some row has (the trailing "" may be none's).
+    present = np.bincount(row_code, minlength=len(names)) > 0
+    renumbered = np.cumsum(present) - 1
+    return renumbered[row_code].astype(np.int64), [str(n) for n in names[present]]
 
 
 def cut(
@@ -96,15 +118,14 @@ def cut(
 
 
 def _groups(
-    frame: pd.DataFrame, keys: tuple[pd.Series, pd.Series], id_column: str | None
+    frame: pd.DataFrame, keys: tuple[Coded, Coded], id_column: str | None
 ) -> dict[PartitionKey, IntArray | None]:
     """The positions of each key's rows, in ``id_column`` order or else as given (None: all
     rows, as given); codes, not Python loops over a million rows."""
     if frame.empty:
         return {}
-    account_code, accounts = pd.factorize(keys[0], sort=True)
-    currency_code, currencies = pd.factorize(keys[1], sort=True)
-    group = account_code.astype(np.int64) * len(currencies) + currency_code
+    (account_code, accounts), (currency_code, currencies) = keys
+    group = account_code * len(currencies) + currency_code
     if id_column is None:
         if len(accounts) * len(currencies) == 1:
             return {(str(accounts[0]), str(currencies[0])): None}
