@@ -4,7 +4,8 @@ new pass is added (one module, one config entry, its tests), shown by an example
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from types import SimpleNamespace
+from typing import Any, Literal, cast
 
 import hypothesis.strategies as st
 import numpy as np
@@ -17,7 +18,8 @@ from recon.config import Frozen, PassName
 from recon.engine import DayWindow, Found, MatchState, build_passes, keys, reach_days, reconcile
 from recon.engine.candidates import FAN_OUT_CAP, keyed_window_pairs
 from recon.engine.classify import classify
-from recon.engine.one_to_one import one_to_one, shares_name
+from recon.engine.normalise import Side, name_words
+from recon.engine.one_to_one import cut_word, one_to_one, shares_name
 from recon.engine.output import match_result
 from recon.engine.scoring import pair_parts
 from recon.frames import PARTNER_ONLY, MatchResult
@@ -402,6 +404,42 @@ def test_a_whole_name_shared_is_evidence_a_filler_word_is_not() -> None:
     shared = dict(zip(order, shares_name(state.bank, state.ledger, b, x).tolist(), strict=True))
     assert shared == {("B", "L"): True, ("B", "W"): False, ("FEE", "L"): False,
                       ("FEE", "W"): False}  # fmt: skip
+
+
+def _shares_name_pair_by_pair(bank_text: str, ledger_text: str) -> bool:
+    """shares_name of one pair, spelled out as its docstring says."""
+    text = bank_text.upper()
+    own = {w for w in name_words(text) if len(w) >= 4 and not w.isdigit()}
+    theirs = set(name_words(ledger_text))
+    cut = cut_word(text)
+    return bool(own & theirs) or (bool(cut) and any(w.startswith(cut) and w != cut
+                                                    for w in theirs))  # fmt: skip
+
+
+_NAME_PIECES = ["JORDAN", "Jor", "JO", "ramos", "Ramos,", "PATTERSON", "Patt", "1234", "INC",
+                "wire", "Müller", "MUELL", "ﬁsh", "FISH", "٣٤٥٦", "x9", "Ab-Cd", "ACH"]
+
+
+@given(st.lists(st.lists(st.sampled_from(_NAME_PIECES), max_size=5).map(" ".join),
+                min_size=1, max_size=8),
+       st.lists(st.lists(st.sampled_from(_NAME_PIECES), max_size=5).map(" ".join),
+                min_size=1, max_size=8),
+       st.lists(st.tuples(st.integers(0, 7), st.integers(0, 7)), min_size=1, max_size=30))
+@settings(max_examples=300, deadline=None)  # fmt: skip
+def test_names_shared_by_all_pairs_at_once_are_those_found_pair_by_pair(
+    bank_texts: list[str], ledger_texts: list[str], pairs: list[tuple[int, int]]
+) -> None:
+    b = np.array([i % len(bank_texts) for i, _ in pairs], dtype=np.int64)
+    x = np.array([j % len(ledger_texts) for _, j in pairs], dtype=np.int64)
+    # shares_name reads only the sides' distinct texts and each row's text code.
+    bank = SimpleNamespace(texts=np.array(bank_texts, dtype=object),
+                           text_code=np.arange(len(bank_texts), dtype=np.int64))
+    ledger = SimpleNamespace(texts=np.array(ledger_texts, dtype=object),
+                             text_code=np.arange(len(ledger_texts), dtype=np.int64))
+    shared = shares_name(cast(Side, bank), cast(Side, ledger), b, x)
+    expected = [_shares_name_pair_by_pair(bank_texts[i], ledger_texts[j])
+                for i, j in zip(b.tolist(), x.tolist(), strict=True)]  # fmt: skip
+    assert shared.tolist() == expected
 
 
 def test_an_amount_only_guess_among_look_alikes_is_left_open() -> None:

@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pandas as pd
 
-from recon.engine import explain
+from recon.engine import explain, sets
 from recon.engine.assign import assign
-from recon.engine.candidates import unique_pairs
-from recon.engine.normalise import BoolArray, IntArray, Side, filled, name_words
+from recon.engine.candidates import expand_ranges, unique_pairs
+from recon.engine.normalise import BoolArray, IntArray, Side, filled, name_word_pairs
 from recon.engine.scoring import (
     TEXTS_ALIKE,
     FloatArray,
@@ -195,29 +195,56 @@ def shares_name(bank: Side, ledger: Side, b: IntArray, lg: IntArray) -> BoolArra
     """Per pair: the bank text holds a name word of the ledger text (4 letters or more), or ends
     in the start of one (3 letters or more, cut off by the bank). Fuzzy similarity of a short
     name within a long text is low ("PAYROLL DIR DEP PATTERSON" against "Net pay Patterson,
-    Mary"), yet the name is what tells the same amounts paid the same day apart."""
+    Mary"), yet the name is what tells the same amounts paid the same day apart.
+
+    Column-wise over the distinct pairs of texts: the words of the pairs' texts are coded in one
+    code space (:func:`recon.engine.normalise.name_word_pairs`), and each pair's bank words and
+    cut name are looked up among its ledger text's words and their starts."""
     if len(b) == 0:
         return np.zeros(0, dtype=bool)
     width = len(ledger.texts)
     pair_codes, pairs = pd.factorize(bank.text_code[b] * width + ledger.text_code[lg])
     pairs = np.asarray(pairs, dtype=np.int64)
-    bank_words: dict[int, tuple[frozenset[str], str]] = {}
-    ledger_words: dict[int, frozenset[str]] = {}
+    pair_bank, bank_codes = pd.factorize(pairs // width)
+    pair_ledger, ledger_codes = pd.factorize(pairs % width)
+    bank_texts = [str(t).upper() for t in bank.texts[bank_codes]]
+    text, word, words = name_word_pairs(
+        bank_texts + [str(t) for t in ledger.texts[ledger_codes]]
+    )  # fmt: skip
+    word_count = max(len(words), 1)
+    on_ledger = text >= len(bank_texts)
+    ledger_text, ledger_word = text[on_ledger] - len(bank_texts), word[on_ledger]
+    # A bank text's name words: 4 characters or more, not a number.
+    name_word = np.array([len(w) >= _NAME_WORD and not w.isdigit() for w in words.tolist()],
+                         dtype=bool)  # fmt: skip
+    named = ~on_ledger & name_word[word]
+    bank_text, bank_word = text[named], word[named]  # in text order
+    per_text = np.bincount(bank_text, minlength=len(bank_texts))
+    first = np.r_[0, np.cumsum(per_text)[:-1]].astype(np.int64)
+    pair, at = expand_ranges(first[pair_bank], first[pair_bank] + per_text[pair_bank])
     found = np.zeros(len(pairs), dtype=bool)
-    for i, (bank_code, ledger_code) in enumerate(
-        zip((pairs // width).tolist(), (pairs % width).tolist(), strict=True)
-    ):
-        if bank_code not in bank_words:
-            text = str(bank.texts[bank_code]).upper()
-            words = [w for w in name_words(text) if len(w) >= _NAME_WORD and not w.isdigit()]
-            bank_words[bank_code] = (frozenset(words), cut_word(text))
-        if ledger_code not in ledger_words:
-            ledger_words[ledger_code] = frozenset(name_words(str(ledger.texts[ledger_code])))
-        own, cut = bank_words[bank_code]
-        theirs = ledger_words[ledger_code]
-        found[i] = bool(own & theirs) or (
-            bool(cut) and any(w.startswith(cut) and w != cut for w in theirs)
-        )
+    held = sets.isin(
+        pair_ledger[pair] * word_count + bank_word[at], ledger_text * word_count + ledger_word
+    )  # fmt: skip
+    found[pair[held]] = True
+    # The bank text's cut name, a proper start of a word of the ledger text.
+    cut_code, cuts = pd.factorize(np.array([cut_word(t) for t in bank_texts], dtype=object))
+    cut_of = {str(c): k for k, c in enumerate(cuts.tolist()) if c}
+    starts = [
+        [cut_of[w[:k]] for k in range(_CUT_NAME, len(w)) if w[:k] in cut_of]
+        for w in words.tolist()
+    ]
+    start_count = np.array([len(s) for s in starts], dtype=np.int64)
+    start_cut = np.array([c for s in starts for c in s], dtype=np.int64)
+    first = np.r_[0, np.cumsum(start_count)[:-1]].astype(np.int64)
+    entry, at = expand_ranges(first[ledger_word], first[ledger_word] + start_count[ledger_word])
+    cut_count = max(len(cuts), 1)
+    has_cut = np.array([bool(c) for c in cuts.tolist()], dtype=bool)
+    ask = np.flatnonzero(~found & has_cut[cut_code[pair_bank]])
+    found[ask] = sets.isin(
+        pair_ledger[ask] * cut_count + cut_code[pair_bank[ask]],
+        ledger_text[entry] * cut_count + start_cut[at],
+    )  # fmt: skip
     result: BoolArray = found[pair_codes]
     return result
 
