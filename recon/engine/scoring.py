@@ -91,9 +91,7 @@ def pair_parts(
 ) -> PairParts:
     """The parts of each pair; a learned payee that agrees counts as texts that agree (100)."""
     bank_date = bank.authorized[b] if authorized else bank.date[b]
-    reference = bank.reference[b]
-    named, contradicts = reference_evidence(bank, ledger, b, lg)
-    equal = named | ((reference >= 0) & (reference == ledger.reference[lg]))
+    equal, contradicts = reference_parts(bank, ledger, b, lg)
     learned = (bank.payee[b] >= 0) & (bank.payee[b] == ledger.payee[lg])
     own_text = pair_text_similarity(bank, ledger, b, lg)
     return PairParts(
@@ -106,9 +104,21 @@ def pair_parts(
         ),
         text=np.where(learned, 100.0, own_text),
         reference_equal=equal,
-        reference_contradicts=contradicts & ~equal,
+        reference_contradicts=contradicts,
         learned=learned & (own_text < TEXTS_ALIKE),
     )
+
+
+def reference_parts(
+    bank: Side, ledger: Side, b: IntArray, lg: IntArray
+) -> tuple[BoolArray, BoolArray]:
+    """Per pair, :class:`PairParts`' ``reference_equal`` and ``reference_contradicts``: the bank
+    row names the ledger row's reference (or both hold the same one), and it names others but
+    not that one. No text is compared: a pass can drop pairs by them first."""
+    reference = bank.reference[b]
+    named, contradicts = reference_evidence(bank, ledger, b, lg)
+    equal = named | ((reference >= 0) & (reference == ledger.reference[lg]))
+    return equal, contradicts & ~equal
 
 
 def same_sign(bank: Side, ledger: Side, parts: PairParts) -> BoolArray:

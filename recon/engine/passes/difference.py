@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from recon.config import DifferenceTolerance
 from recon.engine.candidates import FAN_OUT_CAP, date_band_pairs
 from recon.engine.classify import unreversed
@@ -33,7 +35,7 @@ from recon.engine.scoring import (
     allowed_difference,
     pair_parts,
     per_row_minor,
-    same_sign,
+    reference_parts,
     search_percent,
     within_tolerance,
 )
@@ -67,22 +69,26 @@ class DifferencePass:
             l_rows, state.ledger_block[l_rows], ledger.date[l_rows], ledger.amount[l_rows],
             days_before=config.days_before, days_after=config.days_after, cap=FAN_OUT_CAP,
         )  # fmt: skip
-        parts = pair_parts(bank, ledger, b, lg)
-        keep = same_sign(bank, ledger, parts)
-        keep &= within_tolerance(
+        # The tests that read no text first, texts compared only for the pairs they leave (the
+        # reference-only pass keeps about one pair in a hundred). A pair naming other references
+        # than the ledger row's is no candidate (one_to_one leaves it out).
+        equal, contradicts = reference_parts(bank, ledger, b, lg)
+        plausible = (np.sign(bank.amount[b]) == np.sign(ledger.amount[lg])) & ~contradicts
+        plausible &= within_tolerance(
             bank.amount[b], ledger.amount[lg], per_row_minor(bank, b, config.amount),
             config.percent, config.percent_of,
         )  # fmt: skip
-        alike = (parts.text >= config.min_text_similarity) | parts.reference_equal
-        if config.named_party:
-            alike |= names_party(state, parts.bank, parts.ledger)
-        # A bank row naming another counterparty (and not the reference) pays someone else.
-        alike &= parts.reference_equal | ~names_another_party(state, parts.bank, parts.ledger)
-        keep &= alike
         if config.deducted_only:  # money in that arrived short
-            keep &= (ledger.amount[parts.ledger] > 0) & (parts.amount_delta < 0)
+            plausible &= (ledger.amount[lg] > 0) & (bank.amount[b] < ledger.amount[lg])
         if config.reference_only:
-            keep &= parts.reference_equal
+            plausible &= equal
+        b, lg = b[plausible], lg[plausible]
+        parts = pair_parts(bank, ledger, b, lg)
+        keep = (parts.text >= config.min_text_similarity) | parts.reference_equal
+        if config.named_party:
+            keep |= names_party(state, parts.bank, parts.ledger)
+        # A bank row naming another counterparty (and not the reference) pays someone else.
+        keep &= parts.reference_equal | ~names_another_party(state, parts.bank, parts.ledger)
         keep &= ~keying_errors(bank.amount[b], ledger.amount[lg], keep)
         return one_to_one(
             state, parts.take(keep), priority=0.0, rule=self.name,
