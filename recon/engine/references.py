@@ -247,8 +247,6 @@ class _LookupTables:
 
     keys: pa.Array  # the lookup's texts
     values: IntArray  # their codes (negative: shared)
-    check_keys: pa.Array  # what a number after a check word may be: short references first
-    check_values: IntArray
     starts: pa.Array
     check_words: pa.Array
     invoice_words: pa.Array
@@ -257,8 +255,17 @@ class _LookupTables:
     # The same look-ups as Python sets and dicts: for a few texts, looking each up in these is
     # cheaper than pyarrow hashing every key of a table again (it does on every call).
     key_map: dict[str, int]
-    check_map: dict[str, int]
+    check_map: dict[str, int]  # what a number after a check word may be: short references first
     start_set: frozenset[str]
+
+    @cached_property
+    def check_table(self) -> tuple[pa.Array, IntArray]:
+        """:attr:`check_map` as (texts, codes) arrays, made when first asked: few numbers follow
+        a check word, so most scans look each up in the dict instead."""
+        return (
+            pa.array(list(self.check_map), type=pa.large_string()),
+            np.fromiter(self.check_map.values(), dtype=np.int64, count=len(self.check_map)),
+        )
 
     @classmethod
     def of(cls, refs: LedgerReferences) -> _LookupTables:
@@ -267,8 +274,6 @@ class _LookupTables:
         return cls(
             keys=pa.array(list(refs.lookup), type=pa.large_string()),
             values=np.fromiter(refs.lookup.values(), dtype=np.int64, count=len(refs.lookup)),
-            check_keys=pa.array(list(checks), type=pa.large_string()),
-            check_values=np.fromiter(checks.values(), dtype=np.int64, count=len(checks)),
             starts=pa.array(list(refs.starts), type=pa.large_string()),  # a set: any order
             check_words=pa.array(sorted(CHECK_WORDS), type=pa.large_string()),
             invoice_words=pa.array(sorted(INVOICE_WORDS), type=pa.large_string()),
@@ -291,13 +296,14 @@ class _LookupTables:
 
     def check_lookup(self, texts: pa.Array) -> IntArray:
         """The code a number after a check word names (short references first), -1 none."""
-        if len(self.check_values) == 0:
+        if not self.check_map:
             return np.full(len(texts), -1, dtype=np.int64)
-        if len(texts) < len(self.check_keys):
+        if len(texts) < len(self.check_map):
             found = [self.check_map.get(t, -1) for t in texts.to_pylist()]
             return np.maximum(np.array(found, dtype=np.int64), -1)
-        at = _numpy(pc.index_in(texts, value_set=self.check_keys).fill_null(-1)).astype(np.int64)
-        code = np.where(at >= 0, self.check_values[np.maximum(at, 0)], -1)
+        check_keys, check_values = self.check_table
+        at = _numpy(pc.index_in(texts, value_set=check_keys).fill_null(-1)).astype(np.int64)
+        code = np.where(at >= 0, check_values[np.maximum(at, 0)], -1)
         result: IntArray = np.maximum(code, -1)  # shared digits name none of them here
         return result
 
