@@ -962,33 +962,20 @@ class SettlementPass:
         return result
 
 
-def _naming_parts(state: MatchState, target: IntArray, members: list[IntArray]) -> IntArray:
-    """Per (ledger row, chosen bank rows): how many of the bank rows name its reference."""
+def naming_counts(
+    state: MatchState, target: IntArray, members: list[IntArray], *, target_is_bank: bool
+) -> IntArray:
+    """Per (target, its chosen rows of the other side): in how many of the pairs the bank row
+    names the ledger row's reference (the parts of one invoice name it; another invoice of the
+    same payer merely sums alike)."""
     sizes = np.array([len(m) for m in members], dtype=np.int64)
     if sizes.sum() == 0:
         return np.zeros(len(members), dtype=np.int64)
-    agree = references.reference_evidence(
-        state.bank, state.ledger, np.concatenate(members), np.repeat(target, sizes)
-    )[0]
+    rows, owner = np.concatenate(members), np.repeat(target, sizes)
+    bank_rows, ledger_rows = (owner, rows) if target_is_bank else (rows, owner)
+    agree = references.reference_evidence(state.bank, state.ledger, bank_rows, ledger_rows)[0]
     return np.bincount(np.repeat(np.arange(len(members)), sizes), weights=agree,
                        minlength=len(members)).astype(np.int64)  # fmt: skip
-
-
-def _claims(
-    state: MatchState, target: IntArray, members: list[IntArray], sure: BoolArray
-) -> tuple[BoolArray, BoolArray]:
-    """Which partial payments to make, and which stay sure, when several ledger rows claim one
-    bank row: :func:`~recon.engine.passes.parts.resolve_claims`, counting the parts that name
-    their ledger row's reference (the parts of one invoice name it; another invoice of the same
-    payer merely sums alike)."""
-    if not members:
-        return np.zeros(0, dtype=bool), sure
-    sizes = np.array([len(m) for m in members], dtype=np.int64)
-    claim = np.repeat(np.arange(len(members), dtype=np.int64), sizes)
-    rows = np.concatenate(members)
-    agree, _ = references.reference_evidence(state.bank, state.ledger, rows, target[claim])
-    named = np.bincount(claim, weights=agree, minlength=len(members)).astype(np.int64)
-    return resolve_claims(target, members, sure, named, state.ledger.date, len(state.bank))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1331,8 +1318,12 @@ class PartialPaymentPass:
             target, members, sure = self._candidates(state, t, b, *wide)
             if len(target) == 0:
                 break
-            sure &= self._specific(state, target, members)
-            ok, sure = _claims(state, target, members, sure)
+            named = naming_counts(state, target, members, target_is_bank=False)
+            # Sure only when a part names the invoice or at most one part is round (two round
+            # parts of 2,000.00 and 3,000.00 fit many invoices of a payer by chance); of
+            # several invoices claiming one bank row, the one whose parts name it wins.
+            sure &= (named > 0) | (round_counts(members, bank) <= 1)
+            ok, sure = resolve_claims(target, members, sure, named, ledger.date, len(bank))
             for k in np.flatnonzero(ok).tolist():
                 ledger_row, parts = int(target[k]), members[k]
                 currency = str(ledger.currency[ledger_row])
@@ -1355,14 +1346,6 @@ class PartialPaymentPass:
             wide_t, wide_b = wide
             keep = again[wide_t] & ledger_open[wide_t] & bank_open[wide_b]
             wide = (wide_t[keep], wide_b[keep])
-
-    @staticmethod
-    def _specific(state: MatchState, target: IntArray, members: list[IntArray]) -> BoolArray:
-        """Per chosen set: a part names the invoice, or at most one part is round (two round
-        parts of 2,000.00 and 3,000.00 fit many invoices of a payer by chance)."""
-        named = _naming_parts(state, target, members)
-        specific: BoolArray = (named > 0) | (round_counts(members, state.bank) <= 1)
-        return specific
 
     def _candidates(
         self, state: MatchState, t: IntArray, b: IntArray, wide_t: IntArray, wide_b: IntArray
@@ -1449,7 +1432,9 @@ class PartialPaymentPass:
         starts = np.flatnonzero(np.r_[True, target[1:] != target[:-1]])
         count = np.diff(np.r_[starts, len(target)])
         at = {row: k for k, row in enumerate(target_list)}
-        chosen_named = _naming_parts(state, np.array(target_list, dtype=np.int64), members)
+        chosen_named = naming_counts(
+            state, np.array(target_list, dtype=np.int64), members, target_is_bank=False
+        )
         for start, n in zip(starts.tolist(), count.tolist(), strict=True):
             row = int(target[start])
             pair = np.array([first[start], second[start]], dtype=np.int64)

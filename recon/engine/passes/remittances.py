@@ -32,7 +32,7 @@ from recon.engine.candidates import keyed_window_pairs, unique_pairs
 from recon.engine.classify import unreversed
 from recon.engine.groups import MAX_SUGGESTED_OPTIONS, expected_chance_fits
 from recon.engine.normalise import BoolArray, IntArray
-from recon.engine.passes.aggregate import _Groups, _open
+from recon.engine.passes.aggregate import _Groups, _open, naming_counts
 from recon.engine.passes.names import named_parties
 from recon.engine.passes.parts import (
     anchored_three_part_fits,
@@ -136,7 +136,7 @@ class RemittancePass:
         members = [rows for rows, keep in zip(members, plain.tolist(), strict=True) if keep]
         if len(target) == 0:
             return False, lost
-        named = self._named(state, target, members)
+        named = naming_counts(state, target, members, target_is_bank=True)
         # Several round invoices (1,300.00 + 1,700.00) sum to many transfers: not sure unless
         # an invoice is named.
         sure &= (named > 0) | (round_counts(members, ledger) <= 1)
@@ -168,19 +168,6 @@ class RemittancePass:
             state.bank, state.ledger, np.full(len(rows), bank_row, dtype=np.int64), rows
         )[0]
         return bool((named & ~slipped).any())
-
-    @staticmethod
-    def _named(state: MatchState, target: IntArray, members: list[IntArray]) -> IntArray:
-        """Per choice: how many of its ledger rows' references the bank row names."""
-        sizes = np.array([len(m) for m in members], dtype=np.int64)
-        rows = np.concatenate(members)
-        owner = np.repeat(target, sizes)
-        agree = references.reference_evidence(state.bank, state.ledger, owner, rows)[0]
-        claim = np.repeat(np.arange(len(members)), sizes)
-        named: IntArray = np.bincount(claim, weights=agree, minlength=len(members)).astype(
-            np.int64
-        )
-        return named
 
     def _choices(
         self, state: MatchState, t: IntArray, p: IntArray
@@ -239,9 +226,10 @@ class RemittancePass:
         starts = np.flatnonzero(np.r_[True, target[1:] != target[:-1]])
         count = np.diff(np.r_[starts, len(target)])
         chosen = sorted(choice)
-        chosen_named = dict(zip(chosen, RemittancePass._named(
-            state, np.array(chosen, dtype=np.int64), [choice[r][0] for r in chosen]
-        ).tolist(), strict=True)) if chosen else {}  # fmt: skip
+        chosen_named = dict(zip(chosen, naming_counts(
+            state, np.array(chosen, dtype=np.int64), [choice[r][0] for r in chosen],
+            target_is_bank=True,
+        ).tolist(), strict=True))  # fmt: skip
         for start, n in zip(starts.tolist(), count.tolist(), strict=True):
             row = int(target[start])
             # A choice naming more of its rows' references than this fit stays.
