@@ -350,6 +350,26 @@ def test_a_part_is_not_taken_by_another_payers_receipt_of_the_same_round_amount(
     assert "G1" not in set(result.links["ledger_entry_id"])
 
 
+def test_a_part_naming_another_invoice_is_left_to_that_invoice() -> None:
+    # Two 1,000.00 transfers of Acme fit INV-51204 (3,000.00 + 1,000.00 + 3,208.87). The one
+    # nearer to it names INV-51188: it pays that invoice, so INV-51204 takes the other.
+    bank = [
+        bank_row("A1", 300_000, "2026-11-02", "ACH CREDIT ACME CORP INV-51204"),
+        bank_row("B1", 100_000, "2026-11-03", "ACH CREDIT ACME CORP INV-51188"),
+        bank_row("A2", 100_000, "2026-11-07", "ACH CREDIT ACME CORP"),
+        bank_row("A3", 320_887, "2026-11-12", "ACH CREDIT ACME CO"),
+    ]
+    ledger = [
+        ledger_row("LA", 720_887, "2026-11-02", "Invoice INV-51204", "Acme Corp", "INV-51204"),
+        ledger_row("LB", 549_402, "2026-11-03", "Invoice INV-51188", "Acme Corp", "INV-51188"),
+    ]
+    result = run(bank, ledger)
+    links = links_of(result, "partial_payment")
+    assert set(links["bank_transaction_id"]) == {"A1", "A2", "A3"}
+    assert set(links["ledger_entry_id"]) == {"LA"}
+    assert "B1" not in set(result.links["bank_transaction_id"])
+
+
 def test_a_debit_and_its_reversal_are_no_parts_of_an_invoice() -> None:
     # The reversal's credit has the second part's amount: without it, the invoice would have
     # two fits, and only a suggestion.

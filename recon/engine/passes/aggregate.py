@@ -1277,6 +1277,9 @@ class PartialPaymentPass:
             pairs_b.append(b)
         t, b = unique_pairs(np.concatenate(pairs_t), np.concatenate(pairs_b))
         t, b = possible_parts(t, b, ledger.amount, bank.amount)
+        # A transfer naming another invoice pays that one, not this one.
+        keep = ~references.reference_evidence(bank, ledger, b, t)[1]
+        t, b = t[keep], b[keep]
         near_t, near_b = nearest(t, b, ledger.date, bank.date, 2 * self.settings.max_parts)
         self._runs(state, near_t, near_b, bank_open, ledger_open, groups, wide=(t, b))
         if self.settings.allow_remainder:
