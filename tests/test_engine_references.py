@@ -173,6 +173,40 @@ def test_a_group_with_a_contradicting_reference_is_only_suggested() -> None:
     assert "names reference INV-51204" in checked.notes[0]
 
 
+def test_a_part_naming_another_invoice_is_not_confirmed_by_a_part_naming_this_one() -> None:
+    # INV-51204 paid by two transfers: one names it, the other names INV-51188, another
+    # invoice of the payer. The first part's agreement does not vouch for the second.
+    bank = [
+        bank_row("B1", 400_00, "2024-03-05", "ACH CREDIT CONTOSO LTD INV-51204"),
+        bank_row("B2", 300_00, "2024-03-06", "ACH CREDIT CONTOSO LTD INV-51188"),
+    ]
+    ledger = [
+        ledger_row("L1", 700_00, "2024-03-04", "Receipt", "Contoso", "INV-51204"),
+        ledger_row("L2", 900_00, "2024-03-01", "Receipt", "Contoso", "INV-51188"),
+    ]
+    state = state_of(bank, ledger)
+
+    def group(bank_rows: list[int], ledger_rows: list[int]) -> LinkBatch:
+        n = len(bank_rows)
+        return LinkBatch(
+            bank=np.array(bank_rows), ledger=np.array(ledger_rows),
+            match_id=np.array(["g"] * n, dtype=object),
+            status=np.array(["matched"] * n, dtype=object),
+            rule=np.array(["group"] * n, dtype=object), score=np.ones(n),
+            amount_difference=np.zeros(n, dtype=np.int64), parts={},
+            notes=np.array([""] * n, dtype=object),
+        )  # fmt: skip
+
+    b1, b2 = (list(state.bank.ids).index(i) for i in ("B1", "B2"))
+    l1, l2 = (list(state.ledger.ids).index(i) for i in ("L1", "L2"))
+    checked = unconfirm_contradicted(state.bank, state.ledger, group([b1, b2], [l1, l1]))
+    assert list(checked.status) == ["suggested", "suggested"]
+    assert "names reference INV-51188" in checked.notes[1]
+    # One transfer naming the first of the two invoices it pays stays confirmed.
+    checked = unconfirm_contradicted(state.bank, state.ledger, group([b1, b1], [l1, l2]))
+    assert list(checked.status) == ["matched", "matched"]
+
+
 def test_a_reference_the_ledger_does_not_hold_still_contradicts_another() -> None:
     # The bank's reference field holds INV-1001, in the company's own format, and no ledger row
     # holds it (it may be booked later); the same-day, same-amount ledger row is INV-1002.

@@ -246,14 +246,21 @@ def blocks(
 
 def unconfirm_contradicted(bank: Side, ledger: Side, links: LinkBatch) -> LinkBatch:
     """``links`` with every link (all rows of its match id) that pairs a bank row naming one
-    reference with a ledger row holding another, and no row of the link agreeing, made
-    ``suggested``, saying why: contradicting references are never confirmed, whatever else
-    agrees (recon.engine.references)."""
+    reference with a ledger row holding another, that bank row naming no ledger row of the
+    link, made ``suggested``, saying why: contradicting references are never confirmed,
+    whatever else agrees (recon.engine.references)."""
     agree, contradicts = references.reference_evidence(bank, ledger, links.bank, links.ledger)
     confirmed = links.status != Status.SUGGESTED.value
-    # A group agrees when any member's reference is named: one transfer paying three invoices
-    # often names only the first.
-    against = contradicts & confirmed & ~_among(links.match_id, links.match_id[agree])
+    # A bank row naming one of its group's references agrees with the group: one transfer
+    # paying three invoices often names only the first. A part of an invoice naming another
+    # invoice does not become right because another part names this one.
+    against = contradicts & confirmed
+    if against.any():
+        agree &= _among(links.match_id, links.match_id[against])
+        match_id, row = links.match_id.tolist(), links.bank.tolist()
+        agreeing = {(match_id[k], row[k]) for k in np.flatnonzero(agree).tolist()}
+        at = np.flatnonzero(against)
+        against[at] = [(match_id[k], row[k]) not in agreeing for k in at.tolist()]
     if not against.any():
         return links
     demoted = _among(links.match_id, links.match_id[against]) & confirmed
