@@ -13,7 +13,14 @@ from hypothesis import given, settings
 from test_engine import MATCHING, bank_row, ledger_row, links_of, run
 
 from recon.engine import references
-from recon.engine.normalise import name_word_pairs, name_words, truncation_aware
+from recon.engine.normalise import (
+    RAIL_CHECK,
+    RAIL_TRANSFER,
+    name_word_pairs,
+    name_words,
+    rails,
+    truncation_aware,
+)
 from recon.engine.scoring import pair_text_similarity
 from recon.engine.state import LinkBatch, MatchState, unconfirm_contradicted
 
@@ -428,3 +435,61 @@ def test_format_prefixes_of_ascii_references_by_search_equal_the_letters_before_
     for refs_given in (known, [*known, "É1"]):  # "É1": not ASCII, read column-wise
         is_prefix = references._format_prefixes(np.array(refs_given, dtype=object), refs_given)
         assert {h for h in heads if is_prefix(h)} == expected & heads
+
+
+# ---------------------------------------------------------------------------------------------
+# How the money moved: a check is never a transfer
+
+
+def test_rails_read_checks_and_transfers_from_texts() -> None:
+    said = {
+        "Check received Wayne Enterprises INV-118325": RAIL_CHECK,
+        "Check 1043 Sysco Foods": RAIL_CHECK,
+        "REMOTE DEPOSIT CAPTURE": RAIL_CHECK,
+        "CHQ 001043": RAIL_CHECK,
+        "ACH CREDIT WAYNE ENTERPRISE": RAIL_TRANSFER,
+        "SEPA CREDIT TRANSFER COSTA SISTEMAS LDA": RAIL_TRANSFER,
+        "WAYNE ENTERPRISE DES:PAYMENT ID:INV-118325": RAIL_TRANSFER,
+        "Wire to Schneider Logistik AG PO 57220": RAIL_TRANSFER,
+        "FURIKOMI KK ITO ROBOTICS": RAIL_TRANSFER,
+        "ONLINE TRANSFER TO CHK ...4417 TRANSACTION#: 1234": RAIL_TRANSFER,  # the account
+        "CHECK TRANSFER": RAIL_CHECK | RAIL_TRANSFER,  # both: a row saying both says neither
+        # Neither: a name after the first two words, a debit card, a hotel, nothing.
+        "Customer payment Swift Couriers INV-7001": 0,
+        "ACH CREDIT ACME WIRE PRODUCTS": RAIL_TRANSFER,
+        "CHECKCARD 0115 STARBUCKS": 0,
+        "CHECK CARD PURCHASE OFFICE DEPOT": 0,
+        "Hotel check-in deposit": 0,
+        "DEPOSIT": 0,
+        "Receipt INV-55510 Sterling Cooper Draper": 0,
+    }
+    assert dict(zip(said, rails(list(said)).tolist(), strict=True)) == said
+
+
+def test_a_check_received_is_not_paid_by_a_transfer_of_its_amount() -> None:
+    # Wayne's ACH transfer of 3,000.00 and the 3,000.00 check received from Wayne the same day
+    # agree in payer, amount and day; but a check is not an ACH credit: both stay open.
+    bank = [bank_row("B1", 300_000, "2024-03-04", "ACH CREDIT WAYNE ENTERPRISE")]
+    ledger = [ledger_row("L1", 300_000, "2024-03-04", "Check received Wayne Enterprises INV-118325",
+                         "Wayne Enterprises", "INV-118325")]  # fmt: skip
+    assert links_of(run(bank, ledger)) == {}
+    # The same receipt booked without saying how it came links.
+    receipt = ledger[0] | {"description": "Receipt Wayne Enterprises INV-118325"}
+    assert ("B1", "L1") in links_of(run(bank, [receipt]))
+
+
+def test_a_transfer_paying_several_invoices_takes_no_check_received() -> None:
+    # 1,234.56 and either 765.44 fit Wayne's 2,000.00 transfer; one 765.44 was a check
+    # (deposited with others), so the transfer pays 1,234.56 and the other: the only fit left.
+    bank = [bank_row("B1", 200_000, "2024-03-06", "ACH CREDIT WAYNE ENTERPRISES")]
+    ledger = [
+        ledger_row("L1", 123_456, "2024-03-04", "Receipt INV-7001", "Wayne Enterprises",
+                   "INV-7001"),
+        ledger_row("L2", 76_544, "2024-03-04", "Check received Wayne Enterprises INV-7002",
+                   "Wayne Enterprises", "INV-7002"),
+        ledger_row("L3", 76_544, "2024-03-04", "Receipt INV-7003", "Wayne Enterprises",
+                   "INV-7003"),
+    ]
+    links = links_of(run(bank, ledger))
+    assert {lg for b, lg in links if b == "B1"} == {"L1", "L3"}
+    assert {row["status"] for row in links.values()} == {"matched"}

@@ -37,7 +37,7 @@ from recon.config import GroupSearch
 from recon.engine import explain, sets
 from recon.engine.candidates import expand_ranges, keyed_window_pairs, unique_pairs
 from recon.engine.normalise import BoolArray, IntArray, Side, key_word
-from recon.engine.scoring import per_row_minor
+from recon.engine.scoring import per_row_minor, rails_differ
 
 _HALF = 20  # 2**20 subset sums per half at most
 # An ambiguous group is suggested (with its alternatives) only when this few subsets fit.
@@ -252,7 +252,11 @@ def _candidates(
         )  # fmt: skip
         parts_t.append(t)
         parts_o.append(o)
-    return unique_pairs(np.concatenate(parts_t), np.concatenate(parts_o))
+    t, o = unique_pairs(np.concatenate(parts_t), np.concatenate(parts_o))
+    # A check and a transfer are never one payment.
+    keep = ~(rails_differ(target, other, t, o) if target_is_bank
+             else rails_differ(other, target, o, t))  # fmt: skip
+    return t[keep], o[keep]
 
 
 def find_groups(

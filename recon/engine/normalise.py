@@ -107,6 +107,17 @@ class Side:
         return several, (rows << 32) | codes
 
     @cached_property
+    def rail(self) -> npt.NDArray[np.int8]:
+        """Per row, how its description says the money moved (:func:`rails`; saying both
+        says neither), or a check where it says nothing and the row names a check number as
+        one (Plaid's check_number)."""
+        codes, uniques = pd.factorize(pd.Series(self.description, dtype=object))
+        per_text = rails([str(t) for t in uniques])
+        rail = per_text[codes] if len(self) else np.zeros(0, dtype=np.int8)
+        rail = np.where((rail == 0) & self.check_said & (self.check >= 0), RAIL_CHECK, rail)
+        return np.where(rail == RAIL_CHECK | RAIL_TRANSFER, 0, rail).astype(np.int8)
+
+    @cached_property
     def text_words(self) -> tuple[IntArray, IntArray, ObjArray]:
         """:func:`name_words` of each distinct text as (text code, word code, words), each
         (text, word) once: computed once, for the passes that look for names in texts."""
@@ -430,6 +441,39 @@ _CHECK_WORDS_RE2 = (
 )
 _MAY_NAME_CHECK = rf"(?i){_CHECK_WORDS_RE2}[0-9]"
 _WHOLE_CHECK = rf"(?i)^\s*(?:{_CHECK_WORDS_RE2}|(?:NO|NR)\.?\s*|#\s*)?[0-9]{{1,12}}\s*$"
+
+
+# How the money moved, as a description says it in its first two words (RE2, case-insensitive,
+# ASCII word boundaries; later words are often names: "Acme Wire Products", "Swift Couriers"):
+# a check ("Check received ...", "CHECK 1043", a deposit of checks the bank scanned) or an
+# electronic transfer ("ACH CREDIT", "INCOMING WIRE", "SEPA CT", a NACHA "DES:" line...). A
+# description saying both says neither. "CHECK CARD" is a debit card.
+RAIL_CHECK, RAIL_TRANSFER = 1, 2
+_LEAD = r"(?i)^\W*(?:\S+\s+)?"  # the first word, or the second
+_CHECK_RAIL = (
+    _LEAD + r"(?:CHECKS?|CHK|CHEQUES?|CHQ|SCHECK)\b|REMOTE DEPOSIT|MOBILE DEPOSIT|DEPOSITED ITEM"
+)
+_NOT_A_CHECK = r"(?i)\bCHE(?:CK|QUE)[\s-]*(?:CA?RD|IN|OUT)\b"
+_TRANSFER_RAIL = (
+    _LEAD + r"(?:ACH|WIRES?|FEDWIRE|SEPA|SWIFT|FURIKOMI|ZELLE|BACS|CHAPS|TRANSFERS?|TRF|"
+    r"UEBERWEISUNG|UBERWEISUNG|VIREMENT|BONIFICO|TRANSFERENCIA|OVERBOEKING)\b|"
+    r"\bDES:|^\W*ORIG CO NAME"
+)
+
+
+def rails(texts: list[str]) -> npt.NDArray[np.int8]:
+    """Per text: RAIL_CHECK, RAIL_TRANSFER, both (their sum) or 0."""
+    if not texts:
+        return np.zeros(0, dtype=np.int8)
+    array = pa.array(texts, type=pa.large_string())
+
+    def says(pattern: str) -> BoolArray:
+        found = pc.match_substring_regex(array, pattern)
+        return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+
+    check = says(_CHECK_RAIL) & ~says(_NOT_A_CHECK)
+    transfer = says(_TRANSFER_RAIL)
+    return (check * RAIL_CHECK + transfer * RAIL_TRANSFER).astype(np.int8)
 
 
 def _may_match(texts: list[str], re2_pattern: str) -> IntArray:

@@ -17,7 +17,7 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 
 from recon.engine import sets
-from recon.engine.normalise import BoolArray, IntArray, Side
+from recon.engine.normalise import RAIL_CHECK, RAIL_TRANSFER, BoolArray, IntArray, Side
 from recon.engine.references import reference_evidence
 from recon.money import currency_exponent
 
@@ -118,7 +118,14 @@ def reference_parts(
     reference = bank.reference[b]
     named, contradicts = reference_evidence(bank, ledger, b, lg)
     equal = named | ((reference >= 0) & (reference == ledger.reference[lg]))
-    return equal, contradicts & ~equal
+    return equal, (contradicts & ~equal) | rails_differ(bank, ledger, b, lg)
+
+
+def rails_differ(bank: Side, ledger: Side, b: IntArray, lg: IntArray) -> BoolArray:
+    """Per pair: one side says a check, the other an electronic transfer ("Check received
+    Wayne Enterprises" is not paid by "ACH CREDIT WAYNE ENTERPRISE"): never the same payment."""
+    differ: BoolArray = (bank.rail[b] | ledger.rail[lg]) == (RAIL_CHECK | RAIL_TRANSFER)
+    return differ
 
 
 def same_sign(bank: Side, ledger: Side, parts: PairParts) -> BoolArray:

@@ -50,6 +50,7 @@ from recon.engine.scoring import (
     allowed_difference,
     pair_parts,
     per_row_minor,
+    rails_differ,
     score_parts,
     total_score,
 )
@@ -1277,8 +1278,10 @@ class PartialPaymentPass:
             pairs_b.append(b)
         t, b = unique_pairs(np.concatenate(pairs_t), np.concatenate(pairs_b))
         t, b = possible_parts(t, b, ledger.amount, bank.amount)
-        # A transfer naming another invoice pays that one, not this one.
-        keep = ~references.reference_evidence(bank, ledger, b, t)[1]
+        # A transfer naming another invoice pays that one, not this one; a check is no part of
+        # an invoice booked as a transfer, nor the other way round.
+        keep = ~(references.reference_evidence(bank, ledger, b, t)[1]
+                 | rails_differ(bank, ledger, b, t))  # fmt: skip
         t, b = t[keep], b[keep]
         near_t, near_b = nearest(t, b, ledger.date, bank.date, 2 * self.settings.max_parts)
         self._runs(state, near_t, near_b, bank_open, ledger_open, groups, wide=(t, b))

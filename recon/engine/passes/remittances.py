@@ -43,6 +43,7 @@ from recon.engine.passes.parts import (
     subset_fits,
     two_part_fits,
 )
+from recon.engine.scoring import rails_differ
 from recon.engine.slips import Slip, slip_between
 from recon.engine.state import DayWindow, Found, MatchState
 from recon.records import Status
@@ -74,6 +75,8 @@ class RemittancePass:
             payers = payers[bank.amount[payers] > 0]
         t, p = self._pools(state, payers, ledger_open)
         t, p = possible_parts(t, p, bank.amount, ledger.amount)
+        keep = ~rails_differ(bank, ledger, t, p)  # a transfer pays no "Check received" row
+        t, p = t[keep], p[keep]
         for _ in range(_ROUNDS):
             found, lost = self._round(state, t, p, bank_open, ledger_open, groups)
             if not found or not lost.any():
