@@ -367,6 +367,29 @@ def test_reversal_pair() -> None:
     assert by_id["B1"]["explanation"].endswith("no ledger entry with this account and currency")
 
 
+def test_an_unrelated_debit_of_a_credits_size_is_no_reversal_of_it() -> None:
+    # Tailspin's wire of 2,400.00 arrived twice; the copy is a probable duplicate, not a
+    # reversal of the 2,400.00 paid to Blue Shield two days later.
+    bank = [
+        bank_row("B1", 240_000, "2024-03-04", "WIRE TRF IN TAILSPIN"),
+        bank_row("B2", 240_000, "2024-03-04", "WIRE TRF IN TAILSPIN"),
+        bank_row("B3", -240_000, "2024-03-06", "ONLINE PAYMENT TO BLUE SHIELD OF CA"),
+    ]
+    ledger = [ledger_row("L1", 240_000, "2024-03-04", "Receipt Tailspin Toys", "Tailspin Toys")]
+    items = run(bank, ledger).discrepancies
+    kinds = dict(zip(items["bank_transaction_id"], items["kind"], strict=True))
+    assert sorted(kinds.values()) == ["probable_duplicate", "unmatched_bank"]
+    assert kinds["B3"] == "unmatched_bank"
+    # A text saying it undoes something pairs without a shared name: a deposited check
+    # returned unpaid.
+    returned = [
+        bank_row("D1", 50_000, "2024-03-04", "DEPOSIT"),
+        bank_row("D2", -50_000, "2024-03-07", "RETURNED ITEM CHARGEBACK"),
+    ]
+    items = run(returned, []).discrepancies
+    assert list(items["kind"]) == ["reversal", "reversal"]
+
+
 def test_pending_is_never_matched() -> None:
     result = run(
         [bank_row("B1", -777, "2024-03-20", "Coffee", "Cafe", pending=True)],

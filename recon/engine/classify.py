@@ -100,9 +100,37 @@ def reversals(
     )  # fmt: skip
     if len(o) == 0:
         return o, i
+    # An unrelated debit of a credit's size is no reversal of it: the texts share a name
+    # ("ACH DEBIT ACME CORP", "ACH REVERSAL ACME CORP"), or one says it reverses something
+    # ("RETURNED ITEM CHARGEBACK" after a "DEPOSIT").
+    related = _share_a_name(bank, o, i, reversal_words=True)
+    o, i = o[related], i[related]
+    if len(o) == 0:
+        return o, i
     score = 1.0 / (1.0 + np.abs(bank.date[o] - bank.date[i]).astype(np.float64))
     chosen = assign(o, i, score)
     return o[chosen], i[chosen]
+
+
+# Words with which a bank says a row undoes another.
+_REVERSAL_WORDS = frozenset(
+    {"REVERSAL", "REVERSED", "REVERSE", "RETURN", "RETURNED", "RTN", "CHARGEBACK", "CORRECTION",
+     "ADJUSTMENT", "ADJ", "REFUND", "VOID", "VOIDED", "CANCEL", "CANCELLED", "CANCELED",
+     "STORNO", "RUECKBUCHUNG", "RÜCKBUCHUNG", "RETOUR", "RECALL"}
+)  # fmt: skip
+
+
+def _share_a_name(bank: Side, x: IntArray, y: IntArray, *, reversal_words: bool) -> BoolArray:
+    """Per pair of bank rows: their texts share a word beyond the bank's boilerplate (or, with
+    ``reversal_words``, one of them says it reverses: :data:`_REVERSAL_WORDS`)."""
+    words = {code: set(name_words(str(bank.texts[code]))) - BANK_BOILERPLATE
+             for code in np.unique(bank.text_code[np.r_[x, y]]).tolist()}  # fmt: skip
+    return np.array(
+        [bool(words[a] & words[b])
+         or (reversal_words and bool((words[a] | words[b]) & _REVERSAL_WORDS))
+         for a, b in zip(bank.text_code[x].tolist(), bank.text_code[y].tolist(), strict=True)],
+        dtype=bool,
+    )  # fmt: skip
 
 
 def returns(
@@ -127,11 +155,7 @@ def returns(
         bank.date[d].astype("datetime64[D]"), bank.date[c].astype("datetime64[D]")
     )
     c, d = c[business <= window_days], d[business <= window_days]
-    words = {code: set(name_words(str(bank.texts[code]))) - BANK_BOILERPLATE
-             for code in np.unique(bank.text_code[np.r_[c, d]]).tolist()}  # fmt: skip
-    named = np.array([bool(words[x] & words[y]) for x, y in
-                      zip(bank.text_code[c].tolist(), bank.text_code[d].tolist(), strict=True)],
-                     dtype=bool)  # fmt: skip
+    named = _share_a_name(bank, c, d, reversal_words=False)
     c, d = c[named], d[named]
     order = np.lexsort((d, bank.date[c] - bank.date[d], c))
     c, d = c[order], d[order]
