@@ -367,6 +367,34 @@ def test_reversal_pair() -> None:
     assert by_id["B1"]["explanation"].endswith("no ledger entry with this account and currency")
 
 
+def test_two_transfers_alike_but_for_the_banks_reference_are_no_duplicates() -> None:
+    # Nakamura paid 26,000 yen twice on one day, the same text: one transfer carries the bank's
+    # reference, the other none, so they are two payments (the second pays part of an
+    # invoice); an exact copy, reference included, is still a probable duplicate.
+    text, party = "TRANSFER IN NAKAMURA KOGYO KK", "NAKAMURA KOGYO KK"
+    yen = {"currency": "JPY"}
+    bank = [
+        bank_row("B1", 2_600_000, "2024-03-11", text, party, "202403110724707", **yen),
+        bank_row("B2", 2_600_000, "2024-03-11", text, party, **yen),
+        bank_row("B3", 1_100_000, "2024-03-15", "TRANSFER IN NAKAMURA KOGYO", "", "JP-INV-3388",
+                 **yen),
+        bank_row("B4", 1_161_146, "2024-03-17", "FURIKOMI NAKAMURA KOGYO KK", party, **yen),
+    ]
+    ledger = [
+        ledger_row("L1", 2_600_000, "2024-03-11", "Payment received JP-INV-3301",
+                   "Nakamura Kogyo Co Ltd", "JP-INV-3301", **yen),
+        ledger_row("L2", 4_861_146, "2024-03-11", "Receipt JP-INV-3388 Nakamura Kogyo Co Ltd",
+                   "Nakamura Kogyo Co Ltd", "JP-INV-3388", **yen),
+    ]
+    result = run(bank, ledger)
+    parts = {b for b, lg in links_of(result) if lg == "L2"}
+    assert len(parts) == 3 and {"B3", "B4"} < parts
+    assert "probable_duplicate" not in set(result.discrepancies["kind"])
+    copy = bank_row("B5", 2_600_000, "2024-03-11", text, party, "202403110724707", **yen)
+    kinds = run([*bank, copy], ledger).discrepancies["kind"]
+    assert list(kinds) == ["probable_duplicate"]
+
+
 def test_an_unrelated_debit_of_a_credits_size_is_no_reversal_of_it() -> None:
     # Tailspin's wire of 2,400.00 arrived twice; the copy is a probable duplicate, not a
     # reversal of the 2,400.00 paid to Blue Shield two days later.

@@ -174,7 +174,8 @@ def unreversed(state: MatchState, rows: IntArray) -> IntArray:
 def duplicates(
     side: Side, rows: IntArray, linked: BoolArray, block: IntArray, window_days: int
 ) -> tuple[IntArray, IntArray]:
-    """(leftover row, its linked twin): same block, amount, counterparty and description."""
+    """(leftover row, its linked twin): same block, amount, counterparty, description,
+    reference and check number."""
     twins = np.flatnonzero(linked)
     if len(rows) == 0 or len(twins) == 0:
         empty = np.zeros(0, dtype=np.int64)
@@ -194,7 +195,10 @@ def duplicates(
     same_text = np.asarray(
         side.text_clean[side.text_code[x]] == side.text_clean[side.text_code[y]], dtype=bool
     )
-    x, y = x[same_text], y[same_text]
+    # A copy holds the same reference and check number too: two transfers of one payer, text
+    # and amount on one day, one carrying a bank reference the other lacks, are two payments.
+    same = same_text & (side.reference[x] == side.reference[y]) & (side.check[x] == side.check[y])
+    x, y = x[same], y[same]
     # One twin per leftover row: the nearest in date, then the lowest position.
     order = np.lexsort((y, np.abs(side.date[x] - side.date[y]), x))
     x, y = x[order], y[order]
