@@ -416,6 +416,12 @@ def test_an_unrelated_debit_of_a_credits_size_is_no_reversal_of_it() -> None:
     ]
     items = run(returned, []).discrepancies
     assert list(items["kind"]) == ["reversal", "reversal"]
+    # A payment to a partner and a receipt from it of one size are two payments.
+    partner = [
+        bank_row("K1", -1_000_000, "2024-03-03", "FURIKOMI OUT KK KOBAYASHI TRADING"),
+        bank_row("K2", 1_000_000, "2024-03-04", "TRANSFER IN KK KOBAYASHI TRADING"),
+    ]
+    assert "reversal" not in set(run(partner, []).discrepancies["kind"])
 
 
 def test_pending_is_never_matched() -> None:

@@ -100,10 +100,13 @@ def reversals(
     )  # fmt: skip
     if len(o) == 0:
         return o, i
-    # An unrelated debit of a credit's size is no reversal of it: the texts share a name
-    # ("ACH DEBIT ACME CORP", "ACH REVERSAL ACME CORP"), or one says it reverses something
-    # ("RETURNED ITEM CHARGEBACK" after a "DEPOSIT").
-    related = _share_a_name(bank, o, i, reversal_words=True)
+    # An unrelated debit of a credit's size is no reversal of it, nor is a payment to a partner
+    # and a receipt from it ("FURIKOMI OUT KK KOBAYASHI", "TRANSFER IN KK KOBAYASHI"): the
+    # texts are the same ("CARD REFUND X" twice), or one says it reverses something ("ACH
+    # REVERSAL ACME CORP", "RETURNED ITEM CHARGEBACK" after a "DEPOSIT").
+    related = np.asarray(
+        bank.text_clean[bank.text_code[o]] == bank.text_clean[bank.text_code[i]], dtype=bool
+    ) | _says_reversal(bank, o) | _says_reversal(bank, i)
     o, i = o[related], i[related]
     if len(o) == 0:
         return o, i
@@ -120,17 +123,12 @@ _REVERSAL_WORDS = frozenset(
 )  # fmt: skip
 
 
-def _share_a_name(bank: Side, x: IntArray, y: IntArray, *, reversal_words: bool) -> BoolArray:
-    """Per pair of bank rows: their texts share a word beyond the bank's boilerplate (or, with
-    ``reversal_words``, one of them says it reverses: :data:`_REVERSAL_WORDS`)."""
-    words = {code: set(name_words(str(bank.texts[code]))) - BANK_BOILERPLATE
-             for code in np.unique(bank.text_code[np.r_[x, y]]).tolist()}  # fmt: skip
-    return np.array(
-        [bool(words[a] & words[b])
-         or (reversal_words and bool((words[a] | words[b]) & _REVERSAL_WORDS))
-         for a, b in zip(bank.text_code[x].tolist(), bank.text_code[y].tolist(), strict=True)],
-        dtype=bool,
-    )  # fmt: skip
+def _says_reversal(bank: Side, rows: IntArray) -> BoolArray:
+    """Per row: its text says it undoes another (:data:`_REVERSAL_WORDS`)."""
+    codes = bank.text_code[rows]
+    says = {code: bool(set(name_words(str(bank.texts[code]))) & _REVERSAL_WORDS)
+            for code in np.unique(codes).tolist()}  # fmt: skip
+    return np.array([says[code] for code in codes.tolist()], dtype=bool)
 
 
 def returns(
@@ -155,7 +153,11 @@ def returns(
         bank.date[d].astype("datetime64[D]"), bank.date[c].astype("datetime64[D]")
     )
     c, d = c[business <= window_days], d[business <= window_days]
-    named = _share_a_name(bank, c, d, reversal_words=False)
+    words = {code: set(name_words(str(bank.texts[code]))) - BANK_BOILERPLATE
+             for code in np.unique(bank.text_code[np.r_[c, d]]).tolist()}  # fmt: skip
+    named = np.array([bool(words[x] & words[y]) for x, y in
+                      zip(bank.text_code[c].tolist(), bank.text_code[d].tolist(), strict=True)],
+                     dtype=bool)  # fmt: skip
     c, d = c[named], d[named]
     order = np.lexsort((d, bank.date[c] - bank.date[d], c))
     c, d = c[order], d[order]
