@@ -135,6 +135,10 @@ def test_the_bank_file_reader_keeps_plaid_check_number(tmp_path: Path, config: C
         ("CHECK 1043", "", "Scheck Nr. 1043 Miete"),  # a German ledger
         ("CHECK 1043", "Scheck-Nr. 1043", "Miete"),
         ("DEBIT", "", "Chèque n° 1043 loyer"),  # a French ledger
+        ("CHECK PAID #1043", "1043", "Rent"),
+        ("CHECK CASHED 1043", "1043", "Rent"),
+        ("SHARE DRAFT 1043", "1043", "Rent"),  # a credit union's checks are share drafts
+        ("DRAFT #001043", "", "Draft 1043 rent"),
     ],
 )
 def test_check_number_formats(bank_text: str, ledger_reference: str, ledger_text: str) -> None:

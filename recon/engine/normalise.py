@@ -410,12 +410,15 @@ def _cannot_match(text: str) -> bool:
     return "INV" not in upper and "PO" not in upper and "REF" not in upper
 
 
-# The words a check number follows: CHECK, CHK, CK, CHEQUE, CHQ, and a ledger's own language's
-# (German Scheck, French chèque), optionally with NO / NUMBER / NR / N° and punctuation
-# ("CHECK 1043", "CHK #1043", "CHK-001043", "Check No. 1043", "CHQ:1043", "Scheck-Nr. 1043",
-# "Chèque n° 1043").
+# The words a check number follows: CHECK, CHK, CK, CHEQUE, CHQ, a credit union's (SHARE)
+# DRAFT, and a ledger's own language's (German Scheck, French chèque), optionally with what
+# became of it (PAID, CASHED...) and NO / NUMBER / NR / N° and punctuation ("CHECK 1043",
+# "CHK #1043", "CHK-001043", "Check No. 1043", "CHQ:1043", "Scheck-Nr. 1043", "Chèque n° 1043",
+# "CHECK PAID #1043", "SHARE DRAFT 1043").
 _CHECK_WORDS = (
-    r"(?:CHECK|CHK|CK|CH[EÈ]QUE|CHQ|SCHECK)\.?(?:[\s#:./-]*(?:NO|NUMBER|NR|NUM|N[°º])(?!\w)\.?)?"
+    r"(?:CHECK|CHK|CK|CH[EÈ]QUE|CHQ|SCHECK|(?:SHARE[\s-]*)?DRAFT)\.?"
+    r"(?:\s+(?:PAID|CASHED|CLEARED|POSTED|PRESENTED)(?!\w))?"
+    r"(?:[\s#:./-]*(?:NO|NUMBER|NR|NUM|N[°º])(?!\w)\.?)?"
     r"[\s#:./-]*"
 )
 _CHECK_IN_TEXT = re.compile(
@@ -437,7 +440,9 @@ def _check_number(text: str, *, whole: bool) -> int:
 # without the whitespace only Python counts as \s, every text _CHECK_IN_TEXT finds a number in
 # matches _MAY_NAME_CHECK, and _WHOLE_CHECK matches exactly the texts _CHECK_REFERENCE does.
 _CHECK_WORDS_RE2 = (
-    r"(?:CHECK|CHK|CK|CHEQUE|CHQ|SCHECK)\.?(?:[\s#:./-]*(?:NO|NUMBER|NR|NUM)\b\.?)?[\s#:./-]*"
+    r"(?:CHECK|CHK|CK|CHEQUE|CHQ|SCHECK|(?:SHARE[\s-]*)?DRAFT)\.?"
+    r"(?:\s+(?:PAID|CASHED|CLEARED|POSTED|PRESENTED)\b)?"
+    r"(?:[\s#:./-]*(?:NO|NUMBER|NR|NUM)\b\.?)?[\s#:./-]*"
 )
 _MAY_NAME_CHECK = rf"(?i){_CHECK_WORDS_RE2}[0-9]"
 _WHOLE_CHECK = rf"(?i)^\s*(?:{_CHECK_WORDS_RE2}|(?:NO|NR)\.?\s*|#\s*)?[0-9]{{1,12}}\s*$"
