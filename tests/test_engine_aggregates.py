@@ -370,6 +370,27 @@ def test_a_part_naming_another_invoice_is_left_to_that_invoice() -> None:
     assert "B1" not in set(result.links["bank_transaction_id"])
 
 
+def test_a_payment_booked_with_its_wire_fee_is_paid_by_the_wire_and_the_fee_line() -> None:
+    # The books hold the bank account's line of one journal entry: 10,025.00 for the wire and
+    # its fee; the statement has the wire (naming the PO) and the bank's 25.00 fee line.
+    bank = [
+        bank_row("B1", -1_000_000, "2024-03-05", "WIRE TRF OUT SYSCO FOODS PO 57319"),
+        bank_row("F1", -2_500, "2024-03-05", "WIRE TRANSFER FEE"),
+        bank_row("F2", -2_500, "2024-03-06", "MONTHLY SERVICE FEE"),
+    ]
+    ledger = [ledger_row("L1", -1_002_500, "2024-03-04", "Wire to Sysco Foods PO 57319",
+                         "Sysco Foods", "PO 57319")]  # fmt: skip
+    result = run(bank, ledger)
+    links = links_of(result, "partial_payment")
+    assert set(links["bank_transaction_id"]) == {"B1", "F1"}
+    assert set(links["status"]) == {"matched"}
+    assert "the bank's fee of -25.00 (one ledger row for both)" in links["explanation"].iloc[0]
+    assert list(result.discrepancies["bank_transaction_id"]) == ["F2"]
+    # A fee line that does not make up the rest exactly joins nothing.
+    other = [bank[0], bank[1] | {"amount_minor": -3_000}]
+    assert links_of(run(other, ledger), "partial_payment").empty
+
+
 def test_a_debit_and_its_reversal_are_no_parts_of_an_invoice() -> None:
     # The reversal's credit has the second part's amount: without it, the invoice would have
     # two fits, and only a suggestion.

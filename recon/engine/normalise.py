@@ -107,6 +107,13 @@ class Side:
         return several, (rows << 32) | codes
 
     @cached_property
+    def fee_line(self) -> BoolArray:
+        """Per row: its description says it is a bank's charge (:func:`fee_lines`)."""
+        codes, uniques = pd.factorize(pd.Series(self.description, dtype=object))
+        per_text = fee_lines([str(t) for t in uniques])
+        return per_text[codes] if len(self) else np.zeros(0, dtype=bool)
+
+    @cached_property
     def rail(self) -> npt.NDArray[np.int8]:
         """Per row, how its description says the money moved (:func:`rails`; saying both
         says neither), or a check where it says nothing and the row names a check number as
@@ -464,6 +471,22 @@ _TRANSFER_RAIL = (
     r"UEBERWEISUNG|UBERWEISUNG|VIREMENT|BONIFICO|TRANSFERENCIA|OVERBOEKING)\b|"
     r"\bDES:|^\W*ORIG CO NAME"
 )
+
+
+# A bank's own charge, as its description says it ("WIRE TRANSFER FEE", "INTL WIRE FEE",
+# "FURIKOMI TESURYO", "SERVICE CHARGE", "Überweisungsgebühr" spelt without its umlaut...).
+_FEE_LINE = (
+    r"(?i)\b(?:FEES?|CHARGES?|CHGS?|COMMISSION|TESURYO|TESUURYOU|GEBUEHR(?:EN)?|FRAIS|SPESE|"
+    r"COMISION|KOSTEN)\b|GEB(?:UE|Ü)HR"
+)
+
+
+def fee_lines(texts: list[str]) -> BoolArray:
+    """Per text: it is a bank's charge (:data:`_FEE_LINE`)."""
+    if not texts:
+        return np.zeros(0, dtype=bool)
+    found = pc.match_substring_regex(pa.array(texts, type=pa.large_string()), _FEE_LINE)
+    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def rails(texts: list[str]) -> npt.NDArray[np.int8]:

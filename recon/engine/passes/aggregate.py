@@ -1285,6 +1285,7 @@ class PartialPaymentPass:
         t, b = t[keep], b[keep]
         near_t, near_b = nearest(t, b, ledger.date, bank.date, 2 * self.settings.max_parts)
         self._runs(state, near_t, near_b, bank_open, ledger_open, groups, wide=(t, b))
+        self._with_fee_lines(state, sources[:2], bank_open, ledger_open, groups)
         if self.settings.allow_remainder:
             self._allow_remainder(state, bank_open, ledger_open, groups)
         return groups.found(state, PARTIAL_RULE)
@@ -1352,6 +1353,55 @@ class PartialPaymentPass:
             wide_t, wide_b = wide
             keep = again[wide_t] & ledger_open[wide_t] & bank_open[wide_b]
             wide = (wide_t[keep], wide_b[keep])
+
+    def _with_fee_lines(
+        self, state: MatchState, sources: tuple[tuple[IntArray, IntArray, IntArray], ...],
+        bank_open: BoolArray, ledger_open: BoolArray, groups: _Groups,
+    ) -> None:  # fmt: skip
+        """A ledger row paid by a bank row naming its reference and the bank's fee of that
+        day (or the day before or after) that makes up the rest, exactly: the bank account's
+        line of one journal entry (10,025.00 = the wire's 10,000.00 + its 25.00 wire fee)
+        against the statement's two lines. Of several such fee lines the nearest in date."""
+        bank, ledger = state.bank, state.ledger
+        fees = np.flatnonzero(bank_open & bank.fee_line)
+        if len(fees) == 0:
+            return
+        pairs_t, pairs_b = [], []
+        for ledger_key, named_b, named_key in sources:
+            keep = bank_open[named_b]
+            found = self._pairs(state, ledger_key, named_b[keep], named_key[keep], ledger_open,
+                                2 * self.settings.max_parts)  # fmt: skip
+            pairs_t.append(found[0])
+            pairs_b.append(found[1])
+        t, b = unique_pairs(np.concatenate(pairs_t), np.concatenate(pairs_b))
+        t, b = possible_parts(t, b, ledger.amount, bank.amount)
+        t, b = t[~bank.fee_line[b]], b[~bank.fee_line[b]]
+        if len(t) == 0:
+            return
+        rest = ledger.amount[t] - bank.amount[b]
+        # (pair, fee line) with the pair's block and rest and the fee line's block and amount
+        # as one key, the fee line within a day of the bank row.
+        width = int(max(np.abs(rest).max(), np.abs(bank.amount[fees]).max())) * 2 + 2
+        pair, fee = keyed_window_pairs(
+            np.arange(len(t), dtype=np.int64), state.bank_block[b] * width + rest + width // 2,
+            bank.date[b], fees, state.bank_block[fees] * width + bank.amount[fees] + width // 2,
+            bank.date[fees], days_before=1, days_after=1, cap=8,
+        )  # fmt: skip
+        if len(pair) == 0:
+            return
+        order = np.lexsort((fee, np.abs(bank.date[fee] - bank.date[b[pair]]), b[pair], t[pair]))
+        for k in order.tolist():
+            ledger_row, part, fee_row = int(t[pair[k]]), int(b[pair[k]]), int(fee[k])
+            if not (ledger_open[ledger_row] and bank_open[part] and bank_open[fee_row]):
+                continue
+            currency = str(ledger.currency[ledger_row])
+            paid, charged = (explain.money(int(bank.amount[row]), currency)
+                             for row in (part, fee_row))  # fmt: skip
+            note = (f"; paid by {paid} naming its reference and the bank's fee of {charged}"
+                    " (one ledger row for both)")  # fmt: skip
+            groups.add(np.array([part, fee_row]), np.array([ledger_row]), Status.MATCHED, 0, note)
+            bank_open[[part, fee_row]] = False
+            ledger_open[ledger_row] = False
 
     def _candidates(
         self, state: MatchState, t: IntArray, b: IntArray, wide_t: IntArray, wide_b: IntArray
