@@ -391,6 +391,26 @@ def test_a_payment_booked_with_its_wire_fee_is_paid_by_the_wire_and_the_fee_line
     assert links_of(run(other, ledger), "partial_payment").empty
 
 
+def test_a_months_bank_charges_booked_as_one_row_are_paid_by_its_fee_lines() -> None:
+    bank = [
+        bank_row("F1", -2_500, "2024-03-05", "WIRE TRANSFER FEE"),
+        bank_row("F2", -4_500, "2024-03-12", "INTL WIRE FEE"),
+        bank_row("F3", -1_500, "2024-03-29", "MONTHLY SERVICE FEE"),
+        bank_row("F4", -2_500, "2024-04-02", "WIRE TRANSFER FEE"),
+    ]
+    for booked in ("2024-03-31", "2024-04-03"):  # at the month's end, or early the next
+        ledger = [ledger_row("L1", -8_500, booked, "Bank charges March", "First Platypus Bank")]
+        result = run(bank, ledger)
+        links = links_of(result, "partial_payment")
+        assert set(links["bank_transaction_id"]) == {"F1", "F2", "F3"}, booked
+        assert set(links["status"]) == {"matched"}
+        assert "the bank's 3 fee lines of 2024-03, -85.00 in all" in links["explanation"].iloc[0]
+        assert list(result.discrepancies["bank_transaction_id"]) == ["F4"]
+    # Not all of the month's fee lines: nothing (a sum of some of them could be chance).
+    ledger = [ledger_row("L1", -7_000, "2024-03-31", "Bank charges March", "First Platypus Bank")]
+    assert links_of(run(bank, ledger), "partial_payment").empty
+
+
 def test_a_debit_and_its_reversal_are_no_parts_of_an_invoice() -> None:
     # The reversal's credit has the second part's amount: without it, the invoice would have
     # two fits, and only a suggestion.

@@ -25,6 +25,7 @@ fit equally well, or two bank rows claiming one ledger row, are left to later pa
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -1286,6 +1287,7 @@ class PartialPaymentPass:
         near_t, near_b = nearest(t, b, ledger.date, bank.date, 2 * self.settings.max_parts)
         self._runs(state, near_t, near_b, bank_open, ledger_open, groups, wide=(t, b))
         self._with_fee_lines(state, sources[:2], bank_open, ledger_open, groups)
+        self._fees_of_a_month(state, bank_open, ledger_open, groups)
         if self.settings.allow_remainder:
             self._allow_remainder(state, bank_open, ledger_open, groups)
         return groups.found(state, PARTIAL_RULE)
@@ -1402,6 +1404,57 @@ class PartialPaymentPass:
             groups.add(np.array([part, fee_row]), np.array([ledger_row]), Status.MATCHED, 0, note)
             bank_open[[part, fee_row]] = False
             ledger_open[ledger_row] = False
+
+    @staticmethod
+    def _fees_of_a_month(
+        state: MatchState, bank_open: BoolArray, ledger_open: BoolArray, groups: _Groups
+    ) -> None:
+        """A ledger row booking the bank's charges of a month ("Bank charges March": its text
+        says fee or charge) paid by all of that month's open fee lines of its account, two at
+        least, summing to it exactly: its own month's, else (booked in the first days of the
+        next) the month before's. Two such ledger rows of one account and amount pay none."""
+        bank, ledger = state.bank, state.ledger
+        targets = np.flatnonzero(ledger_open & ledger.fee_line & (ledger.amount < 0))
+        fees = np.flatnonzero(bank_open & bank.fee_line & (bank.amount < 0))
+        if len(targets) == 0 or len(fees) == 0:
+            return
+
+        def month(days: IntArray) -> IntArray:
+            months: IntArray = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+            return months
+
+        # One key per (block, month): the fee lines' totals and rows.
+        span = int(month(np.r_[bank.date[fees], ledger.date[targets]]).max()) + 2
+        key = state.bank_block[fees] * span + month(bank.date[fees])
+        order = np.argsort(key, kind="stable")
+        fees, key = fees[order], key[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        ends = np.r_[starts[1:], len(key)]
+        sums = np.add.reduceat(bank.amount[fees], starts)
+        totals = {
+            int(key[first]): (int(total), int(first), int(end))
+            for first, end, total in zip(starts.tolist(), ends.tolist(), sums.tolist(), strict=True)
+        }
+        own = state.ledger_block[targets] * span + month(ledger.date[targets])
+        chosen: dict[int, tuple[int, int, int]] = {}  # ledger row -> (key, start, end)
+        for row, key_now in zip(targets.tolist(), own.tolist(), strict=True):
+            for month_key in (key_now, key_now - 1):
+                total, start, end = totals.get(month_key, (0, 0, 0))
+                if end - start >= 2 and total == int(ledger.amount[row]):
+                    chosen[row] = (month_key, start, end)
+                    break
+        claims = Counter(month_key for month_key, _, _ in chosen.values())
+        for row, (month_key, start, end) in chosen.items():
+            lines = fees[start:end]
+            if claims[month_key] > 1 or not bank_open[lines].all():
+                continue
+            currency = str(ledger.currency[row])
+            note = (f"; the bank's {len(lines)} fee lines of "
+                    f"{np.datetime64(month_key % span, 'M')}, "
+                    f"{explain.money(int(ledger.amount[row]), currency)} in all")  # fmt: skip
+            groups.add(lines, np.array([row]), Status.MATCHED, 0, note)
+            bank_open[lines] = False
+            ledger_open[row] = False
 
     def _candidates(
         self, state: MatchState, t: IntArray, b: IntArray, wide_t: IntArray, wide_b: IntArray
