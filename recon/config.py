@@ -287,6 +287,9 @@ class DifferenceTolerance(Frozen):
     kind: Literal["difference"] = "difference"
     name: PassName
     amount: Money = Decimal("5.00")
+    # ``amount`` is in each row's own currency (50.00 is 50 yen on a JPY account); these
+    # replace it per currency (JPY: "1000": a Japanese bank's transfer fee of up to 880 yen).
+    amount_by_currency: dict[str, Money] = Field(default_factory=dict)
     percent: Money = Field(Decimal("1.0"), le=100)
     percent_of: Literal["bank", "ledger", "larger"] = "larger"
     days_before: WindowDays = 1
@@ -299,6 +302,14 @@ class DifferenceTolerance(Frozen):
     # Only pairs whose bank row names the ledger row's reference: specific enough to run before
     # the mismatch and subset searches, which would otherwise take either row.
     reference_only: bool = False
+
+    @field_validator("amount_by_currency")
+    @classmethod
+    def _currencies_known(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        unknown = sorted(c for c in value if c.strip().upper() not in CURRENCY_EXPONENTS)
+        if unknown:
+            raise ValueError(f"unknown ISO 4217 currency {', '.join(map(repr, unknown))}")
+        return {c.strip().upper(): amount for c, amount in value.items()}
 
 
 class MismatchRule(Frozen):
@@ -502,8 +513,8 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
     ),
     HoldDuplicates(name="hold_duplicates"),
     DifferenceTolerance(
-        name="named_fees", amount=Decimal("50.00"), percent=Decimal("0.5"), deducted_only=True,
-        reference_only=True,
+        name="named_fees", amount=Decimal("50.00"), amount_by_currency={"JPY": Decimal("1000")},
+        percent=Decimal("0.5"), deducted_only=True, reference_only=True,
     ),
     PartialPayments(name="partial_payments"),
     Remittances(name="remittances"),
@@ -524,8 +535,8 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
     ),
     DifferenceTolerance(name="difference"),
     DifferenceTolerance(
-        name="deducted_fees", amount=Decimal("50.00"), percent=Decimal("0.5"),
-        deducted_only=True, named_party=True,
+        name="deducted_fees", amount=Decimal("50.00"), amount_by_currency={"JPY": Decimal("1000")},
+        percent=Decimal("0.5"), deducted_only=True, named_party=True,
     ),
     MismatchRule(name="mismatch"),
 )

@@ -317,6 +317,21 @@ def test_wire_fee_is_matched_with_difference() -> None:
     )
 
 
+def test_a_japanese_banks_transfer_fee_deducted_from_a_small_invoice() -> None:
+    # Tanaka paid 33,000 yen less the 660-yen furikomi fee (2%): over 0.5 percent, and 660
+    # over "50.00", which in yen is 50 yen; deducted_fees allows 1,000 yen (amount_by_currency).
+    yen = {"currency": "JPY"}
+    bank = [bank_row("B1", 32_340, "2024-03-05", "FURIKOMI KK TANAKA SHOJI", **yen)]
+    ledger = [ledger_row("L1", 33_000, "2024-03-04", "Receipt JP-INV-3101 Tanaka Shoji K.K.",
+                         "Tanaka Shoji K.K.", "JP-INV-3101", **yen)]  # fmt: skip
+    link = links_of(run(bank, ledger))[("B1", "L1")]
+    assert (link["status"], link["rule"]) == ("matched_with_difference", "deducted_fees")
+    assert link["amount_difference_minor"] == -660
+    # 1,200 yen short is more than a transfer fee: not a fee difference.
+    short = [bank[0] | {"amount_minor": 31_800}]
+    assert ("B1", "L1") not in links_of(run(short, ledger))
+
+
 def test_transposed_digits_are_an_amount_mismatch_naming_both() -> None:
     result = run(
         [bank_row("B1", 123_456, "2024-03-12", "Initech payment", "Initech")],

@@ -7,6 +7,7 @@ reference equality and rule priority.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from typing import Literal
@@ -193,15 +194,18 @@ def allowed_difference(
     return allowed
 
 
-def per_row_minor(side: Side, rows: IntArray, amount: Decimal) -> IntArray:
-    """``amount`` in each row's currency minor units."""
+def per_row_minor(
+    side: Side, rows: IntArray, amount: Decimal, by_currency: Mapping[str, Decimal] | None = None
+) -> IntArray:
+    """``amount`` (or ``by_currency``'s for the row's currency) in each row's currency minor
+    units."""
     if len(rows) == 0:
         return np.zeros(0, dtype=np.int64)
     codes = side.currency_code[rows]
     lookup: dict[int, int] = {}
     for code in sets.unique(codes).tolist():
-        first = rows[np.flatnonzero(codes == code)[0]]
-        lookup[int(code)] = minor_tolerance(amount, str(side.currency[first]))
+        currency = str(side.currency[rows[np.flatnonzero(codes == code)[0]]])
+        lookup[int(code)] = minor_tolerance((by_currency or {}).get(currency, amount), currency)
     table = np.zeros(int(codes.max()) + 1, dtype=np.int64)
     for code, value in lookup.items():
         table[code] = value

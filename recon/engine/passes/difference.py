@@ -60,8 +60,9 @@ class DifferencePass:
         config, bank, ledger = self.settings, state.bank, state.ledger
         # A debit its own reversal cancels is a reversal, not a payment less a fee.
         b_rows, l_rows = unreversed(state, state.bank_state.open()), state.ledger_state.open()
+        by_currency = config.amount_by_currency
         tolerance = allowed_difference(
-            bank.amount[b_rows], per_row_minor(bank, b_rows, config.amount),
+            bank.amount[b_rows], per_row_minor(bank, b_rows, config.amount, by_currency),
             search_percent(config.percent, config.percent_of),
         )  # fmt: skip
         b, lg = date_band_pairs(
@@ -75,7 +76,7 @@ class DifferencePass:
         equal, contradicts = reference_parts(bank, ledger, b, lg)
         plausible = (np.sign(bank.amount[b]) == np.sign(ledger.amount[lg])) & ~contradicts
         plausible &= within_tolerance(
-            bank.amount[b], ledger.amount[lg], per_row_minor(bank, b, config.amount),
+            bank.amount[b], ledger.amount[lg], per_row_minor(bank, b, config.amount, by_currency),
             config.percent, config.percent_of,
         )  # fmt: skip
         if config.deducted_only:  # money in that arrived short
