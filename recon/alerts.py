@@ -284,6 +284,9 @@ def _redacted(
     )
 
 
+_DEADLINE_SLACK_SECONDS = 0.05  # a socket timeout set to the time left fires about then
+
+
 def _deliver(
     channel: Channel,
     send: Callable[[float], None],
@@ -299,8 +302,9 @@ def _deliver(
         if remaining <= 0:
             break
         attempt += 1
+        budget = min(timeout, remaining)
         try:
-            send(min(timeout, remaining))
+            send(budget)
         except _PermanentFailure as exc:
             error = str(exc)  # our own text: a class or status name, never a value
             log.error("alert not delivered (not retried)",
@@ -308,6 +312,10 @@ def _deliver(
             break
         except Exception as exc:
             error = str(exc) if isinstance(exc, _RetryableHTTPStatus) else type(exc).__name__
+            if budget < timeout and time.monotonic() >= deadline - _DEADLINE_SLACK_SECONDS:
+                # The overall deadline, not the channel's timeout, ended the wait (the socket's
+                # error for it varies: TimeoutError, SMTPServerDisconnected...).
+                error = "DeadlineExceeded"
             log.warning("alert delivery failed",
                         extra={"channel": channel, "error": error, "attempt": attempt,
                                "retries": retries})
