@@ -553,6 +553,9 @@ class MatchingConfig(Frozen):
     )
     ambiguity_margin: float = Field(0.05, ge=0, le=1)
     duplicate_window_days: WindowDays = 1
+    # A ledger row booked this many days before the as-of date or later may still clear: an
+    # exact copy of a linked row that recent is open (in transit), not a probable duplicate.
+    clearing_days: WindowDays = 4
     reversal_window_days: WindowDays = 5
 
     @model_validator(mode="before")

@@ -382,6 +382,21 @@ def test_reversal_pair() -> None:
     assert by_id["B1"]["explanation"].endswith("no ledger entry with this account and currency")
 
 
+def test_seats_of_a_subscription_booked_in_the_last_days_are_in_transit() -> None:
+    # Four GitHub seats booked on 30 March (as of 31 March), one charged so far: the other three
+    # may still clear. A second posting of one row the same day is a probable duplicate, and so
+    # are several copies a week old, which had time to clear.
+    seat = ("GitHub subscription Apr 2024", "GitHub")
+    bank = [bank_row("B1", -4_900, "2024-03-30", "GITHUB, INC.", "GitHub")]
+    ledger = [ledger_row(f"L{k}", -4_900, "2024-03-30", *seat) for k in range(1, 5)]
+    kinds = run(bank, ledger).discrepancies["kind"]
+    assert list(kinds) == ["unmatched_ledger"] * 3
+    assert list(run(bank, ledger[:2]).discrepancies["kind"]) == ["probable_duplicate"]
+    week_old = [row | {"date": pd.Timestamp("2024-03-22")} for row in ledger]
+    bank_week_old = [bank[0] | {"date": pd.Timestamp("2024-03-22")}]
+    assert list(run(bank_week_old, week_old).discrepancies["kind"]) == ["probable_duplicate"] * 3
+
+
 def test_two_transfers_alike_but_for_the_banks_reference_are_no_duplicates() -> None:
     # Nakamura paid 26,000 yen twice on one day, the same text: one transfer carries the bank's
     # reference, the other none, so they are two payments (the second pays part of an

@@ -83,7 +83,7 @@ def test_held_copies_sit_out_the_later_passes() -> None:
     assert state.bank_state.partner[held_bank] == -1  # the copy, not the linked original
     difference = pass_named("difference").run(state)
     assert difference.links is None or len(difference.links) == 0  # B2 is held, L2 stays open
-    result = match_result(state, classify(state), AS_OF)
+    result = match_result(state, classify(state, AS_OF), AS_OF)
     duplicate = result.discrepancies[result.discrepancies["kind"] == "probable_duplicate"]
     assert list(duplicate["side"]) == ["bank"]
 
@@ -182,7 +182,7 @@ def reconcile_with(passes: list[Any], bank: list[dict[str, Any]],
     state = state_of(bank, ledger)
     for step in passes:
         state.record(step.run(state))
-    return match_result(state, classify(state), AS_OF)
+    return match_result(state, classify(state, AS_OF), AS_OF)
 
 
 def test_the_example_pass_alone_on_a_hand_built_state() -> None:

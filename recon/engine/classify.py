@@ -3,6 +3,7 @@ reversal, pending), why, and its nearest candidate; and the amount mismatches.""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
@@ -221,11 +222,12 @@ class OpenItems:
     other_rows: IntArray | None = None
 
 
-def classify(state: MatchState) -> tuple[OpenItems, OpenItems, OpenItems]:
+def classify(state: MatchState, as_of: dt.date) -> tuple[OpenItems, OpenItems, OpenItems]:
     """The amount mismatches, then every bank row and every ledger row the passes left open.
 
     A row that is several things is reported as the last of: unmatched, probable duplicate,
-    reversal, pending. Pending bank rows are open whatever the passes did.
+    reversal, pending. Pending bank rows are open whatever the passes did. A ledger copy of a
+    linked row booked less than ``clearing_days`` before ``as_of`` may still clear: unmatched.
     """
     bank, ledger, matching = state.bank, state.ledger, state.matching
     bank_partner, ledger_partner = state.bank_state.partner, state.ledger_state.partner
@@ -291,6 +293,13 @@ def classify(state: MatchState) -> tuple[OpenItems, OpenItems, OpenItems]:
     ledger_kind = filled(len(left_ledger), Kind.UNMATCHED_LEDGER.value)
     ledger_why = filled(len(left_ledger), explain.NO_BANK_MATCH)
     copies, twins = duplicates(ledger, left_ledger, ledger_partner >= 0, state.ledger_block, window)
+    # Several copies of one linked row booked in the last days may still clear (seats of one
+    # subscription the bank has not charged yet): in transit. One copy is a double posting.
+    last_day = (np.datetime64(as_of, "D") - np.datetime64(0, "D")).astype(np.int64)
+    recent = ledger.date[copies] > last_day - matching.clearing_days
+    _, twin_code, copies_of_twin = np.unique(twins, return_inverse=True, return_counts=True)
+    settled = ~(recent & (copies_of_twin[twin_code] >= 2))
+    copies, twins = copies[settled], twins[settled]
     at, why = _duplicate_texts("ledger entry", ledger, left_ledger, copies, twins, ledger_partner,
                                bank)  # fmt: skip
     ledger_kind[at], ledger_why[at] = Kind.PROBABLE_DUPLICATE.value, why

@@ -69,7 +69,7 @@ def _reconcile_partition(
     for done, step in enumerate(passes, start=1):
         state.record(step.run(state))
         on_pass(step.name, done)
-    return match_result(state, classify(state), as_of)
+    return match_result(state, classify(state, as_of), as_of)
 
 
 def _progress(
