@@ -16,6 +16,7 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from recon.engine import explain
@@ -34,6 +35,9 @@ _EPOCH = dt.date(1970, 1, 1)
 ScalarT = TypeVar("ScalarT", bound=np.generic)
 # The dtype pandas gives a column of str objects (pyarrow-backed "str" in pandas 3).
 _TEXT_DTYPE = pd.Series(np.array([""], dtype=object)).dtype
+# The result's text columns (hundreds of MB at a million links) come from the system allocator:
+# pyarrow's default pool asks for huge pages, which the kernel is far slower to fault in.
+_POOL = pa.system_memory_pool()
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,8 @@ def _texts(columns: Mapping[str, np.ndarray | Coded]) -> dict[str, object]:
         if isinstance(values, Coded):
             if arrow_text and len(values.codes):
                 texts = pa.array(values.texts, type=pa.large_string())
-                result[name] = pd.array(texts.take(pa.array(values.codes)), dtype=_TEXT_DTYPE)
+                taken = pc.take(texts, pa.array(values.codes), memory_pool=_POOL)
+                result[name] = pd.array(taken, dtype=_TEXT_DTYPE)
             else:
                 result[name] = values.texts[values.codes]
             continue
@@ -65,7 +70,7 @@ def _texts(columns: Mapping[str, np.ndarray | Coded]) -> dict[str, object]:
         if not arrow_text or values.dtype != object:
             continue
         try:
-            arrow = pa.array(values, type=pa.large_string())
+            arrow = pa.array(values, type=pa.large_string(), memory_pool=_POOL)
         except (pa.ArrowException, TypeError, ValueError):  # not all str: pandas decides
             continue
         if arrow.null_count < len(arrow):  # empty or all None: pandas keeps it object
