@@ -56,6 +56,10 @@ class Side:
     date: IntArray  # days since 1970-01-01 (posted date for the bank)
     authorized: IntArray  # bank: authorized date or the posted date when missing; ledger: date
     description: ObjArray
+    # The distinct descriptions, and per row the code of its own: work done per description
+    # (how the money moved) is done once per distinct one.
+    description_code: IntArray
+    descriptions: ObjArray
     text_code: IntArray  # index into texts and text_clean: equal texts share a code
     # Each distinct text, counterparty + " " + description (similarity normalises case and
     # punctuation); per row only the code: gathering a million strings is slow.
@@ -118,9 +122,8 @@ class Side:
         """Per row, how its description says the money moved (:func:`rails`; saying both
         says neither), or a check where it says nothing and the row names a check number as
         one (Plaid's check_number)."""
-        codes, uniques = pd.factorize(pd.Series(self.description, dtype=object))
-        per_text = rails([str(t) for t in uniques])
-        rail = per_text[codes] if len(self) else np.zeros(0, dtype=np.int8)
+        per_text = rails([str(t) for t in self.descriptions])
+        rail = per_text[self.description_code] if len(self) else np.zeros(0, dtype=np.int8)
         rail = np.where((rail == 0) & self.check_said & (self.check >= 0), RAIL_CHECK, rail)
         return np.where(rail == RAIL_CHECK | RAIL_TRANSFER, 0, rail).astype(np.int8)
 
@@ -1028,6 +1031,7 @@ def prepare(
     names = np.array([fuzz_utils.default_process(str(n)) for n in party_names["ledger"]],
                      dtype=object)  # fmt: skip
     matched_texts = [truncation_aware(cleaned[0], names), cleaned[1]]
+    described = [side_texts.distinct("description") for side_texts in frame_texts]
     sides = []
     for k, (frame, dates, alt_dates) in enumerate(
         ((bank, bank_dates, bank_authorized), (ledger, ledger_dates, ledger_dates))
@@ -1057,6 +1061,8 @@ def prepare(
                 date=dates[order],
                 authorized=alt_dates[order],
                 description=cols["description"][order],
+                description_code=described[k].codes[order],
+                descriptions=described[k].uniques,
                 text_code=text.codes[order],
                 texts=text.uniques,
                 text_clean=text_clean,

@@ -18,7 +18,15 @@ import pandas as pd
 from recon.config import MatchingConfig, MatchRule
 from recon.engine import explain, references, sets
 from recon.engine.holidays import quiet_weekdays
-from recon.engine.normalise import BoolArray, FrameTexts, IntArray, ObjArray, Side, prepare
+from recon.engine.normalise import (
+    BoolArray,
+    Distinct,
+    FrameTexts,
+    IntArray,
+    ObjArray,
+    Side,
+    prepare,
+)
 from recon.engine.payees import PayeeMemory
 from recon.engine.scoring import FloatArray
 from recon.records import Status
@@ -162,7 +170,7 @@ class MatchState:
             SideState.of(~bank_side.pending), SideState.of(np.ones(len(ledger_side), dtype=bool)),
             _unique_in_block(bank_block, bank_side.amount),
             _unique_in_block(ledger_block, ledger_side.amount),
-            _round_recurs(ledger_block, ledger_side, ledger["counterparty"]),
+            _round_recurs(ledger_block, ledger_side, texts[1].distinct("counterparty")),
             payees or PayeeMemory(),
         )  # fmt: skip
 
@@ -193,17 +201,18 @@ ROUND_SUM = 10_000  # minor units: a multiple of 100.00, or of 10,000 yen, is a 
 _RECUR_DAYS = 7
 
 
-def _round_recurs(block: IntArray, side: Side, counterparty: pd.Series) -> BoolArray:
+def _round_recurs(block: IntArray, side: Side, counterparty: Distinct) -> BoolArray:
     """Per row: its amount is a round sum and another row of its block and counterparty (the
-    whole name: two employees share a first name) has it within ``_RECUR_DAYS`` days."""
+    whole name: two employees share a first name) has it within ``_RECUR_DAYS`` days.
+    ``counterparty``: the frame's counterparty column (in input order), factorised."""
     recurs = np.zeros(len(block), dtype=bool)
     rows = np.flatnonzero((side.amount % ROUND_SUM == 0) & (side.amount != 0))
-    names = counterparty.to_numpy(dtype=object)[side.input_row[rows]]
-    named = pd.notna(names) & (names != "")
-    rows, names = rows[named], names[named]
+    party = counterparty.codes[side.input_row[rows]]
+    named_code = np.r_[counterparty.uniques != "", False]  # code -1 (missing) picks False
+    named = named_code[party]
+    rows, party = rows[named], party[named]
     if len(rows) < 2:
         return recurs
-    party = pd.factorize(names)[0].astype(np.int64)
     order = np.lexsort((side.date[rows], side.amount[rows], party, block[rows]))
     rows, party = rows[order], party[order]
     same_key = (
