@@ -326,16 +326,40 @@ class FrameTexts:
 
     def column(self, name: str) -> ObjArray:
         if name not in self._columns:
-            self._columns[name] = (
-                text_column(self.frame[name]) if name in self.frame.columns
-                else filled(len(self.frame), "")
-            )  # fmt: skip
+            if name not in self.frame.columns:
+                self._columns[name] = filled(len(self.frame), "")
+            elif _arrow_text(self.frame[name]) is not None:  # each distinct text one str object
+                distinct = self.distinct(name)
+                self._columns[name] = distinct.uniques[distinct.codes]
+            else:
+                self._columns[name] = text_column(self.frame[name])
         return self._columns[name]
 
     def distinct(self, name: str) -> Distinct:
         if name not in self._distinct:
-            self._distinct[name] = Distinct.of(self.column(name))
+            arrow = _arrow_text(self.frame[name]) if name in self.frame.columns else None
+            self._distinct[name] = (
+                Distinct.of(self.column(name)) if arrow is None else _arrow_distinct(arrow)
+            )
         return self._distinct[name]
+
+
+def _arrow_text(values: pd.Series) -> pa.Array | None:
+    """The pyarrow strings behind a text column, None when it is held otherwise."""
+    if not isinstance(values.dtype, pd.StringDtype) or values.dtype.storage != "pyarrow":
+        return None
+    arrow = pa.array(values.array)
+    return arrow if pa.types.is_large_string(arrow.type) or pa.types.is_string(arrow.type) else None
+
+
+def _arrow_distinct(arrow: pa.Array) -> Distinct:
+    """:meth:`Distinct.of` the column's :func:`text_column`, factorised by pyarrow (missing
+    values read as ""; codes in order of first appearance, as pandas numbers them): no str
+    object per row, one per distinct text."""
+    encoded = pc.dictionary_encode(arrow.fill_null(""))
+    codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    uniques = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    return Distinct(codes, uniques)
 
 
 def _extract_references(description: Distinct, reference: Distinct, pattern: str) -> ObjArray:
