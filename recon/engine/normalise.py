@@ -33,6 +33,9 @@ BoolArray = npt.NDArray[np.bool_]
 ObjArray = npt.NDArray[np.object_]
 
 NO_CODE = -1
+# Where the engine's large pyarrow arrays are allocated: pyarrow's default pool (mimalloc) asks
+# for huge pages, which the kernel can be several times slower to fault in than plain pages.
+ARROW_POOL = pa.system_memory_pool()
 # config.yaml's reference pattern (recon.config's default): texts that cannot match it are skipped.
 DEFAULT_REFERENCE_PATTERN = r"\b(?:INV|INVOICE|PO|REF)[-#: ]?\s*([A-Z0-9][A-Z0-9-]{2,})\b"
 # Words that say nothing about who the counterparty is ("ACME CORP" and "Acme Inc" are one firm).
@@ -356,7 +359,7 @@ def _arrow_distinct(arrow: pa.Array) -> Distinct:
     """:meth:`Distinct.of` the column's :func:`text_column`, factorised by pyarrow (missing
     values read as ""; codes in order of first appearance, as pandas numbers them): no str
     object per row, one per distinct text."""
-    encoded = pc.dictionary_encode(arrow.fill_null(""))
+    encoded = pc.dictionary_encode(arrow.fill_null(""), memory_pool=ARROW_POOL)
     codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
     uniques = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
     return Distinct(codes, uniques)

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from recon.engine import explain
 from recon.engine.classify import OpenItems
-from recon.engine.normalise import BoolArray, IntArray, ObjArray, filled, sort_order
+from recon.engine.normalise import ARROW_POOL, BoolArray, IntArray, ObjArray, filled, sort_order
 from recon.engine.state import PART_NAMES, MatchState
 from recon.frames import MatchResult
 from recon.records import (
@@ -35,9 +35,6 @@ _EPOCH = dt.date(1970, 1, 1)
 ScalarT = TypeVar("ScalarT", bound=np.generic)
 # The dtype pandas gives a column of str objects (pyarrow-backed "str" in pandas 3).
 _TEXT_DTYPE = pd.Series(np.array([""], dtype=object)).dtype
-# The result's text columns (hundreds of MB at a million links) come from the system allocator:
-# pyarrow's default pool asks for huge pages, which the kernel is far slower to fault in.
-_POOL = pa.system_memory_pool()
 
 
 @dataclass(frozen=True)
@@ -61,7 +58,7 @@ def _texts(columns: Mapping[str, np.ndarray | Coded]) -> dict[str, object]:
         if isinstance(values, Coded):
             if arrow_text and len(values.codes):
                 texts = pa.array(values.texts, type=pa.large_string())
-                taken = pc.take(texts, pa.array(values.codes), memory_pool=_POOL)
+                taken = pc.take(texts, pa.array(values.codes), memory_pool=ARROW_POOL)
                 result[name] = pd.array(taken, dtype=_TEXT_DTYPE)
             else:
                 result[name] = values.texts[values.codes]
@@ -70,7 +67,7 @@ def _texts(columns: Mapping[str, np.ndarray | Coded]) -> dict[str, object]:
         if not arrow_text or values.dtype != object:
             continue
         try:
-            arrow = pa.array(values, type=pa.large_string(), memory_pool=_POOL)
+            arrow = pa.array(values, type=pa.large_string(), memory_pool=ARROW_POOL)
         except (pa.ArrowException, TypeError, ValueError):  # not all str: pandas decides
             continue
         if arrow.null_count < len(arrow):  # empty or all None: pandas keeps it object
