@@ -24,6 +24,8 @@ from recon.engine.groups import (
 )
 from recon.engine.normalise import (
     DEFAULT_REFERENCE_PATTERN,
+    Distinct,
+    FrameTexts,
     _cannot_match,
     _check_number,
     _check_numbers_in,
@@ -180,6 +182,24 @@ def test_text_column_reads_missing_values_as_empty_and_others_as_their_str(
     assert text_column(column.astype("string")).tolist() == expected
     assert few_texts_column(column).tolist() == expected
     assert few_texts_column(column.astype("string")).tolist() == expected
+
+
+@given(st.lists(st.one_of(st.text(st.characters(blacklist_characters="\x00"), max_size=4),
+                         st.none(), st.sampled_from(["", " ", "a", "é", "A"])), max_size=40))
+def test_pyarrow_text_columns_read_and_factorise_as_str_objects(values: list[str | None]) -> None:
+    """FrameTexts factorises a pyarrow text column by pyarrow: the same column, codes and
+    distinct values as pandas' factorisation of its str objects."""
+    arrow_frame = pd.DataFrame({"text": pd.Series(values, dtype="str")})
+    assert isinstance(arrow_frame["text"].dtype, pd.StringDtype)
+    expected = Distinct.of(text_column(pd.Series(values, dtype=object)))
+    for first in ("column", "distinct"):  # either may be asked for first
+        texts = FrameTexts(arrow_frame)
+        if first == "column":
+            texts.column("text")
+        distinct = texts.distinct("text")
+        assert distinct.codes.tolist() == expected.codes.tolist()
+        assert distinct.uniques.tolist() == expected.uniques.tolist()
+        assert texts.column("text").tolist() == text_column(arrow_frame["text"]).tolist()
 
 
 def test_id_order_keeps_equal_ids_in_input_order() -> None:
