@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -826,3 +827,24 @@ def test_a_group_pooled_by_a_shared_reference_names_it() -> None:
     links = result.links
     assert set(links["ledger_entry_id"]) == {"S1", "S2", "S3", "F1"}
     assert f"sums to 970.00; rows carrying reference {payout}" in links["explanation"].iloc[0]
+
+
+@pytest.mark.parametrize("collecting", [True, False])
+def test_reconcile_leaves_the_garbage_collector_as_it_found_it(collecting: bool) -> None:
+    """The engine holds the collector off while it runs, and gives it back as it was, also
+    when it raises."""
+    was = gc.isenabled()
+    try:
+        (gc.enable if collecting else gc.disable)()
+        seen: list[bool] = []
+        reconcile(pd.DataFrame([bank_row("b1", 100, "2024-01-02")]),
+                  pd.DataFrame([ledger_row("l1", 100, "2024-01-02")]), MATCHING, as_of=AS_OF,
+                  on_pass=lambda *_: seen.append(gc.isenabled()))  # fmt: skip
+        assert seen and not any(seen)
+        assert gc.isenabled() is collecting
+        with pytest.raises(ValueError):
+            reconcile(pd.DataFrame([bank_row("b1", 1, "2024-01-02")] * 2), _empty_ledger(),
+                      MATCHING, as_of=AS_OF)  # fmt: skip
+        assert gc.isenabled() is collecting
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -15,6 +15,7 @@ on another worker, gives what it gives here.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections.abc import Callable
 
 import pandas as pd
@@ -46,6 +47,21 @@ def reconcile(
     taught (recon.engine.payees); a bank row whose descriptor names the ledger row's
     counterparty counts as texts that agree.
     """
+    # The engine makes millions of objects, none of them in a cycle worth collecting: the
+    # collector's full passes over them wait until the result is made (as in recon.bankfile).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _reconcile(bank, ledger, matching, as_of, on_pass, payees)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _reconcile(
+    bank: pd.DataFrame, ledger: pd.DataFrame, matching: MatchingConfig, as_of: dt.date,
+    on_pass: Callable[[str, int, int], None] | None, payees: PayeeMemory | None,
+) -> MatchResult:  # fmt: skip
     partitions = cut(bank, ledger, matching, id_order=False)
     passes = build_passes(matching)
     steps = len(passes) * max(len(partitions), 1)
