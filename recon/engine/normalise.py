@@ -116,9 +116,8 @@ class Side:
     @cached_property
     def fee_line(self) -> BoolArray:
         """Per row: its description says it is a bank's charge (:func:`fee_lines`)."""
-        codes, uniques = pd.factorize(pd.Series(self.description, dtype=object))
-        per_text = fee_lines([str(t) for t in uniques])
-        return per_text[codes] if len(self) else np.zeros(0, dtype=bool)
+        per_text = fee_lines([str(t) for t in self.descriptions])
+        return per_text[self.description_code] if len(self) else np.zeros(0, dtype=bool)
 
     @cached_property
     def rail(self) -> npt.NDArray[np.int8]:
