@@ -185,6 +185,14 @@ class LedgerConfig(Frozen):
         return self
 
 
+def by_known_currency(value: dict[str, Decimal]) -> dict[str, Decimal]:
+    """``value`` keyed by upper-case ISO 4217 codes; an unknown code is an error."""
+    unknown = sorted(c for c in value if c.strip().upper() not in CURRENCY_EXPONENTS)
+    if unknown:
+        raise ValueError(f"unknown ISO 4217 currency {', '.join(map(repr, unknown))}")
+    return {c.strip().upper(): amount for c, amount in value.items()}
+
+
 PassName = Annotated[str, Field(min_length=1, pattern=r"^[a-z0-9_]+$")]
 WindowDays = Annotated[int, Field(ge=0, le=366)]
 
@@ -306,10 +314,7 @@ class DifferenceTolerance(Frozen):
     @field_validator("amount_by_currency")
     @classmethod
     def _currencies_known(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
-        unknown = sorted(c for c in value if c.strip().upper() not in CURRENCY_EXPONENTS)
-        if unknown:
-            raise ValueError(f"unknown ISO 4217 currency {', '.join(map(repr, unknown))}")
-        return {c.strip().upper(): amount for c, amount in value.items()}
+        return by_known_currency(value)
 
 
 class MismatchRule(Frozen):
@@ -666,10 +671,7 @@ class StatementConfig(Frozen):
     @field_validator("fx_rates")
     @classmethod
     def _rates_known(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
-        unknown = sorted(c for c in value if c.strip().upper() not in CURRENCY_EXPONENTS)
-        if unknown:
-            raise ValueError(f"unknown ISO 4217 currency {', '.join(map(repr, unknown))}")
-        return {c.strip().upper(): rate for c, rate in value.items()}
+        return by_known_currency(value)
 
     @field_validator("books_balance_query")
     @classmethod

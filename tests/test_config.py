@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from recon.cli import cli
-from recon.config import MatchingConfig, load_config, parse_config
+from recon.config import DifferenceTolerance, MatchingConfig, load_config, parse_config
 from recon.errors import ConfigError, ExitCode
 
 REPO_CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
@@ -78,6 +78,20 @@ def test_duplicate_pass_names_are_refused() -> None:
     with pytest.raises(ConfigError) as excinfo:
         parse_config(data, environ={})
     assert "matching: pass names must be unique: fuzzy_text" in excinfo.value.problems
+
+
+def test_a_fee_passes_amount_by_currency_names_known_currencies() -> None:
+    data = _repo_data()
+    fees = next(p for p in data["matching"]["passes"] if p["name"] == "deducted_fees")
+    fees["amount_by_currency"] = {"jpy": "800"}
+    config = parse_config(data, environ={})
+    shipped = next(p for p in config.matching.passes if p.name == "deducted_fees")
+    assert isinstance(shipped, DifferenceTolerance)
+    assert shipped.amount_by_currency == {"JPY": 800}
+    fees["amount_by_currency"] = {"YEN": "800"}
+    with pytest.raises(ConfigError) as excinfo:
+        parse_config(data, environ={})
+    assert any("unknown ISO 4217 currency 'YEN'" in p for p in excinfo.value.problems)
 
 
 def test_the_sections_passes_replaced_are_refused_by_name() -> None:
