@@ -384,7 +384,8 @@ def test_a_payment_booked_with_its_wire_fee_is_paid_by_the_wire_and_the_fee_line
     links = links_of(result, "partial_payment")
     assert set(links["bank_transaction_id"]) == {"B1", "F1"}
     assert set(links["status"]) == {"matched"}
-    assert "the bank's fee of -25.00 (one ledger row for both)" in links["explanation"].iloc[0]
+    assert ("paid by -10000.00 naming PO 57319 and the bank's fee of -25.00 (one ledger row for "
+            "both)") in links["explanation"].iloc[0]
     assert list(result.discrepancies["bank_transaction_id"]) == ["F2"]
     # A fee line that does not make up the rest exactly joins nothing.
     other = [bank[0], bank[1] | {"amount_minor": -3_000}]

@@ -1399,7 +1399,9 @@ class PartialPaymentPass:
             currency = str(ledger.currency[ledger_row])
             paid, charged = (explain.money(int(bank.amount[row]), currency)
                              for row in (part, fee_row))  # fmt: skip
-            note = (f"; paid by {paid} naming its reference and the bank's fee of {charged}"
+            code = int(ledger.named_reference[ledger_row])
+            named = f" naming {ledger.reference_names[code]}" if code >= 0 else ""
+            note = (f"; paid by {paid}{named} and the bank's fee of {charged}"
                     " (one ledger row for both)")  # fmt: skip
             groups.add(np.array([part, fee_row]), np.array([ledger_row]), Status.MATCHED, 0, note)
             bank_open[[part, fee_row]] = False
