@@ -383,6 +383,23 @@ def test_reversal_pair() -> None:
     assert by_id["B1"]["explanation"].endswith("no ledger entry with this account and currency")
 
 
+def test_a_copy_is_a_duplicate_among_many_linked_rows_of_its_amount() -> None:
+    # Ten other 20.00 subscriptions charged the same day are linked too; Dropbox's charge came
+    # twice, and its copy is a probable duplicate, however many rows share the amount.
+    names = ["Notion", "Slack", "Zoom", "Figma", "Miro", "Canva", "Loom", "Linear", "Asana",
+             "Trello"]  # fmt: skip
+    bank = [bank_row(f"B{k:02d}", -2_000, "2024-03-02", name.upper(), name)
+            for k, name in enumerate(names)]  # fmt: skip
+    ledger = [ledger_row(f"L{k:02d}", -2_000, "2024-03-02", f"{name} subscription", name)
+              for k, name in enumerate(names)]  # fmt: skip
+    bank += [bank_row(f"Z{k}", -2_000, "2024-03-02", "DROPBOX*IR7WJ69U", "Dropbox")
+             for k in (1, 2)]  # fmt: skip
+    ledger += [ledger_row("LZ", -2_000, "2024-03-01", "Dropbox subscription", "Dropbox")]
+    items = run(bank, ledger).discrepancies
+    assert list(items["kind"]) == ["probable_duplicate"]
+    assert set(items["bank_transaction_id"]) < {"Z1", "Z2"}
+
+
 def test_seats_of_a_subscription_booked_in_the_last_days_are_in_transit() -> None:
     # Four GitHub seats booked on 30 March (as of 31 March), one charged so far: the other three
     # may still clear. A second posting of one row the same day is a probable duplicate, and so

@@ -7,9 +7,10 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from recon.config import MatchingConfig, MatchRule
-from recon.engine import explain, sets
+from recon.engine import explain, keys, sets
 from recon.engine.assign import assign
 from recon.engine.candidates import keyed_window_pairs, order_by
 from recon.engine.normalise import (
@@ -183,25 +184,21 @@ def duplicates(
     if len(rows) == 0 or len(twins) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    modulus = int(np.abs(side.amount).max(initial=0)) * 2 + 2
-    if (int(block.max(initial=0)) + 1) * modulus >= 2**62:
-        raise ValueError("amounts too large for the duplicate search")
-
-    def key(r: IntArray) -> IntArray:
-        return block[r] * modulus + side.amount[r] + modulus // 2
-
+    # One key per (block, amount, text after rapidfuzz's normalisation, reference, check
+    # number): the nearest twins are looked for among rows alike in all of them, so that other
+    # linked rows of the amount (a day's many 20.00 subscriptions) cannot crowd a copy's twin
+    # out of the nearest few.
+    clean = pd.factorize(pd.Series(side.text_clean, dtype=object))[0][side.text_code]
+    both = np.r_[rows, twins]
+    codes = np.zeros(len(both), dtype=np.int64)
+    for column in (block, side.amount, clean, side.reference, side.check):
+        values = pd.factorize(column[both])[0].astype(np.int64)
+        joined = keys.combine(codes, values, int(values.max(initial=0)) + 1)
+        codes = pd.factorize(joined)[0].astype(np.int64)
     x, y = keyed_window_pairs(
-        rows, key(rows), side.date[rows], twins, key(twins), side.date[twins],
+        rows, codes[: len(rows)], side.date[rows], twins, codes[len(rows) :], side.date[twins],
         days_before=window_days, days_after=window_days, cap=_NEAREST_CAP,
     )  # fmt: skip
-    # Texts compared after rapidfuzz's normalisation (done once per distinct text in prepare).
-    same_text = np.asarray(
-        side.text_clean[side.text_code[x]] == side.text_clean[side.text_code[y]], dtype=bool
-    )
-    # A copy holds the same reference and check number too: two transfers of one payer, text
-    # and amount on one day, one carrying a bank reference the other lacks, are two payments.
-    same = same_text & (side.reference[x] == side.reference[y]) & (side.check[x] == side.check[y])
-    x, y = x[same], y[same]
     # One twin per leftover row: the nearest in date, then the lowest position.
     order = np.lexsort((y, np.abs(side.date[x] - side.date[y]), x))
     x, y = x[order], y[order]
