@@ -106,9 +106,8 @@ def reversals(
     # and a receipt from it ("FURIKOMI OUT KK KOBAYASHI", "TRANSFER IN KK KOBAYASHI"): the
     # texts are the same ("CARD REFUND X" twice), or one says it reverses something ("ACH
     # REVERSAL ACME CORP", "RETURNED ITEM CHARGEBACK" after a "DEPOSIT").
-    related = np.asarray(
-        bank.text_clean[bank.text_code[o]] == bank.text_clean[bank.text_code[i]], dtype=bool
-    ) | _says_reversal(bank, o) | _says_reversal(bank, i)
+    same_text = bank.clean_code[o] == bank.clean_code[i]
+    related = same_text | _says_reversal(bank, o) | _says_reversal(bank, i)
     o, i = o[related], i[related]
     if len(o) == 0:
         return o, i
@@ -188,10 +187,9 @@ def duplicates(
     # number): the nearest twins are looked for among rows alike in all of them, so that other
     # linked rows of the amount (a day's many 20.00 subscriptions) cannot crowd a copy's twin
     # out of the nearest few.
-    clean = pd.factorize(pd.Series(side.text_clean, dtype=object))[0][side.text_code]
     both = np.r_[rows, twins]
     codes = np.zeros(len(both), dtype=np.int64)
-    for column in (block, side.amount, clean, side.reference, side.check):
+    for column in (block, side.amount, side.clean_code, side.reference, side.check):
         values = pd.factorize(column[both])[0].astype(np.int64)
         joined = keys.combine(codes, values, int(values.max(initial=0)) + 1)
         codes = pd.factorize(joined)[0].astype(np.int64)

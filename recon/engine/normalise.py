@@ -114,6 +114,14 @@ class Side:
         return several, (rows << 32) | codes
 
     @cached_property
+    def clean_code(self) -> IntArray:
+        """Per row, a code of its text after rapidfuzz's normalisation (:attr:`text_clean`):
+        rows whose texts differ only in case or punctuation share it."""
+        codes = pd.factorize(pd.Series(self.text_clean, dtype=object))[0].astype(np.int64)
+        per_row: IntArray = codes[self.text_code]
+        return per_row
+
+    @cached_property
     def fee_line(self) -> BoolArray:
         """Per row: its description says it is a bank's charge (:func:`fee_lines`)."""
         per_text = fee_lines([str(t) for t in self.descriptions])

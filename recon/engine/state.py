@@ -266,10 +266,11 @@ def unconfirm_contradicted(bank: Side, ledger: Side, links: LinkBatch) -> LinkBa
     against = contradicts & confirmed
     if against.any():
         agree &= _among(links.match_id, links.match_id[against])
-        match_id, row = links.match_id.tolist(), links.bank.tolist()
-        agreeing = {(match_id[k], row[k]) for k in np.flatnonzero(agree).tolist()}
+        ids, rows = links.match_id, links.bank
+        agreeing = set(zip(ids[agree].tolist(), rows[agree].tolist(), strict=True))
         at = np.flatnonzero(against)
-        against[at] = [(match_id[k], row[k]) not in agreeing for k in at.tolist()]
+        asked = zip(ids[at].tolist(), rows[at].tolist(), strict=True)
+        against[at] = [pair not in agreeing for pair in asked]
     if not against.any():
         return links
     demoted = _among(links.match_id, links.match_id[against]) & confirmed
