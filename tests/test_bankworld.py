@@ -318,3 +318,27 @@ def test_rows_nothing_tells_apart_are_interchangeable() -> None:
     doubled = pd.concat([links, links[rows_a]], ignore_index=True)
     result = sc.score(truth, sc.Prediction(doubled, perfect.discrepancies))
     assert result.overall["wrong_auto_links"] == 1
+
+
+def test_wire_fee_lines_of_one_day_and_amount_stand_for_each_other() -> None:
+    # The bank prints "WIRE TRANSFER FEE" or "INTL WIRE FEE" for the fee of any wire: swapping
+    # two such lines of one account, day and amount between their fee rows is no error.
+    world = generate(30_000)
+    truth = sc.Truth(world.truth_links, world.truth_open, world.truth_same)
+    bank = world.bank.set_index("transaction_id")
+    fees = truth.links[truth.links["pattern"] == "wire_fee_booked"]
+    rows = bank.loc[fees["bank_transaction_id"]]
+    key = rows[["account_key", "date", "amount_minor"]].astype(str).agg("|".join, axis=1)
+    worded = rows.assign(key=key.to_numpy()).groupby("key")["name"].nunique()
+    alike = worded[worded > 1].index
+    assert len(alike), "no day has two booked wire fees of one amount in different words"
+    pair = fees[key.isin([alike[0]]).to_numpy()].head(2)
+    a, b = pair["bank_transaction_id"].tolist()
+    assert bank.loc[a, "name"] != bank.loc[b, "name"]
+    perfect = sc.truth_as_prediction(truth)
+    links = perfect.links.copy()
+    rows_a = links["bank_transaction_id"] == a
+    rows_b = links["bank_transaction_id"] == b
+    links.loc[rows_a, "bank_transaction_id"], links.loc[rows_b, "bank_transaction_id"] = b, a
+    result = sc.score(truth, sc.Prediction(links, perfect.discrepancies))
+    assert result.overall["precision"] == 1.0 and result.overall["recall"] == 1.0

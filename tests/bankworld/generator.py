@@ -1369,16 +1369,25 @@ def _assemble(ctx: _Ctx, rows: int) -> World:
     counts = {"bank_rows": int(bank.shape[0]), "ledger_rows": int(ledger.shape[0]),
               "true_links": int(links.shape[0]), "expected_open": int(truth_open.shape[0])}
     return World(ctx.p, ctx.seed, rows, ctx.start, ctx.day(ctx.as_of), bank, ledger,
-                 links, truth_open, counts, indistinguishable(bank, ledger))
+                 links, truth_open, counts,
+                 indistinguishable(bank, ledger, ctx.p.wire_fee))
 
 
-def indistinguishable(bank: pd.DataFrame, ledger: pd.DataFrame) -> pd.DataFrame:
-    """Rows equal to an earlier row of their side in every field recon could read."""
+def indistinguishable(bank: pd.DataFrame, ledger: pd.DataFrame,
+                      wordings: Sequence[str] = ()) -> pd.DataFrame:
+    """Rows equal to an earlier row of their side in every field recon could read.
+
+    ``wordings``: bank texts drawn at random for one kind of row, whatever row of the other
+    side it belongs to (a bank prints "WIRE TRANSFER FEE" or "INTL WIRE FEE" for the fee of
+    any wire): they tell nothing about the pairing, so they count as one text here.
+    """
     loaded = bank[~bank["removed"]]
+    names = loaded["name"].where(~loaded["name"].isin(list(wordings)), wordings[0]) \
+        if wordings else loaded["name"]
     bank_key = pd.DataFrame({
         "account": loaded["account_key"], "date": loaded["date"],
         "authorized": loaded["authorized"], "amount": loaded["amount_minor"],
-        "name": loaded["name"], "merchant": loaded["merchant_name"].fillna(""),
+        "name": names, "merchant": loaded["merchant_name"].fillna(""),
         "party": loaded["counterparty"].fillna(""),
         "meta": [json.dumps(m, sort_keys=True) if m else "" for m in loaded["payment_meta"]],
         "check": loaded["check_number"].fillna(""), "pending": loaded["pending"],
