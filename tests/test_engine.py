@@ -415,6 +415,49 @@ def test_seats_of_a_subscription_booked_in_the_last_days_are_in_transit() -> Non
     assert list(run(bank_week_old, week_old).discrepancies["kind"]) == ["probable_duplicate"] * 3
 
 
+def test_a_days_wire_fees_of_one_amount_are_no_duplicates_when_as_many_wires_went_out() -> None:
+    # Two wires went out on 4 March and the bank charged 25.00 for each; the books hold one of
+    # the fees so far. The other fee line is a bank charge to book, not a copy of the first;
+    # on 6 March one wire went out and the fee came twice: a probable duplicate.
+    fee = ("WIRE TRANSFER FEE", "")
+    bank = [
+        bank_row("B1", -1_200_000, "2024-03-04", "WIRE TRF OUT BLUE SHIELD OF CA"),
+        bank_row("B2", -830_000, "2024-03-04", "WIRE TRF OUT COMCAST BUSINESS"),
+        bank_row("F1", -2_500, "2024-03-04", *fee),
+        bank_row("F2", -2_500, "2024-03-04", *fee),
+        bank_row("B3", -410_000, "2024-03-06", "WIRE TRF OUT OFFICE DEPOT"),
+        bank_row("F3", -2_500, "2024-03-06", *fee),
+        bank_row("F4", -2_500, "2024-03-06", *fee),
+    ]
+    ledger = [
+        ledger_row("L1", -1_200_000, "2024-03-04", "Blue Shield of California", "Blue Shield"),
+        ledger_row("L2", -830_000, "2024-03-04", "Comcast Business", "Comcast"),
+        ledger_row("L3", -2_500, "2024-03-04", "Wire fee Blue Shield", "First Platypus Bank"),
+        ledger_row("L4", -410_000, "2024-03-06", "Office Depot", "Office Depot"),
+        ledger_row("L5", -2_500, "2024-03-06", "Wire fee Office Depot", "First Platypus Bank"),
+    ]
+    items = run(bank, ledger).discrepancies
+    kinds = dict(zip(items["bank_transaction_id"], items["kind"], strict=True))
+    assert sorted(kinds.values()) == ["probable_duplicate", "unmatched_bank"]
+    assert kinds.keys() < {"F1", "F2", "F3", "F4"}
+    assert {b for b, k in kinds.items() if k == "unmatched_bank"} < {"F1", "F2"}
+
+
+def test_a_monthly_charge_is_not_paid_by_a_weeks_wire_fee_rows() -> None:
+    # Five wire fees booked from the statement sum to the month's 95.00 maintenance charge.
+    # "fee" is no payee's name: each fee row is its own fee line's, and the charge stays open.
+    fees = [("F1", -1_500, "2024-03-27", "Blue Shield"), ("F2", -2_000, "2024-03-27", "Comcast"),
+            ("F3", -2_500, "2024-03-28", "Office Depot"), ("F4", -1_500, "2024-03-28", "Sysco"),
+            ("F5", -2_000, "2024-03-28", "Cintas")]  # fmt: skip
+    bank = [bank_row(f"B{tid}", amount, day, "OUTGOING WIRE FEE") for tid, amount, day, _ in fees]
+    bank.append(bank_row("BM", -9_500, "2024-03-29", "ACCOUNT MAINTENANCE FEE"))
+    ledger = [ledger_row(f"L{tid}", amount, day, f"Wire fee {name}", "First Platypus Bank")
+              for tid, amount, day, name in fees]  # fmt: skip
+    result = run(bank, ledger)
+    assert sorted(links_of(result)) == [(f"B{tid}", f"L{tid}") for tid, *_ in fees]
+    assert list(result.discrepancies["bank_transaction_id"]) == ["BM"]
+
+
 def test_two_transfers_alike_but_for_the_banks_reference_are_no_duplicates() -> None:
     # Nakamura paid 26,000 yen twice on one day, the same text: one transfer carries the bank's
     # reference, the other none, so they are two payments (the second pays part of an

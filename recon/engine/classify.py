@@ -15,6 +15,7 @@ from recon.engine.assign import assign
 from recon.engine.candidates import keyed_window_pairs, order_by
 from recon.engine.normalise import (
     BANK_BOILERPLATE,
+    RAIL_TRANSFER,
     BoolArray,
     IntArray,
     ObjArray,
@@ -245,6 +246,8 @@ def classify(state: MatchState, as_of: dt.date) -> tuple[OpenItems, OpenItems, O
     bank_kind = filled(len(bank_rows), Kind.UNMATCHED_BANK.value)
     bank_why = filled(len(bank_rows), explain.NO_LEDGER_MATCH)
     copies, twins = duplicates(bank, left_bank, bank_partner >= 0, state.bank_block, window)
+    charged = _charges_of_the_days_transfers(bank, state.bank_block, copies)
+    copies, twins = copies[~charged], twins[~charged]
     at, why = _duplicate_texts("bank transaction", bank, bank_rows, copies, twins, bank_partner,
                                ledger)  # fmt: skip
     bank_kind[at], bank_why[at] = Kind.PROBABLE_DUPLICATE.value, why
@@ -357,6 +360,27 @@ def _mismatch_evidence(state: MatchState, b: int, lg: int) -> str:
     if bank.party[b] >= 0 and bank.party[b] == ledger.party[lg]:
         return "same counterparty"
     return "alike texts"
+
+
+def _charges_of_the_days_transfers(bank: Side, block: IntArray, copies: IntArray) -> BoolArray:
+    """Per copy: it is a bank's charge for a transfer, and its day has as many transfers as
+    charges like it.
+
+    Two "WIRE TRANSFER FEE -25.00" lines on a day of two wires are each wire's fee, not one
+    fee delivered twice; on a day of one wire, the second one is a probable duplicate."""
+    for_transfer: BoolArray = bank.fee_line & (bank.rail == RAIL_TRANSFER)
+    charge: BoolArray = for_transfer[copies]
+    if not charge.any():
+        return charge
+    offset = bank.date - int(bank.date.min(initial=0))
+    day = keys.combine(block, offset, keys.width(offset))
+    transfers_on = pd.Series(day[(bank.rail == RAIL_TRANSFER) & ~bank.fee_line]).value_counts()
+    alike = pd.MultiIndex.from_arrays([day, bank.amount, bank.clean_code]).factorize()[0]
+    charges_alike = pd.Series(alike[for_transfer]).value_counts()
+    charges = charges_alike.reindex(alike[copies]).fillna(0).to_numpy()
+    transfers = transfers_on.reindex(day[copies]).fillna(0).to_numpy()
+    busy: BoolArray = charge & (charges <= transfers)
+    return busy
 
 
 def _positions_of(rows: IntArray, found: IntArray) -> IntArray:

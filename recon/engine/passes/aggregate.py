@@ -36,7 +36,7 @@ from recon.config import FeeTolerance, PartialPayments, ReferenceTotals, Settlem
 from recon.engine import explain, keys, references, sets
 from recon.engine.candidates import expand_ranges, keyed_window_pairs, unique_pairs
 from recon.engine.classify import unreversed
-from recon.engine.normalise import BoolArray, IntArray, Side, filled, key_word
+from recon.engine.normalise import BoolArray, IntArray, Side, fee_lines, filled, key_word
 from recon.engine.passes.parts import (
     anchored_three_part_fits,
     nearest,
@@ -759,9 +759,12 @@ class SettlementPass:
         else:
             words = [key_word(str(d)) for d in ledger.description[source]]
         allowed = {key_word(name) for name in self.settings.counterparties}
+        # A charge's word names nobody: "Wire fee Motion Industries" rows are no batch that
+        # an "ACCOUNT MAINTENANCE FEE" debit pays.
+        charge = fee_lines(words)
         return {
-            w: int(c) for w, c in zip(words, codes.tolist(), strict=True)
-            if w and (not allowed or w in allowed)
+            w: int(c) for w, c, is_charge in zip(words, codes.tolist(), charge, strict=True)
+            if w and not is_charge and (not allowed or w in allowed)
         }  # fmt: skip
 
     def _round(
