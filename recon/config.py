@@ -279,6 +279,20 @@ class GroupSearch(Frozen):
     max_chance_rows: int = Field(64, ge=2)
 
 
+class TransferFees(Frozen):
+    """A bank's charge for a transfer, booked in the ledger on any day with the transfer's
+    reference ("Wire fee Blue Shield" with PO 57319, booked from the month's statement): the
+    bank's fee line of that amount from the transfer's bank day to ``fee_days`` later. The
+    transfer's own ledger row, linked before this pass, tells the day. The fee line may be
+    ``days_before`` days earlier than the ledger row or ``days_after`` days later."""
+
+    kind: Literal["transfer_fees"] = "transfer_fees"
+    name: PassName
+    fee_days: WindowDays = 1
+    days_before: WindowDays = Field(45, description="bank date earlier than ledger date")
+    days_after: WindowDays = Field(10, description="bank date later than ledger date")
+
+
 class HoldDuplicates(Frozen):
     """Exact copies of linked rows (``duplicate_window_days``) sit out the passes after this one;
     they are reported as probable duplicates instead of being linked to something else."""
@@ -465,6 +479,7 @@ PASS_KINDS: Final = (
     "tolerance",
     "groups",
     "hold_duplicates",
+    "transfer_fees",
     "difference",
     "mismatch",
     "settlement",
@@ -477,6 +492,7 @@ PassSettings = Annotated[
     | CheckRule
     | GroupSearch
     | HoldDuplicates
+    | TransferFees
     | DifferenceTolerance
     | MismatchRule
     | SettlementTotals
@@ -504,6 +520,7 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
     CheckRule(name="checks"),
     GroupSearch(name="reference_groups", reference_only=True),
     MatchRule(kind="reference", name="late_reference", days_before=14, days_after=10),
+    TransferFees(name="transfer_fees"),
     MatchRule(kind="amount", name="exact_amount", days_before=1, days_after=4),
     MatchRule(kind="amount", name="swipe_day", bank_date="authorized", authorized_only=True,
               days_before=0, days_after=1),

@@ -19,9 +19,10 @@ def _repo_data() -> dict:
 def test_shipped_config_is_valid_and_frozen() -> None:
     config = load_config(REPO_CONFIG, environ={})
     assert config.plaid.environment == "emulator"
-    assert [p.name for p in config.matching.passes][:9] == [
+    assert [p.name for p in config.matching.passes][:10] == [
         "exact_reference", "reference_totals", "settlement_totals", "batch_totals",
-        "remittance_totals", "checks", "reference_groups", "late_reference", "exact_amount",
+        "remittance_totals", "checks", "reference_groups", "late_reference", "transfer_fees",
+        "exact_amount",
     ]
     with pytest.raises(ValidationError):  # frozen
         config.plaid.timeout_seconds = 1  # type: ignore[misc]

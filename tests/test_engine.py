@@ -458,6 +458,40 @@ def test_a_monthly_charge_is_not_paid_by_a_weeks_wire_fee_rows() -> None:
     assert list(result.discrepancies["bank_transaction_id"]) == ["BM"]
 
 
+def test_a_wire_fee_booked_at_month_end_is_the_fee_line_of_its_wires_day() -> None:
+    # The books enter the wire fees from the statement on 29 March, with each wire's
+    # reference. Blue Shield's fee was charged with its wire on 4 March; the -25.00 fee line of
+    # 28 March is Comcast's, which the books have not entered: it stays open.
+    bank = [
+        bank_row("W1", -1_200_000, "2024-03-04", "WIRE TRF OUT BLUE SHIELD OF CA PO 57319"),
+        bank_row("F1", -2_500, "2024-03-04", "OUTGOING WIRE FEE"),
+        bank_row("W2", -830_000, "2024-03-28", "WIRE TRF OUT COMCAST BUSINESS PO 57400"),
+        bank_row("F2", -2_500, "2024-03-28", "OUTGOING WIRE FEE"),
+        bank_row("W3", -410_000, "2024-03-12", "WIRE TRF OUT OFFICE DEPOT BL1234"),
+        bank_row("F3", -3_000, "2024-03-12", "INTL WIRE FEE"),
+    ]
+    ledger = [
+        ledger_row("L1", -1_200_000, "2024-03-01", "Blue Shield of California", "Blue Shield",
+                   "PO 57319"),
+        ledger_row("L2", -830_000, "2024-03-27", "Comcast Business", "Comcast", "PO 57400"),
+        ledger_row("L3", -410_000, "2024-03-11", "Office Depot", "Office Depot", "BL1234"),
+        ledger_row("LF1", -2_500, "2024-03-29", "Wire fee Blue Shield of California",
+                   "First Platypus Bank", "PO 57319"),
+        ledger_row("LF3", -3_000, "2024-03-29", "Wire fee Office Depot", "First Platypus Bank",
+                   "BL1234"),
+    ]
+    result = run(bank, ledger)
+    links = links_of(result)
+    assert {("F1", "LF1"), ("F3", "LF3")} < links.keys()
+    fee = links[("F1", "LF1")]
+    assert fee["status"] == "matched" and fee["rule"] == "transfer_fees"
+    assert "the fee of the transfer PO 57319 names (bank transaction W1, 2024-03-04)" in (
+        fee["explanation"]
+    )
+    assert list(zip(result.discrepancies["kind"], result.discrepancies["bank_transaction_id"],
+                    strict=True)) == [("unmatched_bank", "F2")]  # fmt: skip
+
+
 def test_two_transfers_alike_but_for_the_banks_reference_are_no_duplicates() -> None:
     # Nakamura paid 26,000 yen twice on one day, the same text: one transfer carries the bank's
     # reference, the other none, so they are two payments (the second pays part of an

@@ -24,6 +24,7 @@ from recon.config import (
     ReferenceTotals,
     Remittances,
     SettlementTotals,
+    TransferFees,
 )
 from recon.engine.passes.aggregate import PartialPaymentPass, ReferenceTotalPass, SettlementPass
 from recon.engine.passes.checks import CheckPass
@@ -33,6 +34,7 @@ from recon.engine.passes.groups import GroupPass
 from recon.engine.passes.mismatch import MismatchPass
 from recon.engine.passes.remittances import RemittancePass
 from recon.engine.passes.rules import RulePass
+from recon.engine.passes.transfer_fees import TransferFeePass
 from recon.engine.state import DayWindow, Found, MatchState
 
 
@@ -71,6 +73,8 @@ def build_passes(matching: MatchingConfig) -> list[Pass]:
                 passes.append(GroupPass(settings))
             case HoldDuplicates():
                 passes.append(HoldDuplicatesPass(settings, matching.duplicate_window_days))
+            case TransferFees():
+                passes.append(TransferFeePass(settings))
             case DifferenceTolerance():
                 passes.append(DifferencePass(settings))
             case MismatchRule():
