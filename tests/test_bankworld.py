@@ -342,3 +342,27 @@ def test_wire_fee_lines_of_one_day_and_amount_stand_for_each_other() -> None:
     links.loc[rows_a, "bank_transaction_id"], links.loc[rows_b, "bank_transaction_id"] = b, a
     result = sc.score(truth, sc.Prediction(links, perfect.discrepancies))
     assert result.overall["precision"] == 1.0 and result.overall["recall"] == 1.0
+
+
+def test_payroll_debits_cut_before_the_name_stand_for_each_other() -> None:
+    # "ACH ORIG PAYROLL IN" and "ACME ROBOTICS INC DES:PA", one day's 3,700.00 each: the bank
+    # cut both before the employee's name, so either pays either net-pay row.
+    world = generate(30_000)
+    truth = sc.Truth(world.truth_links, world.truth_open, world.truth_same)
+    bank = world.bank.set_index("transaction_id")
+    pay = truth.links[truth.links["pattern"] == "payroll_item"].set_index("bank_transaction_id")
+    same = truth.same[(truth.same["side"] == "bank") & truth.same["id"].isin(pay.index)]
+    worded = same[[bank.loc[a, "name"] != bank.loc[b, "name"]
+                   for a, b in zip(same["id"], same["same_as"], strict=True)]]
+    assert len(worded), "no two payroll debits cut before the name in different words"
+    a, b = worded["id"].iloc[0], worded["same_as"].iloc[0]
+    employee = pay.loc[a, "ledger_entry_id"]
+    assert world.ledger.set_index("entry_id").loc[employee, "counterparty"].split()[-1].upper() \
+        not in bank.loc[a, "name"]
+    perfect = sc.truth_as_prediction(truth)
+    links = perfect.links.copy()
+    rows_a = links["bank_transaction_id"] == a
+    rows_b = links["bank_transaction_id"] == b
+    links.loc[rows_a, "bank_transaction_id"], links.loc[rows_b, "bank_transaction_id"] = b, a
+    result = sc.score(truth, sc.Prediction(links, perfect.discrepancies))
+    assert result.overall["precision"] == 1.0 and result.overall["recall"] == 1.0

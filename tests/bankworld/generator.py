@@ -129,6 +129,9 @@ class _Book:
         self.links: list[tuple[int, int, str]] = []
         self.opens: list[tuple[int, int, str, str, str, int]] = []  # bank, ledger, side, kind...
         self.event_transit: list[str] = []
+        # Bank rows whose text and fields say nothing of which ledger row they pay (a payroll
+        # debit cut before the employee's name): alike in all else, they stand for each other.
+        self.wordless: set[int] = set()
 
     def event(self, transit: str = "in_transit") -> int:
         """A new event; ``transit`` names its ledger rows when its bank rows fall past as-of."""
@@ -983,11 +986,15 @@ def _payroll(ctx: _Ctx) -> None:
             emp = f"{last} {first}".upper()[:22]
             fields = ctx.fields(r, day, emp=emp, ref=ref.replace("-", ""),
                                 coid=ctx.coid_of(p.company))
-            text, truncated = ctx.cut(r, _pick(r, p.payroll_item).format_map(fields))
+            whole = _pick(r, p.payroll_item).format_map(fields)
+            text, truncated = ctx.cut(r, whole)
+            payee = f"{first} {last}".upper() if r.random() < 0.3 else None
             bank = book.bank(event, date=day, account=account, amount=-net, name=text,
-                             meta=_meta(payee=f"{first} {last}".upper()
-                                        if r.random() < 0.3 else None, payment_method="ACH"),
+                             meta=_meta(payee=payee, payment_method="ACH"),
                              category="TRANSFER_OUT", truncated=truncated)
+            named_at = whole.find(emp)
+            if payee is None and (named_at < 0 or len(text) <= named_at):
+                book.wordless.add(bank)
             ledger = book.ledger(event, day, account, -net,
                                  p.ledger_texts["net_pay"].format(first=first, last=last), ref,
                                  f"{first} {last}")
@@ -1370,20 +1377,27 @@ def _assemble(ctx: _Ctx, rows: int) -> World:
               "true_links": int(links.shape[0]), "expected_open": int(truth_open.shape[0])}
     return World(ctx.p, ctx.seed, rows, ctx.start, ctx.day(ctx.as_of), bank, ledger,
                  links, truth_open, counts,
-                 indistinguishable(bank, ledger, ctx.p.wire_fee))
+                 indistinguishable(bank, ledger, ctx.p.wire_fee,
+                                   [bank_ids[bank_new[i]] for i in sorted(book.wordless)
+                                    if bank_new[i] >= 0]))
 
 
 def indistinguishable(bank: pd.DataFrame, ledger: pd.DataFrame,
-                      wordings: Sequence[str] = ()) -> pd.DataFrame:
+                      wordings: Sequence[str] = (),
+                      wordless: Sequence[str] = ()) -> pd.DataFrame:
     """Rows equal to an earlier row of their side in every field recon could read.
 
     ``wordings``: bank texts drawn at random for one kind of row, whatever row of the other
     side it belongs to (a bank prints "WIRE TRANSFER FEE" or "INTL WIRE FEE" for the fee of
     any wire): they tell nothing about the pairing, so they count as one text here.
+    ``wordless``: ids of bank rows whose text says nothing of their partner (a payroll debit
+    cut before the employee's name, "ACME ROBOTICS INC DES:PA"): alike in the other fields,
+    they stand for each other whatever their texts.
     """
     loaded = bank[~bank["removed"]]
     names = loaded["name"].where(~loaded["name"].isin(list(wordings)), wordings[0]) \
         if wordings else loaded["name"]
+    names = names.where(~loaded["transaction_id"].isin(list(wordless)), "\x00wordless")
     bank_key = pd.DataFrame({
         "account": loaded["account_key"], "date": loaded["date"],
         "authorized": loaded["authorized"], "amount": loaded["amount_minor"],
