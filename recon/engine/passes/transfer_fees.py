@@ -12,7 +12,7 @@ amount in the same account, from that day to ``fee_days`` later. Both rows must 
 The reference names the wire, and the wire's day the fee line, so a link is ``matched``
 (``suggested`` when another fee line of the amount is as near: the bank's fee lines of one
 day and amount are alike). Example: the fee row above and the -25.00 "OUTGOING WIRE FEE" of
-4 March: matched, "the fee of the transfer PO 57319 names (bank transaction W1, 4 March)".
+4 March: matched, "the fee of the transfer PO 57319 names (bank transaction W1, 2024-03-04)".
 """
 
 from __future__ import annotations
@@ -77,10 +77,10 @@ class TransferFeePass:
         # One candidate per (fee line, fee row): the nearest transfer.
         order = np.lexsort((bank.date[b] - bank.date[wire], lg, b))
         b, lg, wire = b[order], lg[order], wire[order]
-        first = np.r_[True, (b[1:] != b[:-1]) | (lg[1:] != lg[:-1])] if len(b) else b == b
-        b, lg, wire = b[first], lg[first], wire[first]
         if len(b) == 0:
             return Found()
+        first = np.r_[True, (b[1:] != b[:-1]) | (lg[1:] != lg[:-1])]
+        b, lg, wire = b[first], lg[first], wire[first]
         # The reference names the transfer, and the transfer the day: evidence to confirm; the
         # date score reads the days from the transfer, not from the booking.
         parts = replace(
