@@ -320,6 +320,17 @@ def test_rows_nothing_tells_apart_are_interchangeable() -> None:
     assert result.overall["wrong_auto_links"] == 1
 
 
+def _perfect_with_swapped_banks(truth: sc.Truth, a: str, b: str) -> bool:
+    """The truth's own links with bank rows ``a`` and ``b`` swapped score perfectly."""
+    perfect = sc.truth_as_prediction(truth)
+    links = perfect.links.copy()
+    rows_a = links["bank_transaction_id"] == a
+    rows_b = links["bank_transaction_id"] == b
+    links.loc[rows_a, "bank_transaction_id"], links.loc[rows_b, "bank_transaction_id"] = b, a
+    overall = sc.score(truth, sc.Prediction(links, perfect.discrepancies)).overall
+    return bool(overall["precision"] == 1.0 and overall["recall"] == 1.0)
+
+
 def test_wire_fee_lines_of_one_day_and_amount_stand_for_each_other() -> None:
     # The bank prints "WIRE TRANSFER FEE" or "INTL WIRE FEE" for the fee of any wire: swapping
     # two such lines of one account, day and amount between their fee rows is no error.
@@ -335,13 +346,7 @@ def test_wire_fee_lines_of_one_day_and_amount_stand_for_each_other() -> None:
     pair = fees[key.isin([alike[0]]).to_numpy()].head(2)
     a, b = pair["bank_transaction_id"].tolist()
     assert bank.loc[a, "name"] != bank.loc[b, "name"]
-    perfect = sc.truth_as_prediction(truth)
-    links = perfect.links.copy()
-    rows_a = links["bank_transaction_id"] == a
-    rows_b = links["bank_transaction_id"] == b
-    links.loc[rows_a, "bank_transaction_id"], links.loc[rows_b, "bank_transaction_id"] = b, a
-    result = sc.score(truth, sc.Prediction(links, perfect.discrepancies))
-    assert result.overall["precision"] == 1.0 and result.overall["recall"] == 1.0
+    assert _perfect_with_swapped_banks(truth, a, b)
 
 
 def test_payroll_debits_cut_before_the_name_stand_for_each_other() -> None:
@@ -359,10 +364,4 @@ def test_payroll_debits_cut_before_the_name_stand_for_each_other() -> None:
     employee = pay.loc[a, "ledger_entry_id"]
     assert world.ledger.set_index("entry_id").loc[employee, "counterparty"].split()[-1].upper() \
         not in bank.loc[a, "name"]
-    perfect = sc.truth_as_prediction(truth)
-    links = perfect.links.copy()
-    rows_a = links["bank_transaction_id"] == a
-    rows_b = links["bank_transaction_id"] == b
-    links.loc[rows_a, "bank_transaction_id"], links.loc[rows_b, "bank_transaction_id"] = b, a
-    result = sc.score(truth, sc.Prediction(links, perfect.discrepancies))
-    assert result.overall["precision"] == 1.0 and result.overall["recall"] == 1.0
+    assert _perfect_with_swapped_banks(truth, a, b)
