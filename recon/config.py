@@ -451,6 +451,11 @@ class PartialPayments(Frozen):
     name: PassName
     days_before: WindowDays = Field(0, description="bank date earlier than ledger date")
     days_after: WindowDays = Field(14, description="bank date later than ledger date")
+    # Instalments a month apart carry the invoice number: a part naming the reference may
+    # come this much later; one naming only the payer, within ``days_after``.
+    named_days_after: WindowDays = Field(
+        45, description="bank date later than ledger date, for parts naming the reference"
+    )
     max_parts: int = Field(6, ge=2, le=12)
     allow_remainder: bool = False
 

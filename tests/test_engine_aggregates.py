@@ -280,6 +280,22 @@ def test_partial_payments_find_three_parts_one_naming_the_invoice_in_a_wide_pool
     assert set(links["status"]) == {"matched"}
 
 
+def test_instalments_naming_the_invoice_a_month_apart_pay_it() -> None:
+    # Acme pays INV-51204 in three monthly instalments, each naming it: the third comes 40 days
+    # after the invoice, beyond the 14 days a part naming only the payer may take.
+    bank = [
+        bank_row("P1", 329_000, "2026-11-02", "ACH CREDIT ACME CORP INV-51204"),
+        bank_row("P2", 329_000, "2026-11-22", "ACH CREDIT ACME CORP INV-51204"),
+        bank_row("P3", 329_040, "2026-12-12", "ACH CREDIT ACME CORP INV-51204"),
+    ]
+    links = links_of(run(bank, [INVOICE]), "partial_payment")
+    assert set(links["bank_transaction_id"]) == {"P1", "P2", "P3"}
+    assert set(links["status"]) == {"matched"}
+    # A part naming only the payer is no part 40 days on: the rows stay open.
+    unnamed = [*bank[:2], bank_row("P3", 329_040, "2026-12-12", "ACH CREDIT ACME CORP")]
+    assert links_of(run(unnamed, [INVOICE]), "partial_payment").empty
+
+
 def test_partial_payments_prefer_the_parts_naming_the_invoice_to_a_pair_that_fits_too() -> None:
     # 3,034.14 + 4,000.00 also sum to the invoice; the three parts two of which name it pay it.
     bank = [

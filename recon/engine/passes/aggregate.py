@@ -1252,7 +1252,10 @@ class PartialPaymentPass:
 
     @property
     def window(self) -> DayWindow:
-        return DayWindow(self.settings.days_before, self.settings.days_after)
+        return DayWindow(
+            self.settings.days_before,
+            max(self.settings.days_after, self.settings.named_days_after),
+        )
 
     def run(self, state: MatchState) -> Found:
         bank, ledger = state.bank, state.ledger
@@ -1276,8 +1279,11 @@ class PartialPaymentPass:
              named["key"].to_numpy(dtype=np.int64)),
         )  # fmt: skip
         pairs_t, pairs_b = [], []
-        for ledger_key, named_b, named_key in sources:
-            t, b = self._pairs(state, ledger_key, named_b, named_key, ledger_open, _WIDE_POOL)
+        reaches = (self.settings.named_days_after,) * 2 + (self.settings.days_after,)
+        for (ledger_key, named_b, named_key), reach in zip(sources, reaches, strict=True):
+            t, b = self._pairs(
+                state, ledger_key, named_b, named_key, ledger_open, _WIDE_POOL, reach
+            )
             pairs_t.append(t)
             pairs_b.append(b)
         t, b = unique_pairs(np.concatenate(pairs_t), np.concatenate(pairs_b))
@@ -1297,10 +1303,11 @@ class PartialPaymentPass:
 
     def _pairs(
         self, state: MatchState, ledger_key: IntArray, named_b: IntArray, named_key: IntArray,
-        ledger_open: BoolArray, cap: int,
+        ledger_open: BoolArray, cap: int, days_after: int | None = None,
     ) -> tuple[IntArray, IntArray]:  # fmt: skip
-        """(ledger row, bank row) pairs of one key within the window, at most ``cap`` bank rows
-        per ledger row (the nearest)."""
+        """(ledger row, bank row) pairs of one key within the window (the bank row up to
+        ``days_after`` days later, else the setting's), at most ``cap`` bank rows per ledger
+        row (the nearest)."""
         settings, bank, ledger = self.settings, state.bank, state.ledger
         targets = np.flatnonzero(ledger_open & (ledger_key >= 0))
         if len(targets) == 0 or len(named_b) == 0:
@@ -1310,7 +1317,8 @@ class PartialPaymentPass:
         return keyed_window_pairs(
             targets, state.ledger_block[targets] * width + ledger_key[targets],
             ledger.date[targets], named_b, state.bank_block[named_b] * width + named_key,
-            bank.date[named_b], days_before=settings.days_after,
+            bank.date[named_b],
+            days_before=settings.days_after if days_after is None else days_after,
             days_after=settings.days_before, cap=cap,
         )  # fmt: skip
 
