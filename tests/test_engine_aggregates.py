@@ -296,6 +296,40 @@ def test_instalments_naming_the_invoice_a_month_apart_pay_it() -> None:
     assert links_of(run(unnamed, [INVOICE]), "partial_payment").empty
 
 
+def test_five_instalments_three_naming_the_invoice_and_two_cut_short_pay_it() -> None:
+    # Among 24 other transfers of the payer: three instalments name INV-51204, the bank cut
+    # the name from two. The named three and the two that make up the rest pay the invoice.
+    bank = [
+        *busy_payer(24),
+        bank_row("P1", 200_000, "2026-11-02", "ACH CREDIT ACME CORP INV-51204"),
+        bank_row("P2", 212_345, "2026-11-06", "ACH CREDIT ACME CO"),
+        bank_row("P3", 187_040, "2026-11-09", "ACH CREDIT ACME CORP INV-51204"),
+        bank_row("P4", 174_655, "2026-11-12", "ACH CREDIT ACME C"),
+        bank_row("P5", 213_000, "2026-11-30", "ACH CREDIT ACME CORP INV-51204"),
+    ]
+    links = links_of(run(bank, [INVOICE]), "partial_payment")
+    assert set(links["bank_transaction_id"]) == {"P1", "P2", "P3", "P4", "P5"}
+    assert set(links["status"]) == {"matched"}
+
+
+def test_instalments_whose_rest_two_pairs_make_up_are_only_suggested() -> None:
+    # Two instalments name the invoice; among the payer's many transfers, 3,000.00 + 870.40
+    # and 2,500.00 + 1,370.40 both make up the rest. Which pair paid it the files do not
+    # tell: suggested.
+    bank = [
+        *busy_payer(24),
+        bank_row("P1", 300_000, "2026-11-02", "ACH CREDIT ACME CORP INV-51204"),
+        bank_row("P2", 300_000, "2026-11-20", "ACH CREDIT ACME CORP INV-51204"),
+        bank_row("A1", 300_000, "2026-11-05", "ACH CREDIT ACME CO"),
+        bank_row("A2", 87_040, "2026-11-06", "ACH CREDIT ACME CO"),
+        bank_row("B1", 250_000, "2026-11-07", "ACH CREDIT ACME CO"),
+        bank_row("B2", 137_040, "2026-11-08", "ACH CREDIT ACME CO"),
+    ]
+    links = links_of(run(bank, [INVOICE]), "partial_payment")
+    assert {"P1", "P2"} < set(links["bank_transaction_id"])
+    assert set(links["status"]) == {"suggested"}
+
+
 def test_partial_payments_prefer_the_parts_naming_the_invoice_to_a_pair_that_fits_too() -> None:
     # 3,034.14 + 4,000.00 also sum to the invoice; the three parts two of which name it pay it.
     bank = [

@@ -39,6 +39,7 @@ from recon.engine.classify import unreversed
 from recon.engine.normalise import BoolArray, IntArray, Side, fee_lines, filled, key_word
 from recon.engine.passes.parts import (
     anchored_three_part_fits,
+    named_and_rest_fits,
     nearest,
     possible_parts,
     resolve_claims,
@@ -1481,6 +1482,7 @@ class PartialPaymentPass:
         target_list, sure_list = target.tolist(), sure.tolist()
         self._two_parts(state, wide_t, wide_b, target_list, members, sure_list)
         self._three_parts(state, wide_t, wide_b, target_list, members, sure_list)
+        self._named_and_rest(state, wide_t, wide_b, target_list, members, sure_list)
         kept = [k for k, m in enumerate(members) if len(m)]
         target = np.array([target_list[k] for k in kept], dtype=np.int64)
         return target, [members[k] for k in kept], np.array([sure_list[k] for k in kept])
@@ -1520,6 +1522,24 @@ class PartialPaymentPass:
             target_list.append(int(target[start]))
             members.append(rows[start].copy())
             sure.append(n == 1 or bool(named[start] > named[start + 1]))
+
+    def _named_and_rest(
+        self, state: MatchState, t: IntArray, b: IntArray, target_list: list[int],
+        members: list[IntArray], sure: list[bool],
+    ) -> None:  # fmt: skip
+        """For a ledger row nothing else fits: every row of its whole pool naming its reference,
+        and the one or two others making up the rest (recon.engine.passes.parts); sure when
+        it is the only such fit."""
+        bank, ledger = state.bank, state.ledger
+        open_target = ~np.isin(t, np.array(target_list, dtype=np.int64))
+        t, b = t[open_target], b[open_target]
+        anchor = references.reference_evidence(bank, ledger, b, t)[0]
+        target, found, only = named_and_rest_fits(
+            t, b, anchor, ledger.amount, bank.amount, self.settings.max_parts
+        )
+        target_list.extend(target.tolist())
+        members.extend(found)
+        sure.extend(only.tolist())
 
     def _allow_remainder(
         self, state: MatchState, bank_open: BoolArray, ledger_open: BoolArray, groups: _Groups

@@ -142,6 +142,63 @@ def anchored_three_part_fits(
     return found[0], found[1], found[2], found[3]
 
 
+def named_and_rest_fits(
+    t: IntArray, p: IntArray, anchor: BoolArray, target_amount: IntArray,
+    part_amount: IntArray, max_parts: int,
+) -> tuple[IntArray, list[IntArray], BoolArray]:  # fmt: skip
+    """Per target whose pool (``t``, ``p``: unique pairs) holds parts naming it (``anchor``,
+    e.g. the part names the target's reference): every such part, and the one or two others
+    of its pool that make up the rest exactly (none when the named parts sum to it, two or
+    more of them). An invoice paid in five instalments, three naming it: the three, and the
+    two the bank cut the name from. O(pool) per target (a join on the amount still needed).
+    Returns (target, its parts, whether that is its only fit); the fewest parts first."""
+    if not anchor.any():
+        return _EMPTY, [], np.zeros(0, dtype=bool)
+    frame = pd.DataFrame({"t": t, "p": p, "amount": part_amount[p]})
+    named = frame[anchor]
+    per = named.groupby("t").agg(count=("p", "size"), total=("amount", "sum"))
+    rest = target_amount[per.index.to_numpy()] - per["total"].to_numpy()
+    whole = target_amount[per.index.to_numpy()]
+    per = per.assign(rest=rest)
+    # The rest is of the target's sign and less than it, or nothing (the named parts suffice).
+    done = per[(rest == 0) & (per["count"].to_numpy() >= 2)]
+    per = per[(np.sign(rest) == np.sign(whole)) & (rest != 0)]
+    others = frame[~anchor]
+    left = per[["rest", "count"]].reset_index()
+    one = left[left["count"] + 1 <= max_parts].merge(
+        others, left_on=["t", "rest"], right_on=["t", "amount"]
+    )
+    pairs = left[left["count"] + 2 <= max_parts].merge(others, on="t")
+    pairs = pairs.assign(amount=pairs["rest"] - pairs["amount"]).rename(columns={"p": "first"})
+    pairs = pairs.merge(others.rename(columns={"p": "second"}), on=["t", "amount"])
+    pairs = pairs[pairs["first"].to_numpy() < pairs["second"].to_numpy()]
+    fits: list[tuple[int, int, tuple[int, ...]]] = [(int(x), 0, ()) for x in done.index]
+    fits += [(int(x), 1, (int(y),)) for x, y in zip(one["t"], one["p"], strict=True)]
+    fits += [
+        (int(x), 2, (int(y), int(z)))
+        for x, y, z in zip(pairs["t"], pairs["first"], pairs["second"], strict=True)
+    ]
+    if not fits:
+        return _EMPTY, [], np.zeros(0, dtype=bool)
+    fits.sort()
+    named_t, named_p = named["t"].to_numpy(dtype=np.int64), named["p"].to_numpy(dtype=np.int64)
+    order = np.argsort(named_t, kind="stable")
+    named_t, named_p = named_t[order], named_p[order]
+    starts = np.flatnonzero(np.r_[True, named_t[1:] != named_t[:-1]])
+    named_of = dict(zip(named_t[starts].tolist(), np.split(named_p, starts[1:]), strict=True))
+    targets: list[int] = []
+    members: list[IntArray] = []
+    only: list[bool] = []
+    for k, (target, _, extra) in enumerate(fits):
+        if targets and targets[-1] == target:
+            only[-1] = False
+            continue
+        targets.append(target)
+        members.append(np.r_[named_of[target], extra].astype(np.int64))
+        only.append(k + 1 == len(fits) or fits[k + 1][0] != target)
+    return np.array(targets, dtype=np.int64), members, np.array(only, dtype=bool)
+
+
 def resolve_claims(
     target: IntArray, members: list[IntArray], sure: BoolArray, named: IntArray,
     target_date: IntArray, part_count: int,
