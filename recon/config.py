@@ -524,7 +524,7 @@ DEFAULT_PASSES: Final[tuple[PassSettings, ...]] = (
     ),
     CheckRule(name="checks"),
     GroupSearch(name="reference_groups", reference_only=True),
-    MatchRule(kind="reference", name="late_reference", days_before=14, days_after=10),
+    MatchRule(kind="reference", name="late_reference", days_before=45, days_after=30),
     TransferFees(name="transfer_fees"),
     MatchRule(kind="amount", name="exact_amount", days_before=1, days_after=4),
     MatchRule(kind="amount", name="swipe_day", bank_date="authorized", authorized_only=True,

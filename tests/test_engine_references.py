@@ -152,9 +152,9 @@ def test_contradicting_references_lose_and_are_never_confirmed() -> None:
     links = links_of(run(bank, ledger))
     assert ("B1", "L2") in links and links[("B1", "L2")]["status"] == "matched"
     assert ("B1", "L1") not in links
-    # Without L2 as a candidate (it is paid later), the contradicting pair is not linked at
-    # all: both rows stay open.
-    result = run(bank, [ledger[0], ledger[1] | {"date": "2024-03-25"}])
+    # Without L2 as a candidate (booked seven weeks before, beyond any rule's reach), the
+    # contradicting pair is not linked at all: both rows stay open.
+    result = run(bank, [ledger[0], ledger[1] | {"date": "2024-01-15"}])
     assert ("B1", "L1") not in links_of(result)
     assert "B1" in set(result.discrepancies["bank_transaction_id"])
 
@@ -303,6 +303,23 @@ def test_a_payment_naming_its_invoice_keeps_it_though_booked_days_later() -> Non
     links = links_of(run(bank, ledger))
     assert links[("B1", "L1")]["rule"] == "late_reference"
     assert ("B2", "L1") not in links
+
+
+def test_a_receipt_booked_at_the_month_end_close_is_found_by_the_invoice_it_names() -> None:
+    # Initech paid INV-51204 on 3 March; the books entered it at the close, on the 28th. The
+    # bank row names the invoice, and the amount is the same: linked, though 25 days apart.
+    # A payment booked three weeks before it left (scheduled) is found the same way.
+    ledger = [
+        ledger_row("L1", 4_310_27, "2024-03-28", "Receipt INV-51204 Initech LLC", "Initech LLC",
+                   "INV-51204"),
+        ledger_row("L2", -1_250_00, "2024-03-01", "Bill BL-7741 Staples", "Staples", "BL-7741"),
+    ]  # fmt: skip
+    bank = [bank_row("B1", 4_310_27, "2024-03-03", "ACH CREDIT INITECH LLC INV-51204"),
+            bank_row("B2", -1_250_00, "2024-03-22", "ACH DEBIT STAPLES BL-7741")]
+    links = links_of(run(bank, ledger))
+    assert links[("B1", "L1")]["rule"] == "late_reference"
+    assert links[("B2", "L2")]["rule"] == "late_reference"
+    assert {links[k]["status"] for k in (("B1", "L1"), ("B2", "L2"))} == {"matched"}
 
 
 def test_amount_and_day_alone_among_unrelated_texts_are_only_suggested() -> None:
