@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from bankworld import FAMILY, REPO_CONFIG, build, generate, profile_named, write_world
 from bankworld import score as sc
+from bankworld.generator import Habits
 from bankworld.run import RunOutput, run_recon
 from bankworld.writer import matching_section
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
@@ -365,3 +366,14 @@ def test_payroll_debits_cut_before_the_name_stand_for_each_other() -> None:
     assert world.ledger.set_index("entry_id").loc[employee, "counterparty"].split()[-1].upper() \
         not in bank.loc[a, "name"]
     assert _perfect_with_swapped_banks(truth, a, b)
+
+
+def test_habits_make_a_variant_world_and_the_defaults_keep_the_profiles_own() -> None:
+    plain = generate(20_000)
+    same = generate(20_000, habits=Habits())
+    assert plain.ledger.equals(same.ledger) and plain.truth_links.equals(same.truth_links)
+    varied = generate(20_000, habits=Habits(split_parts=(4, 4), remittance_invoices=(9, 9)))
+    links = varied.truth_links
+    parts = links[links["pattern"] == "split_receipt"].groupby("ledger_entry_id").size()
+    invoices = links[links["pattern"] == "remittance"].groupby("bank_transaction_id").size()
+    assert set(parts) == {4} and set(invoices) == {9}

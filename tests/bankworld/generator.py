@@ -68,6 +68,19 @@ _EXPONENT = {"USD": 2, "EUR": 2, "JPY": 0}
 _MAJOR = {"USD": 1.0, "EUR": 0.92, "JPY": 150.0}  # USD-sized medians to each currency
 
 
+@dataclass(frozen=True)
+class Habits:
+    """How a company spreads some patterns out, changed to make a variant world of a profile
+    (``benchmarks/bench_variants.py``): what the engine meets at another company, measured
+    without tuning on it. The defaults are the profiles' own habits (the same rows)."""
+
+    split_parts: tuple[int, int] | None = None  # None: 2 (three in four) or 3
+    split_gap_days: tuple[int, int] = (2, 5)  # days between one part and the next
+    late_booking_days: tuple[int, int] = (4, 12)  # receipts booked this long after the bank
+    early_booking_days: tuple[int, int] = (4, 9)  # payments booked this long before
+    remittance_invoices: tuple[int, int] = (2, 6)  # invoices one transfer pays
+
+
 @dataclass
 class World:
     """A generated world: the rows as recon will read them, and the truth about them."""
@@ -193,8 +206,10 @@ _LEDGER_FIELDS = ("date", "account", "amount", "description", "reference", "coun
 class _Ctx:
     """What every pattern builder needs: the profile, dates, counters and random sources."""
 
-    def __init__(self, profile: Profile, seed: int, rows: int) -> None:
+    def __init__(self, profile: Profile, seed: int, rows: int,
+                 habits: Habits | None = None) -> None:
         self.p = profile
+        self.habits = habits or Habits()
         self.seed = seed
         self.rows = rows
         self.scale = rows / 100_000
@@ -727,7 +742,7 @@ def _date_lags(ctx: _Ctx) -> None:
     for _ in range(ctx.count("late_booking")):
         key = _account_key(r, _AR_ACCOUNTS)
         party = _party_for(ctx, r, key)
-        lag = _ri(r, 4, 12)
+        lag = _ri(r, *ctx.habits.late_booking_days)
         bank_day = _ri(r, ctx.first, ctx.as_of - lag)
         ref = _invoice_ref(ctx, r, key, bank_day)
         amount = ctx.amount(r, 2200.0, 1.0, ctx.currency[ctx.acct[key]], round_share=0.3)
@@ -742,7 +757,7 @@ def _date_lags(ctx: _Ctx) -> None:
         key = _account_key(r, _AP_ACCOUNTS)
         party = _party_for(ctx, r, key, vendor=True)
         day = _ri(r, ctx.first, ctx.as_of)
-        bank_day = day + _ri(r, 4, 9)
+        bank_day = day + _ri(r, *ctx.habits.early_booking_days)
         ref = _bill_ref(ctx, r, day)
         amount = ctx.amount(r, 1500.0, 1.0, ctx.currency[ctx.acct[key]], round_share=0.2)
         event = book.event("in_transit")
@@ -759,8 +774,10 @@ def _splits_and_remittances(ctx: _Ctx) -> None:
     for _ in range(ctx.count("split_receipt")):
         key = _account_key(r, _AR_ACCOUNTS)
         party = _party_for(ctx, r, key)
-        parts = 2 if r.random() < 0.75 else 3
-        first = _ri(r, ctx.first, ctx.as_of - 12)
+        spread = ctx.habits.split_parts
+        parts = (2 if r.random() < 0.75 else 3) if spread is None else _ri(r, *spread)
+        reach = (parts - 1) * ctx.habits.split_gap_days[1]
+        first = _ri(r, ctx.first, ctx.as_of - max(12, reach + 2))
         ref = _invoice_ref(ctx, r, key, first)
         currency = ctx.currency[ctx.acct[key]]
         total = ctx.amount(r, 9000.0, 0.7, currency)
@@ -776,11 +793,11 @@ def _splits_and_remittances(ctx: _Ctx) -> None:
                                          party=party, ref=ref, incoming=True,
                                          truncate_share=0.6 if i else None)
             book.link(bank, ledger, "split_receipt")
-            day += _ri(r, 2, 5)
+            day += _ri(r, *ctx.habits.split_gap_days)
     for _ in range(ctx.count("remittance")):
         key = _account_key(r, _AR_ACCOUNTS)
         party = _party_for(ctx, r, key)
-        count = _ri(r, 2, 6)
+        count = _ri(r, *ctx.habits.remittance_invoices)
         day = _ri(r, ctx.first + 3, ctx.as_of - 1)
         currency = ctx.currency[ctx.acct[key]]
         refs = [_invoice_ref(ctx, r, key, day) for _ in range(count)]
@@ -1289,12 +1306,13 @@ _PATTERNS: tuple[Callable[[_Ctx], None], ...] = (
 # Assembly
 
 
-def generate(rows: int, profile: Profile = DEFAULT, seed: int | None = None) -> World:
+def generate(rows: int, profile: Profile = DEFAULT, seed: int | None = None,
+             habits: Habits | None = None) -> World:
     """A world of about ``rows`` ledger rows (the card-processor sales fill up to it)."""
     if rows < 1000:
         raise ValueError("a world needs at least 1,000 ledger rows")
     seed = profile.seed if seed is None else seed
-    ctx = _Ctx(profile, seed, rows)
+    ctx = _Ctx(profile, seed, rows, habits)
     for build in _PATTERNS:
         build(ctx)
     _duplicates(ctx)
