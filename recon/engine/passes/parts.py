@@ -161,7 +161,8 @@ def named_and_rest_fits(
     whole = target_amount[per.index.to_numpy()]
     per = per.assign(rest=rest)
     # The rest is of the target's sign and less than it, or nothing (the named parts suffice).
-    done = per[(rest == 0) & (per["count"].to_numpy() >= 2)]
+    count = per["count"].to_numpy()
+    done = per[(rest == 0) & (count >= 2) & (count <= max_parts)]
     per = per[(np.sign(rest) == np.sign(whole)) & (rest != 0)]
     others = frame[~anchor]
     left = per[["rest", "count"]].reset_index()
