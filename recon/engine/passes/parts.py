@@ -200,6 +200,81 @@ def named_and_rest_fits(
     return np.array(targets, dtype=np.int64), members, np.array(only, dtype=bool)
 
 
+def all_but_fits(
+    t: IntArray, p: IntArray, anchor: BoolArray, target_amount: IntArray,
+    target_date: IntArray, part_amount: IntArray, part_date: IntArray, min_parts: int,
+) -> tuple[IntArray, list[IntArray], BoolArray]:  # fmt: skip
+    """Per target whose pool (``t``, ``p``: unique pairs) holds a part naming it (``anchor``):
+    the parts booked on its day or up to some days before, all of them or all but one or two,
+    that sum to it exactly, at least ``min_parts`` of them and a named one among them. A
+    customer paying every open invoice of the last days but the disputed one. The runs are the
+    days back from the target's date; what a run's sum exceeds the target by is looked up
+    among its parts (one, or two by a join on the amount still needed): O(pool x days).
+    Returns (target, its parts, whether that is its only fit); the fewest exclusions first."""
+    back = target_date[t] - part_date[p]
+    keep = back >= 0
+    t, p, anchor, back = t[keep], p[keep], anchor[keep], back[keep]
+    named_targets = np.unique(t[anchor])
+    keep = np.isin(t, named_targets)
+    if not keep.any():
+        return _EMPTY, [], np.zeros(0, dtype=bool)
+    t, p, anchor, back = t[keep], p[keep], anchor[keep], back[keep]
+    order = np.lexsort((p, back, t))
+    t, p, anchor, back = t[order], p[order], anchor[order], back[order]
+    amount = part_amount[p]
+    starts = np.flatnonzero(np.r_[True, t[1:] != t[:-1]])
+    pos = np.arange(len(t)) - np.repeat(starts, np.diff(np.r_[starts, len(t)]))
+    running = pd.Series(amount).groupby(t).cumsum().to_numpy()
+    named_seen = pd.Series(anchor.astype(np.int64)).groupby(t).cumsum().to_numpy()
+    # A run ends at the last part of each day back.
+    ends = np.r_[(t[1:] != t[:-1]) | (back[1:] != back[:-1]), True]
+    runs = pd.DataFrame({
+        "t": t[ends], "end": pos[ends], "size": pos[ends] + 1,
+        "excess": running[ends] - target_amount[t[ends]], "named_count": named_seen[ends],
+    })  # fmt: skip
+    whole = target_amount[runs["t"].to_numpy()]
+    runs = runs[(runs["named_count"].to_numpy() > 0) & (runs["size"].to_numpy() >= min_parts)
+                & (np.sign(runs["excess"].to_numpy()) != -np.sign(whole))]  # fmt: skip
+    parts = pd.DataFrame({"t": t, "pos": pos, "p": p, "amount": amount,
+                          "is_named": anchor.astype(np.int64)})  # fmt: skip
+    fits: list[tuple[int, int, int, tuple[int, ...]]] = []
+    exact = runs[runs["excess"].to_numpy() == 0]
+    fits += [(int(x), 0, int(e), ()) for x, e in zip(exact["t"], exact["end"], strict=True)]
+    # What is left out must leave a part naming the target in the set.
+    over = runs[(runs["excess"].to_numpy() != 0) & (runs["size"].to_numpy() > min_parts)]
+    one = over.merge(parts, left_on=["t", "excess"], right_on=["t", "amount"])
+    one = one[(one["pos"].to_numpy() <= one["end"].to_numpy())
+              & (one["named_count"].to_numpy() > one["is_named"].to_numpy())]  # fmt: skip
+    fits += [(int(x), 1, int(e), (int(q),))
+             for x, e, q in zip(one["t"], one["end"], one["p"], strict=True)]  # fmt: skip
+    two = over[over["size"].to_numpy() > min_parts + 1].merge(parts, on="t")
+    two = two[two["pos"].to_numpy() <= two["end"].to_numpy()]
+    two = two.assign(need=two["excess"] - two["amount"]).drop(columns="amount")
+    two = two.merge(parts, left_on=["t", "need"], right_on=["t", "amount"], suffixes=("", "_b"))
+    two = two[(two["pos"].to_numpy() < two["pos_b"].to_numpy())
+              & (two["pos_b"].to_numpy() <= two["end"].to_numpy())
+              & (two["named_count"].to_numpy()
+                 > two["is_named"].to_numpy() + two["is_named_b"].to_numpy())]  # fmt: skip
+    fits += [(int(x), 2, int(e), (int(a), int(b)))
+             for x, e, a, b in zip(two["t"], two["end"], two["p"], two["p_b"], strict=True)]
+    if not fits:
+        return _EMPTY, [], np.zeros(0, dtype=bool)
+    fits.sort()
+    first_of = dict(zip(t[starts].tolist(), starts.tolist(), strict=True))
+    targets: list[int] = []
+    members: list[IntArray] = []
+    only: list[bool] = []
+    for k, (target, _, end, left_out) in enumerate(fits):
+        if targets and targets[-1] == target:
+            only[-1] = False
+            continue
+        run = p[first_of[target]:first_of[target] + end + 1]
+        targets.append(target)
+        members.append(run[~np.isin(run, np.array(left_out, dtype=np.int64))])
+        only.append(k + 1 == len(fits) or fits[k + 1][0] != target)
+    return np.array(targets, dtype=np.int64), members, np.array(only, dtype=bool)
+
+
 def resolve_claims(
     target: IntArray, members: list[IntArray], sure: BoolArray, named: IntArray,
     target_date: IntArray, part_count: int,

@@ -35,6 +35,7 @@ from recon.engine.normalise import BoolArray, IntArray
 from recon.engine.passes.aggregate import _Groups, _open, naming_counts
 from recon.engine.passes.names import named_parties
 from recon.engine.passes.parts import (
+    all_but_fits,
     anchored_three_part_fits,
     nearest,
     possible_parts,
@@ -52,6 +53,7 @@ REMITTANCE_RULE = "remittance"
 _EMPTY = np.zeros(0, dtype=np.int64)
 _WIDE_POOL = 64  # ledger rows per bank row (the nearest) searched for two or three invoices
 _ROUNDS = 3  # a bank row that lost a claimed row looks again among the rows left
+_ALL_BUT_MIN = 3  # invoices a transfer paying "all but one or two" pays at least
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,16 @@ class RemittancePass:
             choice[row] = (rows, alone and chance <= settings.max_chance_fits)
         self._best(state, two_part_fits(t, p, bank.amount, ledger.amount), choice, replace=True)
         self._best(state, self._three(state, t, p), choice, replace=False)
+        # Then, for a transfer nothing above fits: the payer's rows of its last days, all but
+        # one or two (a disputed invoice held back), one of them named.
+        rest = ~np.isin(t, np.array(sorted(choice), dtype=np.int64))
+        anchor = references.reference_evidence(bank, ledger, t[rest], p[rest])[0]
+        target, members, only = all_but_fits(
+            t[rest], p[rest], anchor, bank.amount, bank.date, ledger.amount, ledger.date,
+            _ALL_BUT_MIN,
+        )  # fmt: skip
+        for row, rows, alone in zip(target.tolist(), members, only.tolist(), strict=True):
+            choice[row] = (rows, alone)
         rows_of = sorted(choice)
         return (np.array(rows_of, dtype=np.int64), [choice[r][0] for r in rows_of],
                 np.array([choice[r][1] for r in rows_of], dtype=bool))  # fmt: skip
