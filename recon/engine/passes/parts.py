@@ -15,7 +15,9 @@ three or more parts are searched among the ``2 * max_parts`` rows nearest the ta
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from decimal import Decimal
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -26,6 +28,7 @@ from recon.engine.scoring import per_row_minor
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 _POOLS_AT_ONCE = 512  # pools whose subset sums are held at once
+FitT = TypeVar("FitT", bound=tuple[Any, ...])
 
 
 def possible_parts(
@@ -179,25 +182,12 @@ def named_and_rest_fits(
         (int(x), 2, (int(y), int(z)))
         for x, y, z in zip(pairs["t"], pairs["first"], pairs["second"], strict=True)
     ]
-    if not fits:
-        return _EMPTY, [], np.zeros(0, dtype=bool)
-    fits.sort()
     named_t, named_p = named["t"].to_numpy(dtype=np.int64), named["p"].to_numpy(dtype=np.int64)
     order = np.argsort(named_t, kind="stable")
     named_t, named_p = named_t[order], named_p[order]
     starts = np.flatnonzero(np.r_[True, named_t[1:] != named_t[:-1]])
     named_of = dict(zip(named_t[starts].tolist(), np.split(named_p, starts[1:]), strict=True))
-    targets: list[int] = []
-    members: list[IntArray] = []
-    only: list[bool] = []
-    for k, (target, _, extra) in enumerate(fits):
-        if targets and targets[-1] == target:
-            only[-1] = False
-            continue
-        targets.append(target)
-        members.append(np.r_[named_of[target], extra].astype(np.int64))
-        only.append(k + 1 == len(fits) or fits[k + 1][0] != target)
-    return np.array(targets, dtype=np.int64), members, np.array(only, dtype=bool)
+    return _first_of_each(fits, lambda fit: np.r_[named_of[fit[0]], fit[2]].astype(np.int64))
 
 
 def all_but_fits(
@@ -257,21 +247,33 @@ def all_but_fits(
                  > two["is_named"].to_numpy() + two["is_named_b"].to_numpy())]  # fmt: skip
     fits += [(int(x), 2, int(e), (int(a), int(b)))
              for x, e, a, b in zip(two["t"], two["end"], two["p"], two["p_b"], strict=True)]
-    if not fits:
-        return _EMPTY, [], np.zeros(0, dtype=bool)
-    fits.sort()
     first_of = dict(zip(t[starts].tolist(), starts.tolist(), strict=True))
+
+    def members_of(fit: tuple[int, int, int, tuple[int, ...]]) -> IntArray:
+        target, _, end, left_out = fit
+        run = p[first_of[target]:first_of[target] + end + 1]
+        kept: IntArray = run[~np.isin(run, np.array(left_out, dtype=np.int64))]
+        return kept
+
+    return _first_of_each(fits, members_of)
+
+
+def _first_of_each(
+    fits: Sequence[FitT], members_of: Callable[[FitT], IntArray]
+) -> tuple[IntArray, list[IntArray], BoolArray]:
+    """Of ``fits`` (tuples starting with the target, then what makes one preferred, lower
+    first): each target's first, as (target, its parts by ``members_of``, whether it was the
+    target's only fit)."""
     targets: list[int] = []
     members: list[IntArray] = []
     only: list[bool] = []
-    for k, (target, _, end, left_out) in enumerate(fits):
-        if targets and targets[-1] == target:
+    for fit in sorted(fits):
+        if targets and targets[-1] == fit[0]:
             only[-1] = False
             continue
-        run = p[first_of[target]:first_of[target] + end + 1]
-        targets.append(target)
-        members.append(run[~np.isin(run, np.array(left_out, dtype=np.int64))])
-        only.append(k + 1 == len(fits) or fits[k + 1][0] != target)
+        targets.append(int(fit[0]))
+        members.append(members_of(fit))
+        only.append(True)
     return np.array(targets, dtype=np.int64), members, np.array(only, dtype=bool)
 
 
