@@ -1243,6 +1243,15 @@ class ReferenceTotalPass:
 # Partial payments
 
 
+def _not_yet_fitted(
+    t: IntArray, b: IntArray, named: BoolArray, fitted: list[int]
+) -> tuple[IntArray, IntArray, BoolArray]:
+    """The (ledger row, bank row) pairs, and ``named`` of each, of the ledger rows not in
+    ``fitted``."""
+    keep = ~np.isin(t, np.array(fitted, dtype=np.int64))
+    return t[keep], b[keep], named[keep]
+
+
 @dataclass(frozen=True)
 class PartialPaymentPass:
     settings: PartialPayments
@@ -1481,25 +1490,26 @@ class PartialPaymentPass:
         )  # fmt: skip
         target_list, sure_list = target.tolist(), sure.tolist()
         self._two_parts(state, wide_t, wide_b, target_list, members, sure_list)
-        self._three_parts(state, wide_t, wide_b, target_list, members, sure_list)
-        self._named_and_rest(state, wide_t, wide_b, target_list, members, sure_list)
+        # Per pair of the whole pool: the bank row names the ledger row's reference.
+        names_it = references.reference_evidence(bank, ledger, wide_b, wide_t)[0]
+        self._three_parts(state, wide_t, wide_b, names_it, target_list, members, sure_list)
+        self._named_and_rest(state, wide_t, wide_b, names_it, target_list, members, sure_list)
         kept = [k for k, m in enumerate(members) if len(m)]
         target = np.array([target_list[k] for k in kept], dtype=np.int64)
         return target, [members[k] for k in kept], np.array([sure_list[k] for k in kept])
 
     @staticmethod
     def _three_parts(
-        state: MatchState, t: IntArray, b: IntArray, target_list: list[int],
-        members: list[IntArray], sure: list[bool],
+        state: MatchState, t: IntArray, b: IntArray, names_it: BoolArray,
+        target_list: list[int], members: list[IntArray], sure: list[bool],
     ) -> None:  # fmt: skip
         """For a ledger row nothing else fits: three rows of its whole pool summing to it, one
-        of them naming its reference (a payer's first transfer names the invoice; the bank cut
-        the text of the later ones). The most parts naming the reference, then nearest in date,
-        then the first; sure when it is the only such triple."""
+        of them naming its reference (``names_it``, per pair; a payer's first transfer names the
+        invoice; the bank cut the text of the later ones). The most parts naming the
+        reference, then nearest in date, then the first; sure when it is the only such
+        triple."""
         bank, ledger = state.bank, state.ledger
-        open_target = ~np.isin(t, np.array(target_list, dtype=np.int64))
-        t, b = t[open_target], b[open_target]
-        anchor = references.reference_evidence(bank, ledger, b, t)[0]
+        t, b, anchor = _not_yet_fitted(t, b, names_it, target_list)
         target, *parts = anchored_three_part_fits(t, b, anchor, ledger.amount, bank.amount)
         if len(target) == 0:
             return
@@ -1524,16 +1534,14 @@ class PartialPaymentPass:
             sure.append(n == 1 or bool(named[start] > named[start + 1]))
 
     def _named_and_rest(
-        self, state: MatchState, t: IntArray, b: IntArray, target_list: list[int],
-        members: list[IntArray], sure: list[bool],
+        self, state: MatchState, t: IntArray, b: IntArray, names_it: BoolArray,
+        target_list: list[int], members: list[IntArray], sure: list[bool],
     ) -> None:  # fmt: skip
-        """For a ledger row nothing else fits: every row of its whole pool naming its reference,
-        and the one or two others making up the rest (recon.engine.passes.parts); sure when
-        it is the only such fit."""
+        """For a ledger row nothing else fits: every row of its whole pool naming its reference
+        (``names_it``, per pair), and the one or two others making up the rest
+        (recon.engine.passes.parts); sure when it is the only such fit."""
         bank, ledger = state.bank, state.ledger
-        open_target = ~np.isin(t, np.array(target_list, dtype=np.int64))
-        t, b = t[open_target], b[open_target]
-        anchor = references.reference_evidence(bank, ledger, b, t)[0]
+        t, b, anchor = _not_yet_fitted(t, b, names_it, target_list)
         target, found, only = named_and_rest_fits(
             t, b, anchor, ledger.amount, bank.amount, self.settings.max_parts
         )

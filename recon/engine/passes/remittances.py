@@ -195,25 +195,21 @@ class RemittancePass:
                                           int(bank.amount[row]), 0)  # fmt: skip
             choice[row] = (rows, alone and chance <= settings.max_chance_fits)
         self._best(state, two_part_fits(t, p, bank.amount, ledger.amount), choice, replace=True)
-        self._best(state, self._three(state, t, p), choice, replace=False)
+        names_it = references.reference_evidence(bank, ledger, t, p)[0]  # per pair of the pool
+        three = anchored_three_part_fits(t, p, names_it, bank.amount, ledger.amount)
+        self._best(state, three, choice, replace=False)
         # Then, for a transfer nothing above fits: the payer's rows of its last days, all but
         # one or two (a disputed invoice held back), one of them named.
         rest = ~np.isin(t, np.array(sorted(choice), dtype=np.int64))
-        anchor = references.reference_evidence(bank, ledger, t[rest], p[rest])[0]
         target, members, only = all_but_fits(
-            t[rest], p[rest], anchor, bank.amount, bank.date, ledger.amount, ledger.date,
-            _ALL_BUT_MIN,
+            t[rest], p[rest], names_it[rest], bank.amount, bank.date, ledger.amount,
+            ledger.date, _ALL_BUT_MIN,
         )  # fmt: skip
         for row, rows, alone in zip(target.tolist(), members, only.tolist(), strict=True):
             choice[row] = (rows, alone)
         rows_of = sorted(choice)
         return (np.array(rows_of, dtype=np.int64), [choice[r][0] for r in rows_of],
                 np.array([choice[r][1] for r in rows_of], dtype=bool))  # fmt: skip
-
-    @staticmethod
-    def _three(state: MatchState, t: IntArray, p: IntArray) -> tuple[IntArray, ...]:
-        anchor = references.reference_evidence(state.bank, state.ledger, t, p)[0]
-        return anchored_three_part_fits(t, p, anchor, state.bank.amount, state.ledger.amount)
 
     @staticmethod
     def _best(
