@@ -518,12 +518,17 @@ _FEE_LINE = (
 )
 
 
+def _says(texts: pa.Array, pattern: str) -> BoolArray:
+    """Per text: RE2 ``pattern`` matches somewhere in it."""
+    found = pc.match_substring_regex(texts, pattern)
+    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def fee_lines(texts: list[str]) -> BoolArray:
     """Per text: it is a bank's charge (:data:`_FEE_LINE`)."""
     if not texts:
         return np.zeros(0, dtype=bool)
-    found = pc.match_substring_regex(pa.array(texts, type=pa.large_string()), _FEE_LINE)
-    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+    return _says(pa.array(texts, type=pa.large_string()), _FEE_LINE)
 
 
 def rails(texts: list[str]) -> npt.NDArray[np.int8]:
@@ -531,13 +536,8 @@ def rails(texts: list[str]) -> npt.NDArray[np.int8]:
     if not texts:
         return np.zeros(0, dtype=np.int8)
     array = pa.array(texts, type=pa.large_string())
-
-    def says(pattern: str) -> BoolArray:
-        found = pc.match_substring_regex(array, pattern)
-        return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
-
-    check = says(_CHECK_RAIL) & ~says(_NOT_A_CHECK)
-    transfer = says(_TRANSFER_RAIL)
+    check = _says(array, _CHECK_RAIL) & ~_says(array, _NOT_A_CHECK)
+    transfer = _says(array, _TRANSFER_RAIL)
     return (check * RAIL_CHECK + transfer * RAIL_TRANSFER).astype(np.int8)
 
 
