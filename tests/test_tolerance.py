@@ -123,3 +123,41 @@ def test_a_group_sum_within_its_absolute_tolerance_inclusive() -> None:
     amounts = np.array([1_000, 2_000, 3_000], dtype=np.int64)
     assert len(fitting_subsets(amounts, 6_005, 5, 3)) == 1  # off by exactly 5: in
     assert len(fitting_subsets(amounts, 6_006, 5, 3)) == 0  # one over: out
+
+
+def _crowded_payer(count: int) -> list[dict[str, object]]:
+    """A payer's receipts of the week, far from 2,702.33 and from each other."""
+    return [
+        ledger_row(f"W{i:02d}", 50_000 + 9_973 * i, f"2024-03-{4 + i % 5:02d}",
+                   f"Receipt INV-{70000 + i} Stark Industries", "Stark Industries")
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def test_a_difference_to_one_of_a_crowded_payers_many_receipts_is_only_suggested() -> None:
+    # 2.33 off one receipt of a payer with 40 receipts that week: 40 x 4.67 / 2,702.33 = 0.07
+    # such receipts are expected by chance alone, so the difference proves nothing.
+    bank = [bank_row("B1", 270_233, "2024-03-08", "ACH CREDIT STARK INDUS")]
+    receipt = ledger_row("L1", 270_000, "2024-03-06", "Receipt INV-90069 Stark Industries",
+                         "Stark Industries", "INV-90069")  # fmt: skip
+    link = links_of(run(bank, [receipt, *_crowded_payer(40)]))[("B1", "L1")]
+    assert link["rule"] == "tolerance"
+    assert link["status"] == "suggested"
+    assert "the payer has 41 rows in these days" in link["explanation"]
+    # The same payer with three receipts that week: the difference is the likelier story.
+    alone = links_of(run(bank, [receipt, *_crowded_payer(3)]))[("B1", "L1")]
+    assert alone["status"] == "matched_with_difference"
+
+
+def test_the_tolerance_rule_does_not_link_a_bank_row_naming_another_payer() -> None:
+    # "INDUSTRIES" makes the texts alike; the bank text names Stark, the receipt is Wonka's.
+    bank = [bank_row("B1", 753_778, "2024-03-05", "ORIG CO NAME:STARK INDUS")]
+    ledger = [
+        ledger_row("L1", 753_171, "2024-03-06", "Receipt INV-112791 Wonka Industries",
+                   "Wonka Industries", "INV-112791"),
+        ledger_row("L2", 12_000, "2024-02-20", "Receipt INV-112001 Stark Industries",
+                   "Stark Industries", "INV-112001"),
+    ]  # fmt: skip
+    assert ("B1", "L1") not in links_of(run(bank, ledger))
+    ledger[1] = ledger_row("L2", 12_000, "2024-02-20", "Receipt INV-112001 Acme", "Acme Corp")
+    assert links_of(run(bank, ledger))[("B1", "L1")]["rule"] == "tolerance"

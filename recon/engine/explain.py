@@ -167,6 +167,15 @@ def group_note(
 
 ROUND_PART = "; suggested: a round sum that names no invoice is more likely a part payment"
 ROUND_RECURS = "; suggested: the payer has this round sum on another row within a week"
+
+
+def payer_crowd_note(rows: int) -> str:
+    return (
+        f"; suggested: the payer has {rows} rows in these days, so one this close in amount "
+        "is likely by chance"
+    )
+
+
 NO_EVIDENCE = (
     "; suggested: only amount and date agree (texts differ, no shared reference, the amount "
     "is not unique in the account)"

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from recon.config import MatchRule
-from recon.engine import keys, sets
+from recon.engine import explain, keys, references, sets
 from recon.engine.candidates import (
     FAN_OUT_CAP,
     date_band_pairs,
@@ -42,7 +42,7 @@ from recon.engine.scoring import (
     within_tolerance,
 )
 from recon.engine.slips import keying_errors
-from recon.engine.state import DayWindow, Found, MatchState, blocks
+from recon.engine.state import DayWindow, Found, LinkBatch, MatchState, blocks
 from recon.records import Status
 
 _MAX_WORDS = 8  # name words per text used as join keys (8 words: 8 + 28 keys)
@@ -80,10 +80,70 @@ class RulePass:
         parts = parts.take(ok)
         if self.rule.kind == "amount":
             parts = parts.take(~_another_party(state, parts))
-        return one_to_one(
+        if self.rule.kind == "tolerance":  # another amount and another payer: no link at all
+            named = names_another_party(state, parts.bank, parts.ledger)
+            parts = parts.take(parts.reference_equal | ~named)
+        found = one_to_one(
             state, parts, priority=self.priority, rule=self.rule.name,
             status=Status(self.rule.status),
         )  # fmt: skip
+        if self.rule.kind == "tolerance" and found.links is not None:
+            links = _unconfirm_likely_by_chance(state, found.links, self.window)
+            found = replace(found, links=links)
+        return found
+
+
+# A difference this likely by chance (other rows of the payer expected as close) proves nothing.
+_MAX_CHANCE = 0.05
+
+
+def _unconfirm_likely_by_chance(
+    state: MatchState, links: LinkBatch, window: DayWindow
+) -> LinkBatch:
+    """``links`` with each confirmed link whose amounts differ, naming no reference, made
+    ``suggested`` when a row of the payer that close to the bank amount is likely by chance:
+    the payer's ledger rows of the account in the window times the chance that one falls
+    within the difference (twice the difference over the amount) is over ``_MAX_CHANCE``. A
+    payer with 200 receipts in the week has one within 2.33 of a 2,702.33 credit by chance."""
+    bank, ledger = state.bank, state.ledger
+    b, lg = links.bank, links.ledger
+    confirmed = links.status != Status.SUGGESTED.value
+    differ = confirmed & (links.amount_difference != 0) & (ledger.party[lg] >= 0)
+    if not differ.any():
+        return links
+    differ &= ~references.reference_evidence(bank, ledger, b, lg)[0]
+    at = np.flatnonzero(differ)
+    rows = _payer_rows_near(state, b[at], lg[at], window)
+    chance = (
+        rows
+        * (2 * np.abs(links.amount_difference[at]) + 1)
+        / np.maximum(np.abs(bank.amount[b[at]]), 1)
+    )
+    doubtful = at[chance > _MAX_CHANCE]
+    if len(doubtful) == 0:
+        return links
+    status = links.status.copy()
+    status[doubtful] = Status.SUGGESTED.value
+    notes = links.notes.copy()
+    notes[doubtful] += [explain.payer_crowd_note(int(n)) for n in rows[chance > _MAX_CHANCE]]
+    return replace(links, status=status, notes=notes)
+
+
+def _payer_rows_near(state: MatchState, b: IntArray, lg: IntArray, window: DayWindow) -> IntArray:
+    """Per link: the ledger rows of its ledger row's account and counterparty dated within the
+    window of its bank row (linked or not: how crowded the payer is)."""
+    ledger = state.ledger
+    has = np.flatnonzero(ledger.party >= 0)
+    width = int(ledger.party.max()) + 1
+    span = 2**20  # days: keys of (block, party) apart by more than any date
+    key = (state.ledger_block[has] * width + ledger.party[has]) * span
+    sorted_keys = np.sort(key + ledger.date[has])
+    own = (state.ledger_block[lg] * width + ledger.party[lg]) * span
+    date = state.bank.date[b]
+    low = np.searchsorted(sorted_keys, own + date - window.after, side="left")
+    high = np.searchsorted(sorted_keys, own + date + window.before, side="right")
+    counts: IntArray = (high - low).astype(np.int64)
+    return counts
 
 
 def _another_party(state: MatchState, parts: PairParts) -> BoolArray:
