@@ -1057,3 +1057,26 @@ def test_a_small_processors_fortnight_of_sales_is_settled_after_its_daily_payout
     assert len(set(settled["bank_transaction_id"])) == 5
     narrow = with_pass(MATCHING, "settlement_totals", wide_span_days=None)
     assert "BF" not in set(links_of(run(bank, ledger, narrow), "settlement")["bank_transaction_id"])
+
+
+def test_a_part_alike_to_another_candidate_of_a_suggested_link_is_only_suggested() -> None:
+    # Two 2,000.00 wires of Acme on one day: one pays the 2,000.00 receipt, the other a part of
+    # INV-58934. exact_amount can only suggest which pays the receipt; the split's 2,000.00 is
+    # then no surer.
+    bank = [
+        bank_row("W1", 200_000, "2026-11-02", "FEDWIRE CREDIT VIA ACME CORP"),
+        bank_row("W2", 200_000, "2026-11-02", "INCOMING WIRE ACME CORP REF 4543"),
+        bank_row("W3", 243_378, "2026-11-06", "ACH CREDIT ACME CORP", reference="INV-58934"),
+    ]
+    ledger = [
+        ledger_row("R", 200_000, "2026-11-02", "Payment received Acme Corp", "Acme Corp"),
+        ledger_row("I", 443_378, "2026-11-02", "Invoice INV-58934 Acme Corp", "Acme Corp",
+                   "INV-58934"),
+    ]  # fmt: skip
+    result = run(bank, ledger)
+    receipt = links_of(result, "exact_amount")
+    assert len(receipt) == 1 and receipt["status"].iloc[0] == "suggested"
+    split = links_of(result, "partial_payment")
+    assert set(split["ledger_entry_id"]) == {"I"} and len(split) == 2
+    assert set(split["status"]) == {"suggested"}
+    assert "another candidate of a link suggested earlier" in split["explanation"].iloc[0]

@@ -176,6 +176,10 @@ def payer_crowd_note(rows: int) -> str:
     )
 
 
+CONTESTED = (
+    "; suggested: a row of it is another candidate of a link suggested earlier, which may be "
+    "resolved with it"
+)
 NO_EVIDENCE = (
     "; suggested: only amount and date agree (texts differ, no shared reference, the amount "
     "is not unique in the account)"

@@ -103,11 +103,15 @@ class SideState:
     free: BoolArray  # neither linked nor reported as a mismatch (pending bank rows: never free)
     held: BoolArray  # a copy of a linked row: kept out of later passes, reported at the end
     partner: IntArray  # the other side's position it is linked with, -1 if none
+    # Another candidate of a suggested link: that link may yet be resolved with this row, so a
+    # later pass does not confirm a link of this row.
+    contested: BoolArray
 
     @classmethod
     def of(cls, free: BoolArray) -> SideState:
         size = len(free)
-        return cls(free, np.zeros(size, dtype=bool), np.full(size, -1, dtype=np.int64))
+        return cls(free, np.zeros(size, dtype=bool), np.full(size, -1, dtype=np.int64),
+                   np.zeros(size, dtype=bool))  # fmt: skip
 
     def open(self) -> IntArray:
         """Positions a pass may still use: free and not held."""
@@ -179,6 +183,7 @@ class MatchState:
         mismatched rows are no longer free, held rows sit out the passes that follow."""
         if found.links is not None and len(found.links):
             links = unconfirm_contradicted(self.bank, self.ledger, found.links)
+            links = unconfirm_contested(self, links)
             b, lg = links.bank, links.ledger
             self.bank_state.free[b] = False
             self.ledger_state.free[lg] = False
@@ -187,6 +192,9 @@ class MatchState:
             self.links.append(links)
         if found.alternatives is not None and len(found.alternatives):
             self.alternatives.append(found.alternatives)
+            other = found.alternatives
+            self.bank_state.contested[other.bank[other.bank != other.winner_bank]] = True
+            self.ledger_state.contested[other.ledger[other.ledger != other.winner_ledger]] = True
         b, lg = found.mismatches
         if len(b):
             self.bank_state.free[b] = False
@@ -279,6 +287,25 @@ def unconfirm_contradicted(bank: Side, ledger: Side, links: LinkBatch) -> LinkBa
     notes = links.notes.copy()
     at = np.flatnonzero(against)
     notes[at] += explain.contradiction_notes(bank, ledger, links.bank[at], links.ledger[at])
+    return replace(links, status=status, notes=notes)
+
+
+def unconfirm_contested(state: MatchState, links: LinkBatch) -> LinkBatch:
+    """``links`` with every link (all rows of its match id) holding a row that an earlier pass
+    named as another candidate of a suggested link made ``suggested``: that link may yet be
+    resolved with this row (two 2,000.00 wires of one payer on one day, one paying an invoice
+    and one a part of another), so nothing settles which of the two links is right."""
+    confirmed = links.status != Status.SUGGESTED.value
+    contested = confirmed & (
+        state.bank_state.contested[links.bank] | state.ledger_state.contested[links.ledger]
+    )
+    if not contested.any():
+        return links
+    demoted = _among(links.match_id, links.match_id[contested]) & confirmed
+    status = links.status.copy()
+    status[demoted] = Status.SUGGESTED.value
+    notes = links.notes.copy()
+    notes[demoted] += explain.CONTESTED
     return replace(links, status=status, notes=notes)
 
 
