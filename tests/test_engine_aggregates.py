@@ -1059,6 +1059,25 @@ def test_a_small_processors_fortnight_of_sales_is_settled_after_its_daily_payout
     assert "BF" not in set(links_of(run(bank, ledger, narrow), "settlement")["bank_transaction_id"])
 
 
+def test_a_part_that_two_other_transfers_of_the_payer_make_up_is_only_suggested() -> None:
+    # 4,000.00 + 5,870.40 (naming the invoice) pays it; so do 3,000.00 + 1,000.00 + 5,870.40,
+    # a week on, beyond the invoice's nearest rows. Which transfers paid it is a guess.
+    bank = [
+        *busy_payer(24),
+        bank_row("B1", 400_000, "2026-11-03", "ACH CREDIT ACME CORP"),
+        bank_row("B2", 587_040, "2026-11-07", "ACH CREDIT ACME CORP INV-51204"),
+        bank_row("R1", 300_000, "2026-11-09", "ACH CREDIT ACME CORP"),
+        bank_row("R2", 100_000, "2026-11-10", "ACH CREDIT ACME CORP"),
+    ]
+    links = links_of(run(bank, [INVOICE]), "partial_payment")
+    assert {"B2"} <= set(links["bank_transaction_id"])
+    assert set(links["status"]) == {"suggested"}
+    # Without the two that make it up, the 4,000.00 is the only transfer that fits.
+    alone = links_of(run(bank[:-2], [INVOICE]), "partial_payment")
+    assert set(alone["bank_transaction_id"]) == {"B1", "B2"}
+    assert set(alone["status"]) == {"matched"}
+
+
 def test_a_part_alike_to_another_candidate_of_a_suggested_link_is_only_suggested() -> None:
     # Two 2,000.00 wires of Acme on one day: one pays the 2,000.00 receipt, the other a part of
     # INV-58934. exact_amount can only suggest which pays the receipt; the split's 2,000.00 is

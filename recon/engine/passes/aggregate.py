@@ -42,6 +42,7 @@ from recon.engine.passes.parts import (
     named_and_rest_fits,
     nearest,
     possible_parts,
+    replaceable,
     resolve_claims,
     round_counts,
     subset_fits,
@@ -974,14 +975,22 @@ def naming_counts(
     """Per (target, its chosen rows of the other side): in how many of the pairs the bank row
     names the ledger row's reference (the parts of one invoice name it; another invoice of the
     same payer merely sums alike)."""
+    named = naming_parts(state, target, members, target_is_bank=target_is_bank)
+    return np.array([int(parts.sum()) for parts in named], dtype=np.int64)
+
+
+def naming_parts(
+    state: MatchState, target: IntArray, members: list[IntArray], *, target_is_bank: bool
+) -> list[BoolArray]:
+    """Per (target, its chosen rows of the other side): which of the pairs' bank rows name
+    the ledger row's reference."""
     sizes = np.array([len(m) for m in members], dtype=np.int64)
     if sizes.sum() == 0:
-        return np.zeros(len(members), dtype=np.int64)
+        return [np.zeros(len(m), dtype=bool) for m in members]
     rows, owner = np.concatenate(members), np.repeat(target, sizes)
     bank_rows, ledger_rows = (owner, rows) if target_is_bank else (rows, owner)
     agree = references.reference_evidence(state.bank, state.ledger, bank_rows, ledger_rows)[0]
-    return np.bincount(np.repeat(np.arange(len(members)), sizes), weights=agree,
-                       minlength=len(members)).astype(np.int64)  # fmt: skip
+    return np.split(agree, np.cumsum(sizes)[:-1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1344,15 +1353,19 @@ class PartialPaymentPass:
         A ledger row that lost a bank row to another's claim looks again among the rows left
         (two invoices of one payer, each paid with a round 2,000.00 part on the same day)."""
         bank, ledger = state.bank, state.ledger
+        pool = wide  # as first searched: whether it was cut at the cap
         for _ in range(_PARTIAL_ROUNDS):
             target, members, sure = self._candidates(state, t, b, *wide)
             if len(target) == 0:
                 break
-            named = naming_counts(state, target, members, target_is_bank=False)
+            named_parts = naming_parts(state, target, members, target_is_bank=False)
+            named = np.array([int(x.sum()) for x in named_parts], dtype=np.int64)
             # Sure only when a part names the invoice or at most one part is round (two round
             # parts of 2,000.00 and 3,000.00 fit many invoices of a payer by chance); of
             # several invoices claiming one bank row, the one whose parts name it wins.
             sure &= (named > 0) | (round_counts(members, bank) <= 1)
+            # A part that one or two other rows of the payer make up as well: several fit.
+            sure &= ~replaceable(target, members, named_parts, *pool, bank, sure, _WIDE_POOL)
             ok, sure = resolve_claims(target, members, sure, named, ledger.date, len(bank))
             for k in np.flatnonzero(ok).tolist():
                 ledger_row, parts = int(target[k]), members[k]

@@ -326,3 +326,50 @@ def round_counts(members: list[IntArray], side: Side) -> IntArray:
         np.int64
     )
     return counts
+
+
+def replaceable(
+    target: IntArray, members: list[IntArray], named: list[BoolArray], t: IntArray,
+    p: IntArray, side: Side, asked: BoolArray, cap: int,
+) -> BoolArray:  # fmt: skip
+    """Per chosen set of ``side``'s rows (``asked`` ones only): one of its parts that does not
+    name the target (``named``: per part) has the amount of another row of the target's pool
+    (``t``, ``p``: pairs), or of two other rows together; or the pool was cut at ``cap`` rows
+    and such a part is round (the payer's rows left out hold round sums too). The set is then
+    one of several that fit: a payer's 4,000.00 transfer with its 2,863.24 transfer naming an
+    invoice fits as well as its 3,000.00 and 1,000.00 transfers of that week."""
+    found = np.zeros(len(target), dtype=bool)
+    if not asked.any() or len(t) == 0:
+        return found
+    order = np.argsort(t, kind="stable")
+    pool_t, pool_p = t[order], p[order]
+    starts = np.searchsorted(pool_t, target, side="left")
+    ends = np.searchsorted(pool_t, target, side="right")
+    cut = ends - starts >= cap
+    for k in np.flatnonzero(asked).tolist():
+        rows = members[k]
+        unnamed = rows[~named[k]]
+        if len(unnamed) == 0:
+            continue
+        if cut[k] and round_counts([unnamed], side)[0] > 0:
+            found[k] = True
+            continue
+        others = pool_p[starts[k] : ends[k]]
+        found[k] = _made_up(side.amount[unnamed].tolist(),
+                            side.amount[others[~np.isin(others, rows)]].tolist())  # fmt: skip
+    return found
+
+
+def _made_up(wanted: list[int], others: list[int]) -> bool:
+    """Whether some wanted amount is one of ``others``, or the sum of two of them."""
+    counts: dict[int, int] = {}
+    for amount in others:
+        counts[amount] = counts.get(amount, 0) + 1
+    for amount in wanted:
+        if amount in counts:
+            return True
+        for first in counts:
+            rest = amount - first
+            if rest in counts and (rest != first or counts[first] > 1):
+                return True
+    return False

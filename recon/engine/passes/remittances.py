@@ -32,13 +32,14 @@ from recon.engine.candidates import keyed_window_pairs, unique_pairs
 from recon.engine.classify import unreversed
 from recon.engine.groups import MAX_SUGGESTED_OPTIONS, expected_chance_fits
 from recon.engine.normalise import BoolArray, IntArray
-from recon.engine.passes.aggregate import _Groups, _open, naming_counts
+from recon.engine.passes.aggregate import _Groups, _open, naming_counts, naming_parts
 from recon.engine.passes.names import named_parties
 from recon.engine.passes.parts import (
     all_but_fits,
     anchored_three_part_fits,
     nearest,
     possible_parts,
+    replaceable,
     resolve_claims,
     round_counts,
     subset_fits,
@@ -141,10 +142,13 @@ class RemittancePass:
         members = [rows for rows, keep in zip(members, plain.tolist(), strict=True) if keep]
         if len(target) == 0:
             return False, lost
-        named = naming_counts(state, target, members, target_is_bank=True)
+        named_parts = naming_parts(state, target, members, target_is_bank=True)
+        named = np.array([int(x.sum()) for x in named_parts], dtype=np.int64)
         # Several round invoices (1,300.00 + 1,700.00) sum to many transfers: not sure unless
         # an invoice is named.
         sure &= (named > 0) | (round_counts(members, ledger) <= 1)
+        # An invoice that one or two other rows of the payer make up as well: several fit.
+        sure &= ~replaceable(target, members, named_parts, t, p, ledger, sure, _WIDE_POOL)
         ok, sure = resolve_claims(target, members, sure, named, bank.date, len(ledger))
         for k in np.flatnonzero(ok).tolist():
             bank_row, rows = int(target[k]), members[k]
