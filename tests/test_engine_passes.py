@@ -563,6 +563,27 @@ def test_a_round_sum_the_payer_has_twice_in_a_week_is_only_suggested() -> None:
     assert links.loc["B2", "status"] == "matched"
 
 
+def test_a_round_sum_the_payer_sent_twice_in_a_week_is_only_suggested() -> None:
+    from tests.test_engine import bank_row, ledger_row, run
+
+    # Woodgrove sends 1,000.00 on Monday and again on Saturday, beyond exact_amount's days: the
+    # Monday one fits the receipt, but either may be it, and the other a part of an invoice.
+    ledger = [ledger_row("L1", 100_000, "2026-11-02", "Customer payment Woodgrove Bank",
+                         "Woodgrove Bank"),
+              ledger_row("L2", 512_345, "2026-11-02", "Receipt Woodgrove", "Woodgrove Bank")]
+    bank = [bank_row("B1", 100_000, "2026-11-02", "ACH CREDIT WOODGROVE BA"),
+            bank_row("B2", 100_000, "2026-11-07", "ACH CREDIT WOODGROVE BANK"),
+            bank_row("B3", 512_345, "2026-11-02", "ACH CREDIT WOODGROVE BANK")]  # fmt: skip
+    links = run(bank, ledger).links.set_index("bank_transaction_id")
+    assert links.loc["B1", "ledger_entry_id"] == "L1"
+    assert links.loc["B1", "status"] == "suggested"
+    assert "the payer sent this round sum twice within a week" in links.loc["B1", "explanation"]
+    assert links.loc["B3", "status"] == "matched"
+    # Sent once, the round sum is the receipt's.
+    once = run(bank[:1] + bank[2:], ledger).links.set_index("bank_transaction_id")
+    assert once.loc["B1", "status"] == "matched"
+
+
 def test_two_payees_sharing_a_first_name_do_not_make_a_round_sum_recur() -> None:
     from tests.test_engine import bank_row, ledger_row, run
 

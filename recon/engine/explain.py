@@ -167,6 +167,7 @@ def group_note(
 
 ROUND_PART = "; suggested: a round sum that names no invoice is more likely a part payment"
 ROUND_RECURS = "; suggested: the payer has this round sum on another row within a week"
+ROUND_SENT_TWICE = "; suggested: the payer sent this round sum twice within a week"
 
 
 def payer_crowd_note(rows: int) -> str:

@@ -206,12 +206,12 @@ class MatchState:
 
 
 ROUND_SUM = 10_000  # minor units: a multiple of 100.00, or of 10,000 yen, is a round sum
-_RECUR_DAYS = 7
+RECUR_DAYS = 7
 
 
 def _round_recurs(block: IntArray, side: Side, counterparty: Distinct) -> BoolArray:
     """Per row: its amount is a round sum and another row of its block and counterparty (the
-    whole name: two employees share a first name) has it within ``_RECUR_DAYS`` days.
+    whole name: two employees share a first name) has it within ``RECUR_DAYS`` days.
     ``counterparty``: the frame's counterparty column (in input order), factorised."""
     recurs = np.zeros(len(block), dtype=bool)
     rows = np.flatnonzero((side.amount % ROUND_SUM == 0) & (side.amount != 0))
@@ -227,7 +227,7 @@ def _round_recurs(block: IntArray, side: Side, counterparty: Distinct) -> BoolAr
         (block[rows][1:] == block[rows][:-1]) & (party[1:] == party[:-1])
         & (side.amount[rows][1:] == side.amount[rows][:-1])
     )  # fmt: skip
-    near = same_key & (side.date[rows][1:] - side.date[rows][:-1] <= _RECUR_DAYS)
+    near = same_key & (side.date[rows][1:] - side.date[rows][:-1] <= RECUR_DAYS)
     recurs[rows[1:][near]] = True
     recurs[rows[:-1][near]] = True
     return recurs

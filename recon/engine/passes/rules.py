@@ -31,7 +31,7 @@ from recon.engine.candidates import (
 from recon.engine.classify import unreversed
 from recon.engine.normalise import BoolArray, IntArray, ObjArray, Side, name_words
 from recon.engine.one_to_one import EVIDENCE_TEXT, cut_word, one_to_one, word_starts
-from recon.engine.passes.names import names_another_party, names_party
+from recon.engine.passes.names import named_parties, names_another_party, names_party
 from recon.engine.scoring import (
     PairParts,
     allowed_difference,
@@ -42,7 +42,15 @@ from recon.engine.scoring import (
     within_tolerance,
 )
 from recon.engine.slips import keying_errors
-from recon.engine.state import DayWindow, Found, LinkBatch, MatchState, blocks
+from recon.engine.state import (
+    RECUR_DAYS,
+    ROUND_SUM,
+    DayWindow,
+    Found,
+    LinkBatch,
+    MatchState,
+    blocks,
+)
 from recon.records import Status
 
 _MAX_WORDS = 8  # name words per text used as join keys (8 words: 8 + 28 keys)
@@ -87,10 +95,56 @@ class RulePass:
             state, parts, priority=self.priority, rule=self.rule.name,
             status=Status(self.rule.status),
         )  # fmt: skip
-        if self.rule.kind == "tolerance" and found.links is not None:
-            links = _unconfirm_likely_by_chance(state, found.links, self.window)
+        if found.links is not None:
+            links = _unconfirm_round_sent_twice(state, found.links)
+            if self.rule.kind == "tolerance":
+                links = _unconfirm_likely_by_chance(state, links, self.window)
             found = replace(found, links=links)
         return found
+
+
+def _unconfirm_round_sent_twice(state: MatchState, links: LinkBatch) -> LinkBatch:
+    """``links`` with each ``matched`` link naming no reference made ``suggested`` when its bank
+    row is money in, a round sum that another bank row of the account naming the same payer
+    holds within a week (two 1,000.00 transfers of Woodgrove Bank): either may pay this
+    ledger row, and the other a part of another of its invoices. The bank side of the
+    ledger's ``ledger_round_recurs``; money out is the company's own doing (a payroll's equal
+    net pays each name their employee)."""
+    matched = (links.status == Status.MATCHED.value) & (links.parts["reference"] == 0)
+    if not matched.any():
+        return links
+    at = np.flatnonzero(matched)
+    twice = at[_round_sent_twice(state)[links.bank[at]]]
+    if len(twice) == 0:
+        return links
+    status = links.status.copy()
+    status[twice] = Status.SUGGESTED.value
+    notes = links.notes.copy()
+    notes[twice] += explain.ROUND_SENT_TWICE
+    return replace(links, status=status, notes=notes)
+
+
+def _round_sent_twice(state: MatchState) -> BoolArray:
+    """Per bank row: money in, a round sum (``ROUND_SUM``) that another bank row of its block
+    naming a payer it names holds within ``RECUR_DAYS`` days."""
+    bank = state.bank
+    twice = np.zeros(len(bank), dtype=bool)
+    named_b, party = named_parties(state)
+    amount = bank.amount[named_b]
+    keep = (amount % ROUND_SUM == 0) & (amount > 0)
+    b, party, amount = named_b[keep], party[keep], amount[keep]
+    if len(b) < 2:
+        return twice
+    block, date = state.bank_block[b], bank.date[b]
+    order = np.lexsort((date, amount, party, block))
+    b, party, amount, block, date = b[order], party[order], amount[order], block[order], date[order]
+    near = (
+        (block[1:] == block[:-1]) & (party[1:] == party[:-1]) & (amount[1:] == amount[:-1])
+        & (date[1:] - date[:-1] <= RECUR_DAYS) & (b[1:] != b[:-1])
+    )  # fmt: skip
+    twice[b[1:][near]] = True
+    twice[b[:-1][near]] = True
+    return twice
 
 
 # A difference this likely by chance (other rows of the payer expected as close) proves nothing.
