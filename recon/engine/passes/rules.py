@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from recon.config import MatchRule
-from recon.engine import explain, keys, references, sets
+from recon.engine import explain, keys, sets
 from recon.engine.candidates import (
     FAN_OUT_CAP,
     date_band_pairs,
@@ -104,7 +104,7 @@ class RulePass:
 
 
 def _unconfirm_round_sent_twice(state: MatchState, links: LinkBatch) -> LinkBatch:
-    """``links`` with each ``matched`` link naming no reference made ``suggested`` when its bank
+    """``links`` with each ``matched`` link sharing no reference made ``suggested`` when its bank
     row is money in, a round sum that another bank row of the account naming the same payer
     holds within a week (two 1,000.00 transfers of Woodgrove Bank): either may pay this
     ledger row, and the other a part of another of its invoices. The bank side of the
@@ -154,7 +154,7 @@ _MAX_CHANCE = 0.05
 def _unconfirm_likely_by_chance(
     state: MatchState, links: LinkBatch, window: DayWindow
 ) -> LinkBatch:
-    """``links`` with each confirmed link whose amounts differ, naming no reference, made
+    """``links`` with each confirmed link whose amounts differ, sharing no reference, made
     ``suggested`` when a row of the payer that close to the bank amount is likely by chance:
     the payer's ledger rows of the account in the window times the chance that one falls
     within the difference (twice the difference over the amount) is over ``_MAX_CHANCE``. A
@@ -162,10 +162,10 @@ def _unconfirm_likely_by_chance(
     bank, ledger = state.bank, state.ledger
     b, lg = links.bank, links.ledger
     confirmed = links.status != Status.SUGGESTED.value
-    differ = confirmed & (links.amount_difference != 0) & (ledger.party[lg] >= 0)
+    differ = confirmed & (links.amount_difference != 0) & (links.parts["reference"] == 0)
+    differ &= ledger.party[lg] >= 0
     if not differ.any():
         return links
-    differ &= ~references.reference_evidence(bank, ledger, b, lg)[0]
     at = np.flatnonzero(differ)
     rows = _payer_rows_near(state, b[at], lg[at], window)
     chance = (
