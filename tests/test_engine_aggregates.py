@@ -1099,3 +1099,17 @@ def test_a_part_alike_to_another_candidate_of_a_suggested_link_is_only_suggested
     assert set(split["ledger_entry_id"]) == {"I"} and len(split) == 2
     assert set(split["status"]) == {"suggested"}
     assert "another candidate of a link suggested earlier" in split["explanation"].iloc[0]
+
+
+def test_a_charge_that_one_row_of_the_payee_has_alone_is_not_a_run_of_look_alike_rows() -> None:
+    # Ten 15.00 seats of Canva booked over four days add up to 150.00, as does the one 150.00
+    # Canva row booked the day before the charge: that row is the charge's.
+    seats = [ledger_row(f"S{i}", -1_500, f"2026-11-{2 + i % 4:02d}",
+                        "Canva subscription Nov 2026", "Canva") for i in range(10)]  # fmt: skip
+    plan = ledger_row("P1", -15_000, "2026-11-08", "Canva subscription Nov 2026", "Canva")
+    bank = [bank_row("B1", -15_000, "2026-11-09", "CANVA* 58745443", "Canva")]
+    result = run(bank, [*seats, plan])
+    links = result.links
+    assert set(links.loc[links["bank_transaction_id"] == "B1", "ledger_entry_id"]) == {"P1"}
+    # Without the one row, the seats' run may still be the charge.
+    assert not links_of(run(bank, seats), "settlement").empty

@@ -308,6 +308,27 @@ def _no_single_match(members: list[IntArray], amount: IntArray, ledger: Side) ->
     )  # fmt: skip
 
 
+def _single_row_of_amount(
+    rows: IntArray, series_of: IntArray, ledger: Side, series: IntArray, amount: IntArray,
+    start: IntArray, end: IntArray,
+) -> BoolArray:  # fmt: skip
+    """Per candidate group (its ``series``, bank ``amount`` and days ``start``..``end``): one
+    open row of the series (``rows``, their ``series_of``) has the bank amount alone within
+    those days. That row is the match, not a run of look-alike rows that happens to add up:
+    ten 15.00 seats of a subscription make 150.00 as well as its one 150.00 row does."""
+    if len(series) == 0 or len(rows) == 0:
+        return np.zeros(len(series), dtype=bool)
+    candidates = pd.DataFrame({"series": series, "amount": amount, "start": start, "end": end,
+                               "group": np.arange(len(series))})  # fmt: skip
+    singles = pd.DataFrame({"series": series_of, "amount": ledger.amount[rows],
+                            "date": ledger.date[rows]})  # fmt: skip
+    pairs = candidates.merge(singles, on=["series", "amount"])
+    inside = pairs[(pairs["date"] >= pairs["start"]) & (pairs["date"] <= pairs["end"])]
+    found = np.zeros(len(series), dtype=bool)
+    found[inside["group"].to_numpy(dtype=np.int64)] = True
+    return found
+
+
 def _business_days(start: IntArray, end: IntArray) -> IntArray:
     """Monday-to-Friday days from each ``start`` day to its ``end`` day (day numbers)."""
     counted: IntArray = np.busday_count(
@@ -862,6 +883,10 @@ class SettlementPass:
             for f, t, r in zip(first.tolist(), last.tolist(), fee_row.tolist(), strict=True)
         ]
         ok = _no_single_match(members, bank.amount[b], ledger)
+        ok &= ~_single_row_of_amount(
+            l_rows, series_of, ledger, days.series[last], bank.amount[b], days.day[first],
+            bank.date[b],
+        )  # fmt: skip
         ok[ok] = _clearest_first([members[k] for k in np.flatnonzero(ok).tolist()], b[ok],
                                  margin[ok], len(ledger))  # fmt: skip
         added: set[int] = set()
