@@ -282,12 +282,9 @@ def unconfirm_contradicted(bank: Side, ledger: Side, links: LinkBatch) -> LinkBa
     if not against.any():
         return links
     demoted = _among(links.match_id, links.match_id[against]) & confirmed
-    status = links.status.copy()
-    status[demoted] = Status.SUGGESTED.value
-    notes = links.notes.copy()
     at = np.flatnonzero(against)
-    notes[at] += explain.contradiction_notes(bank, ledger, links.bank[at], links.ledger[at])
-    return replace(links, status=status, notes=notes)
+    notes = explain.contradiction_notes(bank, ledger, links.bank[at], links.ledger[at])
+    return suggested(links, demoted, notes, note_at=at)
 
 
 def unconfirm_contested(state: MatchState, links: LinkBatch) -> LinkBatch:
@@ -302,11 +299,20 @@ def unconfirm_contested(state: MatchState, links: LinkBatch) -> LinkBatch:
     if not contested.any():
         return links
     demoted = _among(links.match_id, links.match_id[contested]) & confirmed
+    return suggested(links, demoted, explain.CONTESTED)
+
+
+def suggested(
+    links: LinkBatch, at: IntArray | BoolArray, notes: str | ObjArray | list[str],
+    note_at: IntArray | BoolArray | None = None,
+) -> LinkBatch:  # fmt: skip
+    """``links`` with the entries ``at`` made ``suggested``, and ``notes`` (why) added to the
+    explanations of the entries ``note_at`` (``at`` when not given)."""
     status = links.status.copy()
-    status[demoted] = Status.SUGGESTED.value
-    notes = links.notes.copy()
-    notes[demoted] += explain.CONTESTED
-    return replace(links, status=status, notes=notes)
+    status[at] = Status.SUGGESTED.value
+    noted = links.notes.copy()
+    noted[at if note_at is None else note_at] += notes
+    return replace(links, status=status, notes=noted)
 
 
 def _among(values: ObjArray, wanted: ObjArray) -> BoolArray:

@@ -50,6 +50,7 @@ from recon.engine.state import (
     LinkBatch,
     MatchState,
     blocks,
+    suggested,
 )
 from recon.records import Status
 
@@ -117,11 +118,7 @@ def _unconfirm_round_sent_twice(state: MatchState, links: LinkBatch) -> LinkBatc
     twice = at[_round_sent_twice(state)[links.bank[at]]]
     if len(twice) == 0:
         return links
-    status = links.status.copy()
-    status[twice] = Status.SUGGESTED.value
-    notes = links.notes.copy()
-    notes[twice] += explain.ROUND_SENT_TWICE
-    return replace(links, status=status, notes=notes)
+    return suggested(links, twice, explain.ROUND_SENT_TWICE)
 
 
 def _round_sent_twice(state: MatchState) -> BoolArray:
@@ -176,11 +173,8 @@ def _unconfirm_likely_by_chance(
     doubtful = at[chance > _MAX_CHANCE]
     if len(doubtful) == 0:
         return links
-    status = links.status.copy()
-    status[doubtful] = Status.SUGGESTED.value
-    notes = links.notes.copy()
-    notes[doubtful] += [explain.payer_crowd_note(int(n)) for n in rows[chance > _MAX_CHANCE]]
-    return replace(links, status=status, notes=notes)
+    notes = [explain.payer_crowd_note(int(n)) for n in rows[chance > _MAX_CHANCE]]
+    return suggested(links, doubtful, notes)
 
 
 def _payer_rows_near(state: MatchState, b: IntArray, lg: IntArray, window: DayWindow) -> IntArray:
