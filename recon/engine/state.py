@@ -206,12 +206,12 @@ class MatchState:
 
 
 ROUND_SUM = 10_000  # minor units: a multiple of 100.00, or of 10,000 yen, is a round sum
-RECUR_DAYS = 7
+_RECUR_DAYS = 7
 
 
 def _round_recurs(block: IntArray, side: Side, counterparty: Distinct) -> BoolArray:
     """Per row: its amount is a round sum and another row of its block and counterparty (the
-    whole name: two employees share a first name) has it within ``RECUR_DAYS`` days.
+    whole name: two employees share a first name) has it within a week (:func:`recurring`).
     ``counterparty``: the frame's counterparty column (in input order), factorised."""
     recurs = np.zeros(len(block), dtype=bool)
     rows = np.flatnonzero((side.amount % ROUND_SUM == 0) & (side.amount != 0))
@@ -219,18 +219,25 @@ def _round_recurs(block: IntArray, side: Side, counterparty: Distinct) -> BoolAr
     named_code = np.r_[counterparty.uniques != "", False]  # code -1 (missing) picks False
     named = named_code[party]
     rows, party = rows[named], party[named]
-    if len(rows) < 2:
-        return recurs
-    order = np.lexsort((side.date[rows], side.amount[rows], party, block[rows]))
-    rows, party = rows[order], party[order]
-    same_key = (
-        (block[rows][1:] == block[rows][:-1]) & (party[1:] == party[:-1])
-        & (side.amount[rows][1:] == side.amount[rows][:-1])
-    )  # fmt: skip
-    near = same_key & (side.date[rows][1:] - side.date[rows][:-1] <= RECUR_DAYS)
-    recurs[rows[1:][near]] = True
-    recurs[rows[:-1][near]] = True
+    recurs[recurring(rows, block[rows], party, side.amount[rows], side.date[rows])] = True
     return recurs
+
+
+def recurring(
+    rows: IntArray, block: IntArray, party: IntArray, amount: IntArray, date: IntArray
+) -> IntArray:
+    """Of ``rows`` (each with its block, party, amount and date; a row may come more than
+    once, with another party), those that another of them matches in block, party and
+    amount within ``_RECUR_DAYS`` days: a payer's round sum that recurs within a week."""
+    if len(rows) < 2:
+        return np.zeros(0, dtype=np.int64)
+    order = np.lexsort((date, amount, party, block))
+    rows, block, party, amount, date = (x[order] for x in (rows, block, party, amount, date))
+    near = (
+        (block[1:] == block[:-1]) & (party[1:] == party[:-1]) & (amount[1:] == amount[:-1])
+        & (date[1:] - date[:-1] <= _RECUR_DAYS) & (rows[1:] != rows[:-1])
+    )  # fmt: skip
+    return np.unique(np.r_[rows[1:][near], rows[:-1][near]])
 
 
 def _unique_in_block(block: IntArray, amount: IntArray) -> BoolArray:

@@ -43,13 +43,13 @@ from recon.engine.scoring import (
 )
 from recon.engine.slips import keying_errors
 from recon.engine.state import (
-    RECUR_DAYS,
     ROUND_SUM,
     DayWindow,
     Found,
     LinkBatch,
     MatchState,
     blocks,
+    recurring,
     suggested,
 )
 from recon.records import Status
@@ -123,24 +123,14 @@ def _unconfirm_round_sent_twice(state: MatchState, links: LinkBatch) -> LinkBatc
 
 def _round_sent_twice(state: MatchState) -> BoolArray:
     """Per bank row: money in, a round sum (``ROUND_SUM``) that another bank row of its block
-    naming a payer it names holds within ``RECUR_DAYS`` days."""
+    naming a payer it names holds within a week (:func:`~recon.engine.state.recurring`)."""
     bank = state.bank
     twice = np.zeros(len(bank), dtype=bool)
     named_b, party = named_parties(state)
     amount = bank.amount[named_b]
     keep = (amount % ROUND_SUM == 0) & (amount > 0)
     b, party, amount = named_b[keep], party[keep], amount[keep]
-    if len(b) < 2:
-        return twice
-    block, date = state.bank_block[b], bank.date[b]
-    order = np.lexsort((date, amount, party, block))
-    b, party, amount, block, date = b[order], party[order], amount[order], block[order], date[order]
-    near = (
-        (block[1:] == block[:-1]) & (party[1:] == party[:-1]) & (amount[1:] == amount[:-1])
-        & (date[1:] - date[:-1] <= RECUR_DAYS) & (b[1:] != b[:-1])
-    )  # fmt: skip
-    twice[b[1:][near]] = True
-    twice[b[:-1][near]] = True
+    twice[recurring(b, state.bank_block[b], party, amount, bank.date[b])] = True
     return twice
 
 
