@@ -314,8 +314,9 @@ def _single_row_of_amount(
 ) -> BoolArray:  # fmt: skip
     """Per candidate group (its ``series``, bank ``amount`` and days ``start``..``end``): one
     open row of the series (``rows``, their ``series_of``) has the bank amount alone within
-    those days. That row is the match, not a run of look-alike rows that happens to add up:
-    ten 15.00 seats of a subscription make 150.00 as well as its one 150.00 row does."""
+    those days, one of the group's own or not. That row is the match, not a run of rows that
+    happens to add up: ten 15.00 seats of a subscription make 150.00 as well as its one
+    150.00 row does (and a run holding that row sums to it only with rows that cancel out)."""
     if len(series) == 0 or len(rows) == 0:
         return np.zeros(len(series), dtype=bool)
     candidates = pd.DataFrame({"series": series, "amount": amount, "start": start, "end": end,
@@ -882,8 +883,7 @@ class SettlementPass:
             .astype(np.int64)
             for f, t, r in zip(first.tolist(), last.tolist(), fee_row.tolist(), strict=True)
         ]
-        ok = _no_single_match(members, bank.amount[b], ledger)
-        ok &= ~_single_row_of_amount(
+        ok = ~_single_row_of_amount(
             l_rows, series_of, ledger, days.series[last], bank.amount[b], days.day[first],
             bank.date[b],
         )  # fmt: skip
