@@ -1378,7 +1378,7 @@ class PartialPaymentPass:
         A ledger row that lost a bank row to another's claim looks again among the rows left
         (two invoices of one payer, each paid with a round 2,000.00 part on the same day)."""
         bank, ledger = state.bank, state.ledger
-        pool = wide  # as first searched: whether it was cut at the cap
+        pool = wide  # as first searched: its size tells whether the search was cut
         for _ in range(_PARTIAL_ROUNDS):
             target, members, sure = self._candidates(state, t, b, *wide)
             if len(target) == 0:

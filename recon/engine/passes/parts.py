@@ -334,8 +334,9 @@ def replaceable(
 ) -> BoolArray:  # fmt: skip
     """Per chosen set of ``side``'s rows (``asked`` ones only): one of its parts that does not
     name the target (``named``: per part) has the amount of another row of the target's pool
-    (``t``, ``p``: pairs), or of two other rows together; or the pool was cut at ``cap`` rows
-    and such a part is round (the payer's rows left out hold round sums too). The set is then
+    (``t``, ``p``: pairs), or of two other rows together; or the pool holds ``cap`` rows or
+    more, so that its search was likely cut there, and such a part is round (the payer's rows
+    left out hold round sums too). The set is then
     one of several that fit: a payer's 4,000.00 transfer with its 2,863.24 transfer naming an
     invoice fits as well as its 3,000.00 and 1,000.00 transfers of that week."""
     found = np.zeros(len(target), dtype=bool)
